@@ -1,0 +1,139 @@
+# logsponge - plain Makefile.  `make`, `make check`, `make install`,
+# `make SANITIZE=address,undefined check`, `make demo`, `make bench`.
+VERSION    = 0.1.0
+SOVERSION  = 0
+PREFIX    ?= /usr/local
+BINDIR    ?= $(PREFIX)/bin
+LIBDIR    ?= $(PREFIX)/lib
+INCDIR    ?= $(PREFIX)/include
+MANDIR    ?= $(PREFIX)/share/man
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+DESTDIR   ?=
+PYTHON    ?= /usr/bin/python3
+
+CC        ?= cc
+OPT       ?= -O2 -g
+WARN       = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+             -Wvla -Wwrite-strings -Wformat=2 -Wpointer-arith -Wcast-qual \
+             -Wundef -Werror
+SANITIZE  ?=
+ifneq ($(SANITIZE),)
+BUILD     ?= build-san
+SANFLAGS   = -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
+else
+BUILD     ?= build
+SANFLAGS   =
+endif
+
+PKGS       = sqlite3 jansson inih
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lsqlite3 -ljansson -linih)
+CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null || echo -lcheck)
+
+CPPFLAGS  += -Iinclude -Isrc
+CFLAGS    ?=
+ALL_CFLAGS = -std=c11 $(OPT) $(WARN) $(SANFLAGS) $(PKG_CFLAGS) $(CFLAGS)
+LIB_CFLAGS = $(ALL_CFLAGS) -fPIC -fvisibility=hidden
+LDFLAGS   += $(SANFLAGS)
+
+LIB_SRC = src/buf.c src/utf8.c src/level.c src/timeutil.c src/config.c \
+          src/spool.c src/query.c
+CLI_SRC = cli/main.c cli/add.c cli/query.c
+UNIT_SRC = $(wildcard tests/unit/*.c)
+
+LIB_OBJ  = $(LIB_SRC:%.c=$(BUILD)/%.o)
+CLI_OBJ  = $(CLI_SRC:%.c=$(BUILD)/%.o)
+UNIT_OBJ = $(UNIT_SRC:%.c=$(BUILD)/%.o)
+HEADERS  = include/logsponge.h src/internal.h cli/cli.h
+
+STATIC = $(BUILD)/liblogsponge.a
+SHARED = $(BUILD)/liblogsponge.so.$(VERSION)
+BIN    = $(BUILD)/logsponge
+UNIT   = $(BUILD)/unit-tests
+
+.PHONY: all deps check unit e2e install uninstall clean demo bench man-check
+all: $(STATIC) $(SHARED) $(BIN)
+
+# Installs the Debian packages the build and the tests need, when missing.
+deps:
+	@sh tools/deps.sh
+
+$(BUILD)/src/%.o: src/%.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(LIB_CFLAGS) -c $< -o $@
+
+$(BUILD)/cli/%.o: cli/%.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c $< -o $@
+
+$(BUILD)/tests/unit/%.o: tests/unit/%.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -Wno-missing-prototypes -c $< -o $@
+
+$(STATIC): $(LIB_OBJ)
+	rm -f $@
+	ar rcs $@ $^
+
+$(SHARED): $(LIB_OBJ)
+	$(CC) -shared -Wl,-soname,liblogsponge.so.$(SOVERSION) -o $@ $^ $(LDFLAGS) $(PKG_LIBS)
+	ln -sf liblogsponge.so.$(VERSION) $(BUILD)/liblogsponge.so.$(SOVERSION)
+	ln -sf liblogsponge.so.$(VERSION) $(BUILD)/liblogsponge.so
+
+$(BIN): $(CLI_OBJ) $(STATIC)
+	$(CC) -o $@ $(CLI_OBJ) $(STATIC) $(LDFLAGS) $(PKG_LIBS) -lpthread
+
+$(UNIT): $(UNIT_OBJ) $(STATIC)
+	$(CC) -o $@ $(UNIT_OBJ) $(STATIC) $(LDFLAGS) $(PKG_LIBS) $(CHECK_LIBS)
+
+check: deps
+	@$(MAKE) --no-print-directory all $(UNIT)
+	@$(MAKE) --no-print-directory unit e2e man-check
+
+unit: $(UNIT)
+	$(UNIT)
+
+e2e: $(BIN) $(SHARED)
+	LOGSPONGE_BIN=$(abspath $(BIN)) LOGSPONGE_BUILD=$(abspath $(BUILD)) \
+	  $(PYTHON) -m unittest discover -s tests/e2e -p 'test_*.py' -v
+
+man-check:
+	@for m in man/*.[0-9]; do \
+	  out=$$(LC_ALL=C.UTF-8 MANWIDTH=80 man --warnings -l $$m 2>&1 >/dev/null); \
+	  if [ -n "$$out" ]; then echo "$$m: $$out"; exit 1; fi; \
+	done; echo "man pages render without warnings"
+
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@sh tools/demo.sh $(BIN)
+
+bench: deps
+	@$(MAKE) --no-print-directory all
+	@sh tests/bench/ingest.sh $(BIN)
+
+logsponge.pc: logsponge.pc.in Makefile
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
+	    -e 's|@INCDIR@|$(INCDIR)|' -e 's|@VERSION@|$(VERSION)|' $< > $(BUILD)/$@
+
+install: all logsponge.pc
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCDIR) \
+	  $(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(MANDIR)/man1 \
+	  $(DESTDIR)$(MANDIR)/man3 $(DESTDIR)$(MANDIR)/man5
+	install -m 755 $(BIN) $(DESTDIR)$(BINDIR)/logsponge
+	install -m 644 $(STATIC) $(DESTDIR)$(LIBDIR)/liblogsponge.a
+	install -m 755 $(SHARED) $(DESTDIR)$(LIBDIR)/liblogsponge.so.$(VERSION)
+	ln -sf liblogsponge.so.$(VERSION) $(DESTDIR)$(LIBDIR)/liblogsponge.so.$(SOVERSION)
+	ln -sf liblogsponge.so.$(VERSION) $(DESTDIR)$(LIBDIR)/liblogsponge.so
+	install -m 644 include/logsponge.h $(DESTDIR)$(INCDIR)/logsponge.h
+	install -m 644 $(BUILD)/logsponge.pc $(DESTDIR)$(PKGCONFIGDIR)/logsponge.pc
+	install -m 644 man/logsponge.1 $(DESTDIR)$(MANDIR)/man1/logsponge.1
+	install -m 644 man/logsponge.3 $(DESTDIR)$(MANDIR)/man3/logsponge.3
+	install -m 644 man/logsponge.conf.5 $(DESTDIR)$(MANDIR)/man5/logsponge.conf.5
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/logsponge $(DESTDIR)$(LIBDIR)/liblogsponge.* \
+	  $(DESTDIR)$(INCDIR)/logsponge.h $(DESTDIR)$(PKGCONFIGDIR)/logsponge.pc \
+	  $(DESTDIR)$(MANDIR)/man1/logsponge.1 $(DESTDIR)$(MANDIR)/man3/logsponge.3 \
+	  $(DESTDIR)$(MANDIR)/man5/logsponge.conf.5
+
+clean:
+	rm -rf build build-san

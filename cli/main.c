@@ -1,0 +1,183 @@
+/* main.c - global options and the command table of `logsponge`. */
+#define _GNU_SOURCE
+#include <getopt.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const command commands[] = {
+	{"add", cmd_add,
+	 "[-l LEVEL] [-t TAG] [--detect-level] [--tee] [MESSAGE...]",
+	 "record each MESSAGE, or every line of standard input"},
+	{"status", cmd_status, "[--json]",
+	 "pending records by level, policy progress, spool size"},
+	{"list", cmd_list,
+	 "[--level L] [--tag T] [--since T] [--until T] [--grep S] "
+	 "[--limit N] [--json]",
+	 "show records, oldest first"},
+	{"history", cmd_history, "[--limit N] [--json]",
+	 "past flush attempts and their outcomes"},
+	{"purge", cmd_purge, "(--older-than D | --all)",
+	 "delete pending records on purpose"},
+};
+#define NCOMMANDS (sizeof commands / sizeof commands[0])
+
+void errorf(const char *fmt, ...)
+{
+	va_list ap;
+	fputs("logsponge: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+int exit_code(int code)
+{
+	switch (code) {
+	case SPONGE_OK: return 0;
+	case SPONGE_EINVAL: return EXIT_USAGE;
+	case SPONGE_ENOMEM: return EXIT_OSERR;
+	case SPONGE_ECANTOPEN: return EXIT_CANTCREAT;
+	case SPONGE_ENOTSPOOL: return EXIT_DATAERR;
+	case SPONGE_EVERSION: return EXIT_DATAERR;
+	case SPONGE_EBUSY: return EXIT_TEMPFAIL;
+	case SPONGE_ECONFIG: return EXIT_CONFIG;
+	case SPONGE_ENOENT: return EXIT_NOINPUT;
+	default: return EXIT_IOERR; /* EIO, EFULL, EREADONLY */
+	}
+}
+
+int fail(sponge *sp, int code)
+{
+	const char *m = sponge_errmsg(sp);
+	if (m && *m)
+		errorf("%s", m);
+	else
+		errorf("%s", sponge_strerror(code));
+	return exit_code(code);
+}
+
+sponge *open_spool(const globals *g, unsigned flags, int *status)
+{
+	sponge *sp = NULL;
+	int rc = sponge_open(&sp, g->spool, g->config, flags);
+	if (rc == SPONGE_OK)
+		return sp;
+	*status = fail(sp, rc);
+	sponge_close(sp);
+	return NULL;
+}
+
+bool parse_level_opt(const char *opt, const char *arg, int *level)
+{
+	*level = sponge_level_from_name(arg);
+	if (*level >= 0)
+		return true;
+	errorf("%s %s: unknown level (emerg alert crit err warning notice "
+	       "info debug)", opt, arg);
+	return false;
+}
+
+void usage(FILE *f, const char *name)
+{
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		if (strcmp(commands[i].name, name) == 0)
+			fprintf(f, "usage: logsponge [options] %s %s\n  %s\n",
+				commands[i].name, commands[i].args,
+				commands[i].help);
+}
+
+static void main_usage(FILE *f)
+{
+	fprintf(f,
+		"usage: logsponge [-s SPOOL] [-c CONFIG] [-q|-v] COMMAND "
+		"[ARGS]\n"
+		"       logsponge --help | --version\n\n"
+		"Soak log records into a durable spool; query it.\n\n"
+		"options:\n"
+		"  -s, --spool SPOOL    spool file (default $LOGSPONGE_SPOOL, "
+		"config spool.path,\n"
+		"                       ~/.local/state/logsponge/spool.db)\n"
+		"  -c, --config CONFIG  config file (default "
+		"$LOGSPONGE_CONFIG,\n"
+		"                       ~/.config/logsponge/config, "
+		"/etc/logsponge.conf)\n"
+		"  -q, --quiet          print only errors\n"
+		"  -v, --verbose        say more\n"
+		"  -h, --help           this help; COMMAND --help for a "
+		"command's\n"
+		"  -V, --version        print the version\n\n"
+		"commands:\n");
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].help);
+	fprintf(f, "\nSee logsponge(1) and logsponge.conf(5).\n");
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"spool", required_argument, NULL, 's'},
+		{"config", required_argument, NULL, 'c'},
+		{"quiet", no_argument, NULL, 'q'},
+		{"verbose", no_argument, NULL, 'v'},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
+		{NULL, 0, NULL, 0},
+	};
+	globals g = {NULL, NULL, 0};
+	int c;
+
+	/* A closed reader must show up as a write error, not kill us. */
+	signal(SIGPIPE, SIG_IGN);
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+s:c:qvhV", opts, NULL)) != -1) {
+		switch (c) {
+		case 's': g.spool = optarg; break;
+		case 'c': g.config = optarg; break;
+		case 'q': g.verbosity = -1; break;
+		case 'v': g.verbosity++; break;
+		case 'h': main_usage(stdout); return 0;
+		case 'V':
+			printf("logsponge %s (library %s)\n", SPONGE_VERSION,
+			       sponge_version());
+			return 0;
+		default:
+			if (optopt)
+				errorf("-%c: unknown option or missing "
+				       "argument (see logsponge --help)",
+				       optopt);
+			else
+				errorf("%s: unknown option (see logsponge "
+				       "--help)", argv[optind - 1]);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind >= argc) {
+		main_usage(stderr);
+		return EXIT_USAGE;
+	}
+	const char *name = argv[optind];
+	for (size_t i = 0; i < NCOMMANDS; i++) {
+		if (strcmp(commands[i].name, name) == 0) {
+			optind++; /* getopt in the command starts after it */
+			int sub_argc = argc - optind + 1;
+			char **sub_argv = argv + optind - 1;
+			optind = 0; /* full reset of getopt's state */
+			return commands[i].run(&g, sub_argc, sub_argv);
+		}
+	}
+	if (strcmp(name, "help") == 0) {
+		if (optind + 1 < argc)
+			usage(stdout, argv[optind + 1]);
+		else
+			main_usage(stdout);
+		return 0;
+	}
+	errorf("%s: unknown command (see logsponge --help)", name);
+	return EXIT_USAGE;
+}

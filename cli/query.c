@@ -1,0 +1,504 @@
+/* query.c - `status`, `list`, `history` and `purge`. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "cli.h"
+
+/* Write one JSON object as a line; false when stdout failed. */
+static bool json_line(json_t *o)
+{
+	bool ok = o && json_dumpf(o, stdout, JSON_COMPACT) == 0 &&
+		  fputc('\n', stdout) != EOF;
+	json_decref(o);
+	return ok;
+}
+
+static json_t *json_time(int64_t t)
+{
+	if (!t)
+		return json_null();
+	char b[32];
+	sponge_format_time(t, b);
+	return json_string(b);
+}
+
+/* Flush stdout; a reader that went away (EPIPE) is not worth a message. */
+static int finish_output(int status)
+{
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		if (errno != EPIPE)
+			errorf("standard output: %s", strerror(errno));
+		return status ? status : EXIT_IOERR;
+	}
+	return status;
+}
+
+static bool parse_count(const char *opt, const char *arg, int64_t *out)
+{
+	char *end;
+	errno = 0;
+	long long v = strtoll(arg, &end, 10);
+	if (errno || end == arg || *end || v < 1) {
+		errorf("%s %s: not a whole number >= 1", opt, arg);
+		return false;
+	}
+	*out = v;
+	return true;
+}
+
+static bool parse_time_opt(const char *opt, const char *arg, int64_t now,
+			   int64_t *out)
+{
+	if (sponge_parse_time(arg, now, out) == SPONGE_OK)
+		return true;
+	errorf("%s %s: not a time (2h, 30m, 2026-11-21, "
+	       "2026-11-21T10:00:00Z)", opt, arg);
+	return false;
+}
+
+/* Human-readable duration like "2h 5m" or "40s". */
+static void fmt_age(int64_t us, char *b, size_t n)
+{
+	int64_t s = us / 1000000;
+	if (s < 0)
+		s = 0;
+	if (s < 60)
+		snprintf(b, n, "%llds", (long long)s);
+	else if (s < 3600)
+		snprintf(b, n, "%lldm %llds", (long long)s / 60,
+			 (long long)s % 60);
+	else if (s < 86400)
+		snprintf(b, n, "%lldh %lldm", (long long)s / 3600,
+			 (long long)s % 3600 / 60);
+	else
+		snprintf(b, n, "%lldd %lldh", (long long)s / 86400,
+			 (long long)s % 86400 / 3600);
+}
+
+static void fmt_bytes(uint64_t v, char *b, size_t n)
+{
+	if (v < 10240)
+		snprintf(b, n, "%llu bytes", (unsigned long long)v);
+	else if (v < 10u << 20)
+		snprintf(b, n, "%.1f KiB", (double)v / 1024);
+	else
+		snprintf(b, n, "%.1f MiB", (double)v / (1 << 20));
+}
+
+/* ---- status ------------------------------------------------------- */
+
+static int64_t at_or_above(const sponge_stats *st, int level)
+{
+	int64_t n = 0;
+	for (int l = 0; l <= level && l < 8; l++)
+		n += st->by_level[l];
+	return n;
+}
+
+static const sponge_attempt *last_attempt(sponge *sp, sponge_hiter **it)
+{
+	const sponge_attempt *a = NULL;
+	if (sponge_history(sp, 1, it) == SPONGE_OK &&
+	    sponge_history_next(*it, &a) == SPONGE_ROW)
+		return a;
+	return NULL;
+}
+
+static json_t *status_json(sponge *sp, const sponge_stats *st,
+			   const sponge_policy *pol, int64_t now,
+			   const sponge_attempt *last)
+{
+	json_t *o = json_object(), *lv = json_object(), *p = json_object();
+	json_object_set_new(o, "spool", json_string(sponge_path(sp)));
+	json_object_set_new(o, "pending", json_integer(st->pending));
+	for (int l = 0; l < 8; l++)
+		json_object_set_new(lv, sponge_level_name(l),
+				    json_integer(st->by_level[l]));
+	json_object_set_new(o, "levels", lv);
+	json_object_set_new(o, "oldest", json_time(st->oldest_us));
+	json_object_set_new(o, "newest", json_time(st->newest_us));
+	json_object_set_new(o, "spool_bytes",
+			    json_integer((json_int_t)st->spool_bytes));
+
+	int64_t have = at_or_above(st, pol->count_level);
+	json_object_set_new(
+		p, "threshold",
+		json_pack("{s:I,s:I,s:s,s:b}", "have", (json_int_t)have,
+			  "need", (json_int_t)pol->threshold, "level",
+			  sponge_level_name(pol->count_level), "met",
+			  have >= pol->threshold));
+	if (pol->flush_level >= 0) {
+		int64_t n = at_or_above(st, pol->flush_level);
+		json_object_set_new(
+			p, "flush_level",
+			json_pack("{s:s,s:I,s:b}", "level",
+				  sponge_level_name(pol->flush_level), "have",
+				  (json_int_t)n, "met", n > 0));
+	} else {
+		json_object_set_new(p, "flush_level", json_null());
+	}
+	if (pol->max_age_us) {
+		int64_t age = st->oldest_us ? now - st->oldest_us : 0;
+		json_object_set_new(
+			p, "max_age",
+			json_pack("{s:I,s:I,s:b}", "seconds",
+				  (json_int_t)(pol->max_age_us / 1000000),
+				  "oldest_age_seconds", (json_int_t)(age / 1000000),
+				  "met", st->oldest_us && age > pol->max_age_us));
+	} else {
+		json_object_set_new(p, "max_age", json_null());
+	}
+	json_object_set_new(p, "expire",
+			    pol->expire_us ? json_integer(pol->expire_us /
+							   1000000)
+					   : json_null());
+	json_object_set_new(o, "policy", p);
+	if (last)
+		json_object_set_new(
+			o, "last_attempt",
+			json_pack("{s:o,s:s,s:s,s:s,s:I}", "time",
+				  json_time(last->time_us), "outcome",
+				  last->outcome, "stage", last->stage, "reply",
+				  last->reply, "records",
+				  (json_int_t)last->records));
+	else
+		json_object_set_new(o, "last_attempt", json_null());
+	return o;
+}
+
+static void status_text(sponge *sp, const sponge_stats *st,
+			const sponge_policy *pol, int64_t now,
+			const sponge_attempt *last)
+{
+	char b1[32], b2[32], age[32];
+	fmt_bytes(st->spool_bytes, b1, sizeof b1);
+	printf("spool:    %s (%s)\n", sponge_path(sp), b1);
+	if (!st->pending) {
+		printf("pending:  none\n");
+	} else {
+		printf("pending:  %lld record%s\n", (long long)st->pending,
+		       st->pending == 1 ? "" : "s");
+		printf("levels:  ");
+		for (int l = 0; l < 8; l++)
+			printf(" %s %lld", sponge_level_name(l),
+			       (long long)st->by_level[l]);
+		printf("\n");
+		sponge_format_time(st->oldest_us, b1);
+		sponge_format_time(st->newest_us, b2);
+		fmt_age(now - st->oldest_us, age, sizeof age);
+		printf("oldest:   %s (%s ago)\nnewest:   %s\n", b1, age, b2);
+	}
+	printf("policy:\n");
+	int64_t have = at_or_above(st, pol->count_level);
+	printf("  threshold:   %lld of %lld record%s at %s or above%s\n",
+	       (long long)(have < pol->threshold ? have : pol->threshold),
+	       (long long)pol->threshold, pol->threshold == 1 ? "" : "s",
+	       sponge_level_name(pol->count_level),
+	       have >= pol->threshold ? " (met)" : "");
+	if (pol->flush_level >= 0) {
+		int64_t n = at_or_above(st, pol->flush_level);
+		printf("  flush_level: %lld record%s at %s or above%s\n",
+		       (long long)n, n == 1 ? "" : "s",
+		       sponge_level_name(pol->flush_level),
+		       n ? " (met)" : "");
+	} else {
+		printf("  flush_level: none\n");
+	}
+	if (pol->max_age_us) {
+		fmt_age(pol->max_age_us, b1, sizeof b1);
+		if (st->oldest_us) {
+			fmt_age(now - st->oldest_us, age, sizeof age);
+			printf("  max_age:     oldest is %s old of %s%s\n", age,
+			       b1,
+			       now - st->oldest_us > pol->max_age_us
+				       ? " (met)"
+				       : "");
+		} else {
+			printf("  max_age:     %s (nothing pending)\n", b1);
+		}
+	} else {
+		printf("  max_age:     none\n");
+	}
+	if (pol->expire_us) {
+		fmt_age(pol->expire_us, b1, sizeof b1);
+		printf("  expire:      records older than %s are dropped\n",
+		       b1);
+	} else {
+		printf("  expire:      none\n");
+	}
+	if (last) {
+		sponge_format_time(last->time_us, b1);
+		printf("last flush: %s %s, %lld record%s%s%s%s%s\n", b1,
+		       last->outcome, (long long)last->records,
+		       last->records == 1 ? "" : "s", *last->stage ? " at " : "",
+		       last->stage, *last->reply ? ": " : "", last->reply);
+	} else {
+		printf("last flush: never\n");
+	}
+}
+
+int cmd_status(const globals *g, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"json", no_argument, NULL, 'j'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	bool json = false;
+	int c, status = 0;
+	while ((c = getopt_long(argc, argv, "+jh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'j': json = true; break;
+		case 'h': usage(stdout, "status"); return 0;
+		default: usage(stderr, "status"); return EXIT_USAGE;
+		}
+	}
+	if (optind < argc) {
+		errorf("status: %s: unexpected argument", argv[optind]);
+		return EXIT_USAGE;
+	}
+	sponge *sp = open_spool(g, SPONGE_OPEN_NOCREATE, &status);
+	if (!sp)
+		return status;
+	sponge_stats st;
+	sponge_policy pol;
+	sponge_get_policy(sp, &pol);
+	int rc = sponge_stats_get(sp, &st);
+	if (rc) {
+		status = fail(sp, rc);
+		sponge_close(sp);
+		return status;
+	}
+	sponge_hiter *hit = NULL;
+	const sponge_attempt *last = last_attempt(sp, &hit);
+	int64_t now = sponge_now();
+	if (json)
+		json_line(status_json(sp, &st, &pol, now, last));
+	else
+		status_text(sp, &st, &pol, now, last);
+	sponge_history_close(hit);
+	sponge_close(sp);
+	return finish_output(0);
+}
+
+/* ---- list --------------------------------------------------------- */
+
+static void list_usage(FILE *f)
+{
+	usage(f, "list");
+	fprintf(f,
+		"options:\n"
+		"  -l, --level L   records at L or above (err shows emerg…err)\n"
+		"  -t, --tag T     records with exactly this tag\n"
+		"  -S, --since T   at or after T: 2h (ago), 2026-11-21, "
+		"2026-11-21T10:00Z\n"
+		"  -U, --until T   before T (same forms)\n"
+		"  -g, --grep S    message contains S (fixed string, "
+		"case-sensitive)\n"
+		"  -n, --limit N   only the newest N matches\n"
+		"      --json      one JSON object per line\n");
+}
+
+int cmd_list(const globals *g, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"level", required_argument, NULL, 'l'},
+		{"tag", required_argument, NULL, 't'},
+		{"since", required_argument, NULL, 'S'},
+		{"until", required_argument, NULL, 'U'},
+		{"grep", required_argument, NULL, 'g'},
+		{"limit", required_argument, NULL, 'n'},
+		{"json", no_argument, NULL, 'j'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	sponge_filter f;
+	memset(&f, 0, sizeof f);
+	bool json = false;
+	int64_t now = sponge_now();
+	int c, status = 0;
+	while ((c = getopt_long(argc, argv, "+l:t:S:U:g:n:jh", opts, NULL)) !=
+	       -1) {
+		switch (c) {
+		case 'l':
+			if (!parse_level_opt("list: --level", optarg, &f.level))
+				return EXIT_USAGE;
+			f.has_level = 1;
+			break;
+		case 't': f.tag = optarg; break;
+		case 'S':
+			if (!parse_time_opt("list: --since", optarg, now,
+					    &f.since_us))
+				return EXIT_USAGE;
+			break;
+		case 'U':
+			if (!parse_time_opt("list: --until", optarg, now,
+					    &f.until_us))
+				return EXIT_USAGE;
+			break;
+		case 'g': f.grep = optarg; break;
+		case 'n':
+			if (!parse_count("list: --limit", optarg, &f.limit))
+				return EXIT_USAGE;
+			break;
+		case 'j': json = true; break;
+		case 'h': list_usage(stdout); return 0;
+		default: list_usage(stderr); return EXIT_USAGE;
+		}
+	}
+	if (optind < argc) {
+		errorf("list: %s: unexpected argument", argv[optind]);
+		return EXIT_USAGE;
+	}
+	if (f.tag && strcmp(f.tag, "-") == 0)
+		f.tag = ""; /* `--tag -` selects records without a tag */
+	sponge *sp = open_spool(g, SPONGE_OPEN_NOCREATE, &status);
+	if (!sp)
+		return status;
+	sponge_iter *it;
+	int rc = sponge_query(sp, &f, &it);
+	const sponge_record *r;
+	while (rc == SPONGE_OK && (rc = sponge_query_next(it, &r)) == SPONGE_ROW) {
+		bool ok;
+		char tb[32];
+		sponge_format_time(r->time_us, tb);
+		if (json) {
+			json_t *o = json_object();
+			json_object_set_new(o, "id", json_integer(r->id));
+			json_object_set_new(o, "time", json_string(tb));
+			json_object_set_new(o, "level",
+					    json_string(sponge_level_name(r->level)));
+			json_object_set_new(o, "tag", *r->tag ? json_string(r->tag)
+							     : json_null());
+			json_object_set_new(o, "host", json_string(r->host));
+			json_object_set_new(o, "message",
+					    json_stringn(r->message, r->message_len));
+			ok = json_line(o);
+		} else {
+			ok = printf("%s %-7s %s: %s\n", tb,
+				    sponge_level_name(r->level),
+				    *r->tag ? r->tag : "-", r->message) >= 0;
+		}
+		if (!ok)
+			break;
+		rc = SPONGE_OK;
+	}
+	if (rc != SPONGE_OK && rc != SPONGE_DONE && rc != SPONGE_ROW)
+		status = fail(sp, rc);
+	sponge_query_close(it);
+	sponge_close(sp);
+	return finish_output(status);
+}
+
+/* ---- history ------------------------------------------------------ */
+
+int cmd_history(const globals *g, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"limit", required_argument, NULL, 'n'},
+		{"json", no_argument, NULL, 'j'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	bool json = false;
+	int64_t limit = 20;
+	int c, status = 0;
+	while ((c = getopt_long(argc, argv, "+n:jh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'n':
+			if (!parse_count("history: --limit", optarg, &limit))
+				return EXIT_USAGE;
+			break;
+		case 'j': json = true; break;
+		case 'h': usage(stdout, "history"); return 0;
+		default: usage(stderr, "history"); return EXIT_USAGE;
+		}
+	}
+	if (optind < argc) {
+		errorf("history: %s: unexpected argument", argv[optind]);
+		return EXIT_USAGE;
+	}
+	sponge *sp = open_spool(g, SPONGE_OPEN_NOCREATE, &status);
+	if (!sp)
+		return status;
+	sponge_hiter *it;
+	const sponge_attempt *a;
+	int rc = sponge_history(sp, limit, &it), n = 0;
+	while (rc == SPONGE_OK && (rc = sponge_history_next(it, &a)) == SPONGE_ROW) {
+		char tb[32];
+		sponge_format_time(a->time_us, tb);
+		bool ok;
+		if (json)
+			ok = json_line(json_pack(
+				"{s:I,s:s,s:s,s:s,s:s,s:I,s:s}", "id",
+				(json_int_t)a->id, "time", tb, "outcome",
+				a->outcome, "stage", a->stage, "reply",
+				a->reply, "records", (json_int_t)a->records,
+				"message_id", a->message_id));
+		else
+			ok = printf("%s %-9s %6lld records %s%s%s\n", tb,
+				    a->outcome, (long long)a->records, a->stage,
+				    *a->reply ? ": " : "", a->reply) >= 0;
+		if (!ok)
+			break;
+		n++;
+		rc = SPONGE_OK;
+	}
+	if (rc != SPONGE_OK && rc != SPONGE_DONE && rc != SPONGE_ROW)
+		status = fail(sp, rc);
+	else if (!n && !json && g->verbosity >= 0)
+		printf("no flush attempts yet\n");
+	sponge_history_close(it);
+	sponge_close(sp);
+	return finish_output(status);
+}
+
+/* ---- purge -------------------------------------------------------- */
+
+int cmd_purge(const globals *g, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"older-than", required_argument, NULL, 'o'},
+		{"all", no_argument, NULL, 'a'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	int64_t older = -1;
+	bool all = false;
+	int c, status = 0;
+	while ((c = getopt_long(argc, argv, "+o:ah", opts, NULL)) != -1) {
+		switch (c) {
+		case 'o':
+			if (sponge_parse_duration(optarg, &older) != SPONGE_OK ||
+			    older <= 0) {
+				errorf("purge: --older-than %s: not a duration "
+				       "(like 90s, 15m, 24h, 7d)", optarg);
+				return EXIT_USAGE;
+			}
+			break;
+		case 'a': all = true; break;
+		case 'h': usage(stdout, "purge"); return 0;
+		default: usage(stderr, "purge"); return EXIT_USAGE;
+		}
+	}
+	if (optind < argc || all == (older > 0)) {
+		errorf("purge: give exactly one of --older-than D or --all");
+		return EXIT_USAGE;
+	}
+	sponge *sp = open_spool(g, SPONGE_OPEN_NOCREATE, &status);
+	if (!sp)
+		return status;
+	int64_t n = 0;
+	int rc = sponge_purge(sp, all ? 0 : sponge_now() - older, &n);
+	if (rc)
+		status = fail(sp, rc);
+	else if (g->verbosity >= 0)
+		printf("purged %lld record%s\n", (long long)n, n == 1 ? "" : "s");
+	sponge_close(sp);
+	return finish_output(status);
+}

@@ -1,0 +1,332 @@
+/*
+ * logsponge.h - the whole public interface of liblogsponge.
+ *
+ * liblogsponge soaks log records into a durable SQLite spool (one file,
+ * WAL mode) from which `logsponge flush` later sends them as one email.
+ * Nothing declared here touches the network, exits, aborts or prints.
+ *
+ * Conventions used throughout:
+ *  - Functions return an int error code: SPONGE_OK (0) on success, one of
+ *    the other sponge_code values on failure.  sponge_strerror() turns a
+ *    code into static text; sponge_errmsg() gives the detail of the last
+ *    failure on a handle ("spool /x: disk I/O error").
+ *  - Strings passed in are borrowed for the duration of the call only,
+ *    unless stated otherwise; the library copies what it keeps.
+ *  - Strings returned are owned by the library and valid until the stated
+ *    point (usually the next call on the same handle or iterator).
+ *  - Times are microseconds since the Unix epoch, UTC (int64_t).
+ *  - A handle must not be used by two threads at the same time; separate
+ *    handles on one spool (in one or many processes) are safe.
+ */
+#ifndef LOGSPONGE_H
+#define LOGSPONGE_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__) && __GNUC__ >= 4
+#define SPONGE_API __attribute__((visibility("default")))
+#define SPONGE_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#define SPONGE_API
+#define SPONGE_PRINTF(f, a)
+#endif
+
+/* Compile-time version; sponge_version_number() is its run-time twin. */
+#define SPONGE_VERSION "0.1.0"
+#define SPONGE_VERSION_NUMBER 1000 /* major*1000000 + minor*1000 + patch */
+
+SPONGE_API const char *sponge_version(void);
+SPONGE_API int sponge_version_number(void);
+
+/* Error codes.  Append-only: values are never renumbered or removed. */
+typedef enum sponge_code {
+	SPONGE_OK = 0,
+	SPONGE_EINVAL = 1,     /* bad argument: NULL handle/format, bad level */
+	SPONGE_ENOMEM = 2,     /* out of memory */
+	SPONGE_ECANTOPEN = 3,  /* spool cannot be created or opened */
+	SPONGE_ENOTSPOOL = 4,  /* file is not a logsponge spool, or corrupt */
+	SPONGE_EVERSION = 5,   /* spool written by a newer logsponge */
+	SPONGE_EIO = 6,        /* read/write error on the spool */
+	SPONGE_EFULL = 7,      /* disk or quota full */
+	SPONGE_EREADONLY = 8,  /* spool is read-only */
+	SPONGE_EBUSY = 9,      /* spool stayed locked past the busy timeout */
+	SPONGE_ECONFIG = 10,   /* bad configuration file or value */
+	SPONGE_ENOENT = 11,    /* spool does not exist (SPONGE_OPEN_NOCREATE) */
+	SPONGE_ROW = 100,      /* sponge_query_next(): a record is available */
+	SPONGE_DONE = 101      /* sponge_query_next(): no more records */
+} sponge_code;
+
+/* Static, never NULL; unknown codes give "unknown error". */
+SPONGE_API const char *sponge_strerror(int code);
+
+/* The eight syslog severities; a smaller number is more severe. */
+typedef enum sponge_level {
+	SPONGE_EMERG = 0,
+	SPONGE_ALERT = 1,
+	SPONGE_CRIT = 2,
+	SPONGE_ERR = 3,
+	SPONGE_WARNING = 4,
+	SPONGE_NOTICE = 5,
+	SPONGE_INFO = 6,
+	SPONGE_DEBUG = 7
+} sponge_level;
+
+/* "emerg" … "debug" for 0…7; NULL for anything else. */
+SPONGE_API const char *sponge_level_name(int level);
+
+/*
+ * Level from a name, case-insensitive: the eight names, their numbers
+ * "0"…"7", and aliases (emergency panic fatal critical error warn
+ * information trace …).  Returns the level 0…7, or -1 if unknown.
+ */
+SPONGE_API int sponge_level_from_name(const char *name);
+
+/*
+ * Guess the level of a log line (`add --detect-level`).  Recognises a
+ * syslog / sd-daemon "<N>" prefix, a leading level word ("ERROR:",
+ * "[warn]", "E ", "E1121 " glog style; after up to two leading timestamp
+ * tokens), logfmt "level=error" and JSON "level":"error" (also numeric
+ * bunyan/pino levels).  Returns the level, or -1 if none was found.
+ * *skip (may be NULL) receives how many leading bytes are markup that
+ * should be dropped from the message (only the "<N>" prefix is dropped).
+ */
+SPONGE_API int sponge_detect_level(const char *line, size_t len, size_t *skip);
+
+/*
+ * Parse a duration such as "90s", "15m", "24h", "7d", "2w", "500ms" or a
+ * bare number of seconds, into microseconds.  Returns SPONGE_OK or
+ * SPONGE_EINVAL.
+ */
+SPONGE_API int sponge_parse_duration(const char *text, int64_t *out_us);
+
+/* A size such as "64k", "10M", "1G" or a number of bytes (k = 1024). */
+SPONGE_API int sponge_parse_size(const char *text, uint64_t *out_bytes);
+
+/*
+ * A point in time for --since/--until: ISO 8601 ("2026-11-21T10:00:00Z",
+ * "2026-11-21 10:00", "2026-11-21", with optional fraction and a Z or
+ * ±HH:MM offset; no offset means UTC), "now", or a duration meaning that
+ * long before now_us ("2h").  Returns SPONGE_OK or SPONGE_EINVAL.
+ */
+SPONGE_API int sponge_parse_time(const char *text, int64_t now_us,
+				 int64_t *out_us);
+
+/* Writes "2026-11-21T10:00:00.123456Z" (28 bytes with the NUL) into buf. */
+SPONGE_API void sponge_format_time(int64_t t_us, char buf[32]);
+
+/* Current time in microseconds since the epoch (CLOCK_REALTIME). */
+SPONGE_API int64_t sponge_now(void);
+
+/* ---------------------------------------------------------------------- */
+/* Opening a spool                                                        */
+
+typedef struct sponge sponge;
+
+/* Flags for sponge_open(). */
+#define SPONGE_OPEN_NOCREATE 0x1u  /* fail with SPONGE_ENOENT if missing */
+#define SPONGE_OPEN_NOCONFIG 0x2u  /* read no config file at all */
+
+/*
+ * Open (and create, mode 0600 in a 0700 directory) a spool.
+ *
+ * spool_path: NULL chooses $LOGSPONGE_SPOOL, else the config's spool.path,
+ *   else $XDG_STATE_HOME/logsponge/spool.db (~/.local/state/...).
+ * config_path: NULL chooses $LOGSPONGE_CONFIG, else
+ *   $XDG_CONFIG_HOME/logsponge/config (~/.config/...), else
+ *   /etc/logsponge.conf; a default file that does not exist is fine, an
+ *   explicitly named one that does not exist is SPONGE_ECONFIG.
+ *
+ * On success *out is a new handle.  On failure *out is still set to a
+ * handle that carries only the error detail for sponge_errmsg(), unless
+ * memory ran out (then *out is NULL); either way close it with
+ * sponge_close().  Opening never blocks on another writer for longer than
+ * the busy timeout (config spool.busy_timeout, default 60 s).
+ */
+SPONGE_API int sponge_open(sponge **out, const char *spool_path,
+			   const char *config_path, unsigned flags);
+
+/*
+ * Write any queued records (see sponge_set_batch), then free everything.
+ * Returns the result of that last write (SPONGE_OK when nothing was
+ * queued).  NULL is a no-op returning SPONGE_OK.  The handle is gone
+ * afterwards whatever the result.
+ */
+SPONGE_API int sponge_close(sponge *sp);
+
+/* Detail of the last failure on sp (static "" if none; never NULL). Valid
+ * until the next call on sp. */
+SPONGE_API const char *sponge_errmsg(const sponge *sp);
+
+/* The spool file path in use, and the config file read (NULL if none).
+ * Owned by sp. */
+SPONGE_API const char *sponge_path(const sponge *sp);
+SPONGE_API const char *sponge_config_path(const sponge *sp);
+
+/* ---------------------------------------------------------------------- */
+/* Writing records                                                        */
+
+/*
+ * Record one message.  level 0…7; tag may be NULL or "" (no tag); a time
+ * of 0 means now.  msg is len bytes and may hold any bytes: invalid UTF-8
+ * becomes U+FFFD, control characters other than tab become visible
+ * (U+2400 "control pictures" for C0 and DEL, "<U+0085>" for C1), and a
+ * message longer than spool.max_record (default 64 KiB) is cut with a
+ * marker saying how many bytes were cut.  The tag is cleaned the same way
+ * and limited to 64 bytes.
+ *
+ * Without batching (the default) the record is committed when this
+ * returns SPONGE_OK.  With batching it is queued; see sponge_set_batch.
+ */
+SPONGE_API int sponge_append(sponge *sp, int level, const char *tag,
+			     int64_t time_us, const char *msg, size_t len);
+
+/*
+ * The full form of sponge_append.  host NULL means this machine's name.
+ * cut_bytes: bytes of the original message the caller already dropped
+ * (for example because a line was longer than it wanted to buffer); they
+ * are added to the count in the cut marker.  With cut_bytes > 0 the
+ * marker is always added.  Cleaning and batching as for sponge_append.
+ */
+typedef struct sponge_entry {
+	int level;
+	const char *tag;
+	int64_t time_us;
+	const char *host;
+	const char *msg;
+	size_t len;
+	uint64_t cut_bytes;
+} sponge_entry;
+
+SPONGE_API int sponge_append_entry(sponge *sp, const sponge_entry *e);
+
+/* The longest message kept (spool.max_record); longer ones are cut.  A
+ * caller streaming a long line needs to keep only this many bytes of it. */
+SPONGE_API size_t sponge_max_record(const sponge *sp);
+
+/* printf-style sponge_append at the current time. */
+SPONGE_API int sponge_log(sponge *sp, int level, const char *tag,
+			  const char *fmt, ...) SPONGE_PRINTF(4, 5);
+SPONGE_API int sponge_vlog(sponge *sp, int level, const char *tag,
+			   const char *fmt, va_list ap) SPONGE_PRINTF(4, 0);
+
+/*
+ * Batch writes.  With max_records > 1, sponge_append queues records in
+ * memory and writes them in one transaction when max_records are queued,
+ * when the queue holds max_bytes, or when the oldest queued record is
+ * max_ms old at the time of an append.  A queued record is lost if the
+ * process dies before it is written; call sponge_sync() when input pauses.
+ * max_records <= 1 turns batching off (and writes the queue).
+ */
+SPONGE_API int sponge_set_batch(sponge *sp, unsigned max_records,
+				size_t max_bytes, unsigned max_ms);
+
+/* Records queued and not yet written (0 without batching). */
+SPONGE_API size_t sponge_queued(const sponge *sp);
+
+/*
+ * Write the queue now, and make every record written so far durable even
+ * against power loss (the commit is synced to disk).  Batched writes in
+ * between are durable against a crash of any process.
+ */
+SPONGE_API int sponge_sync(sponge *sp);
+
+/* ---------------------------------------------------------------------- */
+/* Reading records                                                        */
+
+/* One record.  All pointers owned by the iterator, valid until the next
+ * sponge_query_next() or sponge_query_close(). */
+typedef struct sponge_record {
+	int64_t id;          /* increasing, never reused in a spool */
+	int64_t time_us;
+	int level;
+	const char *tag;     /* "" when none */
+	const char *host;
+	const char *message; /* valid UTF-8, NUL-terminated */
+	size_t message_len;
+} sponge_record;
+
+/* Filters; zero-initialise and set what you need ({0} = everything). */
+typedef struct sponge_filter {
+	int has_level;       /* if set, only records at or above `level`  */
+	int level;           /*   (i.e. with a number <= level)           */
+	const char *tag;     /* exact tag, or NULL */
+	int64_t since_us;    /* time >= since_us, when non-zero */
+	int64_t until_us;    /* time < until_us, when non-zero */
+	const char *grep;    /* fixed substring, case-sensitive, or NULL */
+	int64_t limit;       /* > 0: only the newest `limit` matches */
+	int64_t max_id;      /* > 0: only ids <= max_id */
+} sponge_filter;
+
+typedef struct sponge_iter sponge_iter;
+
+/* Matches come oldest first (by id, which follows arrival order).  The
+ * filter's strings are copied.  On failure *out is NULL. */
+SPONGE_API int sponge_query(sponge *sp, const sponge_filter *f,
+			    sponge_iter **out);
+/* SPONGE_ROW with *rec set, SPONGE_DONE at the end, or an error code. */
+SPONGE_API int sponge_query_next(sponge_iter *it, const sponge_record **rec);
+/* NULL is a no-op. */
+SPONGE_API void sponge_query_close(sponge_iter *it);
+
+/* Pending records: how many there are, per level, oldest and newest. */
+typedef struct sponge_stats {
+	int64_t pending;
+	int64_t by_level[8];
+	int64_t oldest_us;    /* 0 when nothing is pending */
+	int64_t newest_us;
+	int64_t max_id;       /* highest id present (0 if none) */
+	uint64_t spool_bytes; /* database + WAL file sizes */
+} sponge_stats;
+
+SPONGE_API int sponge_stats_get(sponge *sp, sponge_stats *out);
+
+/* One past flush attempt (history). Strings owned by the iterator. */
+typedef struct sponge_attempt {
+	int64_t id;
+	int64_t time_us;
+	int sent;             /* 1 if the message was accepted */
+	const char *outcome;  /* "sent", "temporary", "permanent", "auth", … */
+	const char *stage;    /* "connect", "tls", "data", … or "" */
+	const char *reply;    /* server reply or error detail, or "" */
+	int64_t records;      /* records in the batch */
+	const char *message_id;
+} sponge_attempt;
+
+typedef struct sponge_hiter sponge_hiter;
+
+/* Newest `limit` attempts (all when limit <= 0), oldest first. */
+SPONGE_API int sponge_history(sponge *sp, int64_t limit, sponge_hiter **out);
+SPONGE_API int sponge_history_next(sponge_hiter *it,
+				   const sponge_attempt **att);
+SPONGE_API void sponge_history_close(sponge_hiter *it);
+
+/*
+ * Delete pending records older than before_us (all of them when
+ * before_us <= 0).  *deleted (may be NULL) receives how many went.
+ */
+SPONGE_API int sponge_purge(sponge *sp, int64_t before_us, int64_t *deleted);
+
+/* ---------------------------------------------------------------------- */
+/* Configuration, as read at sponge_open()                                */
+
+typedef struct sponge_policy {
+	int64_t threshold;    /* send when >= threshold records at/above  */
+	int count_level;      /*   count_level are pending (default 1, debug) */
+	int flush_level;      /* any record at/above sends at once; -1 none */
+	int64_t max_age_us;   /* oldest pending older than this sends; 0 none */
+	int64_t expire_us;    /* pending older than this is dropped; 0 none */
+} sponge_policy;
+
+/* Copies the effective [policy] settings into *out. */
+SPONGE_API int sponge_get_policy(const sponge *sp, sponge_policy *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* LOGSPONGE_H */

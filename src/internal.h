@@ -1,0 +1,117 @@
+/* internal.h - private declarations shared by the library's files. */
+#ifndef SPONGE_INTERNAL_H
+#define SPONGE_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "logsponge.h"
+
+#define SP_HIDDEN __attribute__((visibility("hidden")))
+
+/* ---- allocation: every allocation of the library goes through these ---- */
+SP_HIDDEN void *sp_malloc(size_t n);
+SP_HIDDEN void *sp_realloc(void *p, size_t n);
+SP_HIDDEN void sp_free(void *p);
+SP_HIDDEN char *sp_strdup(const char *s);
+
+/* ---- growable, always NUL-terminated byte buffer with a size cap ---- */
+typedef struct spbuf {
+	char *data;  /* never NULL after sb_init: points at "" when empty */
+	size_t len;
+	size_t cap;  /* allocated bytes (0 while data points at the static "") */
+	size_t max;  /* refuse to grow past this many bytes (0 = SIZE_MAX) */
+	bool failed; /* a grow failed: contents are truncated */
+} spbuf;
+
+SP_HIDDEN void sb_init(spbuf *b, size_t max);
+SP_HIDDEN void sb_free(spbuf *b);
+SP_HIDDEN void sb_reset(spbuf *b);
+SP_HIDDEN bool sb_grow(spbuf *b, size_t extra);
+SP_HIDDEN bool sb_add(spbuf *b, const void *p, size_t n);
+SP_HIDDEN bool sb_addc(spbuf *b, char c);
+SP_HIDDEN bool sb_adds(spbuf *b, const char *s);
+SP_HIDDEN bool sb_printf(spbuf *b, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+SP_HIDDEN bool sb_vprintf(spbuf *b, const char *fmt, va_list ap)
+	__attribute__((format(printf, 2, 0)));
+
+/* ---- text cleaning (utf8.c) ---- */
+/*
+ * Append a cleaned copy of in[0..len) to out: valid UTF-8 is copied
+ * byte for byte except control characters (C0 but tab, DEL, C1), which
+ * become visible; each maximal ill-formed subsequence becomes U+FFFD.
+ * At most `limit` bytes of cleaned text are produced (never splitting a
+ * character); *consumed receives how many input bytes that covered.
+ * Returns false only when out could not grow.
+ */
+SP_HIDDEN bool sp_clean(spbuf *out, const char *in, size_t len, size_t limit,
+			size_t *consumed);
+/* True when in[0..len) is valid UTF-8 without control characters but tab. */
+SP_HIDDEN bool sp_is_clean(const char *in, size_t len);
+
+/* ---- configuration (config.c) ---- */
+typedef struct sp_config {
+	char *path;             /* file read, or NULL */
+	char *spool_path;       /* [spool] path, or NULL */
+	uint64_t max_record;    /* [spool] max_record, bytes */
+	int64_t busy_timeout_us;/* [spool] busy_timeout */
+	sponge_policy policy;
+} sp_config;
+
+SP_HIDDEN void sp_config_defaults(sp_config *c);
+SP_HIDDEN void sp_config_free(sp_config *c);
+/* Parse file `path` into c; on error fills err ("file:line: why"). */
+SP_HIDDEN int sp_config_load(sp_config *c, const char *path, spbuf *err);
+/* Parse from a string (tests); name is used in messages. */
+SP_HIDDEN int sp_config_load_string(sp_config *c, const char *text,
+				    const char *name, spbuf *err);
+
+/* ---- the handle (spool.c) ---- */
+typedef struct sqlite3 sqlite3;
+typedef struct sqlite3_stmt sqlite3_stmt;
+
+#define MULTI_ROWS 32
+
+typedef struct sp_queued {
+	int64_t time_us;
+	int level;
+	size_t tag_off, tag_len;
+	size_t host_off, host_len;
+	size_t msg_off, msg_len;
+} sp_queued;
+
+struct sponge {
+	sqlite3 *db;
+	char *path;
+	sp_config cfg;
+	char host[256];
+	spbuf err;
+	sqlite3_stmt *ins;       /* insert one record */
+	sqlite3_stmt *ins_multi; /* insert MULTI_ROWS records */
+	spbuf clean;       /* scratch for cleaning one message */
+	/* batching */
+	unsigned batch_max;
+	size_t batch_bytes_max;
+	unsigned batch_ms;
+	sp_queued *q;
+	size_t qn, qcap;
+	spbuf qdata;       /* tags and messages of queued records */
+	int64_t q_first_us;
+};
+
+/* Before deleting records: remember the highest id handed out so far,
+ * so that no id is ever reused. */
+#define ID_FLOOR_SQL                                                          \
+	"INSERT INTO meta(key, value) SELECT 'id_floor', max(id) FROM records " \
+	"WHERE true ON CONFLICT(key) DO UPDATE SET value = "                  \
+	"max(value, coalesce(excluded.value, 0))"
+
+/* Record an error on sp (sprintf-style detail) and return code. */
+SP_HIDDEN int sp_fail(sponge *sp, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* Map a SQLite result to a sponge code and record its message. */
+SP_HIDDEN int sp_dberr(sponge *sp, int rc, const char *what);
+
+#endif

@@ -1,0 +1,261 @@
+/* level.c - severity names, aliases and level detection in log lines. */
+#include <string.h>
+#include <strings.h>
+
+#include "internal.h"
+
+static const char *const level_names[8] = {
+	"emerg", "alert", "crit", "err", "warning", "notice", "info", "debug",
+};
+
+static const struct alias {
+	const char *name;
+	int level;
+} aliases[] = {
+	{"emerg", 0},    {"emergency", 0}, {"panic", 0},    {"alert", 1},
+	{"crit", 2},     {"critical", 2},  {"fatal", 2},    {"err", 3},
+	{"error", 3},    {"warning", 4},   {"warn", 4},     {"notice", 5},
+	{"info", 6},     {"information", 6}, {"informational", 6},
+	{"debug", 7},    {"trace", 7},
+};
+
+const char *sponge_level_name(int level)
+{
+	return level >= 0 && level < 8 ? level_names[level] : NULL;
+}
+
+static int level_from_word(const char *w, size_t n)
+{
+	if (n == 1 && w[0] >= '0' && w[0] <= '7')
+		return w[0] - '0';
+	for (size_t i = 0; i < sizeof aliases / sizeof aliases[0]; i++)
+		if (strlen(aliases[i].name) == n &&
+		    strncasecmp(aliases[i].name, w, n) == 0)
+			return aliases[i].level;
+	return -1;
+}
+
+int sponge_level_from_name(const char *name)
+{
+	return name ? level_from_word(name, strlen(name)) : -1;
+}
+
+static bool is_alpha(unsigned char c)
+{
+	return (c | 0x20) >= 'a' && (c | 0x20) <= 'z';
+}
+static bool is_digit(unsigned char c) { return c >= '0' && c <= '9'; }
+static bool is_space(unsigned char c) { return c == ' ' || c == '\t'; }
+
+/* "<N>" or "<PRI>" syslog / sd-daemon prefix. */
+static int detect_pri(const char *s, size_t n, size_t *skip)
+{
+	if (n < 3 || s[0] != '<')
+		return -1;
+	size_t i = 1;
+	int pri = 0;
+	while (i < n && i < 4 && is_digit((unsigned char)s[i]))
+		pri = pri * 10 + (s[i++] - '0');
+	if (i == 1 || i >= n || s[i] != '>' || pri > 191)
+		return -1;
+	*skip = i + 1;
+	return pri & 7;
+}
+
+/* Numeric JSON levels: syslog 0-7 (GELF) or bunyan/pino 10…60. */
+static int level_from_number(long v)
+{
+	if (v >= 0 && v <= 7)
+		return (int)v;
+	if (v >= 60)
+		return SPONGE_CRIT;
+	if (v >= 50)
+		return SPONGE_ERR;
+	if (v >= 40)
+		return SPONGE_WARNING;
+	if (v >= 30)
+		return SPONGE_INFO;
+	if (v >= 10)
+		return SPONGE_DEBUG;
+	return -1;
+}
+
+static const char *const level_keys[] = {"level", "lvl", "severity",
+					 "loglevel"};
+
+/* `"level": "error"` or `"level": 50` anywhere in a JSON object line. */
+static int detect_json(const char *s, size_t n)
+{
+	for (size_t i = 0; i + 1 < n; i++) {
+		if (s[i] != '"')
+			continue;
+		for (size_t k = 0; k < 4; k++) {
+			size_t kl = strlen(level_keys[k]);
+			if (i + kl + 2 > n ||
+			    strncasecmp(s + i + 1, level_keys[k], kl) != 0 ||
+			    s[i + 1 + kl] != '"')
+				continue;
+			size_t j = i + kl + 2;
+			while (j < n && is_space((unsigned char)s[j]))
+				j++;
+			if (j >= n || s[j] != ':')
+				continue;
+			j++;
+			while (j < n && is_space((unsigned char)s[j]))
+				j++;
+			if (j < n && s[j] == '"') {
+				size_t w = ++j;
+				while (j < n && is_alpha((unsigned char)s[j]))
+					j++;
+				if (j < n && s[j] == '"') {
+					int l = level_from_word(s + w, j - w);
+					if (l >= 0)
+						return l;
+				}
+			} else if (j < n && is_digit((unsigned char)s[j])) {
+				long v = 0;
+				while (j < n && is_digit((unsigned char)s[j]) &&
+				       v < 1000)
+					v = v * 10 + (s[j++] - '0');
+				int l = level_from_number(v);
+				if (l >= 0)
+					return l;
+			}
+		}
+	}
+	return -1;
+}
+
+/* logfmt `level=error` (or lvl=, severity=), value optionally quoted. */
+static int detect_logfmt(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (i > 0 && !is_space((unsigned char)s[i - 1]))
+			continue;
+		for (size_t k = 0; k < 4; k++) {
+			size_t kl = strlen(level_keys[k]);
+			if (i + kl + 1 >= n ||
+			    strncasecmp(s + i, level_keys[k], kl) != 0 ||
+			    s[i + kl] != '=')
+				continue;
+			size_t j = i + kl + 1;
+			if (j < n && s[j] == '"')
+				j++;
+			size_t w = j;
+			while (j < n && is_alpha((unsigned char)s[j]))
+				j++;
+			if (j < n && !is_space((unsigned char)s[j]) &&
+			    s[j] != '"')
+				continue;
+			int l = level_from_word(s + w, j - w);
+			if (l >= 0)
+				return l;
+		}
+	}
+	return -1;
+}
+
+static int letter_level(char c)
+{
+	switch (c) {
+	case 'F': return SPONGE_CRIT;
+	case 'E': return SPONGE_ERR;
+	case 'W': return SPONGE_WARNING;
+	case 'N': return SPONGE_NOTICE;
+	case 'I': return SPONGE_INFO;
+	case 'D': case 'T': return SPONGE_DEBUG;
+	default: return -1;
+	}
+}
+
+/* A token that looks like a timestamp: starts with a digit (or "[" and a
+ * digit) and holds only digits and date/time punctuation. */
+static size_t timestamp_token(const char *s, size_t n)
+{
+	size_t i = 0;
+	bool br = false;
+	if (i < n && s[i] == '[') {
+		br = true;
+		i++;
+	}
+	if (i >= n || !is_digit((unsigned char)s[i]))
+		return 0;
+	while (i < n && !is_space((unsigned char)s[i]) && s[i] != ']') {
+		if (!strchr("0123456789-:.,/TZ+", s[i]))
+			return 0;
+		i++;
+	}
+	if (br) {
+		if (i >= n || s[i] != ']')
+			return 0;
+		i++;
+	}
+	return i;
+}
+
+/* "ERROR:", "[warn]", "<crit>", "E ", glog "E1121 …", after up to two
+ * timestamp tokens. */
+static int detect_word(const char *s, size_t n)
+{
+	size_t i = 0;
+	for (int t = 0; t < 3; t++) {
+		while (i < n && is_space((unsigned char)s[i]))
+			i++;
+		if (t == 2)
+			break;
+		size_t tl = timestamp_token(s + i, n - i);
+		if (!tl)
+			break;
+		i += tl;
+	}
+	bool open = i < n && (s[i] == '[' || s[i] == '<' || s[i] == '(');
+	if (open)
+		i++;
+	size_t w = i;
+	while (i < n && is_alpha((unsigned char)s[i]))
+		i++;
+	size_t wl = i - w;
+	if (wl == 0)
+		return -1;
+	char end = i < n ? s[i] : ' ';
+	if (wl == 1) {
+		/* single capital letter: "E " / "E:" or glog "E1121 " */
+		bool glog = !open && i + 4 < n && is_digit((unsigned char)s[i]) &&
+			    is_digit((unsigned char)s[i + 1]) &&
+			    is_digit((unsigned char)s[i + 2]) &&
+			    is_digit((unsigned char)s[i + 3]) &&
+			    is_space((unsigned char)s[i + 4]);
+		if (glog || is_space((unsigned char)end) || end == ':' ||
+		    (open && strchr("]>)", end)))
+			return letter_level(s[w]);
+		return -1;
+	}
+	if (!(is_space((unsigned char)end) || strchr(":]>)|,", end)))
+		return -1;
+	return level_from_word(s + w, wl);
+}
+
+int sponge_detect_level(const char *line, size_t len, size_t *skip)
+{
+	size_t dummy;
+	if (!skip)
+		skip = &dummy;
+	*skip = 0;
+	if (!line)
+		return -1;
+	int l = detect_pri(line, len, skip);
+	if (l >= 0)
+		return l;
+	size_t i = 0;
+	while (i < len && is_space((unsigned char)line[i]))
+		i++;
+	if (i < len && line[i] == '{') {
+		l = detect_json(line + i, len - i);
+		if (l >= 0)
+			return l;
+	}
+	l = detect_word(line, len);
+	if (l >= 0)
+		return l;
+	return detect_logfmt(line, len);
+}

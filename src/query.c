@@ -1,0 +1,278 @@
+/* query.c - reading the spool: record iterators, stats, history, purge. */
+#include <string.h>
+#include <sys/stat.h>
+
+#include <sqlite3.h>
+
+#include "internal.h"
+
+struct sponge_iter {
+	sponge *sp;
+	sqlite3_stmt *st;
+	sponge_record rec;
+};
+
+struct sponge_hiter {
+	sponge *sp;
+	sqlite3_stmt *st;
+	sponge_attempt att;
+};
+
+static int prepare(sponge *sp, const char *sql, sqlite3_stmt **st,
+		   const char *what)
+{
+	int rc = sqlite3_prepare_v2(sp->db, sql, -1, st, NULL);
+	return rc == SQLITE_OK ? SPONGE_OK : sp_dberr(sp, rc, what);
+}
+
+int sponge_query(sponge *sp, const sponge_filter *f, sponge_iter **out)
+{
+	static const sponge_filter all;
+	if (out)
+		*out = NULL;
+	if (!sp || !sp->db || !out)
+		return SPONGE_EINVAL;
+	if (!f)
+		f = &all;
+	if (f->has_level && (f->level < 0 || f->level > 7))
+		return sp_fail(sp, SPONGE_EINVAL, "level %d out of range 0…7",
+			       f->level);
+
+	spbuf sql;
+	sb_init(&sql, 0);
+	sb_adds(&sql, "SELECT id,time,level,tag,host,message FROM records "
+		      "WHERE 1");
+	if (f->has_level)
+		sb_adds(&sql, " AND level <= :level");
+	if (f->tag)
+		sb_adds(&sql, " AND tag = :tag");
+	if (f->since_us)
+		sb_adds(&sql, " AND time >= :since");
+	if (f->until_us)
+		sb_adds(&sql, " AND time < :until");
+	if (f->grep)
+		sb_adds(&sql, " AND instr(message, :grep) > 0");
+	if (f->max_id > 0)
+		sb_adds(&sql, " AND id <= :maxid");
+	if (f->limit > 0) {
+		/* newest `limit` matches, still printed oldest first */
+		spbuf wrap;
+		sb_init(&wrap, 0);
+		sb_printf(&wrap, "SELECT * FROM (%s ORDER BY id DESC LIMIT "
+				 ":limit) ORDER BY id", sql.data);
+		sb_free(&sql);
+		sql = wrap;
+	} else {
+		sb_adds(&sql, " ORDER BY id");
+	}
+	if (sql.failed) {
+		sb_free(&sql);
+		return sp_fail(sp, SPONGE_ENOMEM, "out of memory");
+	}
+	sponge_iter *it = sp_malloc(sizeof *it);
+	if (!it) {
+		sb_free(&sql);
+		return sp_fail(sp, SPONGE_ENOMEM, "out of memory");
+	}
+	memset(it, 0, sizeof *it);
+	it->sp = sp;
+	int rc = prepare(sp, sql.data, &it->st, "querying records");
+	sb_free(&sql);
+	if (rc != SPONGE_OK) {
+		sp_free(it);
+		return rc;
+	}
+	sqlite3_stmt *st = it->st;
+#define BIND(name, call)                                                      \
+	do {                                                                  \
+		int ix_ = sqlite3_bind_parameter_index(st, name);             \
+		if (ix_)                                                      \
+			call;                                                 \
+	} while (0)
+	BIND(":level", sqlite3_bind_int(st, ix_, f->level));
+	BIND(":tag", sqlite3_bind_text(st, ix_, f->tag, -1, SQLITE_TRANSIENT));
+	BIND(":since", sqlite3_bind_int64(st, ix_, f->since_us));
+	BIND(":until", sqlite3_bind_int64(st, ix_, f->until_us));
+	BIND(":grep",
+	     sqlite3_bind_text(st, ix_, f->grep, -1, SQLITE_TRANSIENT));
+	BIND(":maxid", sqlite3_bind_int64(st, ix_, f->max_id));
+	BIND(":limit", sqlite3_bind_int64(st, ix_, f->limit));
+#undef BIND
+	*out = it;
+	return SPONGE_OK;
+}
+
+static const char *col_text(sqlite3_stmt *st, int i)
+{
+	const char *s = (const char *)sqlite3_column_text(st, i);
+	return s ? s : "";
+}
+
+int sponge_query_next(sponge_iter *it, const sponge_record **rec)
+{
+	if (!it || !rec)
+		return SPONGE_EINVAL;
+	*rec = NULL;
+	int rc = sqlite3_step(it->st);
+	if (rc == SQLITE_DONE)
+		return SPONGE_DONE;
+	if (rc != SQLITE_ROW)
+		return sp_dberr(it->sp, rc, "reading records");
+	sqlite3_stmt *st = it->st;
+	it->rec.id = sqlite3_column_int64(st, 0);
+	it->rec.time_us = sqlite3_column_int64(st, 1);
+	it->rec.level = sqlite3_column_int(st, 2);
+	it->rec.tag = col_text(st, 3);
+	it->rec.host = col_text(st, 4);
+	it->rec.message = col_text(st, 5);
+	it->rec.message_len = (size_t)sqlite3_column_bytes(st, 5);
+	*rec = &it->rec;
+	return SPONGE_ROW;
+}
+
+void sponge_query_close(sponge_iter *it)
+{
+	if (!it)
+		return;
+	sqlite3_finalize(it->st);
+	sp_free(it);
+}
+
+static uint64_t file_size(const char *path, const char *suffix)
+{
+	spbuf p;
+	sb_init(&p, 0);
+	sb_printf(&p, "%s%s", path, suffix);
+	struct stat st;
+	uint64_t n = !p.failed && stat(p.data, &st) == 0 ? (uint64_t)st.st_size
+							 : 0;
+	sb_free(&p);
+	return n;
+}
+
+int sponge_stats_get(sponge *sp, sponge_stats *out)
+{
+	if (!sp || !sp->db || !out)
+		return SPONGE_EINVAL;
+	memset(out, 0, sizeof *out);
+	sqlite3_stmt *st;
+	/* One read transaction so the totals and the per-level counts agree. */
+	int rc = prepare(sp, "SELECT level, count(*), min(time), max(time), "
+			     "max(id) FROM records GROUP BY level",
+			 &st, "reading counts");
+	if (rc)
+		return rc;
+	int s;
+	while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+		int l = sqlite3_column_int(st, 0);
+		int64_t n = sqlite3_column_int64(st, 1);
+		int64_t lo = sqlite3_column_int64(st, 2);
+		int64_t hi = sqlite3_column_int64(st, 3);
+		int64_t id = sqlite3_column_int64(st, 4);
+		if (l >= 0 && l < 8)
+			out->by_level[l] = n;
+		out->pending += n;
+		if (!out->oldest_us || lo < out->oldest_us)
+			out->oldest_us = lo;
+		if (hi > out->newest_us)
+			out->newest_us = hi;
+		if (id > out->max_id)
+			out->max_id = id;
+	}
+	sqlite3_finalize(st);
+	if (s != SQLITE_DONE)
+		return sp_dberr(sp, s, "reading counts");
+	out->spool_bytes = file_size(sp->path, "") + file_size(sp->path, "-wal");
+	return SPONGE_OK;
+}
+
+int sponge_purge(sponge *sp, int64_t before_us, int64_t *deleted)
+{
+	if (deleted)
+		*deleted = 0;
+	if (!sp || !sp->db)
+		return SPONGE_EINVAL;
+	sqlite3_stmt *st = NULL;
+	int s = sqlite3_exec(sp->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+	if (s == SQLITE_OK)
+		s = sqlite3_exec(sp->db, ID_FLOOR_SQL, NULL, NULL, NULL);
+	if (s == SQLITE_OK)
+		s = sqlite3_prepare_v2(sp->db,
+				       before_us > 0
+					       ? "DELETE FROM records WHERE time < ?"
+					       : "DELETE FROM records",
+				       -1, &st, NULL);
+	if (s == SQLITE_OK) {
+		if (before_us > 0)
+			sqlite3_bind_int64(st, 1, before_us);
+		s = sqlite3_step(st);
+		if (s == SQLITE_DONE) {
+			int64_t n = sqlite3_changes64(sp->db);
+			s = sqlite3_exec(sp->db, "COMMIT", NULL, NULL, NULL);
+			if (s == SQLITE_OK && deleted)
+				*deleted = n;
+		}
+	}
+	sqlite3_finalize(st);
+	if (s == SQLITE_OK)
+		return SPONGE_OK;
+	int code = sp_dberr(sp, s, "purging");
+	sqlite3_exec(sp->db, "ROLLBACK", NULL, NULL, NULL);
+	return code;
+}
+
+int sponge_history(sponge *sp, int64_t limit, sponge_hiter **out)
+{
+	if (out)
+		*out = NULL;
+	if (!sp || !sp->db || !out)
+		return SPONGE_EINVAL;
+	sponge_hiter *it = sp_malloc(sizeof *it);
+	if (!it)
+		return sp_fail(sp, SPONGE_ENOMEM, "out of memory");
+	memset(it, 0, sizeof *it);
+	it->sp = sp;
+	int rc = prepare(sp,
+			 "SELECT * FROM (SELECT id,time,outcome,stage,reply,"
+			 "records,message_id FROM history ORDER BY id DESC "
+			 "LIMIT ?) ORDER BY id",
+			 &it->st, "reading history");
+	if (rc) {
+		sp_free(it);
+		return rc;
+	}
+	sqlite3_bind_int64(it->st, 1, limit > 0 ? limit : -1);
+	*out = it;
+	return SPONGE_OK;
+}
+
+int sponge_history_next(sponge_hiter *it, const sponge_attempt **att)
+{
+	if (!it || !att)
+		return SPONGE_EINVAL;
+	*att = NULL;
+	int rc = sqlite3_step(it->st);
+	if (rc == SQLITE_DONE)
+		return SPONGE_DONE;
+	if (rc != SQLITE_ROW)
+		return sp_dberr(it->sp, rc, "reading history");
+	sqlite3_stmt *st = it->st;
+	it->att.id = sqlite3_column_int64(st, 0);
+	it->att.time_us = sqlite3_column_int64(st, 1);
+	it->att.outcome = col_text(st, 2);
+	it->att.sent = strcmp(it->att.outcome, "sent") == 0;
+	it->att.stage = col_text(st, 3);
+	it->att.reply = col_text(st, 4);
+	it->att.records = sqlite3_column_int64(st, 5);
+	it->att.message_id = col_text(st, 6);
+	*att = &it->att;
+	return SPONGE_ROW;
+}
+
+void sponge_history_close(sponge_hiter *it)
+{
+	if (!it)
+		return;
+	sqlite3_finalize(it->st);
+	sp_free(it);
+}

@@ -1,0 +1,718 @@
+/* spool.c - opening, creating and migrating the spool; writing records. */
+#define _GNU_SOURCE /* O_NOFOLLOW, O_CLOEXEC, gethostname */
+#include <errno.h>
+#include <fcntl.h>
+#include <pwd.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "internal.h"
+
+/* "LSPO" in the SQLite header marks a logsponge spool. */
+#define SPOOL_APP_ID 0x4C53504F
+
+/* Schema steps: migrations[v] takes a spool from user_version v to v+1.
+ * Append only; a new spool runs them all. */
+static const char *const migrations[] = {
+	/* 0 -> 1: the records */
+	"CREATE TABLE records("
+	" id INTEGER PRIMARY KEY," /* assigned by write_queue, never reused */
+	" time INTEGER NOT NULL,"  /* microseconds since the epoch, UTC */
+	" level INTEGER NOT NULL," /* 0 emerg … 7 debug */
+	" tag TEXT NOT NULL,"
+	" host TEXT NOT NULL,"
+	" message TEXT NOT NULL);",
+	/* 1 -> 2: flush attempts */
+	"CREATE TABLE history("
+	" id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	" time INTEGER NOT NULL,"
+	" outcome TEXT NOT NULL,"  /* sent, temporary, permanent, auth, … */
+	" stage TEXT NOT NULL DEFAULT '',"
+	" reply TEXT NOT NULL DEFAULT '',"
+	" records INTEGER NOT NULL DEFAULT 0,"
+	" first_id INTEGER, last_id INTEGER,"
+	" message_id TEXT NOT NULL DEFAULT '');"
+	/* id_floor: the highest record id ever handed out before a delete,
+	 * so that ids are never reused (a Message-ID is made from them) */
+	"CREATE TABLE meta(key TEXT PRIMARY KEY, value) WITHOUT ROWID;",
+};
+#define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
+
+static const char *const errtext[] = {
+	[SPONGE_OK] = "success",
+	[SPONGE_EINVAL] = "invalid argument",
+	[SPONGE_ENOMEM] = "out of memory",
+	[SPONGE_ECANTOPEN] = "cannot create or open the spool",
+	[SPONGE_ENOTSPOOL] = "not a logsponge spool",
+	[SPONGE_EVERSION] = "spool made by a newer logsponge",
+	[SPONGE_EIO] = "spool I/O error",
+	[SPONGE_EFULL] = "disk full",
+	[SPONGE_EREADONLY] = "spool is read-only",
+	[SPONGE_EBUSY] = "spool is locked",
+	[SPONGE_ECONFIG] = "configuration error",
+	[SPONGE_ENOENT] = "no such spool",
+};
+
+const char *sponge_strerror(int code)
+{
+	if (code == SPONGE_ROW)
+		return "another row is ready";
+	if (code == SPONGE_DONE)
+		return "no more rows";
+	if (code < 0 || code >= (int)(sizeof errtext / sizeof errtext[0]) ||
+	    !errtext[code])
+		return "unknown error";
+	return errtext[code];
+}
+
+const char *sponge_version(void) { return SPONGE_VERSION; }
+int sponge_version_number(void) { return SPONGE_VERSION_NUMBER; }
+
+int sp_fail(sponge *sp, int code, const char *fmt, ...)
+{
+	if (!sp)
+		return code;
+	sb_reset(&sp->err);
+	va_list ap;
+	va_start(ap, fmt);
+	sb_vprintf(&sp->err, fmt, ap);
+	va_end(ap);
+	return code;
+}
+
+int sp_dberr(sponge *sp, int rc, const char *what)
+{
+	int code;
+	switch (rc & 0xff) {
+	case SQLITE_NOMEM: code = SPONGE_ENOMEM; break;
+	case SQLITE_FULL: code = SPONGE_EFULL; break;
+	case SQLITE_READONLY: code = SPONGE_EREADONLY; break;
+	case SQLITE_BUSY: case SQLITE_LOCKED: code = SPONGE_EBUSY; break;
+	case SQLITE_NOTADB: case SQLITE_CORRUPT: code = SPONGE_ENOTSPOOL; break;
+	case SQLITE_CANTOPEN: code = SPONGE_ECANTOPEN; break;
+	case SQLITE_PERM: case SQLITE_AUTH: code = SPONGE_ECANTOPEN; break;
+	default: code = SPONGE_EIO; break;
+	}
+	const char *m = sp->db ? sqlite3_errmsg(sp->db) : sqlite3_errstr(rc);
+	if ((rc & 0xff) == SQLITE_NOTADB || (rc & 0xff) == SQLITE_CORRUPT)
+		m = "file is not a logsponge spool (not an SQLite database, "
+		    "or damaged)";
+	return sp_fail(sp, code, "%s: %s: %s", sp->path ? sp->path : "spool",
+		       what, m);
+}
+
+const char *sponge_errmsg(const sponge *sp)
+{
+	return sp ? sp->err.data : "no handle";
+}
+const char *sponge_path(const sponge *sp) { return sp ? sp->path : NULL; }
+const char *sponge_config_path(const sponge *sp)
+{
+	return sp ? sp->cfg.path : NULL;
+}
+
+int sponge_get_policy(const sponge *sp, sponge_policy *out)
+{
+	if (!sp || !out)
+		return SPONGE_EINVAL;
+	*out = sp->cfg.policy;
+	return SPONGE_OK;
+}
+
+/* ---- paths -------------------------------------------------------- */
+
+static const char *home_dir(void)
+{
+	const char *h = getenv("HOME");
+	if (h && *h)
+		return h;
+	struct passwd *pw = getpwuid(getuid());
+	return pw ? pw->pw_dir : NULL;
+}
+
+/* $VAR/rest, or ~/fallback/rest when $VAR is unset or not absolute. */
+static bool xdg_path(spbuf *out, const char *var, const char *fallback,
+		     const char *rest)
+{
+	const char *base = getenv(var);
+	if (base && base[0] == '/')
+		return sb_printf(out, "%s/%s", base, rest);
+	const char *h = home_dir();
+	if (!h)
+		return false;
+	return sb_printf(out, "%s/%s/%s", h, fallback, rest);
+}
+
+static int pick_config(sponge *sp, const char *explicit_path, unsigned flags)
+{
+	spbuf p;
+	sb_init(&p, 0);
+	int rc = SPONGE_OK;
+	bool must_exist = false;
+
+	if (flags & SPONGE_OPEN_NOCONFIG)
+		return SPONGE_OK;
+	if (explicit_path) {
+		sb_adds(&p, explicit_path);
+		must_exist = true;
+	} else if (getenv("LOGSPONGE_CONFIG") && *getenv("LOGSPONGE_CONFIG")) {
+		sb_adds(&p, getenv("LOGSPONGE_CONFIG"));
+		must_exist = true;
+	} else {
+		if (xdg_path(&p, "XDG_CONFIG_HOME", ".config",
+			     "logsponge/config") &&
+		    access(p.data, F_OK) != 0) {
+			sb_reset(&p);
+		}
+		if (p.len == 0 && access("/etc/logsponge.conf", F_OK) == 0)
+			sb_adds(&p, "/etc/logsponge.conf");
+	}
+	if (p.failed) {
+		rc = sp_fail(sp, SPONGE_ENOMEM, "out of memory");
+	} else if (p.len) {
+		if (!must_exist && access(p.data, F_OK) != 0) {
+			/* vanished: nothing to read */
+		} else {
+			rc = sp_config_load(&sp->cfg, p.data, &sp->err);
+		}
+	}
+	sb_free(&p);
+	return rc;
+}
+
+static int pick_spool(sponge *sp, const char *explicit_path)
+{
+	spbuf p;
+	sb_init(&p, 0);
+	const char *env = getenv("LOGSPONGE_SPOOL");
+	if (explicit_path && *explicit_path)
+		sb_adds(&p, explicit_path);
+	else if (env && *env)
+		sb_adds(&p, env);
+	else if (sp->cfg.spool_path) {
+		const char *c = sp->cfg.spool_path;
+		if (c[0] == '~' && c[1] == '/') {
+			const char *h = home_dir();
+			if (!h)
+				return sp_fail(sp, SPONGE_ECONFIG,
+					       "spool.path: no home directory "
+					       "to expand ~ in");
+			sb_printf(&p, "%s%s", h, c + 1);
+		} else {
+			sb_adds(&p, c);
+		}
+	} else if (!xdg_path(&p, "XDG_STATE_HOME", ".local/state",
+			     "logsponge/spool.db")) {
+		return sp_fail(sp, SPONGE_ECANTOPEN,
+			       "no spool path: set LOGSPONGE_SPOOL, HOME or "
+			       "XDG_STATE_HOME");
+	}
+	if (p.failed) {
+		sb_free(&p);
+		return sp_fail(sp, SPONGE_ENOMEM, "out of memory");
+	}
+	sp->path = sp_strdup(p.data);
+	sb_free(&p);
+	return sp->path ? SPONGE_OK : sp_fail(sp, SPONGE_ENOMEM, "out of memory");
+}
+
+/* mkdir -p of path's parent; directories we create are 0700. */
+static int make_parents(sponge *sp)
+{
+	char *dir = sp_strdup(sp->path);
+	if (!dir)
+		return sp_fail(sp, SPONGE_ENOMEM, "out of memory");
+	char *slash = strrchr(dir, '/');
+	int rc = SPONGE_OK;
+	if (!slash || slash == dir)
+		goto out;
+	*slash = '\0';
+	for (char *p = dir + 1;; p++) {
+		bool last = *p == '\0';
+		if (*p == '/' || last) {
+			char keep = *p;
+			*p = '\0';
+			if (mkdir(dir, 0700) == 0) {
+				if (chmod(dir, 0700) != 0) {
+					rc = sp_fail(sp, SPONGE_ECANTOPEN,
+						     "%s: %s", dir,
+						     strerror(errno));
+					goto out;
+				}
+			} else if (errno != EEXIST) {
+				rc = sp_fail(sp, SPONGE_ECANTOPEN,
+					     "%s: cannot create directory: %s",
+					     dir, strerror(errno));
+				goto out;
+			}
+			*p = keep;
+		}
+		if (last)
+			break;
+	}
+out:
+	sp_free(dir);
+	return rc;
+}
+
+/* Create the spool file 0600 without following a symlink planted at its
+ * path; an existing file is left as it is. */
+static int create_file(sponge *sp, unsigned flags)
+{
+	struct stat st;
+	if (stat(sp->path, &st) == 0) {
+		if (!S_ISREG(st.st_mode))
+			return sp_fail(sp, SPONGE_ECANTOPEN,
+				       "%s: not a regular file", sp->path);
+		return SPONGE_OK;
+	}
+	if (errno != ENOENT)
+		return sp_fail(sp, SPONGE_ECANTOPEN, "%s: %s", sp->path,
+			       strerror(errno));
+	if (flags & SPONGE_OPEN_NOCREATE)
+		return sp_fail(sp, SPONGE_ENOENT,
+			       "%s: no such spool (nothing recorded yet?)",
+			       sp->path);
+	int rc = make_parents(sp);
+	if (rc != SPONGE_OK)
+		return rc;
+	int fd = open(sp->path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW |
+				O_CLOEXEC, 0600);
+	if (fd < 0) {
+		if (errno == EEXIST && lstat(sp->path, &st) == 0 &&
+		    S_ISREG(st.st_mode))
+			return SPONGE_OK; /* another process won the race */
+		return sp_fail(sp, SPONGE_ECANTOPEN, "%s: cannot create: %s",
+			       sp->path, strerror(errno));
+	}
+	/* 0600 whatever the umask was */
+	if (fchmod(fd, 0600) != 0) {
+		rc = sp_fail(sp, SPONGE_ECANTOPEN, "%s: %s", sp->path,
+			     strerror(errno));
+	}
+	close(fd);
+	return rc;
+}
+
+/* ---- schema ------------------------------------------------------- */
+
+static int exec(sponge *sp, const char *sql, const char *what)
+{
+	int rc = sqlite3_exec(sp->db, sql, NULL, NULL, NULL);
+	return rc == SQLITE_OK ? SPONGE_OK : sp_dberr(sp, rc, what);
+}
+
+static int pragma_int(sponge *sp, const char *sql, int64_t *v)
+{
+	sqlite3_stmt *st;
+	int rc = sqlite3_prepare_v2(sp->db, sql, -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return sp_dberr(sp, rc, "reading the spool header");
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		*v = sqlite3_column_int64(st, 0);
+		rc = SQLITE_OK;
+	} else if (rc == SQLITE_DONE) {
+		*v = 0;
+		rc = SQLITE_OK;
+	}
+	sqlite3_finalize(st);
+	return rc == SQLITE_OK ? SPONGE_OK
+			       : sp_dberr(sp, rc, "reading the spool header");
+}
+
+/* Create or migrate forward, inside one write transaction. */
+static int prepare_schema(sponge *sp)
+{
+	int64_t app = 0, ver = 0, tables = 0;
+	int rc = pragma_int(sp, "PRAGMA application_id", &app);
+	if (rc == SPONGE_OK)
+		rc = pragma_int(sp, "PRAGMA user_version", &ver);
+	if (rc != SPONGE_OK)
+		return rc;
+	if (app == SPOOL_APP_ID && ver == SCHEMA_VERSION)
+		return SPONGE_OK; /* the common case: no write lock needed */
+
+	if ((rc = exec(sp, "BEGIN IMMEDIATE", "locking the spool")))
+		return rc;
+	/* Read again under the lock: another process may have done it. */
+	if ((rc = pragma_int(sp, "PRAGMA application_id", &app)) ||
+	    (rc = pragma_int(sp, "PRAGMA user_version", &ver)) ||
+	    (rc = pragma_int(sp, "SELECT count(*) FROM sqlite_master",
+			     &tables)))
+		goto fail;
+	if (app != SPOOL_APP_ID) {
+		if (app != 0 || tables != 0) {
+			rc = sp_fail(sp, SPONGE_ENOTSPOOL,
+				     "%s: file is not a logsponge spool (an "
+				     "SQLite database of something else)",
+				     sp->path);
+			goto fail;
+		}
+		ver = 0;
+	}
+	if (ver > SCHEMA_VERSION) {
+		rc = sp_fail(sp, SPONGE_EVERSION,
+			     "%s: spool schema version %lld is newer than this "
+			     "logsponge understands (%d)",
+			     sp->path, (long long)ver, SCHEMA_VERSION);
+		goto fail;
+	}
+	for (int64_t v = ver; v < SCHEMA_VERSION; v++)
+		if ((rc = exec(sp, migrations[v], "migrating the schema")))
+			goto fail;
+	char sql[96];
+	snprintf(sql, sizeof sql,
+		 "PRAGMA application_id=%d; PRAGMA user_version=%d;",
+		 SPOOL_APP_ID, SCHEMA_VERSION);
+	if ((rc = exec(sp, sql, "migrating the schema")) ||
+	    (rc = exec(sp, "COMMIT", "migrating the schema")))
+		goto fail;
+	return SPONGE_OK;
+fail:
+	sqlite3_exec(sp->db, "ROLLBACK", NULL, NULL, NULL);
+	return rc;
+}
+
+static int open_db(sponge *sp)
+{
+	int rc = sqlite3_open_v2(sp->path, &sp->db,
+				 SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
+				 NULL);
+	if (rc != SQLITE_OK)
+		return sp_dberr(sp, rc, "cannot open");
+	sqlite3_extended_result_codes(sp->db, 1);
+	sqlite3_busy_timeout(sp->db,
+			     (int)(sp->cfg.busy_timeout_us / 1000 > 0x7fffffff
+					   ? 0x7fffffff
+					   : sp->cfg.busy_timeout_us / 1000));
+
+	/* journal_mode=WAL is the first statement that reads the file: a
+	 * file that is not SQLite fails here. */
+	sqlite3_stmt *st;
+	rc = sqlite3_prepare_v2(sp->db, "PRAGMA journal_mode=WAL", -1, &st,
+				NULL);
+	if (rc == SQLITE_OK) {
+		rc = sqlite3_step(st);
+		if (rc == SQLITE_ROW) {
+			const char *m = (const char *)sqlite3_column_text(st, 0);
+			rc = m && strcmp(m, "wal") == 0 ? SQLITE_OK : SQLITE_IOERR;
+		}
+		sqlite3_finalize(st);
+	}
+	if (rc != SQLITE_OK)
+		return sp_dberr(sp, rc, "cannot open");
+	int code = exec(sp, "PRAGMA synchronous=NORMAL", "cannot open");
+	if (code == SPONGE_OK)
+		code = prepare_schema(sp);
+	if (code != SPONGE_OK)
+		return code;
+	/* One statement for a single row and one for MULTI_ROWS rows at a
+	 * time: per-statement overhead is a large part of ingest cost. */
+	spbuf sql;
+	sb_init(&sql, 0);
+	sb_adds(&sql, "INSERT INTO records(id,time,level,tag,host,message) "
+		      "VALUES(?,?,?,?,?,?)");
+	rc = sqlite3_prepare_v3(sp->db, sql.data, -1,
+				SQLITE_PREPARE_PERSISTENT, &sp->ins, NULL);
+	for (int i = 1; i < MULTI_ROWS; i++)
+		sb_adds(&sql, ",(?,?,?,?,?,?)");
+	if (rc == SQLITE_OK)
+		rc = sql.failed ? SQLITE_NOMEM
+				: sqlite3_prepare_v3(sp->db, sql.data, -1,
+						     SQLITE_PREPARE_PERSISTENT,
+						     &sp->ins_multi, NULL);
+	sb_free(&sql);
+	return rc == SQLITE_OK ? SPONGE_OK
+			       : sp_dberr(sp, rc, "preparing statements");
+}
+
+int sponge_open(sponge **out, const char *spool_path, const char *config_path,
+		unsigned flags)
+{
+	if (!out)
+		return SPONGE_EINVAL;
+	sponge *sp = sp_malloc(sizeof *sp);
+	*out = sp;
+	if (!sp)
+		return SPONGE_ENOMEM;
+	memset(sp, 0, sizeof *sp);
+	sb_init(&sp->err, 4096);
+	sb_init(&sp->clean, 0);
+	sb_init(&sp->qdata, 0);
+	sp_config_defaults(&sp->cfg);
+
+	int rc = pick_config(sp, config_path, flags);
+	if (rc == SPONGE_OK)
+		rc = pick_spool(sp, spool_path);
+	if (rc == SPONGE_OK)
+		rc = create_file(sp, flags);
+	if (rc == SPONGE_OK)
+		rc = open_db(sp);
+	if (rc != SPONGE_OK)
+		return rc;
+	if (gethostname(sp->host, sizeof sp->host - 1) != 0 || !sp->host[0])
+		snprintf(sp->host, sizeof sp->host, "localhost");
+	sb_reset(&sp->err);
+	return SPONGE_OK;
+}
+
+static int write_queue(sponge *sp, bool durable);
+
+int sponge_close(sponge *sp)
+{
+	if (!sp)
+		return SPONGE_OK;
+	int rc = SPONGE_OK;
+	if (sp->db && sp->qn)
+		rc = write_queue(sp, true);
+	sqlite3_finalize(sp->ins);
+	sqlite3_finalize(sp->ins_multi);
+	sqlite3_close_v2(sp->db);
+	sp_config_free(&sp->cfg);
+	sp_free(sp->path);
+	sp_free(sp->q);
+	sb_free(&sp->qdata);
+	sb_free(&sp->clean);
+	sb_free(&sp->err);
+	sp_free(sp);
+	return rc;
+}
+
+/* ---- writing ------------------------------------------------------ */
+
+/* Insert n queued records (1 or MULTI_ROWS) with ids from `id` on. */
+static int insert_rows(sponge *sp, sqlite3_stmt *st, int n, int64_t id,
+		       const sp_queued *q)
+{
+	const char *d = sp->qdata.data;
+	for (int i = 0, k = 1; i < n; i++, q++, k += 6) {
+		sqlite3_bind_int64(st, k, id + i);
+		sqlite3_bind_int64(st, k + 1, q->time_us);
+		sqlite3_bind_int(st, k + 2, q->level);
+		sqlite3_bind_text(st, k + 3, d + q->tag_off, (int)q->tag_len,
+				  SQLITE_STATIC);
+		sqlite3_bind_text(st, k + 4, d + q->host_off, (int)q->host_len,
+				  SQLITE_STATIC);
+		sqlite3_bind_text(st, k + 5, d + q->msg_off, (int)q->msg_len,
+				  SQLITE_STATIC);
+	}
+	int rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? SPONGE_OK
+				 : sp_dberr(sp, rc, "writing a record");
+}
+
+/* The next record id: above every id present and every id deleted. */
+#define NEXT_ID_SQL                                                           \
+	"SELECT max(coalesce((SELECT max(id) FROM records), 0),"              \
+	" coalesce((SELECT value FROM meta WHERE key = 'id_floor'), 0)) + 1"
+
+/* Write every queued record in one transaction.  On failure the queue is
+ * kept so nothing acknowledged-as-queued is silently dropped. */
+static int write_queue(sponge *sp, bool durable)
+{
+	int rc;
+	if (durable &&
+	    (rc = exec(sp, "PRAGMA synchronous=FULL", "writing records")))
+		return rc;
+	if ((rc = exec(sp, "BEGIN IMMEDIATE", "writing records")))
+		goto out;
+	int64_t next;
+	if ((rc = pragma_int(sp, NEXT_ID_SQL, &next)) == SPONGE_OK) {
+		size_t i = 0;
+		for (; rc == SPONGE_OK && i + MULTI_ROWS <= sp->qn;
+		     i += MULTI_ROWS)
+			rc = insert_rows(sp, sp->ins_multi, MULTI_ROWS,
+					 next + (int64_t)i, &sp->q[i]);
+		for (; rc == SPONGE_OK && i < sp->qn; i++)
+			rc = insert_rows(sp, sp->ins, 1, next + (int64_t)i,
+					 &sp->q[i]);
+	}
+	if (rc == SPONGE_OK)
+		rc = exec(sp, "COMMIT", "writing records");
+	if (rc != SPONGE_OK) {
+		sqlite3_exec(sp->db, "ROLLBACK", NULL, NULL, NULL);
+		goto out;
+	}
+	sp->qn = 0;
+	sb_reset(&sp->qdata);
+out:
+	if (durable)
+		sqlite3_exec(sp->db, "PRAGMA synchronous=NORMAL", NULL, NULL,
+			     NULL);
+	return rc;
+}
+
+static int enqueue(sponge *sp, int64_t t, int level, const char *tag,
+		   size_t tlen, const char *host, size_t hlen, const char *msg,
+		   size_t mlen)
+{
+	if (sp->qn == sp->qcap) {
+		size_t ncap = sp->qcap ? sp->qcap * 2 : 256;
+		sp_queued *nq = sp_realloc(sp->q, ncap * sizeof *nq);
+		if (!nq)
+			return sp_fail(sp, SPONGE_ENOMEM, "out of memory");
+		sp->q = nq;
+		sp->qcap = ncap;
+	}
+	size_t before = sp->qdata.len;
+	if (!sb_add(&sp->qdata, tag, tlen) || !sb_add(&sp->qdata, host, hlen) ||
+	    !sb_add(&sp->qdata, msg, mlen)) {
+		sp->qdata.len = before;
+		sp->qdata.data[before] = '\0';
+		return sp_fail(sp, SPONGE_ENOMEM, "out of memory");
+	}
+	if (sp->qn == 0)
+		sp->q_first_us = sponge_now();
+	sp->q[sp->qn++] = (sp_queued){t,	  level,	     before,
+				      tlen,	  before + tlen, hlen,
+				      before + tlen + hlen, mlen};
+	return SPONGE_OK;
+}
+
+static bool queue_due(const sponge *sp)
+{
+	if (sp->batch_max <= 1 ||sp->qn >= sp->batch_max || sp->qdata.len >= sp->batch_bytes_max)
+		return true;
+	return sp->batch_ms &&
+	       sponge_now() - sp->q_first_us >= (int64_t)sp->batch_ms * 1000;
+}
+
+#define TAG_MAX 64
+#define HOST_MAX 255
+
+size_t sponge_max_record(const sponge *sp)
+{
+	return sp ? (size_t)sp->cfg.max_record : 0;
+}
+
+/* Clean a short field (tag, host) into sp->clean; returns its length. */
+static bool clean_field(sponge *sp, const char *s, size_t limit, size_t *len)
+{
+	size_t before = sp->clean.len, used;
+	if (!sp_clean(&sp->clean, s, strlen(s), limit, &used))
+		return false;
+	*len = sp->clean.len - before;
+	return true;
+}
+
+int sponge_append_entry(sponge *sp, const sponge_entry *e)
+{
+	if (!sp || !sp->db || !e)
+		return SPONGE_EINVAL;
+	if (e->level < 0 || e->level > 7)
+		return sp_fail(sp, SPONGE_EINVAL, "level %d out of range 0…7",
+			       e->level);
+	if (!e->msg && e->len)
+		return sp_fail(sp, SPONGE_EINVAL, "NULL message");
+	const char *msg = e->msg ? e->msg : "";
+	size_t len = e->len;
+	int64_t t = e->time_us ? e->time_us : sponge_now();
+
+	/* Clean tag, host and (if needed) message into one scratch buffer. */
+	sb_reset(&sp->clean);
+	size_t tlen, hlen;
+	if (!clean_field(sp, e->tag ? e->tag : "", TAG_MAX, &tlen) ||
+	    !clean_field(sp, e->host ? e->host : sp->host, HOST_MAX, &hlen))
+		return sp_fail(sp, SPONGE_ENOMEM, "out of memory");
+	const char *m = msg;
+	size_t mlen = len, moff = 0;
+	size_t limit = sp->cfg.max_record;
+	if (len > limit || e->cut_bytes || !sp_is_clean(msg, len)) {
+		size_t used;
+		moff = sp->clean.len;
+		if (!sp_clean(&sp->clean, msg, len, limit, &used))
+			return sp_fail(sp, SPONGE_ENOMEM, "out of memory");
+		uint64_t cut = (uint64_t)(len - used) + e->cut_bytes;
+		if (cut && !sb_printf(&sp->clean,
+				      " [logsponge: cut %llu bytes]",
+				      (unsigned long long)cut))
+			return sp_fail(sp, SPONGE_ENOMEM, "out of memory");
+		m = NULL; /* the buffer may have moved: set below */
+		mlen = sp->clean.len - moff;
+	}
+	const char *tag = sp->clean.data, *host = sp->clean.data + tlen;
+	if (!m)
+		m = sp->clean.data + moff;
+
+	int rc = enqueue(sp, t, e->level, tag, tlen, host, hlen, m, mlen);
+	if (rc == SPONGE_OK && queue_due(sp))
+		rc = write_queue(sp, false);
+	if (rc != SPONGE_OK && sp->batch_max <= 1 && sp->qn) {
+		/* unbatched: the caller sees the failure; keep no queue */
+		sp->qn = 0;
+		sb_reset(&sp->qdata);
+	}
+	return rc;
+}
+
+int sponge_append(sponge *sp, int level, const char *tag, int64_t time_us,
+		  const char *msg, size_t len)
+{
+	sponge_entry e = {level, tag, time_us, NULL, msg, len, 0};
+	return sponge_append_entry(sp, &e);
+}
+
+int sponge_vlog(sponge *sp, int level, const char *tag, const char *fmt,
+		va_list ap)
+{
+	if (!sp || !sp->db)
+		return SPONGE_EINVAL;
+	if (!fmt)
+		return sp_fail(sp, SPONGE_EINVAL, "NULL format");
+	spbuf b;
+	sb_init(&b, 0);
+	if (!sb_vprintf(&b, fmt, ap)) {
+		sb_free(&b);
+		return sp_fail(sp, SPONGE_ENOMEM, "out of memory");
+	}
+	int rc = sponge_append(sp, level, tag, 0, b.data, b.len);
+	sb_free(&b);
+	return rc;
+}
+
+int sponge_log(sponge *sp, int level, const char *tag, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int rc = sponge_vlog(sp, level, tag, fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+int sponge_set_batch(sponge *sp, unsigned max_records, size_t max_bytes,
+		     unsigned max_ms)
+{
+	if (!sp || !sp->db)
+		return SPONGE_EINVAL;
+	sp->batch_max = max_records;
+	sp->batch_bytes_max = max_bytes ? max_bytes : SIZE_MAX;
+	sp->batch_ms = max_ms;
+	if (max_records <= 1 && sp->qn)
+		return write_queue(sp, false);
+	return SPONGE_OK;
+}
+
+size_t sponge_queued(const sponge *sp) { return sp ? sp->qn : 0; }
+
+int sponge_sync(sponge *sp)
+{
+	if (!sp || !sp->db)
+		return SPONGE_EINVAL;
+	if (sp->qn)
+		return write_queue(sp, true);
+	/* Nothing queued: sync what earlier NORMAL commits left in the WAL. */
+	int rc = sqlite3_wal_checkpoint_v2(sp->db, NULL,
+					   SQLITE_CHECKPOINT_PASSIVE, NULL,
+					   NULL);
+	return rc == SQLITE_OK || rc == SQLITE_BUSY
+		       ? SPONGE_OK
+		       : sp_dberr(sp, rc, "syncing");
+}

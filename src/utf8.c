@@ -1,0 +1,142 @@
+/* utf8.c - make any bytes into clean, visible UTF-8 (PRODUCT "Records"). */
+#include <string.h>
+
+#include "internal.h"
+
+static const char REPLACEMENT[] = "\xEF\xBF\xBD"; /* U+FFFD */
+
+/* Bytes that can be copied as they are: printable ASCII and tab. */
+static inline bool plain_ascii(unsigned char c)
+{
+	return (c >= 0x20 && c < 0x7f) || c == '\t';
+}
+
+/*
+ * Length of the well-formed UTF-8 sequence starting at s (Unicode table
+ * 3-7), or 0 when it is ill-formed; *bad receives the length of the
+ * maximal ill-formed subpart to replace with one U+FFFD.
+ */
+static size_t utf8_seq(const unsigned char *s, size_t avail, size_t *bad)
+{
+	unsigned char c = s[0];
+	size_t need;
+	unsigned char lo = 0x80, hi = 0xBF;
+
+	if (c >= 0xC2 && c <= 0xDF)
+		need = 2;
+	else if (c >= 0xE0 && c <= 0xEF) {
+		need = 3;
+		if (c == 0xE0)
+			lo = 0xA0;
+		else if (c == 0xED)
+			hi = 0x9F;
+	} else if (c >= 0xF0 && c <= 0xF4) {
+		need = 4;
+		if (c == 0xF0)
+			lo = 0x90;
+		else if (c == 0xF4)
+			hi = 0x8F;
+	} else {
+		*bad = 1;
+		return 0;
+	}
+	for (size_t j = 1; j < need; j++) {
+		if (j >= avail || s[j] < lo || s[j] > hi) {
+			*bad = j;
+			return 0;
+		}
+		lo = 0x80;
+		hi = 0xBF;
+	}
+	return need;
+}
+
+bool sp_is_clean(const char *in, size_t len)
+{
+	const unsigned char *s = (const unsigned char *)in;
+	size_t i = 0, bad;
+	while (i < len) {
+		if (plain_ascii(s[i])) {
+			i++;
+			continue;
+		}
+		if (s[i] < 0x80)
+			return false;
+		size_t n = utf8_seq(s + i, len - i, &bad);
+		if (n == 0 || (n == 2 && s[i] == 0xC2 && s[i + 1] < 0xA0))
+			return false;
+		i += n;
+	}
+	return true;
+}
+
+bool sp_clean(spbuf *out, const char *in, size_t len, size_t limit,
+	      size_t *consumed)
+{
+	const unsigned char *s = (const unsigned char *)in;
+	size_t i = 0, made = 0, bad;
+	char vis[16];
+
+	while (i < len) {
+		/* Copy a run of plain ASCII in one go. */
+		size_t run = i;
+		while (run < len && plain_ascii(s[run]))
+			run++;
+		if (run > i) {
+			size_t n = run - i;
+			if (n > limit - made)
+				n = limit - made;
+			if (!sb_add(out, s + i, n))
+				return false;
+			made += n;
+			i += n;
+			if (i < run)
+				break; /* limit reached */
+			continue;
+		}
+
+		const char *rep;
+		size_t rlen, take;
+		unsigned char c = s[i];
+		if (c < 0x20 || c == 0x7f) {
+			/* C0 control or DEL: U+2400 + c, U+2421 for DEL */
+			unsigned cp = c == 0x7f ? 0x2421 : 0x2400 + c;
+			vis[0] = (char)(0xE0 | (cp >> 12));
+			vis[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
+			vis[2] = (char)(0x80 | (cp & 0x3F));
+			rep = vis;
+			rlen = 3;
+			take = 1;
+		} else {
+			size_t n = utf8_seq(s + i, len - i, &bad);
+			if (n == 0) {
+				rep = REPLACEMENT;
+				rlen = 3;
+				take = bad;
+			} else if (n == 2 && c == 0xC2 && s[i + 1] < 0xA0) {
+				/* C1 control: spell it out */
+				static const char hex[] = "0123456789ABCDEF";
+				memcpy(vis, "<U+00", 5);
+				vis[5] = hex[s[i + 1] >> 4];
+				vis[6] = hex[s[i + 1] & 15];
+				vis[7] = '>';
+				rep = vis;
+				rlen = 8;
+				take = 2;
+			} else {
+				rep = in + i;
+				rlen = n;
+				take = n;
+			}
+		}
+		if (rlen > limit - made)
+			break;
+		if (!sb_add(out, rep, rlen))
+			return false;
+		made += rlen;
+		i += take;
+	}
+	if (consumed)
+		*consumed = i;
+	return true;
+}

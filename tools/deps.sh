@@ -1,0 +1,30 @@
+#!/bin/sh
+# Installs the Debian packages that building and testing logsponge need,
+# only those that are missing.  Used by `make deps`, `make check`, `make
+# demo` and CI.
+set -e
+PKGS="gcc make pkg-config libc6-dev libsqlite3-dev sqlite3 libesmtp-dev
+libssl-dev openssl check libsubunit-dev libinih-dev libjansson-dev
+zlib1g-dev python3 python3-aiosmtpd time man-db groff-base"
+missing=""
+for p in $PKGS; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
+		missing="$missing $p"
+done
+if [ -z "$missing" ]; then
+	echo "deps: all build and test packages present"
+	exit 0
+fi
+echo "deps: installing Debian packages:$missing"
+SUDO=""
+if [ "$(id -u)" != 0 ]; then
+	if command -v sudo >/dev/null 2>&1; then SUDO="sudo"; else
+		echo "deps: not root and no sudo; install:$missing" >&2
+		exit 1
+	fi
+fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq >/dev/null
+# shellcheck disable=SC2086
+$SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
+echo "deps: done"
