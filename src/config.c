@@ -78,8 +78,10 @@ static int handler(void *user, const char *sec, const char *key,
 
 	if (strcmp(sec, "spool") == 0) {
 		if (strcmp(key, "path") == 0) {
-			if (!*v)
-				return bad(pc, sec, key, v, "empty path");
+			if (v[0] != '/' && !(v[0] == '~' && v[1] == '/'))
+				return bad(pc, sec, key, v,
+					   "must be an absolute path or start "
+					   "with ~/");
 			char *p = sp_strdup(v);
 			if (!p) {
 				pc->oom = 1;

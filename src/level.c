@@ -180,8 +180,9 @@ static size_t timestamp_token(const char *s, size_t n)
 	}
 	if (i >= n || !is_digit((unsigned char)s[i]))
 		return 0;
-	while (i < n && !is_space((unsigned char)s[i]) && s[i] != ']') {
-		if (!strchr("0123456789-:.,/TZ+", s[i]))
+	while (i < n && (br || !is_space((unsigned char)s[i])) && s[i] != ']') {
+		if (!strchr(br ? "0123456789-:.,/TZ+ " : "0123456789-:.,/TZ+",
+			    s[i]))
 			return 0;
 		i++;
 	}

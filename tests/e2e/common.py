@@ -1,0 +1,109 @@
+"""Helpers for the end-to-end tests: run the real logsponge binary."""
+import json
+import os
+import sqlite3
+import subprocess
+import tempfile
+import unittest
+
+BIN = os.environ.get("LOGSPONGE_BIN") or os.path.join(
+    os.path.dirname(__file__), "..", "..", "build", "logsponge")
+BUILD = os.environ.get("LOGSPONGE_BUILD") or os.path.dirname(BIN)
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+
+MAX_RECORD = 64 * 1024
+
+
+def control_visible(text):
+    """The cleaning rule of PRODUCT.md, written independently in Python."""
+    out = []
+    for ch in text:
+        c = ord(ch)
+        if c == 9:
+            out.append(ch)
+        elif c < 0x20:
+            out.append(chr(0x2400 + c))
+        elif c == 0x7F:
+            out.append("\u2421")
+        elif 0x80 <= c < 0xA0:
+            out.append("<U+%04X>" % c)
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def split_lines(data):
+    """Lines end at LF, CRLF or a lone CR; a final partial line counts."""
+    lines, cur, i, n = [], bytearray(), 0, len(data)
+    while i < n:
+        b = data[i]
+        if b == 0x0A or b == 0x0D:
+            lines.append(bytes(cur))
+            cur = bytearray()
+            if b == 0x0D and i + 1 < n and data[i + 1] == 0x0A:
+                i += 1
+        else:
+            cur.append(b)
+        i += 1
+    if cur:
+        lines.append(bytes(cur))
+    return lines
+
+
+def expected_message(line):
+    """What a short (un-cut) line becomes."""
+    return control_visible(line.decode("utf-8", "replace"))
+
+
+class SpoolTest(unittest.TestCase):
+    """Each test gets a fresh directory and spool path, no config."""
+
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory(prefix="lse2e.")
+        self.dir = self.tmp.name
+        self.spool = os.path.join(self.dir, "state", "spool.db")
+        self.env = dict(os.environ)
+        self.env.pop("LOGSPONGE_SPOOL", None)
+        self.env["LOGSPONGE_CONFIG"] = ""
+        self.env["HOME"] = self.dir
+        self.env["XDG_CONFIG_HOME"] = os.path.join(self.dir, "config")
+        self.env["XDG_STATE_HOME"] = os.path.join(self.dir, "xdgstate")
+
+    def tearDown(self):
+        self.tmp.cleanup()
+
+    def run_ls(self, *args, input=None, spool=True, check=True, env=None):
+        argv = [BIN] + (["-s", self.spool] if spool else []) + list(args)
+        p = subprocess.run(argv, input=input, capture_output=True,
+                           env=env or self.env, timeout=600)
+        if check and p.returncode != 0:
+            self.fail("%s exited %d: %s" % (argv, p.returncode,
+                                             p.stderr.decode(errors="replace")))
+        return p
+
+    def add(self, data, *args):
+        return self.run_ls("add", *args, input=data)
+
+    def records(self, *args):
+        p = self.run_ls("list", "--json", *args)
+        return [json.loads(l) for l in p.stdout.decode().splitlines()]
+
+    def messages(self, *args):
+        return [r["message"] for r in self.records(*args)]
+
+    def db_messages(self):
+        """Read the spool directly (fast, for large counts)."""
+        con = sqlite3.connect("file:%s?mode=ro" % self.spool, uri=True)
+        try:
+            return [r[0] for r in con.execute(
+                "SELECT message FROM records ORDER BY id")]
+        finally:
+            con.close()
+
+    def assertOneLineError(self, p, code, *needles):
+        err = p.stderr.decode()
+        self.assertEqual(p.returncode, code, err)
+        self.assertEqual(len(err.splitlines()), 1, err)
+        self.assertTrue(err.startswith("logsponge: "), err)
+        for n in needles:
+            self.assertIn(n, err)

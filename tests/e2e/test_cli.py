@@ -1,0 +1,208 @@
+"""The command line: errors, exit codes, help, files and modes."""
+import json
+import os
+import re
+import sqlite3
+import stat
+import subprocess
+
+from common import BIN, BUILD, ROOT, SpoolTest
+
+COMMANDS = ["add", "status", "list", "history", "purge"]
+
+
+class ErrorsTest(SpoolTest):
+    def test_spool_path_that_cannot_be_created(self):
+        blocker = os.path.join(self.dir, "file")
+        open(blocker, "w").close()
+        self.spool = os.path.join(blocker, "spool.db")  # under a file
+        p = self.run_ls("add", "x", check=False)
+        self.assertOneLineError(p, 73, blocker)
+
+    def test_not_a_spool(self):
+        os.makedirs(os.path.dirname(self.spool))
+        with open(self.spool, "wb") as f:
+            f.write(os.urandom(8192))
+        before = open(self.spool, "rb").read()
+        for args in (["add", "x"], ["status"], ["list"]):
+            p = self.run_ls(*args, check=False)
+            self.assertOneLineError(p, 65, "not a logsponge spool")
+        self.assertEqual(open(self.spool, "rb").read(), before)  # untouched
+
+    def test_other_sqlite_database(self):
+        os.makedirs(os.path.dirname(self.spool))
+        con = sqlite3.connect(self.spool)
+        con.execute("CREATE TABLE accounts(x)")
+        con.commit()
+        con.close()
+        p = self.run_ls("add", "x", check=False)
+        self.assertOneLineError(p, 65, "not a logsponge spool")
+
+    def test_spool_is_a_directory(self):
+        os.makedirs(self.spool)
+        p = self.run_ls("add", "x", check=False)
+        self.assertOneLineError(p, 73, "not a regular file")
+
+    def test_missing_spool_for_queries(self):
+        for args in (["status"], ["list"], ["history"], ["purge", "--all"]):
+            p = self.run_ls(*args, check=False)
+            self.assertOneLineError(p, 66, "no such spool")
+        self.assertFalse(os.path.exists(self.spool))
+
+    def test_usage_errors(self):
+        self.run_ls("add", "x")
+        cases = [
+            (["frobnicate"], "unknown command"),
+            (["add", "-l", "loud", "x"], "unknown level"),
+            (["list", "--since", "yesterday"], "not a time"),
+            (["list", "--limit", "0"], "not a whole number"),
+            (["purge"], "exactly one of"),
+            (["purge", "--all", "--older-than", "1d"], "exactly one of"),
+            (["purge", "--older-than", "soon"], "not a duration"),
+            (["status", "extra"], "unexpected argument"),
+        ]
+        for args, needle in cases:
+            p = self.run_ls(*args, check=False)
+            self.assertOneLineError(p, 64, needle)
+        p = self.run_ls("--bogus", check=False)
+        self.assertEqual(p.returncode, 64)
+
+    def write_config(self, text):
+        path = os.path.join(self.dir, "logsponge.conf")
+        with open(path, "w") as f:
+            f.write(text)
+        return path
+
+    def test_config_errors_name_file_and_line(self):
+        cfg = self.write_config("[spool]\nmax_record = 1k\n\n[policy]\n"
+                                "threshold = five\n")
+        for args in (["-c", cfg, "add", "x"], ["-c", cfg, "status"]):
+            p = self.run_ls(*args, check=False)
+            self.assertOneLineError(p, 78, cfg + ":5:", "policy.threshold")
+        cfg = self.write_config("[spool]\ncolour = blue\n")
+        p = self.run_ls("-c", cfg, "add", "x", check=False)
+        self.assertOneLineError(p, 78, cfg + ":2:", 'unknown key "colour"')
+        p = self.run_ls("-c", os.path.join(self.dir, "nope.conf"), "add",
+                        "x", check=False)
+        self.assertOneLineError(p, 78, "nope.conf")
+        self.assertFalse(os.path.exists(self.spool))
+
+    def test_config_chosen_by_env_and_xdg(self):
+        spool2 = os.path.join(self.dir, "cfgspool.db")
+        cfg = self.write_config("[spool]\npath = %s\n" % spool2)
+        env = dict(self.env, LOGSPONGE_CONFIG=cfg)
+        self.run_ls("add", "via env config", spool=False, env=env)
+        self.assertTrue(os.path.exists(spool2))
+        # LOGSPONGE_SPOOL wins over the config's path, -s over both
+        spool3 = os.path.join(self.dir, "envspool.db")
+        env["LOGSPONGE_SPOOL"] = spool3
+        self.run_ls("add", "x", spool=False, env=env)
+        self.assertTrue(os.path.exists(spool3))
+        # XDG config home, then the XDG state default
+        os.makedirs(os.path.join(self.env["XDG_CONFIG_HOME"], "logsponge"))
+        with open(os.path.join(self.env["XDG_CONFIG_HOME"], "logsponge",
+                               "config"), "w") as f:
+            f.write("[policy]\nthreshold = 7\n")
+        p = self.run_ls("status", "--json", spool=False, check=False)
+        self.assertOneLineError(p, 66, os.path.join(
+            self.env["XDG_STATE_HOME"], "logsponge", "spool.db"))
+        self.run_ls("add", "x", spool=False)
+        st = json.loads(self.run_ls("status", "--json", spool=False).stdout)
+        self.assertEqual(st["policy"]["threshold"]["need"], 7)
+
+    def test_relative_spool_path_in_config_is_an_error(self):
+        cfg = self.write_config("[spool]\npath = spool.db\n")
+        p = self.run_ls("-c", cfg, "add", "x", spool=False, check=False)
+        self.assertOneLineError(p, 78, cfg + ":2:", "absolute")
+
+
+class FilesTest(SpoolTest):
+    def test_modes_whatever_the_umask(self):
+        env = dict(self.env)
+        p = subprocess.run(["sh", "-c", 'umask 000; "$0" -s "$1" add hi; '
+                            'ls -l "$(dirname "$1")" >/dev/null',
+                            BIN, self.spool], env=env, capture_output=True)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(stat.S_IMODE(os.stat(self.spool).st_mode), 0o600)
+        self.assertEqual(stat.S_IMODE(os.stat(os.path.dirname(
+            self.spool)).st_mode), 0o700)
+        # WAL and SHM, while a connection holds them open
+        con = sqlite3.connect(self.spool)
+        con.execute("SELECT count(*) FROM records").fetchone()
+        for suffix in ("-wal", "-shm"):
+            self.assertEqual(stat.S_IMODE(os.stat(self.spool + suffix)
+                                          .st_mode), 0o600, suffix)
+        con.close()
+
+    def test_existing_directory_mode_left_alone(self):
+        d = os.path.dirname(self.spool)
+        os.makedirs(d)
+        os.chmod(d, 0o755)
+        self.run_ls("add", "x")
+        self.assertEqual(stat.S_IMODE(os.stat(d).st_mode), 0o755)
+
+    def test_planted_symlink_is_not_followed(self):
+        os.makedirs(os.path.dirname(self.spool))
+        target = os.path.join(self.dir, "elsewhere")
+        os.symlink(target, self.spool)
+        p = self.run_ls("add", "x", check=False)
+        self.assertOneLineError(p, 73)
+        self.assertFalse(os.path.exists(target))
+
+
+def roff_text(path):
+    """The man page's text with the common font escapes removed."""
+    t = open(path).read()
+    t = re.sub(r"\\f[BIRP]", "", t)
+    t = t.replace("\\-", "-").replace("\\|", "").replace("\\&", "")
+    return re.sub(r"^\.[A-Z]+ ?", "", t, flags=re.M)
+
+
+class HelpTest(SpoolTest):
+    def test_version(self):
+        p = self.run_ls("--version", spool=False)
+        self.assertRegex(p.stdout.decode(), r"^logsponge \d+\.\d+\.\d+")
+
+    def test_help_for_every_command_matches_man_synopsis(self):
+        man = roff_text(os.path.join(ROOT, "man", "logsponge.1"))
+        main = self.run_ls("--help", spool=False).stdout.decode()
+        self.assertIn("usage: logsponge [-s SPOOL] [-c CONFIG] [-q|-v] "
+                      "COMMAND [ARGS]", main)
+        self.assertIn("logsponge [-s SPOOL] [-c CONFIG] [-q|-v] COMMAND",
+                      " ".join(man.split()))
+        for cmd in COMMANDS:
+            self.assertIn(cmd, main)
+            p = self.run_ls(cmd, "--help", spool=False)
+            first = p.stdout.decode().splitlines()[0]
+            prefix = "usage: logsponge [options] "
+            self.assertTrue(first.startswith(prefix + cmd), first)
+            synopsis = first[len(prefix):]
+            self.assertIn(synopsis, " ".join(man.split()),
+                          "man page SYNOPSIS lacks: " + synopsis)
+
+    def test_man_pages_render_cleanly(self):
+        for page in ("logsponge.1", "logsponge.conf.5", "logsponge.3"):
+            p = subprocess.run(["man", "--warnings", "-l",
+                                os.path.join(ROOT, "man", page)],
+                               capture_output=True,
+                               env=dict(self.env, MANWIDTH="80",
+                                        LC_ALL="C.UTF-8", MANPAGER="cat",
+                                        PAGER="cat"))
+            self.assertEqual(p.returncode, 0, p.stderr)
+            self.assertEqual(p.stderr, b"", page)
+            self.assertGreater(len(p.stdout), 1000)
+
+
+class LibraryTest(SpoolTest):
+    def test_only_sponge_symbols_are_exported(self):
+        so = os.path.join(BUILD, "liblogsponge.so")
+        p = subprocess.run(["nm", "-D", "--defined-only", so],
+                           capture_output=True, check=True)
+        names = [l.split()[-1] for l in p.stdout.decode().splitlines()
+                 if l.split() and l.split()[-2] in ("T", "D", "B", "R")]
+        self.assertTrue(names)
+        self.assertEqual([n for n in names if not n.startswith("sponge_")],
+                         [])
+        soname = subprocess.run(["objdump", "-p", so], capture_output=True,
+                                check=True).stdout.decode()
+        self.assertRegex(soname, r"SONAME\s+liblogsponge\.so\.\d+")

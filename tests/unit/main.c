@@ -1,0 +1,15 @@
+/* Runs every Check suite; exit status says whether all passed. */
+#include <stdlib.h>
+
+#include "unit.h"
+
+int main(void)
+{
+	SRunner *r = srunner_create(text_suite());
+	srunner_add_suite(r, config_suite());
+	srunner_add_suite(r, spool_suite());
+	srunner_run_all(r, CK_NORMAL);
+	int failed = srunner_ntests_failed(r);
+	srunner_free(r);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

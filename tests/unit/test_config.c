@@ -1,0 +1,94 @@
+/* Unit tests: the config file, good and bad, with file:line errors. */
+#include <check.h>
+#include <string.h>
+
+#include "internal.h"
+#include "unit.h"
+
+static const struct cfg_case {
+	const char *text;
+	int code;
+	const char *err; /* substring of the error, or NULL */
+} cfg_cases[] = {
+	{"", SPONGE_OK, NULL},
+	{"# comment\n[spool]\npath = /var/tmp/x.db\nmax_record = 1k\n"
+	 "busy_timeout = 5s\n[policy]\nthreshold = 5\ncount_level = warning\n"
+	 "flush_level = crit\nmax_age = 1h\nexpire = 7d\n",
+	 SPONGE_OK, NULL},
+	{"[policy]\nflush_level = none\nmax_age = none\n", SPONGE_OK, NULL},
+	{"[spool]\npath = /x\nbogus = 1\n", SPONGE_ECONFIG,
+	 "t.conf:3: unknown key \"bogus\" in [spool]"},
+	{"[mystery]\nkey = 1\n", SPONGE_ECONFIG,
+	 "t.conf:2: unknown section [mystery]"},
+	{"key = 1\n", SPONGE_ECONFIG, "t.conf:1: unknown section"},
+	{"[policy]\n\nthreshold = 0\n", SPONGE_ECONFIG,
+	 "t.conf:3: policy.threshold = \"0\": not a whole number >= 1"},
+	{"[policy]\nthreshold = 5x\n", SPONGE_ECONFIG, "t.conf:2:"},
+	{"[policy]\ncount_level = loud\n", SPONGE_ECONFIG,
+	 "t.conf:2: policy.count_level = \"loud\": not a level"},
+	{"[policy]\nmax_age = soon\n", SPONGE_ECONFIG,
+	 "t.conf:2: policy.max_age = \"soon\": not a duration"},
+	{"[spool]\nmax_record = 12\n", SPONGE_ECONFIG,
+	 "t.conf:2: spool.max_record = \"12\": must be between"},
+	{"[spool]\nmax_record = big\n", SPONGE_ECONFIG, "not a size"},
+	{"[spool]\nthis line is junk\n", SPONGE_ECONFIG,
+	 "t.conf:2: syntax error"},
+	{"[spool\n", SPONGE_ECONFIG, "t.conf:1: syntax error"},
+	/* the first error is the one reported */
+	{"[policy]\nthreshold = 2\nexpire = x\nbad = 1\n", SPONGE_ECONFIG,
+	 "t.conf:3:"},
+};
+
+START_TEST(config_table)
+{
+	const struct cfg_case *c = &cfg_cases[_i];
+	sp_config cfg;
+	sp_config_defaults(&cfg);
+	spbuf err;
+	sb_init(&err, 0);
+	int rc = sp_config_load_string(&cfg, c->text, "t.conf", &err);
+	ck_assert_msg(rc == c->code, "case %d: rc %d (%s)", _i, rc, err.data);
+	if (c->err)
+		ck_assert_msg(strstr(err.data, c->err), "case %d: got \"%s\"",
+			      _i, err.data);
+	sp_config_free(&cfg);
+	sb_free(&err);
+}
+END_TEST
+
+START_TEST(config_values)
+{
+	sp_config cfg;
+	sp_config_defaults(&cfg);
+	ck_assert_int_eq(cfg.policy.threshold, 1);
+	ck_assert_int_eq(cfg.policy.count_level, SPONGE_DEBUG);
+	ck_assert_int_eq(cfg.policy.flush_level, -1);
+	ck_assert_uint_eq(cfg.max_record, 65536);
+	spbuf err;
+	sb_init(&err, 0);
+	ck_assert_int_eq(sp_config_load_string(&cfg, cfg_cases[1].text, "t",
+					       &err),
+			 SPONGE_OK);
+	ck_assert_str_eq(cfg.spool_path, "/var/tmp/x.db");
+	ck_assert_uint_eq(cfg.max_record, 1024);
+	ck_assert_int_eq(cfg.busy_timeout_us, 5000000);
+	ck_assert_int_eq(cfg.policy.threshold, 5);
+	ck_assert_int_eq(cfg.policy.count_level, SPONGE_WARNING);
+	ck_assert_int_eq(cfg.policy.flush_level, SPONGE_CRIT);
+	ck_assert_int_eq(cfg.policy.max_age_us, 3600000000LL);
+	ck_assert_int_eq(cfg.policy.expire_us, 7 * 86400000000LL);
+	sp_config_free(&cfg);
+	sb_free(&err);
+}
+END_TEST
+
+Suite *config_suite(void)
+{
+	Suite *s = suite_create("config");
+	TCase *t = tcase_create("core");
+	tcase_add_loop_test(t, config_table, 0,
+			    (int)(sizeof cfg_cases / sizeof cfg_cases[0]));
+	tcase_add_test(t, config_values);
+	suite_add_tcase(s, t);
+	return s;
+}

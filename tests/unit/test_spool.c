@@ -1,0 +1,413 @@
+/* Unit tests: the library API against a real spool in a temp directory. */
+#define _GNU_SOURCE
+#include <check.h>
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "logsponge.h"
+#include "unit.h"
+
+static char dir[64];
+static char path[128];
+
+static void setup(void)
+{
+	snprintf(dir, sizeof dir, "/tmp/lsunit.XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(path, sizeof path, "%s/sub/spool.db", dir);
+}
+
+static void teardown(void)
+{
+	char cmd[128];
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+	ck_assert_int_eq(system(cmd), 0);
+}
+
+static sponge *open_ok(void)
+{
+	sponge *sp = NULL;
+	int rc = sponge_open(&sp, path, NULL, SPONGE_OPEN_NOCONFIG);
+	ck_assert_msg(rc == SPONGE_OK, "open: %s", sponge_errmsg(sp));
+	return sp;
+}
+
+/* Collect messages matching f, joined by '|'. */
+static void collect(sponge *sp, const sponge_filter *f, char *out, size_t n)
+{
+	sponge_iter *it;
+	const sponge_record *r;
+	out[0] = '\0';
+	ck_assert_int_eq(sponge_query(sp, f, &it), SPONGE_OK);
+	int rc;
+	while ((rc = sponge_query_next(it, &r)) == SPONGE_ROW) {
+		if (out[0])
+			strncat(out, "|", n - strlen(out) - 1);
+		strncat(out, r->message, n - strlen(out) - 1);
+	}
+	ck_assert_int_eq(rc, SPONGE_DONE);
+	sponge_query_close(it);
+}
+
+START_TEST(misuse_returns_codes)
+{
+	ck_assert_int_eq(sponge_close(NULL), SPONGE_OK);
+	ck_assert_int_eq(sponge_log(NULL, SPONGE_ERR, "t", "x"), SPONGE_EINVAL);
+	ck_assert_int_eq(sponge_append(NULL, 3, NULL, 0, "x", 1),
+			 SPONGE_EINVAL);
+	ck_assert_int_eq(sponge_open(NULL, path, NULL, 0), SPONGE_EINVAL);
+	sponge *sp = open_ok();
+	ck_assert_int_eq(sponge_log(sp, SPONGE_ERR, "t", NULL), SPONGE_EINVAL);
+	ck_assert_str_eq(sponge_errmsg(sp), "NULL format");
+	ck_assert_int_eq(sponge_log(sp, 8, "t", "x"), SPONGE_EINVAL);
+	ck_assert_int_eq(sponge_log(sp, -1, "t", "x"), SPONGE_EINVAL);
+	ck_assert_ptr_nonnull(strstr(sponge_errmsg(sp), "out of range"));
+	ck_assert_int_eq(sponge_append(sp, 3, NULL, 0, NULL, 5), SPONGE_EINVAL);
+	ck_assert_int_eq(sponge_append_entry(sp, NULL), SPONGE_EINVAL);
+	sponge_filter f = {.has_level = 1, .level = 9};
+	sponge_iter *it = (sponge_iter *)1;
+	ck_assert_int_eq(sponge_query(sp, &f, &it), SPONGE_EINVAL);
+	ck_assert_ptr_null(it);
+	ck_assert_int_eq(sponge_query_next(NULL, NULL), SPONGE_EINVAL);
+	sponge_query_close(NULL);
+	sponge_history_close(NULL);
+	ck_assert_int_eq(sponge_stats_get(NULL, NULL), SPONGE_EINVAL);
+	/* nothing was stored by the failed calls */
+	sponge_stats st;
+	ck_assert_int_eq(sponge_stats_get(sp, &st), SPONGE_OK);
+	ck_assert_int_eq(st.pending, 0);
+	sponge_close(sp);
+	ck_assert_str_eq(sponge_strerror(SPONGE_EFULL), "disk full");
+	ck_assert_str_eq(sponge_strerror(12345), "unknown error");
+	ck_assert_int_eq(sponge_version_number(), SPONGE_VERSION_NUMBER);
+	ck_assert_str_eq(sponge_version(), SPONGE_VERSION);
+}
+END_TEST
+
+START_TEST(log_and_query_filters)
+{
+	sponge *sp = open_ok();
+	int64_t t0 = 1795255200000000LL;
+	ck_assert_int_eq(sponge_append(sp, SPONGE_INFO, "a", t0, "one", 3), 0);
+	ck_assert_int_eq(sponge_append(sp, SPONGE_ERR, "b", t0 + 1000000,
+				       "two err", 7), 0);
+	ck_assert_int_eq(sponge_log(sp, SPONGE_WARNING, NULL, "three %d %s", 3,
+				    "warn"), 0);
+	ck_assert_int_eq(sponge_append(sp, SPONGE_DEBUG, "a", t0 + 2000000,
+				       "four", 4), 0);
+	char got[256];
+	sponge_filter f = {0};
+	collect(sp, &f, got, sizeof got);
+	ck_assert_str_eq(got, "one|two err|three 3 warn|four");
+	f.has_level = 1;
+	f.level = SPONGE_WARNING;
+	collect(sp, &f, got, sizeof got);
+	ck_assert_str_eq(got, "two err|three 3 warn");
+	memset(&f, 0, sizeof f);
+	f.tag = "a";
+	collect(sp, &f, got, sizeof got);
+	ck_assert_str_eq(got, "one|four");
+	f.tag = "";
+	collect(sp, &f, got, sizeof got);
+	ck_assert_str_eq(got, "three 3 warn");
+	memset(&f, 0, sizeof f);
+	f.since_us = t0 + 1000000;
+	f.until_us = t0 + 2000000;
+	collect(sp, &f, got, sizeof got);
+	ck_assert_str_eq(got, "two err");
+	memset(&f, 0, sizeof f);
+	f.grep = "e";
+	collect(sp, &f, got, sizeof got);
+	ck_assert_str_eq(got, "one|two err|three 3 warn");
+	f.grep = "%"; /* fixed string: no LIKE wildcards */
+	collect(sp, &f, got, sizeof got);
+	ck_assert_str_eq(got, "");
+	memset(&f, 0, sizeof f);
+	f.limit = 2;
+	collect(sp, &f, got, sizeof got);
+	ck_assert_str_eq(got, "three 3 warn|four");
+
+	sponge_stats st;
+	ck_assert_int_eq(sponge_stats_get(sp, &st), SPONGE_OK);
+	ck_assert_int_eq(st.pending, 4);
+	ck_assert_int_eq(st.by_level[SPONGE_ERR], 1);
+	ck_assert_int_eq(st.by_level[SPONGE_INFO], 1);
+	ck_assert_int_eq(st.by_level[SPONGE_DEBUG], 1);
+	ck_assert_int_eq(st.by_level[SPONGE_WARNING], 1);
+	ck_assert_int_eq(st.oldest_us, t0);
+	ck_assert(st.newest_us > t0 + 2000000); /* sponge_log used now */
+	ck_assert(st.spool_bytes > 0);
+	sponge_close(sp);
+}
+END_TEST
+
+START_TEST(cleaning_and_cut_marker)
+{
+	sponge *sp = open_ok();
+	char big[70000];
+	memset(big, 'x', sizeof big);
+	ck_assert_int_eq(sponge_append(sp, 6, "t\nag", 0, big, sizeof big), 0);
+	sponge_entry e = {6, NULL, 0, "other\rhost", "bad\xff", 4, 100};
+	ck_assert_int_eq(sponge_append_entry(sp, &e), 0);
+	sponge_iter *it;
+	const sponge_record *r;
+	ck_assert_int_eq(sponge_query(sp, NULL, &it), SPONGE_OK);
+	ck_assert_int_eq(sponge_query_next(it, &r), SPONGE_ROW);
+	ck_assert_str_eq(r->tag, "t\xe2\x90\x8a" "ag");
+	const char *mark = " [logsponge: cut 4464 bytes]";
+	ck_assert_uint_eq(r->message_len, 65536 + strlen(mark));
+	ck_assert_str_eq(r->message + 65536, mark);
+	ck_assert_int_eq(sponge_query_next(it, &r), SPONGE_ROW);
+	ck_assert_str_eq(r->message, "bad\xef\xbf\xbd [logsponge: cut 100 bytes]");
+	ck_assert_str_eq(r->host, "other\xe2\x90\x8dhost");
+	ck_assert_int_eq(sponge_query_next(it, &r), SPONGE_DONE);
+	sponge_query_close(it);
+	sponge_close(sp);
+}
+END_TEST
+
+START_TEST(purge_never_reuses_ids)
+{
+	sponge *sp = open_ok();
+	for (int i = 0; i < 5; i++)
+		ck_assert_int_eq(sponge_log(sp, 6, "t", "m%d", i), 0);
+	int64_t n = -1;
+	ck_assert_int_eq(sponge_purge(sp, 0, &n), SPONGE_OK);
+	ck_assert_int_eq(n, 5);
+	ck_assert_int_eq(sponge_log(sp, 6, "t", "after"), 0);
+	sponge_stats st;
+	ck_assert_int_eq(sponge_stats_get(sp, &st), SPONGE_OK);
+	ck_assert_int_eq(st.pending, 1);
+	ck_assert_int_eq(st.max_id, 6);
+	/* purge by age keeps the young */
+	ck_assert_int_eq(sponge_append(sp, 6, "t", 1000000, "ancient", 7), 0);
+	ck_assert_int_eq(sponge_purge(sp, sponge_now() - 3600000000LL, &n), 0);
+	ck_assert_int_eq(n, 1);
+	ck_assert_int_eq(sponge_stats_get(sp, &st), SPONGE_OK);
+	ck_assert_int_eq(st.pending, 1);
+	sponge_close(sp);
+}
+END_TEST
+
+START_TEST(batching_queues_until_sync)
+{
+	sponge *sp = open_ok();
+	sponge *other = open_ok();
+	ck_assert_int_eq(sponge_set_batch(sp, 1000, 0, 0), SPONGE_OK);
+	for (int i = 0; i < 10; i++)
+		ck_assert_int_eq(sponge_log(sp, 6, NULL, "q%d", i), 0);
+	ck_assert_uint_eq(sponge_queued(sp), 10);
+	sponge_stats st;
+	ck_assert_int_eq(sponge_stats_get(other, &st), SPONGE_OK);
+	ck_assert_int_eq(st.pending, 0); /* not written yet */
+	ck_assert_int_eq(sponge_sync(sp), SPONGE_OK);
+	ck_assert_uint_eq(sponge_queued(sp), 0);
+	ck_assert_int_eq(sponge_stats_get(other, &st), SPONGE_OK);
+	ck_assert_int_eq(st.pending, 10);
+	/* the count bound writes by itself */
+	ck_assert_int_eq(sponge_set_batch(sp, 3, 0, 0), SPONGE_OK);
+	for (int i = 0; i < 3; i++)
+		ck_assert_int_eq(sponge_log(sp, 6, NULL, "c%d", i), 0);
+	ck_assert_uint_eq(sponge_queued(sp), 0);
+	/* close writes what is queued */
+	ck_assert_int_eq(sponge_log(sp, 6, NULL, "last"), 0);
+	ck_assert_uint_eq(sponge_queued(sp), 1);
+	ck_assert_int_eq(sponge_close(sp), SPONGE_OK);
+	ck_assert_int_eq(sponge_stats_get(other, &st), SPONGE_OK);
+	ck_assert_int_eq(st.pending, 14);
+	sponge_close(other);
+}
+END_TEST
+
+START_TEST(modes_0600_and_0700)
+{
+	mode_t old = umask(0);
+	sponge *sp = open_ok();
+	ck_assert_int_eq(sponge_log(sp, 6, NULL, "x"), 0);
+	struct stat st;
+	char p[160];
+	ck_assert_int_eq(stat(path, &st), 0);
+	ck_assert_int_eq(st.st_mode & 0777, 0600);
+	snprintf(p, sizeof p, "%s-wal", path);
+	ck_assert_int_eq(stat(p, &st), 0);
+	ck_assert_int_eq(st.st_mode & 0777, 0600);
+	snprintf(p, sizeof p, "%s-shm", path);
+	ck_assert_int_eq(stat(p, &st), 0);
+	ck_assert_int_eq(st.st_mode & 0777, 0600);
+	snprintf(p, sizeof p, "%s/sub", dir);
+	ck_assert_int_eq(stat(p, &st), 0);
+	ck_assert_int_eq(st.st_mode & 0777, 0700);
+	sponge_close(sp);
+	umask(old);
+}
+END_TEST
+
+START_TEST(symlink_not_followed_on_create)
+{
+	char target[160], sub[160];
+	snprintf(sub, sizeof sub, "%s/sub", dir);
+	ck_assert_int_eq(mkdir(sub, 0700), 0);
+	snprintf(target, sizeof target, "%s/victim", dir);
+	ck_assert_int_eq(symlink(target, path), 0); /* dangling */
+	sponge *sp = NULL;
+	int rc = sponge_open(&sp, path, NULL, SPONGE_OPEN_NOCONFIG);
+	ck_assert_int_eq(rc, SPONGE_ECANTOPEN);
+	ck_assert_ptr_nonnull(sp);
+	ck_assert_ptr_nonnull(strstr(sponge_errmsg(sp), path));
+	sponge_close(sp);
+	ck_assert_int_eq(access(target, F_OK), -1); /* nothing created */
+}
+END_TEST
+
+static void write_file(const char *p, const char *data, size_t n)
+{
+	FILE *f = fopen(p, "wb");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_uint_eq(fwrite(data, 1, n, f), n);
+	fclose(f);
+}
+
+START_TEST(not_a_spool)
+{
+	snprintf(path, sizeof path, "%s/junk", dir);
+	char junk[4096];
+	for (size_t i = 0; i < sizeof junk; i++)
+		junk[i] = (char)(i * 7 + 3);
+	write_file(path, junk, sizeof junk);
+	sponge *sp = NULL;
+	ck_assert_int_eq(sponge_open(&sp, path, NULL, SPONGE_OPEN_NOCONFIG),
+			 SPONGE_ENOTSPOOL);
+	ck_assert_ptr_nonnull(strstr(sponge_errmsg(sp), "not a logsponge"));
+	sponge_close(sp);
+
+	/* an SQLite database of something else */
+	snprintf(path, sizeof path, "%s/other.db", dir);
+	sqlite3 *db;
+	ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_exec(db, "CREATE TABLE t(x)", 0, 0, 0), 0);
+	sqlite3_close(db);
+	sp = NULL;
+	ck_assert_int_eq(sponge_open(&sp, path, NULL, SPONGE_OPEN_NOCONFIG),
+			 SPONGE_ENOTSPOOL);
+	sponge_close(sp);
+
+	/* a directory */
+	snprintf(path, sizeof path, "%s", dir);
+	sp = NULL;
+	ck_assert_int_eq(sponge_open(&sp, path, NULL, SPONGE_OPEN_NOCONFIG),
+			 SPONGE_ECANTOPEN);
+	sponge_close(sp);
+
+	/* missing, with NOCREATE */
+	snprintf(path, sizeof path, "%s/none.db", dir);
+	sp = NULL;
+	ck_assert_int_eq(sponge_open(&sp, path, NULL,
+				     SPONGE_OPEN_NOCONFIG | SPONGE_OPEN_NOCREATE),
+			 SPONGE_ENOENT);
+	sponge_close(sp);
+	ck_assert_int_eq(access(path, F_OK), -1);
+}
+END_TEST
+
+START_TEST(migrates_v1_and_refuses_newer)
+{
+	/* a version-1 spool: records only, as the first release wrote it */
+	snprintf(path, sizeof path, "%s/v1.db", dir);
+	sqlite3 *db;
+	ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+	ck_assert_int_eq(
+		sqlite3_exec(db,
+			     "CREATE TABLE records(id INTEGER PRIMARY KEY, time "
+			     "INTEGER NOT NULL, level INTEGER NOT NULL, tag TEXT "
+			     "NOT NULL, host TEXT NOT NULL, message TEXT NOT "
+			     "NULL);"
+			     "INSERT INTO records VALUES(7,1,3,'t','h','kept');"
+			     "PRAGMA application_id=1280528463;"
+			     "PRAGMA user_version=1;",
+			     0, 0, 0),
+		SQLITE_OK);
+	sqlite3_close(db);
+	sponge *sp = open_ok();
+	char got[64];
+	collect(sp, NULL, got, sizeof got);
+	ck_assert_str_eq(got, "kept");
+	sponge_hiter *h;
+	const sponge_attempt *a;
+	ck_assert_int_eq(sponge_history(sp, 0, &h), SPONGE_OK);
+	ck_assert_int_eq(sponge_history_next(h, &a), SPONGE_DONE);
+	sponge_history_close(h);
+	ck_assert_int_eq(sponge_log(sp, 6, NULL, "new"), 0);
+	sponge_stats st;
+	ck_assert_int_eq(sponge_stats_get(sp, &st), 0);
+	ck_assert_int_eq(st.max_id, 8);
+	sponge_close(sp);
+
+	ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_exec(db, "PRAGMA user_version=99", 0, 0, 0), 0);
+	sqlite3_close(db);
+	sp = NULL;
+	ck_assert_int_eq(sponge_open(&sp, path, NULL, SPONGE_OPEN_NOCONFIG),
+			 SPONGE_EVERSION);
+	sponge_close(sp);
+}
+END_TEST
+
+START_TEST(config_file_applies)
+{
+	char cfg[160];
+	snprintf(cfg, sizeof cfg, "%s/conf", dir);
+	char text[512];
+	int n = snprintf(text, sizeof text,
+			 "[spool]\npath = %s\nmax_record = 256\n"
+			 "[policy]\nthreshold = 3\nflush_level = err\n",
+			 path);
+	write_file(cfg, text, (size_t)n);
+	sponge *sp = NULL;
+	ck_assert_int_eq(sponge_open(&sp, NULL, cfg, 0), SPONGE_OK);
+	ck_assert_str_eq(sponge_path(sp), path);
+	ck_assert_str_eq(sponge_config_path(sp), cfg);
+	ck_assert_uint_eq(sponge_max_record(sp), 256);
+	sponge_policy pol;
+	ck_assert_int_eq(sponge_get_policy(sp, &pol), 0);
+	ck_assert_int_eq(pol.threshold, 3);
+	ck_assert_int_eq(pol.flush_level, SPONGE_ERR);
+	sponge_close(sp);
+
+	write_file(cfg, "[spool]\nnope = 1\n", 17);
+	sp = NULL;
+	ck_assert_int_eq(sponge_open(&sp, NULL, cfg, 0), SPONGE_ECONFIG);
+	char want[200];
+	snprintf(want, sizeof want, "%s:2: unknown key", cfg);
+	ck_assert_ptr_nonnull(strstr(sponge_errmsg(sp), want));
+	sponge_close(sp);
+
+	snprintf(cfg, sizeof cfg, "%s/missing.conf", dir);
+	sp = NULL;
+	ck_assert_int_eq(sponge_open(&sp, NULL, cfg, 0), SPONGE_ECONFIG);
+	sponge_close(sp);
+}
+END_TEST
+
+Suite *spool_suite(void)
+{
+	Suite *s = suite_create("spool");
+	TCase *t = tcase_create("core");
+	tcase_add_checked_fixture(t, setup, teardown);
+	tcase_add_test(t, misuse_returns_codes);
+	tcase_add_test(t, log_and_query_filters);
+	tcase_add_test(t, cleaning_and_cut_marker);
+	tcase_add_test(t, purge_never_reuses_ids);
+	tcase_add_test(t, batching_queues_until_sync);
+	tcase_add_test(t, modes_0600_and_0700);
+	tcase_add_test(t, symlink_not_followed_on_create);
+	tcase_add_test(t, not_a_spool);
+	tcase_add_test(t, migrates_v1_and_refuses_newer);
+	tcase_add_test(t, config_file_applies);
+	suite_add_tcase(s, t);
+	return s;
+}

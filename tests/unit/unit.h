@@ -1,0 +1,7 @@
+#ifndef UNIT_H
+#define UNIT_H
+#include <check.h>
+Suite *text_suite(void);
+Suite *config_suite(void);
+Suite *spool_suite(void);
+#endif
