@@ -94,6 +94,7 @@ unit: $(UNIT)
 
 e2e: $(BIN) $(SHARED)
 	LOGSPONGE_BIN=$(abspath $(BIN)) LOGSPONGE_BUILD=$(abspath $(BUILD)) \
+	  LOGSPONGE_CFLAGS="$(SANFLAGS)" \
 	  $(PYTHON) -m unittest discover -s tests/e2e -p 'test_*.py' -v
 
 man-check:
@@ -110,11 +111,12 @@ bench: deps
 	@$(MAKE) --no-print-directory all
 	@sh tests/bench/ingest.sh $(BIN)
 
-logsponge.pc: logsponge.pc.in Makefile
+$(BUILD)/logsponge.pc: logsponge.pc.in Makefile
+	@mkdir -p $(BUILD)
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
-	    -e 's|@INCDIR@|$(INCDIR)|' -e 's|@VERSION@|$(VERSION)|' $< > $(BUILD)/$@
+	    -e 's|@INCDIR@|$(INCDIR)|' -e 's|@VERSION@|$(VERSION)|' $< > $@
 
-install: all logsponge.pc
+install: all $(BUILD)/logsponge.pc
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCDIR) \
 	  $(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(MANDIR)/man1 \
 	  $(DESTDIR)$(MANDIR)/man3 $(DESTDIR)$(MANDIR)/man5

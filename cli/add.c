@@ -26,6 +26,7 @@ typedef struct adder {
 	int level;       /* default level */
 	bool detect;
 	int rc;          /* first library error */
+	int64_t now;     /* arrival time of the chunk being split */
 	/* a line that spans reads: its first `keep` bytes, and how many
 	 * bytes beyond those were dropped */
 	char *carry;
@@ -45,7 +46,8 @@ static void record(adder *a, const char *line, size_t len, uint64_t cut)
 		if (l >= 0)
 			level = l;
 	}
-	sponge_entry e = {level, a->tag, 0, NULL, line + skip, len - skip, cut};
+	sponge_entry e = {level, a->tag, a->now, NULL, line + skip, len - skip,
+			  cut};
 	a->rc = sponge_append_entry(a->sp, &e);
 }
 
@@ -173,10 +175,13 @@ static int read_stdin(adder *a, bool tee)
 			break;
 		if (tee)
 			tee_out(buf, (size_t)n, &tee);
+		a->now = sponge_now(); /* all lines of a read arrived together */
 		split(a, buf, (size_t)n, &cr_pending);
 	}
-	if (a->in_line && !stop_signal)
+	if (a->in_line && !stop_signal) {
+		a->now = sponge_now();
 		end_line(a, "", 0); /* a final line without a newline */
+	}
 	free(buf);
 	return 0;
 }

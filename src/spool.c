@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sqlite3.h>
@@ -487,13 +488,20 @@ int sponge_close(sponge *sp)
 
 /* ---- writing ------------------------------------------------------ */
 
-/* Insert n queued records (1 or MULTI_ROWS) with ids from `id` on. */
+/* Insert n queued records (1 or MULTI_ROWS); the first gets id `id` when
+ * id > 0, the others the next ids. */
 static int insert_rows(sponge *sp, sqlite3_stmt *st, int n, int64_t id,
 		       const sp_queued *q)
 {
 	const char *d = sp->qdata.data;
 	for (int i = 0, k = 1; i < n; i++, q++, k += 6) {
-		sqlite3_bind_int64(st, k, id + i);
+		/* Only the first id of a batch is given (it may have to skip
+		 * over deleted ids); SQLite gives the rest max(id)+1 without
+		 * the uniqueness lookup an explicit id costs. */
+		if (id > 0 && i == 0)
+			sqlite3_bind_int64(st, k, id);
+		else
+			sqlite3_bind_null(st, k);
 		sqlite3_bind_int64(st, k + 1, q->time_us);
 		sqlite3_bind_int(st, k + 2, q->level);
 		sqlite3_bind_text(st, k + 3, d + q->tag_off, (int)q->tag_len,
@@ -530,9 +538,9 @@ static int write_queue(sponge *sp, bool durable)
 		for (; rc == SPONGE_OK && i + MULTI_ROWS <= sp->qn;
 		     i += MULTI_ROWS)
 			rc = insert_rows(sp, sp->ins_multi, MULTI_ROWS,
-					 next + (int64_t)i, &sp->q[i]);
+					 i ? 0 : next, &sp->q[i]);
 		for (; rc == SPONGE_OK && i < sp->qn; i++)
-			rc = insert_rows(sp, sp->ins, 1, next + (int64_t)i,
+			rc = insert_rows(sp, sp->ins, 1, i ? 0 : next,
 					 &sp->q[i]);
 	}
 	if (rc == SPONGE_OK)
@@ -548,6 +556,15 @@ out:
 		sqlite3_exec(sp->db, "PRAGMA synchronous=NORMAL", NULL, NULL,
 			     NULL);
 	return rc;
+}
+
+/* A clock for the batch age: a few ms resolution is plenty, and it costs
+ * a fraction of a precise one (this runs once per record). */
+static int64_t coarse_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 static int enqueue(sponge *sp, int64_t t, int level, const char *tag,
@@ -570,7 +587,7 @@ static int enqueue(sponge *sp, int64_t t, int level, const char *tag,
 		return sp_fail(sp, SPONGE_ENOMEM, "out of memory");
 	}
 	if (sp->qn == 0)
-		sp->q_first_us = sponge_now();
+		sp->q_first_us = coarse_now();
 	sp->q[sp->qn++] = (sp_queued){t,	  level,	     before,
 				      tlen,	  before + tlen, hlen,
 				      before + tlen + hlen, mlen};
@@ -582,7 +599,7 @@ static bool queue_due(const sponge *sp)
 	if (sp->batch_max <= 1 ||sp->qn >= sp->batch_max || sp->qdata.len >= sp->batch_bytes_max)
 		return true;
 	return sp->batch_ms &&
-	       sponge_now() - sp->q_first_us >= (int64_t)sp->batch_ms * 1000;
+	       coarse_now() - sp->q_first_us >= (int64_t)sp->batch_ms * 1000;
 }
 
 #define TAG_MAX 64

@@ -51,11 +51,32 @@ static size_t utf8_seq(const unsigned char *s, size_t avail, size_t *bad)
 	return need;
 }
 
+#define ONES 0x0101010101010101ULL
+#define HIGH 0x8080808080808080ULL
+
+/* True when all 8 bytes of w are in 0x20..0x7E (SWAR; see "Bit Twiddling
+ * Hacks", hasless/haszero). */
+static inline bool word_printable(uint64_t w)
+{
+	uint64_t lt20 = (w - ONES * 0x20) & ~w & HIGH;
+	uint64_t x = w ^ (ONES * 0x7F);
+	uint64_t is7f = (x - ONES) & ~x & HIGH;
+	return ((w & HIGH) | lt20 | is7f) == 0;
+}
+
 bool sp_is_clean(const char *in, size_t len)
 {
 	const unsigned char *s = (const unsigned char *)in;
 	size_t i = 0, bad;
 	while (i < len) {
+		if (len - i >= 8) {
+			uint64_t w;
+			memcpy(&w, s + i, 8);
+			if (word_printable(w)) {
+				i += 8;
+				continue;
+			}
+		}
 		if (plain_ascii(s[i])) {
 			i++;
 			continue;

@@ -206,3 +206,67 @@ class LibraryTest(SpoolTest):
         soname = subprocess.run(["objdump", "-p", so], capture_output=True,
                                 check=True).stdout.decode()
         self.assertRegex(soname, r"SONAME\s+liblogsponge\.so\.\d+")
+
+
+class ManExampleTest(SpoolTest):
+    def test_logsponge3_example_compiles_and_logs(self):
+        text = open(os.path.join(ROOT, "man", "logsponge.3")).read()
+        ex = text.split(".SH EXAMPLE\n.nf\n", 1)[1].split("\n.fi", 1)[0]
+        src = ex.replace("\\en", "\\n").replace("\\-", "-")
+        c = os.path.join(self.dir, "ex.c")
+        with open(c, "w") as f:
+            f.write(src)
+        exe = os.path.join(self.dir, "ex")
+        libs = subprocess.run(["pkg-config", "--libs", "sqlite3", "jansson",
+                               "inih"], capture_output=True,
+                              text=True).stdout.split()
+        cflags = os.environ.get("LOGSPONGE_CFLAGS", "").split()
+        subprocess.run(["cc", "-std=c11", "-Wall", "-Werror"] + cflags +
+                       ["-I", os.path.join(ROOT, "include"), c,
+                        os.path.join(BUILD, "liblogsponge.a"), "-o", exe]
+                       + libs, check=True)
+        env = dict(self.env, LOGSPONGE_SPOOL=self.spool)
+        subprocess.run([exe], env=env, check=True)
+        r = self.records()
+        self.assertEqual(len(r), 1)
+        self.assertEqual((r[0]["level"], r[0]["tag"], r[0]["message"]),
+                         ("err", "feeds", "fetch https://example.org/feed "
+                          "failed: timeout"))
+
+
+class InstallTest(SpoolTest):
+    def test_install_then_build_against_pkg_config(self):
+        dest = os.path.join(self.dir, "dest")
+        build = os.path.relpath(BUILD, ROOT)
+        subprocess.run(["make", "-s", "-C", ROOT, "install", "BUILD=" + build,
+                        "PREFIX=/usr", "DESTDIR=" + dest],
+                       check=True, capture_output=True)
+        for f in ("usr/bin/logsponge", "usr/include/logsponge.h",
+                  "usr/lib/liblogsponge.a", "usr/lib/liblogsponge.so.0",
+                  "usr/lib/pkgconfig/logsponge.pc",
+                  "usr/share/man/man1/logsponge.1",
+                  "usr/share/man/man3/logsponge.3",
+                  "usr/share/man/man5/logsponge.conf.5"):
+            self.assertTrue(os.path.exists(os.path.join(dest, f)), f)
+        pc = open(os.path.join(dest, "usr/lib/pkgconfig/logsponge.pc")).read()
+        self.assertIn("Libs: -L${libdir} -llogsponge", pc)
+        # a program linked with the installed shared library
+        src = os.path.join(self.dir, "p.c")
+        with open(src, "w") as f:
+            f.write('#include <logsponge.h>\n#include <string.h>\n'
+                    'int main(void){sponge*sp=0;'
+                    'if(sponge_open(&sp,0,0,0))return 2;'
+                    'int rc=sponge_append(sp,SPONGE_NOTICE,"so",0,"via .so",7);'
+                    'return sponge_close(sp)||rc;}\n')
+        exe = os.path.join(self.dir, "p")
+        cflags = os.environ.get("LOGSPONGE_CFLAGS", "").split()
+        subprocess.run(["cc"] + cflags + ["-I", dest + "/usr/include", src,
+                        "-L", dest + "/usr/lib", "-llogsponge", "-o", exe],
+                       check=True)
+        env = dict(self.env, LOGSPONGE_SPOOL=self.spool,
+                   LD_LIBRARY_PATH=dest + "/usr/lib")
+        subprocess.run([exe], env=env, check=True)
+        self.assertEqual(self.messages(), ["via .so"])
+        ldd = subprocess.run(["ldd", exe], env=env, capture_output=True,
+                             text=True).stdout
+        self.assertIn(dest + "/usr/lib/liblogsponge.so.0", ldd)
