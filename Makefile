@@ -25,9 +25,9 @@ BUILD     ?= build
 SANFLAGS   =
 endif
 
-PKGS       = sqlite3 jansson inih
+PKGS       = sqlite3 jansson inih libesmtp-1.0 openssl
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lsqlite3 -ljansson -linih)
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lsqlite3 -ljansson -linih -lesmtp -lssl -lcrypto) -lssl -lcrypto -lpthread
 CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null || echo -lcheck)
 
 CPPFLAGS  += -Iinclude -Isrc
@@ -37,14 +37,14 @@ LIB_CFLAGS = $(ALL_CFLAGS) -fPIC -fvisibility=hidden
 LDFLAGS   += $(SANFLAGS)
 
 LIB_SRC = src/buf.c src/utf8.c src/level.c src/timeutil.c src/config.c \
-          src/spool.c src/query.c
-CLI_SRC = cli/main.c cli/add.c cli/query.c
+          src/spool.c src/query.c src/compose.c src/flush.c src/smtp.c
+CLI_SRC = cli/main.c cli/add.c cli/query.c cli/flush.c
 UNIT_SRC = $(wildcard tests/unit/*.c)
 
 LIB_OBJ  = $(LIB_SRC:%.c=$(BUILD)/%.o)
 CLI_OBJ  = $(CLI_SRC:%.c=$(BUILD)/%.o)
 UNIT_OBJ = $(UNIT_SRC:%.c=$(BUILD)/%.o)
-HEADERS  = include/logsponge.h src/internal.h cli/cli.h
+HEADERS  = include/logsponge.h src/internal.h src/flush.h cli/cli.h
 
 STATIC = $(BUILD)/liblogsponge.a
 SHARED = $(BUILD)/liblogsponge.so.$(VERSION)

@@ -13,11 +13,13 @@ enum {
 	EXIT_USAGE = 64,
 	EXIT_DATAERR = 65,
 	EXIT_NOINPUT = 66,
+	EXIT_UNAVAILABLE = 69,
 	EXIT_SOFTWARE = 70,
 	EXIT_OSERR = 71,
 	EXIT_CANTCREAT = 73,
 	EXIT_IOERR = 74,
 	EXIT_TEMPFAIL = 75,
+	EXIT_NOPERM = 77,
 	EXIT_CONFIG = 78,
 };
 
@@ -53,5 +55,7 @@ int cmd_status(const globals *g, int argc, char **argv);
 int cmd_list(const globals *g, int argc, char **argv);
 int cmd_history(const globals *g, int argc, char **argv);
 int cmd_purge(const globals *g, int argc, char **argv);
+int cmd_flush(const globals *g, int argc, char **argv);
+int cmd_check(const globals *g, int argc, char **argv);
 
 #endif

@@ -23,6 +23,10 @@ static const command commands[] = {
 	 "past flush attempts and their outcomes"},
 	{"purge", cmd_purge, "(--older-than D | --all)",
 	 "delete pending records on purpose"},
+	{"flush", cmd_flush, "[--force] [--dry-run]",
+	 "if the policy says so, send pending records as one email"},
+	{"check", cmd_check, "[--smtp]",
+	 "validate the config; with --smtp, also connect, TLS, AUTH, QUIT"},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 
@@ -48,6 +52,10 @@ int exit_code(int code)
 	case SPONGE_EBUSY: return EXIT_TEMPFAIL;
 	case SPONGE_ECONFIG: return EXIT_CONFIG;
 	case SPONGE_ENOENT: return EXIT_NOINPUT;
+	case SPONGE_ETEMPFAIL: return EXIT_TEMPFAIL;
+	case SPONGE_EPERMFAIL: return EXIT_UNAVAILABLE;
+	case SPONGE_ETLS: return EXIT_UNAVAILABLE;
+	case SPONGE_EAUTH: return EXIT_NOPERM;
 	default: return EXIT_IOERR; /* EIO, EFULL, EREADONLY */
 	}
 }
@@ -98,7 +106,8 @@ static void main_usage(FILE *f)
 		"usage: logsponge [-s SPOOL] [-c CONFIG] [-q|-v] COMMAND "
 		"[ARGS]\n"
 		"       logsponge --help | --version\n\n"
-		"Soak log records into a durable spool; query it.\n\n"
+		"Soak log records into a durable spool; send them as one "
+		"email.\n\n"
 		"options:\n"
 		"  -s, --spool SPOOL    spool file (default $LOGSPONGE_SPOOL, "
 		"config spool.path,\n"

@@ -58,6 +58,10 @@ typedef enum sponge_code {
 	SPONGE_EBUSY = 9,      /* spool stayed locked past the busy timeout */
 	SPONGE_ECONFIG = 10,   /* bad configuration file or value */
 	SPONGE_ENOENT = 11,    /* spool does not exist (SPONGE_OPEN_NOCREATE) */
+	SPONGE_ETEMPFAIL = 12, /* delivery failed for now: network, 4xx, timeout */
+	SPONGE_EPERMFAIL = 13, /* delivery refused: 5xx */
+	SPONGE_EAUTH = 14,     /* the server refused the credentials */
+	SPONGE_ETLS = 15,      /* no STARTTLS, TLS handshake or certificate */
 	SPONGE_ROW = 100,      /* sponge_query_next(): a record is available */
 	SPONGE_DONE = 101      /* sponge_query_next(): no more records */
 } sponge_code;
@@ -311,6 +315,54 @@ SPONGE_API void sponge_history_close(sponge_hiter *it);
  * before_us <= 0).  *deleted (may be NULL) receives how many went.
  */
 SPONGE_API int sponge_purge(sponge *sp, int64_t before_us, int64_t *deleted);
+
+/* ---------------------------------------------------------------------- */
+/* Flushing: decide, compose one message, send, then remove the batch     */
+
+/* Receives output (the --dry-run message, the stdout transport).  Returns
+ * 0 on success, non-zero to abort. */
+typedef int (*sponge_writer)(void *arg, const char *buf, size_t len);
+
+#define SPONGE_FLUSH_FORCE 0x1u   /* send whatever the policy says */
+#define SPONGE_FLUSH_DRY_RUN 0x2u /* write the message to `out`, change
+				     nothing, take no lock */
+
+typedef struct sponge_flush_result {
+	int decided;          /* 1 if a message was (or would be) sent */
+	int sent;             /* 1 if the server accepted it */
+	int64_t records;      /* records in the batch */
+	int64_t expired;      /* records dropped by policy.expire */
+	char reason[256];     /* one line: why (not) sending */
+	char stage[32];       /* failure stage, "" on success */
+	char message_id[320];
+	int insecure;         /* smtp.verify = no was in effect */
+} sponge_flush_result;
+
+/*
+ * Evaluate [policy] on the pending records and, when it says so (or with
+ * SPONGE_FLUSH_FORCE), send them as one message through [mail] transport.
+ * Only after the server accepted the message are exactly those records
+ * removed and a history row written, in one transaction; on any failure
+ * the spool is untouched and the history row records stage and reply.
+ * Holds an exclusive lock on "<spool>.lock": a second flush of the same
+ * spool fails with SPONGE_EBUSY at once.
+ *
+ * out/arg: where SPONGE_FLUSH_DRY_RUN and the "stdout" transport write
+ * (may be NULL otherwise).  res (may be NULL) is filled in any case.
+ * Returns SPONGE_OK when sent or when there was nothing to do;
+ * SPONGE_ETEMPFAIL, SPONGE_EPERMFAIL, SPONGE_EAUTH, SPONGE_ETLS,
+ * SPONGE_ECONFIG, SPONGE_EBUSY or a spool error otherwise, with the detail
+ * in sponge_errmsg().  Never blocks longer than smtp.timeout per network
+ * step.
+ */
+SPONGE_API int sponge_flush(sponge *sp, unsigned flags, sponge_writer out,
+			    void *arg, sponge_flush_result *res);
+
+/*
+ * Connect to [smtp] host, STARTTLS, verify the certificate, AUTH and QUIT
+ * without sending anything.  Returns as sponge_flush() does.
+ */
+SPONGE_API int sponge_check_smtp(sponge *sp);
 
 /* ---------------------------------------------------------------------- */
 /* Configuration, as read at sponge_open()                                */

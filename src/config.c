@@ -1,8 +1,10 @@
-/* config.c - the INI config file ([spool], [policy]), parsed by inih. */
+/* config.c - the INI config file, parsed by Debian's libinih. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <ini.h>
 
@@ -16,19 +18,37 @@ void sp_config_defaults(sp_config *c)
 	c->policy.threshold = 1;
 	c->policy.count_level = SPONGE_DEBUG;
 	c->policy.flush_level = -1;
+	c->port = 587;
+	c->tls = SP_TLS_STARTTLS;
+	c->verify = 1;
+	c->timeout_us = 30 * 1000000LL;
 }
 
 void sp_config_free(sp_config *c)
 {
-	sp_free(c->path);
-	sp_free(c->spool_path);
-	c->path = c->spool_path = NULL;
+	char **strs[] = {&c->path, &c->spool_path, &c->from, &c->from_addr,
+			 &c->subject, &c->transport, &c->host, &c->ca_file,
+			 &c->user, &c->password_file, &c->password_command,
+			 &c->helo};
+	for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++) {
+		sp_free(*strs[i]);
+		*strs[i] = NULL;
+	}
+	for (int i = 0; i < c->nto; i++) {
+		sp_free(c->to[i]);
+		sp_free(c->to_addr[i]);
+	}
+	c->nto = 0;
 }
 
 typedef struct parse_ctx {
 	sp_config *cfg;
-	spbuf *err;   /* first error, without the "file:line: " part */
+	spbuf *err;    /* first error, without the "file:line: " part */
 	int oom;
+	/* the reader counts lines so that checks across keys can name one */
+	const char *text;
+	int line;
+	int line_tls, line_user, line_pwfile, line_pwcmd;
 } parse_ctx;
 
 static int bad(parse_ctx *pc, const char *sec, const char *key,
@@ -37,6 +57,18 @@ static int bad(parse_ctx *pc, const char *sec, const char *key,
 	if (pc->err->len == 0)
 		sb_printf(pc->err, "%s.%s = \"%s\": %s", sec, key, value, why);
 	return 0; /* inih: error on this line */
+}
+
+static int set_str(parse_ctx *pc, char **dst, const char *v)
+{
+	char *p = sp_strdup(v);
+	if (!p) {
+		pc->oom = 1;
+		return 0;
+	}
+	sp_free(*dst);
+	*dst = p;
+	return 1;
 }
 
 static int set_level(parse_ctx *pc, const char *sec, const char *key,
@@ -70,107 +102,396 @@ static int set_duration(parse_ctx *pc, const char *sec, const char *key,
 	return 1;
 }
 
+static int set_bool(parse_ctx *pc, const char *sec, const char *key,
+		    const char *v, int *out)
+{
+	if (!strcmp(v, "yes") || !strcmp(v, "true") || !strcmp(v, "on") ||
+	    !strcmp(v, "1"))
+		*out = 1;
+	else if (!strcmp(v, "no") || !strcmp(v, "false") || !strcmp(v, "off") ||
+		 !strcmp(v, "0"))
+		*out = 0;
+	else
+		return bad(pc, sec, key, v, "not yes or no");
+	return 1;
+}
+
+static bool has_ctl(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			return true;
+	return false;
+}
+
+/*
+ * One mailbox: "a@b.c" or "Display Name <a@b.c>", n bytes at in.  Fills
+ * the header form and the bare address (both allocated).  No control
+ * characters, no quotes in the name, no spaces or specials in the
+ * address, exactly one @ with text on both sides.
+ */
+static bool parse_mailbox(const char *in, size_t n, char **hdr, char **addr)
+{
+	*hdr = *addr = NULL;
+	while (n && (*in == ' ' || *in == '\t'))
+		in++, n--;
+	while (n && (in[n - 1] == ' ' || in[n - 1] == '\t'))
+		n--;
+	if (!n || n > 320)
+		return false;
+	const char *name = in, *a = in, *lt = memchr(in, '<', n);
+	size_t namelen = 0, alen = n;
+	if (lt) {
+		if (in[n - 1] != '>')
+			return false;
+		a = lt + 1;
+		alen = (size_t)(in + n - 1 - a);
+		namelen = (size_t)(lt - in);
+		while (namelen && name[namelen - 1] == ' ')
+			namelen--;
+	}
+	spbuf b;
+	sb_init(&b, 0);
+	sb_add(&b, a, alen);
+	const char *at = strchr(b.data, '@');
+	bool ok = !b.failed && alen && at && at != b.data && at[1] &&
+		  !strchr(at + 1, '@') && !has_ctl(b.data) &&
+		  !strpbrk(b.data, " \t<>(),;:\"[]\\");
+	for (size_t i = 0; ok && i < namelen; i++)
+		if ((unsigned char)name[i] < 0x20 || name[i] == 0x7f ||
+		    strchr("\"\\<>", name[i]))
+			ok = false;
+	if (ok) {
+		*addr = sp_strdup(b.data);
+		sb_reset(&b);
+		if (namelen) {
+			sb_add(&b, name, namelen);
+			sb_printf(&b, " <%s>", *addr ? *addr : "");
+		} else {
+			sb_adds(&b, *addr ? *addr : "");
+		}
+		*hdr = b.failed ? NULL : sp_strdup(b.data);
+		ok = *hdr && *addr;
+	}
+	sb_free(&b);
+	return ok;
+}
+
+static int set_to(parse_ctx *pc, const char *v)
+{
+	sp_config *c = pc->cfg;
+	for (int i = 0; i < c->nto; i++) {
+		sp_free(c->to[i]);
+		sp_free(c->to_addr[i]);
+	}
+	c->nto = 0;
+	for (const char *p = v;;) {
+		const char *comma = strchr(p, ',');
+		size_t n = comma ? (size_t)(comma - p) : strlen(p);
+		if (c->nto == SP_MAX_RCPT)
+			return bad(pc, "mail", "to", v, "more than 64 recipients");
+		char *h, *a;
+		if (!parse_mailbox(p, n, &h, &a)) {
+			sp_free(h);
+			sp_free(a);
+			return bad(pc, "mail", "to", v,
+				   "not a list of addresses (a@b.c, "
+				   "Name <d@e.f>)");
+		}
+		c->to[c->nto] = h;
+		c->to_addr[c->nto++] = a;
+		if (!comma)
+			break;
+		p = comma + 1;
+	}
+	return 1;
+}
+
+static int handler_spool(parse_ctx *pc, const char *sec, const char *key,
+			 const char *v)
+{
+	sp_config *c = pc->cfg;
+	if (strcmp(key, "path") == 0) {
+		if (v[0] != '/' && !(v[0] == '~' && v[1] == '/'))
+			return bad(pc, sec, key, v,
+				   "must be an absolute path or start with ~/");
+		return set_str(pc, &c->spool_path, v);
+	}
+	if (strcmp(key, "max_record") == 0) {
+		uint64_t n;
+		if (sponge_parse_size(v, &n) != SPONGE_OK)
+			return bad(pc, sec, key, v, "not a size (like 64k, 1M)");
+		if (n < 256 || n > 64ULL << 20)
+			return bad(pc, sec, key, v,
+				   "must be between 256 and 64M");
+		c->max_record = n;
+		return 1;
+	}
+	if (strcmp(key, "busy_timeout") == 0)
+		return set_duration(pc, sec, key, v, &c->busy_timeout_us, false);
+	return -1;
+}
+
+static int handler_policy(parse_ctx *pc, const char *sec, const char *key,
+			  const char *v)
+{
+	sp_config *c = pc->cfg;
+	if (strcmp(key, "threshold") == 0) {
+		char *end;
+		errno = 0;
+		long long n = strtoll(v, &end, 10);
+		if (errno || end == v || *end || n < 1)
+			return bad(pc, sec, key, v, "not a whole number >= 1");
+		c->policy.threshold = n;
+		return 1;
+	}
+	if (strcmp(key, "count_level") == 0)
+		return set_level(pc, sec, key, v, &c->policy.count_level, false);
+	if (strcmp(key, "flush_level") == 0)
+		return set_level(pc, sec, key, v, &c->policy.flush_level, true);
+	if (strcmp(key, "max_age") == 0)
+		return set_duration(pc, sec, key, v, &c->policy.max_age_us,
+				    true);
+	if (strcmp(key, "expire") == 0)
+		return set_duration(pc, sec, key, v, &c->policy.expire_us, true);
+	return -1;
+}
+
+static int handler_mail(parse_ctx *pc, const char *sec, const char *key,
+			const char *v)
+{
+	sp_config *c = pc->cfg;
+	if (strcmp(key, "from") == 0) {
+		char *h, *a;
+		if (!parse_mailbox(v, strlen(v), &h, &a)) {
+			sp_free(h);
+			sp_free(a);
+			return bad(pc, sec, key, v,
+				   "not an address (a@b.c or Name <a@b.c>)");
+		}
+		sp_free(c->from);
+		sp_free(c->from_addr);
+		c->from = h;
+		c->from_addr = a;
+		return 1;
+	}
+	if (strcmp(key, "to") == 0)
+		return set_to(pc, v);
+	if (strcmp(key, "subject") == 0) {
+		if (has_ctl(v))
+			return bad(pc, sec, key, v, "control characters");
+		return set_str(pc, &c->subject, v);
+	}
+	if (strcmp(key, "transport") == 0) {
+		if (strcmp(v, "smtp") && strcmp(v, "stdout") && strcmp(v, "null"))
+			return bad(pc, sec, key, v,
+				   "unknown transport (smtp, stdout, null)");
+		return set_str(pc, &c->transport, v);
+	}
+	return -1;
+}
+
+static int handler_smtp(parse_ctx *pc, const char *sec, const char *key,
+			const char *v)
+{
+	sp_config *c = pc->cfg;
+	if (strcmp(key, "host") == 0) {
+		if (!*v || strpbrk(v, " \t/:@") || has_ctl(v))
+			return bad(pc, sec, key, v, "not a host name or address");
+		return set_str(pc, &c->host, v);
+	}
+	if (strcmp(key, "port") == 0) {
+		char *end;
+		long n = strtol(v, &end, 10);
+		if (end == v || *end || n < 1 || n > 65535)
+			return bad(pc, sec, key, v, "not a port (1-65535)");
+		c->port = (int)n;
+		return 1;
+	}
+	if (strcmp(key, "tls") == 0) {
+		pc->line_tls = pc->line;
+		if (strcmp(v, "starttls") == 0)
+			c->tls = SP_TLS_STARTTLS;
+		else if (strcmp(v, "none") == 0)
+			c->tls = SP_TLS_NONE;
+		else
+			return bad(pc, sec, key, v, "must be starttls or none");
+		return 1;
+	}
+	if (strcmp(key, "ca_file") == 0) {
+		if (access(v, R_OK) != 0)
+			return bad(pc, sec, key, v, strerror(errno));
+		return set_str(pc, &c->ca_file, v);
+	}
+	if (strcmp(key, "verify") == 0)
+		return set_bool(pc, sec, key, v, &c->verify);
+	if (strcmp(key, "user") == 0) {
+		pc->line_user = pc->line;
+		if (strlen(v) > 255 || has_ctl(v))
+			return bad(pc, sec, key, v,
+				   "longer than 255 bytes or control characters");
+		return set_str(pc, &c->user, v);
+	}
+	if (strcmp(key, "password_file") == 0) {
+		pc->line_pwfile = pc->line;
+		struct stat st;
+		if (stat(v, &st) != 0)
+			return bad(pc, sec, key, v, strerror(errno));
+		if (st.st_mode & 077)
+			return bad(pc, sec, key, v,
+				   "readable by group or others (chmod 600 it)");
+		return set_str(pc, &c->password_file, v);
+	}
+	if (strcmp(key, "password_command") == 0) {
+		pc->line_pwcmd = pc->line;
+		return set_str(pc, &c->password_command, v);
+	}
+	if (strcmp(key, "helo") == 0) {
+		if (!*v || strpbrk(v, " \t") || has_ctl(v))
+			return bad(pc, sec, key, v, "not a host name");
+		return set_str(pc, &c->helo, v);
+	}
+	if (strcmp(key, "timeout") == 0) {
+		int rc = set_duration(pc, sec, key, v, &c->timeout_us, false);
+		if (rc && c->timeout_us < 1000000)
+			return bad(pc, sec, key, v, "at least 1s");
+		return rc;
+	}
+	return -1;
+}
+
+static const struct section {
+	const char *name;
+	int (*fn)(parse_ctx *, const char *, const char *, const char *);
+} sections[] = {
+	{"spool", handler_spool},
+	{"policy", handler_policy},
+	{"mail", handler_mail},
+	{"smtp", handler_smtp},
+};
+
 static int handler(void *user, const char *sec, const char *key,
 		   const char *v)
 {
 	parse_ctx *pc = user;
-	sp_config *c = pc->cfg;
-
-	if (strcmp(sec, "spool") == 0) {
-		if (strcmp(key, "path") == 0) {
-			if (v[0] != '/' && !(v[0] == '~' && v[1] == '/'))
-				return bad(pc, sec, key, v,
-					   "must be an absolute path or start "
-					   "with ~/");
-			char *p = sp_strdup(v);
-			if (!p) {
-				pc->oom = 1;
-				return 0;
-			}
-			sp_free(c->spool_path);
-			c->spool_path = p;
-			return 1;
-		}
-		if (strcmp(key, "max_record") == 0) {
-			uint64_t n;
-			if (sponge_parse_size(v, &n) != SPONGE_OK)
-				return bad(pc, sec, key, v,
-					   "not a size (like 64k, 1M)");
-			if (n < 256 || n > 64ULL << 20)
-				return bad(pc, sec, key, v,
-					   "must be between 256 and 64M");
-			c->max_record = n;
-			return 1;
-		}
-		if (strcmp(key, "busy_timeout") == 0)
-			return set_duration(pc, sec, key, v,
-					    &c->busy_timeout_us, false);
-	} else if (strcmp(sec, "policy") == 0) {
-		if (strcmp(key, "threshold") == 0) {
-			char *end;
-			errno = 0;
-			long long n = strtoll(v, &end, 10);
-			if (errno || end == v || *end || n < 1)
-				return bad(pc, sec, key, v,
-					   "not a whole number >= 1");
-			c->policy.threshold = n;
-			return 1;
-		}
-		if (strcmp(key, "count_level") == 0)
-			return set_level(pc, sec, key, v,
-					 &c->policy.count_level, false);
-		if (strcmp(key, "flush_level") == 0)
-			return set_level(pc, sec, key, v,
-					 &c->policy.flush_level, true);
-		if (strcmp(key, "max_age") == 0)
-			return set_duration(pc, sec, key, v,
-					    &c->policy.max_age_us, true);
-		if (strcmp(key, "expire") == 0)
-			return set_duration(pc, sec, key, v,
-					    &c->policy.expire_us, true);
-	} else {
+	for (size_t i = 0; i < sizeof sections / sizeof sections[0]; i++) {
+		if (strcmp(sec, sections[i].name) != 0)
+			continue;
+		int rc = sections[i].fn(pc, sec, key, v);
+		if (rc >= 0)
+			return rc;
 		if (pc->err->len == 0)
-			sb_printf(pc->err, "unknown section [%s]",
-				  *sec ? sec : "(none: key before any section)");
+			sb_printf(pc->err, "unknown key \"%s\" in [%s]", key,
+				  sec);
 		return 0;
 	}
 	if (pc->err->len == 0)
-		sb_printf(pc->err, "unknown key \"%s\" in [%s]", key, sec);
+		sb_printf(pc->err, "unknown section [%s]",
+			  *sec ? sec : "(none: key before any section)");
 	return 0;
 }
 
-static int finish(int rc, parse_ctx *pc, const char *name, spbuf *err)
+/* inih reader over a string that counts lines. */
+static char *reader(char *str, int num, void *stream)
 {
-	if (pc->oom)
-		return SPONGE_ENOMEM;
-	if (rc == 0)
-		return SPONGE_OK;
-	spbuf detail = *pc->err;
-	spbuf out;
-	sb_init(&out, 0);
-	if (rc < 0)
-		sb_printf(&out, "%s: %s", name,
-			  rc == -1 ? strerror(errno) : "out of memory");
-	else if (detail.len)
-		sb_printf(&out, "%s:%d: %s", name, rc, detail.data);
-	else
-		sb_printf(&out, "%s:%d: syntax error (expected [section] or "
-				"key = value)", name, rc);
+	parse_ctx *pc = stream;
+	if (!*pc->text)
+		return NULL;
+	int i = 0;
+	while (i < num - 1 && pc->text[i] && pc->text[i] != '\n')
+		i++;
+	if (pc->text[i] == '\n' && i < num - 1)
+		i++;
+	memcpy(str, pc->text, (size_t)i);
+	str[i] = '\0';
+	pc->text += i;
+	if (i > 0 && str[i - 1] == '\n')
+		pc->line++;
+	else if (!*pc->text)
+		pc->line++; /* last line without a newline */
+	return str;
+}
+
+/* Checks that involve several keys; returns the offending line or 0. */
+static int cross_checks(parse_ctx *pc)
+{
+	sp_config *c = pc->cfg;
+	if (c->user && c->tls == SP_TLS_NONE) {
+		sb_printf(pc->err, "smtp.tls = none with smtp.user: AUTH "
+				   "would send the password in clear text");
+		return pc->line_tls > pc->line_user ? pc->line_tls
+						     : pc->line_user;
+	}
+	if (c->password_file && c->password_command) {
+		sb_printf(pc->err, "smtp.password_file and "
+				   "smtp.password_command: give only one");
+		return pc->line_pwcmd > pc->line_pwfile ? pc->line_pwcmd
+							 : pc->line_pwfile;
+	}
+	return 0;
+}
+
+static int parse_text(sp_config *c, const char *text, const char *name,
+		      spbuf *err)
+{
+	spbuf detail;
+	sb_init(&detail, 4096);
+	parse_ctx pc;
+	memset(&pc, 0, sizeof pc);
+	pc.cfg = c;
+	pc.err = &detail;
+	pc.text = text;
+	int rc = ini_parse_stream(reader, &pc, handler, &pc);
+	if (rc == 0 && !pc.oom)
+		rc = cross_checks(&pc);
+	int code = SPONGE_OK;
 	sb_reset(err);
-	sb_add(err, out.data, out.len);
-	sb_free(&out);
-	return rc == -2 ? SPONGE_ENOMEM : SPONGE_ECONFIG;
+	if (pc.oom || rc == -2) {
+		code = SPONGE_ENOMEM;
+		sb_adds(err, "out of memory");
+	} else if (rc != 0) {
+		code = SPONGE_ECONFIG;
+		if (detail.len)
+			sb_printf(err, "%s:%d: %s", name, rc, detail.data);
+		else
+			sb_printf(err, "%s:%d: syntax error (expected "
+				       "[section] or key = value)", name, rc);
+	}
+	sb_free(&detail);
+	return code;
 }
 
 int sp_config_load(sp_config *c, const char *path, spbuf *err)
 {
-	spbuf detail;
-	sb_init(&detail, 4096);
-	parse_ctx pc = {c, &detail, 0};
-	errno = 0;
-	int rc = ini_parse(path, handler, &pc);
-	int code = finish(rc, &pc, path, err);
-	sb_free(&detail);
+	FILE *f = fopen(path, "rb");
+	if (!f) {
+		sb_reset(err);
+		sb_printf(err, "%s: %s", path, strerror(errno));
+		return SPONGE_ECONFIG;
+	}
+	spbuf text;
+	sb_init(&text, 1 << 20);
+	char chunk[4096];
+	size_t n;
+	while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+		if (!sb_add(&text, chunk, n))
+			break;
+	bool rerr = ferror(f);
+	fclose(f);
+	int code;
+	if (text.failed || rerr) {
+		sb_reset(err);
+		sb_printf(err, "%s: %s", path,
+			  rerr ? "read error" : "larger than 1 MiB");
+		code = SPONGE_ECONFIG;
+	} else if (memchr(text.data, '\0', text.len)) {
+		sb_reset(err);
+		sb_printf(err, "%s: contains NUL bytes", path);
+		code = SPONGE_ECONFIG;
+	} else {
+		code = parse_text(c, text.data, path, err);
+	}
+	sb_free(&text);
 	if (code == SPONGE_OK) {
 		sp_free(c->path);
 		c->path = sp_strdup(path);
@@ -183,11 +504,5 @@ int sp_config_load(sp_config *c, const char *path, spbuf *err)
 int sp_config_load_string(sp_config *c, const char *text, const char *name,
 			  spbuf *err)
 {
-	spbuf detail;
-	sb_init(&detail, 4096);
-	parse_ctx pc = {c, &detail, 0};
-	int rc = ini_parse_string(text, handler, &pc);
-	int code = finish(rc, &pc, name, err);
-	sb_free(&detail);
-	return code;
+	return parse_text(c, text, name, err);
 }

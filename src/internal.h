@@ -52,12 +52,35 @@ SP_HIDDEN bool sp_clean(spbuf *out, const char *in, size_t len, size_t limit,
 SP_HIDDEN bool sp_is_clean(const char *in, size_t len);
 
 /* ---- configuration (config.c) ---- */
+enum sp_tls { SP_TLS_STARTTLS, SP_TLS_NONE };
+
+#define SP_MAX_RCPT 64
+
 typedef struct sp_config {
 	char *path;             /* file read, or NULL */
 	char *spool_path;       /* [spool] path, or NULL */
 	uint64_t max_record;    /* [spool] max_record, bytes */
 	int64_t busy_timeout_us;/* [spool] busy_timeout */
 	sponge_policy policy;
+	/* [mail] */
+	char *from;             /* header form, "Name <a@b>" or "a@b" */
+	char *from_addr;        /* envelope form, "a@b" */
+	char *to[SP_MAX_RCPT];  /* header forms */
+	char *to_addr[SP_MAX_RCPT];
+	int nto;
+	char *subject;          /* template, or NULL for the default */
+	char *transport;        /* "smtp", "stdout", "null" */
+	/* [smtp] */
+	char *host;
+	int port;
+	int tls;                /* enum sp_tls */
+	char *ca_file;
+	int verify;
+	char *user;
+	char *password_file;
+	char *password_command;
+	char *helo;
+	int64_t timeout_us;
 } sp_config;
 
 SP_HIDDEN void sp_config_defaults(sp_config *c);

@@ -41,7 +41,9 @@ static const char *const migrations[] = {
 	" message_id TEXT NOT NULL DEFAULT '');"
 	/* id_floor: the highest record id ever handed out before a delete,
 	 * so that ids are never reused (a Message-ID is made from them) */
-	"CREATE TABLE meta(key TEXT PRIMARY KEY, value) WITHOUT ROWID;",
+	"CREATE TABLE meta(key TEXT PRIMARY KEY, value) WITHOUT ROWID;"
+	/* names this spool in Message-IDs */
+	"INSERT INTO meta VALUES('spool_token', lower(hex(randomblob(16))));",
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -58,6 +60,10 @@ static const char *const errtext[] = {
 	[SPONGE_EBUSY] = "spool is locked",
 	[SPONGE_ECONFIG] = "configuration error",
 	[SPONGE_ENOENT] = "no such spool",
+	[SPONGE_ETEMPFAIL] = "temporary delivery failure",
+	[SPONGE_EPERMFAIL] = "delivery refused",
+	[SPONGE_EAUTH] = "authentication refused",
+	[SPONGE_ETLS] = "TLS failure",
 };
 
 const char *sponge_strerror(int code)

@@ -1,0 +1,115 @@
+/* flush.c - `logsponge flush` and `logsponge check`. */
+#define _GNU_SOURCE
+#include <getopt.h>
+#include <string.h>
+
+#include "cli.h"
+
+static int write_stdout(void *arg, const char *buf, size_t len)
+{
+	(void)arg;
+	return fwrite(buf, 1, len, stdout) == len ? 0 : -1;
+}
+
+static void flush_usage(FILE *f)
+{
+	usage(f, "flush");
+	fprintf(f,
+		"options:\n"
+		"      --force     send whatever the policy says\n"
+		"  -n, --dry-run   print the exact message that would be sent; "
+		"change nothing\n"
+		"Prints nothing when there is nothing to send (for cron); -v "
+		"says why.\n");
+}
+
+int cmd_flush(const globals *g, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"force", no_argument, NULL, 'f'},
+		{"dry-run", no_argument, NULL, 'n'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	unsigned flags = 0;
+	int c, status = 0;
+	while ((c = getopt_long(argc, argv, "+nh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'f': flags |= SPONGE_FLUSH_FORCE; break;
+		case 'n': flags |= SPONGE_FLUSH_DRY_RUN; break;
+		case 'h': flush_usage(stdout); return 0;
+		default: flush_usage(stderr); return EXIT_USAGE;
+		}
+	}
+	if (optind < argc) {
+		errorf("flush: %s: unexpected argument", argv[optind]);
+		return EXIT_USAGE;
+	}
+	sponge *sp = open_spool(g, 0, &status);
+	if (!sp)
+		return status;
+	sponge_flush_result res;
+	int rc = sponge_flush(sp, flags, write_stdout, NULL, &res);
+	if (res.insecure && g->verbosity >= 0)
+		errorf("warning: smtp.verify = no: the server's certificate "
+		       "is not checked");
+	if (g->verbosity > 0 && res.reason[0])
+		fprintf(stderr, "logsponge: %s\n", res.reason);
+	if (res.expired && g->verbosity > 0)
+		fprintf(stderr, "logsponge: expired %lld records older than "
+				"policy.expire\n", (long long)res.expired);
+	if (rc != SPONGE_OK) {
+		errorf("flush: %s", *sponge_errmsg(sp) ? sponge_errmsg(sp)
+						      : sponge_strerror(rc));
+		status = exit_code(rc);
+	} else if (res.sent && g->verbosity > 0) {
+		fprintf(stderr, "logsponge: sent %lld record%s as <%s>\n",
+			(long long)res.records, res.records == 1 ? "" : "s",
+			res.message_id);
+	}
+	sponge_close(sp);
+	if (fflush(stdout) != 0 && !status)
+		status = EXIT_IOERR;
+	return status;
+}
+
+int cmd_check(const globals *g, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"smtp", no_argument, NULL, 's'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	bool smtp = false;
+	int c, status = 0;
+	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+		switch (c) {
+		case 's': smtp = true; break;
+		case 'h': usage(stdout, "check"); return 0;
+		default: usage(stderr, "check"); return EXIT_USAGE;
+		}
+	}
+	if (optind < argc) {
+		errorf("check: %s: unexpected argument", argv[optind]);
+		return EXIT_USAGE;
+	}
+	sponge *sp = open_spool(g, 0, &status);
+	if (!sp)
+		return status;
+	const char *cfg = sponge_config_path(sp);
+	if (g->verbosity >= 0)
+		printf("config: %s: ok\nspool: %s: ok\n",
+		       cfg ? cfg : "(none, defaults)", sponge_path(sp));
+	if (smtp) {
+		int rc = sponge_check_smtp(sp);
+		if (rc != SPONGE_OK) {
+			errorf("check: %s", sponge_errmsg(sp));
+			status = exit_code(rc);
+		} else if (g->verbosity >= 0) {
+			printf("smtp: connected, TLS and AUTH as configured: "
+			       "ok\n");
+		}
+	}
+	sponge_close(sp);
+	return status;
+}

@@ -1,0 +1,760 @@
+/* flush.c - decide, compose, hand to a transport, then commit or keep. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "flush.h"
+
+/* ---- small SQL helpers -------------------------------------------- */
+
+static int64_t scalar(sponge *sp, const char *sql, int64_t arg, int *rc)
+{
+	sqlite3_stmt *st;
+	int64_t v = 0;
+	int r = sqlite3_prepare_v2(sp->db, sql, -1, &st, NULL);
+	if (r == SQLITE_OK) {
+		sqlite3_bind_int64(st, 1, arg);
+		r = sqlite3_step(st);
+		if (r == SQLITE_ROW) {
+			v = sqlite3_column_int64(st, 0);
+			r = SQLITE_OK;
+		} else if (r == SQLITE_DONE) {
+			r = SQLITE_OK;
+		}
+		sqlite3_finalize(st);
+	}
+	if (r != SQLITE_OK && *rc == SPONGE_OK)
+		*rc = sp_dberr(sp, r, "reading the batch");
+	return v;
+}
+
+static int meta_get(sponge *sp, const char *key, spbuf *out)
+{
+	sqlite3_stmt *st;
+	int r = sqlite3_prepare_v2(sp->db, "SELECT value FROM meta WHERE key=?",
+				   -1, &st, NULL);
+	if (r != SQLITE_OK)
+		return sp_dberr(sp, r, "reading meta");
+	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+	sb_reset(out);
+	r = sqlite3_step(st);
+	if (r == SQLITE_ROW) {
+		const char *v = (const char *)sqlite3_column_text(st, 0);
+		sb_adds(out, v ? v : "");
+		r = SQLITE_DONE;
+	}
+	sqlite3_finalize(st);
+	return r == SQLITE_DONE ? SPONGE_OK : sp_dberr(sp, r, "reading meta");
+}
+
+static int exec_sql(sponge *sp, const char *sql, const char *what)
+{
+	int r = sqlite3_exec(sp->db, sql, NULL, NULL, NULL);
+	return r == SQLITE_OK ? SPONGE_OK : sp_dberr(sp, r, what);
+}
+
+static int meta_set(sponge *sp, const char *key, const char *value)
+{
+	sqlite3_stmt *st;
+	int r = sqlite3_prepare_v2(
+		sp->db,
+		value ? "INSERT OR REPLACE INTO meta(key,value) VALUES(?,?)"
+		      : "DELETE FROM meta WHERE key=?",
+		-1, &st, NULL);
+	if (r != SQLITE_OK)
+		return sp_dberr(sp, r, "writing meta");
+	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+	if (value)
+		sqlite3_bind_text(st, 2, value, -1, SQLITE_STATIC);
+	r = sqlite3_step(st);
+	sqlite3_finalize(st);
+	return r == SQLITE_DONE ? SPONGE_OK : sp_dberr(sp, r, "writing meta");
+}
+
+/* A random token naming this spool in Message-IDs, made once. */
+static int spool_token(sponge *sp, char tok[33])
+{
+	spbuf v;
+	sb_init(&v, 0);
+	int rc = meta_get(sp, "spool_token", &v);
+	if (rc == SPONGE_OK && v.len == 32) {
+		memcpy(tok, v.data, 33);
+		sb_free(&v);
+		return SPONGE_OK;
+	}
+	sb_free(&v);
+	if (rc != SPONGE_OK)
+		return rc;
+	unsigned char r[16];
+	sqlite3_randomness(sizeof r, r);
+	for (int i = 0; i < 16; i++)
+		snprintf(tok + 2 * i, 3, "%02x", r[i]);
+	if ((rc = exec_sql(sp, "BEGIN IMMEDIATE", "writing meta")))
+		return rc;
+	rc = meta_set(sp, "spool_token", tok);
+	if (rc == SPONGE_OK)
+		rc = exec_sql(sp, "COMMIT", "writing meta");
+	if (rc != SPONGE_OK)
+		sqlite3_exec(sp->db, "ROLLBACK", NULL, NULL, NULL);
+	return rc;
+}
+
+static int history_row(sponge *sp, const char *outcome, const char *stage,
+		       const char *reply, const sp_batch *b)
+{
+	sqlite3_stmt *st;
+	int r = sqlite3_prepare_v2(
+		sp->db,
+		"INSERT INTO history(time,outcome,stage,reply,records,first_id,"
+		"last_id,message_id) VALUES(?,?,?,?,?,?,?,?)",
+		-1, &st, NULL);
+	if (r != SQLITE_OK)
+		return sp_dberr(sp, r, "writing history");
+	sqlite3_bind_int64(st, 1, sponge_now());
+	sqlite3_bind_text(st, 2, outcome, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, stage ? stage : "", -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, reply ? reply : "", -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 5, b ? b->count : 0);
+	if (b && b->count) {
+		sqlite3_bind_int64(st, 6, b->first_id);
+		sqlite3_bind_int64(st, 7, b->max_id);
+	}
+	sqlite3_bind_text(st, 8, b ? b->message_id : "", -1, SQLITE_STATIC);
+	r = sqlite3_step(st);
+	sqlite3_finalize(st);
+	return r == SQLITE_DONE ? SPONGE_OK
+				: sp_dberr(sp, r, "writing history");
+}
+
+/* ---- the lock ----------------------------------------------------- */
+
+static int take_lock(sponge *sp, int *fd)
+{
+	spbuf p;
+	sb_init(&p, 0);
+	sb_printf(&p, "%s.lock", sp->path);
+	if (p.failed) {
+		sb_free(&p);
+		return sp_fail(sp, SPONGE_ENOMEM, "out of memory");
+	}
+	*fd = open(p.data, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (*fd < 0) {
+		int rc = sp_fail(sp, SPONGE_EIO, "%s: %s", p.data,
+				 strerror(errno));
+		sb_free(&p);
+		return rc;
+	}
+	if (flock(*fd, LOCK_EX | LOCK_NB) != 0) {
+		int e = errno;
+		close(*fd);
+		*fd = -1;
+		int rc = e == EWOULDBLOCK
+				 ? sp_fail(sp, SPONGE_EBUSY,
+					   "%s: another flush of this spool is "
+					   "running", sp->path)
+				 : sp_fail(sp, SPONGE_EIO, "%s: %s", p.data,
+					   strerror(e));
+		sb_free(&p);
+		return rc;
+	}
+	sb_free(&p);
+	return SPONGE_OK;
+}
+
+/* ---- policy ------------------------------------------------------- */
+
+/* Decide from the counts; writes the one-line reason. */
+static bool decide(const sponge *sp, const sponge_stats *st, bool force,
+		   int64_t now, char *why, size_t n)
+{
+	const sponge_policy *p = &sp->cfg.policy;
+	int64_t have = 0;
+	for (int l = 0; l <= p->count_level; l++)
+		have += st->by_level[l];
+	if (!st->pending) {
+		snprintf(why, n, "not sending: nothing pending");
+		return false;
+	}
+	if (force) {
+		snprintf(why, n, "sending: --force (%lld pending)",
+			 (long long)st->pending);
+		return true;
+	}
+	if (p->flush_level >= 0) {
+		int64_t urgent = 0;
+		for (int l = 0; l <= p->flush_level; l++)
+			urgent += st->by_level[l];
+		if (urgent) {
+			snprintf(why, n, "sending: flush_level: %lld record%s "
+					 "at %s or above",
+				 (long long)urgent, urgent == 1 ? "" : "s",
+				 sponge_level_name(p->flush_level));
+			return true;
+		}
+	}
+	if (have >= p->threshold) {
+		snprintf(why, n, "sending: threshold: %lld of %lld record%s at "
+				 "%s or above",
+			 (long long)have, (long long)p->threshold,
+			 p->threshold == 1 ? "" : "s",
+			 sponge_level_name(p->count_level));
+		return true;
+	}
+	if (p->max_age_us && now - st->oldest_us > p->max_age_us) {
+		snprintf(why, n, "sending: max_age: the oldest record is "
+				 "%llds old",
+			 (long long)((now - st->oldest_us) / 1000000));
+		return true;
+	}
+	snprintf(why, n, "not sending: %lld of %lld record%s at %s or above",
+		 (long long)have, (long long)p->threshold,
+		 p->threshold == 1 ? "" : "s",
+		 sponge_level_name(p->count_level));
+	return false;
+}
+
+/* Drop pending records older than policy.expire (they never triggered a
+ * send).  One transaction with a history row saying how many. */
+static int expire(sponge *sp, int64_t now, int64_t *dropped)
+{
+	*dropped = 0;
+	if (!sp->cfg.policy.expire_us)
+		return SPONGE_OK;
+	int rc = exec_sql(sp, "BEGIN IMMEDIATE", "expiring");
+	if (rc)
+		return rc;
+	sqlite3_stmt *st;
+	int r = sqlite3_exec(sp->db, ID_FLOOR_SQL, NULL, NULL, NULL);
+	if (r == SQLITE_OK)
+		r = sqlite3_prepare_v2(sp->db,
+				       "DELETE FROM records WHERE time < ?", -1,
+				       &st, NULL);
+	if (r == SQLITE_OK) {
+		sqlite3_bind_int64(st, 1, now - sp->cfg.policy.expire_us);
+		r = sqlite3_step(st);
+		sqlite3_finalize(st);
+		if (r == SQLITE_DONE)
+			r = SQLITE_OK;
+	}
+	if (r != SQLITE_OK) {
+		rc = sp_dberr(sp, r, "expiring");
+		goto fail;
+	}
+	*dropped = sqlite3_changes64(sp->db);
+	if (*dropped) {
+		char msg[96];
+		snprintf(msg, sizeof msg, "%lld records older than "
+					  "policy.expire dropped",
+			 (long long)*dropped);
+		sp_batch b;
+		memset(&b, 0, sizeof b);
+		b.count = *dropped;
+		if ((rc = history_row(sp, "expired", "", msg, &b)))
+			goto fail;
+	}
+	if ((rc = exec_sql(sp, "COMMIT", "expiring")))
+		goto fail;
+	return SPONGE_OK;
+fail:
+	sqlite3_exec(sp->db, "ROLLBACK", NULL, NULL, NULL);
+	*dropped = 0;
+	return rc;
+}
+
+/* ---- the batch ---------------------------------------------------- */
+
+static void cut_utf8(char *s, size_t max)
+{
+	size_t n = strlen(s);
+	if (n <= max)
+		return;
+	while (max > 0 && ((unsigned char)s[max] & 0xC0) == 0x80)
+		max--;
+	memcpy(s + max, "…", 4); /* 3 bytes + NUL; callers leave room */
+}
+
+/* Expand the subject template: {host} {count} {records} {level} {tag}
+ * {first} and the level names ({err} = count of err records). */
+static void expand_subject(sponge *sp, sp_batch *b, const char *first)
+{
+	const char *tpl = sp->cfg.subject
+				  ? sp->cfg.subject
+				  : "[logsponge] {host}: {count} {records}, "
+				    "highest {level}: {first}";
+	spbuf o;
+	sb_init(&o, 900);
+	for (const char *p = tpl; *p;) {
+		const char *close = *p == '{' ? strchr(p, '}') : NULL;
+		if (!close) {
+			sb_addc(&o, *p++);
+			continue;
+		}
+		size_t n = (size_t)(close - p - 1);
+		char name[24] = "";
+		if (n < sizeof name)
+			memcpy(name, p + 1, n), name[n] = '\0';
+		int lv = sponge_level_from_name(name);
+		if (!strcmp(name, "host"))
+			sb_adds(&o, sp->host);
+		else if (!strcmp(name, "count"))
+			sb_printf(&o, "%lld", (long long)b->count);
+		else if (!strcmp(name, "records"))
+			sb_adds(&o, b->count == 1 ? "record" : "records");
+		else if (!strcmp(name, "level"))
+			sb_adds(&o, sponge_level_name(b->highest));
+		else if (!strcmp(name, "tag"))
+			sb_adds(&o, b->first_tag[0] ? b->first_tag : "-");
+		else if (!strcmp(name, "first"))
+			sb_adds(&o, first);
+		else if (lv >= 0 && !strcmp(name, sponge_level_name(lv)))
+			sb_printf(&o, "%lld", (long long)b->by_level[lv]);
+		else {
+			sb_addc(&o, *p++); /* not a token: keep the text */
+			continue;
+		}
+		p = close + 1;
+	}
+	snprintf(b->subject, sizeof b->subject - 4, "%s", o.data);
+	cut_utf8(b->subject, 200);
+	sb_free(&o);
+}
+
+static int load_batch(sponge *sp, int64_t max_id, sp_batch *b)
+{
+	memset(b, 0, sizeof *b);
+	b->max_id = max_id;
+	b->highest = 7;
+	b->date_us = sponge_now();
+	sqlite3_stmt *st;
+	int r = sqlite3_prepare_v2(sp->db,
+				   "SELECT level, count(*), min(time), "
+				   "max(time), min(id) FROM records WHERE id "
+				   "<= ? GROUP BY level",
+				   -1, &st, NULL);
+	if (r != SQLITE_OK)
+		return sp_dberr(sp, r, "reading the batch");
+	sqlite3_bind_int64(st, 1, max_id);
+	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+		int l = sqlite3_column_int(st, 0) & 7;
+		int64_t n = sqlite3_column_int64(st, 1);
+		int64_t lo = sqlite3_column_int64(st, 2);
+		int64_t hi = sqlite3_column_int64(st, 3);
+		int64_t id = sqlite3_column_int64(st, 4);
+		b->by_level[l] = n;
+		b->count += n;
+		if (l < b->highest)
+			b->highest = l;
+		if (!b->t_first || lo < b->t_first)
+			b->t_first = lo;
+		if (hi > b->t_last)
+			b->t_last = hi;
+		if (!b->first_id || id < b->first_id)
+			b->first_id = id;
+	}
+	sqlite3_finalize(st);
+	if (r != SQLITE_DONE)
+		return sp_dberr(sp, r, "reading the batch");
+
+	int rc = SPONGE_OK;
+	b->waiting_after = scalar(
+		sp, "SELECT count(*) FROM records WHERE id > ?", max_id, &rc);
+	/* most frequent tag, and the first message at the highest level */
+	char first[256] = "";
+	if (sqlite3_prepare_v2(sp->db,
+			       "SELECT tag FROM records WHERE id <= ? GROUP BY "
+			       "tag ORDER BY count(*) DESC, tag LIMIT 1",
+			       -1, &st, NULL) == SQLITE_OK) {
+		sqlite3_bind_int64(st, 1, max_id);
+		if (sqlite3_step(st) == SQLITE_ROW)
+			snprintf(b->first_tag, sizeof b->first_tag, "%s",
+				 (const char *)sqlite3_column_text(st, 0));
+		sqlite3_finalize(st);
+	}
+	if (sqlite3_prepare_v2(sp->db,
+			       "SELECT substr(message, 1, 200) FROM records "
+			       "WHERE id <= ? AND level = ? ORDER BY id LIMIT 1",
+			       -1, &st, NULL) == SQLITE_OK) {
+		sqlite3_bind_int64(st, 1, max_id);
+		sqlite3_bind_int(st, 2, b->highest);
+		if (sqlite3_step(st) == SQLITE_ROW)
+			snprintf(first, sizeof first - 4, "%s",
+				 (const char *)sqlite3_column_text(st, 0));
+		sqlite3_finalize(st);
+	}
+	cut_utf8(first, 60);
+	expand_subject(sp, b, first);
+
+	char tok[33];
+	if (rc == SPONGE_OK)
+		rc = spool_token(sp, tok);
+	if (rc == SPONGE_OK) {
+		/* same batch, same Message-ID: a retry after a crash between
+		 * the server's 250 and our commit is recognisable */
+		char host[256];
+		size_t j = 0;
+		for (const char *h = sp->host; *h && j < sizeof host - 1; h++)
+			if ((*h >= 'a' && *h <= 'z') || (*h >= 'A' && *h <= 'Z') ||
+			    (*h >= '0' && *h <= '9') || *h == '.' || *h == '-')
+				host[j++] = *h;
+		host[j] = '\0';
+		snprintf(b->message_id, sizeof b->message_id,
+			 "logsponge.%lld-%lld.%s@%s", (long long)b->first_id,
+			 (long long)b->max_id, tok, j ? host : "localhost");
+	}
+	return rc;
+}
+
+/* ---- transports without a network -------------------------------- */
+
+static int send_stream(sp_composer *c, sponge_writer out, void *arg)
+{
+	int rc = sp_compose_rewind(c);
+	size_t n;
+	const char *p;
+	while (rc == SPONGE_OK && (p = sp_compose_next(c, &n)) != NULL)
+		if (out && out(arg, p, n) != 0)
+			return sp_fail(c->sp, SPONGE_EIO,
+				       "writing the message failed");
+	return rc != SPONGE_OK ? rc : c->rc;
+}
+
+static int send_null(sponge *sp, sp_composer *c, sp_send_result *r,
+		     bool probe, sponge_writer out, void *arg)
+{
+	(void)sp, (void)out, (void)arg;
+	if (probe)
+		return SPONGE_OK;
+	int rc = send_stream(c, NULL, NULL);
+	if (rc)
+		r->outcome = SP_LOCAL, r->stage = "compose";
+	return rc;
+}
+
+static int send_stdout(sponge *sp, sp_composer *c, sp_send_result *r,
+		       bool probe, sponge_writer out, void *arg)
+{
+	if (probe)
+		return SPONGE_OK;
+	if (!out)
+		return sp_fail(sp, SPONGE_ECONFIG,
+			       "transport stdout: nowhere to write");
+	int rc = send_stream(c, out, arg);
+	if (rc)
+		r->outcome = SP_LOCAL, r->stage = "write";
+	return rc;
+}
+
+static const sp_transport transport_null = {"null", send_null};
+static const sp_transport transport_stdout = {"stdout", send_stdout};
+
+static const sp_transport *const transports[] = {
+	&sp_transport_smtp, &transport_stdout, &transport_null,
+};
+
+static const sp_transport *pick_transport(sponge *sp)
+{
+	const char *name = sp->cfg.transport ? sp->cfg.transport : "smtp";
+	for (size_t i = 0; i < sizeof transports / sizeof transports[0]; i++)
+		if (strcmp(transports[i]->name, name) == 0)
+			return transports[i];
+	return NULL;
+}
+
+static int check_mail_config(sponge *sp, const sp_transport *t)
+{
+	const sp_config *c = &sp->cfg;
+	const char *where = c->path ? c->path : "(no config file)";
+	if (!t)
+		return sp_fail(sp, SPONGE_ECONFIG, "%s: unknown transport",
+			       where);
+	if (!c->from)
+		return sp_fail(sp, SPONGE_ECONFIG,
+			       "%s: mail.from is not set", where);
+	if (!c->nto)
+		return sp_fail(sp, SPONGE_ECONFIG, "%s: mail.to is not set",
+			       where);
+	if (t == &sp_transport_smtp && !c->host)
+		return sp_fail(sp, SPONGE_ECONFIG,
+			       "%s: smtp.host is not set", where);
+	return SPONGE_OK;
+}
+
+/* Read the SMTP password: password_file, password_command, or
+ * $LOGSPONGE_SMTP_PASSWORD (first line only).  The caller wipes it. */
+int sp_password(sponge *sp, spbuf *out)
+{
+	const sp_config *c = &sp->cfg;
+	sb_reset(out);
+	if (c->password_file) {
+		FILE *f = fopen(c->password_file, "re");
+		if (!f)
+			return sp_fail(sp, SPONGE_ECONFIG, "%s: %s",
+				       c->password_file, strerror(errno));
+		int ch;
+		while ((ch = fgetc(f)) != EOF && ch != '\n' && out->len < 1024)
+			sb_addc(out, (char)ch);
+		fclose(f);
+	} else if (c->password_command) {
+		FILE *f = popen(c->password_command, "re");
+		if (!f)
+			return sp_fail(sp, SPONGE_ECONFIG,
+				       "smtp.password_command: %s",
+				       strerror(errno));
+		int ch;
+		while ((ch = fgetc(f)) != EOF && ch != '\n' && out->len < 1024)
+			sb_addc(out, (char)ch);
+		while (ch != EOF)
+			ch = fgetc(f);
+		int st = pclose(f);
+		if (st == -1 || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+			return sp_fail(sp, SPONGE_ECONFIG,
+				       "smtp.password_command failed "
+				       "(status %d)", st);
+	} else {
+		const char *e = getenv("LOGSPONGE_SMTP_PASSWORD");
+		if (!e)
+			return sp_fail(sp, SPONGE_ECONFIG,
+				       "smtp.user is set but there is no "
+				       "password: set smtp.password_file, "
+				       "smtp.password_command or "
+				       "LOGSPONGE_SMTP_PASSWORD");
+		sb_adds(out, e);
+	}
+	if (out->len && out->data[out->len - 1] == '\r')
+		out->data[--out->len] = '\0';
+	if (out->len > 255)
+		return sp_fail(sp, SPONGE_ECONFIG,
+			       "the SMTP password is longer than 255 bytes");
+	return out->failed ? sp_fail(sp, SPONGE_ENOMEM, "out of memory")
+			   : SPONGE_OK;
+}
+
+/* ---- flush -------------------------------------------------------- */
+
+static const char *outcome_name(int o)
+{
+	static const char *const n[] = {"sent", "temporary", "permanent",
+					"auth", "tls", "config", "local"};
+	return o >= 0 && o <= SP_LOCAL ? n[o] : "local";
+}
+
+static int outcome_code(int o)
+{
+	switch (o) {
+	case SP_SENT: return SPONGE_OK;
+	case SP_TEMPORARY: return SPONGE_ETEMPFAIL;
+	case SP_PERMANENT: return SPONGE_EPERMFAIL;
+	case SP_AUTH: return SPONGE_EAUTH;
+	case SP_TLS: return SPONGE_ETLS;
+	case SP_CONFIG: return SPONGE_ECONFIG;
+	default: return SPONGE_EIO;
+	}
+}
+
+/* After the server's final 250: remove exactly the batch, write the
+ * history row, forget the in-flight marker, all in one transaction. */
+static int commit_sent(sponge *sp, const sp_batch *b, const char *reply)
+{
+	int rc = exec_sql(sp, "BEGIN IMMEDIATE", "committing the flush");
+	if (rc)
+		return rc;
+	sqlite3_stmt *st;
+	int r = sqlite3_exec(sp->db, ID_FLOOR_SQL, NULL, NULL, NULL);
+	if (r == SQLITE_OK)
+		r = sqlite3_prepare_v2(sp->db,
+				       "DELETE FROM records WHERE id <= ?", -1,
+				       &st, NULL);
+	if (r == SQLITE_OK) {
+		sqlite3_bind_int64(st, 1, b->max_id);
+		r = sqlite3_step(st);
+		sqlite3_finalize(st);
+		r = r == SQLITE_DONE ? SQLITE_OK : r;
+	}
+	if (r != SQLITE_OK)
+		rc = sp_dberr(sp, r, "committing the flush");
+	if (rc == SPONGE_OK)
+		rc = history_row(sp, "sent", "", reply, b);
+	if (rc == SPONGE_OK)
+		rc = meta_set(sp, "inflight", NULL);
+	if (rc == SPONGE_OK)
+		rc = exec_sql(sp, "COMMIT", "committing the flush");
+	if (rc != SPONGE_OK)
+		sqlite3_exec(sp->db, "ROLLBACK", NULL, NULL, NULL);
+	return rc;
+}
+
+static int record_failure(sponge *sp, const sp_batch *b,
+			  const sp_send_result *r)
+{
+	int rc = exec_sql(sp, "BEGIN IMMEDIATE", "writing history");
+	if (rc)
+		return rc;
+	rc = history_row(sp, outcome_name(r->outcome), r->stage, r->reply.data,
+			 b);
+	/* A definite refusal means the server does not have the message:
+	 * the next flush may build a new batch.  When the data went out and
+	 * no answer came, keep the batch so a resend has the same
+	 * Message-ID. */
+	if (rc == SPONGE_OK && !r->maybe_delivered)
+		rc = meta_set(sp, "inflight", NULL);
+	if (rc == SPONGE_OK)
+		rc = exec_sql(sp, "COMMIT", "writing history");
+	if (rc != SPONGE_OK)
+		sqlite3_exec(sp->db, "ROLLBACK", NULL, NULL, NULL);
+	return rc;
+}
+
+static int mark_inflight(sponge *sp, const sp_batch *b)
+{
+	char v[32];
+	snprintf(v, sizeof v, "%lld", (long long)b->max_id);
+	int rc = exec_sql(sp, "BEGIN IMMEDIATE", "marking the batch");
+	if (rc)
+		return rc;
+	rc = meta_set(sp, "inflight", v);
+	if (rc == SPONGE_OK)
+		rc = exec_sql(sp, "COMMIT", "marking the batch");
+	if (rc != SPONGE_OK)
+		sqlite3_exec(sp->db, "ROLLBACK", NULL, NULL, NULL);
+	return rc;
+}
+
+int sponge_flush(sponge *sp, unsigned flags, sponge_writer out, void *arg,
+		 sponge_flush_result *res)
+{
+	sponge_flush_result dummy;
+	if (!res)
+		res = &dummy;
+	memset(res, 0, sizeof *res);
+	if (!sp || !sp->db)
+		return SPONGE_EINVAL;
+	bool dry = flags & SPONGE_FLUSH_DRY_RUN;
+	if (dry && !out)
+		return sp_fail(sp, SPONGE_EINVAL, "dry run needs a writer");
+	sb_reset(&sp->err);
+	const sp_transport *t = pick_transport(sp);
+	int rc = check_mail_config(sp, t);
+	if (rc)
+		return rc;
+	res->insecure = !sp->cfg.verify && t == &sp_transport_smtp;
+
+	int lockfd = -1;
+	if (!dry && (rc = take_lock(sp, &lockfd)))
+		return rc;
+
+	sp_batch b;
+	sp_composer comp;
+	sp_send_result sr;
+	memset(&sr, 0, sizeof sr);
+	sb_init(&sr.reply, 2048);
+	sp_compose_init(&comp, sp, &b);
+
+	/* A batch that may have reached the server (crash after its 250, or
+	 * no reply after the data) is resent as it was, whatever the
+	 * policy says. */
+	spbuf v;
+	sb_init(&v, 0);
+	int64_t max_id = 0;
+	if ((rc = meta_get(sp, "inflight", &v)))
+		goto out;
+	int64_t inflight = v.len ? strtoll(v.data, NULL, 10) : 0;
+	int64_t now = sponge_now();
+	if (inflight > 0 &&
+	    scalar(sp, "SELECT count(*) FROM records WHERE id <= ?", inflight,
+		   &rc) > 0) {
+		max_id = inflight;
+		snprintf(res->reason, sizeof res->reason,
+			 "sending: resending a batch that may not have been "
+			 "delivered");
+	} else {
+		if (rc)
+			goto out;
+		sponge_stats st;
+		if ((rc = sponge_stats_get(sp, &st)))
+			goto out;
+		bool go = decide(sp, &st, flags & SPONGE_FLUSH_FORCE, now,
+				 res->reason, sizeof res->reason);
+		if (!go) {
+			if (!dry)
+				rc = expire(sp, now, &res->expired);
+			goto out;
+		}
+		max_id = st.max_id;
+	}
+	if ((rc = load_batch(sp, max_id, &b)))
+		goto out;
+	res->decided = 1;
+	res->records = b.count;
+	snprintf(res->message_id, sizeof res->message_id, "%s", b.message_id);
+	if (dry) {
+		rc = send_stream(&comp, out, arg);
+		goto out;
+	}
+	if ((rc = mark_inflight(sp, &b)))
+		goto out;
+
+	rc = t->send(sp, &comp, &sr, false, out, arg);
+	if (rc == SPONGE_OK && sr.outcome == SP_SENT) {
+		rc = commit_sent(sp, &b, sr.reply.data);
+		if (rc == SPONGE_OK)
+			res->sent = 1;
+		else
+			sb_printf(&sp->err, " (the message was sent; its "
+					    "records stay and will be sent "
+					    "again)");
+		goto out;
+	}
+	if (sr.outcome == SP_SENT)
+		sr.outcome = SP_LOCAL; /* transport failed without saying how */
+	if (!sr.stage)
+		sr.stage = "";
+	snprintf(res->stage, sizeof res->stage, "%s", sr.stage);
+	if (!sr.reply.len)
+		sb_adds(&sr.reply, sp->err.data);
+	/* the error message must survive writing the history row */
+	spbuf keep;
+	sb_init(&keep, 0);
+	sb_adds(&keep, sp->err.len ? sp->err.data : sr.reply.data);
+	int hrc = record_failure(sp, &b, &sr);
+	rc = outcome_code(sr.outcome);
+	sp_fail(sp, rc, "%s%s", keep.data,
+		hrc ? " (and the history row could not be written)" : "");
+	sb_free(&keep);
+out:
+	sb_free(&v);
+	sp_compose_free(&comp);
+	sb_free(&sr.reply);
+	if (lockfd >= 0)
+		close(lockfd);
+	return rc;
+}
+
+int sponge_check_smtp(sponge *sp)
+{
+	if (!sp || !sp->db)
+		return SPONGE_EINVAL;
+	sb_reset(&sp->err);
+	if (!sp->cfg.host)
+		return sp_fail(sp, SPONGE_ECONFIG, "%s: smtp.host is not set",
+			       sp->cfg.path ? sp->cfg.path
+					    : "(no config file)");
+	sp_send_result sr;
+	memset(&sr, 0, sizeof sr);
+	sb_init(&sr.reply, 2048);
+	int rc = sp_transport_smtp.send(sp, NULL, &sr, true, NULL, NULL);
+	if (rc == SPONGE_OK && sr.outcome != SP_SENT)
+		rc = outcome_code(sr.outcome);
+	if (rc != SPONGE_OK && !sp->err.len)
+		sp_fail(sp, rc, "%s: %s", sr.stage ? sr.stage : "smtp",
+			sr.reply.data);
+	sb_free(&sr.reply);
+	return rc;
+}

@@ -1,0 +1,73 @@
+/* flush.h - private interfaces between flush.c, compose.c, transports. */
+#ifndef SPONGE_FLUSH_H
+#define SPONGE_FLUSH_H
+
+#include "internal.h"
+
+/* The batch: every pending record with id <= max_id. */
+typedef struct sp_batch {
+	int64_t max_id, first_id;
+	int64_t count;
+	int64_t by_level[8];
+	int64_t t_first, t_last;
+	int highest;            /* most severe level present (0…7) */
+	char first_tag[72];     /* most frequent tag ("" none) */
+	char message_id[320];   /* without <> */
+	char subject[1024];     /* expanded, UTF-8, one line */
+	int64_t date_us;
+	int64_t waiting_after;  /* pending records with id > max_id */
+} sp_batch;
+
+/* A streaming composer of the whole message (headers + body, CRLF). */
+typedef struct sp_composer {
+	sponge *sp;
+	const sp_batch *b;
+	int state;
+	sponge_iter *it;
+	spbuf out;              /* the chunk being handed out */
+	spbuf scratch;
+	int rc;                 /* first error (SPONGE_*) */
+	uint64_t bytes;         /* bytes handed out since rewind */
+} sp_composer;
+
+SP_HIDDEN void sp_compose_init(sp_composer *c, sponge *sp, const sp_batch *b);
+SP_HIDDEN void sp_compose_free(sp_composer *c);
+/* Start over (libESMTP rewinds before every DATA). */
+SP_HIDDEN int sp_compose_rewind(sp_composer *c);
+/* Next chunk; *len 0 and NULL at the end or on error (see c->rc).  The
+ * chunk is valid until the next call. */
+SP_HIDDEN const char *sp_compose_next(sp_composer *c, size_t *len);
+
+/* Encoders, exposed for unit tests. */
+SP_HIDDEN bool sp_qp_line(spbuf *out, const char *s, size_t n);
+SP_HIDDEN bool sp_header_text(spbuf *out, const char *name, const char *text);
+
+/* What a transport reports. */
+enum sp_outcome {
+	SP_SENT = 0,
+	SP_TEMPORARY, /* try again later: network, 4xx, timeout */
+	SP_PERMANENT, /* 5xx */
+	SP_AUTH,      /* AUTH refused */
+	SP_TLS,       /* no STARTTLS, handshake or certificate failure */
+	SP_CONFIG,    /* the configuration cannot work */
+	SP_LOCAL,     /* local failure (memory, spool read) */
+};
+
+typedef struct sp_send_result {
+	int outcome;         /* enum sp_outcome */
+	const char *stage;   /* static: "connect", "tls", "auth", "rcpt", … */
+	spbuf reply;         /* server reply or detail */
+	bool maybe_delivered;/* the data went out but no reply came back */
+} sp_send_result;
+
+typedef struct sp_transport {
+	const char *name;
+	/* probe_only: connect, TLS, AUTH, QUIT without sending (check). */
+	int (*send)(sponge *sp, sp_composer *c, sp_send_result *r,
+		    bool probe_only, sponge_writer out, void *arg);
+} sp_transport;
+
+SP_HIDDEN extern const sp_transport sp_transport_smtp;
+SP_HIDDEN int sp_password(sponge *sp, spbuf *out);
+
+#endif

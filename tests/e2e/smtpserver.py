@@ -1,0 +1,218 @@
+"""A real SMTP server for the tests: aiosmtpd (Debian's python3-aiosmtpd)
+with STARTTLS, AUTH and a throw-away CA made at test time.
+
+Faults are chosen by recipient address (local part):
+  rcpt421 / rcpt451 / rcpt452 / rcpt550   that reply at RCPT (421 closes)
+  data552 / data554                        that reply after DATA
+  dropdata                                 connection closed mid-DATA
+  noreply                                  connection closed after the
+                                           data, before the final reply
+  slow                                     the final reply waits 1.5 s
+"""
+import asyncio
+import logging
+import os
+import socket
+import ssl
+import subprocess
+import tempfile
+import threading
+import time
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, AuthResult
+
+logging.getLogger("mail.log").setLevel(logging.CRITICAL)
+
+USER, PASSWORD = "logger", "s3cret pass"
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+class Certs:
+    """A CA, a server certificate for localhost/127.0.0.1, one for the
+    wrong name, and one from a CA nobody trusts."""
+
+    _made = None
+
+    @classmethod
+    def get(cls):
+        if cls._made is None:
+            cls._made = cls()
+        return cls._made
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="lscerts.")
+        d = self.dir
+        self.ca = os.path.join(d, "ca.pem")
+        self._ca("ca", "logsponge test CA")
+        self._ca("evil", "untrusted CA")
+        self.good = self._leaf("good", "ca", "DNS:localhost,IP:127.0.0.1")
+        self.wrong = self._leaf("wrong", "ca", "DNS:wrong.example")
+        self.unknown = self._leaf("unknown", "evil",
+                                  "DNS:localhost,IP:127.0.0.1")
+
+    def _run(self, *args):
+        subprocess.run(["openssl"] + list(args), check=True,
+                       capture_output=True, cwd=self.dir)
+
+    def _ca(self, name, cn):
+        self._run("req", "-x509", "-newkey", "rsa:2048", "-nodes",
+                  "-keyout", name + ".key", "-out", name + ".pem",
+                  "-days", "2", "-subj", "/CN=" + cn,
+                  "-addext", "basicConstraints=critical,CA:TRUE",
+                  "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+
+    def _leaf(self, name, ca, san):
+        self._run("req", "-newkey", "rsa:2048", "-nodes", "-keyout",
+                  name + ".key", "-out", name + ".csr", "-subj",
+                  "/CN=" + name)
+        ext = os.path.join(self.dir, name + ".ext")
+        with open(ext, "w") as f:
+            f.write("subjectAltName=%s\nextendedKeyUsage=serverAuth\n" % san)
+        self._run("x509", "-req", "-in", name + ".csr", "-CA", ca + ".pem",
+                  "-CAkey", ca + ".key", "-CAcreateserial", "-out",
+                  name + ".pem", "-days", "2", "-extfile", ext)
+        return (os.path.join(self.dir, name + ".pem"),
+                os.path.join(self.dir, name + ".key"))
+
+
+class Handler:
+    def __init__(self):
+        self.messages = []      # (envelope, raw bytes)
+        self.sessions = 0
+
+    async def handle_EHLO(self, server, session, envelope, hostname,
+                          responses):
+        session.host_name = hostname
+        self.sessions += 1
+        return responses
+
+    async def handle_RCPT(self, server, session, envelope, address,
+                          rcpt_options):
+        local = address.split("@")[0]
+        if local == "rcpt421":
+            server.loop.call_soon(server.transport.close)
+            return "421 4.3.2 service shutting down"
+        for code in ("451", "452", "550"):
+            if local == "rcpt" + code:
+                return "%s %s.1.1 <%s> refused for the test" % (
+                    code, code[0], address)
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        locals_ = {a.split("@")[0] for a in envelope.rcpt_tos}
+        if "data552" in locals_:
+            return "552 5.3.4 message too big for the test"
+        if "data554" in locals_:
+            return "554 5.7.1 rejected for the test"
+        if "noreply" in locals_:
+            server.transport.close()
+            return None
+        if "slow" in locals_:
+            await asyncio.sleep(1.5)
+        self.messages.append((envelope, bytes(envelope.original_content)))
+        return "250 2.0.0 queued as %d" % len(self.messages)
+
+
+class FaultySMTP(SMTP):
+    async def smtp_DATA(self, arg):
+        rcpts = self.envelope.rcpt_tos if self.envelope else []
+        if any(r.startswith("dropdata@") for r in rcpts):
+            await self.push("354 End data with <CR><LF>.<CR><LF>")
+            await self._reader.readline()
+            self.transport.close()
+            return
+        return await super().smtp_DATA(arg)
+
+
+def authenticator(server, session, envelope, mechanism, auth_data):
+    ok = (getattr(auth_data, "login", None) == USER.encode() and
+          getattr(auth_data, "password", None) == PASSWORD.encode())
+    return AuthResult(success=ok, handled=False)
+
+
+class TestController(Controller):
+    def __init__(self, handler, port, **kw):
+        self.smtp_kw = kw
+        super().__init__(handler, hostname="127.0.0.1", port=port)
+
+    def factory(self):
+        return FaultySMTP(self.handler, **self.smtp_kw)
+
+
+class Server:
+    """start(): a listening server; .port, .handler.messages."""
+
+    def __init__(self, cert="good", starttls=True, auth=True,
+                 tls13=False):
+        self.handler = Handler()
+        self.port = free_port()
+        kw = dict(hostname="testmx.localhost", ident="logsponge-test",
+                  timeout=30)
+        if starttls:
+            certs = Certs.get()
+            crt, key = getattr(certs, cert)
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(crt, key)
+            if tls13:
+                ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+            kw.update(tls_context=ctx, require_starttls=True)
+        if auth:
+            kw.update(auth_required=True, authenticator=authenticator,
+                      auth_require_tls=starttls)
+        self.controller = TestController(self.handler, self.port, **kw)
+
+    def start(self):
+        self.controller.start()
+        return self
+
+    def stop(self):
+        self.controller.stop()
+
+    @property
+    def messages(self):
+        return self.handler.messages
+
+
+class SilentServer:
+    """Accepts connections and never says anything (greeting timeout), or
+    closes them at once (a server that is going down)."""
+
+    def __init__(self, close_at_once=False):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.close_at_once = close_at_once
+        self.conns = []
+        self.stopped = False
+        self.t = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        while not self.stopped:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            if self.close_at_once:
+                c.close()
+            else:
+                self.conns.append(c)
+
+    def start(self):
+        self.t.start()
+        return self
+
+    def stop(self):
+        self.stopped = True
+        self.sock.close()
+        for c in self.conns:
+            c.close()
