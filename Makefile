@@ -92,9 +92,13 @@ check: deps
 unit: $(UNIT)
 	$(UNIT)
 
-e2e: $(BIN) $(SHARED)
+FAULTFS = $(BUILD)/faultfs.so
+$(FAULTFS): tests/e2e/faultfs.c
+	$(CC) -shared -fPIC -O2 -Wall -Wextra -o $@ $< -ldl
+
+e2e: $(BIN) $(SHARED) $(FAULTFS)
 	LOGSPONGE_BIN=$(abspath $(BIN)) LOGSPONGE_BUILD=$(abspath $(BUILD)) \
-	  LOGSPONGE_CFLAGS="$(SANFLAGS)" \
+	  LOGSPONGE_CFLAGS="$(SANFLAGS)" LOGSPONGE_FAULTFS=$(abspath $(FAULTFS)) \
 	  $(PYTHON) -m unittest discover -s tests/e2e -p 'test_*.py' -v
 
 man-check:

@@ -48,6 +48,11 @@ typedef struct smtp_run {
 	char auth_reply[512];   /* the server's answer that ended AUTH */
 	bool auth_failed, auth_ok, tls_up, no_starttls, starttls_refused;
 	bool started_data;
+	bool probed;            /* the reachability probe connected */
+	bool probe;             /* check --smtp: QUIT instead of MAIL */
+	bool probe_done;        /* ... and it did */
+	SSL *ssl;               /* the session's TLS object, once up */
+	int fd;                 /* its socket, once known (-1 before) */
 	/* what TLS verification saw */
 	long verify_err;        /* X509_V_* of the first failure, or 0 */
 	char verify_depth_subject[256];
@@ -59,6 +64,52 @@ static pthread_once_t auth_once = PTHREAD_ONCE_INIT;
 static void auth_init(void) { auth_client_init(); }
 
 /* ---- protocol monitor ------------------------------------------- */
+
+/* The connected socket to the server, for a session without TLS (whose
+ * socket libESMTP does not show): the one TCP socket of ours whose peer
+ * port is the server's. */
+static int find_socket(const smtp_run *x)
+{
+	for (int fd = 3; fd < 1024; fd++) {
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof ss;
+		if (getpeername(fd, (struct sockaddr *)&ss, &sl) != 0)
+			continue;
+		int port = ss.ss_family == AF_INET
+				   ? ntohs(((struct sockaddr_in *)&ss)->sin_port)
+			   : ss.ss_family == AF_INET6
+				   ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
+				   : -1;
+		if (port == x->cfg->port)
+			return fd;
+	}
+	return -1;
+}
+
+/*
+ * check --smtp: libESMTP 1.1.0 cannot end a session after AUTH without a
+ * message (it dereferences the missing message), so the probe carries
+ * one and, when libESMTP is about to write MAIL (the monitor sees the
+ * buffer before it goes out), sends QUIT itself and closes the socket:
+ * the server sees a clean QUIT and never a MAIL.
+ */
+static void probe_quit(smtp_run *x)
+{
+	if (x->probe_done)
+		return;
+	x->probe_done = true;
+	int fd = x->fd >= 0 ? x->fd : find_socket(x);
+	if (x->ssl)
+		SSL_write(x->ssl, "QUIT\r\n", 6);
+	else if (fd >= 0 && write(fd, "QUIT\r\n", 6) != 6) {
+		/* the shutdown below ends the session anyway */
+	}
+	if (fd >= 0) {
+		struct pollfd pfd = {fd, POLLIN, 0};
+		poll(&pfd, 1, 1000); /* let the server answer 221 */
+		shutdown(fd, SHUT_RDWR);
+	}
+}
 
 static void on_reply_line(smtp_run *x, const char *line, size_t n)
 {
@@ -87,7 +138,8 @@ static void monitor(const char *buf, int len, int writing, void *arg)
 	if (writing == SMTP_CB_WRITING) {
 		static const char *const verbs[] = {
 			"EHLO", "HELO", "STARTTLS", "AUTH", "MAIL", "RCPT",
-			"DATA", "QUIT", "RSET", "ETRN", "BDAT"};
+			"DATA", "ETRN", "BDAT"}; /* not QUIT/RSET: the stage
+						    is where it failed */
 		/* pipelined commands: the last verb in the buffer counts */
 		for (const char *p = buf; p < buf + len;) {
 			for (size_t i = 0; i < sizeof verbs / sizeof verbs[0];
@@ -99,6 +151,8 @@ static void monitor(const char *buf, int len, int writing, void *arg)
 						 verbs[i]);
 					if (i == 6)
 						x->started_data = true;
+					if (i == 4 && x->probe)
+						probe_quit(x);
 				}
 			}
 			const char *nl = memchr(p, '\n', (size_t)(buf + len - p));
@@ -161,6 +215,7 @@ static void info_cb(const SSL *ssl, int where, int ret)
 	int fd = SSL_get_fd(ssl), one = 1;
 	if (fd >= 0)
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	x->fd = fd;
 }
 
 static SSL_CTX *make_ctx(smtp_run *x)
@@ -228,6 +283,7 @@ static void event_cb(smtp_session_t s, int ev, void *arg, ...)
 		break;
 	case SMTP_EV_STARTTLS_OK:
 		x->tls_up = true;
+		x->ssl = va_arg(ap, SSL *);
 		break;
 	case SMTP_EV_INVALID_PEER_CERTIFICATE: {
 		long vfy = va_arg(ap, long);
@@ -303,6 +359,15 @@ static const char *message_cb(void **ctx, int *len, void *arg)
 	return p;
 }
 
+/* The probe's message: never reached, since the probe quits at MAIL. */
+static const char *empty_cb(void **ctx, int *len, void *arg)
+{
+	(void)ctx, (void)arg;
+	if (len)
+		*len = 0;
+	return NULL;
+}
+
 /* ---- reachability within the timeout ----------------------------- */
 
 static int probe_connect(smtp_run *x, int timeout_ms)
@@ -369,7 +434,7 @@ static int class_of(int code, int otherwise)
 }
 
 typedef struct rcpt_tally {
-	int ok, temp, perm;
+	int ok, temp, perm, unanswered;
 	spbuf *rejected;
 } rcpt_tally;
 
@@ -382,10 +447,14 @@ static void tally_rcpt(smtp_recipient_t r, const char *mailbox, void *arg)
 		t->ok++;
 		return;
 	}
+	if (code == 0) {
+		t->unanswered++;
+		return;
+	}
 	if (code >= 500)
 		t->perm++;
 	else
-		t->temp++; /* 4xx, or never answered */
+		t->temp++;
 	char text[200] = "";
 	if (st && st->text)
 		snprintf(text, sizeof text, "%s", st->text);
@@ -435,7 +504,9 @@ static void classify(smtp_run *x, smtp_message_t m, int started,
 	char ebuf[128];
 	if (!started && !x->verb[0] && !x->reply[0]) {
 		r->outcome = SP_TEMPORARY;
-		r->stage = "connect";
+		/* the reachability probe connected: the server went away
+		 * before its greeting */
+		r->stage = x->probed ? "greeting" : "connect";
 		sb_printf(&r->reply, "%s",
 			  smtp_strerror(smtp_err, ebuf, sizeof ebuf));
 		return;
@@ -484,9 +555,18 @@ static void classify(smtp_run *x, smtp_message_t m, int started,
 					     "mechanism");
 		return;
 	}
-	if (probe) {
-		/* connected, TLS verified, AUTH done: the probe succeeded */
+	const char *stage = stage_of(x);
+	if (probe && x->probe_done) {
+		/* connected, TLS verified, AUTH done, QUIT: success */
 		r->outcome = SP_SENT;
+		return;
+	}
+	if (probe || !strcmp(stage, "greeting") || !strcmp(stage, "ehlo")) {
+		/* no greeting, or the connection ended before MAIL */
+		r->outcome = x->reply[0] == '5' ? SP_PERMANENT : SP_TEMPORARY;
+		r->stage = stage;
+		sb_printf(&r->reply, "%s", x->reply[0] ? x->reply
+			  : smtp_strerror(smtp_err, ebuf, sizeof ebuf));
 		return;
 	}
 	const smtp_status_t *mail = smtp_reverse_path_status(m);
@@ -499,7 +579,7 @@ static void classify(smtp_run *x, smtp_message_t m, int started,
 	}
 	spbuf rejected;
 	sb_init(&rejected, 1500);
-	rcpt_tally t = {0, 0, 0, &rejected};
+	rcpt_tally t = {0, 0, 0, 0, &rejected};
 	smtp_enumerate_recipients(m, tally_rcpt, &t);
 	const smtp_status_t *msg = smtp_message_transfer_status(m);
 	int code = msg ? msg->code : 0;
@@ -545,6 +625,8 @@ static int smtp_send(sponge *sp, sp_composer *comp, sp_send_result *r,
 	x.comp = comp;
 	x.r = r;
 	x.cfg = cfg;
+	x.probe = probe;
+	x.fd = -1;
 	sb_init(&x.pass, 1024);
 	sb_init(&x.inbuf, 64 * 1024);
 	unsigned char ipbuf[16];
@@ -566,6 +648,7 @@ static int smtp_send(sponge *sp, sp_composer *comp, sp_send_result *r,
 	long timeout_ms = (long)(cfg->timeout_us / 1000);
 	if (probe_connect(&x, (int)timeout_ms) != 0)
 		goto out; /* r filled in */
+	x.probed = true;
 
 	s = smtp_create_session();
 	smtp_message_t m = s ? smtp_add_message(s) : NULL;
@@ -611,16 +694,10 @@ static int smtp_send(sponge *sp, sp_composer *comp, sp_send_result *r,
 		auth_set_interact_cb(auth, interact, &x);
 		smtp_auth_set_context(s, auth);
 	}
-	if (probe) {
-		/* No message: an ETRN node gives libESMTP work that needs no
-		 * DATA.  Servers without ETRN end the session after AUTH. */
-		smtp_etrn_add_node(s, 0, cfg->helo ? cfg->helo : sp->host);
-	} else {
-		smtp_set_reverse_path(m, cfg->from_addr);
-		for (int i = 0; i < cfg->nto; i++)
-			smtp_add_recipient(m, cfg->to_addr[i]);
-		smtp_set_messagecb(m, message_cb, &x);
-	}
+	smtp_set_reverse_path(m, cfg->from_addr);
+	for (int i = 0; i < cfg->nto; i++)
+		smtp_add_recipient(m, cfg->to_addr[i]);
+	smtp_set_messagecb(m, probe ? empty_cb : message_cb, &x);
 	/* a closed connection must be an error, not SIGPIPE: block it in
 	 * this thread and swallow any that became pending */
 	sigemptyset(&pipe_set);
@@ -629,10 +706,6 @@ static int smtp_send(sponge *sp, sp_composer *comp, sp_send_result *r,
 
 	int started = smtp_start_session(s);
 	int smtp_err = smtp_errno();
-	if (probe && !started && smtp_err == SMTP_ERR_NOTHING_TO_DO)
-		started = 1;
-	if (probe)
-		smtp_message_reset_status(m);
 	classify(&x, m, started, smtp_err, probe);
 	if (comp && comp->rc != SPONGE_OK && r->outcome == SP_SENT) {
 		/* cannot happen: a failed read ends the stream early, and

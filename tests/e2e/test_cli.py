@@ -8,7 +8,7 @@ import subprocess
 
 from common import BIN, BUILD, ROOT, SpoolTest
 
-COMMANDS = ["add", "status", "list", "history", "purge"]
+COMMANDS = ["add", "status", "list", "history", "purge", "flush", "check"]
 
 
 class ErrorsTest(SpoolTest):

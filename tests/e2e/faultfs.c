@@ -1,0 +1,58 @@
+/* faultfs.so - LD_PRELOAD shim for tests: while the file named by
+ * $FAULTFS_FLAG exists, writes to files whose path ends in ".db" or
+ * ".db-wal" fail with the errno in $FAULTFS_ERRNO (default ENOSPC), as a
+ * full or read-only disk would make them.  Test code only. */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+static int faulty(int fd)
+{
+	const char *flag = getenv("FAULTFS_FLAG");
+	if (!flag || access(flag, F_OK) != 0)
+		return 0;
+	char link[64], path[4096];
+	snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+	ssize_t n = readlink(link, path, sizeof path - 1);
+	if (n <= 0)
+		return 0;
+	path[n] = '\0';
+	size_t len = (size_t)n;
+	if ((len > 3 && strcmp(path + len - 3, ".db") == 0) ||
+	    (len > 7 && strcmp(path + len - 7, ".db-wal") == 0)) {
+		const char *e = getenv("FAULTFS_ERRNO");
+		errno = e ? atoi(e) : ENOSPC;
+		return 1;
+	}
+	return 0;
+}
+
+ssize_t pwrite64(int fd, const void *buf, size_t n, off_t off);
+ssize_t pwrite64(int fd, const void *buf, size_t n, off_t off)
+{
+	static ssize_t (*real)(int, const void *, size_t, off_t);
+	if (!real)
+		*(void **)&real = dlsym(RTLD_NEXT, "pwrite64");
+	return faulty(fd) ? -1 : real(fd, buf, n, off);
+}
+
+ssize_t pwrite(int fd, const void *buf, size_t n, off_t off)
+{
+	static ssize_t (*real)(int, const void *, size_t, off_t);
+	if (!real)
+		*(void **)&real = dlsym(RTLD_NEXT, "pwrite");
+	return faulty(fd) ? -1 : real(fd, buf, n, off);
+}
+
+ssize_t write(int fd, const void *buf, size_t n)
+{
+	static ssize_t (*real)(int, const void *, size_t);
+	if (!real)
+		*(void **)&real = dlsym(RTLD_NEXT, "write");
+	return faulty(fd) ? -1 : real(fd, buf, n);
+}

@@ -1,0 +1,550 @@
+"""logsponge flush against a real SMTP server (aiosmtpd, STARTTLS, AUTH,
+throw-away CA): what arrives, and the spool kept on every failure."""
+import email
+import email.policy
+import json
+import os
+import sqlite3
+import subprocess
+import threading
+import time
+
+from common import BIN, SpoolTest
+from smtpserver import PASSWORD, USER, Certs, Server, SilentServer
+
+EX_TEMPFAIL, EX_UNAVAILABLE, EX_NOPERM, EX_CONFIG, EX_IOERR = 75, 69, 77, 78, 74
+
+
+class FlushTest(SpoolTest):
+    server = None
+
+    def tearDown(self):
+        if self.server:
+            self.server.stop()
+        super().tearDown()
+
+    def start(self, **kw):
+        self.server = Server(**kw).start()
+        return self.server
+
+    def write_config(self, port, host="localhost", to="ops@example.org",
+                     user=True, smtp_extra="", policy="", mail_extra="",
+                     spool_extra=""):
+        pw = os.path.join(self.dir, "pw")
+        with open(pw, "w") as f:
+            f.write(PASSWORD + "\n")
+        os.chmod(pw, 0o600)
+        auth = ("user = %s\npassword_file = %s\n" % (USER, pw)) if user else ""
+        text = ("[spool]\n%s\n[policy]\n%s\n"
+                "[mail]\nfrom = logsponge <ls@example.org>\nto = %s\n%s\n"
+                "[smtp]\nhost = %s\nport = %d\nca_file = %s\ntimeout = 2s\n"
+                "%s%s\n" % (spool_extra, policy, to, mail_extra, host, port,
+                            Certs.get().ca, auth, smtp_extra))
+        self.cfg = os.path.join(self.dir, "logsponge.conf")
+        with open(self.cfg, "w") as f:
+            f.write(text)
+        self.env["LOGSPONGE_CONFIG"] = self.cfg
+        return self.cfg
+
+    def flush(self, *args, env=None):
+        return self.run_ls("flush", *args, check=False, env=env)
+
+    def snapshot(self):
+        con = sqlite3.connect(self.spool)
+        try:
+            return con.execute("SELECT id, level, tag, message FROM records "
+                               "ORDER BY id").fetchall()
+        finally:
+            con.close()
+
+    def history(self):
+        out = self.run_ls("history", "--json").stdout.decode()
+        return [json.loads(l) for l in out.splitlines()]
+
+    def parse(self, raw):
+        return email.message_from_bytes(raw, policy=email.policy.default)
+
+    def seed(self, n=3):
+        self.add(b"".join(b"record %d\n" % i for i in range(n)), "-t", "seed")
+
+
+class DeliveryTest(FlushTest):
+    def test_message_arrives_valid_mime_every_record_in_order(self):
+        srv = self.start()
+        self.write_config(srv.port, spool_extra="max_record = 200k")
+        big = "x" * 50000 + "\u00e9" * 25000  # a 100 KB line
+        lines = ["plain ascii line", "caf\u00e9 \u20ac \U0001F419 \u65e5\u672c",
+                 ".", "..", ".leading dot", "From the start of a line",
+                 "--boundary--", "Content-Type: text/html", "Subject: fake",
+                 "=?UTF-8?B?Zm9v?=", "trailing space ", "tab\tinside", "",
+                 big, "=3D not an escape", "last"]
+        self.add("".join(l + "\n" for l in lines).encode(), "-t", "app")
+        self.add(b"it broke\n", "-t", "db", "-l", "err")
+        before = self.snapshot()
+        p = self.flush()
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(p.stdout, b"")   # cron: no output on success
+        self.assertEqual(p.stderr, b"")
+        self.assertEqual(len(srv.messages), 1)
+        env, raw = srv.messages[0]
+        self.assertEqual(env.rcpt_tos, ["ops@example.org"])
+        self.assertEqual(env.mail_from, "ls@example.org")
+        for line in raw.split(b"\r\n"):
+            self.assertLessEqual(len(line), 998)
+            self.assertLessEqual(len(line), 78)
+        self.assertNotIn(b"\n", raw.replace(b"\r\n", b""))
+        msg = self.parse(raw)
+        self.assertEqual(msg.get_content_type(), "text/plain")
+        self.assertEqual(msg.get_content_charset(), "utf-8")
+        self.assertEqual(msg["Auto-Submitted"], "auto-generated")
+        self.assertEqual(msg["MIME-Version"], "1.0")
+        self.assertIn("highest err", msg["Subject"])
+        self.assertIn("17 records", msg["Subject"])
+        self.assertTrue(msg["Date"])
+        self.assertEqual(msg.defects, [])
+        body = msg.get_content().replace("\r\n", "\n")
+        pos = 0
+        for rec in [m for (_, _, _, m) in before]:
+            i = body.find(": " + rec + "\n", pos)
+            self.assertGreaterEqual(i, 0, "record missing or out of order: "
+                                    + rec[:60])
+            pos = i + len(rec)
+        self.assertTrue(body.startswith("logsponge on "))
+        self.assertIn("Levels: err 1, info 16", body)
+        # spool emptied, one history row with the same Message-ID
+        self.assertEqual(self.snapshot(), [])
+        h = self.history()
+        self.assertEqual(len(h), 1)
+        self.assertEqual(h[0]["outcome"], "sent")
+        self.assertEqual(h[0]["records"], 17)
+        self.assertEqual("<%s>" % h[0]["message_id"], msg["Message-ID"])
+
+    def test_non_ascii_subject_is_rfc2047(self):
+        srv = self.start()
+        self.write_config(srv.port, mail_extra="subject = Sauvegarde "
+                          "\u00e9chou\u00e9e sur {host}: {count} \u2014 {first}")
+        self.add("\u00e9chec \u65e5\u672c\n".encode(), "-l", "err")
+        self.assertEqual(self.flush().returncode, 0)
+        raw = srv.messages[0][1]
+        hdr = [l for l in raw.split(b"\r\n") if l.startswith(b"Subject:")][0]
+        self.assertIn(b"=?UTF-8?", hdr)
+        subj = self.parse(raw)["Subject"]
+        self.assertTrue(subj.startswith("Sauvegarde \u00e9chou\u00e9e sur "))
+        self.assertTrue(subj.endswith(": 1 \u2014 \u00e9chec \u65e5\u672c"))
+
+    def test_header_injection_impossible(self):
+        srv = self.start()
+        self.write_config(srv.port, mail_extra="subject = {first} {tag}")
+        self.add(b"evil\r\nBcc: victim@example.org\n", "-t",
+                 "tag\nX-Injected: yes", "-l", "err")
+        self.assertEqual(self.flush().returncode, 0)
+        raw = srv.messages[0][1]
+        head = raw.split(b"\r\n\r\n", 1)[0]
+        self.assertNotIn(b"\r\nBcc:", head)
+        self.assertNotIn(b"\r\nX-Injected:", head)
+        self.assertEqual(srv.messages[0][0].rcpt_tos, ["ops@example.org"])
+
+    def test_ip_literal_host_verified(self):
+        srv = self.start()
+        self.write_config(srv.port, host="127.0.0.1")
+        self.seed()
+        self.assertEqual(self.flush().returncode, 0)
+        self.assertEqual(len(srv.messages), 1)
+
+    def test_partial_recipients(self):
+        srv = self.start()
+        self.write_config(srv.port, to="ok@example.org, rcpt550@example.org")
+        self.seed()
+        p = self.flush()
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(srv.messages[0][0].rcpt_tos, ["ok@example.org"])
+        self.assertEqual(self.snapshot(), [])
+        h = self.history()[-1]
+        self.assertEqual(h["outcome"], "sent")
+        self.assertIn("rcpt550@example.org", h["reply"])
+        self.assertIn("550", h["reply"])
+
+    def test_records_added_during_flush_stay_pending(self):
+        srv = self.start()
+        self.write_config(srv.port, to="slow@example.org")
+        self.seed(5)
+        p = subprocess.Popen([BIN, "-s", self.spool, "flush"], env=self.env,
+                             stderr=subprocess.PIPE)
+        time.sleep(0.7)  # the server holds its final reply for 1.5 s
+        self.add(b"late one\nlate two\n", "-t", "late")
+        p.wait(timeout=20)
+        self.assertEqual(p.returncode, 0, p.stderr.read())
+        p.stderr.close()
+        body = self.parse(srv.messages[0][1]).get_content()
+        self.assertNotIn("late one", body)
+        self.assertEqual([m for (_, _, _, m) in self.snapshot()],
+                         ["late one", "late two"])
+
+    def test_two_flushes_at_once_send_one_message(self):
+        srv = self.start()
+        self.write_config(srv.port, to="slow@example.org")
+        self.seed()
+        a = subprocess.Popen([BIN, "-s", self.spool, "flush"], env=self.env,
+                             stderr=subprocess.PIPE)
+        time.sleep(0.5)
+        b = self.flush()
+        a.wait(timeout=20)
+        a.stderr.close()
+        self.assertEqual(a.returncode, 0)
+        self.assertEqual(b.returncode, EX_TEMPFAIL)
+        self.assertIn(b"another flush", b.stderr)
+        self.assertEqual(len(b.stderr.splitlines()), 1)
+        time.sleep(0.2)
+        self.assertEqual(len(srv.messages), 1)
+
+    def test_fifty_flushes_in_a_row_none_hangs(self):
+        # the server offers TLS 1.3 (the default); libESMTP 1.1.0 could
+        # hang on 1.3 session tickets, logsponge caps the client at 1.2
+        srv = self.start()
+        self.write_config(srv.port)
+        for i in range(50):
+            self.add(b"round %d\n" % i)
+            t0 = time.time()
+            p = self.flush()
+            self.assertEqual(p.returncode, 0, p.stderr)
+            self.assertLess(time.time() - t0, 1.9, "flush %d stalled" % i)
+        self.assertEqual(len(srv.messages), 50)
+        self.assertEqual(self.snapshot(), [])
+
+    def test_dry_run_prints_exact_message_and_changes_nothing(self):
+        srv = self.start()
+        self.write_config(srv.port)
+        self.seed()
+        before = self.snapshot()
+        p = self.flush("--dry-run")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        msg = self.parse(p.stdout)
+        self.assertIn("record 2", msg.get_content())
+        self.assertIn(b"\r\n", p.stdout)
+        self.assertNotIn(PASSWORD.encode(), p.stdout)
+        self.assertEqual(self.snapshot(), before)
+        self.assertEqual(self.history(), [])
+        self.assertEqual(srv.messages, [])
+        # the real flush sends the same Message-ID
+        self.assertEqual(self.flush().returncode, 0)
+        self.assertEqual(self.parse(srv.messages[0][1])["Message-ID"],
+                         msg["Message-ID"])
+
+    def test_stdout_and_null_transports(self):
+        self.write_config(1, mail_extra="transport = stdout", user=False)
+        self.seed()
+        p = self.flush()
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("record 1", self.parse(p.stdout).get_content())
+        self.assertEqual(self.snapshot(), [])
+        self.write_config(1, mail_extra="transport = null", user=False)
+        self.seed()
+        p = self.flush()
+        self.assertEqual((p.returncode, p.stdout), (0, b""))
+        self.assertEqual(self.snapshot(), [])
+        self.assertEqual([h["outcome"] for h in self.history()],
+                         ["sent", "sent"])
+
+    def test_crash_window_resends_same_batch_same_message_id(self):
+        # the connection closes after the whole message went out, before
+        # the server's verdict: the server may have it
+        srv = self.start()
+        self.write_config(srv.port, to="noreply@example.org")
+        self.seed()
+        before = self.snapshot()
+        p = self.flush()
+        self.assertEqual(p.returncode, EX_TEMPFAIL, p.stderr)
+        self.assertEqual(self.snapshot(), before)
+        first = self.history()[-1]
+        self.add(b"newer record\n")
+        self.write_config(srv.port)
+        self.assertEqual(self.flush().returncode, 0)
+        msg = self.parse(srv.messages[0][1])
+        self.assertEqual(msg["Message-ID"], "<%s>" % first["message_id"])
+        self.assertNotIn("newer record", msg.get_content())
+        self.assertEqual([m for (_, _, _, m) in self.snapshot()],
+                         ["newer record"])
+
+
+class PolicyTest(FlushTest):
+    def test_below_threshold_is_silent(self):
+        srv = self.start()
+        self.write_config(srv.port, policy="threshold = 3\n"
+                          "count_level = warning\n")
+        self.add(b"a\nb\n", "-l", "err")
+        self.add(b"noise\n" * 10, "-l", "info")
+        p = self.flush()
+        self.assertEqual((p.returncode, p.stdout, p.stderr), (0, b"", b""))
+        p = self.run_ls("-v", "flush", check=False)
+        self.assertEqual(p.returncode, 0)
+        self.assertIn(b"not sending: 2 of 3 records at warning or above",
+                      p.stderr)
+        self.assertEqual(srv.messages, [])
+        self.add(b"c\n", "-l", "warning")
+        p = self.run_ls("-v", "flush", check=False)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn(b"sending: threshold: 3 of 3", p.stderr)
+        self.assertEqual(len(srv.messages), 1)
+
+    def test_flush_level_force_and_max_age(self):
+        srv = self.start()
+        self.write_config(srv.port, policy="threshold = 100\n"
+                          "flush_level = crit\nmax_age = 1h\n")
+        self.add(b"x\n")
+        self.assertEqual(self.flush().returncode, 0)
+        self.assertEqual(srv.messages, [])
+        self.add(b"disk on fire\n", "-l", "alert")
+        p = self.run_ls("-v", "flush", check=False)
+        self.assertIn(b"flush_level: 1 record at crit or above", p.stderr)
+        self.assertEqual(len(srv.messages), 1)
+        self.add(b"y\n")
+        self.assertEqual(self.run_ls("flush", "--force").returncode, 0)
+        self.assertEqual(len(srv.messages), 2)
+        self.add(b"old\n")
+        con = sqlite3.connect(self.spool)
+        con.execute("UPDATE records SET time = time - 7200000000")
+        con.commit()
+        con.close()
+        p = self.run_ls("-v", "flush", check=False)
+        self.assertIn(b"max_age", p.stderr)
+        self.assertEqual(len(srv.messages), 3)
+
+    def test_expire_drops_old_noise_with_history(self):
+        srv = self.start()
+        self.write_config(srv.port, policy="threshold = 100\nexpire = 1d\n")
+        self.add(b"old noise\nfresh\n")
+        con = sqlite3.connect(self.spool)
+        con.execute("UPDATE records SET time = time - 2*86400000000 "
+                    "WHERE message = 'old noise'")
+        con.commit()
+        con.close()
+        self.assertEqual(self.flush().returncode, 0)
+        self.assertEqual([m for (_, _, _, m) in self.snapshot()], ["fresh"])
+        h = self.history()[-1]
+        self.assertEqual((h["outcome"], h["records"]), ("expired", 1))
+
+
+class FailureMatrixTest(FlushTest):
+    def assertKept(self, p, code, stage, before, outcome=None, reply=None):
+        self.assertEqual(p.returncode, code, p.stderr)
+        err = p.stderr.decode()
+        self.assertEqual(len(err.splitlines()), 1, err)
+        self.assertTrue(err.startswith("logsponge: flush: "), err)
+        self.assertEqual(self.snapshot(), before)
+        h = self.history()
+        self.assertEqual(len(h), 1)
+        self.assertEqual(h[0]["stage"], stage, h[0])
+        if outcome:
+            self.assertEqual(h[0]["outcome"], outcome)
+        if reply:
+            self.assertIn(reply, h[0]["reply"])
+        self.assertRegex(h[0]["time"], r"Z$")
+        self.assertNotIn(PASSWORD, json.dumps(h))
+        self.assertNotIn(PASSWORD, err)
+        return h[0]
+
+    def fail_case(self, code, stage, outcome=None, reply=None, **cfg):
+        self.seed()
+        before = self.snapshot()
+        p = self.flush()
+        return self.assertKept(p, code, stage, before, outcome, reply)
+
+    def test_connection_refused(self):
+        s = SilentServer(close_at_once=True)
+        port = s.port
+        s.sock.close()  # nothing listens there now
+        self.write_config(port)
+        self.fail_case(EX_TEMPFAIL, "connect", "temporary", "refused")
+
+    def test_server_down_closes_at_once(self):
+        s = SilentServer(close_at_once=True).start()
+        try:
+            self.write_config(s.port)
+            self.fail_case(EX_TEMPFAIL, "greeting", "temporary")
+        finally:
+            s.stop()
+
+    def test_greeting_timeout(self):
+        s = SilentServer().start()
+        try:
+            self.write_config(s.port)
+            t0 = time.time()
+            self.fail_case(EX_TEMPFAIL, "greeting", "temporary")
+            self.assertLess(time.time() - t0, 10)
+        finally:
+            s.stop()
+
+    def test_no_starttls_offered(self):
+        srv = self.start(starttls=False, auth=False)
+        self.write_config(srv.port, user=False)
+        self.fail_case(EX_UNAVAILABLE, "starttls", "tls", "STARTTLS")
+        self.assertEqual(srv.messages, [])
+
+    def test_certificate_from_unknown_ca(self):
+        srv = self.start(cert="unknown")
+        self.write_config(srv.port)
+        self.fail_case(EX_UNAVAILABLE, "tls", "tls", "certificate")
+        self.assertEqual(srv.messages, [])
+
+    def test_certificate_for_wrong_host(self):
+        srv = self.start(cert="wrong")
+        self.write_config(srv.port)
+        self.fail_case(EX_UNAVAILABLE, "tls", "tls", "certificate")
+
+    def test_certificate_wrong_ip(self):
+        srv = self.start(cert="wrong")
+        self.write_config(srv.port, host="127.0.0.1")
+        self.fail_case(EX_UNAVAILABLE, "tls", "tls")
+
+    def test_wrong_password(self):
+        srv = self.start()
+        self.write_config(srv.port)
+        with open(os.path.join(self.dir, "pw"), "w") as f:
+            f.write("not the password\n")
+        self.fail_case(EX_NOPERM, "auth", "auth", "535")
+        self.assertEqual(srv.messages, [])
+
+    def test_421_at_rcpt(self):
+        srv = self.start()
+        self.write_config(srv.port, to="rcpt421@example.org")
+        self.fail_case(EX_TEMPFAIL, "rcpt", "temporary", "421")
+
+    def test_451_at_rcpt(self):
+        srv = self.start()
+        self.write_config(srv.port, to="rcpt451@example.org")
+        self.fail_case(EX_TEMPFAIL, "rcpt", "temporary", "451")
+
+    def test_452_at_rcpt(self):
+        srv = self.start()
+        self.write_config(srv.port, to="rcpt452@example.org")
+        self.fail_case(EX_TEMPFAIL, "rcpt", "temporary", "452")
+
+    def test_550_at_rcpt_for_every_recipient(self):
+        srv = self.start()
+        self.write_config(srv.port, to="rcpt550@example.org, "
+                          "rcpt550@example.net")
+        h = self.fail_case(EX_UNAVAILABLE, "rcpt", "permanent", "550")
+        self.assertIn("rcpt550@example.net", h["reply"])
+
+    def test_552_after_data(self):
+        srv = self.start()
+        self.write_config(srv.port, to="data552@example.org")
+        self.fail_case(EX_UNAVAILABLE, "data", "permanent", "552")
+
+    def test_554_after_data(self):
+        srv = self.start()
+        self.write_config(srv.port, to="data554@example.org")
+        self.fail_case(EX_UNAVAILABLE, "data", "permanent", "554")
+
+    def test_connection_dropped_mid_data(self):
+        srv = self.start()
+        self.write_config(srv.port, to="dropdata@example.org")
+        self.add(("y" * 1000 + "\n").encode() * 300)
+        self.fail_case(EX_TEMPFAIL, "data", "temporary")
+        self.assertEqual(srv.messages, [])
+
+    def fault_at_commit(self, errno_name, errno_value):
+        srv = self.start()
+        self.write_config(srv.port)
+        self.seed()
+        before = self.snapshot()
+        flag = os.path.join(self.dir, "fault-now")
+        env = dict(self.env, LD_PRELOAD=os.environ["LOGSPONGE_FAULTFS"],
+                   FAULTFS_FLAG=flag, FAULTFS_ERRNO=str(errno_value),
+                   ASAN_OPTIONS="verify_asan_link_order=0")
+        orig = srv.handler.handle_DATA
+
+        async def data_then_break_disk(server, session, envelope):
+            open(flag, "w").close()  # the disk "fills" before our 250
+            return await orig(server, session, envelope)
+
+        srv.handler.handle_DATA = data_then_break_disk
+        p = self.flush(env=env)
+        self.assertEqual(p.returncode, EX_IOERR, p.stderr)
+        self.assertIn(b"sent again", p.stderr)
+        self.assertEqual(len(p.stderr.splitlines()), 1, p.stderr)
+        self.assertEqual(len(srv.messages), 1)
+        os.unlink(flag)
+        self.assertEqual(self.snapshot(), before)  # nothing lost
+        # the next flush sends the same batch again, same Message-ID
+        srv.handler.handle_DATA = orig
+        self.assertEqual(self.flush().returncode, 0)
+        self.assertEqual(len(srv.messages), 2)
+        m1, m2 = (self.parse(r) for _, r in srv.messages)
+        self.assertEqual(m1["Message-ID"], m2["Message-ID"])
+        self.assertEqual(self.snapshot(), [])
+
+    def test_disk_full_at_commit(self):
+        self.fault_at_commit("ENOSPC", 28)
+
+    def test_read_only_spool_at_commit(self):
+        self.fault_at_commit("EROFS", 30)
+
+
+class ConfigTest(FlushTest):
+    def test_auth_without_tls_is_refused(self):
+        self.seed()
+        self.write_config(25, smtp_extra="tls = none\n")
+        p = self.flush()
+        self.assertOneLineError(p, EX_CONFIG, self.cfg + ":", "smtp.tls = none")
+
+    def test_password_file_readable_by_others(self):
+        self.seed()
+        self.write_config(25)
+        os.chmod(os.path.join(self.dir, "pw"), 0o644)
+        p = self.flush()
+        self.assertOneLineError(p, EX_CONFIG, self.cfg + ":", "chmod 600")
+
+    def test_missing_mail_settings(self):
+        cfg = os.path.join(self.dir, "c")
+        with open(cfg, "w") as f:
+            f.write("[smtp]\nhost = localhost\n")
+        self.env["LOGSPONGE_CONFIG"] = cfg
+        self.seed()
+        p = self.flush()
+        self.assertOneLineError(p, EX_CONFIG, "mail.from")
+
+    def test_password_from_command_and_env(self):
+        srv = self.start()
+        self.write_config(srv.port, user=False,
+                          smtp_extra="user = %s\npassword_command = echo '%s'\n"
+                          % (USER, PASSWORD))
+        self.seed()
+        self.assertEqual(self.flush().returncode, 0)
+        self.write_config(srv.port, user=False, smtp_extra="user = %s\n" % USER)
+        self.seed()
+        env = dict(self.env, LOGSPONGE_SMTP_PASSWORD=PASSWORD)
+        self.assertEqual(self.flush(env=env).returncode, 0)
+        self.seed()
+        p = self.flush()
+        self.assertOneLineError(p, EX_CONFIG, "no password")
+        self.assertEqual(len(srv.messages), 2)
+
+    def test_verify_no_warns_every_time(self):
+        srv = self.start(cert="unknown")
+        self.write_config(srv.port, smtp_extra="verify = no\n")
+        self.seed()
+        p = self.flush()
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn(b"certificate is not checked", p.stderr)
+        self.assertEqual(len(srv.messages), 1)
+
+    def test_check_smtp(self):
+        srv = self.start()
+        self.write_config(srv.port)
+        p = self.run_ls("check", "--smtp", check=False)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn(b"smtp: connected", p.stdout)
+        self.assertEqual(srv.messages, [])
+        self.assertGreaterEqual(srv.handler.sessions, 1)
+        with open(os.path.join(self.dir, "pw"), "w") as f:
+            f.write("wrong\n")
+        p = self.run_ls("check", "--smtp", check=False)
+        self.assertEqual(p.returncode, EX_NOPERM, p.stderr)
+        srv2 = Server(cert="wrong").start()
+        try:
+            self.write_config(srv2.port)
+            p = self.run_ls("check", "--smtp", check=False)
+            self.assertEqual(p.returncode, EX_UNAVAILABLE, p.stderr)
+        finally:
+            srv2.stop()
