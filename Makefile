@@ -114,6 +114,7 @@ demo: deps
 bench: deps
 	@$(MAKE) --no-print-directory all
 	@sh tests/bench/ingest.sh $(BIN)
+	@sh tests/bench/flush.sh $(BIN)
 
 $(BUILD)/logsponge.pc: logsponge.pc.in Makefile
 	@mkdir -p $(BUILD)

@@ -441,8 +441,10 @@ int cmd_history(const globals *g, int argc, char **argv)
 				a->reply, "records", (json_int_t)a->records,
 				"message_id", a->message_id));
 		else
-			ok = printf("%s %-9s %6lld records %s%s%s\n", tb,
-				    a->outcome, (long long)a->records, a->stage,
+			ok = printf("%s %-9s %6lld record%s%s%s%s%s\n", tb,
+				    a->outcome, (long long)a->records,
+				    a->records == 1 ? "" : "s",
+				    *a->stage ? " at " : "", a->stage,
 				    *a->reply ? ": " : "", a->reply) >= 0;
 		if (!ok)
 			break;

@@ -27,39 +27,80 @@ static const char hexd[] = "0123456789ABCDEF";
  * "F" of a leading "From " are encoded too, so no transport can mangle
  * them.  Appends the CRLF.
  */
+/* Bytes that quoted-printable keeps as they are (blanks too: only a
+ * final one is encoded). */
+static inline bool qp_plain(char c)
+{
+	unsigned char u = (unsigned char)c;
+	return (u >= 32 && u <= 126 && u != '=') || u == '\t';
+}
+
 bool sp_qp_line(spbuf *out, const char *s, size_t n)
 {
-	size_t col = 0;
+	/* worst case: every byte =XX, a soft break per 25 of those, CRLF */
+	if (!sb_grow(out, n * 3 + n / 8 + 8))
+		return false;
+	char *o = out->data + out->len, *line = o;
 	for (size_t i = 0; i < n; i++) {
+		/* fast path: a run of bytes that stand for themselves (not
+		 * the first, which may be "." or "From "; not a final blank) */
+		size_t run = 0;
+		if (i > 0) {
+			while (i + run < n && qp_plain(s[i + run]))
+				run++;
+			if (run && i + run == n &&
+			    (s[n - 1] == ' ' || s[n - 1] == '\t'))
+				run--;
+		}
+		while (run) {
+			size_t col = (size_t)(o - line), take;
+			if (i + run == n && col + run <= 76)
+				take = run; /* the last byte may use column 76 */
+			else
+				take = col < 75 ? (75 - col < run ? 75 - col : run)
+						: 0;
+			if (!take) {
+				memcpy(o, "=\r\n", 3);
+				o += 3;
+				line = o;
+				continue;
+			}
+			memcpy(o, s + i, take);
+			o += take;
+			i += take;
+			run -= take;
+		}
+		if (i >= n)
+			break;
 		unsigned char ch = (unsigned char)s[i];
-		char tok[3];
-		size_t tl = 1;
 		bool enc = ch == '=' || ch > 126 || (ch < 32 && ch != '\t');
 		if ((ch == ' ' || ch == '\t') && i + 1 == n)
 			enc = true;
 		if (i == 0 && (ch == '.' || (ch == 'F' && n >= 5 &&
 					     memcmp(s, "From ", 5) == 0)))
 			enc = true;
-		if (enc) {
-			tok[0] = '=';
-			tok[1] = hexd[ch >> 4];
-			tok[2] = hexd[ch & 15];
-			tl = 3;
-		} else {
-			tok[0] = (char)ch;
-		}
+		size_t tl = enc ? 3 : 1;
 		/* room for the token plus a possible soft break "=" */
 		size_t limit = i + 1 == n ? 76 : 75;
-		if (col + tl > limit) {
-			if (!sb_add(out, "=\r\n", 3))
-				return false;
-			col = 0;
+		if ((size_t)(o - line) + tl > limit) {
+			memcpy(o, "=\r\n", 3);
+			o += 3;
+			line = o;
 		}
-		if (!sb_add(out, tok, tl))
-			return false;
-		col += tl;
+		if (enc) {
+			o[0] = '=';
+			o[1] = hexd[ch >> 4];
+			o[2] = hexd[ch & 15];
+			o += 3;
+		} else {
+			*o++ = (char)ch;
+		}
 	}
-	return sb_add(out, "\r\n", 2);
+	memcpy(o, "\r\n", 2);
+	o += 2;
+	out->len = (size_t)(o - out->data);
+	out->data[out->len] = '\0';
+	return true;
 }
 
 static bool is_ascii_printable(const char *s)
@@ -103,11 +144,15 @@ bool sp_header_text(spbuf *out, const char *name, const char *text)
 	size_t n = strlen(text);
 	if (is_ascii_printable(text) && strlen(name) + 2 + n <= 78)
 		return sb_add(out, text, n) && sb_add(out, "\r\n", 2);
-	/* 45 input bytes -> 60 base64 chars + 12 for =?UTF-8?B??= = 72 */
+	/* each line: its lead ("Name: " or one space), then one encoded word
+	 * of 12 + base64 octets, at most 76 in all */
 	const unsigned char *p = (const unsigned char *)text;
 	bool first = true;
 	while (n) {
-		size_t take = n < 45 ? n : 45;
+		size_t lead = first ? strlen(name) + 2 : 1;
+		size_t avail = lead + 12 + 8 < 76 ? 76 - lead - 12 : 8;
+		size_t max = avail / 4 * 3;
+		size_t take = n < max ? n : max;
 		while (take < n && take > 0 && (p[take] & 0xC0) == 0x80)
 			take--; /* do not split a UTF-8 character */
 		if (!first && !sb_add(out, "\r\n ", 3))
@@ -217,30 +262,8 @@ static bool summary(sp_composer *c)
 	}
 	body_line(c, c->scratch.data, c->scratch.len);
 
-	/* the most frequent tags of the batch */
-	sqlite3_stmt *st;
 	sb_reset(&c->scratch);
-	sb_adds(&c->scratch, "Tags:");
-	if (sqlite3_prepare_v2(c->sp->db,
-			       "SELECT tag, count(*) FROM records WHERE id <= ? "
-			       "GROUP BY tag ORDER BY 2 DESC, 1 LIMIT 6",
-			       -1, &st, NULL) == SQLITE_OK) {
-		sqlite3_bind_int64(st, 1, b->max_id);
-		sep = " ";
-		int n = 0;
-		while (sqlite3_step(st) == SQLITE_ROW) {
-			const char *tag = (const char *)sqlite3_column_text(st, 0);
-			if (++n > 5) {
-				sb_adds(&c->scratch, ", …");
-				break;
-			}
-			sb_printf(&c->scratch, "%s%s %lld", sep,
-				  tag && *tag ? tag : "-",
-				  (long long)sqlite3_column_int64(st, 1));
-			sep = ", ";
-		}
-		sqlite3_finalize(st);
-	}
+	sb_printf(&c->scratch, "Tags: %s", b->tags);
 	body_line(c, c->scratch.data, c->scratch.len);
 	if (b->waiting_after)
 		body_printf(c, "%lld more record%s arrived during this flush "
@@ -257,16 +280,32 @@ static int records(sp_composer *c)
 {
 	const sponge_record *r;
 	int rc;
+	static const char *const padded[8] = {
+		"emerg   ", "alert   ", "crit    ", "err     ",
+		"warning ", "notice  ", "info    ", "debug   "};
 	while (c->out.len < CHUNK &&
 	       (rc = sponge_query_next(c->it, &r)) == SPONGE_ROW) {
-		char tb[32];
-		sponge_format_time(r->time_us, tb);
+		/* "2026-11-21T10:00:00.123456Z level   tag: message"; the
+		 * date and time are formatted once per second */
+		if (r->time_us / 1000000 != c->tsec || !c->tsec) {
+			c->tsec = r->time_us / 1000000;
+			sponge_format_time(c->tsec * 1000000, c->tbuf);
+		}
+		char us[8];
+		int64_t frac = r->time_us % 1000000;
+		for (int k = 5; k >= 0; k--, frac /= 10)
+			us[k] = (char)('0' + (frac < 0 ? 0 : frac % 10));
 		sb_reset(&c->scratch);
-		sb_printf(&c->scratch, "%s %-7s %s", tb,
-			  sponge_level_name(r->level), *r->tag ? r->tag : "-");
-		if (strcmp(r->host, c->sp->host) != 0)
-			sb_printf(&c->scratch, "@%s", r->host);
-		sb_adds(&c->scratch, ": ");
+		sb_add(&c->scratch, c->tbuf, 20);
+		sb_add(&c->scratch, us, 6);
+		sb_add(&c->scratch, "Z ", 2);
+		sb_add(&c->scratch, padded[r->level & 7], 8);
+		sb_adds(&c->scratch, *r->tag ? r->tag : "-");
+		if (strcmp(r->host, c->sp->host) != 0) {
+			sb_addc(&c->scratch, '@');
+			sb_adds(&c->scratch, r->host);
+		}
+		sb_add(&c->scratch, ": ", 2);
 		sb_add(&c->scratch, r->message, r->message_len);
 		if (c->scratch.failed || !body_line(c, c->scratch.data,
 						    c->scratch.len))

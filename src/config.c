@@ -49,6 +49,8 @@ typedef struct parse_ctx {
 	const char *text;
 	int line;
 	int line_tls, line_user, line_pwfile, line_pwcmd;
+	int long_line;  /* a line too long for inih's buffer */
+	bool to_seen;   /* later "to" lines add recipients */
 } parse_ctx;
 
 static int bad(parse_ctx *pc, const char *sec, const char *key,
@@ -177,17 +179,24 @@ static bool parse_mailbox(const char *in, size_t n, char **hdr, char **addr)
 	return ok;
 }
 
+/* "to" may repeat, or continue on indented lines: each adds recipients. */
 static int set_to(parse_ctx *pc, const char *v)
 {
 	sp_config *c = pc->cfg;
-	for (int i = 0; i < c->nto; i++) {
-		sp_free(c->to[i]);
-		sp_free(c->to_addr[i]);
-	}
-	c->nto = 0;
+	pc->to_seen = true;
+	int before = c->nto;
 	for (const char *p = v;;) {
 		const char *comma = strchr(p, ',');
 		size_t n = comma ? (size_t)(comma - p) : strlen(p);
+		size_t k = 0;
+		while (k < n && (p[k] == ' ' || p[k] == '\t'))
+			k++;
+		if (k == n) { /* empty item, as after a trailing comma */
+			if (!comma)
+				break;
+			p = comma + 1;
+			continue;
+		}
 		if (c->nto == SP_MAX_RCPT)
 			return bad(pc, "mail", "to", v, "more than 64 recipients");
 		char *h, *a;
@@ -204,6 +213,8 @@ static int set_to(parse_ctx *pc, const char *v)
 			break;
 		p = comma + 1;
 	}
+	if (c->nto == before)
+		return bad(pc, "mail", "to", v, "no address");
 	return 1;
 }
 
@@ -395,11 +406,16 @@ static int handler(void *user, const char *sec, const char *key,
 static char *reader(char *str, int num, void *stream)
 {
 	parse_ctx *pc = stream;
-	if (!*pc->text)
+	if (!*pc->text || pc->long_line)
 		return NULL;
 	int i = 0;
 	while (i < num - 1 && pc->text[i] && pc->text[i] != '\n')
 		i++;
+	if (i == num - 1 && pc->text[i] && pc->text[i] != '\n') {
+		/* inih's line buffer is fixed; stop with a clear error */
+		pc->long_line = pc->line + 1;
+		return NULL;
+	}
 	if (pc->text[i] == '\n' && i < num - 1)
 		i++;
 	memcpy(str, pc->text, (size_t)i);
@@ -442,6 +458,13 @@ static int parse_text(sp_config *c, const char *text, const char *name,
 	pc.err = &detail;
 	pc.text = text;
 	int rc = ini_parse_stream(reader, &pc, handler, &pc);
+	if (pc.long_line && (rc == 0 || rc > pc.long_line)) {
+		rc = pc.long_line;
+		sb_reset(&detail);
+		sb_printf(&detail, "line too long (the limit is %d characters; "
+				   "split a long \"to\" over several lines)",
+			  INI_MAX_LINE - 2);
+	}
 	if (rc == 0 && !pc.oom)
 		rc = cross_checks(&pc);
 	int code = SPONGE_OK;

@@ -7,11 +7,13 @@
 /* The batch: every pending record with id <= max_id. */
 typedef struct sp_batch {
 	int64_t max_id, first_id;
+	int64_t first_of[8];    /* first record id at each level */
 	int64_t count;
 	int64_t by_level[8];
 	int64_t t_first, t_last;
 	int highest;            /* most severe level present (0…7) */
 	char first_tag[72];     /* most frequent tag ("" none) */
+	char tags[512];         /* "backup 80, cron 27, - 16" (top 5) */
 	char message_id[320];   /* without <> */
 	char subject[1024];     /* expanded, UTF-8, one line */
 	int64_t date_us;
@@ -28,6 +30,8 @@ typedef struct sp_composer {
 	spbuf scratch;
 	int rc;                 /* first error (SPONGE_*) */
 	uint64_t bytes;         /* bytes handed out since rewind */
+	int64_t tsec;           /* second formatted in tbuf */
+	char tbuf[32];
 } sp_composer;
 
 SP_HIDDEN void sp_compose_init(sp_composer *c, sponge *sp, const sp_batch *b);

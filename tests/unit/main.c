@@ -8,6 +8,7 @@ int main(void)
 	SRunner *r = srunner_create(text_suite());
 	srunner_add_suite(r, config_suite());
 	srunner_add_suite(r, spool_suite());
+	srunner_add_suite(r, compose_suite());
 	srunner_run_all(r, CK_NORMAL);
 	int failed = srunner_ntests_failed(r);
 	srunner_free(r);

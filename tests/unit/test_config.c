@@ -34,6 +34,33 @@ static const struct cfg_case {
 	{"[spool]\nthis line is junk\n", SPONGE_ECONFIG,
 	 "t.conf:2: syntax error"},
 	{"[spool\n", SPONGE_ECONFIG, "t.conf:1: syntax error"},
+	{"[mail]\nfrom = Log Sponge <ls@example.org>\nto = a@b.c, "
+	 "Jane <j@d.e>,\n  more@x.y\nto = last@z.z\nsubject = {host}\n"
+	 "transport = stdout\n[smtp]\nhost = mail.example.org\nport = 2525\n"
+	 "tls = starttls\nverify = no\nhelo = me.example\ntimeout = 5s\n",
+	 SPONGE_OK, NULL},
+	{"[mail]\nfrom = not an address\n", SPONGE_ECONFIG,
+	 "t.conf:2: mail.from"},
+	{"[mail]\nfrom = a@b.c\r\nBcc: x@y.z\n", SPONGE_ECONFIG, "t.conf:3:"},
+	{"[mail]\nto = a@b.c, bad\n", SPONGE_ECONFIG, "t.conf:2: mail.to"},
+	{"[mail]\nto = ,\n", SPONGE_ECONFIG, "no address"},
+	{"[mail]\nto = \"Q\" <a@b.c>\n", SPONGE_ECONFIG, "mail.to"},
+	{"[mail]\ntransport = pigeon\n", SPONGE_ECONFIG, "unknown transport"},
+	{"[smtp]\nport = 70000\n", SPONGE_ECONFIG, "not a port"},
+	{"[smtp]\ntls = maybe\n", SPONGE_ECONFIG, "starttls or none"},
+	{"[smtp]\nverify = perhaps\n", SPONGE_ECONFIG, "not yes or no"},
+	{"[smtp]\ntimeout = 10ms\n", SPONGE_ECONFIG, "at least 1s"},
+	{"[smtp]\nhost = a b\n", SPONGE_ECONFIG, "not a host"},
+	{"[smtp]\nuser = u\n\ntls = none\n", SPONGE_ECONFIG,
+	 "t.conf:4: smtp.tls = none with smtp.user"},
+	{"[smtp]\ntls = none\nuser = u\n", SPONGE_ECONFIG, "t.conf:3:"},
+	{"[smtp]\npassword_file = /nonexistent/pw\n", SPONGE_ECONFIG,
+	 "t.conf:2: smtp.password_file"},
+	{"[spool]\n# long\npath = /x"
+	 "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+	 "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+	 "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\n",
+	 SPONGE_ECONFIG, "t.conf:3: line too long"},
 	/* the first error is the one reported */
 	{"[policy]\nthreshold = 2\nexpire = x\nbad = 1\n", SPONGE_ECONFIG,
 	 "t.conf:3:"},
@@ -77,6 +104,23 @@ START_TEST(config_values)
 	ck_assert_int_eq(cfg.policy.flush_level, SPONGE_CRIT);
 	ck_assert_int_eq(cfg.policy.max_age_us, 3600000000LL);
 	ck_assert_int_eq(cfg.policy.expire_us, 7 * 86400000000LL);
+	sp_config_free(&cfg);
+	sp_config_defaults(&cfg);
+	ck_assert_int_eq(sp_config_load_string(&cfg, cfg_cases[14].text,
+					       "t", &err),
+			 SPONGE_OK);
+	ck_assert_str_eq(cfg.from, "Log Sponge <ls@example.org>");
+	ck_assert_str_eq(cfg.from_addr, "ls@example.org");
+	ck_assert_int_eq(cfg.nto, 4);
+	ck_assert_str_eq(cfg.to[1], "Jane <j@d.e>");
+	ck_assert_str_eq(cfg.to_addr[1], "j@d.e");
+	ck_assert_str_eq(cfg.to_addr[2], "more@x.y");
+	ck_assert_str_eq(cfg.to_addr[3], "last@z.z");
+	ck_assert_str_eq(cfg.transport, "stdout");
+	ck_assert_str_eq(cfg.host, "mail.example.org");
+	ck_assert_int_eq(cfg.port, 2525);
+	ck_assert_int_eq(cfg.verify, 0);
+	ck_assert_int_eq(cfg.timeout_us, 5000000);
 	sp_config_free(&cfg);
 	sb_free(&err);
 }

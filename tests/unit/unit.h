@@ -4,4 +4,5 @@
 Suite *text_suite(void);
 Suite *config_suite(void);
 Suite *spool_suite(void);
+Suite *compose_suite(void);
 #endif

@@ -1,0 +1,74 @@
+#!/bin/sh
+# Flush benchmark: N pending records (~100 bytes) sent as one message over
+# STARTTLS+AUTH to a local sink that reads DATA in bulk, by logsponge and,
+# in the same run, by the Python BufferingHandler+smtplib approach of
+# shared/seeds/001.  Then logsponge's peak RSS at 10,000 and 1,000,000.
+# Usage: tests/bench/flush.sh [path/to/logsponge] [N]
+set -eu
+BIN=${1:-build/logsponge}
+N=${2:-100000}
+PY=/usr/bin/python3
+HERE=$(dirname "$0")
+DIR=$(mktemp -d /tmp/logsponge-fbench.XXXXXX)
+SINK=""
+trap '[ -n "$SINK" ] && kill "$SINK" 2>/dev/null; rm -rf "$DIR"' EXIT
+
+"$PY" "$HERE/genlogs.py" 1000000 "$DIR/lines.txt" "$DIR/lines.csv"
+mkdir "$DIR/sink"
+"$PY" "$HERE/sink.py" "$DIR/sink" &
+SINK=$!
+i=0
+while [ ! -f "$DIR/sink/port" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+PORT=$(cat "$DIR/sink/port")
+USER=logger
+PASS="s3cret pass"
+printf '%s\n' "$PASS" > "$DIR/pw"
+chmod 600 "$DIR/pw"
+cat > "$DIR/conf" <<CONF
+[mail]
+from = bench@localhost
+to = sink@example.org
+[smtp]
+host = localhost
+port = $PORT
+ca_file = $DIR/sink/ca.pem
+user = $USER
+password_file = $DIR/pw
+CONF
+export LOGSPONGE_CONFIG="$DIR/conf"
+
+fill() { # fill SPOOL COUNT
+	head -n "$2" "$DIR/lines.txt" | "$BIN" -s "$1" add -t bench
+}
+timed() { # timed NAME CMD...
+	name=$1; shift
+	/usr/bin/time -f '%e %M' -o "$DIR/$name.time" "$@"
+}
+
+fill "$DIR/a.db" "$N"
+"$PY" "$HERE/flush_peer.py" prepare "$DIR/lines.txt" "$N" "$DIR/buffer.pickle"
+timed logsponge "$BIN" -s "$DIR/a.db" flush --force
+timed peer "$PY" "$HERE/flush_peer.py" flush "$DIR/buffer.pickle" localhost \
+	"$PORT" "$DIR/sink/ca.pem" "$USER" "$PASS" bench@localhost sink@example.org
+left=$(sqlite3 "$DIR/a.db" "SELECT count(*) FROM records")
+[ "$left" = 0 ] || { echo "bench: $left records left after flush" >&2; exit 1; }
+
+fill "$DIR/s.db" 10000
+timed small "$BIN" -s "$DIR/s.db" flush --force
+fill "$DIR/l.db" 1000000
+timed large "$BIN" -s "$DIR/l.db" flush --force
+
+read -r lt lm < "$DIR/logsponge.time"
+read -r pt pm < "$DIR/peer.time"
+read -r st sm < "$DIR/small.time"
+read -r bt bm < "$DIR/large.time"
+awk -v n="$N" -v lt="$lt" -v lm="$lm" -v pt="$pt" -v pm="$pm" -v st="$st" \
+    -v sm="$sm" -v bt="$bt" -v bm="$bm" 'BEGIN {
+	printf "flush of %d records (~100 bytes) over STARTTLS+AUTH to a bulk sink\n", n
+	printf "  logsponge flush                  %6.2f s  peak RSS %6.1f MiB\n", lt, lm / 1024
+	printf "  Python BufferingHandler+smtplib  %6.2f s  peak RSS %6.1f MiB\n", pt, pm / 1024
+	printf "  ratio: logsponge %.1fx faster, %.1fx less memory\n", pt / lt, pm / lm
+	printf "logsponge flush peak RSS by batch size\n"
+	printf "  10,000 records     %6.2f s  peak RSS %5.1f MiB\n", st, sm / 1024
+	printf "  1,000,000 records  %6.2f s  peak RSS %5.1f MiB\n", bt, bm / 1024
+}'

@@ -1,0 +1,121 @@
+/* Unit tests: quoted-printable lines and RFC 2047 header text. */
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "flush.h"
+#include "unit.h"
+
+/* Decode one QP-encoded line group (soft breaks joined) back to bytes. */
+static size_t qp_decode(const char *in, char *out)
+{
+	size_t o = 0;
+	for (const char *p = in; *p;) {
+		if (p[0] == '=' && p[1] == '\r' && p[2] == '\n') {
+			p += 3;
+		} else if (p[0] == '=') {
+			char h[3] = {p[1], p[2], 0};
+			out[o++] = (char)strtol(h, NULL, 16);
+			p += 3;
+		} else if (p[0] == '\r' && p[1] == '\n') {
+			break;
+		} else {
+			out[o++] = *p++;
+		}
+	}
+	return o;
+}
+
+static const char *const qp_cases[] = {
+	"plain",
+	"",
+	"trailing space ",
+	"trailing tab\t",
+	".leading dot",
+	".",
+	"From the start",
+	"a=b",
+	"caf\xc3\xa9 \xe2\x82\xac",
+	"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+	"=========================================================================",
+	"\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac"
+	"\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac",
+};
+
+START_TEST(qp_roundtrip_and_line_length)
+{
+	const char *in = qp_cases[_i];
+	spbuf b;
+	sb_init(&b, 0);
+	ck_assert(sp_qp_line(&b, in, strlen(in)));
+	/* ends in CRLF, no line over 76 octets, only printable ASCII */
+	ck_assert_uint_ge(b.len, 2);
+	ck_assert_mem_eq(b.data + b.len - 2, "\r\n", 2);
+	size_t col = 0;
+	for (size_t i = 0; i < b.len; i++) {
+		unsigned char c = (unsigned char)b.data[i];
+		if (c == '\r') {
+			ck_assert_int_eq(b.data[i + 1], '\n');
+			ck_assert_uint_le(col, 76);
+			col = 0;
+			i++;
+			continue;
+		}
+		ck_assert(c >= 32 && c < 127);
+		col++;
+	}
+	/* no line starts with "." or "From " */
+	ck_assert(b.data[0] != '.');
+	ck_assert(strncmp(b.data, "From ", 5) != 0);
+	/* a space or tab never ends an encoded line */
+	for (size_t i = 1; i < b.len; i++)
+		if (b.data[i] == '\r')
+			ck_assert(b.data[i - 1] != ' ' && b.data[i - 1] != '\t');
+	char back[512];
+	size_t n = qp_decode(b.data, back);
+	ck_assert_uint_eq(n, strlen(in));
+	ck_assert_mem_eq(back, in, n);
+	sb_free(&b);
+}
+END_TEST
+
+START_TEST(header_text)
+{
+	spbuf b;
+	sb_init(&b, 0);
+	ck_assert(sp_header_text(&b, "Subject", "short ascii"));
+	ck_assert_str_eq(b.data, "Subject: short ascii\r\n");
+	sb_reset(&b);
+	ck_assert(sp_header_text(&b, "Subject", "caf\xc3\xa9"));
+	ck_assert_str_eq(b.data, "Subject: =?UTF-8?B?Y2Fmw6k=?=\r\n");
+	sb_reset(&b);
+	/* long: several encoded words, each line short, no split UTF-8 */
+	char longs[400] = "";
+	for (int i = 0; i < 60; i++)
+		strcat(longs, "\xe2\x82\xac\xc3\xa9");
+	ck_assert(sp_header_text(&b, "Subject", longs));
+	size_t col = 0;
+	for (size_t i = 0; i < b.len; i++) {
+		if (b.data[i] == '\r') {
+			ck_assert_uint_le(col, 78);
+			col = 0;
+			i++;
+			continue;
+		}
+		col++;
+	}
+	ck_assert_ptr_nonnull(strstr(b.data, "?=\r\n =?UTF-8?B?"));
+	sb_free(&b);
+}
+END_TEST
+
+Suite *compose_suite(void)
+{
+	Suite *s = suite_create("compose");
+	TCase *t = tcase_create("core");
+	tcase_add_loop_test(t, qp_roundtrip_and_line_length, 0,
+			    (int)(sizeof qp_cases / sizeof qp_cases[0]));
+	tcase_add_test(t, header_text);
+	suite_add_tcase(s, t);
+	return s;
+}
