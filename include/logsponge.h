@@ -2,8 +2,9 @@
  * logsponge.h - the whole public interface of liblogsponge.
  *
  * liblogsponge soaks log records into a durable SQLite spool (one file,
- * WAL mode) from which `logsponge flush` later sends them as one email.
- * Nothing declared here touches the network, exits, aborts or prints.
+ * WAL mode) from which sponge_flush() (`logsponge flush`) later sends them
+ * as one email.  Only sponge_flush() and sponge_check_smtp() touch the
+ * network; nothing declared here exits, aborts or prints.
  *
  * Conventions used throughout:
  *  - Functions return an int error code: SPONGE_OK (0) on success, one of

@@ -190,6 +190,11 @@ class Server:
             crt, key = getattr(certs, cert)
             ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             ctx.load_cert_chain(crt, key)
+            self.sni = []
+
+            def sni(sslobj, name, context):
+                self.sni.append(name)
+            ctx.sni_callback = sni
             kw.update(tls_context=ctx, require_starttls=True)
         if auth:
             kw.update(auth_required=True, authenticator=authenticator,

@@ -150,6 +150,14 @@ class DeliveryTest(FlushTest):
         self.seed()
         self.assertEqual(self.flush().returncode, 0)
         self.assertEqual(len(srv.messages), 1)
+        self.assertEqual(srv.sni, [None])  # no SNI for an IP literal
+
+    def test_sni_is_sent(self):
+        srv = self.start()
+        self.write_config(srv.port, host="localhost")
+        self.seed()
+        self.assertEqual(self.flush().returncode, 0)
+        self.assertEqual(srv.sni, ["localhost"])
 
     def test_partial_recipients(self):
         srv = self.start()
@@ -202,12 +210,11 @@ class DeliveryTest(FlushTest):
         # hang on 1.3 session tickets, logsponge caps the client at 1.2
         srv = self.start()
         self.write_config(srv.port)
+        # (a hang would run into smtp.timeout = 2s and fail the flush)
         for i in range(50):
             self.add(b"round %d\n" % i)
-            t0 = time.time()
             p = self.flush()
             self.assertEqual(p.returncode, 0, p.stderr)
-            self.assertLess(time.time() - t0, 1.9, "flush %d stalled" % i)
         self.assertEqual(len(srv.messages), 50)
         self.assertEqual(self.snapshot(), [])
 
