@@ -22,6 +22,7 @@ void sp_config_defaults(sp_config *c)
 	c->tls = SP_TLS_STARTTLS;
 	c->verify = 1;
 	c->timeout_us = 30 * 1000000LL;
+	c->sendmail_timeout_us = 60 * 1000000LL;
 }
 
 void sp_config_free(sp_config *c)
@@ -29,7 +30,7 @@ void sp_config_free(sp_config *c)
 	char **strs[] = {&c->path, &c->spool_path, &c->from, &c->from_addr,
 			 &c->subject, &c->transport, &c->host, &c->ca_file,
 			 &c->user, &c->password_file, &c->password_command,
-			 &c->helo};
+			 &c->helo, &c->sendmail_cmd, &c->maildir};
 	for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++) {
 		sp_free(*strs[i]);
 		*strs[i] = NULL;
@@ -294,9 +295,12 @@ static int handler_mail(parse_ctx *pc, const char *sec, const char *key,
 		return set_str(pc, &c->subject, v);
 	}
 	if (strcmp(key, "transport") == 0) {
-		if (strcmp(v, "smtp") && strcmp(v, "stdout") && strcmp(v, "null"))
+		if (strcmp(v, "smtp") && strcmp(v, "sendmail") &&
+		    strcmp(v, "maildir") && strcmp(v, "stdout") &&
+		    strcmp(v, "null"))
 			return bad(pc, sec, key, v,
-				   "unknown transport (smtp, stdout, null)");
+				   "unknown transport (smtp, sendmail, "
+				   "maildir, stdout, null)");
 		return set_str(pc, &c->transport, v);
 	}
 	return -1;
@@ -371,6 +375,33 @@ static int handler_smtp(parse_ctx *pc, const char *sec, const char *key,
 	return -1;
 }
 
+static int handler_sendmail(parse_ctx *pc, const char *sec,
+			    const char *key, const char *v)
+{
+	sp_config *c = pc->cfg;
+	if (strcmp(key, "command") == 0) {
+		if (!*v)
+			return bad(pc, sec, key, v, "empty command");
+		return set_str(pc, &c->sendmail_cmd, v);
+	}
+	if (strcmp(key, "timeout") == 0)
+		return set_duration(pc, sec, key, v, &c->sendmail_timeout_us,
+				    false);
+	return -1;
+}
+
+static int handler_maildir(parse_ctx *pc, const char *sec, const char *key,
+			   const char *v)
+{
+	sp_config *c = pc->cfg;
+	if (strcmp(key, "path") == 0) {
+		if (v[0] != '/')
+			return bad(pc, sec, key, v, "must be an absolute path");
+		return set_str(pc, &c->maildir, v);
+	}
+	return -1;
+}
+
 static const struct section {
 	const char *name;
 	int (*fn)(parse_ctx *, const char *, const char *, const char *);
@@ -379,6 +410,8 @@ static const struct section {
 	{"policy", handler_policy},
 	{"mail", handler_mail},
 	{"smtp", handler_smtp},
+	{"sendmail", handler_sendmail},
+	{"maildir", handler_maildir},
 };
 
 static int handler(void *user, const char *sec, const char *key,

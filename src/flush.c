@@ -439,51 +439,9 @@ static int load_details(sponge *sp, sp_batch *b)
 	return rc;
 }
 
-/* ---- transports without a network -------------------------------- */
-
-static int send_stream(sp_composer *c, sponge_writer out, void *arg)
-{
-	int rc = sp_compose_rewind(c);
-	size_t n;
-	const char *p;
-	while (rc == SPONGE_OK && (p = sp_compose_next(c, &n)) != NULL)
-		if (out && out(arg, p, n) != 0)
-			return sp_fail(c->sp, SPONGE_EIO,
-				       "writing the message failed");
-	return rc != SPONGE_OK ? rc : c->rc;
-}
-
-static int send_null(sponge *sp, sp_composer *c, sp_send_result *r,
-		     bool probe, sponge_writer out, void *arg)
-{
-	(void)sp, (void)out, (void)arg;
-	if (probe)
-		return SPONGE_OK;
-	int rc = send_stream(c, NULL, NULL);
-	if (rc)
-		r->outcome = SP_LOCAL, r->stage = "compose";
-	return rc;
-}
-
-static int send_stdout(sponge *sp, sp_composer *c, sp_send_result *r,
-		       bool probe, sponge_writer out, void *arg)
-{
-	if (probe)
-		return SPONGE_OK;
-	if (!out)
-		return sp_fail(sp, SPONGE_ECONFIG,
-			       "transport stdout: nowhere to write");
-	int rc = send_stream(c, out, arg);
-	if (rc)
-		r->outcome = SP_LOCAL, r->stage = "write";
-	return rc;
-}
-
-static const sp_transport transport_null = {"null", send_null};
-static const sp_transport transport_stdout = {"stdout", send_stdout};
-
 static const sp_transport *const transports[] = {
-	&sp_transport_smtp, &transport_stdout, &transport_null,
+	&sp_transport_smtp, &sp_transport_sendmail, &sp_transport_maildir,
+	&sp_transport_stdout, &sp_transport_null,
 };
 
 static const sp_transport *pick_transport(sponge *sp)
@@ -511,6 +469,9 @@ static int check_mail_config(sponge *sp, const sp_transport *t)
 	if (t == &sp_transport_smtp && !c->host)
 		return sp_fail(sp, SPONGE_ECONFIG,
 			       "%s: smtp.host is not set", where);
+	if (t == &sp_transport_maildir && !c->maildir)
+		return sp_fail(sp, SPONGE_ECONFIG,
+			       "%s: maildir.path is not set", where);
 	return SPONGE_OK;
 }
 
@@ -735,7 +696,7 @@ int sponge_flush(sponge *sp, unsigned flags, sponge_writer out, void *arg,
 	res->records = b.count;
 	snprintf(res->message_id, sizeof res->message_id, "%s", b.message_id);
 	if (dry) {
-		rc = send_stream(&comp, out, arg);
+		rc = sp_send_stream(&comp, false, out, arg);
 		goto out;
 	}
 	if ((rc = mark_inflight(sp, &b)))

@@ -72,6 +72,13 @@ typedef struct sp_transport {
 } sp_transport;
 
 SP_HIDDEN extern const sp_transport sp_transport_smtp;
+SP_HIDDEN extern const sp_transport sp_transport_sendmail;
+SP_HIDDEN extern const sp_transport sp_transport_maildir;
+SP_HIDDEN extern const sp_transport sp_transport_stdout;
+SP_HIDDEN extern const sp_transport sp_transport_null;
+/* Stream the whole message to out (CRLF, or LF when lf is set). */
+SP_HIDDEN int sp_send_stream(sp_composer *c, bool lf, sponge_writer out,
+			     void *arg);
 SP_HIDDEN int sp_password(sponge *sp, spbuf *out);
 
 #endif

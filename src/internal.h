@@ -81,6 +81,11 @@ typedef struct sp_config {
 	char *password_command;
 	char *helo;
 	int64_t timeout_us;
+	/* [sendmail] */
+	char *sendmail_cmd;     /* NULL: /usr/sbin/sendmail -oi -t */
+	int64_t sendmail_timeout_us;
+	/* [maildir] */
+	char *maildir;
 } sp_config;
 
 SP_HIDDEN void sp_config_defaults(sp_config *c);
