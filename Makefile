@@ -38,8 +38,8 @@ LDFLAGS   += $(SANFLAGS)
 
 LIB_SRC = src/buf.c src/utf8.c src/level.c src/timeutil.c src/config.c \
           src/spool.c src/query.c src/compose.c src/flush.c src/smtp.c \
-          src/transports.c
-CLI_SRC = cli/main.c cli/add.c cli/query.c cli/flush.c
+          src/transports.c src/formats.c
+CLI_SRC = cli/main.c cli/add.c cli/lines.c cli/run.c cli/query.c cli/flush.c
 UNIT_SRC = $(wildcard tests/unit/*.c)
 
 LIB_OBJ  = $(LIB_SRC:%.c=$(BUILD)/%.o)

@@ -10,130 +10,25 @@
 
 #include "cli.h"
 
-/* Ingest batching: a kill -9 loses at most this much that was read. */
-#define BATCH_RECORDS 10000
-#define BATCH_BYTES (1u << 20)
-#define BATCH_MS 100
-#define READ_SIZE (256u << 10)
-
 static volatile sig_atomic_t stop_signal;
 
 static void on_signal(int sig) { stop_signal = sig; }
 
-typedef struct adder {
-	sponge *sp;
-	const char *tag;
-	int level;       /* default level */
-	bool detect;
-	int rc;          /* first library error */
-	int64_t now;     /* arrival time of the chunk being split */
-	/* a line that spans reads: its first `keep` bytes, and how many
-	 * bytes beyond those were dropped */
-	char *carry;
-	size_t carry_len, carry_cap, keep;
-	uint64_t carry_cut;
-	bool in_line;
-} adder;
-
-static void record(adder *a, const char *line, size_t len, uint64_t cut)
-{
-	if (a->rc)
-		return;
-	int level = a->level;
-	size_t skip = 0;
-	if (a->detect) {
-		int l = sponge_detect_level(line, len, &skip);
-		if (l >= 0)
-			level = l;
-	}
-	sponge_entry e = {level, a->tag, a->now, NULL, line + skip, len - skip,
-			  cut};
-	a->rc = sponge_append_entry(a->sp, &e);
-}
-
-/* Keep at most a->keep bytes of a long line; count the rest as cut. */
-static bool carry_add(adder *a, const char *p, size_t n)
-{
-	a->in_line = true;
-	size_t room = a->keep - a->carry_len;
-	size_t take = n < room ? n : room;
-	a->carry_cut += n - take;
-	if (a->carry_len + take > a->carry_cap) {
-		size_t cap = a->carry_cap ? a->carry_cap : 4096;
-		while (cap < a->carry_len + take)
-			cap *= 2;
-		char *c = realloc(a->carry, cap);
-		if (!c) {
-			errorf("add: out of memory");
-			return false;
-		}
-		a->carry = c;
-		a->carry_cap = cap;
-	}
-	memcpy(a->carry + a->carry_len, p, take);
-	a->carry_len += take;
-	return true;
-}
-
-static void end_line(adder *a, const char *p, size_t n)
-{
-	if (!a->in_line) {
-		record(a, p, n, 0);
-		return;
-	}
-	if (carry_add(a, p, n))
-		record(a, a->carry, a->carry_len, a->carry_cut);
-	a->carry_len = 0;
-	a->carry_cut = 0;
-	a->in_line = false;
-	if (a->carry_cap > (1u << 20)) { /* do not hold on to a huge line */
-		free(a->carry);
-		a->carry = NULL;
-		a->carry_cap = 0;
-	}
-}
-
-/* Split a chunk into lines ending in LF, CRLF or a lone CR.  *cr_pending
- * says the previous chunk ended in CR, so a leading LF belongs to it. */
-static void split(adder *a, const char *p, size_t n, bool *cr_pending)
-{
-	const char *end = p + n;
-	if (*cr_pending && p < end) {
-		*cr_pending = false;
-		if (*p == '\n')
-			p++;
-	}
-	while (p < end && !a->rc) {
-		const char *lf = memchr(p, '\n', (size_t)(end - p));
-		const char *stop = lf ? lf : end;
-		const char *cr = memchr(p, '\r', (size_t)(stop - p));
-		const char *eol = cr ? cr : lf;
-		if (!eol) {
-			carry_add(a, p, (size_t)(end - p));
-			return;
-		}
-		end_line(a, p, (size_t)(eol - p));
-		p = eol + 1;
-		if (*eol == '\r') {
-			if (p < end && *p == '\n')
-				p++;
-			else if (p == end)
-				*cr_pending = true;
-		}
-	}
-}
-
-static bool tee_out(const char *p, size_t n, bool *tee)
+/* Copy to fd; on failure stop copying (recording goes on).  EPIPE (the
+ * reader went away) is not worth a message. */
+bool tee_out(int fd, const char *p, size_t n, bool *tee)
 {
 	while (n) {
-		ssize_t w = write(STDOUT_FILENO, p, n);
+		ssize_t w = write(fd, p, n);
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w <= 0) {
 			if (errno != EPIPE)
-				errorf("add: --tee: standard output: %s "
-				       "(still recording)", strerror(errno));
-			*tee = false; /* keep recording, stop copying */
+				errorf("--tee: %s: %s (still recording)",
+				       fd == STDOUT_FILENO ? "standard output"
+							   : "standard error",
+				       strerror(errno));
+			*tee = false;
 			return false;
 		}
 		p += w;
@@ -149,7 +44,6 @@ static int read_stdin(adder *a, bool tee)
 		errorf("add: out of memory");
 		return EXIT_OSERR;
 	}
-	bool cr_pending = false;
 	struct pollfd pfd = {STDIN_FILENO, POLLIN, 0};
 	while (!a->rc && !stop_signal) {
 		/* Input paused with records queued: commit them now rather
@@ -174,16 +68,34 @@ static int read_stdin(adder *a, bool tee)
 		if (n == 0)
 			break;
 		if (tee)
-			tee_out(buf, (size_t)n, &tee);
-		a->now = sponge_now(); /* all lines of a read arrived together */
-		split(a, buf, (size_t)n, &cr_pending);
+			tee_out(STDOUT_FILENO, buf, (size_t)n, &tee);
+		adder_feed(a, buf, (size_t)n);
 	}
-	if (a->in_line && !stop_signal) {
-		a->now = sponge_now();
-		end_line(a, "", 0); /* a final line without a newline */
-	}
+	if (!stop_signal)
+		adder_finish(a);
 	free(buf);
 	return 0;
+}
+
+bool parse_format_opt(const char *arg, int *format)
+{
+	static const struct {
+		const char *name;
+		int format;
+	} formats[] = {
+		{"text", SPONGE_FORMAT_TEXT},
+		{"journal-json", SPONGE_FORMAT_JOURNAL_JSON},
+		{"rfc5424", SPONGE_FORMAT_RFC5424},
+		{"rfc3164", SPONGE_FORMAT_RFC3164},
+	};
+	for (size_t i = 0; i < sizeof formats / sizeof formats[0]; i++)
+		if (strcmp(arg, formats[i].name) == 0) {
+			*format = formats[i].format;
+			return true;
+		}
+	errorf("add: --format %s: unknown format (text, journal-json, "
+	       "rfc5424, rfc3164)", arg);
+	return false;
 }
 
 static void add_usage(FILE *f)
@@ -198,6 +110,9 @@ static void add_usage(FILE *f)
 		"says one\n"
 		"                      (<3>, ERROR:, [warn], level=error, "
 		"\"level\":\"error\")\n"
+		"  -f, --format FMT    text (default), journal-json "
+		"(journalctl -o json),\n"
+		"                      rfc5424 or rfc3164 (syslog lines)\n"
 		"      --tee           copy standard input to standard output "
 		"unchanged\n");
 }
@@ -208,23 +123,27 @@ int cmd_add(const globals *g, int argc, char **argv)
 		{"level", required_argument, NULL, 'l'},
 		{"tag", required_argument, NULL, 't'},
 		{"detect-level", no_argument, NULL, 'd'},
+		{"format", required_argument, NULL, 'f'},
 		{"tee", no_argument, NULL, 'T'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
-	adder a;
-	memset(&a, 0, sizeof a);
-	a.level = SPONGE_INFO;
-	bool tee = false;
+	int level = SPONGE_INFO, format = SPONGE_FORMAT_TEXT;
+	const char *tag = NULL;
+	bool tee = false, detect = false;
 	int c;
-	while ((c = getopt_long(argc, argv, "+l:t:dh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+l:t:df:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'l':
-			if (!parse_level_opt("add: --level", optarg, &a.level))
+			if (!parse_level_opt("add: --level", optarg, &level))
 				return EXIT_USAGE;
 			break;
-		case 't': a.tag = optarg; break;
-		case 'd': a.detect = true; break;
+		case 't': tag = optarg; break;
+		case 'd': detect = true; break;
+		case 'f':
+			if (!parse_format_opt(optarg, &format))
+				return EXIT_USAGE;
+			break;
 		case 'T': tee = true; break;
 		case 'h': add_usage(stdout); return 0;
 		default: add_usage(stderr); return EXIT_USAGE;
@@ -232,19 +151,20 @@ int cmd_add(const globals *g, int argc, char **argv)
 	}
 
 	int status = 0;
-	a.sp = open_spool(g, 0, &status);
-	if (!a.sp)
+	sponge *sp = open_spool(g, 0, &status);
+	if (!sp)
 		return status;
-	a.keep = sponge_max_record(a.sp);
+	adder a;
+	adder_init(&a, sp, tag, level, detect, format);
 
 	if (optind < argc) {
 		/* Each argument is a record (each of its lines, if several). */
-		bool cr = false;
 		for (int i = optind; i < argc && !a.rc; i++) {
-			split(&a, argv[i], strlen(argv[i]), &cr);
-			cr = false;
+			bool cr = false;
+			a.now = 0;
+			adder_split(&a, argv[i], strlen(argv[i]), &cr);
 			if (a.in_line || !argv[i][0])
-				end_line(&a, "", 0);
+				adder_end_line(&a, "", 0);
 		}
 	} else {
 		struct sigaction sa;
@@ -253,22 +173,28 @@ int cmd_add(const globals *g, int argc, char **argv)
 		sigaction(SIGINT, &sa, NULL);
 		sigaction(SIGTERM, &sa, NULL);
 		sigaction(SIGHUP, &sa, NULL);
-		sponge_set_batch(a.sp, BATCH_RECORDS, BATCH_BYTES, BATCH_MS);
+		sponge_set_batch(sp, BATCH_RECORDS, BATCH_BYTES, BATCH_MS);
 		status = read_stdin(&a, tee);
 	}
-	size_t lost = sponge_queued(a.sp);
-	if (!a.rc)
-		a.rc = sponge_sync(a.sp);
-	if (a.rc) {
-		status = fail(a.sp, a.rc);
-		if (lost)
-			errorf("add: %zu records read but not stored", lost);
-	}
-	sponge_close(a.sp);
-	free(a.carry);
+	status = finish_adding(&a, status);
+	adder_free(&a);
+	sponge_close(sp);
 	if (stop_signal && !status) {
 		signal(stop_signal, SIG_DFL);
 		raise(stop_signal);
+	}
+	return status;
+}
+
+int finish_adding(adder *a, int status)
+{
+	size_t lost = sponge_queued(a->sp);
+	if (!a->rc)
+		a->rc = sponge_sync(a->sp);
+	if (a->rc) {
+		status = fail(a->sp, a->rc);
+		if (lost)
+			errorf("%zu records read but not stored", lost);
 	}
 	return status;
 }

@@ -11,8 +11,11 @@
 
 static const command commands[] = {
 	{"add", cmd_add,
-	 "[-l LEVEL] [-t TAG] [--detect-level] [--tee] [MESSAGE...]",
+	 "[-l LEVEL] [-t TAG] [--detect-level] [--format FMT] [--tee] "
+	 "[MESSAGE...]",
 	 "record each MESSAGE, or every line of standard input"},
+	{"run", cmd_run, "[-t TAG] [--detect-level] [--tee] -- COMMAND [ARG...]",
+	 "run a command, record its output and exit status"},
 	{"status", cmd_status, "[--json]",
 	 "pending records by level, policy progress, spool size"},
 	{"list", cmd_list,

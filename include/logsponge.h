@@ -210,6 +210,32 @@ typedef struct sponge_entry {
 
 SPONGE_API int sponge_append_entry(sponge *sp, const sponge_entry *e);
 
+/* Input formats understood by sponge_parse_line(). */
+typedef enum sponge_format {
+	SPONGE_FORMAT_TEXT = 0,         /* a plain line: nothing to parse */
+	SPONGE_FORMAT_JOURNAL_JSON = 1, /* one `journalctl -o json` object */
+	SPONGE_FORMAT_RFC5424 = 2,      /* <PRI>1 TIMESTAMP HOST APP … MSG */
+	SPONGE_FORMAT_RFC3164 = 3       /* <PRI>Mmm dd hh:mm:ss HOST TAG: MSG */
+} sponge_format;
+
+/*
+ * Parse one line (without its line end) of a structured format into *e:
+ * level, tag, time, host and message, where the line has them.  Fields
+ * the line lacks are left as the caller set them (set e->level to the
+ * default first).  Returns 1 when the line was understood, 0 when it was
+ * not (e is then untouched: record the line as plain text).  Pointers put
+ * into *e point into `line` or into storage of sp, valid until the next
+ * call on sp.  JSON is parsed with jansson.
+ *   journal-json: MESSAGE (a string, or an array of bytes), PRIORITY,
+ *     SYSLOG_IDENTIFIER or _COMM, _HOSTNAME, __REALTIME_TIMESTAMP.
+ *   rfc5424: PRI, TIMESTAMP, HOSTNAME, APP-NAME (the tag), MSG (a BOM is
+ *     removed); structured data other than "-" is kept in front of MSG.
+ *   rfc3164: PRI, the timestamp (local time, this year or the last),
+ *     HOSTNAME, TAG (without [pid]), MSG.
+ */
+SPONGE_API int sponge_parse_line(sponge *sp, int format, const char *line,
+				 size_t len, sponge_entry *e);
+
 /* The longest message kept (spool.max_record); longer ones are cut.  A
  * caller streaming a long line needs to keep only this many bytes of it. */
 SPONGE_API size_t sponge_max_record(const sponge *sp);

@@ -119,6 +119,7 @@ struct sponge {
 	sqlite3_stmt *ins;       /* insert one record */
 	sqlite3_stmt *ins_multi; /* insert MULTI_ROWS records */
 	spbuf clean;       /* scratch for cleaning one message */
+	spbuf parsed;      /* storage for sponge_parse_line() results */
 	/* batching */
 	unsigned batch_max;
 	size_t batch_bytes_max;

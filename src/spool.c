@@ -452,6 +452,7 @@ int sponge_open(sponge **out, const char *spool_path, const char *config_path,
 	memset(sp, 0, sizeof *sp);
 	sb_init(&sp->err, 4096);
 	sb_init(&sp->clean, 0);
+	sb_init(&sp->parsed, 0);
 	sb_init(&sp->qdata, 0);
 	sp_config_defaults(&sp->cfg);
 
@@ -487,6 +488,7 @@ int sponge_close(sponge *sp)
 	sp_free(sp->q);
 	sb_free(&sp->qdata);
 	sb_free(&sp->clean);
+	sb_free(&sp->parsed);
 	sb_free(&sp->err);
 	sp_free(sp);
 	return rc;

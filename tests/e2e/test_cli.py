@@ -8,7 +8,7 @@ import subprocess
 
 from common import BIN, BUILD, ROOT, SpoolTest
 
-COMMANDS = ["add", "status", "list", "history", "purge", "flush", "check"]
+COMMANDS = ["add", "run", "status", "list", "history", "purge", "flush", "check"]
 
 
 class ErrorsTest(SpoolTest):

@@ -1,0 +1,134 @@
+/* lines.c - turning a byte stream into records, one per line. */
+#define _GNU_SOURCE
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+static void record(adder *a, const char *line, size_t len, uint64_t cut)
+{
+	if (a->rc)
+		return;
+	sponge_entry e = {a->level, a->tag, a->now, NULL, line, len, cut};
+	/* a structured line sets its own fields; one that does not parse is
+	 * kept as plain text */
+	bool parsed = a->format != SPONGE_FORMAT_TEXT && !cut &&
+		      sponge_parse_line(a->sp, a->format, line, len, &e);
+	if (parsed && !e.time_us)
+		e.time_us = a->now;
+	if (a->detect && !parsed) {
+		size_t skip = 0;
+		int l = sponge_detect_level(line, len, &skip);
+		if (l >= 0) {
+			e.level = l;
+			e.msg = line + skip;
+			e.len = len - skip;
+		}
+	}
+	a->rc = sponge_append_entry(a->sp, &e);
+}
+
+/* Keep at most a->keep bytes of a long line; count the rest as cut. */
+static bool carry_add(adder *a, const char *p, size_t n)
+{
+	a->in_line = true;
+	size_t room = a->keep - a->carry_len;
+	size_t take = n < room ? n : room;
+	a->carry_cut += n - take;
+	if (a->carry_len + take > a->carry_cap) {
+		size_t cap = a->carry_cap ? a->carry_cap : 4096;
+		while (cap < a->carry_len + take)
+			cap *= 2;
+		char *c = realloc(a->carry, cap);
+		if (!c) {
+			errorf("add: out of memory");
+			return false;
+		}
+		a->carry = c;
+		a->carry_cap = cap;
+	}
+	memcpy(a->carry + a->carry_len, p, take);
+	a->carry_len += take;
+	return true;
+}
+
+void adder_end_line(adder *a, const char *p, size_t n)
+{
+	if (!a->in_line) {
+		record(a, p, n, 0);
+		return;
+	}
+	if (carry_add(a, p, n))
+		record(a, a->carry, a->carry_len, a->carry_cut);
+	a->carry_len = 0;
+	a->carry_cut = 0;
+	a->in_line = false;
+	if (a->carry_cap > (1u << 20)) { /* do not hold on to a huge line */
+		free(a->carry);
+		a->carry = NULL;
+		a->carry_cap = 0;
+	}
+}
+
+/* Split a chunk into lines ending in LF, CRLF or a lone CR.  *cr_pending
+ * says the previous chunk ended in CR, so a leading LF belongs to it. */
+void adder_split(adder *a, const char *p, size_t n, bool *cr_pending)
+{
+	const char *end = p + n;
+	if (*cr_pending && p < end) {
+		*cr_pending = false;
+		if (*p == '\n')
+			p++;
+	}
+	while (p < end && !a->rc) {
+		const char *lf = memchr(p, '\n', (size_t)(end - p));
+		const char *stop = lf ? lf : end;
+		const char *cr = memchr(p, '\r', (size_t)(stop - p));
+		const char *eol = cr ? cr : lf;
+		if (!eol) {
+			carry_add(a, p, (size_t)(end - p));
+			return;
+		}
+		adder_end_line(a, p, (size_t)(eol - p));
+		p = eol + 1;
+		if (*eol == '\r') {
+			if (p < end && *p == '\n')
+				p++;
+			else if (p == end)
+				*cr_pending = true;
+		}
+	}
+}
+
+
+void adder_init(adder *a, sponge *sp, const char *tag, int level, bool detect,
+		int format)
+{
+	memset(a, 0, sizeof *a);
+	a->sp = sp;
+	a->tag = tag;
+	a->level = level;
+	a->detect = detect;
+	a->format = format;
+	a->keep = sponge_max_record(sp);
+}
+
+void adder_feed(adder *a, const char *p, size_t n)
+{
+	a->now = sponge_now(); /* all lines of a read arrived together */
+	adder_split(a, p, n, &a->cr_pending);
+}
+
+void adder_finish(adder *a)
+{
+	if (a->in_line) {
+		a->now = sponge_now();
+		adder_end_line(a, "", 0); /* a final line without a newline */
+	}
+}
+
+void adder_free(adder *a)
+{
+	free(a->carry);
+	a->carry = NULL;
+}

@@ -1,0 +1,204 @@
+/* run.c - `logsponge run -- COMMAND`: record a command's output. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+extern char **environ;
+
+static volatile sig_atomic_t pending_signal;
+
+static void on_signal(int sig) { pending_signal = sig; }
+
+static void run_usage(FILE *f)
+{
+	usage(f, "run");
+	fprintf(f,
+		"options:\n"
+		"  -t, --tag TAG       tag of the records (default: the "
+		"command's name)\n"
+		"  -d, --detect-level  take the level from each line when it "
+		"says one\n"
+		"      --tee           also copy the command's output to ours\n"
+		"Standard output lines are recorded at info, standard error "
+		"lines at err,\nthen one record with the exit status; exits "
+		"with the command's status.\n");
+}
+
+/* Read both pipes until both end; commit when the output pauses. */
+static void pump(sponge *sp, int fds[2], adder ad[2], bool tee, pid_t pid)
+{
+	char *buf = malloc(READ_SIZE);
+	if (!buf) {
+		errorf("run: out of memory");
+		return;
+	}
+	while (fds[0] >= 0 || fds[1] >= 0) {
+		if (pending_signal) {
+			kill(-pid, pending_signal); /* pass it on, keep reading */
+			pending_signal = 0;
+		}
+		struct pollfd p[2] = {{fds[0], POLLIN, 0}, {fds[1], POLLIN, 0}};
+		int r = poll(p, 2, sponge_queued(sp) ? BATCH_MS : -1);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r == 0) {
+			if (!ad[0].rc)
+				ad[0].rc = sponge_sync(sp);
+			continue;
+		}
+		for (int i = 0; i < 2; i++) {
+			if (fds[i] < 0 || !(p[i].revents & (POLLIN | POLLHUP |
+							     POLLERR)))
+				continue;
+			ssize_t n = read(fds[i], buf, READ_SIZE);
+			if (n < 0 && (errno == EINTR || errno == EAGAIN))
+				continue;
+			if (n <= 0) {
+				close(fds[i]);
+				fds[i] = -1;
+				adder_finish(&ad[i]);
+				continue;
+			}
+			if (tee)
+				tee_out(i ? STDERR_FILENO : STDOUT_FILENO, buf,
+					(size_t)n, &tee);
+			if (!ad[0].rc && !ad[1].rc)
+				adder_feed(&ad[i], buf, (size_t)n);
+			/* after a spool error keep reading, so the command
+			 * is not blocked on a full pipe */
+		}
+	}
+	free(buf);
+}
+
+int cmd_run(const globals *g, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"tag", required_argument, NULL, 't'},
+		{"detect-level", no_argument, NULL, 'd'},
+		{"tee", no_argument, NULL, 'T'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	const char *tag = NULL;
+	bool detect = false, tee = false;
+	int c, status = 0;
+	while ((c = getopt_long(argc, argv, "+t:dh", opts, NULL)) != -1) {
+		switch (c) {
+		case 't': tag = optarg; break;
+		case 'd': detect = true; break;
+		case 'T': tee = true; break;
+		case 'h': run_usage(stdout); return 0;
+		default: run_usage(stderr); return EXIT_USAGE;
+		}
+	}
+	if (optind >= argc) {
+		errorf("run: no command given (logsponge run -- COMMAND "
+		       "[ARG...])");
+		return EXIT_USAGE;
+	}
+	char **cmd = argv + optind;
+	if (!tag) {
+		const char *slash = strrchr(cmd[0], '/');
+		tag = slash ? slash + 1 : cmd[0];
+	}
+	sponge *sp = open_spool(g, 0, &status);
+	if (!sp)
+		return status;
+	sponge_set_batch(sp, BATCH_RECORDS, BATCH_BYTES, BATCH_MS);
+	adder ad[2];
+	adder_init(&ad[0], sp, tag, SPONGE_INFO, detect, SPONGE_FORMAT_TEXT);
+	adder_init(&ad[1], sp, tag, SPONGE_ERR, detect, SPONGE_FORMAT_TEXT);
+
+	int out[2] = {-1, -1}, err[2] = {-1, -1};
+	int64_t t0 = sponge_now();
+	pid_t pid = -1;
+	int e = pipe2(out, O_CLOEXEC) || pipe2(err, O_CLOEXEC) ? errno : 0;
+	if (!e) {
+		posix_spawn_file_actions_t fa;
+		posix_spawn_file_actions_init(&fa);
+		posix_spawn_file_actions_adddup2(&fa, out[1], 1);
+		posix_spawn_file_actions_adddup2(&fa, err[1], 2);
+		/* its own process group, so that a signal we pass on reaches
+		 * everything it started (a shell script's children too) */
+		posix_spawnattr_t at;
+		posix_spawnattr_init(&at);
+		posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP);
+		posix_spawnattr_setpgroup(&at, 0);
+		e = posix_spawnp(&pid, cmd[0], &fa, &at, cmd, environ);
+		posix_spawnattr_destroy(&at);
+		posix_spawn_file_actions_destroy(&fa);
+	}
+	if (out[1] >= 0)
+		close(out[1]);
+	if (err[1] >= 0)
+		close(err[1]);
+	int exit_status;
+	char msg[512];
+	if (e) {
+		if (out[0] >= 0)
+			close(out[0]);
+		if (err[0] >= 0)
+			close(err[0]);
+		snprintf(msg, sizeof msg, "cannot run \"%s\": %s", cmd[0],
+			 strerror(e));
+		errorf("run: %s: %s", cmd[0], strerror(e));
+		sponge_append(sp, SPONGE_ERR, tag, 0, msg, strlen(msg));
+		exit_status = e == ENOENT ? 127 : 126;
+	} else {
+		struct sigaction sa;
+		memset(&sa, 0, sizeof sa);
+		sa.sa_handler = on_signal;
+		sigaction(SIGINT, &sa, NULL);
+		sigaction(SIGTERM, &sa, NULL);
+		sigaction(SIGHUP, &sa, NULL);
+		int fds[2] = {out[0], err[0]};
+		pump(sp, fds, ad, tee, pid);
+		int ws = 0;
+		while (waitpid(pid, &ws, 0) < 0 && errno == EINTR)
+			if (pending_signal) {
+				kill(-pid, pending_signal);
+				pending_signal = 0;
+			}
+		double secs = (double)(sponge_now() - t0) / 1e6;
+		int level = SPONGE_INFO;
+		if (WIFSIGNALED(ws)) {
+			exit_status = 128 + WTERMSIG(ws);
+			level = SPONGE_ERR;
+			snprintf(msg, sizeof msg,
+				 "\"%s\" was killed by signal %d (%s) after "
+				 "%.1fs",
+				 cmd[0], WTERMSIG(ws), strsignal(WTERMSIG(ws)),
+				 secs);
+		} else {
+			exit_status = WEXITSTATUS(ws);
+			if (exit_status)
+				level = SPONGE_ERR;
+			snprintf(msg, sizeof msg,
+				 "\"%s\" exited with status %d after %.1fs",
+				 cmd[0], exit_status, secs);
+		}
+		if (!ad[0].rc && !ad[1].rc)
+			ad[0].rc = sponge_append(sp, level, tag, 0, msg,
+						 strlen(msg));
+	}
+	if (ad[1].rc && !ad[0].rc)
+		ad[0].rc = ad[1].rc;
+	status = finish_adding(&ad[0], 0);
+	adder_free(&ad[0]);
+	adder_free(&ad[1]);
+	sponge_close(sp);
+	/* the command's status goes through; a spool failure shows when the
+	 * command itself succeeded */
+	return exit_status ? exit_status : status;
+}
