@@ -18,7 +18,6 @@ void sp_config_defaults(sp_config *c)
 	c->policy.threshold = 1;
 	c->policy.count_level = SPONGE_DEBUG;
 	c->policy.flush_level = -1;
-	c->port = 587;
 	c->tls = SP_TLS_STARTTLS;
 	c->verify = 1;
 	c->timeout_us = 30 * 1000000LL;
@@ -329,8 +328,11 @@ static int handler_smtp(parse_ctx *pc, const char *sec, const char *key,
 			c->tls = SP_TLS_STARTTLS;
 		else if (strcmp(v, "none") == 0)
 			c->tls = SP_TLS_NONE;
+		else if (strcmp(v, "tls") == 0)
+			c->tls = SP_TLS_IMPLICIT;
 		else
-			return bad(pc, sec, key, v, "must be starttls or none");
+			return bad(pc, sec, key, v,
+				   "must be starttls, tls or none");
 		return 1;
 	}
 	if (strcmp(key, "ca_file") == 0) {

@@ -52,7 +52,7 @@ SP_HIDDEN bool sp_clean(spbuf *out, const char *in, size_t len, size_t limit,
 SP_HIDDEN bool sp_is_clean(const char *in, size_t len);
 
 /* ---- configuration (config.c) ---- */
-enum sp_tls { SP_TLS_STARTTLS, SP_TLS_NONE };
+enum sp_tls { SP_TLS_STARTTLS, SP_TLS_NONE, SP_TLS_IMPLICIT };
 
 #define SP_MAX_RCPT 64
 
@@ -72,7 +72,7 @@ typedef struct sp_config {
 	char *transport;        /* "smtp", "stdout", "null" */
 	/* [smtp] */
 	char *host;
-	int port;
+	int port;               /* 0: 587, or 465 with implicit TLS */
 	int tls;                /* enum sp_tls */
 	char *ca_file;
 	int verify;

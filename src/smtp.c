@@ -53,6 +53,9 @@ typedef struct smtp_run {
 	bool probe_done;        /* ... and it did */
 	SSL *ssl;               /* the session's TLS object, once up */
 	int fd;                 /* its socket, once known (-1 before) */
+	int port;               /* the server's port */
+	int peer_port;          /* the port libESMTP connects to */
+	struct relay *relay;    /* implicit TLS: our relay, or NULL */
 	/* what TLS verification saw */
 	long verify_err;        /* X509_V_* of the first failure, or 0 */
 	char verify_depth_subject[256];
@@ -62,6 +65,9 @@ typedef struct smtp_run {
 
 static pthread_once_t auth_once = PTHREAD_ONCE_INIT;
 static void auth_init(void) { auth_client_init(); }
+
+struct relay;
+static void relay_quit(struct relay *rl, int libesmtp_fd);
 
 /* ---- protocol monitor ------------------------------------------- */
 
@@ -80,7 +86,7 @@ static int find_socket(const smtp_run *x)
 			   : ss.ss_family == AF_INET6
 				   ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
 				   : -1;
-		if (port == x->cfg->port)
+		if (port == x->peer_port)
 			return fd;
 	}
 	return -1;
@@ -98,6 +104,10 @@ static void probe_quit(smtp_run *x)
 	if (x->probe_done)
 		return;
 	x->probe_done = true;
+	if (x->relay) {
+		relay_quit(x->relay, find_socket(x));
+		return;
+	}
 	int fd = x->fd >= 0 ? x->fd : find_socket(x);
 	if (x->ssl)
 		SSL_write(x->ssl, "QUIT\r\n", 6);
@@ -225,8 +235,10 @@ static SSL_CTX *make_ctx(smtp_run *x)
 		return NULL;
 	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
 	/* TLS 1.3 session tickets make libESMTP 1.1.0 wait for an EHLO
-	 * reply it never asked for (seen 5 in 40 runs); 1.2 does not. */
-	SSL_CTX_set_max_proto_version(ctx, TLS1_2_VERSION);
+	 * reply it never asked for (seen 5 in 40 runs); 1.2 does not.  Our
+	 * own relay (implicit TLS) reads them itself: no cap there. */
+	if (x->cfg->tls == SP_TLS_STARTTLS)
+		SSL_CTX_set_max_proto_version(ctx, TLS1_2_VERSION);
 	SSL_CTX_set_app_data(ctx, x);
 	SSL_CTX_set_info_callback(ctx, info_cb);
 	if (x->cfg->verify) {
@@ -370,10 +382,12 @@ static const char *empty_cb(void **ctx, int *len, void *arg)
 
 /* ---- reachability within the timeout ----------------------------- */
 
-static int probe_connect(smtp_run *x, int timeout_ms)
+/* A TCP connection to the server within the timeout: the socket, or -1
+ * with r filled in. */
+static int tcp_connect(smtp_run *x, int timeout_ms)
 {
 	char port[8];
-	snprintf(port, sizeof port, "%d", x->cfg->port);
+	snprintf(port, sizeof port, "%d", x->port);
 	struct addrinfo hints, *res = NULL;
 	memset(&hints, 0, sizeof hints);
 	hints.ai_socktype = SOCK_STREAM;
@@ -406,18 +420,227 @@ static int probe_connect(smtp_run *x, int timeout_ms)
 		} else if (c != 0) {
 			err = errno;
 		}
-		close(fd);
 		if (c == 0) {
 			freeaddrinfo(res);
-			return 0;
+			int flags = fcntl(fd, F_GETFL);
+			fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
+			return fd;
 		}
+		close(fd);
 	}
 	freeaddrinfo(res);
-	sb_printf(&x->r->reply, "%s port %d: %s", x->cfg->host, x->cfg->port,
+	sb_printf(&x->r->reply, "%s port %d: %s", x->cfg->host, x->port,
 		  strerror(err));
 	x->r->stage = "connect";
 	x->r->outcome = SP_TEMPORARY;
 	return -1;
+}
+
+/* libESMTP has no connect timeout: check reachability first. */
+static int probe_connect(smtp_run *x, int timeout_ms)
+{
+	int fd = tcp_connect(x, timeout_ms);
+	if (fd < 0)
+		return -1;
+	close(fd);
+	return 0;
+}
+
+/* ---- implicit TLS: an in-process relay ---------------------------- */
+
+/*
+ * libESMTP 1.1.0 cannot speak TLS from the first byte (SMTPS, RFC 8314).
+ * We connect and verify the TLS connection ourselves, then let libESMTP
+ * talk plain SMTP over loopback to a thread that forwards bytes both
+ * ways.  The listening socket takes one connection, and only one whose
+ * other end is a socket of this very process.
+ */
+typedef struct relay {
+	int listen_fd, plain_fd, tls_fd;
+	SSL *ssl;
+	int timeout_ms;
+	volatile int quit;      /* check --smtp: say QUIT, then stop */
+	pthread_t thread;
+	bool running;
+} relay;
+
+/* Is the peer of fd a socket of this process?  Returns that socket (the
+ * one libESMTP connected), or -1. */
+static int peer_is_us(int fd)
+{
+	struct sockaddr_storage peer, mine;
+	socklen_t pl = sizeof peer;
+	if (getpeername(fd, (struct sockaddr *)&peer, &pl) != 0)
+		return -1;
+	for (int other = 3; other < 4096; other++) {
+		socklen_t ml = sizeof mine;
+		if (other == fd ||
+		    getsockname(other, (struct sockaddr *)&mine, &ml) != 0)
+			continue;
+		if (ml == pl && memcmp(&mine, &peer, pl) == 0)
+			return other;
+	}
+	return -1;
+}
+
+static bool write_all(int fd, const char *p, size_t n)
+{
+	while (n) {
+		ssize_t w = write(fd, p, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return false;
+		p += w;
+		n -= (size_t)w;
+	}
+	return true;
+}
+
+static void *relay_main(void *arg)
+{
+	relay *rl = arg;
+	/* SIGPIPE stays blocked in this thread */
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	int64_t deadline = sponge_now() + (int64_t)rl->timeout_ms * 1000;
+	while (rl->plain_fd < 0) {
+		int left = (int)((deadline - sponge_now()) / 1000);
+		struct pollfd p = {rl->listen_fd, POLLIN, 0};
+		if (left <= 0 || poll(&p, 1, left) <= 0)
+			return NULL;
+		int fd = accept4(rl->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+		if (fd < 0)
+			continue;
+		int theirs = peer_is_us(fd);
+		if (theirs < 0) {
+			close(fd); /* someone else on this host: no */
+			continue;
+		}
+		/* no Nagle stall on either end of the loopback hop */
+		int one = 1;
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+		setsockopt(theirs, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+		rl->plain_fd = fd;
+	}
+	char buf[16384];
+	for (;;) {
+		if (!SSL_pending(rl->ssl)) {
+			struct pollfd p[2] = {{rl->plain_fd, POLLIN, 0},
+					      {rl->tls_fd, POLLIN, 0}};
+			int r = poll(p, 2, rl->timeout_ms);
+			if (r < 0 && errno == EINTR)
+				continue;
+			if (r <= 0)
+				break;
+			if (p[0].revents) {
+				ssize_t n = read(rl->plain_fd, buf, sizeof buf);
+				if (n <= 0 || SSL_write(rl->ssl, buf, (int)n) <= 0)
+					break;
+			}
+			if (!(p[1].revents))
+				continue;
+		}
+		int n = SSL_read(rl->ssl, buf, sizeof buf);
+		if (n <= 0 || !write_all(rl->plain_fd, buf, (size_t)n))
+			break;
+	}
+	if (rl->quit) {
+		SSL_write(rl->ssl, "QUIT\r\n", 6);
+		struct pollfd p = {rl->tls_fd, POLLIN, 0};
+		if (poll(&p, 1, 1000) > 0)
+			SSL_read(rl->ssl, buf, sizeof buf); /* the 221 */
+	}
+	SSL_shutdown(rl->ssl);
+	return NULL;
+}
+
+static void relay_quit(relay *rl, int libesmtp_fd)
+{
+	rl->quit = 1;
+	if (libesmtp_fd >= 0)
+		shutdown(libesmtp_fd, SHUT_RDWR);
+}
+
+/* Connect, verify TLS, listen on loopback, start the thread.  Returns the
+ * port libESMTP should use, or -1 with x->r filled in. */
+static int relay_start(smtp_run *x, relay *rl, SSL_CTX *ctx, int timeout_ms)
+{
+	memset(rl, 0, sizeof *rl);
+	rl->listen_fd = rl->plain_fd = -1;
+	rl->timeout_ms = timeout_ms;
+	rl->tls_fd = tcp_connect(x, timeout_ms);
+	if (rl->tls_fd < 0)
+		return -1;
+	struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
+	setsockopt(rl->tls_fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+	setsockopt(rl->tls_fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+	rl->ssl = SSL_new(ctx);
+	if (!rl->ssl || !SSL_set_fd(rl->ssl, rl->tls_fd)) {
+		x->r->outcome = SP_LOCAL;
+		sb_adds(&x->r->reply, "TLS: out of memory");
+		return -1;
+	}
+	if (SSL_connect(rl->ssl) != 1) {
+		x->r->outcome = SP_TLS;
+		x->r->stage = "tls";
+		if (x->verify_err) {
+			sb_printf(&x->r->reply,
+				  "certificate of %s not accepted: %s%s%s%s",
+				  x->cfg->host,
+				  X509_verify_cert_error_string(x->verify_err),
+				  x->verify_depth_subject[0] ? " (" : "",
+				  x->verify_depth_subject,
+				  x->verify_depth_subject[0] ? ")" : "");
+		} else {
+			char e[256];
+			ERR_error_string_n(ERR_peek_last_error(), e, sizeof e);
+			sb_printf(&x->r->reply, "TLS handshake with %s failed: %s",
+				  x->cfg->host, e);
+		}
+		return -1;
+	}
+	x->tls_up = true;
+	x->fd = -1; /* the socket libESMTP uses is the loopback one */
+	struct sockaddr_in a;
+	memset(&a, 0, sizeof a);
+	a.sin_family = AF_INET;
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	socklen_t al = sizeof a;
+	rl->listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (rl->listen_fd < 0 ||
+	    bind(rl->listen_fd, (struct sockaddr *)&a, sizeof a) != 0 ||
+	    listen(rl->listen_fd, 1) != 0 ||
+	    getsockname(rl->listen_fd, (struct sockaddr *)&a, &al) != 0 ||
+	    pthread_create(&rl->thread, NULL, relay_main, rl) != 0) {
+		x->r->outcome = SP_LOCAL;
+		sb_printf(&x->r->reply, "TLS relay: %s", strerror(errno));
+		return -1;
+	}
+	rl->running = true;
+	return ntohs(a.sin_port);
+}
+
+static void relay_stop(relay *rl)
+{
+	if (rl->running) {
+		if (rl->plain_fd >= 0)
+			shutdown(rl->plain_fd, SHUT_RDWR);
+		shutdown(rl->listen_fd, SHUT_RDWR);
+		pthread_join(rl->thread, NULL);
+	}
+	if (rl->plain_fd >= 0)
+		close(rl->plain_fd);
+	if (rl->listen_fd >= 0)
+		close(rl->listen_fd);
+	SSL_free(rl->ssl);
+	if (rl->tls_fd >= 0)
+		close(rl->tls_fd);
+	rl->running = false;
+	rl->plain_fd = rl->listen_fd = rl->tls_fd = -1;
+	rl->ssl = NULL;
 }
 
 /* ---- outcome ------------------------------------------------------ */
@@ -627,6 +850,12 @@ static int smtp_send(sponge *sp, sp_composer *comp, sp_send_result *r,
 	x.cfg = cfg;
 	x.probe = probe;
 	x.fd = -1;
+	x.port = cfg->port ? cfg->port
+			   : cfg->tls == SP_TLS_IMPLICIT ? 465 : 587;
+	x.peer_port = x.port;
+	relay rl;
+	memset(&rl, 0, sizeof rl);
+	rl.listen_fd = rl.plain_fd = rl.tls_fd = -1;
 	sb_init(&x.pass, 1024);
 	sb_init(&x.inbuf, 64 * 1024);
 	unsigned char ipbuf[16];
@@ -646,9 +875,25 @@ static int smtp_send(sponge *sp, sp_composer *comp, sp_send_result *r,
 		goto out;
 	}
 	long timeout_ms = (long)(cfg->timeout_us / 1000);
-	if (probe_connect(&x, (int)timeout_ms) != 0)
+	if (cfg->tls != SP_TLS_IMPLICIT && probe_connect(&x, (int)timeout_ms))
 		goto out; /* r filled in */
 	x.probed = true;
+	if (cfg->tls == SP_TLS_IMPLICIT) {
+		ctx = make_ctx(&x);
+		if (!ctx) {
+			rc = sp_fail(sp, SPONGE_ECONFIG,
+				     "smtp: cannot set up TLS (ca_file %s)",
+				     cfg->ca_file ? cfg->ca_file : "system");
+			r->outcome = SP_CONFIG;
+			r->stage = "config";
+			goto out;
+		}
+		int port = relay_start(&x, &rl, ctx, (int)timeout_ms);
+		if (port < 0)
+			goto out; /* r filled in */
+		x.relay = &rl;
+		x.peer_port = port;
+	}
 
 	s = smtp_create_session();
 	smtp_message_t m = s ? smtp_add_message(s) : NULL;
@@ -658,9 +903,12 @@ static int smtp_send(sponge *sp, sp_composer *comp, sp_send_result *r,
 		goto out;
 	}
 	char hostport[300];
-	snprintf(hostport, sizeof hostport, "%s%s%s:%d",
-		 strchr(cfg->host, ':') ? "[" : "", cfg->host,
-		 strchr(cfg->host, ':') ? "]" : "", cfg->port);
+	if (x.relay)
+		snprintf(hostport, sizeof hostport, "127.0.0.1:%d", x.peer_port);
+	else
+		snprintf(hostport, sizeof hostport, "%s%s%s:%d",
+			 strchr(cfg->host, ':') ? "[" : "", cfg->host,
+			 strchr(cfg->host, ':') ? "]" : "", x.port);
 	smtp_set_server(s, hostport);
 	if (cfg->helo)
 		smtp_set_hostname(s, cfg->helo);
@@ -720,6 +968,11 @@ static int smtp_send(sponge *sp, sp_composer *comp, sp_send_result *r,
 			  sponge_errmsg(sp));
 	}
 out:
+	if (s) {
+		smtp_destroy_session(s);
+		s = NULL;
+	}
+	relay_stop(&rl);
 	if (masked) {
 		struct timespec zero = {0, 0};
 		while (sigtimedwait(&pipe_set, NULL, &zero) > 0)

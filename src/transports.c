@@ -113,7 +113,7 @@ typedef struct pipe_ctx {
 static void drain(pipe_ctx *pc)
 {
 	char b[4096];
-	ssize_t n;
+	ssize_t n = -1;
 	while (pc->err >= 0 && (n = read(pc->err, b, sizeof b)) > 0) {
 		size_t room = sizeof pc->errbuf - 1 - pc->errlen;
 		size_t take = (size_t)n < room ? (size_t)n : room;

@@ -168,10 +168,11 @@ def authenticator(server, session, envelope, mechanism, auth_data):
 
 
 class TestController(Controller):
-    def __init__(self, handler, port, bulk=False, **kw):
+    def __init__(self, handler, port, bulk=False, ssl_context=None, **kw):
         self.smtp_kw = kw
         self.cls = BulkSMTP if bulk else FaultySMTP
-        super().__init__(handler, hostname="127.0.0.1", port=port)
+        super().__init__(handler, hostname="127.0.0.1", port=port,
+                         ssl_context=ssl_context)
 
     def factory(self):
         return self.cls(self.handler, **self.smtp_kw)
@@ -180,23 +181,35 @@ class TestController(Controller):
 class Server:
     """start(): a listening server; .port, .handler.messages."""
 
-    def __init__(self, cert="good", starttls=True, auth=True, bulk=False):
+    def __init__(self, cert="good", starttls=True, auth=True, bulk=False,
+                 implicit=False):
         self.handler = Handler()
         self.port = free_port()
         kw = dict(hostname="testmx.localhost", ident="logsponge-test",
                   timeout=30)
-        if starttls:
+        self.sni = []
+        if implicit:
+            # SMTPS (RFC 8314): TLS from the first byte, AUTH inside it
             certs = Certs.get()
             crt, key = getattr(certs, cert)
             ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             ctx.load_cert_chain(crt, key)
-            self.sni = []
+            ctx.sni_callback = lambda o, name, c: self.sni.append(name)
+            kw["ssl_context"] = ctx
+            if auth:
+                kw.update(auth_required=True, authenticator=authenticator,
+                          auth_require_tls=False)
+        elif starttls:
+            certs = Certs.get()
+            crt, key = getattr(certs, cert)
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(crt, key)
 
             def sni(sslobj, name, context):
                 self.sni.append(name)
             ctx.sni_callback = sni
             kw.update(tls_context=ctx, require_starttls=True)
-        if auth:
+        if auth and not implicit:
             kw.update(auth_required=True, authenticator=authenticator,
                       auth_require_tls=starttls)
         self.controller = TestController(self.handler, self.port, bulk=bulk,

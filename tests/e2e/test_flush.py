@@ -555,3 +555,83 @@ class ConfigTest(FlushTest):
             self.assertEqual(p.returncode, EX_UNAVAILABLE, p.stderr)
         finally:
             srv2.stop()
+
+
+class ImplicitTLSTest(FlushTest):
+    """smtp.tls = tls (SMTPS, RFC 8314) against aiosmtpd's implicit-TLS
+    listener, through logsponge's in-process relay."""
+
+    def test_delivers_over_implicit_tls(self):
+        srv = self.start(implicit=True)
+        self.write_config(srv.port, smtp_extra="tls = tls\n")
+        self.seed(5)
+        p = self.flush()
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(len(srv.messages), 1)
+        body = self.parse(srv.messages[0][1]).get_content()
+        self.assertIn("record 4", body)
+        # (the first handshake, without SNI, is aiosmtpd's own start-up)
+        self.assertEqual(srv.sni[-1], "localhost")
+        self.assertEqual(self.snapshot(), [])
+
+    def test_ip_literal_over_implicit_tls(self):
+        srv = self.start(implicit=True)
+        self.write_config(srv.port, host="127.0.0.1",
+                          smtp_extra="tls = tls\n")
+        self.seed()
+        self.assertEqual(self.flush().returncode, 0)
+        self.assertEqual(len(srv.messages), 1)
+
+    def test_unknown_ca_and_wrong_host_are_refused(self):
+        for cert, host in (("unknown", "localhost"), ("wrong", "localhost"),
+                           ("wrong", "127.0.0.1")):
+            srv = Server(cert=cert, implicit=True).start()
+            try:
+                self.write_config(srv.port, host=host,
+                                  smtp_extra="tls = tls\n")
+                self.seed()
+                before = self.snapshot()
+                p = self.flush()
+                self.assertEqual(p.returncode, EX_UNAVAILABLE, p.stderr)
+                self.assertIn(b"certificate", p.stderr)
+                self.assertEqual(self.snapshot(), before)
+                self.assertEqual(srv.messages, [])
+                h = self.history()[-1]
+                self.assertEqual((h["outcome"], h["stage"]), ("tls", "tls"))
+            finally:
+                srv.stop()
+
+    def test_wrong_password_over_implicit_tls(self):
+        srv = self.start(implicit=True)
+        self.write_config(srv.port, smtp_extra="tls = tls\n")
+        with open(os.path.join(self.dir, "pw"), "w") as f:
+            f.write("wrong\n")
+        self.seed()
+        p = self.flush()
+        self.assertEqual(p.returncode, EX_NOPERM, p.stderr)
+        self.assertEqual(srv.messages, [])
+
+    def test_plain_server_is_not_tls(self):
+        srv = self.start()  # STARTTLS server: its first bytes are not TLS
+        self.write_config(srv.port, smtp_extra="tls = tls\n")
+        self.seed()
+        before = self.snapshot()
+        p = self.flush()
+        self.assertEqual(p.returncode, EX_UNAVAILABLE, p.stderr)
+        self.assertEqual(self.snapshot(), before)
+
+    def test_check_smtp_over_implicit_tls(self):
+        srv = self.start(implicit=True)
+        self.write_config(srv.port, smtp_extra="tls = tls\n")
+        p = self.run_ls("check", "--smtp", check=False)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(srv.messages, [])
+
+    def test_twenty_flushes_in_a_row(self):
+        srv = self.start(implicit=True)
+        self.write_config(srv.port, smtp_extra="tls = tls\n")
+        for i in range(20):
+            self.add(b"round %d\n" % i)
+            p = self.flush()
+            self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(len(srv.messages), 20)

@@ -47,7 +47,7 @@ static const struct cfg_case {
 	{"[mail]\nto = \"Q\" <a@b.c>\n", SPONGE_ECONFIG, "mail.to"},
 	{"[mail]\ntransport = pigeon\n", SPONGE_ECONFIG, "unknown transport"},
 	{"[smtp]\nport = 70000\n", SPONGE_ECONFIG, "not a port"},
-	{"[smtp]\ntls = maybe\n", SPONGE_ECONFIG, "starttls or none"},
+	{"[smtp]\ntls = maybe\n", SPONGE_ECONFIG, "must be starttls, tls or none"},
 	{"[smtp]\nverify = perhaps\n", SPONGE_ECONFIG, "not yes or no"},
 	{"[smtp]\ntimeout = 10ms\n", SPONGE_ECONFIG, "at least 1s"},
 	{"[smtp]\nhost = a b\n", SPONGE_ECONFIG, "not a host"},
