@@ -5,7 +5,8 @@
 set -e
 PKGS="gcc make pkg-config libc6-dev libsqlite3-dev sqlite3 libesmtp-dev
 libssl-dev openssl check libsubunit-dev libinih-dev libjansson-dev
-zlib1g-dev python3 python3-aiosmtpd time man-db groff-base msmtp"
+zlib1g-dev python3 python3-aiosmtpd time man-db groff-base msmtp
+rsyslog"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||

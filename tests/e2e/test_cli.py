@@ -208,23 +208,47 @@ class LibraryTest(SpoolTest):
         self.assertRegex(soname, r"SONAME\s+liblogsponge\.so\.\d+")
 
 
+def man_examples():
+    """The C programs in logsponge(3)'s EXAMPLE section."""
+    text = open(os.path.join(ROOT, "man", "logsponge.3")).read()
+    section = text.split(".SH EXAMPLE\n", 1)[1].split("\n.SH ", 1)[0]
+    blocks = [b.split("\n.fi", 1)[0] for b in section.split(".nf\n")[1:]]
+    return [b.replace("\\en", "\\n").replace("\\-", "-") for b in blocks]
+
+
 class ManExampleTest(SpoolTest):
-    def test_logsponge3_example_compiles_and_logs(self):
-        text = open(os.path.join(ROOT, "man", "logsponge.3")).read()
-        ex = text.split(".SH EXAMPLE\n.nf\n", 1)[1].split("\n.fi", 1)[0]
-        src = ex.replace("\\en", "\\n").replace("\\-", "-")
-        c = os.path.join(self.dir, "ex.c")
+    def build(self, src, name):
+        c = os.path.join(self.dir, name + ".c")
         with open(c, "w") as f:
             f.write(src)
-        exe = os.path.join(self.dir, "ex")
+        exe = os.path.join(self.dir, name)
         libs = subprocess.run(["pkg-config", "--libs", "sqlite3", "jansson",
-                               "inih"], capture_output=True,
-                              text=True).stdout.split()
+                               "inih", "libesmtp-1.0", "openssl"],
+                              capture_output=True, text=True).stdout.split()
         cflags = os.environ.get("LOGSPONGE_CFLAGS", "").split()
-        subprocess.run(["cc", "-std=c11", "-Wall", "-Werror"] + cflags +
+        subprocess.run(["cc", "-std=c11", "-D_DEFAULT_SOURCE", "-Wall",
+                        "-Werror", "-pthread"] + cflags +
                        ["-I", os.path.join(ROOT, "include"), c,
                         os.path.join(BUILD, "liblogsponge.a"), "-o", exe]
                        + libs, check=True)
+        return exe
+
+    def test_threads_and_fork_example_loses_nothing(self):
+        exe = self.build(man_examples()[1], "threads")
+        env = dict(self.env, LOGSPONGE_SPOOL=self.spool)
+        subprocess.run([exe], env=env, check=True, timeout=300)
+        import sqlite3
+        con = sqlite3.connect(self.spool)
+        rows = con.execute("SELECT tag, level, message FROM records").fetchall()
+        con.close()
+        want = {("worker", 6, "thread %d line %d" % (t, i))
+                for t in range(4) for i in range(1000)}
+        want |= {("child", 5, "child line %d" % i) for i in range(1000)}
+        self.assertEqual(len(rows), 5000)
+        self.assertEqual(set(rows), want)
+
+    def test_logsponge3_example_compiles_and_logs(self):
+        exe = self.build(man_examples()[0], "ex")
         env = dict(self.env, LOGSPONGE_SPOOL=self.spool)
         subprocess.run([exe], env=env, check=True)
         r = self.records()
