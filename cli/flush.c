@@ -1,14 +1,29 @@
 /* flush.c - `logsponge flush` and `logsponge check`. */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <getopt.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 
+/* Unbuffered, so that a failed write (a full disk, a closed pipe) is
+ * known before the flush commits: the stdout transport counts as sent
+ * only when every byte was written. */
 static int write_stdout(void *arg, const char *buf, size_t len)
 {
 	(void)arg;
-	return fwrite(buf, 1, len, stdout) == len ? 0 : -1;
+	fflush(stdout);
+	while (len) {
+		ssize_t w = write(STDOUT_FILENO, buf, len);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		buf += w;
+		len -= (size_t)w;
+	}
+	return 0;
 }
 
 static void flush_usage(FILE *f)

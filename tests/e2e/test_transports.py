@@ -3,7 +3,9 @@ import email
 import email.policy
 import mailbox
 import os
+import subprocess
 
+from common import BIN
 from smtpserver import PASSWORD, USER, Certs
 from test_flush import FlushTest
 
@@ -170,3 +172,16 @@ class MaildirTest(TransportTest):
         self.records_seeded()
         p = self.flush()
         self.assertOneLineError(p, 78, "maildir.path")
+
+
+class StdoutTest(TransportTest):
+    def test_write_failure_keeps_spool(self):
+        self.config("stdout")
+        self.records_seeded()
+        before = self.snapshot()
+        with open("/dev/full", "wb") as full:
+            p = subprocess.run([BIN, "-s", self.spool, "flush"], env=self.env,
+                               stdout=full, stderr=subprocess.PIPE)
+        self.assertEqual(p.returncode, EX_IOERR, p.stderr)
+        self.assertEqual(self.snapshot(), before)
+        self.assertEqual(self.history()[-1]["outcome"], "local")
