@@ -192,9 +192,13 @@ int finish_adding(adder *a, int status)
 	if (!a->rc)
 		a->rc = sponge_sync(a->sp);
 	if (a->rc) {
-		status = fail(a->sp, a->rc);
+		const char *m = sponge_errmsg(a->sp);
 		if (lost)
-			errorf("%zu records read but not stored", lost);
+			errorf("%s (%zu records read but not stored)",
+			       *m ? m : sponge_strerror(a->rc), lost);
+		else
+			errorf("%s", *m ? m : sponge_strerror(a->rc));
+		status = exit_code(a->rc);
 	}
 	return status;
 }

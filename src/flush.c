@@ -580,6 +580,7 @@ static int commit_sent(sponge *sp, const sp_batch *b, const char *reply)
 		rc = history_row(sp, "sent", "", reply, b);
 	if (rc == SPONGE_OK)
 		rc = meta_set(sp, "inflight", NULL);
+	sp_crash_point("during-commit");
 	if (rc == SPONGE_OK)
 		rc = exec_sql(sp, "COMMIT", "committing the flush");
 	if (rc != SPONGE_OK)
@@ -645,6 +646,8 @@ int sponge_flush(sponge *sp, unsigned flags, sponge_writer out, void *arg,
 	int lockfd = -1;
 	if (!dry && (rc = take_lock(sp, &lockfd)))
 		return rc;
+	if (!dry)
+		sp_crash_point("after-lock");
 	/* A flush reads the whole batch a few times in order: a page cache
 	 * larger than this does not help it, and a small one keeps its
 	 * memory the same for 10,000 records and for 10,000,000. */
@@ -699,11 +702,13 @@ int sponge_flush(sponge *sp, unsigned flags, sponge_writer out, void *arg,
 		rc = sp_send_stream(&comp, false, out, arg);
 		goto out;
 	}
+	sp_crash_point("after-batch");
 	if ((rc = mark_inflight(sp, &b)))
 		goto out;
 
 	rc = t->send(sp, &comp, &sr, false, out, arg);
 	if (rc == SPONGE_OK && sr.outcome == SP_SENT) {
+		sp_crash_point("after-250");
 		rc = commit_sent(sp, &b, sr.reply.data);
 		if (rc == SPONGE_OK)
 			res->sent = 1;

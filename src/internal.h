@@ -16,6 +16,19 @@ SP_HIDDEN void *sp_realloc(void *p, size_t n);
 SP_HIDDEN void sp_free(void *p);
 SP_HIDDEN char *sp_strdup(const char *s);
 
+/* ---- fault injection, for the tests ---- */
+/*
+ * sp_crash_point("name"): when $LOGSPONGE_TEST_CRASH names this point,
+ * the process kills itself with SIGKILL there (the crash tests stop a
+ * flush at every step this way).  Costs one cached getenv.
+ * sp_alloc_fail_at(k): make the k-th allocation from now fail (0: off);
+ * sp_alloc_count(): allocations so far.  Used by the unit tests.
+ */
+SP_HIDDEN void sp_crash_point(const char *name);
+SP_HIDDEN void sp_alloc_fail_at(unsigned long k);
+SP_HIDDEN unsigned long sp_alloc_count(void);
+SP_HIDDEN bool sp_alloc_should_fail(void);
+
 /* ---- growable, always NUL-terminated byte buffer with a size cap ---- */
 typedef struct spbuf {
 	char *data;  /* never NULL after sb_init: points at "" when empty */

@@ -159,6 +159,10 @@ static void monitor(const char *buf, int len, int writing, void *arg)
 				    strncasecmp(p, verbs[i], vl) == 0) {
 					snprintf(x->verb, sizeof x->verb, "%s",
 						 verbs[i]);
+					if (i == 2)
+						sp_crash_point("starttls");
+					if (i == 3)
+						sp_crash_point("auth");
 					if (i == 6)
 						x->started_data = true;
 					if (i == 4 && x->probe)
@@ -367,6 +371,8 @@ static const char *message_cb(void **ctx, int *len, void *arg)
 	}
 	size_t n = 0;
 	const char *p = sp_compose_next(x->comp, &n);
+	if (x->comp->bytes > n)
+		sp_crash_point("mid-data"); /* the first chunk is out */
 	*len = (int)n;
 	return p;
 }

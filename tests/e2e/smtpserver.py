@@ -153,8 +153,12 @@ class BulkSMTP(FaultySMTP):
             tail = (tail + chunk)[-5:]
             if tail == b"\r\n.\r\n":
                 break
-        self.event_handler.messages.append((self.envelope, b"".join(parts)))
-        del self.event_handler.messages[:-1]
+        data = b"".join(parts)[:-5] + b"\r\n"
+        # undo dot-stuffing as a real server would
+        data = data.replace(b"\r\n..", b"\r\n.")
+        self.event_handler.messages.append((self.envelope, data))
+        if not getattr(self.event_handler, "keep_all", False):
+            del self.event_handler.messages[:-1]
         self.event_handler.bytes_received = getattr(
             self.event_handler, "bytes_received", 0) + size
         self._set_post_data_state()
@@ -182,8 +186,9 @@ class Server:
     """start(): a listening server; .port, .handler.messages."""
 
     def __init__(self, cert="good", starttls=True, auth=True, bulk=False,
-                 implicit=False):
+                 implicit=False, keep_all=False):
         self.handler = Handler()
+        self.handler.keep_all = keep_all
         self.port = free_port()
         kw = dict(hostname="testmx.localhost", ident="logsponge-test",
                   timeout=30)

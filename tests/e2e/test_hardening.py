@@ -1,0 +1,213 @@
+"""Hardening: a flush killed at every step, I/O faults during add, hostile
+header input, and a long load run against the real server."""
+import email
+import email.policy
+import os
+import re
+import signal
+import sqlite3
+import subprocess
+import threading
+import time
+
+from common import BIN, SpoolTest
+from smtpserver import Server
+from test_flush import FlushTest
+
+CRASH_POINTS = ["after-lock", "after-batch", "starttls", "auth", "mid-data",
+                "after-250", "during-commit"]
+
+
+class CrashTest(FlushTest):
+    def integrity(self):
+        con = sqlite3.connect(self.spool)
+        try:
+            return con.execute("PRAGMA integrity_check").fetchone()[0]
+        finally:
+            con.close()
+
+    def test_flush_killed_at_every_step(self):
+        srv = self.start()
+        self.write_config(srv.port)
+        seen = 0
+        for point in CRASH_POINTS:
+            with self.subTest(point=point):
+                self.add(b"".join(b"%s record %05d\n" % (point.encode(), i)
+                                  for i in range(2000)))
+                before = self.snapshot()
+                env = dict(self.env, LOGSPONGE_TEST_CRASH=point)
+                p = self.flush(env=env)
+                self.assertEqual(p.returncode, -signal.SIGKILL, p.stderr)
+                time.sleep(0.2)  # let the server notice the dead client
+                # the spool opens, is intact, and lost nothing
+                self.assertEqual(self.run_ls("status").returncode, 0)
+                self.assertEqual(self.integrity(), "ok")
+                self.assertEqual(self.snapshot(), before)
+                # the next flush delivers everything
+                p = self.flush()
+                self.assertEqual(p.returncode, 0, p.stderr)
+                self.assertEqual(self.snapshot(), [])
+                new = srv.messages[seen:]
+                seen = len(srv.messages)
+                last = self.parse(new[-1][1])
+                body = last.get_content().replace("\r\n", "\n")
+                for (_, _, _, m) in before:
+                    self.assertIn(": " + m + "\n", body)
+                if point in ("after-250", "during-commit"):
+                    # the server had it: one duplicate, same Message-ID
+                    self.assertEqual(len(new), 2)
+                    first = self.parse(new[0][1])
+                    self.assertEqual(first["Message-ID"], last["Message-ID"])
+                else:
+                    self.assertEqual(len(new), 1)
+
+
+class AddFaultTest(SpoolTest):
+    def faulty_env(self, flag, errno_value):
+        return dict(self.env, LD_PRELOAD=os.environ["LOGSPONGE_FAULTFS"],
+                    FAULTFS_FLAG=flag, FAULTFS_ERRNO=str(errno_value),
+                    ASAN_OPTIONS="verify_asan_link_order=0")
+
+    def check_fault_mid_stream(self, errno_value, needle):
+        self.add(b"".join(b"before %d\n" % i for i in range(1000)))
+        flag = os.path.join(self.dir, "fault")
+        p = subprocess.Popen([BIN, "-s", self.spool, "add"],
+                             stdin=subprocess.PIPE, stderr=subprocess.PIPE,
+                             env=self.faulty_env(flag, errno_value))
+        # a first part goes in, and is committed when the input pauses
+        p.stdin.write(b"".join(b"acked %d\n" % i for i in range(500)))
+        p.stdin.flush()
+        deadline = time.time() + 10
+        while time.time() < deadline and len(self.db_messages()) < 1500:
+            time.sleep(0.05)
+        self.assertEqual(len(self.db_messages()), 1500)
+        open(flag, "w").close()  # the disk fills / turns read-only
+        try:
+            p.stdin.write(b"".join(b"late %d\n" % i for i in range(500)))
+            p.stdin.close()
+        except BrokenPipeError:
+            pass
+        err = p.stderr.read().decode()
+        p.stderr.close()
+        p.wait(timeout=20)
+        self.assertEqual(p.returncode, 74, err)
+        self.assertTrue(err.startswith("logsponge: "), err)
+        self.assertEqual(len(err.splitlines()), 1, err)
+        self.assertIn(needle, err)
+        self.assertIn("not stored", err)
+        os.unlink(flag)
+        # everything acknowledged before the fault is there, intact
+        got = self.db_messages()
+        self.assertEqual(got[:1500], ["before %d" % i for i in range(1000)] +
+                         ["acked %d" % i for i in range(500)])
+        con = sqlite3.connect(self.spool)
+        self.assertEqual(con.execute("PRAGMA integrity_check").fetchone()[0],
+                         "ok")
+        con.close()
+        # and the spool works again afterwards
+        self.add(b"after\n")
+        self.assertEqual(self.db_messages()[-1], "after")
+
+    def test_disk_full_during_add(self):
+        self.check_fault_mid_stream(28, "disk is full")
+
+    def test_read_only_during_add(self):
+        self.check_fault_mid_stream(30, "spool")
+
+
+class HeaderInjectionTest(FlushTest):
+    def test_no_header_from_tag_host_subject_or_data(self):
+        srv = self.start()
+        self.write_config(srv.port, mail_extra="subject = {tag} {first} "
+                          "{host} \u00e9" + "\u65e5" * 45)
+        evil = "x\r\nBcc: victim@example.org\r\n\x00Subject: owned"
+        self.add(evil.encode() + b"\n", "-t", "t\r\nX-Evil: 1\x01" +
+                 "\u00e9" * 40, "-l", "err")
+        self.add(b'{"MESSAGE":"m","_HOSTNAME":"h\\r\\nX-Host: 1",'
+                 b'"PRIORITY":"2","SYSLOG_IDENTIFIER":"a\\nB: c"}\n',
+                 "--format", "journal-json")
+        self.assertEqual(self.flush().returncode, 0)
+        raw = srv.messages[0][1]
+        head = raw.split(b"\r\n\r\n", 1)[0]
+        names = [l.split(b":", 1)[0] for l in head.split(b"\r\n")
+                 if l and l[:1] not in (b" ", b"\t")]
+        self.assertEqual(sorted(names), sorted([
+            b"From", b"To", b"Subject", b"Date", b"Message-ID",
+            b"MIME-Version", b"Content-Type", b"Content-Transfer-Encoding",
+            b"Auto-Submitted", b"X-Mailer"]))
+        self.assertNotIn(b"\x00", raw)
+        for line in head.split(b"\r\n"):
+            self.assertLessEqual(len(line), 78)
+        msg = self.parse(raw)
+        self.assertEqual(msg.defects, [])
+        self.assertIn("\u65e5" * 10, msg["Subject"])
+        self.assertEqual(srv.messages[0][0].rcpt_tos, ["ops@example.org"])
+
+    def test_addresses_with_line_breaks_are_config_errors(self):
+        for bad in ("a@b.c\rBcc: x@y.z", "a@b.c\x00", "Name\x01 <a@b.c>"):
+            cfg = os.path.join(self.dir, "c")
+            with open(cfg, "wb") as f:
+                f.write(b"[mail]\nfrom = " + bad.encode() + b"\n")
+            p = self.run_ls("-c", cfg, "add", "x", check=False)
+            self.assertEqual(p.returncode, 78, (bad, p.stderr))
+
+
+class LoadTest(FlushTest):
+    def test_eight_writers_while_flushing_every_200ms(self):
+        writers, per = 8, 250000
+        srv = Server(bulk=True, keep_all=True).start()
+        self.server = srv
+        self.write_config(srv.port)
+        self.run_ls("add", input=b"")
+        procs = []
+        for w in range(writers):
+            p = subprocess.Popen([BIN, "-s", self.spool, "add", "-t",
+                                  "w%d" % w], stdin=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, env=self.env)
+            procs.append(p)
+
+        def feed(w, p):
+            for start in range(0, per, 5000):
+                p.stdin.write(b"".join(b"w%d %06d\n" % (w, i) for i in
+                                       range(start, start + 5000)))
+                p.stdin.flush()
+                time.sleep(0.05)  # keep the writers going for a while
+            p.stdin.close()
+
+        feeders = [threading.Thread(target=feed, args=(w, p))
+                   for w, p in enumerate(procs)]
+        for t in feeders:
+            t.start()
+        flushes, failures = 0, []
+        while any(p.poll() is None for p in procs) or flushes < 3:
+            r = self.run_ls("flush", "--force", check=False)
+            flushes += 1
+            if r.returncode not in (0,):
+                failures.append((r.returncode, r.stderr))
+            time.sleep(0.2)
+        for t in feeders:
+            t.join()
+        for p in procs:
+            p.wait()
+            self.assertEqual(p.returncode, 0, p.stderr.read())
+            p.stderr.close()
+        self.assertEqual(failures, [])
+        # every record is in exactly one received message, or pending
+        seen = {}
+        rx = re.compile(r": (w\d %06d)$".replace("%06d", r"\d{6}"), re.M)
+        for _, raw in srv.messages:
+            body = self.parse(raw).get_content().replace("\r\n", "\n")
+            for m in rx.findall(body):
+                seen[m] = seen.get(m, 0) + 1
+        pending = [m for (_, _, _, m) in self.snapshot()]
+        for m in pending:
+            seen[m] = seen.get(m, 0) + 1
+        want = {"w%d %06d" % (w, i) for w in range(writers)
+                for i in range(per)}
+        self.assertEqual(set(seen), want)
+        self.assertEqual([m for m, n in seen.items() if n != 1], [])
+        self.assertGreaterEqual(flushes, 5)
+        self.assertGreaterEqual(len(srv.messages), 2)
+        print("\nload: %d records, %d flushes, %d messages, %d pending at "
+              "the end" % (len(want), flushes, len(srv.messages),
+                           len(pending)), end=" ")
