@@ -5,10 +5,12 @@
 
 int main(void)
 {
+	faults_install(); /* before SQLite is first used */
 	SRunner *r = srunner_create(text_suite());
 	srunner_add_suite(r, config_suite());
 	srunner_add_suite(r, spool_suite());
 	srunner_add_suite(r, compose_suite());
+	srunner_add_suite(r, faults_suite());
 	srunner_run_all(r, CK_NORMAL);
 	int failed = srunner_ntests_failed(r);
 	srunner_free(r);

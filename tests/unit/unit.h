@@ -5,4 +5,6 @@ Suite *text_suite(void);
 Suite *config_suite(void);
 Suite *spool_suite(void);
 Suite *compose_suite(void);
+Suite *faults_suite(void);
+void faults_install(void);
 #endif
