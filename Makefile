@@ -52,7 +52,8 @@ SHARED = $(BUILD)/liblogsponge.so.$(VERSION)
 BIN    = $(BUILD)/logsponge
 UNIT   = $(BUILD)/unit-tests
 
-.PHONY: all deps check unit e2e install uninstall clean demo bench man-check
+.PHONY: all deps check unit e2e install uninstall clean demo bench man-check \
+        fuzz valgrind
 all: $(STATIC) $(SHARED) $(BIN)
 
 # Installs the Debian packages the build and the tests need, when missing.
@@ -149,5 +150,25 @@ uninstall:
 	  $(DESTDIR)$(MANDIR)/man1/logsponge.1 $(DESTDIR)$(MANDIR)/man3/logsponge.3 \
 	  $(DESTDIR)$(MANDIR)/man5/logsponge.conf.5
 
+# libFuzzer targets for every parser of untrusted bytes (clang).
+FUZZ_SECONDS ?= 60
+FUZZ_BUILD    = build-fuzz
+FUZZ_TARGETS  = clean detect formats config time encode
+FUZZ_SAN      = -fsanitize=address,undefined -fno-sanitize-recover=all
+FUZZ_LIB_OBJ  = $(LIB_SRC:%.c=$(FUZZ_BUILD)/%.o)
+FUZZ_BINS     = $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/fuzz_%)
+
+$(FUZZ_BUILD)/src/%.o: src/%.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	clang $(CPPFLAGS) -std=c11 -g -O1 $(PKG_CFLAGS) -fsanitize=fuzzer-no-link $(FUZZ_SAN) -c $< -o $@
+
+$(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_LIB_OBJ)
+	clang $(CPPFLAGS) -std=c11 -g -O1 $(PKG_CFLAGS) -fsanitize=fuzzer $(FUZZ_SAN) $< $(FUZZ_LIB_OBJ) -o $@ $(PKG_LIBS)
+
+.SECONDARY: $(FUZZ_LIB_OBJ)
+
+fuzz: deps $(FUZZ_BINS)
+	@sh tools/fuzz.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
+
 clean:
-	rm -rf build build-san
+	rm -rf build build-san build-fuzz

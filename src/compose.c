@@ -142,7 +142,10 @@ bool sp_header_text(spbuf *out, const char *name, const char *text)
 	if (!sb_printf(out, "%s: ", name))
 		return false;
 	size_t n = strlen(text);
-	if (is_ascii_printable(text) && strlen(name) + 2 + n <= 78)
+	/* plain text that looks like an encoded word ("=?") must be encoded,
+	 * or a reader would decode it */
+	if (is_ascii_printable(text) && !strstr(text, "=?") &&
+	    strlen(name) + 2 + n <= 78)
 		return sb_add(out, text, n) && sb_add(out, "\r\n", 2);
 	/* each line: its lead ("Name: " or one space), then one encoded word
 	 * of 12 + base64 octets, at most 76 in all */
