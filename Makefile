@@ -165,6 +165,16 @@ $(FUZZ_BUILD)/src/%.o: src/%.c $(HEADERS)
 $(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_LIB_OBJ)
 	clang $(CPPFLAGS) -std=c11 -g -O1 $(PKG_CFLAGS) -fsanitize=fuzzer $(FUZZ_SAN) $< $(FUZZ_LIB_OBJ) -o $@ $(PKG_LIBS)
 
+# The unit tests and the end-to-end tests under valgrind memcheck: any
+# error or definite/indirect leak fails.
+VALGRIND = valgrind -q --error-exitcode=99 --leak-check=full \
+           --show-leak-kinds=definite,indirect \
+           --errors-for-leak-kinds=definite,indirect
+valgrind: deps
+	@$(MAKE) --no-print-directory all $(UNIT) $(FAULTFS)
+	CK_FORK=no $(VALGRIND) $(UNIT)
+	@sh tools/valgrind-e2e.sh $(abspath $(BUILD)) $(VALGRIND)
+
 .SECONDARY: $(FUZZ_LIB_OBJ)
 
 fuzz: deps $(FUZZ_BINS)

@@ -19,6 +19,33 @@ static volatile sig_atomic_t pending_signal;
 
 static void on_signal(int sig) { pending_signal = sig; }
 
+/* 0 when cmd names an executable file (itself, or found in $PATH), else
+ * the errno that exec would give. */
+static int findable(const char *cmd)
+{
+	if (strchr(cmd, '/'))
+		return access(cmd, X_OK) == 0 ? 0 : errno;
+	const char *path = getenv("PATH");
+	if (!path || !*path)
+		path = "/usr/local/bin:/usr/bin:/bin";
+	int e = ENOENT;
+	for (const char *p = path;;) {
+		const char *colon = strchr(p, ':');
+		size_t n = colon ? (size_t)(colon - p) : strlen(p);
+		char full[4096];
+		if (snprintf(full, sizeof full, "%.*s%s%s", (int)n, p,
+			     n ? "/" : "", cmd) < (int)sizeof full) {
+			if (access(full, X_OK) == 0)
+				return 0;
+			if (errno == EACCES)
+				e = EACCES;
+		}
+		if (!colon)
+			return e;
+		p = colon + 1;
+	}
+}
+
 static void run_usage(FILE *f)
 {
 	usage(f, "run");
@@ -120,10 +147,14 @@ int cmd_run(const globals *g, int argc, char **argv)
 	adder_init(&ad[0], sp, tag, SPONGE_INFO, detect, SPONGE_FORMAT_TEXT);
 	adder_init(&ad[1], sp, tag, SPONGE_ERR, detect, SPONGE_FORMAT_TEXT);
 
+	/* Find the command first: posix_spawnp reports a missing program only
+	 * as exit status 127 on some systems (valgrind, older libcs). */
+	int e = findable(cmd[0]);
 	int out[2] = {-1, -1}, err[2] = {-1, -1};
 	int64_t t0 = sponge_now();
 	pid_t pid = -1;
-	int e = pipe2(out, O_CLOEXEC) || pipe2(err, O_CLOEXEC) ? errno : 0;
+	if (!e && (pipe2(out, O_CLOEXEC) || pipe2(err, O_CLOEXEC)))
+		e = errno;
 	if (!e) {
 		posix_spawn_file_actions_t fa;
 		posix_spawn_file_actions_init(&fa);

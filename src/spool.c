@@ -387,24 +387,16 @@ fail:
 	return rc;
 }
 
-static int open_db(sponge *sp)
+/* WAL mode and the schema.  While other processes create or convert the
+ * same new file at the same moment, these can answer SQLITE_BUSY without
+ * waiting in the busy handler: the caller retries. */
+static int wal_and_schema(sponge *sp)
 {
-	int rc = sqlite3_open_v2(sp->path, &sp->db,
-				 SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
-				 NULL);
-	if (rc != SQLITE_OK)
-		return sp_dberr(sp, rc, "cannot open");
-	sqlite3_extended_result_codes(sp->db, 1);
-	sqlite3_busy_timeout(sp->db,
-			     (int)(sp->cfg.busy_timeout_us / 1000 > 0x7fffffff
-					   ? 0x7fffffff
-					   : sp->cfg.busy_timeout_us / 1000));
-
 	/* journal_mode=WAL is the first statement that reads the file: a
 	 * file that is not SQLite fails here. */
 	sqlite3_stmt *st;
-	rc = sqlite3_prepare_v2(sp->db, "PRAGMA journal_mode=WAL", -1, &st,
-				NULL);
+	int rc = sqlite3_prepare_v2(sp->db, "PRAGMA journal_mode=WAL", -1, &st,
+				    NULL);
 	if (rc == SQLITE_OK) {
 		rc = sqlite3_step(st);
 		if (rc == SQLITE_ROW) {
@@ -418,6 +410,30 @@ static int open_db(sponge *sp)
 	int code = exec(sp, "PRAGMA synchronous=NORMAL", "cannot open");
 	if (code == SPONGE_OK)
 		code = prepare_schema(sp);
+	return code;
+}
+
+static int open_db(sponge *sp)
+{
+	int rc = sqlite3_open_v2(sp->path, &sp->db,
+				 SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
+				 NULL);
+	if (rc != SQLITE_OK)
+		return sp_dberr(sp, rc, "cannot open");
+	sqlite3_extended_result_codes(sp->db, 1);
+	sqlite3_busy_timeout(sp->db,
+			     (int)(sp->cfg.busy_timeout_us / 1000 > 0x7fffffff
+					   ? 0x7fffffff
+					   : sp->cfg.busy_timeout_us / 1000));
+
+	int code;
+	int64_t deadline = sponge_now() + sp->cfg.busy_timeout_us;
+	for (unsigned attempt = 1;; attempt++) {
+		code = wal_and_schema(sp);
+		if (code != SPONGE_EBUSY || sponge_now() > deadline)
+			break;
+		usleep(500 * (attempt < 20 ? attempt : 20));
+	}
 	if (code != SPONGE_OK)
 		return code;
 	/* One statement for a single row and one for MULTI_ROWS rows at a

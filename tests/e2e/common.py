@@ -13,6 +13,13 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 
 MAX_RECORD = 64 * 1024
 
+# `make valgrind` runs the same tests with less data (LOGSPONGE_TEST_SCALE)
+SCALE = float(os.environ.get("LOGSPONGE_TEST_SCALE", "1"))
+
+
+def scaled(n, least=1):
+    return max(least, int(n * SCALE))
+
 
 def control_visible(text):
     """The cleaning rule of PRODUCT.md, written independently in Python."""

@@ -6,7 +6,7 @@ import subprocess
 import threading
 import time
 
-from common import BIN, SpoolTest
+from common import BIN, SpoolTest, scaled
 
 BATCH_RECORDS = 10000      # cli/add.c BATCH_RECORDS
 READ_SIZE = 256 * 1024     # cli/add.c READ_SIZE
@@ -14,7 +14,7 @@ READ_SIZE = 256 * 1024     # cli/add.c READ_SIZE
 
 class ConcurrencyTest(SpoolTest):
     def test_four_writers_while_status_and_list_loop(self):
-        writers, per = 4, 50000
+        writers, per = 4, scaled(50000, 500)
         # create the spool first so the readers have something to open
         self.run_ls("add", "--tee", input=b"")
         procs = []
@@ -78,9 +78,31 @@ class ConcurrencyTest(SpoolTest):
             self.assertEqual(mine, sorted(mine))
 
 
+class CreateRaceTest(SpoolTest):
+    def test_many_processes_create_one_spool_at_once(self):
+        # the first writers race to create the file, switch it to WAL
+        # and write the schema: every one must wait its turn, none fail
+        for round_ in range(scaled(20, 2)):
+            spool = os.path.join(self.dir, "race%d" % round_, "spool.db")
+            procs = [subprocess.Popen([BIN, "-s", spool, "add", "-t",
+                                       "p%d" % i, "hello %d" % i],
+                                      stderr=subprocess.PIPE, env=self.env)
+                     for i in range(8)]
+            for p in procs:
+                p.wait(timeout=120)
+                err = p.stderr.read()
+                p.stderr.close()
+                self.assertEqual((p.returncode, err), (0, b""))
+            con = sqlite3.connect(spool)
+            n = con.execute("SELECT count(*) FROM records").fetchone()[0]
+            con.close()
+            self.assertEqual(n, 8)
+
+
 class CrashTest(SpoolTest):
     def test_kill_9_mid_stream_loses_at_most_a_batch(self):
-        total = 1000000
+        total = scaled(1000000, 20000)
+        enough = scaled(200000, 2000)
         p = subprocess.Popen([BIN, "-s", self.spool, "add", "--tee"],
                              stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                              env=self.env)
@@ -109,7 +131,7 @@ class CrashTest(SpoolTest):
         # wait until a good part is committed, then kill -9
         deadline = time.time() + 60
         committed = 0
-        while time.time() < deadline and committed < 200000:
+        while time.time() < deadline and committed < enough:
             time.sleep(0.02)
             try:
                 con = sqlite3.connect("file:%s?mode=ro" % self.spool,
@@ -139,7 +161,7 @@ class CrashTest(SpoolTest):
         con.close()
         msgs = self.db_messages()
         k = len(msgs)
-        self.assertGreaterEqual(k, 200000)
+        self.assertGreaterEqual(k, enough)
         self.assertLess(k, total, "the kill came after the end")
         # every committed record intact: exactly the first k lines, in order
         self.assertEqual(msgs, ["line %07d" % i for i in range(k)])

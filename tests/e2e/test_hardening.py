@@ -10,7 +10,7 @@ import subprocess
 import threading
 import time
 
-from common import BIN, SpoolTest
+from common import BIN, SpoolTest, scaled
 from smtpserver import Server
 from test_flush import FlushTest
 
@@ -154,7 +154,7 @@ class HeaderInjectionTest(FlushTest):
 
 class LoadTest(FlushTest):
     def test_eight_writers_while_flushing_every_200ms(self):
-        writers, per = 8, 250000
+        writers, per = 8, scaled(250000, 5000)
         srv = Server(bulk=True, keep_all=True).start()
         self.server = srv
         self.write_config(srv.port)
@@ -167,9 +167,10 @@ class LoadTest(FlushTest):
             procs.append(p)
 
         def feed(w, p):
-            for start in range(0, per, 5000):
+            step = min(5000, per)
+            for start in range(0, per, step):
                 p.stdin.write(b"".join(b"w%d %06d\n" % (w, i) for i in
-                                       range(start, start + 5000)))
+                                       range(start, start + step)))
                 p.stdin.flush()
                 time.sleep(0.05)  # keep the writers going for a while
             p.stdin.close()
@@ -206,7 +207,7 @@ class LoadTest(FlushTest):
                 for i in range(per)}
         self.assertEqual(set(seen), want)
         self.assertEqual([m for m, n in seen.items() if n != 1], [])
-        self.assertGreaterEqual(flushes, 5)
+        self.assertGreaterEqual(flushes, 3)
         self.assertGreaterEqual(len(srv.messages), 2)
         print("\nload: %d records, %d flushes, %d messages, %d pending at "
               "the end" % (len(want), flushes, len(srv.messages),

@@ -3,7 +3,7 @@ import os
 import random
 import subprocess
 
-from common import (BIN, MAX_RECORD, SpoolTest, expected_message,
+from common import (BIN, MAX_RECORD, SpoolTest, expected_message, scaled,
                     split_lines)
 
 
@@ -73,7 +73,7 @@ class IngestTest(SpoolTest):
                          % (len(line) - kept * 3))
 
     def test_urandom(self):
-        data = os.urandom(2 * 1024 * 1024)
+        data = os.urandom(scaled(2 * 1024 * 1024, 65536))
         p = self.add(data)
         self.assertEqual(p.returncode, 0)
         want = split_lines(data)
@@ -135,7 +135,8 @@ class IngestTest(SpoolTest):
         self.assertEqual(len(self.db_messages()), len(split_lines(data)))
 
     def test_tee_to_closed_reader_still_records(self):
-        data = b"".join(b"line %d\n" % i for i in range(200000))
+        n = scaled(200000, 5000)
+        data = b"".join(b"line %d\n" % i for i in range(n))
         r, w = os.pipe()
         os.close(r)  # the downstream reader is gone
         p = subprocess.run([BIN, "-s", self.spool, "add", "--tee"],
@@ -143,7 +144,7 @@ class IngestTest(SpoolTest):
                            env=self.env, timeout=120)
         os.close(w)
         self.assertEqual(p.returncode, 0, p.stderr)
-        self.assertEqual(len(self.db_messages()), 200000)
+        self.assertEqual(len(self.db_messages()), n)
 
     def test_slow_writer_records_are_committed_promptly(self):
         # A record must be in the spool while the writer is still open:

@@ -5,7 +5,7 @@ import signal
 import subprocess
 import time
 
-from common import BIN, SpoolTest
+from common import BIN, SpoolTest, scaled
 
 
 class RunTest(SpoolTest):
@@ -13,7 +13,7 @@ class RunTest(SpoolTest):
         return self.run_ls("run", *opts, "--", *cmd, check=check)
 
     def test_both_streams_at_once_nothing_lost(self):
-        n = 100000
+        n = scaled(100000, 1000)
         script = ("for i in range(%d):\n"
                   "    sys.stdout.write('out %%d\\n' %% i)\n"
                   "    sys.stderr.write('err %%d\\n' %% i)\n" % n)
