@@ -115,6 +115,10 @@ int cmd_check(const globals *g, int argc, char **argv)
 	if (g->verbosity >= 0)
 		printf("config: %s: ok\nspool: %s: ok\n",
 		       cfg ? cfg : "(none, defaults)", sponge_path(sp));
+	/* allowed but unwise: warnings, not errors */
+	const char *w = sponge_config_warnings(sp);
+	for (const char *nl; *w && (nl = strchr(w, '\n')); w = nl + 1)
+		errorf("warning: %.*s", (int)(nl - w), w);
 	if (smtp) {
 		int rc = sponge_check_smtp(sp);
 		if (rc != SPONGE_OK) {

@@ -402,6 +402,15 @@ typedef struct sponge_policy {
 	int64_t expire_us;    /* pending older than this is dropped; 0 none */
 } sponge_policy;
 
+/*
+ * What is allowed but unwise in the configuration, one line each ending
+ * in "\n" ("" when nothing is): smtp.verify = no, smtp.tls = none, a
+ * config file readable by group or others that names a password command
+ * (which may hold the password).  Owned by sp, valid until the next call
+ * on sp.
+ */
+SPONGE_API const char *sponge_config_warnings(sponge *sp);
+
 /* Copies the effective [policy] settings into *out. */
 SPONGE_API int sponge_get_policy(const sponge *sp, sponge_policy *out);
 

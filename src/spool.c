@@ -124,6 +124,28 @@ const char *sponge_config_path(const sponge *sp)
 	return sp ? sp->cfg.path : NULL;
 }
 
+const char *sponge_config_warnings(sponge *sp)
+{
+	if (!sp)
+		return "";
+	sb_reset(&sp->err);
+	const sp_config *c = &sp->cfg;
+	const char *f = c->path ? c->path : "(no config file)";
+	if (!c->verify)
+		sb_printf(&sp->err, "%s: smtp.verify = no: the server's "
+				    "certificate and name are not checked\n", f);
+	if (c->tls == SP_TLS_NONE)
+		sb_printf(&sp->err, "%s: smtp.tls = none: mail goes over the "
+				    "network in clear text\n", f);
+	struct stat st;
+	if (c->path && c->password_command && stat(c->path, &st) == 0 &&
+	    (st.st_mode & 044))
+		sb_printf(&sp->err, "%s: readable by group or others, and "
+				    "smtp.password_command may hold the password "
+				    "(chmod 600 it)\n", f);
+	return sp->err.data;
+}
+
 int sponge_get_policy(const sponge *sp, sponge_policy *out)
 {
 	if (!sp || !out)

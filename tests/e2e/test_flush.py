@@ -637,3 +637,22 @@ class ImplicitTLSTest(FlushTest):
             p = self.flush()
             self.assertEqual(p.returncode, 0, p.stderr)
         self.assertEqual(len(srv.messages), scaled(20, 3))
+
+
+class CheckWarningsTest(FlushTest):
+    def test_check_warns_about_unwise_settings(self):
+        self.write_config(25, user=False, smtp_extra="verify = no\n"
+                          "password_command = echo hunter2\nuser = u\n")
+        os.chmod(self.cfg, 0o644)
+        p = self.run_ls("check", check=False)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        err = p.stderr.decode()
+        self.assertIn("warning: " + self.cfg + ": smtp.verify = no", err)
+        self.assertIn("readable by group or others", err)
+        self.assertNotIn("hunter2", err + p.stdout.decode())
+        os.chmod(self.cfg, 0o600)
+        p = self.run_ls("check", check=False)
+        self.assertNotIn("readable by group", p.stderr.decode())
+        self.write_config(25, user=False)
+        p = self.run_ls("check", check=False)
+        self.assertEqual(p.stderr, b"")

@@ -212,3 +212,31 @@ class LoadTest(FlushTest):
         print("\nload: %d records, %d flushes, %d messages, %d pending at "
               "the end" % (len(want), flushes, len(srv.messages),
                            len(pending)), end=" ")
+
+
+class ModesTest(FlushTest):
+    def test_every_file_0600_every_dir_0700_whatever_the_umask(self):
+        md = os.path.join(self.dir, "mail", "box")
+        cfg = os.path.join(self.dir, "c.conf")
+        with open(cfg, "w") as f:
+            f.write("[mail]\nfrom = a@b.c\nto = d@e.f\ntransport = maildir\n"
+                    "[maildir]\npath = %s\n" % md)
+        script = ('umask 000; "$0" -s "$1" -c "$2" add one two && '
+                  '"$0" -s "$1" -c "$2" flush')
+        p = subprocess.run(["sh", "-c", script, BIN, self.spool, cfg],
+                           env=self.env, capture_output=True)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        con = sqlite3.connect(self.spool)  # hold WAL and SHM open
+        con.execute("SELECT count(*) FROM records").fetchone()
+        files = [self.spool, self.spool + "-wal", self.spool + "-shm",
+                 self.spool + ".lock"]
+        new = os.path.join(md, "new")
+        files += [os.path.join(new, n) for n in os.listdir(new)]
+        self.assertEqual(len(files), 5)
+        for path in files:
+            self.assertEqual(os.stat(path).st_mode & 0o777, 0o600, path)
+        for d in (os.path.dirname(self.spool), md, new,
+                  os.path.join(md, "tmp"), os.path.join(md, "cur"),
+                  os.path.join(self.dir, "mail")):
+            self.assertEqual(os.stat(d).st_mode & 0o777, 0o700, d)
+        con.close()
