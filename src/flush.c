@@ -79,7 +79,23 @@ static int meta_set(sponge *sp, const char *key, const char *value)
 	return r == SQLITE_DONE ? SPONGE_OK : sp_dberr(sp, r, "writing meta");
 }
 
-/* A random token naming this spool in Message-IDs, made once. */
+/* meta_set in a transaction of its own. */
+static int meta_commit(sponge *sp, const char *key, const char *value,
+		       const char *what)
+{
+	int rc = exec_sql(sp, "BEGIN IMMEDIATE", what);
+	if (rc)
+		return rc;
+	rc = meta_set(sp, key, value);
+	if (rc == SPONGE_OK)
+		rc = exec_sql(sp, "COMMIT", what);
+	if (rc != SPONGE_OK)
+		sqlite3_exec(sp->db, "ROLLBACK", NULL, NULL, NULL);
+	return rc;
+}
+
+/* A random token naming this spool in Message-IDs (made with the schema;
+ * made here for spools from before that). */
 static int spool_token(sponge *sp, char tok[33])
 {
 	spbuf v;
@@ -97,14 +113,7 @@ static int spool_token(sponge *sp, char tok[33])
 	sqlite3_randomness(sizeof r, r);
 	for (int i = 0; i < 16; i++)
 		snprintf(tok + 2 * i, 3, "%02x", r[i]);
-	if ((rc = exec_sql(sp, "BEGIN IMMEDIATE", "writing meta")))
-		return rc;
-	rc = meta_set(sp, "spool_token", tok);
-	if (rc == SPONGE_OK)
-		rc = exec_sql(sp, "COMMIT", "writing meta");
-	if (rc != SPONGE_OK)
-		sqlite3_exec(sp->db, "ROLLBACK", NULL, NULL, NULL);
-	return rc;
+	return meta_commit(sp, "spool_token", tok, "writing meta");
 }
 
 static int history_row(sponge *sp, const char *outcome, const char *stage,
@@ -613,15 +622,7 @@ static int mark_inflight(sponge *sp, const sp_batch *b)
 {
 	char v[32];
 	snprintf(v, sizeof v, "%lld", (long long)b->max_id);
-	int rc = exec_sql(sp, "BEGIN IMMEDIATE", "marking the batch");
-	if (rc)
-		return rc;
-	rc = meta_set(sp, "inflight", v);
-	if (rc == SPONGE_OK)
-		rc = exec_sql(sp, "COMMIT", "marking the batch");
-	if (rc != SPONGE_OK)
-		sqlite3_exec(sp->db, "ROLLBACK", NULL, NULL, NULL);
-	return rc;
+	return meta_commit(sp, "inflight", v, "marking the batch");
 }
 
 int sponge_flush(sponge *sp, unsigned flags, sponge_writer out, void *arg,

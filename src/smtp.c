@@ -884,16 +884,15 @@ static int smtp_send(sponge *sp, sp_composer *comp, sp_send_result *r,
 	if (cfg->tls != SP_TLS_IMPLICIT && probe_connect(&x, (int)timeout_ms))
 		goto out; /* r filled in */
 	x.probed = true;
+	if (cfg->tls != SP_TLS_NONE && !(ctx = make_ctx(&x))) {
+		rc = sp_fail(sp, SPONGE_ECONFIG,
+			     "smtp: cannot set up TLS (ca_file %s)",
+			     cfg->ca_file ? cfg->ca_file : "system");
+		r->outcome = SP_CONFIG;
+		r->stage = "config";
+		goto out;
+	}
 	if (cfg->tls == SP_TLS_IMPLICIT) {
-		ctx = make_ctx(&x);
-		if (!ctx) {
-			rc = sp_fail(sp, SPONGE_ECONFIG,
-				     "smtp: cannot set up TLS (ca_file %s)",
-				     cfg->ca_file ? cfg->ca_file : "system");
-			r->outcome = SP_CONFIG;
-			r->stage = "config";
-			goto out;
-		}
 		int port = relay_start(&x, &rl, ctx, (int)timeout_ms);
 		if (port < 0)
 			goto out; /* r filled in */
@@ -924,15 +923,6 @@ static int smtp_send(sponge *sp, sp_composer *comp, sp_send_result *r,
 	smtp_set_eventcb(s, event_cb, &x);
 	smtp_set_monitorcb(s, monitor, &x, 0);
 	if (cfg->tls == SP_TLS_STARTTLS) {
-		ctx = make_ctx(&x);
-		if (!ctx) {
-			rc = sp_fail(sp, SPONGE_ECONFIG,
-				     "smtp: cannot set up TLS (ca_file %s)",
-				     cfg->ca_file ? cfg->ca_file : "system");
-			r->outcome = SP_CONFIG;
-			r->stage = "config";
-			goto out;
-		}
 		smtp_starttls_set_ctx(s, ctx);
 		smtp_starttls_enable(s, Starttls_REQUIRED);
 	}
