@@ -339,42 +339,114 @@ static void expand_subject(sponge *sp, sp_batch *b, const char *first)
 /* Everything the headers and the summary need, in two scans: one over
  * levels (counts, times, the first record of each level) and one over
  * tags.  The message itself is a third scan, the commit a fourth. */
+/* Tag counts for the summary: up to TAG_SLOTS distinct tags, the rest
+ * counted together. */
+#define TAG_SLOTS 256
+typedef struct tag_count {
+	char tag[72];
+	int64_t n;
+} tag_count;
+
+static void count_tag(tag_count *t, int64_t *others, const char *tag)
+{
+	size_t n = strlen(tag);
+	if (n >= sizeof t->tag)
+		n = sizeof t->tag - 1;
+	unsigned h = 2166136261u;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ (unsigned char)tag[i]) * 16777619u;
+	for (unsigned k = 0; k < TAG_SLOTS; k++) {
+		tag_count *c = &t[(h + k) % TAG_SLOTS];
+		if (!c->n) {
+			memcpy(c->tag, tag, n);
+			c->tag[n] = '\0';
+			c->n = 1;
+			return;
+		}
+		if (strncmp(c->tag, tag, n) == 0 && c->tag[n] == '\0') {
+			c->n++;
+			return;
+		}
+	}
+	(*others)++;
+}
+
+/* "backup 80, cron 27, - 16, …": the five most frequent tags. */
+static void top_tags(sp_batch *b, tag_count *t, int64_t others)
+{
+	spbuf o;
+	sb_init(&o, sizeof b->tags - 8);
+	for (int shown = 0; shown < 5; shown++) {
+		tag_count *best = NULL;
+		for (unsigned k = 0; k < TAG_SLOTS; k++)
+			if (t[k].n > 0 && (!best || t[k].n > best->n ||
+					   (t[k].n == best->n &&
+					    strcmp(t[k].tag, best->tag) < 0)))
+				best = &t[k];
+		if (!best)
+			break;
+		if (!shown)
+			snprintf(b->first_tag, sizeof b->first_tag, "%s",
+				 best->tag);
+		sb_printf(&o, "%s%s %lld", shown ? ", " : "",
+			  best->tag[0] ? best->tag : "-", (long long)best->n);
+		best->n = -best->n; /* taken */
+	}
+	bool more = others > 0;
+	for (unsigned k = 0; k < TAG_SLOTS && !more; k++)
+		more = t[k].n > 0;
+	if (more)
+		sb_adds(&o, ", …");
+	snprintf(b->tags, sizeof b->tags, "%s", o.data);
+	sb_free(&o);
+}
+
+/* The batch's counts, times, first record of each level and its tags, in
+ * one pass over the rows (no sorting). */
 static int load_levels(sponge *sp, int64_t max_id, sp_batch *b)
 {
 	memset(b, 0, sizeof *b);
 	b->highest = 7;
 	b->date_us = sponge_now();
+	tag_count *tags = sp_malloc(TAG_SLOTS * sizeof *tags);
+	if (!tags)
+		return sp_fail(sp, SPONGE_ENOMEM, "out of memory");
+	memset(tags, 0, TAG_SLOTS * sizeof *tags);
+	int64_t others = 0;
 	sqlite3_stmt *st;
 	int r = sqlite3_prepare_v2(sp->db,
-				   "SELECT level, count(*), min(time), "
-				   "max(time), min(id), max(id) FROM records "
-				   "WHERE id <= ? GROUP BY level",
+				   "SELECT id, time, level, tag FROM records "
+				   "WHERE id <= ?",
 				   -1, &st, NULL);
-	if (r != SQLITE_OK)
+	if (r != SQLITE_OK) {
+		sp_free(tags);
 		return sp_dberr(sp, r, "reading the batch");
+	}
 	sqlite3_bind_int64(st, 1, max_id);
 	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-		int l = sqlite3_column_int(st, 0) & 7;
-		int64_t n = sqlite3_column_int64(st, 1);
-		int64_t lo = sqlite3_column_int64(st, 2);
-		int64_t hi = sqlite3_column_int64(st, 3);
-		int64_t id = sqlite3_column_int64(st, 4);
-		int64_t top = sqlite3_column_int64(st, 5);
-		b->by_level[l] = n;
-		b->first_of[l] = id;
-		if (top > b->max_id)
-			b->max_id = top;
-		b->count += n;
+		int64_t id = sqlite3_column_int64(st, 0);
+		int64_t t = sqlite3_column_int64(st, 1);
+		int l = sqlite3_column_int(st, 2) & 7;
+		const char *tag = (const char *)sqlite3_column_text(st, 3);
+		if (!b->count++) {
+			b->first_id = id;
+			b->t_first = b->t_last = t;
+		}
+		b->max_id = id;
+		if (t < b->t_first)
+			b->t_first = t;
+		if (t > b->t_last)
+			b->t_last = t;
+		if (!b->by_level[l]++)
+			b->first_of[l] = id;
 		if (l < b->highest)
 			b->highest = l;
-		if (!b->t_first || lo < b->t_first)
-			b->t_first = lo;
-		if (hi > b->t_last)
-			b->t_last = hi;
-		if (!b->first_id || id < b->first_id)
-			b->first_id = id;
+		count_tag(tags, &others, tag ? tag : "");
 	}
 	sqlite3_finalize(st);
+	if (r == SQLITE_DONE)
+		top_tags(b, tags, others);
+	sp_free(tags);
 	return r == SQLITE_DONE ? SPONGE_OK : sp_dberr(sp, r, "reading the batch");
 }
 
@@ -398,34 +470,6 @@ static int load_details(sponge *sp, sp_batch *b)
 		sqlite3_finalize(st);
 	}
 	cut_utf8(first, 60);
-	/* the most frequent tags */
-	if (sqlite3_prepare_v2(sp->db,
-			       "SELECT tag, count(*) FROM records WHERE id <= ? "
-			       "GROUP BY tag ORDER BY 2 DESC, 1 LIMIT 6",
-			       -1, &st, NULL) == SQLITE_OK) {
-		sqlite3_bind_int64(st, 1, max_id);
-		spbuf t;
-		sb_init(&t, sizeof b->tags - 8);
-		int n = 0;
-		while (sqlite3_step(st) == SQLITE_ROW) {
-			const char *tag = (const char *)sqlite3_column_text(st, 0);
-			if (!tag)
-				tag = "";
-			if (n == 0)
-				snprintf(b->first_tag, sizeof b->first_tag, "%s",
-					 tag);
-			if (++n > 5) {
-				sb_adds(&t, ", …");
-				break;
-			}
-			sb_printf(&t, "%s%s %lld", n > 1 ? ", " : "",
-				  *tag ? tag : "-",
-				  (long long)sqlite3_column_int64(st, 1));
-		}
-		sqlite3_finalize(st);
-		snprintf(b->tags, sizeof b->tags, "%s", t.data);
-		sb_free(&t);
-	}
 	expand_subject(sp, b, first);
 
 	char tok[33];
