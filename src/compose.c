@@ -273,21 +273,96 @@ static bool summary(sp_composer *c)
 			       "and wait for the next message.",
 			    (long long)b->waiting_after,
 			    b->waiting_after == 1 ? "" : "s");
+	if (b->count && b->first_of[b->highest]) {
+		/* the first record at the highest level present */
+		sqlite3_stmt *st;
+		if (sqlite3_prepare_v2(c->sp->db,
+				       "SELECT time, tag, message FROM records "
+				       "WHERE id = ?", -1, &st, NULL) == SQLITE_OK) {
+			sqlite3_bind_int64(st, 1, b->first_of[b->highest]);
+			if (sqlite3_step(st) == SQLITE_ROW) {
+				char ft[32];
+				const char *tag =
+					(const char *)sqlite3_column_text(st, 1);
+				const char *msg =
+					(const char *)sqlite3_column_text(st, 2);
+				sponge_format_time(sqlite3_column_int64(st, 0), ft);
+				body_printf(c, "First %s: %s %s: %s",
+					    sponge_level_name(b->highest), ft,
+					    tag && *tag ? tag : "-",
+					    msg ? msg : "");
+			}
+			sqlite3_finalize(st);
+		}
+	}
 	body_line(c, "", 0);
-	body_printf(c, "Records, oldest first:");
+	body_printf(c, c->sp->cfg.fold == SP_FOLD_OFF
+			       ? "Records, oldest first:"
+			       : "Records, oldest first (repeats folded: "
+				 "\xC3\x97N, last time):");
 	return !c->out.failed && !c->scratch.failed;
 }
 
 /* Append records until the chunk is full or the batch ends. */
+/* Folded records: one row per (level, tag, message) -- or its masked
+ * form -- in order of first appearance, with the count and the last
+ * time.  SQLite groups them with its sorter: in memory up to the page
+ * cache (512 KiB during a flush), on temporary files beyond, so memory
+ * stays bounded whatever the batch. */
+static const char *const fold_sql[] = {
+	[SP_FOLD_EXACT] =
+		"SELECT r.time, r.level, r.tag, r.host, r.message, g.n, g.last "
+		"FROM (SELECT min(id) AS first, count(*) AS n, max(time) AS last "
+		"FROM records WHERE id <= ?1 GROUP BY level, tag, message) AS g "
+		"JOIN records AS r ON r.id = g.first ORDER BY g.first",
+	[SP_FOLD_MASKED] =
+		"SELECT r.time, r.level, r.tag, r.host, r.message, g.n, g.last "
+		"FROM (SELECT min(id) AS first, count(*) AS n, max(time) AS last "
+		"FROM records WHERE id <= ?1 GROUP BY level, tag, "
+		"sponge_mask(message)) AS g "
+		"JOIN records AS r ON r.id = g.first ORDER BY g.first",
+};
+
+static int folded(sp_composer *c, sponge_record *r, int64_t *n,
+		  int64_t *last)
+{
+	int s = sqlite3_step(c->groups);
+	if (s == SQLITE_DONE)
+		return SPONGE_DONE;
+	if (s != SQLITE_ROW)
+		return sp_dberr(c->sp, s, "reading records");
+	sqlite3_stmt *st = c->groups;
+	r->time_us = sqlite3_column_int64(st, 0);
+	r->level = sqlite3_column_int(st, 1);
+	r->tag = (const char *)sqlite3_column_text(st, 2);
+	r->host = (const char *)sqlite3_column_text(st, 3);
+	r->message = (const char *)sqlite3_column_text(st, 4);
+	r->message_len = (size_t)sqlite3_column_bytes(st, 4);
+	if (!r->tag)
+		r->tag = "";
+	if (!r->host)
+		r->host = "";
+	if (!r->message)
+		r->message = "";
+	*n = sqlite3_column_int64(st, 5);
+	*last = sqlite3_column_int64(st, 6);
+	return SPONGE_ROW;
+}
+
 static int records(sp_composer *c)
 {
 	const sponge_record *r;
+	sponge_record fr;
+	int64_t times = 1, last = 0;
 	int rc;
 	static const char *const padded[8] = {
 		"emerg   ", "alert   ", "crit    ", "err     ",
 		"warning ", "notice  ", "info    ", "debug   "};
 	while (c->out.len < CHUNK &&
-	       (rc = sponge_query_next(c->it, &r)) == SPONGE_ROW) {
+	       (rc = c->groups ? folded(c, &fr, &times, &last)
+			       : sponge_query_next(c->it, &r)) == SPONGE_ROW) {
+		if (c->groups)
+			r = &fr;
 		/* "2026-11-21T10:00:00.123456Z level   tag: message"; the
 		 * date and time are formatted once per second */
 		if (r->time_us / 1000000 != c->tsec || !c->tsec) {
@@ -310,6 +385,12 @@ static int records(sp_composer *c)
 		}
 		sb_add(&c->scratch, ": ", 2);
 		sb_add(&c->scratch, r->message, r->message_len);
+		if (times > 1) {
+			char lt[32];
+			sponge_format_time(last, lt);
+			sb_printf(&c->scratch, "  \xC3\x97%lld (last %s)",
+				  (long long)times, lt);
+		}
 		if (c->scratch.failed || !body_line(c, c->scratch.data,
 						    c->scratch.len))
 			return SPONGE_ENOMEM;
@@ -333,6 +414,8 @@ void sp_compose_free(sp_composer *c)
 {
 	sponge_query_close(c->it);
 	c->it = NULL;
+	sqlite3_finalize(c->groups);
+	c->groups = NULL;
 	sb_free(&c->out);
 	sb_free(&c->scratch);
 }
@@ -341,9 +424,20 @@ int sp_compose_rewind(sp_composer *c)
 {
 	sponge_query_close(c->it);
 	c->it = NULL;
+	sqlite3_finalize(c->groups);
+	c->groups = NULL;
 	c->rc = SPONGE_OK;
 	c->bytes = 0;
 	c->state = ST_HEADERS;
+	int fold = c->sp->cfg.fold;
+	if (fold != SP_FOLD_OFF) {
+		int r = sqlite3_prepare_v2(c->sp->db, fold_sql[fold], -1,
+					   &c->groups, NULL);
+		if (r != SQLITE_OK)
+			return c->rc = sp_dberr(c->sp, r, "reading records");
+		sqlite3_bind_int64(c->groups, 1, c->b->max_id);
+		return c->rc;
+	}
 	sponge_filter f;
 	memset(&f, 0, sizeof f);
 	f.max_id = c->b->max_id;

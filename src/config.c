@@ -293,6 +293,17 @@ static int handler_mail(parse_ctx *pc, const char *sec, const char *key,
 			return bad(pc, sec, key, v, "control characters");
 		return set_str(pc, &c->subject, v);
 	}
+	if (strcmp(key, "fold") == 0) {
+		if (!strcmp(v, "exact"))
+			c->fold = SP_FOLD_EXACT;
+		else if (!strcmp(v, "masked"))
+			c->fold = SP_FOLD_MASKED;
+		else if (!strcmp(v, "off"))
+			c->fold = SP_FOLD_OFF;
+		else
+			return bad(pc, sec, key, v, "must be exact, masked or off");
+		return 1;
+	}
 	if (strcmp(key, "transport") == 0) {
 		if (strcmp(v, "smtp") && strcmp(v, "sendmail") &&
 		    strcmp(v, "maildir") && strcmp(v, "stdout") &&

@@ -25,7 +25,8 @@ typedef struct sp_composer {
 	sponge *sp;
 	const sp_batch *b;
 	int state;
-	sponge_iter *it;
+	sponge_iter *it;        /* the records, one by one (fold = off) */
+	sqlite3_stmt *groups;   /* or folded: one row per repeated record */
 	spbuf out;              /* the chunk being handed out */
 	spbuf scratch;
 	int rc;                 /* first error (SPONGE_*) */

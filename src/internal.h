@@ -66,6 +66,11 @@ SP_HIDDEN bool sp_is_clean(const char *in, size_t len);
 
 /* ---- configuration (config.c) ---- */
 enum sp_tls { SP_TLS_STARTTLS, SP_TLS_NONE, SP_TLS_IMPLICIT };
+enum sp_fold { SP_FOLD_EXACT, SP_FOLD_MASKED, SP_FOLD_OFF };
+
+/* The folding key of [mail] fold = masked: every run of hex digits that
+ * holds a decimal digit (numbers, hex ids, UUID parts) becomes "#". */
+SP_HIDDEN bool sp_mask(spbuf *out, const char *s, size_t n);
 
 #define SP_MAX_RCPT 64
 
@@ -83,6 +88,7 @@ typedef struct sp_config {
 	int nto;
 	char *subject;          /* template, or NULL for the default */
 	char *transport;        /* "smtp", "stdout", "null" */
+	int fold;               /* enum sp_fold */
 	/* [smtp] */
 	char *host;
 	int port;               /* 0: 587, or 465 with implicit TLS */

@@ -64,6 +64,34 @@ static inline bool word_printable(uint64_t w)
 	return ((w & HIGH) | lt20 | is7f) == 0;
 }
 
+static bool is_hex(unsigned char c)
+{
+	return (c >= '0' && c <= '9') || ((c | 0x20) >= 'a' && (c | 0x20) <= 'f');
+}
+
+bool sp_mask(spbuf *out, const char *s, size_t n)
+{
+	size_t i = 0;
+	while (i < n) {
+		size_t j = i;
+		bool digit = false;
+		while (j < n && is_hex((unsigned char)s[j]))
+			digit |= s[j] >= '0' && s[j] <= '9', j++;
+		if (j > i && digit) {
+			if (!sb_addc(out, '#'))
+				return false;
+			i = j;
+			continue;
+		}
+		if (j == i)
+			j++;
+		if (!sb_add(out, s + i, j - i))
+			return false;
+		i = j;
+	}
+	return true;
+}
+
 bool sp_is_clean(const char *in, size_t len)
 {
 	const unsigned char *s = (const unsigned char *)in;

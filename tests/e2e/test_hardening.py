@@ -195,7 +195,9 @@ class LoadTest(FlushTest):
         self.assertEqual(failures, [])
         # every record is in exactly one received message, or pending
         seen = {}
-        rx = re.compile(r": (w\d %06d)$".replace("%06d", r"\d{6}"), re.M)
+        # record lines only (not the summary's "First info: ..." line)
+        rx = re.compile(r"^\d{4}-\d\d-\d\dT[\d:.]+Z \w+ +w\d: "
+                        r"(w\d \d{6})$", re.M)
         for _, raw in srv.messages:
             body = self.parse(raw).get_content().replace("\r\n", "\n")
             for m in rx.findall(body):
