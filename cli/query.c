@@ -157,6 +157,14 @@ static json_t *status_json(sponge *sp, const sponge_stats *st,
 			    pol->expire_us ? json_integer(pol->expire_us /
 							   1000000)
 					   : json_null());
+	json_object_set_new(p, "min_interval",
+			    pol->min_interval_us
+				    ? json_integer(pol->min_interval_us / 1000000)
+				    : json_null());
+	json_object_set_new(p, "heartbeat",
+			    pol->heartbeat_us
+				    ? json_integer(pol->heartbeat_us / 1000000)
+				    : json_null());
 	json_object_set_new(o, "policy", p);
 	if (last)
 		json_object_set_new(
@@ -230,6 +238,15 @@ static void status_text(sponge *sp, const sponge_stats *st,
 		       b1);
 	} else {
 		printf("  expire:      none\n");
+	}
+	if (pol->min_interval_us) {
+		fmt_age(pol->min_interval_us, b1, sizeof b1);
+		printf("  min_interval: at most one message every %s\n", b1);
+	}
+	if (pol->heartbeat_us) {
+		fmt_age(pol->heartbeat_us, b1, sizeof b1);
+		printf("  heartbeat:   a \"nothing to report\" message after %s "
+		       "without one\n", b1);
 	}
 	if (last) {
 		sponge_format_time(last->time_us, b1);

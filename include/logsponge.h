@@ -400,6 +400,8 @@ typedef struct sponge_policy {
 	int flush_level;      /* any record at/above sends at once; -1 none */
 	int64_t max_age_us;   /* oldest pending older than this sends; 0 none */
 	int64_t expire_us;    /* pending older than this is dropped; 0 none */
+	int64_t min_interval_us; /* at most one message per interval; 0 none */
+	int64_t heartbeat_us; /* "nothing to report" after this long; 0 none */
 } sponge_policy;
 
 /*

@@ -246,6 +246,20 @@ static bool summary(sp_composer *c)
 {
 	const sp_batch *b = c->b;
 	char t1[32], t2[32], span[32];
+	if (b->count == 0) {
+		/* a heartbeat */
+		sponge_format_time(b->since_us, t1);
+		fmt_span(b->date_us - b->since_us, span, sizeof span);
+		body_printf(c, "logsponge on %s: nothing to report since %s "
+			       "(%s).",
+			    c->sp->host, t1, span);
+		if (b->waiting_after)
+			body_printf(c, "%lld record%s below the policy's "
+				       "triggers wait in the spool.",
+				    (long long)b->waiting_after,
+				    b->waiting_after == 1 ? "" : "s");
+		return !c->out.failed && !c->scratch.failed;
+	}
 	sponge_format_time(b->t_first, t1);
 	sponge_format_time(b->t_last, t2);
 	fmt_span(b->t_last - b->t_first, span, sizeof span);
@@ -268,6 +282,13 @@ static bool summary(sp_composer *c)
 	sb_reset(&c->scratch);
 	sb_printf(&c->scratch, "Tags: %s", b->tags);
 	body_line(c, c->scratch.data, c->scratch.len);
+	if (b->min_interval_us) {
+		char w[32], mi[32];
+		fmt_span(b->date_us - b->t_first, w, sizeof w);
+		fmt_span(b->min_interval_us, mi, sizeof mi);
+		body_printf(c, "Waited: the oldest record for %s "
+			       "(policy.min_interval %s)", w, mi);
+	}
 	if (b->waiting_after)
 		body_printf(c, "%lld more record%s arrived during this flush "
 			       "and wait for the next message.",
@@ -464,6 +485,10 @@ const char *sp_compose_next(sp_composer *c, size_t *len)
 			c->state = ST_RECORDS;
 			break;
 		case ST_RECORDS: {
+			if (c->b->count == 0) { /* a heartbeat: no records */
+				c->state = ST_END;
+				break;
+			}
 			int rc = records(c);
 			if (rc == SPONGE_DONE)
 				c->state = ST_END;

@@ -265,6 +265,12 @@ static int handler_policy(parse_ctx *pc, const char *sec, const char *key,
 				    true);
 	if (strcmp(key, "expire") == 0)
 		return set_duration(pc, sec, key, v, &c->policy.expire_us, true);
+	if (strcmp(key, "min_interval") == 0)
+		return set_duration(pc, sec, key, v, &c->policy.min_interval_us,
+				    true);
+	if (strcmp(key, "heartbeat") == 0)
+		return set_duration(pc, sec, key, v, &c->policy.heartbeat_us,
+				    true);
 	return -1;
 }
 

@@ -580,6 +580,43 @@ int sp_password(sponge *sp, spbuf *out)
 
 /* ---- flush -------------------------------------------------------- */
 
+static void fmt_dur(int64_t us, char *b, size_t n)
+{
+	int64_t s = us / 1000000;
+	if (s < 120)
+		snprintf(b, n, "%llds", (long long)s);
+	else if (s < 7200)
+		snprintf(b, n, "%lldm", (long long)(s / 60));
+	else if (s < 172800)
+		snprintf(b, n, "%lldh %lldm", (long long)(s / 3600),
+			 (long long)(s % 3600 / 60));
+	else
+		snprintf(b, n, "%lldd %lldh", (long long)(s / 86400),
+			 (long long)(s % 86400 / 3600));
+}
+
+/* When the last message went out; with none yet, when logsponge first
+ * looked (remembered in meta), so a heartbeat has a start. */
+static int64_t last_message(sponge *sp, int64_t now, bool dry)
+{
+	int rc = SPONGE_OK;
+	int64_t t = scalar(sp, "SELECT coalesce(max(time), 0) FROM history "
+			       "WHERE outcome = 'sent' AND time > ?", 0, &rc);
+	if (t || rc)
+		return t;
+	spbuf v;
+	sb_init(&v, 0);
+	if (meta_get(sp, "watch_since", &v) == SPONGE_OK && v.len)
+		t = strtoll(v.data, NULL, 10);
+	sb_free(&v);
+	if (!t && !dry) {
+		char s[32];
+		snprintf(s, sizeof s, "%lld", (long long)now);
+		meta_commit(sp, "watch_since", s, "writing meta");
+	}
+	return t;
+}
+
 static const char *outcome_name(int o)
 {
 	static const char *const n[] = {"sent", "temporary", "permanent",
@@ -732,14 +769,63 @@ int sponge_flush(sponge *sp, unsigned flags, sponge_writer out, void *arg,
 		st.max_id = b.max_id;
 		bool go = decide(sp, &st, flags & SPONGE_FLUSH_FORCE, now,
 				 res->reason, sizeof res->reason);
+		const sponge_policy *pol = &sp->cfg.policy;
+		int64_t last = 0;
+		if (pol->min_interval_us || pol->heartbeat_us)
+			last = last_message(sp, now, dry);
+		if (go && pol->min_interval_us && last &&
+		    now - last < pol->min_interval_us &&
+		    !(flags & SPONGE_FLUSH_FORCE)) {
+			/* due, but held back: these records triggered a send,
+			 * so they are not expired either */
+			char ago[32], left[32];
+			fmt_dur(now - last, ago, sizeof ago);
+			fmt_dur(pol->min_interval_us - (now - last), left,
+				sizeof left);
+			snprintf(res->reason, sizeof res->reason,
+				 "not sending: min_interval: the last message "
+				 "went %s ago, the next may go in %s (%lld "
+				 "records wait)",
+				 ago, left, (long long)st.pending);
+			goto out;
+		}
+		if (go && pol->min_interval_us && last)
+			b.min_interval_us = pol->min_interval_us;
+		if (!go && pol->heartbeat_us && last &&
+		    now - last >= pol->heartbeat_us) {
+			/* nothing to report for that long: say so */
+			int64_t pending = b.count;
+			memset(&b, 0, sizeof b);
+			b.highest = 7;
+			b.date_us = now;
+			b.since_us = last;
+			b.waiting_after = pending;
+			snprintf(res->reason, sizeof res->reason,
+				 "sending: heartbeat: no message for %llds",
+				 (long long)((now - last) / 1000000));
+			go = true;
+		}
 		if (!go) {
 			if (!dry)
 				rc = expire(sp, now, &res->expired);
 			goto out;
 		}
 	}
-	if ((rc = load_details(sp, &b)))
+	if (b.count == 0 && b.since_us) {
+		/* heartbeat: an empty batch with a message of its own */
+		char tok[33], since[32];
+		if ((rc = spool_token(sp, tok)))
+			goto out;
+		sponge_format_time(b.since_us, since);
+		snprintf(b.subject, sizeof b.subject,
+			 "[logsponge] %s: nothing to report since %.20s",
+			 sp->host, since);
+		snprintf(b.message_id, sizeof b.message_id,
+			 "logsponge.heartbeat.%lld.%s@%s", (long long)now, tok,
+			 "localhost");
+	} else if ((rc = load_details(sp, &b))) {
 		goto out;
+	}
 	res->decided = 1;
 	res->records = b.count;
 	snprintf(res->message_id, sizeof res->message_id, "%s", b.message_id);

@@ -18,6 +18,8 @@ typedef struct sp_batch {
 	char subject[1024];     /* expanded, UTF-8, one line */
 	int64_t date_us;
 	int64_t waiting_after;  /* pending records with id > max_id */
+	int64_t since_us;       /* heartbeat: the last message (count 0) */
+	int64_t min_interval_us;/* waited for min_interval (0: it did not) */
 } sp_batch;
 
 /* A streaming composer of the whole message (headers + body, CRLF). */

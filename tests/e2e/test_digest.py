@@ -80,3 +80,67 @@ class DigestTest(SpoolTest):
         self.assertEqual(msg["Subject"].replace(host, "<host>"),
                          "[logsponge] <host>: 9 records, highest err: "
                          "connection refused")
+
+
+class IntervalTest(SpoolTest):
+    def config(self, policy):
+        cfg = os.path.join(self.dir, "c.conf")
+        with open(cfg, "w") as f:
+            f.write("[policy]\n%s\n[mail]\nfrom = a@b.c\nto = d@e.f\n"
+                    "transport = stdout\n" % policy)
+        self.env["LOGSPONGE_CONFIG"] = cfg
+
+    def flush(self, *args):
+        p = self.run_ls("-v", "flush", *args)
+        msg = (email.message_from_bytes(p.stdout, policy=email.policy.default)
+               if p.stdout else None)
+        return msg, p.stderr.decode()
+
+    def backdate_history(self, seconds):
+        import sqlite3
+        con = sqlite3.connect(self.spool)
+        con.execute("UPDATE history SET time = time - ?", (seconds * 10**6,))
+        con.execute("UPDATE meta SET value = value - ? WHERE key = "
+                    "'watch_since'", (seconds * 10**6,))
+        con.commit()
+        con.close()
+
+    def test_min_interval_holds_records_back_never_drops_them(self):
+        self.config("min_interval = 1h\nexpire = 1s")
+        self.add(b"first\n")
+        msg, err = self.flush()
+        self.assertIsNotNone(msg)
+        self.add(b"second\nthird\n")
+        import time
+        time.sleep(1.2)  # older than expire: still must not be dropped
+        msg, err = self.flush()
+        self.assertIsNone(msg)
+        self.assertIn("not sending: min_interval: the last message went", err)
+        self.assertIn("(2 records wait)", err)
+        self.assertEqual(len(self.records()), 2)
+        self.backdate_history(3700)
+        msg, err = self.flush()
+        body = msg.get_content()
+        self.assertIn("Waited: the oldest record for", body)
+        self.assertIn("second", body)
+        self.assertEqual(self.records(), [])
+        # --force goes through the interval
+        self.add(b"urgent\n")
+        msg, _ = self.flush("--force")
+        self.assertIn("urgent", msg.get_content())
+
+    def test_heartbeat(self):
+        self.config("threshold = 10\nheartbeat = 1h")
+        self.add(b"below threshold\n")
+        msg, err = self.flush()  # starts watching
+        self.assertIsNone(msg)
+        self.backdate_history(3700)
+        msg, err = self.flush()
+        self.assertIsNotNone(msg, err)
+        self.assertIn("nothing to report since", msg["Subject"])
+        self.assertIn("1 record below the policy's triggers", msg.get_content())
+        self.assertEqual(len(self.records()), 1)  # the record stays
+        msg, err = self.flush()  # just sent one: no second heartbeat
+        self.assertIsNone(msg)
+        h = self.run_ls("history", "--json").stdout.decode().splitlines()
+        self.assertEqual(len(h), 1)

@@ -227,6 +227,28 @@ START_TEST(time_format_roundtrip)
 }
 END_TEST
 
+static const struct mask_case {
+	const char *in, *out;
+} mask_cases[] = {
+	{"took 12ms", "took #ms"},
+	{"request id=000f423e path=/api/v1/items/998", "request id=# path=/api/v#/items/#"},
+	{"uuid 123e4567-e89b-12d3-a456-426614174000 done", "uuid #-#-#-#-# done"},
+	{"dead beef cafe", "dead beef cafe"}, /* no digit: a word */
+	{"", ""},
+	{"42", "#"},
+	{"caf\xc3\xa9 7", "caf\xc3\xa9 #"},
+};
+
+START_TEST(mask_table)
+{
+	spbuf b;
+	sb_init(&b, 0);
+	ck_assert(sp_mask(&b, mask_cases[_i].in, strlen(mask_cases[_i].in)));
+	ck_assert_str_eq(b.data, mask_cases[_i].out);
+	sb_free(&b);
+}
+END_TEST
+
 #define N(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
 Suite *text_suite(void)
@@ -241,6 +263,7 @@ Suite *text_suite(void)
 	tcase_add_loop_test(t, size_table, 0, N(size_cases));
 	tcase_add_loop_test(t, time_table, 0, N(time_cases));
 	tcase_add_test(t, time_format_roundtrip);
+	tcase_add_loop_test(t, mask_table, 0, N(mask_cases));
 	suite_add_tcase(s, t);
 	return s;
 }
