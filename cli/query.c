@@ -124,6 +124,11 @@ static json_t *status_json(sponge *sp, const sponge_stats *st,
 	json_object_set_new(o, "newest", json_time(st->newest_us));
 	json_object_set_new(o, "spool_bytes",
 			    json_integer((json_int_t)st->spool_bytes));
+	json_t *dr = json_object();
+	for (int l = 0; l < 8; l++)
+		json_object_set_new(dr, sponge_level_name(l),
+				    json_integer(st->dropped[l]));
+	json_object_set_new(o, "dropped", dr);
 
 	int64_t have = at_or_above(st, pol->count_level);
 	json_object_set_new(
@@ -200,6 +205,19 @@ static void status_text(sponge *sp, const sponge_stats *st,
 		sponge_format_time(st->newest_us, b2);
 		fmt_age(now - st->oldest_us, age, sizeof age);
 		printf("oldest:   %s (%s ago)\nnewest:   %s\n", b1, age, b2);
+	}
+	int64_t dropped = 0;
+	for (int l = 0; l < 8; l++)
+		dropped += st->dropped[l];
+	if (dropped) {
+		printf("dropped:  %lld record%s since the last message, the "
+		       "spool being full:", (long long)dropped,
+		       dropped == 1 ? "" : "s");
+		for (int l = 0; l < 8; l++)
+			if (st->dropped[l])
+				printf(" %s %lld", sponge_level_name(l),
+				       (long long)st->dropped[l]);
+		printf("\n");
 	}
 	printf("policy:\n");
 	int64_t have = at_or_above(st, pol->count_level);

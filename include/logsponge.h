@@ -313,6 +313,8 @@ typedef struct sponge_stats {
 	int64_t newest_us;
 	int64_t max_id;       /* highest id present (0 if none) */
 	uint64_t spool_bytes; /* database + WAL file sizes */
+	int64_t dropped[8];   /* records dropped by spool.max_records or
+				 max_bytes since the last message, by level */
 } sponge_stats;
 
 SPONGE_API int sponge_stats_get(sponge *sp, sponge_stats *out);

@@ -282,6 +282,25 @@ static bool summary(sp_composer *c)
 	sb_reset(&c->scratch);
 	sb_printf(&c->scratch, "Tags: %s", b->tags);
 	body_line(c, c->scratch.data, c->scratch.len);
+	int64_t dropped = 0;
+	for (int l = 0; l < 8; l++)
+		dropped += b->dropped[l];
+	if (dropped) {
+		sb_reset(&c->scratch);
+		sb_printf(&c->scratch, "Dropped because the spool was full "
+				       "(spool.max_records/max_bytes), %lld "
+				       "record%s:",
+			  (long long)dropped, dropped == 1 ? "" : "s");
+		const char *dsep = " ";
+		for (int l = 0; l < 8; l++)
+			if (b->dropped[l]) {
+				sb_printf(&c->scratch, "%s%s %lld", dsep,
+					  sponge_level_name(l),
+					  (long long)b->dropped[l]);
+				dsep = ", ";
+			}
+		body_line(c, c->scratch.data, c->scratch.len);
+	}
 	if (b->min_interval_us) {
 		char w[32], mi[32];
 		fmt_span(b->date_us - b->t_first, w, sizeof w);

@@ -240,6 +240,23 @@ static int handler_spool(parse_ctx *pc, const char *sec, const char *key,
 	}
 	if (strcmp(key, "busy_timeout") == 0)
 		return set_duration(pc, sec, key, v, &c->busy_timeout_us, false);
+	if (strcmp(key, "max_records") == 0) {
+		char *end;
+		errno = 0;
+		long long n = strtoll(v, &end, 10);
+		if (errno || end == v || *end || n < 1)
+			return bad(pc, sec, key, v, "not a whole number >= 1");
+		c->max_records = n;
+		return 1;
+	}
+	if (strcmp(key, "max_bytes") == 0) {
+		uint64_t n;
+		if (sponge_parse_size(v, &n) != SPONGE_OK || n < 65536)
+			return bad(pc, sec, key, v,
+				   "not a size of at least 64k (like 100M)");
+		c->max_bytes = n;
+		return 1;
+	}
 	return -1;
 }
 

@@ -454,7 +454,7 @@ static int load_details(sponge *sp, sp_batch *b)
 {
 	int64_t max_id = b->max_id;
 	sqlite3_stmt *st;
-	int rc = SPONGE_OK;
+	int rc = sp_dropped(sp, b->dropped);
 	/* ids are a rowid range: these two are lookups, not scans */
 	b->waiting_after = scalar(
 		sp, "SELECT count(*) FROM records WHERE id > ?", max_id, &rc);
@@ -666,6 +666,16 @@ static int commit_sent(sponge *sp, const sp_batch *b, const char *reply)
 	}
 	if (r != SQLITE_OK)
 		rc = sp_dberr(sp, r, "committing the flush");
+	/* the drops this message reported are reported */
+	for (int l = 0; l < 8 && rc == SPONGE_OK; l++) {
+		if (!b->dropped[l])
+			continue;
+		char sql[128];
+		snprintf(sql, sizeof sql,
+			 "UPDATE meta SET value = value - %lld WHERE key = "
+			 "'dropped_%d'", (long long)b->dropped[l], l);
+		rc = exec_sql(sp, sql, "committing the flush");
+	}
 	if (rc == SPONGE_OK)
 		rc = history_row(sp, "sent", "", reply, b);
 	if (rc == SPONGE_OK)

@@ -19,6 +19,7 @@ typedef struct sp_batch {
 	int64_t date_us;
 	int64_t waiting_after;  /* pending records with id > max_id */
 	int64_t since_us;       /* heartbeat: the last message (count 0) */
+	int64_t dropped[8];     /* dropped by the spool caps, reported here */
 	int64_t min_interval_us;/* waited for min_interval (0: it did not) */
 } sp_batch;
 

@@ -79,6 +79,8 @@ typedef struct sp_config {
 	char *spool_path;       /* [spool] path, or NULL */
 	uint64_t max_record;    /* [spool] max_record, bytes */
 	int64_t busy_timeout_us;/* [spool] busy_timeout */
+	int64_t max_records;    /* [spool] max_records, 0 none */
+	uint64_t max_bytes;     /* [spool] max_bytes, 0 none */
 	sponge_policy policy;
 	/* [mail] */
 	char *from;             /* header form, "Name <a@b>" or "a@b" */
@@ -155,6 +157,13 @@ struct sponge {
 	"INSERT INTO meta(key, value) SELECT 'id_floor', max(id) FROM records " \
 	"WHERE true ON CONFLICT(key) DO UPDATE SET value = "                  \
 	"max(value, coalesce(excluded.value, 0))"
+
+/* Keep the spool within [spool] max_records and max_bytes, inside the
+ * caller's write transaction: drop the oldest records of the lowest
+ * levels first and count them per level in meta. */
+SP_HIDDEN int sp_enforce_caps(sponge *sp);
+/* Records dropped by the caps, per level (meta dropped_0 … dropped_7). */
+SP_HIDDEN int sp_dropped(sponge *sp, int64_t out[8]);
 
 /* Record an error on sp (sprintf-style detail) and return code. */
 SP_HIDDEN int sp_fail(sponge *sp, int code, const char *fmt, ...)

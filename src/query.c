@@ -183,7 +183,7 @@ int sponge_stats_get(sponge *sp, sponge_stats *out)
 	if (s != SQLITE_DONE)
 		return sp_dberr(sp, s, "reading counts");
 	out->spool_bytes = file_size(sp->path, "") + file_size(sp->path, "-wal");
-	return SPONGE_OK;
+	return sp_dropped(sp, out->dropped);
 }
 
 int sponge_purge(sponge *sp, int64_t before_us, int64_t *deleted)

@@ -535,6 +535,121 @@ int sponge_open(sponge **out, const char *spool_path, const char *config_path,
 
 static int write_queue(sponge *sp, bool durable);
 
+static int64_t one_int(sponge *sp, const char *sql, int *rc)
+{
+	sqlite3_stmt *st;
+	int64_t v = 0;
+	int r = sqlite3_prepare_v2(sp->db, sql, -1, &st, NULL);
+	if (r == SQLITE_OK) {
+		r = sqlite3_step(st);
+		if (r == SQLITE_ROW)
+			v = sqlite3_column_int64(st, 0), r = SQLITE_OK;
+		else if (r == SQLITE_DONE)
+			r = SQLITE_OK;
+		sqlite3_finalize(st);
+	}
+	if (r != SQLITE_OK && *rc == SPONGE_OK)
+		*rc = sp_dberr(sp, r, "keeping the spool within its caps");
+	return v;
+}
+
+/* Drop up to n records, the oldest of the lowest level present first;
+ * returns how many went (0 when the spool is empty). */
+static int64_t drop_lowest(sponge *sp, int64_t n, int *rc)
+{
+	int64_t gone = 0;
+	for (int l = 7; l >= 0 && gone < n && *rc == SPONGE_OK; l--) {
+		sqlite3_stmt *st;
+		int r = sqlite3_prepare_v2(
+			sp->db,
+			"DELETE FROM records WHERE id IN (SELECT id FROM records "
+			"WHERE level = ?1 ORDER BY id LIMIT ?2)",
+			-1, &st, NULL);
+		if (r == SQLITE_OK) {
+			sqlite3_bind_int(st, 1, l);
+			sqlite3_bind_int64(st, 2, n - gone);
+			r = sqlite3_step(st);
+			sqlite3_finalize(st);
+		}
+		if (r != SQLITE_DONE) {
+			*rc = sp_dberr(sp, r, "keeping the spool within its caps");
+			break;
+		}
+		int64_t k = sqlite3_changes64(sp->db);
+		if (!k)
+			continue;
+		gone += k;
+		char sql[160];
+		snprintf(sql, sizeof sql,
+			 "INSERT INTO meta(key, value) VALUES('dropped_%d', %lld) "
+			 "ON CONFLICT(key) DO UPDATE SET value = value + %lld",
+			 l, (long long)k, (long long)k);
+		r = sqlite3_exec(sp->db, sql, NULL, NULL, NULL);
+		if (r != SQLITE_OK)
+			*rc = sp_dberr(sp, r, "keeping the spool within its caps");
+	}
+	return gone;
+}
+
+int sp_enforce_caps(sponge *sp)
+{
+	int rc = SPONGE_OK;
+	bool floor_set = false;
+	if (sp->cfg.max_records) {
+		/* the id range bounds the count from above: count only when
+		 * it could be over */
+		int64_t span = one_int(sp, "SELECT coalesce(max(id) - min(id) "
+					   "+ 1, 0) FROM records", &rc);
+		int64_t n = span > sp->cfg.max_records
+				    ? one_int(sp, "SELECT count(*) FROM records",
+					      &rc)
+				    : 0;
+		if (rc == SPONGE_OK && n > sp->cfg.max_records) {
+			rc = exec(sp, ID_FLOOR_SQL, "keeping the spool small");
+			floor_set = true;
+			if (rc == SPONGE_OK)
+				drop_lowest(sp, n - sp->cfg.max_records, &rc);
+		}
+	}
+	while (rc == SPONGE_OK && sp->cfg.max_bytes) {
+		int64_t used = one_int(sp, "SELECT (page_count - freelist_count) "
+					   "* page_size FROM pragma_page_count, "
+					   "pragma_freelist_count, "
+					   "pragma_page_size", &rc);
+		if (rc != SPONGE_OK || used <= (int64_t)sp->cfg.max_bytes)
+			break;
+		if (!floor_set) {
+			rc = exec(sp, ID_FLOOR_SQL, "keeping the spool small");
+			floor_set = true;
+		}
+		/* about a page's worth of records per 4 KiB over, at least
+		 * 100 at a time */
+		int64_t over = (used - (int64_t)sp->cfg.max_bytes) / 4096 * 30;
+		if (rc == SPONGE_OK &&
+		    drop_lowest(sp, over < 100 ? 100 : over, &rc) == 0)
+			break; /* nothing left to drop */
+	}
+	return rc;
+}
+
+int sp_dropped(sponge *sp, int64_t out[8])
+{
+	memset(out, 0, 8 * sizeof out[0]);
+	sqlite3_stmt *st;
+	int r = sqlite3_prepare_v2(sp->db,
+				   "SELECT key, value FROM meta WHERE key LIKE "
+				   "'dropped_%'", -1, &st, NULL);
+	if (r != SQLITE_OK)
+		return sp_dberr(sp, r, "reading counts");
+	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *k = (const char *)sqlite3_column_text(st, 0);
+		if (k && k[8] >= '0' && k[8] <= '7' && !k[9])
+			out[k[8] - '0'] = sqlite3_column_int64(st, 1);
+	}
+	sqlite3_finalize(st);
+	return r == SQLITE_DONE ? SPONGE_OK : sp_dberr(sp, r, "reading counts");
+}
+
 int sponge_close(sponge *sp)
 {
 	if (!sp)
@@ -613,6 +728,8 @@ static int write_queue(sponge *sp, bool durable)
 			rc = insert_rows(sp, sp->ins, 1, i ? 0 : next,
 					 &sp->q[i]);
 	}
+	if (rc == SPONGE_OK && (sp->cfg.max_records || sp->cfg.max_bytes))
+		rc = sp_enforce_caps(sp);
 	if (rc == SPONGE_OK)
 		rc = exec(sp, "COMMIT", "writing records");
 	if (rc != SPONGE_OK) {

@@ -1,4 +1,5 @@
 """Many writers at once, and kill -9 in the middle of a stream."""
+import json
 import os
 import signal
 import sqlite3
@@ -173,3 +174,69 @@ class CrashTest(SpoolTest):
         # and a new add after the crash works and continues the ids
         self.add(b"after crash\n")
         self.assertEqual(self.db_messages()[-1], "after crash")
+
+
+class SpoolCapTest(SpoolTest):
+    def config(self, spool_settings):
+        cfg = os.path.join(self.dir, "c.conf")
+        with open(cfg, "w") as f:
+            f.write("[spool]\n%s\n[mail]\nfrom = a@b.c\nto = d@e.f\n"
+                    "transport = stdout\n" % spool_settings)
+        self.env["LOGSPONGE_CONFIG"] = cfg
+
+    def test_max_records_from_four_writers_kept_plus_dropped_is_written(self):
+        cap = scaled(20000, 3000) * 4 // 10 + 2000  # room for every error
+        self.config("max_records = %d" % cap)
+        writers, per = 4, scaled(20000, 3000)
+        self.run_ls("add", input=b"")
+        procs = []
+        for w in range(writers):
+            # every 10th line is an error: errors must survive
+            data = b"".join(b"%s w%d %06d\n" % (b"ERROR" if i % 10 == 0
+                                                 else b"info", w, i)
+                            for i in range(per))
+            p = subprocess.Popen([BIN, "-s", self.spool, "add",
+                                  "--detect-level"], stdin=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, env=self.env)
+            procs.append((p, data))
+        threads = [threading.Thread(target=p.communicate, args=(d,))
+                   for p, d in procs]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        for p, _ in procs:
+            self.assertEqual(p.returncode, 0)
+        st = json.loads(self.run_ls("status", "--json").stdout)
+        kept = st["pending"]
+        dropped = sum(st["dropped"].values())
+        self.assertLessEqual(kept, cap)
+        self.assertEqual(kept + dropped, writers * per)  # exactly
+        self.assertEqual(st["dropped"]["err"], 0)        # lowest first
+        self.assertEqual(st["levels"]["err"], writers * per // 10)
+        self.assertIn(b"the spool being full",
+                      self.run_ls("status").stdout)
+        # the next message says so, and then the count starts again
+        p = self.run_ls("flush")
+        body = p.stdout.decode()
+        self.assertIn("Dropped because the spool was full", body)
+        self.assertIn("info %d" % dropped, body.replace("=\r\n", ""))
+        st = json.loads(self.run_ls("status", "--json").stdout)
+        self.assertEqual(sum(st["dropped"].values()), 0)
+
+    def test_max_bytes(self):
+        self.config("max_bytes = 2M")
+        line = b"x" * 300
+        self.add(b"".join(line + b" %d\n" % i for i in range(20000)))
+        st = json.loads(self.run_ls("status", "--json").stdout)
+        self.assertGreater(st["pending"], 1000)
+        self.assertEqual(st["pending"] + sum(st["dropped"].values()), 20000)
+        con = sqlite3.connect(self.spool)
+        used = con.execute("SELECT (page_count - freelist_count) * "
+                           "page_size FROM pragma_page_count, "
+                           "pragma_freelist_count, pragma_page_size"
+                           ).fetchone()[0]
+        con.close()
+        self.assertLessEqual(used, 2 * 1024 * 1024)
+        # the newest survive: drops are oldest first
+        self.assertEqual(self.db_messages()[-1], "x" * 300 + " 19999")
