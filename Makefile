@@ -25,9 +25,9 @@ BUILD     ?= build
 SANFLAGS   =
 endif
 
-PKGS       = sqlite3 jansson inih libesmtp-1.0 openssl
+PKGS       = sqlite3 jansson inih libesmtp-1.0 openssl zlib
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lsqlite3 -ljansson -linih -lesmtp -lssl -lcrypto) -lssl -lcrypto -lpthread
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lsqlite3 -ljansson -linih -lesmtp -lssl -lcrypto -lz) -lssl -lcrypto -lpthread
 CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null || echo -lcheck)
 
 CPPFLAGS  += -Iinclude -Isrc

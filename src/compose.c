@@ -16,7 +16,7 @@
 
 #define CHUNK (32u << 10)
 
-enum { ST_HEADERS, ST_SUMMARY, ST_RECORDS, ST_END };
+enum { ST_HEADERS, ST_SUMMARY, ST_RECORDS, ST_ATTACH, ST_END };
 
 static const char hexd[] = "0123456789ABCDEF";
 
@@ -200,11 +200,24 @@ static bool headers(sp_composer *c)
 	sp_header_text(o, "Subject", b->subject);
 	sb_printf(o, "Date: %s\r\n", date);
 	sb_printf(o, "Message-ID: <%s>\r\n", b->message_id);
-	sb_adds(o, "MIME-Version: 1.0\r\n"
-		   "Content-Type: text/plain; charset=utf-8\r\n"
-		   "Content-Transfer-Encoding: quoted-printable\r\n"
-		   "Auto-Submitted: auto-generated\r\n"
-		   "X-Mailer: logsponge " SPONGE_VERSION "\r\n\r\n");
+	if (b->gz) {
+		/* the boundary cannot occur in the parts: quoted-printable
+		 * writes every "=" as =3D, base64 has no "_" */
+		sb_printf(o, "MIME-Version: 1.0\r\n"
+			     "Content-Type: multipart/mixed;\r\n"
+			     " boundary=\"%s\"\r\n"
+			     "Auto-Submitted: auto-generated\r\n"
+			     "X-Mailer: logsponge " SPONGE_VERSION "\r\n\r\n"
+			     "--%s\r\n", b->boundary, b->boundary);
+	} else {
+		sb_adds(o, "MIME-Version: 1.0\r\n");
+	}
+	sb_adds(o, "Content-Type: text/plain; charset=utf-8\r\n"
+		   "Content-Transfer-Encoding: quoted-printable\r\n");
+	if (!b->gz)
+		sb_adds(o, "Auto-Submitted: auto-generated\r\n"
+			   "X-Mailer: logsponge " SPONGE_VERSION "\r\n");
+	sb_adds(o, "\r\n");
 	return !o->failed;
 }
 
@@ -335,6 +348,31 @@ static bool summary(sp_composer *c)
 			sqlite3_finalize(st);
 		}
 	}
+	if (b->gz) {
+		char sz[32];
+		uint64_t ms = c->sp->cfg.max_size;
+		if (ms % (1 << 20) == 0)
+			snprintf(sz, sizeof sz, "%llu MiB",
+				 (unsigned long long)(ms >> 20));
+		else
+			snprintf(sz, sizeof sz, "%llu KiB",
+				 (unsigned long long)(ms >> 10));
+		body_line(c, "", 0);
+		body_printf(c, "This message may not exceed %s (mail.max_size), "
+			       "so its body shows the most severe records that "
+			       "fit; the complete log of all %lld records is "
+			       "attached: %s (%llu bytes, gzip).",
+			    sz, (long long)b->count, b->gz_name,
+			    (unsigned long long)b->gz_bytes);
+		if (b->cut)
+			body_printf(c, "%lld more record%s did not fit even "
+				       "compressed and wait for the next "
+				       "message.",
+				    (long long)b->cut, b->cut == 1 ? "" : "s");
+		body_line(c, "", 0);
+		body_printf(c, "The most severe records first:");
+		return !c->out.failed && !c->scratch.failed;
+	}
 	body_line(c, "", 0);
 	body_printf(c, c->sp->cfg.fold == SP_FOLD_OFF
 			       ? "Records, oldest first:"
@@ -389,42 +427,51 @@ static int folded(sp_composer *c, sponge_record *r, int64_t *n,
 	return SPONGE_ROW;
 }
 
+bool sp_record_line(spbuf *out, const sponge_record *r,
+		    const char *local_host, int64_t *tsec, char tbuf[32])
+{
+	static const char *const padded[8] = {
+		"emerg   ", "alert   ", "crit    ", "err     ",
+		"warning ", "notice  ", "info    ", "debug   "};
+	/* the date and time are formatted once per second */
+	if (r->time_us / 1000000 != *tsec || !*tsec) {
+		*tsec = r->time_us / 1000000;
+		sponge_format_time(*tsec * 1000000, tbuf);
+	}
+	char us[8];
+	int64_t frac = r->time_us % 1000000;
+	for (int k = 5; k >= 0; k--, frac /= 10)
+		us[k] = (char)('0' + (frac < 0 ? 0 : frac % 10));
+	sb_add(out, tbuf, 20);
+	sb_add(out, us, 6);
+	sb_add(out, "Z ", 2);
+	sb_add(out, padded[r->level & 7], 8);
+	sb_adds(out, *r->tag ? r->tag : "-");
+	if (strcmp(r->host, local_host) != 0) {
+		sb_addc(out, '@');
+		sb_adds(out, r->host);
+	}
+	sb_add(out, ": ", 2);
+	return sb_add(out, r->message, r->message_len);
+}
+
 static int records(sp_composer *c)
 {
 	const sponge_record *r;
 	sponge_record fr;
 	int64_t times = 1, last = 0;
 	int rc;
-	static const char *const padded[8] = {
-		"emerg   ", "alert   ", "crit    ", "err     ",
-		"warning ", "notice  ", "info    ", "debug   "};
 	while (c->out.len < CHUNK &&
 	       (rc = c->groups ? folded(c, &fr, &times, &last)
 			       : sponge_query_next(c->it, &r)) == SPONGE_ROW) {
 		if (c->groups)
 			r = &fr;
-		/* "2026-11-21T10:00:00.123456Z level   tag: message"; the
-		 * date and time are formatted once per second */
-		if (r->time_us / 1000000 != c->tsec || !c->tsec) {
-			c->tsec = r->time_us / 1000000;
-			sponge_format_time(c->tsec * 1000000, c->tbuf);
-		}
-		char us[8];
-		int64_t frac = r->time_us % 1000000;
-		for (int k = 5; k >= 0; k--, frac /= 10)
-			us[k] = (char)('0' + (frac < 0 ? 0 : frac % 10));
+		if (c->b->gz && (int64_t)(c->bytes + c->out.len) +
+					 (int64_t)r->message_len * 3 + 80 >
+				      c->b->body_budget)
+			return SPONGE_DONE; /* the rest is in the attachment */
 		sb_reset(&c->scratch);
-		sb_add(&c->scratch, c->tbuf, 20);
-		sb_add(&c->scratch, us, 6);
-		sb_add(&c->scratch, "Z ", 2);
-		sb_add(&c->scratch, padded[r->level & 7], 8);
-		sb_adds(&c->scratch, *r->tag ? r->tag : "-");
-		if (strcmp(r->host, c->sp->host) != 0) {
-			sb_addc(&c->scratch, '@');
-			sb_adds(&c->scratch, r->host);
-		}
-		sb_add(&c->scratch, ": ", 2);
-		sb_add(&c->scratch, r->message, r->message_len);
+		sp_record_line(&c->scratch, r, c->sp->host, &c->tsec, c->tbuf);
 		if (times > 1) {
 			char lt[32];
 			sponge_format_time(last, lt);
@@ -434,10 +481,50 @@ static int records(sp_composer *c)
 		if (c->scratch.failed || !body_line(c, c->scratch.data,
 						    c->scratch.len))
 			return SPONGE_ENOMEM;
+		c->in_body++;
 	}
 	if (c->out.len >= CHUNK)
 		return SPONGE_ROW;
 	return rc == SPONGE_DONE ? SPONGE_DONE : rc;
+}
+
+/* The attachment part, base64 in lines of 76, read from the temporary
+ * file a chunk at a time.  Returns true when it is all out. */
+static bool attachment(sp_composer *c)
+{
+	const sp_batch *b = c->b;
+	if (!c->att_started) { /* first call: the part's headers */
+		sb_printf(&c->out,
+			  "\r\n--%s\r\n"
+			  "Content-Type: application/gzip; name=\"%s\"\r\n"
+			  "Content-Disposition: attachment; filename=\"%s\"\r\n"
+			  "Content-Transfer-Encoding: base64\r\n\r\n",
+			  b->boundary, b->gz_name, b->gz_name);
+		c->att_started = true;
+	}
+	unsigned char in[57 * 256];
+	size_t n = fread(in, 1, sizeof in, b->gz);
+	for (size_t i = 0; i < n; i += 57) {
+		size_t k = n - i < 57 ? n - i : 57;
+		base64(&c->out, in + i, k);
+		sb_add(&c->out, "\r\n", 2);
+	}
+	if (n == sizeof in)
+		return false;
+	if (ferror(b->gz))
+		c->rc = sp_fail(c->sp, SPONGE_EIO, "attachment: read error");
+	sb_printf(&c->out, "--%s--\r\n", b->boundary);
+	return true;
+}
+
+bool sp_compose_done(const sp_composer *c) { return c->state == ST_END; }
+
+void sp_compose_stop(sp_composer *c)
+{
+	sponge_query_close(c->it);
+	c->it = NULL;
+	sqlite3_finalize(c->groups);
+	c->groups = NULL;
 }
 
 void sp_compose_init(sp_composer *c, sponge *sp, const sp_batch *b)
@@ -469,6 +556,22 @@ int sp_compose_rewind(sp_composer *c)
 	c->rc = SPONGE_OK;
 	c->bytes = 0;
 	c->state = ST_HEADERS;
+	c->in_body = 0;
+	c->att_started = false;
+	if (c->b->gz) {
+		/* the body: most severe first, as many as fit */
+		int r = sqlite3_prepare_v2(c->sp->db,
+					   "SELECT time, level, tag, host, message, "
+					   "1, time FROM records WHERE id <= ? "
+					   "ORDER BY level, id",
+					   -1, &c->groups, NULL);
+		if (r != SQLITE_OK)
+			return c->rc = sp_dberr(c->sp, r, "reading records");
+		sqlite3_bind_int64(c->groups, 1, c->b->max_id);
+		if (fseek(c->b->gz, 0, SEEK_SET) != 0)
+			c->rc = sp_fail(c->sp, SPONGE_EIO, "attachment: rewind");
+		return c->rc;
+	}
 	int fold = c->sp->cfg.fold;
 	if (fold != SP_FOLD_OFF) {
 		int r = sqlite3_prepare_v2(c->sp->db, fold_sql[fold], -1,
@@ -510,11 +613,24 @@ const char *sp_compose_next(sp_composer *c, size_t *len)
 			}
 			int rc = records(c);
 			if (rc == SPONGE_DONE)
-				c->state = ST_END;
+				c->state = c->b->gz ? ST_ATTACH : ST_END;
 			else if (rc != SPONGE_ROW)
 				c->rc = rc;
+			if (rc == SPONGE_DONE && c->b->gz &&
+			    c->in_body < c->b->count) {
+				body_line(c, "", 0);
+				body_printf(c, "... and %lld more record%s, in "
+					       "the attachment.",
+					    (long long)(c->b->count - c->in_body),
+					    c->b->count - c->in_body == 1 ? ""
+									  : "s");
+			}
 			break;
 		}
+		case ST_ATTACH:
+			if (attachment(c))
+				c->state = ST_END;
+			break;
 		}
 		if (c->rc != SPONGE_OK)
 			return NULL;

@@ -22,6 +22,7 @@ void sp_config_defaults(sp_config *c)
 	c->verify = 1;
 	c->timeout_us = 30 * 1000000LL;
 	c->sendmail_timeout_us = 60 * 1000000LL;
+	c->max_size = 1 << 20;
 }
 
 void sp_config_free(sp_config *c)
@@ -315,6 +316,14 @@ static int handler_mail(parse_ctx *pc, const char *sec, const char *key,
 		if (has_ctl(v))
 			return bad(pc, sec, key, v, "control characters");
 		return set_str(pc, &c->subject, v);
+	}
+	if (strcmp(key, "max_size") == 0) {
+		uint64_t n;
+		if (sponge_parse_size(v, &n) != SPONGE_OK || n < (256u << 10))
+			return bad(pc, sec, key, v,
+				   "not a size of at least 256k (like 1M)");
+		c->max_size = n;
+		return 1;
 	}
 	if (strcmp(key, "fold") == 0) {
 		if (!strcmp(v, "exact"))

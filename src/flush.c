@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <sqlite3.h>
+#include <zlib.h>
 
 #include "flush.h"
 
@@ -578,6 +579,175 @@ int sp_password(sponge *sp, spbuf *out)
 			   : SPONGE_OK;
 }
 
+/* ---- the size cap --------------------------------------------------- */
+
+/* Would the plain message (no attachment) stay within mail.max_size?
+ * Composes it without sending, and stops counting past the cap. */
+static int plain_fits(sponge *sp, sp_batch *b, bool *fits)
+{
+	sp_composer cc;
+	sp_compose_init(&cc, sp, b);
+	int rc = sp_compose_rewind(&cc);
+	uint64_t total = 0;
+	size_t n;
+	while (rc == SPONGE_OK && total <= sp->cfg.max_size &&
+	       sp_compose_next(&cc, &n))
+		total += n;
+	if (rc == SPONGE_OK)
+		rc = cc.rc;
+	sp_compose_free(&cc);
+	*fits = total <= sp->cfg.max_size;
+	return rc;
+}
+
+/* gzip the batch's log (one line per record, oldest first) into a
+ * temporary file, within `budget` compressed bytes: when it does not fit,
+ * stop at an earlier record and return its id in *last (else 0).  Memory
+ * is zlib's state and one line. */
+static int gzip_log(sponge *sp, const sp_batch *b, uint64_t budget,
+		    FILE **out, uint64_t *bytes, int64_t *last)
+{
+	*out = NULL;
+	*last = 0;
+	FILE *f = tmpfile();
+	if (!f)
+		return sp_fail(sp, SPONGE_EIO, "attachment: temporary file: %s",
+			       strerror(errno));
+	z_stream z;
+	memset(&z, 0, sizeof z);
+	if (deflateInit2(&z, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY)) {
+		fclose(f);
+		return sp_fail(sp, SPONGE_ENOMEM, "out of memory");
+	}
+	sponge_filter flt;
+	memset(&flt, 0, sizeof flt);
+	flt.max_id = b->max_id;
+	sponge_iter *it = NULL;
+	int rc = sponge_query(sp, &flt, &it);
+	spbuf line;
+	sb_init(&line, 0);
+	unsigned char buf[65536];
+	int64_t tsec = 0, prev = 0;
+	char tbuf[32];
+	const sponge_record *r;
+	/* deflate keeps up to ~64 KiB to itself: cut early enough */
+	uint64_t margin = budget / 16 + (32u << 10);
+	int zr = Z_OK, q = SPONGE_OK;
+	while (rc == SPONGE_OK && (q = sponge_query_next(it, &r)) == SPONGE_ROW) {
+		if (z.total_out + margin > budget && prev) {
+			*last = prev;
+			break;
+		}
+		sb_reset(&line);
+		sp_record_line(&line, r, sp->host, &tsec, tbuf);
+		sb_addc(&line, '\n');
+		if (line.failed) {
+			rc = sp_fail(sp, SPONGE_ENOMEM, "out of memory");
+			break;
+		}
+		z.next_in = (unsigned char *)line.data;
+		z.avail_in = (unsigned)line.len;
+		while (z.avail_in && rc == SPONGE_OK) {
+			z.next_out = buf;
+			z.avail_out = sizeof buf;
+			zr = deflate(&z, Z_NO_FLUSH);
+			size_t have = sizeof buf - z.avail_out;
+			if (zr == Z_STREAM_ERROR ||
+			    fwrite(buf, 1, have, f) != have)
+				rc = sp_fail(sp, SPONGE_EIO, "attachment: %s",
+					     strerror(errno));
+		}
+		prev = r->id;
+	}
+	if (rc == SPONGE_OK && q != SPONGE_ROW && q != SPONGE_DONE)
+		rc = q;
+	do { /* the rest */
+		z.next_out = buf;
+		z.avail_out = sizeof buf;
+		zr = deflate(&z, Z_FINISH);
+		size_t have = sizeof buf - z.avail_out;
+		if (rc == SPONGE_OK && fwrite(buf, 1, have, f) != have)
+			rc = sp_fail(sp, SPONGE_EIO, "attachment: %s",
+				     strerror(errno));
+	} while (zr == Z_OK && rc == SPONGE_OK);
+	*bytes = z.total_out;
+	deflateEnd(&z);
+	sponge_query_close(it);
+	sb_free(&line);
+	if (rc == SPONGE_OK && fflush(f) != 0)
+		rc = sp_fail(sp, SPONGE_EIO, "attachment: %s", strerror(errno));
+	if (rc != SPONGE_OK) {
+		fclose(f);
+		return rc;
+	}
+	*out = f;
+	return SPONGE_OK;
+}
+
+/*
+ * Past mail.max_size the body keeps the summary and the most severe
+ * records that fit, and the complete log goes along as a gzip attachment.
+ * When even that would not fit, the batch shrinks to the oldest records
+ * whose log fits; the rest stays pending.
+ */
+static int fit_size(sponge *sp, sp_batch *b)
+{
+	bool fits;
+	int rc = plain_fits(sp, b, &fits);
+	if (rc || fits)
+		return rc;
+	uint64_t max = sp->cfg.max_size;
+	/* base64 turns 57 bytes into a 78-byte line; keep 24 KiB for the
+	 * headers, the summary and a few records in the body */
+	uint64_t budget = (max - (24u << 10)) / 78 * 57;
+	int64_t arrivals = b->waiting_after;
+	for (int attempt = 0; attempt < 6; attempt++) {
+		FILE *f;
+		uint64_t bytes;
+		int64_t last;
+		if ((rc = gzip_log(sp, b, budget, &f, &bytes, &last)))
+			return rc;
+		if (bytes > (max - (24u << 10)) / 78 * 57) {
+			fclose(f); /* over after all: aim lower */
+			budget = budget / 10 * 8;
+			continue;
+		}
+		if (last) { /* the batch shrinks to what the log holds */
+			if ((rc = load_levels(sp, last, b)) ||
+			    (rc = load_details(sp, b))) {
+				fclose(f);
+				return rc;
+			}
+			/* records past the new end: cut, or arrived late */
+			b->cut = b->waiting_after - arrivals;
+			b->waiting_after = arrivals;
+		}
+		b->gz = f;
+		b->gz_bytes = bytes;
+		uint64_t b64 = (bytes + 56) / 57 * 78;
+		b->body_budget = (int64_t)(max - b64) - 2048;
+		char t[32];
+		sponge_format_time(b->date_us, t);
+		t[4] = t[7] = t[13] = t[16] = '_';
+		t[19] = '\0';
+		snprintf(b->gz_name, sizeof b->gz_name, "logsponge-%.60s-%s.log.gz",
+			 sp->host, t);
+		for (char *p = b->gz_name; *p; p++)
+			if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+			      (*p >= '0' && *p <= '9') || strchr(".-_", *p)))
+				*p = '_';
+		snprintf(b->boundary, sizeof b->boundary, "=_logsponge_%.16s",
+			 strchr(b->message_id, '.') ? strrchr(b->message_id, '.') + 1
+						    : "part");
+		for (char *p = b->boundary; *p; p++)
+			if (*p == '@')
+				*p = '\0';
+		return SPONGE_OK;
+	}
+	return sp_fail(sp, SPONGE_EIO, "the batch does not fit in "
+				       "mail.max_size even compressed");
+}
+
 /* ---- flush -------------------------------------------------------- */
 
 static void fmt_dur(int64_t us, char *b, size_t n)
@@ -746,6 +916,7 @@ int sponge_flush(sponge *sp, unsigned flags, sponge_writer out, void *arg,
 	sqlite3_exec(sp->db, "PRAGMA cache_size=-512", NULL, NULL, NULL);
 
 	sp_batch b;
+	memset(&b, 0, sizeof b);
 	sp_composer comp;
 	sp_send_result sr;
 	memset(&sr, 0, sizeof sr);
@@ -833,7 +1004,7 @@ int sponge_flush(sponge *sp, unsigned flags, sponge_writer out, void *arg,
 		snprintf(b.message_id, sizeof b.message_id,
 			 "logsponge.heartbeat.%lld.%s@%s", (long long)now, tok,
 			 "localhost");
-	} else if ((rc = load_details(sp, &b))) {
+	} else if ((rc = load_details(sp, &b)) || (rc = fit_size(sp, &b))) {
 		goto out;
 	}
 	res->decided = 1;
@@ -848,6 +1019,7 @@ int sponge_flush(sponge *sp, unsigned flags, sponge_writer out, void *arg,
 		goto out;
 
 	rc = t->send(sp, &comp, &sr, false, out, arg);
+	sp_compose_stop(&comp);
 	if (rc == SPONGE_OK && sr.outcome == SP_SENT) {
 		sp_crash_point("after-250");
 		rc = commit_sent(sp, &b, sr.reply.data);
@@ -876,6 +1048,8 @@ int sponge_flush(sponge *sp, unsigned flags, sponge_writer out, void *arg,
 		hrc ? " (and the history row could not be written)" : "");
 	sb_free(&keep);
 out:
+	if (b.gz)
+		fclose(b.gz);
 	sqlite3_exec(sp->db, "PRAGMA cache_size=-2000", NULL, NULL, NULL);
 	sb_free(&v);
 	sp_compose_free(&comp);

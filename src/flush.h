@@ -2,6 +2,8 @@
 #ifndef SPONGE_FLUSH_H
 #define SPONGE_FLUSH_H
 
+#include <stdio.h>
+
 #include "internal.h"
 
 /* The batch: every pending record with id <= max_id. */
@@ -20,6 +22,14 @@ typedef struct sp_batch {
 	int64_t waiting_after;  /* pending records with id > max_id */
 	int64_t since_us;       /* heartbeat: the last message (count 0) */
 	int64_t dropped[8];     /* dropped by the spool caps, reported here */
+	/* past mail.max_size: the complete log goes along, gzip-compressed,
+	 * and the body keeps the most severe records that fit */
+	FILE *gz;               /* the compressed log (a temporary file) */
+	uint64_t gz_bytes;
+	char gz_name[160];
+	char boundary[64];
+	int64_t body_budget;    /* bytes the body's records may take */
+	int64_t cut;            /* records left for the next message */
 	int64_t min_interval_us;/* waited for min_interval (0: it did not) */
 } sp_batch;
 
@@ -35,6 +45,8 @@ typedef struct sp_composer {
 	int rc;                 /* first error (SPONGE_*) */
 	uint64_t bytes;         /* bytes handed out since rewind */
 	int64_t tsec;           /* second formatted in tbuf */
+	int64_t in_body;        /* records written into the body */
+	bool att_started;       /* the attachment's part headers are out */
 	char tbuf[32];
 } sp_composer;
 
@@ -45,6 +57,19 @@ SP_HIDDEN int sp_compose_rewind(sp_composer *c);
 /* Next chunk; *len 0 and NULL at the end or on error (see c->rc).  The
  * chunk is valid until the next call. */
 SP_HIDDEN const char *sp_compose_next(sp_composer *c, size_t *len);
+
+/* "2026-11-21T10:00:00.123456Z level   tag: message" (with "@host" after
+ * the tag when it is not local_host) appended to out, without a line end.
+ * *tsec and tbuf cache the formatted second between calls. */
+SP_HIDDEN bool sp_record_line(spbuf *out, const sponge_record *r,
+			      const char *local_host, int64_t *tsec,
+			      char tbuf[32]);
+
+/* End the reading statements (and so the read transaction) before the
+ * commit: a reader left open would make the commit's write fail. */
+SP_HIDDEN void sp_compose_stop(sp_composer *c);
+/* True once the whole message was handed out. */
+SP_HIDDEN bool sp_compose_done(const sp_composer *c);
 
 /* Encoders, exposed for unit tests. */
 SP_HIDDEN bool sp_qp_line(spbuf *out, const char *s, size_t n);

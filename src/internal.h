@@ -91,6 +91,7 @@ typedef struct sp_config {
 	char *subject;          /* template, or NULL for the default */
 	char *transport;        /* "smtp", "stdout", "null" */
 	int fold;               /* enum sp_fold */
+	uint64_t max_size;      /* [mail] max_size, bytes */
 	/* [smtp] */
 	char *host;
 	int port;               /* 0: 587, or 465 with implicit TLS */

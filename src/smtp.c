@@ -836,7 +836,7 @@ static void classify(smtp_run *x, smtp_message_t m, int started,
 		/* the whole message went out and no verdict came back: the
 		 * server may have it */
 		r->maybe_delivered = x->started_data &&
-				     x->comp->state == 3 /* ST_END */;
+				     sp_compose_done(x->comp);
 	}
 	sb_free(&rejected);
 }

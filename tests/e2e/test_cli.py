@@ -223,7 +223,7 @@ class ManExampleTest(SpoolTest):
             f.write(src)
         exe = os.path.join(self.dir, name)
         libs = subprocess.run(["pkg-config", "--libs", "sqlite3", "jansson",
-                               "inih", "libesmtp-1.0", "openssl"],
+                               "inih", "libesmtp-1.0", "openssl", "zlib"],
                               capture_output=True, text=True).stdout.split()
         cflags = os.environ.get("LOGSPONGE_CFLAGS", "").split()
         subprocess.run(["cc", "-std=c11", "-D_DEFAULT_SOURCE", "-Wall",

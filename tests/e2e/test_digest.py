@@ -5,7 +5,7 @@ import email.policy
 import os
 import re
 
-from common import ROOT, SpoolTest
+from common import ROOT, SpoolTest, scaled
 
 TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z")
 
@@ -144,3 +144,94 @@ class IntervalTest(SpoolTest):
         self.assertIsNone(msg)
         h = self.run_ls("history", "--json").stdout.decode().splitlines()
         self.assertEqual(len(h), 1)
+
+
+class SizeCapTest(SpoolTest):
+    """mail.max_size: the body keeps the most severe records, the complete
+    log of the batch goes along gzip-compressed, and a batch too big even
+    compressed shrinks: the rest waits for the next message."""
+
+    def config(self, extra=""):
+        cfg = os.path.join(self.dir, "c.conf")
+        with open(cfg, "w") as f:
+            f.write("[mail]\nfrom = a@b.c\nto = d@e.f\ntransport = stdout\n"
+                    + extra)
+        self.env["LOGSPONGE_CONFIG"] = cfg
+
+    def flush_timed(self):
+        """One flush; the message, and the flush's peak RSS in KiB."""
+        import subprocess
+        from common import BIN
+        rss = os.path.join(self.dir, "rss")
+        p = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", rss, BIN,
+                            "-s", self.spool, "flush"], env=self.env,
+                           capture_output=True)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        with open(rss) as f:
+            return p.stdout, int(f.read().split()[-1])
+
+    def logged(self, raw):
+        """(records in the body, records in the attachment) of a message."""
+        import gzip
+        msg = email.message_from_bytes(raw, policy=email.policy.default)
+        self.assertEqual(msg.defects, [])
+        if msg.get_content_type() == "text/plain":
+            body = msg.get_content().replace("\r\n", "\n")
+            part = body.split("Records, oldest first", 1)[1].split("\n", 1)[1]
+            return [l.split(": ", 1)[1] for l in part.splitlines()], None
+        text, gz = list(msg.iter_parts())
+        self.assertEqual(text.get_content_type(), "text/plain")
+        self.assertEqual(gz.get_content_type(), "application/gzip")
+        self.assertTrue(gz.get_filename().endswith(".log.gz"))
+        body = text.get_content().replace("\r\n", "\n")
+        shown = [l.split(": ", 1)[1] for l in body.splitlines()
+                 if TIME.match(l)]
+        log = gzip.decompress(gz.get_content()).decode().splitlines()
+        return shown, [l.split(": ", 1)[1] for l in log]
+
+    def test_200000_short_records_one_message_under_the_cap(self):
+        n = scaled(200000, 20000)
+        self.config()
+        self.add(b"".join(b"job %d ok\n" % i for i in range(n)))
+        raw, rss = self.flush_timed()
+        self.assertLessEqual(len(raw), 1 << 20)
+        shown, log = self.logged(raw)
+        self.assertIsNotNone(log)
+        self.assertEqual(log, ["job %d ok" % i for i in range(n)])
+        self.assertGreater(len(shown), 1000)
+        self.assertEqual(self.records(), [])
+        self.assertLessEqual(rss, 16 * 1024)
+
+    def test_1000000_records_drain_in_capped_messages(self):
+        n = scaled(1000000, 20000)
+        self.config("max_size = 1M\nfold = off\n")
+        import random
+        rnd = random.Random(7)
+        words = ["GET", "POST", "timeout", "retry", "ok", "cache", "miss"]
+        want = ["r%07d %s /api/v1/items/%d took %dms from 10.0.%d.%d" % (
+            i, rnd.choice(words), rnd.randint(1, 99999), rnd.randint(1, 999),
+            rnd.randint(0, 255), rnd.randint(0, 255)) for i in range(n)]
+        levels = [b"ERROR", b"WARN", b"INFO", b"DEBUG"]
+        self.add(b"".join(b"%s %s\n" % (levels[i % 4], w.encode())
+                          for i, w in enumerate(want)), "--detect-level")
+        seen, messages, peak = {}, 0, 0
+        while True:
+            raw, rss = self.flush_timed()
+            if not raw:
+                break
+            messages += 1
+            peak = max(peak, rss)
+            self.assertLessEqual(len(raw), 1 << 20)
+            shown, log = self.logged(raw)
+            for line in (log if log is not None else shown):
+                m = line.split(" ", 1)[1] if line.split(" ", 1)[0] in (
+                    "ERROR", "WARN", "INFO", "DEBUG") else line
+                seen[m] = seen.get(m, 0) + 1
+            self.assertLess(messages, 200)
+        self.assertEqual(len(seen), n)                       # none lost
+        self.assertEqual([m for m, k in seen.items() if k != 1], [])
+        self.assertEqual(set(seen), set(want))
+        self.assertEqual(self.records(), [])                  # drained
+        self.assertLessEqual(peak, 16 * 1024)
+        print("\nsize cap: %d records in %d messages of at most 1 MiB, "
+              "peak RSS %.1f MiB" % (n, messages, peak / 1024), end=" ")
