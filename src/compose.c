@@ -382,49 +382,74 @@ static bool summary(sp_composer *c)
 }
 
 /* Append records until the chunk is full or the batch ends. */
-/* Folded records: one row per (level, tag, message) -- or its masked
- * form -- in order of first appearance, with the count and the last
- * time.  SQLite groups them with its sorter: in memory up to the page
- * cache (512 KiB during a flush), on temporary files beyond, so memory
- * stays bounded whatever the batch. */
-static const char *const fold_sql[] = {
-	[SP_FOLD_EXACT] =
-		"SELECT r.time, r.level, r.tag, r.host, r.message, g.n, g.last "
-		"FROM (SELECT min(id) AS first, count(*) AS n, max(time) AS last "
-		"FROM records WHERE id <= ?1 GROUP BY level, tag, message) AS g "
-		"JOIN records AS r ON r.id = g.first ORDER BY g.first",
-	[SP_FOLD_MASKED] =
-		"SELECT r.time, r.level, r.tag, r.host, r.message, g.n, g.last "
-		"FROM (SELECT min(id) AS first, count(*) AS n, max(time) AS last "
-		"FROM records WHERE id <= ?1 GROUP BY level, tag, "
-		"sponge_mask(message)) AS g "
-		"JOIN records AS r ON r.id = g.first ORDER BY g.first",
-};
+/*
+ * Folding, while streaming and in bounded memory: a first pass over the
+ * batch counts each (level, tag, message) -- or its masked form -- by a
+ * 64-bit hash in a table of FOLD_SLOTS entries (2 MiB); the message then
+ * lists the records in order, a repeated one once, at its first
+ * appearance, with its count and last time.  Once the table is 3/4 full,
+ * records whose key is not in it yet are listed one by one, unfolded.
+ */
+#define FOLD_SLOTS 65536
 
-static int folded(sp_composer *c, sponge_record *r, int64_t *n,
-		  int64_t *last)
+typedef struct fold_slot {
+	uint64_t key;    /* 0: empty */
+	int64_t count;
+	int64_t last;
+	int64_t printed; /* the rewind generation that printed it */
+} fold_slot;
+
+static uint64_t record_key(const sponge_record *r, bool masked)
 {
-	int s = sqlite3_step(c->groups);
-	if (s == SQLITE_DONE)
-		return SPONGE_DONE;
-	if (s != SQLITE_ROW)
-		return sp_dberr(c->sp, s, "reading records");
-	sqlite3_stmt *st = c->groups;
-	r->time_us = sqlite3_column_int64(st, 0);
-	r->level = sqlite3_column_int(st, 1);
-	r->tag = (const char *)sqlite3_column_text(st, 2);
-	r->host = (const char *)sqlite3_column_text(st, 3);
-	r->message = (const char *)sqlite3_column_text(st, 4);
-	r->message_len = (size_t)sqlite3_column_bytes(st, 4);
-	if (!r->tag)
-		r->tag = "";
-	if (!r->host)
-		r->host = "";
-	if (!r->message)
-		r->message = "";
-	*n = sqlite3_column_int64(st, 5);
-	*last = sqlite3_column_int64(st, 6);
-	return SPONGE_ROW;
+	uint64_t h = sp_fold_hash(r->level, r->tag, r->message, r->message_len,
+				  masked);
+	return h ? h : 1;
+}
+
+static fold_slot *fold_find(fold_slot *t, uint64_t key, bool insert,
+			    size_t *used)
+{
+	for (size_t i = (size_t)key % FOLD_SLOTS, k = 0; k < FOLD_SLOTS;
+	     k++, i = (i + 1) % FOLD_SLOTS) {
+		if (t[i].key == key)
+			return &t[i];
+		if (!t[i].key) {
+			if (!insert || *used >= FOLD_SLOTS / 4 * 3)
+				return NULL;
+			(*used)++;
+			t[i].key = key;
+			return &t[i];
+		}
+	}
+	return NULL;
+}
+
+/* The counting pass (once per composer). */
+static int fold_count(sp_composer *c)
+{
+	c->fold = sp_malloc(FOLD_SLOTS * sizeof *c->fold);
+	if (!c->fold)
+		return sp_fail(c->sp, SPONGE_ENOMEM, "out of memory");
+	memset(c->fold, 0, FOLD_SLOTS * sizeof *c->fold);
+	bool masked = c->sp->cfg.fold == SP_FOLD_MASKED;
+	size_t used = 0;
+	sponge_filter f;
+	memset(&f, 0, sizeof f);
+	f.max_id = c->b->max_id;
+	sponge_iter *it;
+	int rc = sponge_query(c->sp, &f, &it);
+	const sponge_record *r;
+	while (rc == SPONGE_OK && (rc = sponge_query_next(it, &r)) == SPONGE_ROW) {
+		fold_slot *s = fold_find(c->fold, record_key(r, masked), true,
+					 &used);
+		if (s) {
+			s->count++;
+			s->last = r->time_us;
+		}
+		rc = SPONGE_OK;
+	}
+	sponge_query_close(it);
+	return rc == SPONGE_DONE ? SPONGE_OK : rc;
 }
 
 bool sp_record_line(spbuf *out, const sponge_record *r,
@@ -455,17 +480,55 @@ bool sp_record_line(spbuf *out, const sponge_record *r,
 	return sb_add(out, r->message, r->message_len);
 }
 
+/* The next record of the attachment-mode body (most severe first). */
+static int by_level(sp_composer *c, sponge_record *r)
+{
+	int s = sqlite3_step(c->groups);
+	if (s == SQLITE_DONE)
+		return SPONGE_DONE;
+	if (s != SQLITE_ROW)
+		return sp_dberr(c->sp, s, "reading records");
+	sqlite3_stmt *st = c->groups;
+	r->time_us = sqlite3_column_int64(st, 0);
+	r->level = sqlite3_column_int(st, 1);
+	r->tag = (const char *)sqlite3_column_text(st, 2);
+	r->host = (const char *)sqlite3_column_text(st, 3);
+	r->message = (const char *)sqlite3_column_text(st, 4);
+	r->message_len = (size_t)sqlite3_column_bytes(st, 4);
+	if (!r->tag)
+		r->tag = "";
+	if (!r->host)
+		r->host = "";
+	if (!r->message)
+		r->message = "";
+	return SPONGE_ROW;
+}
+
 static int records(sp_composer *c)
 {
 	const sponge_record *r;
 	sponge_record fr;
 	int64_t times = 1, last = 0;
+	bool masked = c->sp->cfg.fold == SP_FOLD_MASKED;
+	size_t unused = 0;
 	int rc;
 	while (c->out.len < CHUNK &&
-	       (rc = c->groups ? folded(c, &fr, &times, &last)
+	       (rc = c->groups ? by_level(c, &fr)
 			       : sponge_query_next(c->it, &r)) == SPONGE_ROW) {
 		if (c->groups)
 			r = &fr;
+		times = 1;
+		if (c->fold) {
+			fold_slot *s = fold_find(c->fold, record_key(r, masked),
+						 false, &unused);
+			if (s && s->count > 1) {
+				if (s->printed == c->generation)
+					continue; /* shown at its first */
+				s->printed = c->generation;
+				times = s->count;
+				last = s->last;
+			}
+		}
 		if (c->b->gz && (int64_t)(c->bytes + c->out.len) +
 					 (int64_t)r->message_len * 3 + 80 >
 				      c->b->body_budget)
@@ -539,6 +602,8 @@ void sp_compose_init(sp_composer *c, sponge *sp, const sp_batch *b)
 
 void sp_compose_free(sp_composer *c)
 {
+	sp_free(c->fold);
+	c->fold = NULL;
 	sponge_query_close(c->it);
 	c->it = NULL;
 	sqlite3_finalize(c->groups);
@@ -572,15 +637,10 @@ int sp_compose_rewind(sp_composer *c)
 			c->rc = sp_fail(c->sp, SPONGE_EIO, "attachment: rewind");
 		return c->rc;
 	}
-	int fold = c->sp->cfg.fold;
-	if (fold != SP_FOLD_OFF) {
-		int r = sqlite3_prepare_v2(c->sp->db, fold_sql[fold], -1,
-					   &c->groups, NULL);
-		if (r != SQLITE_OK)
-			return c->rc = sp_dberr(c->sp, r, "reading records");
-		sqlite3_bind_int64(c->groups, 1, c->b->max_id);
+	c->generation++;
+	if (c->sp->cfg.fold != SP_FOLD_OFF && !c->fold &&
+	    (c->rc = fold_count(c)) != SPONGE_OK)
 		return c->rc;
-	}
 	sponge_filter f;
 	memset(&f, 0, sizeof f);
 	f.max_id = c->b->max_id;

@@ -416,7 +416,8 @@ static int load_levels(sponge *sp, int64_t max_id, sp_batch *b)
 	int64_t others = 0;
 	sqlite3_stmt *st;
 	int r = sqlite3_prepare_v2(sp->db,
-				   "SELECT id, time, level, tag FROM records "
+				   "SELECT id, time, level, tag, "
+				   "length(CAST(message AS BLOB)) FROM records "
 				   "WHERE id <= ?",
 				   -1, &st, NULL);
 	if (r != SQLITE_OK) {
@@ -443,6 +444,8 @@ static int load_levels(sponge *sp, int64_t max_id, sp_batch *b)
 		if (l < b->highest)
 			b->highest = l;
 		count_tag(tags, &others, tag ? tag : "");
+		b->msg_bytes += sqlite3_column_int64(st, 4) +
+				sqlite3_column_bytes(st, 3);
 	}
 	sqlite3_finalize(st);
 	if (r == SQLITE_DONE)
@@ -585,6 +588,19 @@ int sp_password(sponge *sp, spbuf *out)
  * Composes it without sending, and stops counting past the cap. */
 static int plain_fits(sponge *sp, sp_batch *b, bool *fits)
 {
+	/* sure bounds first: quoted-printable at most triples a byte and
+	 * adds a soft break per 25; a record line adds under 130 bytes of
+	 * time, level, host and folding note; headers and summary under
+	 * 16 KiB */
+	uint64_t most = (uint64_t)b->msg_bytes * 3 + (uint64_t)b->msg_bytes / 8 +
+			(uint64_t)b->count * 130 + (16u << 10);
+	*fits = true;
+	if (most <= sp->cfg.max_size)
+		return SPONGE_OK;
+	if ((uint64_t)b->msg_bytes > sp->cfg.max_size) {
+		*fits = false; /* the messages alone are too big */
+		return SPONGE_OK;
+	}
 	sp_composer cc;
 	sp_compose_init(&cc, sp, b);
 	int rc = sp_compose_rewind(&cc);

@@ -30,6 +30,7 @@ typedef struct sp_batch {
 	char boundary[64];
 	int64_t body_budget;    /* bytes the body's records may take */
 	int64_t cut;            /* records left for the next message */
+	int64_t msg_bytes;      /* bytes of the batch's messages and tags */
 	int64_t min_interval_us;/* waited for min_interval (0: it did not) */
 } sp_batch;
 
@@ -39,7 +40,9 @@ typedef struct sp_composer {
 	const sp_batch *b;
 	int state;
 	sponge_iter *it;        /* the records, one by one (fold = off) */
-	sqlite3_stmt *groups;   /* or folded: one row per repeated record */
+	sqlite3_stmt *groups;   /* or, past max_size, most severe first */
+	struct fold_slot *fold; /* folding: counts by record key, or NULL */
+	int64_t generation;     /* rewinds so far (a slot's printed mark) */
 	spbuf out;              /* the chunk being handed out */
 	spbuf scratch;
 	int rc;                 /* first error (SPONGE_*) */

@@ -71,6 +71,10 @@ enum sp_fold { SP_FOLD_EXACT, SP_FOLD_MASKED, SP_FOLD_OFF };
 /* The folding key of [mail] fold = masked: every run of hex digits that
  * holds a decimal digit (numbers, hex ids, UUID parts) becomes "#". */
 SP_HIDDEN bool sp_mask(spbuf *out, const char *s, size_t n);
+/* 64-bit FNV-1a of (level, tag, message), the message masked when asked
+ * (hashing what sp_mask would write, without writing it). */
+SP_HIDDEN uint64_t sp_fold_hash(int level, const char *tag, const char *msg,
+				size_t n, bool masked);
 
 #define SP_MAX_RCPT 64
 

@@ -435,26 +435,6 @@ static int wal_and_schema(sponge *sp)
 	return code;
 }
 
-/* SQL function sponge_mask(text): the folding key of fold = masked. */
-static void mask_fn(sqlite3_context *ctx, int argc, sqlite3_value **argv)
-{
-	(void)argc;
-	const char *s = (const char *)sqlite3_value_text(argv[0]);
-	int n = sqlite3_value_bytes(argv[0]);
-	spbuf b;
-	sb_init(&b, 0);
-	if (!s || !sp_mask(&b, s, (size_t)n)) {
-		sb_free(&b);
-		if (s)
-			sqlite3_result_error_nomem(ctx);
-		else
-			sqlite3_result_null(ctx);
-		return;
-	}
-	sqlite3_result_text(ctx, b.data, (int)b.len, SQLITE_TRANSIENT);
-	sb_free(&b);
-}
-
 static int open_db(sponge *sp)
 {
 	int rc = sqlite3_open_v2(sp->path, &sp->db,
@@ -463,10 +443,6 @@ static int open_db(sponge *sp)
 	if (rc != SQLITE_OK)
 		return sp_dberr(sp, rc, "cannot open");
 	sqlite3_extended_result_codes(sp->db, 1);
-	sqlite3_create_function_v2(sp->db, "sponge_mask", 1,
-				   SQLITE_UTF8 | SQLITE_DETERMINISTIC |
-					   SQLITE_INNOCUOUS,
-				   NULL, mask_fn, NULL, NULL, NULL);
 	sqlite3_busy_timeout(sp->db,
 			     (int)(sp->cfg.busy_timeout_us / 1000 > 0x7fffffff
 					   ? 0x7fffffff

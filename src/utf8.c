@@ -92,6 +92,38 @@ bool sp_mask(spbuf *out, const char *s, size_t n)
 	return true;
 }
 
+uint64_t sp_fold_hash(int level, const char *tag, const char *msg, size_t n,
+		      bool masked)
+{
+	const uint64_t prime = 1099511628211ULL;
+	uint64_t h = 14695981039346656037ULL;
+	h = (h ^ (uint64_t)(level & 7)) * prime;
+	for (const char *t = tag; *t; t++)
+		h = (h ^ (unsigned char)*t) * prime;
+	h = (h ^ 0xFF) * prime; /* no tag/message ambiguity: 0xFF is not UTF-8 */
+	const unsigned char *s = (const unsigned char *)msg;
+	for (size_t i = 0; i < n;) {
+		if (masked) {
+			size_t j = i;
+			bool digit = false;
+			while (j < n && is_hex(s[j]))
+				digit |= s[j] >= '0' && s[j] <= '9', j++;
+			if (j > i) {
+				if (digit) /* as sp_mask writes it: "#" */
+					h = (h ^ '#') * prime;
+				else
+					for (; i < j; i++)
+						h = (h ^ s[i]) * prime;
+				i = j;
+				continue;
+			}
+		}
+		h = (h ^ s[i++]) * prime;
+	}
+	/* exact: the length too, one more way for a collision to fail */
+	return masked ? h : (h ^ (uint64_t)n) * prime;
+}
+
 bool sp_is_clean(const char *in, size_t len)
 {
 	const unsigned char *s = (const unsigned char *)in;
