@@ -16,7 +16,11 @@
 
 #define CHUNK (32u << 10)
 
-enum { ST_HEADERS, ST_SUMMARY, ST_RECORDS, ST_ATTACH, ST_END };
+enum {
+	ST_HEADERS, ST_SUMMARY, ST_RECORDS, /* the text part */
+	ST_HTML, ST_HTML_RECORDS,           /* the HTML part, if any */
+	ST_ATTACH, ST_END
+};
 
 static const char hexd[] = "0123456789ABCDEF";
 
@@ -200,23 +204,29 @@ static bool headers(sp_composer *c)
 	sp_header_text(o, "Subject", b->subject);
 	sb_printf(o, "Date: %s\r\n", date);
 	sb_printf(o, "Message-ID: <%s>\r\n", b->message_id);
-	if (b->gz) {
-		/* the boundary cannot occur in the parts: quoted-printable
-		 * writes every "=" as =3D, base64 has no "_" */
-		sb_printf(o, "MIME-Version: 1.0\r\n"
-			     "Content-Type: multipart/mixed;\r\n"
-			     " boundary=\"%s\"\r\n"
-			     "Auto-Submitted: auto-generated\r\n"
-			     "X-Mailer: logsponge " SPONGE_VERSION "\r\n\r\n"
-			     "--%s\r\n", b->boundary, b->boundary);
-	} else {
-		sb_adds(o, "MIME-Version: 1.0\r\n");
-	}
+	sb_adds(o, "MIME-Version: 1.0\r\n");
+	/* the boundaries cannot occur in the parts: quoted-printable writes
+	 * every "=" as =3D, base64 has no "_" */
+	bool alt = cfg->html;
+	if (b->gz)
+		sb_printf(o, "Content-Type: multipart/mixed;\r\n"
+			     " boundary=\"%s\"\r\n", b->boundary);
+	else if (alt)
+		sb_printf(o, "Content-Type: multipart/alternative;\r\n"
+			     " boundary=\"%s_alt\"\r\n", b->boundary);
+	sb_adds(o, "Auto-Submitted: auto-generated\r\n"
+		   "X-Mailer: logsponge " SPONGE_VERSION "\r\n");
+	if (b->gz || alt)
+		sb_adds(o, "\r\n");
+	if (b->gz)
+		sb_printf(o, "--%s\r\n", b->boundary);
+	if (b->gz && alt)
+		sb_printf(o, "Content-Type: multipart/alternative;\r\n"
+			     " boundary=\"%s_alt\"\r\n\r\n", b->boundary);
+	if (alt)
+		sb_printf(o, "--%s_alt\r\n", b->boundary);
 	sb_adds(o, "Content-Type: text/plain; charset=utf-8\r\n"
 		   "Content-Transfer-Encoding: quoted-printable\r\n");
-	if (!b->gz)
-		sb_adds(o, "Auto-Submitted: auto-generated\r\n"
-			   "X-Mailer: logsponge " SPONGE_VERSION "\r\n");
 	sb_adds(o, "\r\n");
 	return !o->failed;
 }
@@ -238,9 +248,39 @@ static void fmt_span(int64_t us, char *b, size_t n)
 }
 
 /* One body line, quoted-printable, appended to the chunk. */
+/* s[0..n) with & < > " ' as entities, into out. */
+static bool html_escape(spbuf *out, const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		const char *e = NULL;
+		switch (s[i]) {
+		case '&': e = "&amp;"; break;
+		case '<': e = "&lt;"; break;
+		case '>': e = "&gt;"; break;
+		case '"': e = "&quot;"; break;
+		case '\'': e = "&#39;"; break;
+		default: break;
+		}
+		if (!(e ? sb_adds(out, e) : sb_addc(out, s[i])))
+			return false;
+	}
+	return true;
+}
+
+/* One line of the body: as it is in the text part; escaped, as a
+ * paragraph, in the HTML part (an empty line is nothing there). */
 static bool body_line(sp_composer *c, const char *s, size_t n)
 {
-	return sp_qp_line(&c->out, s, n);
+	if (!c->html)
+		return sp_qp_line(&c->out, s, n);
+	if (!n)
+		return true;
+	spbuf h;
+	sb_init(&h, 0);
+	bool ok = sb_adds(&h, "<p>") && html_escape(&h, s, n) &&
+		  sb_adds(&h, "</p>") && sp_qp_line(&c->out, h.data, h.len);
+	sb_free(&h);
+	return ok;
 }
 
 static bool body_printf(sp_composer *c, const char *fmt, ...)
@@ -504,6 +544,38 @@ static int by_level(sp_composer *c, sponge_record *r)
 	return SPONGE_ROW;
 }
 
+/* A record as a table row, level in colour, everything escaped. */
+static bool html_row(sp_composer *c, const sponge_record *r, int64_t times,
+		     int64_t last)
+{
+	static const char *const colour[8] = {
+		"#b00020", "#b00020", "#b00020", "#d32f2f",
+		"#e65100", "#1565c0", "#333333", "#757575"};
+	char t[32];
+	sponge_format_time(r->time_us, t);
+	spbuf *o = &c->scratch;
+	sb_reset(o);
+	sb_printf(o, "<tr><td>%s</td><td style=\"color:%s%s\">%s</td><td>", t,
+		  colour[r->level & 7], r->level <= SPONGE_CRIT ? ";font-weight:bold"
+							       : "",
+		  sponge_level_name(r->level & 7));
+	html_escape(o, *r->tag ? r->tag : "-", strlen(*r->tag ? r->tag : "-"));
+	if (strcmp(r->host, c->sp->host) != 0) {
+		sb_addc(o, '@');
+		html_escape(o, r->host, strlen(r->host));
+	}
+	sb_adds(o, "</td><td>");
+	html_escape(o, r->message, r->message_len);
+	sb_adds(o, "</td><td>");
+	if (times > 1) {
+		char lt[32];
+		sponge_format_time(last, lt);
+		sb_printf(o, "\xC3\x97%lld (last %s)", (long long)times, lt);
+	}
+	sb_adds(o, "</td></tr>");
+	return !o->failed && sp_qp_line(&c->out, o->data, o->len);
+}
+
 static int records(sp_composer *c)
 {
 	const sponge_record *r;
@@ -529,10 +601,19 @@ static int records(sp_composer *c)
 				last = s->last;
 			}
 		}
-		if (c->b->gz && (int64_t)(c->bytes + c->out.len) +
-					 (int64_t)r->message_len * 3 + 80 >
-				      c->b->body_budget)
+		int64_t budget = c->b->body_budget / (c->sp->cfg.html ? 2 : 1);
+		if (c->b->gz &&
+		    (int64_t)(c->bytes + c->out.len - c->part_start) +
+				    (int64_t)r->message_len * (c->html ? 18 : 3) +
+				    300 >
+			    budget)
 			return SPONGE_DONE; /* the rest is in the attachment */
+		if (c->html) {
+			if (!html_row(c, r, times, last))
+				return SPONGE_ENOMEM;
+			c->in_body++;
+			continue;
+		}
 		sb_reset(&c->scratch);
 		sp_record_line(&c->scratch, r, c->sp->host, &c->tsec, c->tbuf);
 		if (times > 1) {
@@ -549,6 +630,61 @@ static int records(sp_composer *c)
 	if (c->out.len >= CHUNK)
 		return SPONGE_ROW;
 	return rc == SPONGE_DONE ? SPONGE_DONE : rc;
+}
+
+static int open_records(sp_composer *c);
+
+static bool html_start(sp_composer *c)
+{
+	const sp_batch *b = c->b;
+	sb_printf(&c->out, "\r\n--%s_alt\r\n"
+			   "Content-Type: text/html; charset=utf-8\r\n"
+			   "Content-Transfer-Encoding: quoted-printable\r\n\r\n",
+		  b->boundary);
+	c->part_start = c->bytes + c->out.len;
+	c->html = true;
+	const char *top = "<!DOCTYPE html><html><head><meta charset=\"utf-8\">";
+	sp_qp_line(&c->out, top, strlen(top));
+	spbuf t;
+	sb_init(&t, 0);
+	sb_adds(&t, "<title>");
+	html_escape(&t, b->subject, strlen(b->subject));
+	sb_adds(&t, "</title></head><body style=\"font-family:sans-serif\">");
+	sp_qp_line(&c->out, t.data, t.len);
+	sb_free(&t);
+	if (!summary(c))
+		return false;
+	if (b->count) {
+		const char *h = "<table style=\"border-collapse:collapse;"
+				"font-family:monospace\" cellpadding=\"3\">"
+				"<tr><th>time</th><th>level</th><th>tag</th>"
+				"<th>message</th><th>repeats</th></tr>";
+		sp_qp_line(&c->out, h, strlen(h));
+	}
+	/* the records again, from the start */
+	c->rc = open_records(c);
+	return c->rc == SPONGE_OK && !c->out.failed;
+}
+
+static void html_end(sp_composer *c)
+{
+	const char *t = c->b->count ? "</table></body></html>"
+				    : "</body></html>";
+	if (c->b->gz && c->in_body < c->b->count) {
+		spbuf m;
+		sb_init(&m, 0);
+		sb_printf(&m, "<p>... and %lld more record%s, in the "
+			      "attachment.</p>",
+			  (long long)(c->b->count - c->in_body),
+			  c->b->count - c->in_body == 1 ? "" : "s");
+		sp_qp_line(&c->out, "</table>", 8);
+		sp_qp_line(&c->out, m.data, m.len);
+		sb_free(&m);
+		t = "</body></html>";
+	}
+	sp_qp_line(&c->out, t, strlen(t));
+	sb_printf(&c->out, "--%s_alt--\r\n", c->b->boundary);
+	c->html = false;
 }
 
 /* The attachment part, base64 in lines of 76, read from the temporary
@@ -621,31 +757,42 @@ int sp_compose_rewind(sp_composer *c)
 	c->rc = SPONGE_OK;
 	c->bytes = 0;
 	c->state = ST_HEADERS;
-	c->in_body = 0;
 	c->att_started = false;
+	c->html = false;
+	c->part_start = 0;
+	if (c->b->gz && fseek(c->b->gz, 0, SEEK_SET) != 0)
+		return c->rc = sp_fail(c->sp, SPONGE_EIO, "attachment: rewind");
+	if (c->sp->cfg.fold != SP_FOLD_OFF && !c->b->gz && !c->fold &&
+	    (c->rc = fold_count(c)) != SPONGE_OK)
+		return c->rc;
+	return c->rc = open_records(c);
+}
+
+/* Start listing the batch's records (again): oldest first, or past
+ * max_size most severe first. */
+static int open_records(sp_composer *c)
+{
+	sponge_query_close(c->it);
+	c->it = NULL;
+	sqlite3_finalize(c->groups);
+	c->groups = NULL;
+	c->in_body = 0;
+	c->generation++;
 	if (c->b->gz) {
-		/* the body: most severe first, as many as fit */
 		int r = sqlite3_prepare_v2(c->sp->db,
-					   "SELECT time, level, tag, host, message, "
-					   "1, time FROM records WHERE id <= ? "
+					   "SELECT time, level, tag, host, message "
+					   "FROM records WHERE id <= ? "
 					   "ORDER BY level, id",
 					   -1, &c->groups, NULL);
 		if (r != SQLITE_OK)
-			return c->rc = sp_dberr(c->sp, r, "reading records");
+			return sp_dberr(c->sp, r, "reading records");
 		sqlite3_bind_int64(c->groups, 1, c->b->max_id);
-		if (fseek(c->b->gz, 0, SEEK_SET) != 0)
-			c->rc = sp_fail(c->sp, SPONGE_EIO, "attachment: rewind");
-		return c->rc;
+		return SPONGE_OK;
 	}
-	c->generation++;
-	if (c->sp->cfg.fold != SP_FOLD_OFF && !c->fold &&
-	    (c->rc = fold_count(c)) != SPONGE_OK)
-		return c->rc;
 	sponge_filter f;
 	memset(&f, 0, sizeof f);
 	f.max_id = c->b->max_id;
-	c->rc = sponge_query(c->sp, &f, &c->it);
-	return c->rc;
+	return sponge_query(c->sp, &f, &c->it);
 }
 
 const char *sp_compose_next(sp_composer *c, size_t *len)
@@ -673,7 +820,8 @@ const char *sp_compose_next(sp_composer *c, size_t *len)
 			}
 			int rc = records(c);
 			if (rc == SPONGE_DONE)
-				c->state = c->b->gz ? ST_ATTACH : ST_END;
+				c->state = c->sp->cfg.html ? ST_HTML
+				   : c->b->gz ? ST_ATTACH : ST_END;
 			else if (rc != SPONGE_ROW)
 				c->rc = rc;
 			if (rc == SPONGE_DONE && c->b->gz &&
@@ -684,6 +832,27 @@ const char *sp_compose_next(sp_composer *c, size_t *len)
 					    (long long)(c->b->count - c->in_body),
 					    c->b->count - c->in_body == 1 ? ""
 									  : "s");
+			}
+			break;
+		}
+		case ST_HTML:
+			/* the same content again, as HTML */
+			if (!html_start(c))
+				c->rc = c->rc ? c->rc : SPONGE_ENOMEM;
+			c->state = ST_HTML_RECORDS;
+			break;
+		case ST_HTML_RECORDS: {
+			if (c->b->count == 0) {
+				html_end(c);
+				c->state = c->b->gz ? ST_ATTACH : ST_END;
+				break;
+			}
+			int rc = records(c);
+			if (rc == SPONGE_DONE) {
+				html_end(c);
+				c->state = c->b->gz ? ST_ATTACH : ST_END;
+			} else if (rc != SPONGE_ROW) {
+				c->rc = rc;
 			}
 			break;
 		}

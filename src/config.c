@@ -317,6 +317,8 @@ static int handler_mail(parse_ctx *pc, const char *sec, const char *key,
 			return bad(pc, sec, key, v, "control characters");
 		return set_str(pc, &c->subject, v);
 	}
+	if (strcmp(key, "html") == 0)
+		return set_bool(pc, sec, key, v, &c->html);
 	if (strcmp(key, "max_size") == 0) {
 		uint64_t n;
 		if (sponge_parse_size(v, &n) != SPONGE_OK || n < (256u << 10))

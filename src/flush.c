@@ -594,6 +594,8 @@ static int plain_fits(sponge *sp, sp_batch *b, bool *fits)
 	 * 16 KiB */
 	uint64_t most = (uint64_t)b->msg_bytes * 3 + (uint64_t)b->msg_bytes / 8 +
 			(uint64_t)b->count * 130 + (16u << 10);
+	if (sp->cfg.html) /* the HTML part: escaping up to 6x, a row's tags */
+		most += (uint64_t)b->msg_bytes * 19 + (uint64_t)b->count * 400;
 	*fits = true;
 	if (most <= sp->cfg.max_size)
 		return SPONGE_OK;
@@ -752,12 +754,6 @@ static int fit_size(sponge *sp, sp_batch *b)
 			if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
 			      (*p >= '0' && *p <= '9') || strchr(".-_", *p)))
 				*p = '_';
-		snprintf(b->boundary, sizeof b->boundary, "=_logsponge_%.16s",
-			 strchr(b->message_id, '.') ? strrchr(b->message_id, '.') + 1
-						    : "part");
-		for (char *p = b->boundary; *p; p++)
-			if (*p == '@')
-				*p = '\0';
 		return SPONGE_OK;
 	}
 	return sp_fail(sp, SPONGE_EIO, "the batch does not fit in "
@@ -1023,6 +1019,9 @@ int sponge_flush(sponge *sp, unsigned flags, sponge_writer out, void *arg,
 	} else if ((rc = load_details(sp, &b)) || (rc = fit_size(sp, &b))) {
 		goto out;
 	}
+	/* MIME boundaries: "=_" cannot occur in quoted-printable or base64 */
+	snprintf(b.boundary, sizeof b.boundary, "=_logsponge_%lld_%lld",
+		 (long long)b.first_id, (long long)(b.date_us % 1000000007));
 	res->decided = 1;
 	res->records = b.count;
 	snprintf(res->message_id, sizeof res->message_id, "%s", b.message_id);

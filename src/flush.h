@@ -50,6 +50,8 @@ typedef struct sp_composer {
 	int64_t tsec;           /* second formatted in tbuf */
 	int64_t in_body;        /* records written into the body */
 	bool att_started;       /* the attachment's part headers are out */
+	bool html;              /* writing the text/html part */
+	uint64_t part_start;    /* bytes before the current part */
 	char tbuf[32];
 } sp_composer;
 

@@ -95,6 +95,7 @@ typedef struct sp_config {
 	char *subject;          /* template, or NULL for the default */
 	char *transport;        /* "smtp", "stdout", "null" */
 	int fold;               /* enum sp_fold */
+	int html;               /* [mail] html: add a text/html alternative */
 	uint64_t max_size;      /* [mail] max_size, bytes */
 	/* [smtp] */
 	char *host;

@@ -235,3 +235,64 @@ class SizeCapTest(SpoolTest):
         self.assertLessEqual(peak, 16 * 1024)
         print("\nsize cap: %d records in %d messages of at most 1 MiB, "
               "peak RSS %.1f MiB" % (n, messages, peak / 1024), end=" ")
+
+
+class HtmlTest(DigestTest):
+    def test_html_alternative_same_content_escaped(self):
+        self.config()
+        with open(self.env["LOGSPONGE_CONFIG"], "a") as f:
+            f.write("html = yes\n")
+        self.seed()
+        self.add(b'<script>alert("x")</script> & \'quotes\'\n', "-t",
+                 "<b>tag</b>", "-l", "crit")
+        p = self.run_ls("flush", "--dry-run")
+        msg = email.message_from_bytes(p.stdout, policy=email.policy.default)
+        self.assertEqual(msg.defects, [])
+        self.assertEqual(msg.get_content_type(), "multipart/alternative")
+        text, html = list(msg.iter_parts())
+        self.assertEqual(text.get_content_type(), "text/plain")  # first
+        self.assertEqual(html.get_content_type(), "text/html")
+        h = html.get_content()
+        self.assertNotIn("<script>", h)
+        self.assertNotIn("<b>tag", h)
+        self.assertIn("&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; "
+                      "&amp; &#39;quotes&#39;", h)
+        self.assertIn("&lt;b&gt;tag&lt;/b&gt;", h)
+        self.assertEqual(h.count("<tr><td>"), 7)  # 6 folded rows + 1
+        self.assertIn("\u00d73 (last ", h)
+        self.assertIn("color:#b00020;font-weight:bold\">crit<", h)
+        # the same records as the text part
+        body = text.get_content().replace("\r\n", "\n")
+        self.assertIn("connection refused  \u00d73", body)
+        got = TIME.sub("<time>", h.replace("\r\n", "\n"))
+        got = re.sub(r"\(\d+[smhd]( \d+[smhd])?\)", "(<span>)", got)
+        host = msg["Subject"].split(" ")[1].rstrip(":")
+        got = got.replace(host, "<host>")
+        path = os.path.join(ROOT, "tests", "golden", "digest.html")
+        if os.environ.get("LOGSPONGE_UPDATE_GOLDEN"):
+            with open(path, "w") as f:
+                f.write(got)
+        with open(path) as f:
+            self.assertEqual(got, f.read())
+
+    def test_html_with_attachment_stays_under_the_cap(self):
+        import gzip
+        self.config("masked")
+        with open(self.env["LOGSPONGE_CONFIG"], "a") as f:
+            f.write("html = yes\nmax_size = 256k\n")
+        n = scaled(50000, 5000)
+        self.add(b"".join(b"event %d <x> & y\n" % i for i in range(n)))
+        p = self.run_ls("flush")
+        self.assertLessEqual(len(p.stdout), 256 * 1024)
+        msg = email.message_from_bytes(p.stdout, policy=email.policy.default)
+        self.assertEqual(msg.defects, [])
+        self.assertEqual(msg.get_content_type(), "multipart/mixed")
+        alt, gz = list(msg.iter_parts())
+        self.assertEqual(alt.get_content_type(), "multipart/alternative")
+        self.assertEqual([p.get_content_type() for p in alt.iter_parts()],
+                         ["text/plain", "text/html"])
+        log = gzip.decompress(gz.get_content()).decode().splitlines()
+        pending = len(SpoolTest.records(self))
+        self.assertEqual(len(log) + pending, n)
+        self.assertTrue(log[0].endswith(": event 0 <x> & y"))
+        self.assertNotIn("<x>", list(alt.iter_parts())[1].get_content())
