@@ -20,7 +20,7 @@ static const command commands[] = {
 	 "pending records by level, policy progress, spool size"},
 	{"list", cmd_list,
 	 "[--level L] [--tag T] [--since T] [--until T] [--grep S] "
-	 "[--limit N] [--json]",
+	 "[--limit N] [--sent] [--json]",
 	 "show records, oldest first"},
 	{"history", cmd_history, "[--limit N] [--json]",
 	 "past flush attempts and their outcomes"},

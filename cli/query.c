@@ -336,6 +336,8 @@ static void list_usage(FILE *f)
 		"  -g, --grep S    message contains S (fixed string, "
 		"case-sensitive)\n"
 		"  -n, --limit N   only the newest N matches\n"
+		"      --sent      sent records kept by spool.keep_sent, "
+		"instead of pending ones\n"
 		"      --json      one JSON object per line\n");
 }
 
@@ -349,6 +351,7 @@ int cmd_list(const globals *g, int argc, char **argv)
 		{"grep", required_argument, NULL, 'g'},
 		{"limit", required_argument, NULL, 'n'},
 		{"json", no_argument, NULL, 'j'},
+		{"sent", no_argument, NULL, 's'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -382,6 +385,7 @@ int cmd_list(const globals *g, int argc, char **argv)
 				return EXIT_USAGE;
 			break;
 		case 'j': json = true; break;
+		case 's': f.sent = SPONGE_SENT_ONLY; break;
 		case 'h': list_usage(stdout); return 0;
 		default: list_usage(stderr); return EXIT_USAGE;
 		}
@@ -413,11 +417,18 @@ int cmd_list(const globals *g, int argc, char **argv)
 			json_object_set_new(o, "host", json_string(r->host));
 			json_object_set_new(o, "message",
 					    json_stringn(r->message, r->message_len));
+			if (r->sent_in)
+				json_object_set_new(o, "sent_in",
+						    json_integer(r->sent_in));
 			ok = json_line(o);
 		} else {
-			ok = printf("%s %-7s %s: %s\n", tb,
+			ok = printf("%s %-7s %s: %s", tb,
 				    sponge_level_name(r->level),
 				    *r->tag ? r->tag : "-", r->message) >= 0;
+			if (ok && r->sent_in)
+				ok = printf("  [sent in #%lld]",
+					    (long long)r->sent_in) >= 0;
+			ok = ok && putchar('\n') != EOF;
 		}
 		if (!ok)
 			break;
@@ -476,8 +487,9 @@ int cmd_history(const globals *g, int argc, char **argv)
 				a->reply, "records", (json_int_t)a->records,
 				"message_id", a->message_id));
 		else
-			ok = printf("%s %-9s %6lld record%s%s%s%s%s\n", tb,
-				    a->outcome, (long long)a->records,
+			ok = printf("#%-4lld %s %-9s %6lld record%s%s%s%s%s\n",
+				    (long long)a->id, tb, a->outcome,
+				    (long long)a->records,
 				    a->records == 1 ? "" : "s",
 				    *a->stage ? " at " : "", a->stage,
 				    *a->reply ? ": " : "", a->reply) >= 0;

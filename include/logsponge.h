@@ -280,6 +280,8 @@ typedef struct sponge_record {
 	const char *host;
 	const char *message; /* valid UTF-8, NUL-terminated */
 	size_t message_len;
+	int64_t sent_in;     /* history id of the message that carried it
+				(records kept by spool.keep_sent), or 0 */
 } sponge_record;
 
 /* Filters; zero-initialise and set what you need ({0} = everything). */
@@ -292,7 +294,13 @@ typedef struct sponge_filter {
 	const char *grep;    /* fixed substring, case-sensitive, or NULL */
 	int64_t limit;       /* > 0: only the newest `limit` matches */
 	int64_t max_id;      /* > 0: only ids <= max_id */
+	int sent;            /* SPONGE_PENDING (0): pending records only;
+				SPONGE_SENT_ONLY or SPONGE_SENT_TOO */
 } sponge_filter;
+
+#define SPONGE_PENDING 0
+#define SPONGE_SENT_ONLY 1 /* sent records kept by spool.keep_sent */
+#define SPONGE_SENT_TOO 2  /* both */
 
 typedef struct sponge_iter sponge_iter;
 

@@ -781,8 +781,8 @@ static int open_records(sp_composer *c)
 	if (c->b->gz) {
 		int r = sqlite3_prepare_v2(c->sp->db,
 					   "SELECT time, level, tag, host, message "
-					   "FROM records WHERE id <= ? "
-					   "ORDER BY level, id",
+					   "FROM records WHERE id <= ? AND sent "
+					   "IS NULL ORDER BY level, id",
 					   -1, &c->groups, NULL);
 		if (r != SQLITE_OK)
 			return sp_dberr(c->sp, r, "reading records");

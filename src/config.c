@@ -241,6 +241,8 @@ static int handler_spool(parse_ctx *pc, const char *sec, const char *key,
 	}
 	if (strcmp(key, "busy_timeout") == 0)
 		return set_duration(pc, sec, key, v, &c->busy_timeout_us, false);
+	if (strcmp(key, "keep_sent") == 0)
+		return set_duration(pc, sec, key, v, &c->keep_sent_us, true);
 	if (strcmp(key, "max_records") == 0) {
 		char *end;
 		errno = 0;

@@ -245,7 +245,8 @@ static int expire(sponge *sp, int64_t now, int64_t *dropped)
 	int r = sqlite3_exec(sp->db, ID_FLOOR_SQL, NULL, NULL, NULL);
 	if (r == SQLITE_OK)
 		r = sqlite3_prepare_v2(sp->db,
-				       "DELETE FROM records WHERE time < ?", -1,
+				       "DELETE FROM records WHERE time < ? AND "
+				       "sent IS NULL", -1,
 				       &st, NULL);
 	if (r == SQLITE_OK) {
 		sqlite3_bind_int64(st, 1, now - sp->cfg.policy.expire_us);
@@ -418,7 +419,7 @@ static int load_levels(sponge *sp, int64_t max_id, sp_batch *b)
 	int r = sqlite3_prepare_v2(sp->db,
 				   "SELECT id, time, level, tag, "
 				   "length(CAST(message AS BLOB)) FROM records "
-				   "WHERE id <= ?",
+				   "WHERE id <= ? AND sent IS NULL",
 				   -1, &st, NULL);
 	if (r != SQLITE_OK) {
 		sp_free(tags);
@@ -461,7 +462,8 @@ static int load_details(sponge *sp, sp_batch *b)
 	int rc = sp_dropped(sp, b->dropped);
 	/* ids are a rowid range: these two are lookups, not scans */
 	b->waiting_after = scalar(
-		sp, "SELECT count(*) FROM records WHERE id > ?", max_id, &rc);
+		sp, "SELECT count(*) FROM records WHERE id > ? AND sent IS NULL",
+		max_id, &rc);
 	char first[256] = "";
 	if (sqlite3_prepare_v2(sp->db,
 			       "SELECT substr(message, 1, 200) FROM records "
@@ -821,32 +823,67 @@ static int outcome_code(int o)
 
 /* After the server's final 250: remove exactly the batch, write the
  * history row, forget the in-flight marker, all in one transaction. */
+/* [spool] keep_sent: forget sent records once their message is older
+ * than the retention time (inside the caller's transaction). */
+static int forget_sent(sponge *sp, int64_t now)
+{
+	if (!sp->cfg.keep_sent_us)
+		return SPONGE_OK;
+	sqlite3_stmt *st;
+	int r = sqlite3_prepare_v2(sp->db,
+				   "DELETE FROM records WHERE sent IN (SELECT id "
+				   "FROM history WHERE time < ?)", -1, &st, NULL);
+	if (r == SQLITE_OK) {
+		sqlite3_bind_int64(st, 1, now - sp->cfg.keep_sent_us);
+		r = sqlite3_step(st);
+		sqlite3_finalize(st);
+	}
+	return r == SQLITE_DONE ? SPONGE_OK
+				: sp_dberr(sp, r, "forgetting sent records");
+}
+
+/* After the server's final 250: remove (or, with keep_sent, mark) exactly
+ * the batch, write the history row, forget the in-flight marker, all in
+ * one transaction. */
 static int commit_sent(sponge *sp, const sp_batch *b, const char *reply)
 {
 	int rc = exec_sql(sp, "BEGIN IMMEDIATE", "committing the flush");
 	if (rc)
 		return rc;
-	sqlite3_stmt *st;
-	int r = sqlite3_exec(sp->db, ID_FLOOR_SQL, NULL, NULL, NULL);
-	/* Under the write lock: when nothing newer arrived, the batch is
-	 * the whole table and an unqualified DELETE (SQLite's truncate
-	 * optimisation) frees its pages without visiting every row. */
-	int rc2 = SPONGE_OK;
-	bool all = scalar(sp, "SELECT count(*) FROM records WHERE id > ?",
-			  b->max_id, &rc2) == 0 && rc2 == SPONGE_OK;
-	if (r == SQLITE_OK)
+	if (rc == SPONGE_OK)
+		rc = exec_sql(sp, ID_FLOOR_SQL, "committing the flush");
+	if (rc == SPONGE_OK)
+		rc = history_row(sp, "sent", "", reply, b);
+	int64_t hist = sqlite3_last_insert_rowid(sp->db);
+	sqlite3_stmt *st = NULL;
+	int r = SQLITE_OK;
+	if (rc == SPONGE_OK && sp->cfg.keep_sent_us) {
+		r = sqlite3_prepare_v2(sp->db,
+				       "UPDATE records SET sent = ?2 WHERE id <= ?1 "
+				       "AND sent IS NULL", -1, &st, NULL);
+	} else if (rc == SPONGE_OK) {
+		/* Under the write lock: when nothing else is in the table,
+		 * an unqualified DELETE (SQLite's truncate optimisation)
+		 * frees the pages without visiting every row. */
+		bool all = scalar(sp, "SELECT count(*) FROM records WHERE id > ? "
+				      "OR sent IS NOT NULL",
+				  b->max_id, &rc) == 0;
 		r = sqlite3_prepare_v2(sp->db,
 				       all ? "DELETE FROM records"
-					   : "DELETE FROM records WHERE id <= ?",
+					   : "DELETE FROM records WHERE id <= ?1 "
+					     "AND sent IS NULL",
 				       -1, &st, NULL);
-	if (r == SQLITE_OK) {
-		if (!all)
+	}
+	if (rc == SPONGE_OK && r == SQLITE_OK) {
+		if (sqlite3_bind_parameter_count(st) >= 1)
 			sqlite3_bind_int64(st, 1, b->max_id);
+		if (sqlite3_bind_parameter_count(st) >= 2)
+			sqlite3_bind_int64(st, 2, hist);
 		r = sqlite3_step(st);
-		sqlite3_finalize(st);
 		r = r == SQLITE_DONE ? SQLITE_OK : r;
 	}
-	if (r != SQLITE_OK)
+	sqlite3_finalize(st);
+	if (rc == SPONGE_OK && r != SQLITE_OK)
 		rc = sp_dberr(sp, r, "committing the flush");
 	/* the drops this message reported are reported */
 	for (int l = 0; l < 8 && rc == SPONGE_OK; l++) {
@@ -859,7 +896,7 @@ static int commit_sent(sponge *sp, const sp_batch *b, const char *reply)
 		rc = exec_sql(sp, sql, "committing the flush");
 	}
 	if (rc == SPONGE_OK)
-		rc = history_row(sp, "sent", "", reply, b);
+		rc = forget_sent(sp, sponge_now());
 	if (rc == SPONGE_OK)
 		rc = meta_set(sp, "inflight", NULL);
 	sp_crash_point("during-commit");
@@ -1001,6 +1038,16 @@ int sponge_flush(sponge *sp, unsigned flags, sponge_writer out, void *arg,
 		if (!go) {
 			if (!dry)
 				rc = expire(sp, now, &res->expired);
+			if (!dry && rc == SPONGE_OK && sp->cfg.keep_sent_us &&
+			    (rc = exec_sql(sp, "BEGIN IMMEDIATE",
+					   "forgetting sent records")) == 0) {
+				rc = forget_sent(sp, now);
+				rc = rc ? rc : exec_sql(sp, "COMMIT",
+							"forgetting sent records");
+				if (rc)
+					sqlite3_exec(sp->db, "ROLLBACK", NULL,
+						     NULL, NULL);
+			}
 			goto out;
 		}
 	}

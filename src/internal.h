@@ -85,6 +85,7 @@ typedef struct sp_config {
 	int64_t busy_timeout_us;/* [spool] busy_timeout */
 	int64_t max_records;    /* [spool] max_records, 0 none */
 	uint64_t max_bytes;     /* [spool] max_bytes, 0 none */
+	int64_t keep_sent_us;   /* [spool] keep_sent, 0: delete when sent */
 	sponge_policy policy;
 	/* [mail] */
 	char *from;             /* header form, "Name <a@b>" or "a@b" */

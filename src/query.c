@@ -40,8 +40,11 @@ int sponge_query(sponge *sp, const sponge_filter *f, sponge_iter **out)
 
 	spbuf sql;
 	sb_init(&sql, 0);
-	sb_adds(&sql, "SELECT id,time,level,tag,host,message FROM records "
-		      "WHERE 1");
+	sb_adds(&sql, "SELECT id,time,level,tag,host,message,sent FROM records "
+		      "WHERE ");
+	sb_adds(&sql, f->sent == SPONGE_SENT_ONLY ? "sent IS NOT NULL"
+		      : f->sent == SPONGE_SENT_TOO ? "1"
+						   : "sent IS NULL");
 	if (f->has_level)
 		sb_adds(&sql, " AND level <= :level");
 	if (f->tag)
@@ -126,6 +129,7 @@ int sponge_query_next(sponge_iter *it, const sponge_record **rec)
 	it->rec.host = col_text(st, 4);
 	it->rec.message = col_text(st, 5);
 	it->rec.message_len = (size_t)sqlite3_column_bytes(st, 5);
+	it->rec.sent_in = sqlite3_column_int64(st, 6);
 	*rec = &it->rec;
 	return SPONGE_ROW;
 }
@@ -158,7 +162,8 @@ int sponge_stats_get(sponge *sp, sponge_stats *out)
 	sqlite3_stmt *st;
 	/* One read transaction so the totals and the per-level counts agree. */
 	int rc = prepare(sp, "SELECT level, count(*), min(time), max(time), "
-			     "max(id) FROM records GROUP BY level",
+			     "max(id) FROM records WHERE sent IS NULL "
+			     "GROUP BY level",
 			 &st, "reading counts");
 	if (rc)
 		return rc;

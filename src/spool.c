@@ -44,6 +44,9 @@ static const char *const migrations[] = {
 	"CREATE TABLE meta(key TEXT PRIMARY KEY, value) WITHOUT ROWID;"
 	/* names this spool in Message-IDs */
 	"INSERT INTO meta VALUES('spool_token', lower(hex(randomblob(16))));",
+	/* 2 -> 3: [spool] keep_sent keeps sent records: the history row of
+	 * the message that carried them (NULL while pending) */
+	"ALTER TABLE records ADD COLUMN sent INTEGER;",
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -534,12 +537,28 @@ static int64_t one_int(sponge *sp, const char *sql, int *rc)
 static int64_t drop_lowest(sponge *sp, int64_t n, int *rc)
 {
 	int64_t gone = 0;
+	/* sent records kept by keep_sent go first: they were delivered */
+	sqlite3_stmt *ss;
+	int sr = sqlite3_prepare_v2(sp->db,
+				    "DELETE FROM records WHERE id IN (SELECT id "
+				    "FROM records WHERE sent IS NOT NULL ORDER BY "
+				    "id LIMIT ?1)", -1, &ss, NULL);
+	if (sr == SQLITE_OK) {
+		sqlite3_bind_int64(ss, 1, n);
+		sr = sqlite3_step(ss);
+		sqlite3_finalize(ss);
+	}
+	if (sr != SQLITE_DONE) {
+		*rc = sp_dberr(sp, sr, "keeping the spool within its caps");
+		return 0;
+	}
+	gone = sqlite3_changes64(sp->db);
 	for (int l = 7; l >= 0 && gone < n && *rc == SPONGE_OK; l--) {
 		sqlite3_stmt *st;
 		int r = sqlite3_prepare_v2(
 			sp->db,
 			"DELETE FROM records WHERE id IN (SELECT id FROM records "
-			"WHERE level = ?1 ORDER BY id LIMIT ?2)",
+			"WHERE level = ?1 AND sent IS NULL ORDER BY id LIMIT ?2)",
 			-1, &st, NULL);
 		if (r == SQLITE_OK) {
 			sqlite3_bind_int(st, 1, l);

@@ -296,3 +296,43 @@ class HtmlTest(DigestTest):
         self.assertEqual(len(log) + pending, n)
         self.assertTrue(log[0].endswith(": event 0 <x> & y"))
         self.assertNotIn("<x>", list(alt.iter_parts())[1].get_content())
+
+
+class KeepSentTest(SpoolTest):
+    def test_sent_records_stay_queryable_then_go(self):
+        import json
+        import sqlite3
+        cfg = os.path.join(self.dir, "c.conf")
+        with open(cfg, "w") as f:
+            f.write("[spool]\nkeep_sent = 1d\n[mail]\nfrom = a@b.c\n"
+                    "to = d@e.f\ntransport = null\n")
+        self.env["LOGSPONGE_CONFIG"] = cfg
+        self.add(b"one\ntwo\n")
+        self.run_ls("flush")
+        self.add(b"three\n")
+        self.assertEqual(self.messages(), ["three"])        # pending only
+        st = json.loads(self.run_ls("status", "--json").stdout)
+        self.assertEqual(st["pending"], 1)
+        sent = [json.loads(l) for l in self.run_ls(
+            "list", "--sent", "--json").stdout.decode().splitlines()]
+        self.assertEqual([r["message"] for r in sent], ["one", "two"])
+        hist = [json.loads(l) for l in self.run_ls(
+            "history", "--json").stdout.decode().splitlines()]
+        self.assertEqual({r["sent_in"] for r in sent}, {hist[0]["id"]})
+        self.assertIn(b"[sent in #%d]" % hist[0]["id"],
+                      self.run_ls("list", "--sent").stdout)
+        # the next message carries only the new record
+        self.run_ls("flush")
+        sent = self.run_ls("list", "--sent", "--json").stdout.splitlines()
+        self.assertEqual(len(sent), 3)
+        hist = self.run_ls("history", "--json").stdout.splitlines()
+        self.assertEqual([json.loads(h)["records"] for h in hist], [2, 1])
+        # a day later they are forgotten (at the next flush)
+        con = sqlite3.connect(self.spool)
+        con.execute("UPDATE history SET time = time - 2 * 86400000000")
+        con.commit()
+        con.close()
+        self.run_ls("flush")
+        self.assertEqual(self.run_ls("list", "--sent").stdout, b"")
+        self.assertEqual(json.loads(self.run_ls("status", "--json").stdout)
+                         ["pending"], 0)
