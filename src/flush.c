@@ -865,9 +865,11 @@ static int commit_sent(sponge *sp, const sp_batch *b, const char *reply)
 		/* Under the write lock: when nothing else is in the table,
 		 * an unqualified DELETE (SQLite's truncate optimisation)
 		 * frees the pages without visiting every row. */
-		bool all = scalar(sp, "SELECT count(*) FROM records WHERE id > ? "
-				      "OR sent IS NOT NULL",
-				  b->max_id, &rc) == 0;
+		bool all = scalar(sp, "SELECT count(*) FROM records WHERE id > ?",
+				  b->max_id, &rc) == 0 &&
+			   scalar(sp, "SELECT EXISTS (SELECT 1 FROM records "
+				      "WHERE sent IS NOT NULL AND sent > ?)",
+				  0, &rc) == 0;
 		r = sqlite3_prepare_v2(sp->db,
 				       all ? "DELETE FROM records"
 					   : "DELETE FROM records WHERE id <= ?1 "

@@ -46,7 +46,9 @@ static const char *const migrations[] = {
 	"INSERT INTO meta VALUES('spool_token', lower(hex(randomblob(16))));",
 	/* 2 -> 3: [spool] keep_sent keeps sent records: the history row of
 	 * the message that carried them (NULL while pending) */
-	"ALTER TABLE records ADD COLUMN sent INTEGER;",
+	"ALTER TABLE records ADD COLUMN sent INTEGER;"
+	/* only sent rows are in it: ingest never touches it */
+	"CREATE INDEX records_sent ON records(sent) WHERE sent IS NOT NULL;",
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
 
