@@ -146,6 +146,11 @@ class IntervalTest(SpoolTest):
         self.assertEqual(len(h), 1)
 
 
+# peak RSS is a property of the normal build: ASan's shadow memory and
+# quarantine multiply it
+SANITIZED = "sanitize" in os.environ.get("LOGSPONGE_CFLAGS", "")
+
+
 class SizeCapTest(SpoolTest):
     """mail.max_size: the body keeps the most severe records, the complete
     log of the batch goes along gzip-compressed, and a batch too big even
@@ -200,7 +205,8 @@ class SizeCapTest(SpoolTest):
         self.assertEqual(log, ["job %d ok" % i for i in range(n)])
         self.assertGreater(len(shown), 1000)
         self.assertEqual(self.records(), [])
-        self.assertLessEqual(rss, 16 * 1024)
+        if not SANITIZED:
+            self.assertLessEqual(rss, 16 * 1024)
 
     def test_1000000_records_drain_in_capped_messages(self):
         n = scaled(1000000, 20000)
@@ -232,7 +238,8 @@ class SizeCapTest(SpoolTest):
         self.assertEqual([m for m, k in seen.items() if k != 1], [])
         self.assertEqual(set(seen), set(want))
         self.assertEqual(self.records(), [])                  # drained
-        self.assertLessEqual(peak, 16 * 1024)
+        if not SANITIZED:
+            self.assertLessEqual(peak, 16 * 1024)
         print("\nsize cap: %d records in %d messages of at most 1 MiB, "
               "peak RSS %.1f MiB" % (n, messages, peak / 1024), end=" ")
 
