@@ -390,7 +390,7 @@ static bool summary(sp_composer *c)
 	}
 	if (b->gz) {
 		char sz[32];
-		uint64_t ms = c->sp->cfg.max_size;
+		uint64_t ms = b->max_size;
 		if (ms % (1 << 20) == 0)
 			snprintf(sz, sizeof sz, "%llu MiB",
 				 (unsigned long long)(ms >> 20));
@@ -398,7 +398,7 @@ static bool summary(sp_composer *c)
 			snprintf(sz, sizeof sz, "%llu KiB",
 				 (unsigned long long)(ms >> 10));
 		body_line(c, "", 0);
-		body_printf(c, "This message may not exceed %s (mail.max_size), "
+		body_printf(c, "This message may not exceed %s (mail.max_size, or the server's SIZE), "
 			       "so its body shows the most severe records that "
 			       "fit; the complete log of all %lld records is "
 			       "attached: %s (%llu bytes, gzip).",

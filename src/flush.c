@@ -599,9 +599,9 @@ static int plain_fits(sponge *sp, sp_batch *b, bool *fits)
 	if (sp->cfg.html) /* the HTML part: escaping up to 6x, a row's tags */
 		most += (uint64_t)b->msg_bytes * 19 + (uint64_t)b->count * 400;
 	*fits = true;
-	if (most <= sp->cfg.max_size)
+	if (most <= b->max_size)
 		return SPONGE_OK;
-	if ((uint64_t)b->msg_bytes > sp->cfg.max_size) {
+	if ((uint64_t)b->msg_bytes > b->max_size) {
 		*fits = false; /* the messages alone are too big */
 		return SPONGE_OK;
 	}
@@ -610,13 +610,13 @@ static int plain_fits(sponge *sp, sp_batch *b, bool *fits)
 	int rc = sp_compose_rewind(&cc);
 	uint64_t total = 0;
 	size_t n;
-	while (rc == SPONGE_OK && total <= sp->cfg.max_size &&
+	while (rc == SPONGE_OK && total <= b->max_size &&
 	       sp_compose_next(&cc, &n))
 		total += n;
 	if (rc == SPONGE_OK)
 		rc = cc.rc;
 	sp_compose_free(&cc);
-	*fits = total <= sp->cfg.max_size;
+	*fits = total <= b->max_size;
 	return rc;
 }
 
@@ -712,11 +712,22 @@ static int gzip_log(sponge *sp, const sp_batch *b, uint64_t budget,
  */
 static int fit_size(sponge *sp, sp_batch *b)
 {
+	/* the server's SIZE, seen in its EHLO reply by an earlier flush,
+	 * lowers the cap (less 4 KiB for what libESMTP and the server add) */
+	b->max_size = sp->cfg.max_size;
+	spbuf v;
+	sb_init(&v, 0);
+	if (meta_get(sp, "server_size", &v) == SPONGE_OK && v.len) {
+		uint64_t ss = strtoull(v.data, NULL, 10);
+		if (ss > (64u << 10) && ss - 4096 < b->max_size)
+			b->max_size = ss - 4096;
+	}
+	sb_free(&v);
 	bool fits;
 	int rc = plain_fits(sp, b, &fits);
 	if (rc || fits)
 		return rc;
-	uint64_t max = sp->cfg.max_size;
+	uint64_t max = b->max_size;
 	/* base64 turns 57 bytes into a 78-byte line; keep 24 KiB for the
 	 * headers, the summary and a few records in the body */
 	uint64_t budget = (max - (24u << 10)) / 78 * 57;
@@ -1084,6 +1095,12 @@ int sponge_flush(sponge *sp, unsigned flags, sponge_writer out, void *arg,
 
 	rc = t->send(sp, &comp, &sr, false, out, arg);
 	sp_compose_stop(&comp);
+	if (sr.server_size) {
+		/* the next message will respect it */
+		char sz[32];
+		snprintf(sz, sizeof sz, "%llu", (unsigned long long)sr.server_size);
+		meta_commit(sp, "server_size", sz, "writing meta");
+	}
 	if (rc == SPONGE_OK && sr.outcome == SP_SENT) {
 		sp_crash_point("after-250");
 		rc = commit_sent(sp, &b, sr.reply.data);

@@ -31,6 +31,7 @@ typedef struct sp_batch {
 	int64_t body_budget;    /* bytes the body's records may take */
 	int64_t cut;            /* records left for the next message */
 	int64_t msg_bytes;      /* bytes of the batch's messages and tags */
+	uint64_t max_size;      /* mail.max_size, or less: the server's SIZE */
 	int64_t min_interval_us;/* waited for min_interval (0: it did not) */
 } sp_batch;
 
@@ -96,6 +97,7 @@ typedef struct sp_send_result {
 	const char *stage;   /* static: "connect", "tls", "auth", "rcpt", … */
 	spbuf reply;         /* server reply or detail */
 	bool maybe_delivered;/* the data went out but no reply came back */
+	uint64_t server_size;/* the SIZE the server advertised, or 0 */
 } sp_send_result;
 
 typedef struct sp_transport {

@@ -123,6 +123,13 @@ static void probe_quit(smtp_run *x)
 
 static void on_reply_line(smtp_run *x, const char *line, size_t n)
 {
+	/* "250-SIZE 10240000" in the EHLO reply: the server's limit */
+	if (n > 9 && strncmp(line, "250", 3) == 0 &&
+	    strncasecmp(line + 4, "SIZE ", 5) == 0) {
+		unsigned long long v = strtoull(line + 9, NULL, 10);
+		if (v)
+			x->r->server_size = v;
+	}
 	if (n < 4 || line[3] == '-')
 		return; /* continuation of a multi-line reply */
 	snprintf(x->reply, sizeof x->reply, "%.*s", (int)(n > 400 ? 400 : n),

@@ -186,12 +186,14 @@ class Server:
     """start(): a listening server; .port, .handler.messages."""
 
     def __init__(self, cert="good", starttls=True, auth=True, bulk=False,
-                 implicit=False, keep_all=False):
+                 implicit=False, keep_all=False, size_limit=None):
         self.handler = Handler()
         self.handler.keep_all = keep_all
         self.port = free_port()
         kw = dict(hostname="testmx.localhost", ident="logsponge-test",
                   timeout=30)
+        if size_limit:
+            kw["data_size_limit"] = size_limit  # advertised as SIZE
         self.sni = []
         if implicit:
             # SMTPS (RFC 8314): TLS from the first byte, AUTH inside it

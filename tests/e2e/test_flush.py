@@ -656,3 +656,25 @@ class CheckWarningsTest(FlushTest):
         self.write_config(25, user=False)
         p = self.run_ls("check", check=False)
         self.assertEqual(p.stderr, b"")
+
+
+class ServerSizeTest(FlushTest):
+    def test_the_servers_size_is_respected_from_the_next_message_on(self):
+        import gzip
+        srv = self.start(size_limit=300000)
+        self.write_config(srv.port)
+        self.add(b"".join(b"line %06d with some text to make it longer %x\n"
+                          % (i, i * 7919) for i in range(12000)))
+        before = self.snapshot()
+        p = self.flush()  # ~700 KB plain: the server refuses it
+        self.assertEqual(p.returncode, EX_UNAVAILABLE, p.stderr)
+        self.assertIn(b"552", p.stderr)
+        self.assertEqual(self.snapshot(), before)
+        p = self.flush()  # now within the SIZE it advertised
+        self.assertEqual(p.returncode, 0, p.stderr)
+        raw = srv.messages[0][1]
+        self.assertLessEqual(len(raw), 300000)
+        msg = self.parse(raw)
+        self.assertEqual(msg.get_content_type(), "multipart/mixed")
+        log = gzip.decompress(list(msg.iter_parts())[1].get_content())
+        self.assertEqual(len(log.splitlines()) + len(self.snapshot()), 12000)
