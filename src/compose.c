@@ -231,21 +231,6 @@ static bool headers(sp_composer *c)
 	return !o->failed;
 }
 
-static void fmt_span(int64_t us, char *b, size_t n)
-{
-	int64_t s = us / 1000000;
-	if (s < 60)
-		snprintf(b, n, "%llds", (long long)s);
-	else if (s < 3600)
-		snprintf(b, n, "%lldm %llds", (long long)(s / 60),
-			 (long long)(s % 60));
-	else if (s < 86400)
-		snprintf(b, n, "%lldh %lldm", (long long)(s / 3600),
-			 (long long)(s % 3600 / 60));
-	else
-		snprintf(b, n, "%lldd %lldh", (long long)(s / 86400),
-			 (long long)(s % 86400 / 3600));
-}
 
 /* One body line, quoted-printable, appended to the chunk. */
 /* s[0..n) with & < > " ' as entities, into out. */
@@ -302,7 +287,7 @@ static bool summary(sp_composer *c)
 	if (b->count == 0) {
 		/* a heartbeat */
 		sponge_format_time(b->since_us, t1);
-		fmt_span(b->date_us - b->since_us, span, sizeof span);
+		sp_format_span(b->date_us - b->since_us, span, sizeof span);
 		body_printf(c, "logsponge on %s: nothing to report since %s "
 			       "(%s).",
 			    c->sp->host, t1, span);
@@ -315,7 +300,7 @@ static bool summary(sp_composer *c)
 	}
 	sponge_format_time(b->t_first, t1);
 	sponge_format_time(b->t_last, t2);
-	fmt_span(b->t_last - b->t_first, span, sizeof span);
+	sp_format_span(b->t_last - b->t_first, span, sizeof span);
 	body_printf(c, "logsponge on %s: %lld record%s, highest level %s",
 		    c->sp->host, (long long)b->count, b->count == 1 ? "" : "s",
 		    sponge_level_name(b->highest));
@@ -356,8 +341,8 @@ static bool summary(sp_composer *c)
 	}
 	if (b->min_interval_us) {
 		char w[32], mi[32];
-		fmt_span(b->date_us - b->t_first, w, sizeof w);
-		fmt_span(b->min_interval_us, mi, sizeof mi);
+		sp_format_span(b->date_us - b->t_first, w, sizeof w);
+		sp_format_span(b->min_interval_us, mi, sizeof mi);
 		body_printf(c, "Waited: the oldest record for %s "
 			       "(policy.min_interval %s)", w, mi);
 	}

@@ -775,20 +775,6 @@ static int fit_size(sponge *sp, sp_batch *b)
 
 /* ---- flush -------------------------------------------------------- */
 
-static void fmt_dur(int64_t us, char *b, size_t n)
-{
-	int64_t s = us / 1000000;
-	if (s < 120)
-		snprintf(b, n, "%llds", (long long)s);
-	else if (s < 7200)
-		snprintf(b, n, "%lldm", (long long)(s / 60));
-	else if (s < 172800)
-		snprintf(b, n, "%lldh %lldm", (long long)(s / 3600),
-			 (long long)(s % 3600 / 60));
-	else
-		snprintf(b, n, "%lldd %lldh", (long long)(s / 86400),
-			 (long long)(s % 86400 / 3600));
-}
 
 /* When the last message went out; with none yet, when logsponge first
  * looked (remembered in meta), so a heartbeat has a start. */
@@ -1022,8 +1008,8 @@ int sponge_flush(sponge *sp, unsigned flags, sponge_writer out, void *arg,
 			/* due, but held back: these records triggered a send,
 			 * so they are not expired either */
 			char ago[32], left[32];
-			fmt_dur(now - last, ago, sizeof ago);
-			fmt_dur(pol->min_interval_us - (now - last), left,
+			sp_format_span(now - last, ago, sizeof ago);
+			sp_format_span(pol->min_interval_us - (now - last), left,
 				sizeof left);
 			snprintf(res->reason, sizeof res->reason,
 				 "not sending: min_interval: the last message "

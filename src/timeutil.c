@@ -214,3 +214,21 @@ void sponge_format_time(int64_t t_us, char buf[32])
 		 (unsigned)tm.tm_min % 100u, (unsigned)tm.tm_sec % 100u,
 		 (unsigned)us % 1000000u);
 }
+
+void sp_format_span(int64_t us, char *b, size_t n)
+{
+	int64_t s = us / 1000000;
+	if (s < 0)
+		s = 0;
+	if (s < 60)
+		snprintf(b, n, "%llds", (long long)s);
+	else if (s < 3600)
+		snprintf(b, n, "%lldm %llds", (long long)(s / 60),
+			 (long long)(s % 60));
+	else if (s < 86400)
+		snprintf(b, n, "%lldh %lldm", (long long)(s / 3600),
+			 (long long)(s % 3600 / 60));
+	else
+		snprintf(b, n, "%lldd %lldh", (long long)(s / 86400),
+			 (long long)(s % 86400 / 3600));
+}
