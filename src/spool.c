@@ -448,6 +448,11 @@ static int open_db(sponge *sp)
 	if (rc != SQLITE_OK)
 		return sp_dberr(sp, rc, "cannot open");
 	sqlite3_extended_result_codes(sp->db, 1);
+	/* No checkpoint when the last handle closes: the WAL is as durable
+	 * as the database, writers checkpoint it as it grows (every 1000
+	 * pages), and a flush or add then ends without copying and syncing
+	 * the whole change a second time. */
+	sqlite3_db_config(sp->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
 	sqlite3_busy_timeout(sp->db,
 			     (int)(sp->cfg.busy_timeout_us / 1000 > 0x7fffffff
 					   ? 0x7fffffff
