@@ -348,8 +348,8 @@ SPONGE_API int sponge_history_next(sponge_hiter *it,
 SPONGE_API void sponge_history_close(sponge_hiter *it);
 
 /*
- * Delete pending records older than before_us (all of them when
- * before_us <= 0).  *deleted (may be NULL) receives how many went.
+ * Delete records older than before_us (all of them when before_us <= 0):
+ * pending ones and sent ones kept by spool.keep_sent alike.  *deleted (may be NULL) receives how many went.
  */
 SPONGE_API int sponge_purge(sponge *sp, int64_t before_us, int64_t *deleted);
 
