@@ -748,7 +748,7 @@ int sp_compose_rewind(sp_composer *c)
 	if (c->b->gz && fseek(c->b->gz, 0, SEEK_SET) != 0)
 		return c->rc = sp_fail(c->sp, SPONGE_EIO, "attachment: rewind");
 	if (c->sp->cfg.fold != SP_FOLD_OFF && !c->b->gz && !c->fold &&
-	    (c->rc = fold_count(c)) != SPONGE_OK)
+	    c->b->count && (c->rc = fold_count(c)) != SPONGE_OK)
 		return c->rc;
 	return c->rc = open_records(c);
 }
@@ -800,7 +800,7 @@ const char *sp_compose_next(sp_composer *c, size_t *len)
 			break;
 		case ST_RECORDS: {
 			if (c->b->count == 0) { /* a heartbeat: no records */
-				c->state = ST_END;
+				c->state = c->sp->cfg.html ? ST_HTML : ST_END;
 				break;
 			}
 			int rc = records(c);

@@ -142,6 +142,21 @@ class IntervalTest(SpoolTest):
         self.assertEqual(len(self.records()), 1)  # the record stays
         msg, err = self.flush()  # just sent one: no second heartbeat
         self.assertIsNone(msg)
+
+    def test_heartbeat_with_html_is_valid_mime(self):
+        self.config("threshold = 10\nheartbeat = 1h")
+        with open(self.env["LOGSPONGE_CONFIG"], "a") as f:
+            f.write("html = yes\n")
+        self.flush()  # starts watching
+        self.backdate_history(3700)
+        msg, err = self.flush()
+        self.assertIsNotNone(msg, err)
+        self.assertEqual(msg.defects, [])
+        self.assertEqual(msg.get_content_type(), "multipart/alternative")
+        text, html = list(msg.iter_parts())
+        self.assertIn("nothing to report since", text.get_content())
+        self.assertIn("<p>logsponge on ", html.get_content())
+        self.assertIn("nothing to report since", html.get_content())
         h = self.run_ls("history", "--json").stdout.decode().splitlines()
         self.assertEqual(len(h), 1)
 
