@@ -61,24 +61,6 @@ static bool parse_time_opt(const char *opt, const char *arg, int64_t now,
 	return false;
 }
 
-/* Human-readable duration like "2h 5m" or "40s". */
-static void fmt_age(int64_t us, char *b, size_t n)
-{
-	int64_t s = us / 1000000;
-	if (s < 0)
-		s = 0;
-	if (s < 60)
-		snprintf(b, n, "%llds", (long long)s);
-	else if (s < 3600)
-		snprintf(b, n, "%lldm %llds", (long long)s / 60,
-			 (long long)s % 60);
-	else if (s < 86400)
-		snprintf(b, n, "%lldh %lldm", (long long)s / 3600,
-			 (long long)s % 3600 / 60);
-	else
-		snprintf(b, n, "%lldd %lldh", (long long)s / 86400,
-			 (long long)s % 86400 / 3600);
-}
 
 static void fmt_bytes(uint64_t v, char *b, size_t n)
 {
@@ -203,7 +185,7 @@ static void status_text(sponge *sp, const sponge_stats *st,
 		printf("\n");
 		sponge_format_time(st->oldest_us, b1);
 		sponge_format_time(st->newest_us, b2);
-		fmt_age(now - st->oldest_us, age, sizeof age);
+		sponge_format_span(now - st->oldest_us, age, sizeof age);
 		printf("oldest:   %s (%s ago)\nnewest:   %s\n", b1, age, b2);
 	}
 	int64_t dropped = 0;
@@ -236,9 +218,9 @@ static void status_text(sponge *sp, const sponge_stats *st,
 		printf("  flush_level: none\n");
 	}
 	if (pol->max_age_us) {
-		fmt_age(pol->max_age_us, b1, sizeof b1);
+		sponge_format_span(pol->max_age_us, b1, sizeof b1);
 		if (st->oldest_us) {
-			fmt_age(now - st->oldest_us, age, sizeof age);
+			sponge_format_span(now - st->oldest_us, age, sizeof age);
 			printf("  max_age:     oldest is %s old of %s%s\n", age,
 			       b1,
 			       now - st->oldest_us > pol->max_age_us
@@ -251,18 +233,18 @@ static void status_text(sponge *sp, const sponge_stats *st,
 		printf("  max_age:     none\n");
 	}
 	if (pol->expire_us) {
-		fmt_age(pol->expire_us, b1, sizeof b1);
+		sponge_format_span(pol->expire_us, b1, sizeof b1);
 		printf("  expire:      records older than %s are dropped\n",
 		       b1);
 	} else {
 		printf("  expire:      none\n");
 	}
 	if (pol->min_interval_us) {
-		fmt_age(pol->min_interval_us, b1, sizeof b1);
+		sponge_format_span(pol->min_interval_us, b1, sizeof b1);
 		printf("  min_interval: at most one message every %s\n", b1);
 	}
 	if (pol->heartbeat_us) {
-		fmt_age(pol->heartbeat_us, b1, sizeof b1);
+		sponge_format_span(pol->heartbeat_us, b1, sizeof b1);
 		printf("  heartbeat:   a \"nothing to report\" message after %s "
 		       "without one\n", b1);
 	}

@@ -125,6 +125,10 @@ SPONGE_API int sponge_parse_time(const char *text, int64_t now_us,
 /* Writes "2026-11-21T10:00:00.123456Z" (28 bytes with the NUL) into buf. */
 SPONGE_API void sponge_format_time(int64_t t_us, char buf[32]);
 
+/* A duration for people: "40s", "2m 5s", "3h 10m", "2d 4h" into buf of
+ * n bytes (negative counts as 0). */
+SPONGE_API void sponge_format_span(int64_t us, char *buf, size_t n);
+
 /* Current time in microseconds since the epoch (CLOCK_REALTIME). */
 SPONGE_API int64_t sponge_now(void);
 

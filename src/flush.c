@@ -1008,8 +1008,8 @@ int sponge_flush(sponge *sp, unsigned flags, sponge_writer out, void *arg,
 			/* due, but held back: these records triggered a send,
 			 * so they are not expired either */
 			char ago[32], left[32];
-			sp_format_span(now - last, ago, sizeof ago);
-			sp_format_span(pol->min_interval_us - (now - last), left,
+			sponge_format_span(now - last, ago, sizeof ago);
+			sponge_format_span(pol->min_interval_us - (now - last), left,
 				sizeof left);
 			snprintf(res->reason, sizeof res->reason,
 				 "not sending: min_interval: the last message "

@@ -50,9 +50,6 @@ SP_HIDDEN bool sb_printf(spbuf *b, const char *fmt, ...)
 SP_HIDDEN bool sb_vprintf(spbuf *b, const char *fmt, va_list ap)
 	__attribute__((format(printf, 2, 0)));
 
-/* "40s", "2m 5s", "3h 10m", "2d 4h" (timeutil.c) */
-SP_HIDDEN void sp_format_span(int64_t us, char *b, size_t n);
-
 /* ---- text cleaning (utf8.c) ---- */
 /*
  * Append a cleaned copy of in[0..len) to out: valid UTF-8 is copied

@@ -215,7 +215,7 @@ void sponge_format_time(int64_t t_us, char buf[32])
 		 (unsigned)us % 1000000u);
 }
 
-void sp_format_span(int64_t us, char *b, size_t n)
+void sponge_format_span(int64_t us, char *b, size_t n)
 {
 	int64_t s = us / 1000000;
 	if (s < 0)
