@@ -1,6 +1,7 @@
 /* add.c - `logsponge add`: one record per argument or per input line. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <limits.h>
 #include <getopt.h>
 #include <poll.h>
 #include <signal.h>
@@ -15,26 +16,52 @@ static volatile sig_atomic_t stop_signal;
 static void on_signal(int sig) { stop_signal = sig; }
 
 /* Copy to fd; on failure stop copying (recording goes on).  EPIPE (the
- * reader went away) is not worth a message. */
-bool tee_out(int fd, const char *p, size_t n, bool *tee)
+ * reader went away) is not worth a message.  A reader that does not read
+ * must not hold us: the copy goes out in pieces no larger than a pipe
+ * takes at once, and while fd is not ready `wait(ctx)` runs every
+ * BATCH_MS (it commits what is queued); when it returns false (a signal
+ * came) the copying stops. */
+bool tee_out(int fd, const char *p, size_t n, bool *tee, tee_wait_fn wait,
+	     void *ctx)
 {
 	while (n) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0 && errno == EINTR)
+		struct pollfd pfd = {fd, POLLOUT, 0};
+		int r = poll(&pfd, 1, BATCH_MS);
+		if (r <= 0) {
+			if (r < 0 && errno != EINTR)
+				break;
+			if (!wait(ctx)) {
+				*tee = false;
+				return false;
+			}
 			continue;
-		if (w <= 0) {
-			if (errno != EPIPE)
-				errorf("--tee: %s: %s (still recording)",
-				       fd == STDOUT_FILENO ? "standard output"
-							   : "standard error",
-				       strerror(errno));
-			*tee = false;
-			return false;
 		}
+		size_t piece = n < PIPE_BUF ? n : PIPE_BUF;
+		ssize_t w = write(fd, p, piece);
+		if (w < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (w <= 0)
+			break;
 		p += w;
 		n -= (size_t)w;
 	}
-	return true;
+	if (!n)
+		return true;
+	if (errno != EPIPE)
+		errorf("--tee: %s: %s (still recording)",
+		       fd == STDOUT_FILENO ? "standard output" : "standard error",
+		       strerror(errno));
+	*tee = false;
+	return false;
+}
+
+/* While the tee's reader is slow: commit, and stop on a signal. */
+static bool add_tee_wait(void *ctx)
+{
+	adder *a = ctx;
+	if (sponge_queued(a->sp))
+		adder_sync(a);
+	return !stop_signal;
 }
 
 static int read_stdin(adder *a, bool tee)
@@ -45,13 +72,15 @@ static int read_stdin(adder *a, bool tee)
 		return EXIT_OSERR;
 	}
 	struct pollfd pfd = {STDIN_FILENO, POLLIN, 0};
-	while (!a->rc && !stop_signal) {
+	while (!stop_signal) {
 		/* Input paused with records queued: commit them now rather
-		 * than holding them while we wait. */
-		if (sponge_queued(a->sp)) {
+		 * than holding them while we wait.  The queue's age is
+		 * checked before each read too, so a reader of --tee that
+		 * blocks us cannot hold records back for long either. */
+		if (a->sp && sponge_queued(a->sp)) {
 			int r = poll(&pfd, 1, BATCH_MS);
 			if (r == 0) {
-				a->rc = sponge_sync(a->sp);
+				adder_sync(a);
 				continue;
 			}
 			if (r < 0 && errno == EINTR)
@@ -67,11 +96,18 @@ static int read_stdin(adder *a, bool tee)
 		}
 		if (n == 0)
 			break;
-		if (tee)
-			tee_out(STDOUT_FILENO, buf, (size_t)n, &tee);
+		if (!a->sp) { /* no spool at all: pass everything on */
+			write_all(STDERR_FILENO, buf, (size_t)n);
+			continue;
+		}
 		adder_feed(a, buf, (size_t)n);
+		/* after storing: a tee reader that stops reading must not
+		 * keep this read's records from being committed on time */
+		if (tee)
+			tee_out(STDOUT_FILENO, buf, (size_t)n, &tee,
+				add_tee_wait, a);
 	}
-	if (!stop_signal)
+	if (!stop_signal && a->sp)
 		adder_finish(a);
 	free(buf);
 	return 0;
@@ -151,15 +187,29 @@ int cmd_add(const globals *g, int argc, char **argv)
 	}
 
 	int status = 0;
-	sponge *sp = open_spool(g, 0, &status);
-	if (!sp)
+	sponge *sp = open_spool(g, USE_INGEST, &status,
+				"; the lines not stored follow on standard "
+				"error");
+	if (!sp) {
+		/* nothing can be stored: the lines go to stderr, and the
+		 * producer still gets to write all it has */
+		for (int i = optind; i < argc; i++) {
+			write_all(STDERR_FILENO, argv[i], strlen(argv[i]));
+			write_all(STDERR_FILENO, "\n", 1);
+		}
+		if (optind >= argc) {
+			adder none;
+			memset(&none, 0, sizeof none);
+			read_stdin(&none, false);
+		}
 		return status;
+	}
 	adder a;
-	adder_init(&a, sp, tag, level, detect, format);
+	adder_init(&a, sp, tag, level, detect, format, STDERR_FILENO, "add");
 
 	if (optind < argc) {
 		/* Each argument is a record (each of its lines, if several). */
-		for (int i = optind; i < argc && !a.rc; i++) {
+		for (int i = optind; i < argc; i++) {
 			bool cr = false;
 			a.now = 0;
 			adder_split(&a, argv[i], strlen(argv[i]), &cr);
@@ -188,17 +238,6 @@ int cmd_add(const globals *g, int argc, char **argv)
 
 int finish_adding(adder *a, int status)
 {
-	size_t lost = sponge_queued(a->sp);
-	if (!a->rc)
-		a->rc = sponge_sync(a->sp);
-	if (a->rc) {
-		const char *m = sponge_errmsg(a->sp);
-		if (lost)
-			errorf("%s (%zu records read but not stored)",
-			       *m ? m : sponge_strerror(a->rc), lost);
-		else
-			errorf("%s", *m ? m : sponge_strerror(a->rc));
-		status = exit_code(a->rc);
-	}
-	return status;
+	adder_sync(a);
+	return *a->spool_rc ? (status ? status : EXIT_IOERR) : status;
 }

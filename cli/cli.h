@@ -40,9 +40,18 @@ typedef struct command {
 void errorf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Map a library code to a sysexits exit status. */
 int exit_code(int code);
-/* Open the spool for a command; on failure prints the error and returns
- * NULL with *status set to the exit status. */
-sponge *open_spool(const globals *g, unsigned flags, int *status);
+/* What a command needs of the config (see open_spool). */
+enum spool_use {
+	USE_INGEST, /* add, run: only [spool]; other problems are warnings */
+	USE_QUERY,  /* status, list, history, purge: the same, no create */
+	USE_SEND,   /* flush, check: the whole config must be right */
+};
+/* Open the spool for a command; on failure prints the error (and `note`
+ * after it on the same line, when not NULL) and returns NULL with *status
+ * set to the exit status.  Only USE_INGEST creates a missing spool; the
+ * others exit 66 (EX_NOINPUT) for it. */
+sponge *open_spool(const globals *g, enum spool_use use, int *status,
+		   const char *note);
 /* Report a library failure on sp and return the exit status. */
 int fail(sponge *sp, int code);
 /* Print a command's usage (its table row) to f. */
@@ -59,7 +68,11 @@ typedef struct adder {
 	int level;       /* default level */
 	bool detect;     /* --detect-level */
 	int format;      /* sponge_format */
-	int rc;          /* first library error */
+	int rc;          /* first library error (see spool_rc) */
+	int *spool_rc;   /* the error shared by the adders of one spool:
+			    once set, lines go to out_fd, not the spool */
+	int out_fd;      /* where lines go once the spool failed */
+	const char *who; /* "add" or "run", for the message */
 	int64_t now;     /* arrival time of the chunk being split */
 	bool cr_pending; /* the last chunk ended in CR */
 	char *carry;     /* a line that spans reads: its first bytes */
@@ -68,8 +81,14 @@ typedef struct adder {
 	bool in_line;
 } adder;
 
+/* out_fd: where lines go when the spool fails (the lines queued and not
+ * stored go to stderr, with one line saying why, first). */
 void adder_init(adder *a, sponge *sp, const char *tag, int level, bool detect,
-		int format);
+		int format, int out_fd, const char *who);
+/* Commit what is queued (input paused); on failure pass it on. */
+void adder_sync(adder *a);
+/* Write all of p to fd (EINTR retried); false on failure. */
+bool write_all(int fd, const char *p, size_t n);
 void adder_feed(adder *a, const char *p, size_t n);
 void adder_finish(adder *a);
 void adder_free(adder *a);
@@ -83,9 +102,12 @@ void adder_end_line(adder *a, const char *p, size_t n);
 #define READ_SIZE (256u << 10)
 
 /* add.c helpers shared with run.c */
-bool tee_out(int fd, const char *p, size_t n, bool *tee);
+typedef bool (*tee_wait_fn)(void *ctx);
+bool tee_out(int fd, const char *p, size_t n, bool *tee, tee_wait_fn wait,
+	     void *ctx);
 bool parse_format_opt(const char *arg, int *format);
-/* Write what is queued; report a failure; returns the exit status. */
+/* Write what is queued; returns the exit status: 74 (EX_IOERR) when a
+ * line went elsewhere because the spool failed, else `status`. */
 int finish_adding(adder *a, int status);
 
 int cmd_add(const globals *g, int argc, char **argv);

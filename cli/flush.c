@@ -60,7 +60,7 @@ int cmd_flush(const globals *g, int argc, char **argv)
 		errorf("flush: %s: unexpected argument", argv[optind]);
 		return EXIT_USAGE;
 	}
-	sponge *sp = open_spool(g, 0, &status);
+	sponge *sp = open_spool(g, USE_SEND, &status, NULL);
 	if (!sp)
 		return status;
 	sponge_flush_result res;
@@ -108,7 +108,7 @@ int cmd_check(const globals *g, int argc, char **argv)
 		errorf("check: %s: unexpected argument", argv[optind]);
 		return EXIT_USAGE;
 	}
-	sponge *sp = open_spool(g, 0, &status);
+	sponge *sp = open_spool(g, USE_SEND, &status, NULL);
 	if (!sp)
 		return status;
 	const char *cfg = sponge_config_path(sp);

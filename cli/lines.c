@@ -1,14 +1,71 @@
 /* lines.c - turning a byte stream into records, one per line. */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 
+bool write_all(int fd, const char *p, size_t n)
+{
+	while (n) {
+		ssize_t w = write(fd, p, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return false;
+		p += w;
+		n -= (size_t)w;
+	}
+	return true;
+}
+
+static int to_stderr(void *arg, const char *p, size_t n)
+{
+	(void)arg;
+	return write_all(STDERR_FILENO, p, n) ? 0 : -1;
+}
+
+/* The spool failed with rc: say why in one line, then give the records
+ * queued and not stored to stderr.  From now on lines go to out_fd. */
+static void spool_failed(adder *a, int rc)
+{
+	*a->spool_rc = rc;
+	const char *m = sponge_errmsg(a->sp);
+	errorf("%s: %s; the lines not stored follow on standard error",
+	       a->who, *m ? m : sponge_strerror(rc));
+	sponge_discard_queue(a->sp, to_stderr, NULL);
+}
+
+/* A line the spool did not take, to out_fd as it would have been kept. */
+static void pass_line(adder *a, const char *line, size_t len, uint64_t cut)
+{
+	write_all(a->out_fd, line, len);
+	if (cut) {
+		char m[64];
+		int n = snprintf(m, sizeof m, " [logsponge: cut %llu bytes]",
+				 (unsigned long long)cut);
+		write_all(a->out_fd, m, (size_t)n);
+	}
+	write_all(a->out_fd, "\n", 1);
+}
+
+void adder_sync(adder *a)
+{
+	if (*a->spool_rc)
+		return;
+	int rc = sponge_sync(a->sp);
+	if (rc)
+		spool_failed(a, rc);
+}
+
 static void record(adder *a, const char *line, size_t len, uint64_t cut)
 {
-	if (a->rc)
+	if (*a->spool_rc) {
+		pass_line(a, line, len, cut);
 		return;
+	}
 	sponge_entry e = {a->level, a->tag, a->now, NULL, line, len, cut};
 	/* a structured line sets its own fields; one that does not parse is
 	 * kept as plain text */
@@ -25,7 +82,15 @@ static void record(adder *a, const char *line, size_t len, uint64_t cut)
 			e.len = len - skip;
 		}
 	}
-	a->rc = sponge_append_entry(a->sp, &e);
+	size_t before = sponge_queued(a->sp);
+	int rc = sponge_append_entry(a->sp, &e);
+	if (rc == SPONGE_OK)
+		return;
+	/* the queue holds this line unless it could not even be queued */
+	bool queued = sponge_queued(a->sp) > before;
+	spool_failed(a, rc);
+	if (!queued)
+		pass_line(a, line, len, cut);
 }
 
 /* Keep at most a->keep bytes of a long line; count the rest as cut. */
@@ -80,7 +145,7 @@ void adder_split(adder *a, const char *p, size_t n, bool *cr_pending)
 		if (*p == '\n')
 			p++;
 	}
-	while (p < end && !a->rc) {
+	while (p < end) {
 		const char *lf = memchr(p, '\n', (size_t)(end - p));
 		const char *stop = lf ? lf : end;
 		const char *cr = memchr(p, '\r', (size_t)(stop - p));
@@ -102,10 +167,13 @@ void adder_split(adder *a, const char *p, size_t n, bool *cr_pending)
 
 
 void adder_init(adder *a, sponge *sp, const char *tag, int level, bool detect,
-		int format)
+		int format, int out_fd, const char *who)
 {
 	memset(a, 0, sizeof *a);
 	a->sp = sp;
+	a->spool_rc = &a->rc;
+	a->out_fd = out_fd;
+	a->who = who;
 	a->tag = tag;
 	a->level = level;
 	a->detect = detect;

@@ -63,25 +63,48 @@ int exit_code(int code)
 	}
 }
 
-int fail(sponge *sp, int code)
+static int fail_note(sponge *sp, int code, const char *note)
 {
 	const char *m = sponge_errmsg(sp);
-	if (m && *m)
-		errorf("%s", m);
-	else
-		errorf("%s", sponge_strerror(code));
+	errorf("%s%s", m && *m ? m : sponge_strerror(code), note ? note : "");
 	return exit_code(code);
 }
 
-sponge *open_spool(const globals *g, unsigned flags, int *status)
+int fail(sponge *sp, int code) { return fail_note(sp, code, NULL); }
+
+sponge *open_spool(const globals *g, enum spool_use use, int *status,
+		   const char *note)
 {
 	sponge *sp = NULL;
-	int rc = sponge_open(&sp, g->spool, g->config, flags);
-	if (rc == SPONGE_OK)
+	int rc = sponge_open(&sp, g->spool, g->config,
+			     use == USE_INGEST ? 0 : SPONGE_OPEN_NOCREATE);
+	if (rc != SPONGE_OK && use == USE_SEND && sp &&
+	    *sponge_config_error(sp)) {
+		/* a config that cannot send says so before a missing spool */
+		errorf("%s", sponge_config_error(sp));
+		*status = EXIT_CONFIG;
+		sponge_close(sp);
+		return NULL;
+	}
+	if (rc != SPONGE_OK) {
+		*status = fail_note(sp, rc, note);
+		sponge_close(sp);
+		return NULL;
+	}
+	const char *ce = sponge_config_error(sp);
+	if (!*ce)
 		return sp;
-	*status = fail(sp, rc);
-	sponge_close(sp);
-	return NULL;
+	if (use == USE_SEND) {
+		errorf("%s", ce);
+		*status = EXIT_CONFIG;
+		sponge_close(sp);
+		return NULL;
+	}
+	if (g->verbosity >= 0 || use == USE_INGEST)
+		errorf("warning: %s; %s", ce,
+		       use == USE_INGEST ? "records are still kept"
+					 : "flush refuses this config");
+	return sp;
 }
 
 bool parse_level_opt(const char *opt, const char *arg, int *level)
@@ -146,6 +169,9 @@ int main(int argc, char **argv)
 
 	/* A closed reader must show up as a write error, not kill us. */
 	signal(SIGPIPE, SIG_IGN);
+	/* Past a file size limit (ulimit -f) a write must fail with EFBIG,
+	 * not kill us with the records in hand. */
+	signal(SIGXFSZ, SIG_IGN);
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "+s:c:qvhV", opts, NULL)) != -1) {
 		switch (c) {

@@ -279,7 +279,7 @@ int cmd_status(const globals *g, int argc, char **argv)
 		errorf("status: %s: unexpected argument", argv[optind]);
 		return EXIT_USAGE;
 	}
-	sponge *sp = open_spool(g, SPONGE_OPEN_NOCREATE, &status);
+	sponge *sp = open_spool(g, USE_QUERY, &status, NULL);
 	if (!sp)
 		return status;
 	sponge_stats st;
@@ -378,7 +378,7 @@ int cmd_list(const globals *g, int argc, char **argv)
 	}
 	if (f.tag && strcmp(f.tag, "-") == 0)
 		f.tag = ""; /* `--tag -` selects records without a tag */
-	sponge *sp = open_spool(g, SPONGE_OPEN_NOCREATE, &status);
+	sponge *sp = open_spool(g, USE_QUERY, &status, NULL);
 	if (!sp)
 		return status;
 	sponge_iter *it;
@@ -451,7 +451,7 @@ int cmd_history(const globals *g, int argc, char **argv)
 		errorf("history: %s: unexpected argument", argv[optind]);
 		return EXIT_USAGE;
 	}
-	sponge *sp = open_spool(g, SPONGE_OPEN_NOCREATE, &status);
+	sponge *sp = open_spool(g, USE_QUERY, &status, NULL);
 	if (!sp)
 		return status;
 	sponge_hiter *it;
@@ -521,7 +521,7 @@ int cmd_purge(const globals *g, int argc, char **argv)
 		errorf("purge: give exactly one of --older-than D or --all");
 		return EXIT_USAGE;
 	}
-	sponge *sp = open_spool(g, SPONGE_OPEN_NOCREATE, &status);
+	sponge *sp = open_spool(g, USE_QUERY, &status, NULL);
 	if (!sp)
 		return status;
 	int64_t n = 0;

@@ -61,7 +61,29 @@ static void run_usage(FILE *f)
 		"with the command's status.\n");
 }
 
-/* Read both pipes until both end; commit when the output pauses. */
+/* While the tee's reader is slow: pass signals on, commit what is
+ * queued; after a signal stop copying (the command may be ending). */
+static bool run_tee_wait(void *ctx)
+{
+	adder *a = ctx;
+	if (pending_signal)
+		return false;
+	if (sponge_queued(a->sp))
+		adder_sync(a);
+	return true;
+}
+
+static void pass_signal(pid_t pid)
+{
+	if (pending_signal) {
+		kill(-pid, pending_signal);
+		pending_signal = 0;
+	}
+}
+
+/* Read both pipes until both end; commit when the output pauses.  After a
+ * spool error the adders pass lines on instead, and reading goes on, so
+ * the command is never blocked on a full pipe. */
 static void pump(sponge *sp, int fds[2], adder ad[2], bool tee, pid_t pid)
 {
 	char *buf = malloc(READ_SIZE);
@@ -70,17 +92,13 @@ static void pump(sponge *sp, int fds[2], adder ad[2], bool tee, pid_t pid)
 		return;
 	}
 	while (fds[0] >= 0 || fds[1] >= 0) {
-		if (pending_signal) {
-			kill(-pid, pending_signal); /* pass it on, keep reading */
-			pending_signal = 0;
-		}
+		pass_signal(pid);
 		struct pollfd p[2] = {{fds[0], POLLIN, 0}, {fds[1], POLLIN, 0}};
 		int r = poll(p, 2, sponge_queued(sp) ? BATCH_MS : -1);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r == 0) {
-			if (!ad[0].rc)
-				ad[0].rc = sponge_sync(sp);
+			adder_sync(&ad[0]);
 			continue;
 		}
 		for (int i = 0; i < 2; i++) {
@@ -96,16 +114,73 @@ static void pump(sponge *sp, int fds[2], adder ad[2], bool tee, pid_t pid)
 				adder_finish(&ad[i]);
 				continue;
 			}
-			if (tee)
+			adder_feed(&ad[i], buf, (size_t)n);
+			if (tee && !*ad[i].spool_rc)
 				tee_out(i ? STDERR_FILENO : STDOUT_FILENO, buf,
-					(size_t)n, &tee);
-			if (!ad[0].rc && !ad[1].rc)
-				adder_feed(&ad[i], buf, (size_t)n);
-			/* after a spool error keep reading, so the command
-			 * is not blocked on a full pipe */
+					(size_t)n, &tee, run_tee_wait, &ad[i]);
 		}
 	}
 	free(buf);
+}
+
+static void catch_signals(void)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_signal;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+}
+
+/* Start cmd in its own process group (so that a signal passed on reaches
+ * everything it started, a shell script's children too), its stdout and
+ * stderr on out and err when they are >= 0.  Returns 0 or an errno. */
+static int spawn(char **cmd, int out, int err, pid_t *pid)
+{
+	posix_spawn_file_actions_t fa;
+	posix_spawn_file_actions_init(&fa);
+	if (out >= 0)
+		posix_spawn_file_actions_adddup2(&fa, out, 1);
+	if (err >= 0)
+		posix_spawn_file_actions_adddup2(&fa, err, 2);
+	posix_spawnattr_t at;
+	posix_spawnattr_init(&at);
+	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP);
+	posix_spawnattr_setpgroup(&at, 0);
+	int e = posix_spawnp(pid, cmd[0], &fa, &at, cmd, environ);
+	posix_spawnattr_destroy(&at);
+	posix_spawn_file_actions_destroy(&fa);
+	return e;
+}
+
+static int wait_status(pid_t pid)
+{
+	int ws = 0;
+	while (waitpid(pid, &ws, 0) < 0 && errno == EINTR)
+		pass_signal(pid);
+	return ws;
+}
+
+static int exit_status_of(int ws)
+{
+	return WIFSIGNALED(ws) ? 128 + WTERMSIG(ws) : WEXITSTATUS(ws);
+}
+
+/* The spool cannot be used: run the command all the same, its output
+ * going where ours goes (cron mails it), and exit with its status. */
+static int run_unrecorded(char **cmd)
+{
+	int e = findable(cmd[0]);
+	pid_t pid = -1;
+	if (!e)
+		e = spawn(cmd, -1, -1, &pid);
+	if (e) {
+		errorf("run: %s: %s", cmd[0], strerror(e));
+		return e == ENOENT ? 127 : 126;
+	}
+	catch_signals();
+	return exit_status_of(wait_status(pid));
 }
 
 int cmd_run(const globals *g, int argc, char **argv)
@@ -139,13 +214,18 @@ int cmd_run(const globals *g, int argc, char **argv)
 		const char *slash = strrchr(cmd[0], '/');
 		tag = slash ? slash + 1 : cmd[0];
 	}
-	sponge *sp = open_spool(g, 0, &status);
+	sponge *sp = open_spool(g, USE_INGEST, &status,
+				"; running the command with its output passed "
+				"through, not recorded");
 	if (!sp)
-		return status;
+		return run_unrecorded(cmd);
 	sponge_set_batch(sp, BATCH_RECORDS, BATCH_BYTES, BATCH_MS);
 	adder ad[2];
-	adder_init(&ad[0], sp, tag, SPONGE_INFO, detect, SPONGE_FORMAT_TEXT);
-	adder_init(&ad[1], sp, tag, SPONGE_ERR, detect, SPONGE_FORMAT_TEXT);
+	adder_init(&ad[0], sp, tag, SPONGE_INFO, detect, SPONGE_FORMAT_TEXT,
+		   STDOUT_FILENO, "run");
+	adder_init(&ad[1], sp, tag, SPONGE_ERR, detect, SPONGE_FORMAT_TEXT,
+		   STDERR_FILENO, "run");
+	ad[1].spool_rc = &ad[0].rc; /* one spool: one failure for both */
 
 	/* Find the command first: posix_spawnp reports a missing program only
 	 * as exit status 127 on some systems (valgrind, older libcs). */
@@ -155,21 +235,8 @@ int cmd_run(const globals *g, int argc, char **argv)
 	pid_t pid = -1;
 	if (!e && (pipe2(out, O_CLOEXEC) || pipe2(err, O_CLOEXEC)))
 		e = errno;
-	if (!e) {
-		posix_spawn_file_actions_t fa;
-		posix_spawn_file_actions_init(&fa);
-		posix_spawn_file_actions_adddup2(&fa, out[1], 1);
-		posix_spawn_file_actions_adddup2(&fa, err[1], 2);
-		/* its own process group, so that a signal we pass on reaches
-		 * everything it started (a shell script's children too) */
-		posix_spawnattr_t at;
-		posix_spawnattr_init(&at);
-		posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP);
-		posix_spawnattr_setpgroup(&at, 0);
-		e = posix_spawnp(&pid, cmd[0], &fa, &at, cmd, environ);
-		posix_spawnattr_destroy(&at);
-		posix_spawn_file_actions_destroy(&fa);
-	}
+	if (!e)
+		e = spawn(cmd, out[1], err[1], &pid);
 	if (out[1] >= 0)
 		close(out[1]);
 	if (err[1] >= 0)
@@ -184,52 +251,37 @@ int cmd_run(const globals *g, int argc, char **argv)
 		snprintf(msg, sizeof msg, "cannot run \"%s\": %s", cmd[0],
 			 strerror(e));
 		errorf("run: %s: %s", cmd[0], strerror(e));
-		sponge_append(sp, SPONGE_ERR, tag, 0, msg, strlen(msg));
+		adder_end_line(&ad[1], msg, strlen(msg));
 		exit_status = e == ENOENT ? 127 : 126;
 	} else {
-		struct sigaction sa;
-		memset(&sa, 0, sizeof sa);
-		sa.sa_handler = on_signal;
-		sigaction(SIGINT, &sa, NULL);
-		sigaction(SIGTERM, &sa, NULL);
-		sigaction(SIGHUP, &sa, NULL);
+		catch_signals();
 		int fds[2] = {out[0], err[0]};
 		pump(sp, fds, ad, tee, pid);
-		int ws = 0;
-		while (waitpid(pid, &ws, 0) < 0 && errno == EINTR)
-			if (pending_signal) {
-				kill(-pid, pending_signal);
-				pending_signal = 0;
-			}
+		int ws = wait_status(pid);
 		double secs = (double)(sponge_now() - t0) / 1e6;
-		int level = SPONGE_INFO;
-		if (WIFSIGNALED(ws)) {
-			exit_status = 128 + WTERMSIG(ws);
-			level = SPONGE_ERR;
+		exit_status = exit_status_of(ws);
+		if (WIFSIGNALED(ws))
 			snprintf(msg, sizeof msg,
 				 "\"%s\" was killed by signal %d (%s) after "
 				 "%.1fs",
 				 cmd[0], WTERMSIG(ws), strsignal(WTERMSIG(ws)),
 				 secs);
-		} else {
-			exit_status = WEXITSTATUS(ws);
-			if (exit_status)
-				level = SPONGE_ERR;
+		else
 			snprintf(msg, sizeof msg,
 				 "\"%s\" exited with status %d after %.1fs",
 				 cmd[0], exit_status, secs);
-		}
-		if (!ad[0].rc && !ad[1].rc)
-			ad[0].rc = sponge_append(sp, level, tag, 0, msg,
-						 strlen(msg));
+		/* the status line: at err when it failed; once the spool has
+		 * failed it goes to stderr with the rest */
+		adder *st = exit_status ? &ad[1] : &ad[0];
+		st->now = 0;
+		st->detect = false;
+		adder_end_line(st, msg, strlen(msg));
 	}
-	if (ad[1].rc && !ad[0].rc)
-		ad[0].rc = ad[1].rc;
-	status = finish_adding(&ad[0], 0);
+	finish_adding(&ad[0], 0);
 	adder_free(&ad[0]);
 	adder_free(&ad[1]);
 	sponge_close(sp);
-	/* the command's status goes through; a spool failure shows when the
-	 * command itself succeeded */
-	return exit_status ? exit_status : status;
+	/* the command's status goes through, whatever became of the spool
+	 * (a failure of the spool was said on stderr) */
+	return exit_status;
 }

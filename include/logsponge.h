@@ -148,8 +148,16 @@ typedef struct sponge sponge;
  *   else $XDG_STATE_HOME/logsponge/spool.db (~/.local/state/...).
  * config_path: NULL chooses $LOGSPONGE_CONFIG, else
  *   $XDG_CONFIG_HOME/logsponge/config (~/.config/...), else
- *   /etc/logsponge.conf; a default file that does not exist is fine, an
- *   explicitly named one that does not exist is SPONGE_ECONFIG.
+ *   /etc/logsponge.conf; a default file that does not exist is fine.
+ *
+ * Writing needs only the spool and the config's [spool] section: only an
+ * error there (or in choosing the spool) makes sponge_open fail with
+ * SPONGE_ECONFIG.  Any other problem -- an unknown key or section, a bad
+ * value elsewhere, a password file readable by others, a config file
+ * that cannot be read (an explicitly named one that does not exist
+ * included) -- leaves a working handle: records are kept, and
+ * sponge_config_error() says what is wrong; sponge_flush() and
+ * sponge_check_smtp() refuse such a handle with SPONGE_ECONFIG.
  *
  * On success *out is a new handle.  On failure *out is still set to a
  * handle that carries only the error detail for sponge_errmsg(), unless
@@ -168,6 +176,11 @@ SPONGE_API int sponge_open(sponge **out, const char *spool_path,
  */
 SPONGE_API int sponge_close(sponge *sp);
 
+/* A config problem outside [spool] found at sponge_open ("file:line:
+ * what"), or "" when there is none.  Never NULL; owned by sp, valid until
+ * sponge_close(). */
+SPONGE_API const char *sponge_config_error(const sponge *sp);
+
 /* Detail of the last failure on sp (static "" if none; never NULL). Valid
  * until the next call on sp. */
 SPONGE_API const char *sponge_errmsg(const sponge *sp);
@@ -179,6 +192,11 @@ SPONGE_API const char *sponge_config_path(const sponge *sp);
 
 /* ---------------------------------------------------------------------- */
 /* Writing records                                                        */
+
+/* Receives output: the --dry-run message, the stdout transport, the
+ * records of sponge_discard_queue().  Returns 0 on success, non-zero to
+ * abort. */
+typedef int (*sponge_writer)(void *arg, const char *buf, size_t len);
 
 /*
  * Record one message.  level 0…7; tag may be NULL or "" (no tag); a time
@@ -265,9 +283,21 @@ SPONGE_API int sponge_set_batch(sponge *sp, unsigned max_records,
 SPONGE_API size_t sponge_queued(const sponge *sp);
 
 /*
+ * Give up the queued records, as after a write failed (the queue is kept
+ * then, so nothing is dropped unseen): each one's cleaned message and a
+ * "\n" go to out, oldest first, when out is not NULL (a write returning
+ * non-zero stops the writing, not the discarding).  The queue is empty
+ * afterwards.  Returns how many records were queued.  A caller whose
+ * spool failed can so pass the lines on, to stderr say.
+ */
+SPONGE_API size_t sponge_discard_queue(sponge *sp, sponge_writer out,
+				       void *arg);
+
+/*
  * Write the queue now, and make every record written so far durable even
- * against power loss (the commit is synced to disk).  Batched writes in
- * between are durable against a crash of any process.
+ * against power loss (the commit, or the write-ahead log, is synced to
+ * disk).  Batched writes in between are durable against a crash of any
+ * process.  SPONGE_OK means every record written so far is stored.
  */
 SPONGE_API int sponge_sync(sponge *sp);
 
@@ -360,9 +390,6 @@ SPONGE_API int sponge_purge(sponge *sp, int64_t before_us, int64_t *deleted);
 /* ---------------------------------------------------------------------- */
 /* Flushing: decide, compose one message, send, then remove the batch     */
 
-/* Receives output (the --dry-run message, the stdout transport).  Returns
- * 0 on success, non-zero to abort. */
-typedef int (*sponge_writer)(void *arg, const char *buf, size_t len);
 
 #define SPONGE_FLUSH_FORCE 0x1u   /* send whatever the policy says */
 #define SPONGE_FLUSH_DRY_RUN 0x2u /* write the message to `out`, change

@@ -566,13 +566,87 @@ static int parse_text(sp_config *c, const char *text, const char *name,
 	return code;
 }
 
-int sp_config_load(sp_config *c, const char *path, spbuf *err)
+/*
+ * The text with every line outside [spool] sections made empty, so that
+ * line numbers stay.  A section starts at a line whose first non-blank
+ * character is '[' (as inih reads it).  NULL when memory ran out.
+ */
+static char *spool_only(const char *text)
 {
+	spbuf o;
+	sb_init(&o, 0);
+	bool in_spool = false;
+	for (const char *p = text; *p;) {
+		const char *nl = strchr(p, '\n');
+		size_t n = nl ? (size_t)(nl - p) + 1 : strlen(p);
+		const char *s = p;
+		while (s < p + n && (*s == ' ' || *s == '\t'))
+			s++;
+		if (*s == '[') {
+			const char *close = memchr(s, ']', (size_t)(p + n - s));
+			in_spool = close && close - s == 6 &&
+				   memcmp(s + 1, "spool", 5) == 0;
+			if (in_spool)
+				sb_add(&o, p, n);
+			else
+				sb_addc(&o, '\n');
+		} else if (in_spool) {
+			sb_add(&o, p, n);
+		} else if (nl) {
+			sb_addc(&o, '\n');
+		}
+		p += n;
+	}
+	if (o.failed) {
+		sb_free(&o);
+		return NULL;
+	}
+	char *r = sp_strdup(o.data);
+	sb_free(&o);
+	return r;
+}
+
+/* Parse text; with `deferred`, only [spool] errors fail (the rest is
+ * reported in *deferred), else every error fails. */
+static int parse_split(sp_config *c, const char *text, const char *name,
+		       spbuf *err, spbuf *deferred)
+{
+	if (!deferred)
+		return parse_text(c, text, name, err);
+	char *spool = spool_only(text);
+	if (!spool) {
+		sb_reset(err);
+		sb_adds(err, "out of memory");
+		return SPONGE_ENOMEM;
+	}
+	int code = parse_text(c, spool, name, err);
+	sp_free(spool);
+	if (code != SPONGE_OK)
+		return code;
+	/* the whole file: what goes wrong outside [spool] is deferred */
+	code = parse_text(c, text, name, deferred);
+	if (code == SPONGE_ECONFIG)
+		code = SPONGE_OK;
+	else
+		sb_reset(deferred);
+	if (code == SPONGE_ENOMEM) {
+		sb_reset(err);
+		sb_adds(err, "out of memory");
+	}
+	return code;
+}
+
+int sp_config_load(sp_config *c, const char *path, spbuf *err,
+		   spbuf *deferred)
+{
+	/* without `deferred` a file that cannot be read is an error; with
+	 * it, the defaults apply and the reason is deferred */
+	spbuf *why = deferred ? deferred : err;
 	FILE *f = fopen(path, "rb");
 	if (!f) {
-		sb_reset(err);
-		sb_printf(err, "%s: %s", path, strerror(errno));
-		return SPONGE_ECONFIG;
+		sb_reset(why);
+		sb_printf(why, "%s: %s", path, strerror(errno));
+		return deferred ? SPONGE_OK : SPONGE_ECONFIG;
 	}
 	spbuf text;
 	sb_init(&text, 1 << 20);
@@ -585,16 +659,16 @@ int sp_config_load(sp_config *c, const char *path, spbuf *err)
 	fclose(f);
 	int code;
 	if (text.failed || rerr) {
-		sb_reset(err);
-		sb_printf(err, "%s: %s", path,
+		sb_reset(why);
+		sb_printf(why, "%s: %s", path,
 			  rerr ? "read error" : "larger than 1 MiB");
-		code = SPONGE_ECONFIG;
+		code = deferred ? SPONGE_OK : SPONGE_ECONFIG;
 	} else if (memchr(text.data, '\0', text.len)) {
-		sb_reset(err);
-		sb_printf(err, "%s: contains NUL bytes", path);
-		code = SPONGE_ECONFIG;
+		sb_reset(why);
+		sb_printf(why, "%s: contains NUL bytes", path);
+		code = deferred ? SPONGE_OK : SPONGE_ECONFIG;
 	} else {
-		code = parse_text(c, text.data, path, err);
+		code = parse_split(c, text.data, path, err, deferred);
 	}
 	sb_free(&text);
 	if (code == SPONGE_OK) {
@@ -607,7 +681,7 @@ int sp_config_load(sp_config *c, const char *path, spbuf *err)
 }
 
 int sp_config_load_string(sp_config *c, const char *text, const char *name,
-			  spbuf *err)
+			  spbuf *err, spbuf *deferred)
 {
-	return parse_text(c, text, name, err);
+	return parse_split(c, text, name, err, deferred);
 }

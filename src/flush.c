@@ -947,6 +947,8 @@ int sponge_flush(sponge *sp, unsigned flags, sponge_writer out, void *arg,
 	if (dry && !out)
 		return sp_fail(sp, SPONGE_EINVAL, "dry run needs a writer");
 	sb_reset(&sp->err);
+	if (sp->cfg_error.len)
+		return sp_fail(sp, SPONGE_ECONFIG, "%s", sp->cfg_error.data);
 	const sp_transport *t = pick_transport(sp);
 	int rc = check_mail_config(sp, t);
 	if (rc)
@@ -1131,6 +1133,8 @@ int sponge_check_smtp(sponge *sp)
 	if (!sp || !sp->db)
 		return SPONGE_EINVAL;
 	sb_reset(&sp->err);
+	if (sp->cfg_error.len)
+		return sp_fail(sp, SPONGE_ECONFIG, "%s", sp->cfg_error.data);
 	if (!sp->cfg.host)
 		return sp_fail(sp, SPONGE_ECONFIG, "%s: smtp.host is not set",
 			       sp->cfg.path ? sp->cfg.path

@@ -118,11 +118,19 @@ typedef struct sp_config {
 
 SP_HIDDEN void sp_config_defaults(sp_config *c);
 SP_HIDDEN void sp_config_free(sp_config *c);
-/* Parse file `path` into c; on error fills err ("file:line: why"). */
-SP_HIDDEN int sp_config_load(sp_config *c, const char *path, spbuf *err);
-/* Parse from a string (tests); name is used in messages. */
+/*
+ * Parse file `path` into c; on error fills err ("file:line: why").  With
+ * `deferred` (ingestion needs only [spool]): only a [spool] error fails;
+ * any other problem -- a bad key or value elsewhere, a file that cannot
+ * be read -- is written to *deferred and the call succeeds (c then holds
+ * what could be read; flush refuses it).  Without it every error fails.
+ */
+SP_HIDDEN int sp_config_load(sp_config *c, const char *path, spbuf *err,
+			     spbuf *deferred);
+/* The same from a string (tests); name is used in messages. */
 SP_HIDDEN int sp_config_load_string(sp_config *c, const char *text,
-				    const char *name, spbuf *err);
+				    const char *name, spbuf *err,
+				    spbuf *deferred);
 
 /* ---- the handle (spool.c) ---- */
 typedef struct sqlite3 sqlite3;
@@ -144,6 +152,8 @@ struct sponge {
 	sp_config cfg;
 	char host[256];
 	spbuf err;
+	spbuf cfg_error;   /* a config problem outside [spool] ("" none):
+			      ingestion goes on, flush refuses */
 	sqlite3_stmt *ins;       /* insert one record */
 	sqlite3_stmt *ins_multi; /* insert MULTI_ROWS records */
 	spbuf clean;       /* scratch for cleaning one message */

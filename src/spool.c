@@ -129,6 +129,11 @@ const char *sponge_config_path(const sponge *sp)
 	return sp ? sp->cfg.path : NULL;
 }
 
+const char *sponge_config_error(const sponge *sp)
+{
+	return sp ? sp->cfg_error.data : "";
+}
+
 const char *sponge_config_warnings(sponge *sp)
 {
 	if (!sp)
@@ -213,7 +218,8 @@ static int pick_config(sponge *sp, const char *explicit_path, unsigned flags)
 		if (!must_exist && access(p.data, F_OK) != 0) {
 			/* vanished: nothing to read */
 		} else {
-			rc = sp_config_load(&sp->cfg, p.data, &sp->err);
+			rc = sp_config_load(&sp->cfg, p.data, &sp->err,
+					    &sp->cfg_error);
 		}
 	}
 	sb_free(&p);
@@ -499,6 +505,7 @@ int sponge_open(sponge **out, const char *spool_path, const char *config_path,
 		return SPONGE_ENOMEM;
 	memset(sp, 0, sizeof *sp);
 	sb_init(&sp->err, 4096);
+	sb_init(&sp->cfg_error, 4096);
 	sb_init(&sp->clean, 0);
 	sb_init(&sp->parsed, 0);
 	sb_init(&sp->qdata, 0);
@@ -669,6 +676,7 @@ int sponge_close(sponge *sp)
 	sb_free(&sp->clean);
 	sb_free(&sp->parsed);
 	sb_free(&sp->err);
+	sb_free(&sp->cfg_error);
 	sp_free(sp);
 	return rc;
 }
@@ -914,11 +922,29 @@ int sponge_sync(sponge *sp)
 		return SPONGE_EINVAL;
 	if (sp->qn)
 		return write_queue(sp, true);
-	/* Nothing queued: sync what earlier NORMAL commits left in the WAL. */
-	int rc = sqlite3_wal_checkpoint_v2(sp->db, NULL,
-					   SQLITE_CHECKPOINT_PASSIVE, NULL,
-					   NULL);
-	return rc == SQLITE_OK || rc == SQLITE_BUSY
-		       ? SPONGE_OK
-		       : sp_dberr(sp, rc, "syncing");
+	/* Nothing queued: what earlier NORMAL commits left in the WAL is
+	 * made durable by syncing the WAL itself.  (Not by a checkpoint: one
+	 * that fails, as on a full disk, would say nothing about the records,
+	 * which are stored already.) */
+	sqlite3_file *wal = NULL;
+	int rc = sqlite3_file_control(sp->db, "main",
+				      SQLITE_FCNTL_JOURNAL_POINTER, &wal);
+	if (rc == SQLITE_OK && wal && wal->pMethods)
+		rc = wal->pMethods->xSync(wal, SQLITE_SYNC_FULL);
+	return rc == SQLITE_OK ? SPONGE_OK : sp_dberr(sp, rc, "syncing");
+}
+
+size_t sponge_discard_queue(sponge *sp, sponge_writer out, void *arg)
+{
+	if (!sp)
+		return 0;
+	size_t n = sp->qn;
+	const char *d = sp->qdata.data;
+	bool ok = out != NULL;
+	for (size_t i = 0; i < n && ok; i++)
+		ok = out(arg, d + sp->q[i].msg_off, sp->q[i].msg_len) == 0 &&
+		     out(arg, "\n", 1) == 0;
+	sp->qn = 0;
+	sb_reset(&sp->qdata);
+	return n;
 }

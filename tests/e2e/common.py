@@ -107,6 +107,18 @@ class SpoolTest(unittest.TestCase):
         finally:
             con.close()
 
+    def assertPassedOn(self, p, code, lines, *needles):
+        """add could not store: one error line saying why, then exactly
+        the lines not stored, on stderr."""
+        err = p.stderr.decode().split("\n")
+        self.assertEqual(p.returncode, code, p.stderr)
+        self.assertTrue(err[0].startswith("logsponge: "), err[0])
+        self.assertIn("the lines not stored follow on standard error",
+                      err[0])
+        for n in needles:
+            self.assertIn(n, err[0])
+        self.assertEqual(err[1:], list(lines) + [""])
+
     def assertOneLineError(self, p, code, *needles):
         err = p.stderr.decode()
         self.assertEqual(p.returncode, code, err)

@@ -1,10 +1,13 @@
 /* faultfs.so - LD_PRELOAD shim for tests: while the file named by
  * $FAULTFS_FLAG exists, writes to files whose path ends in ".db" or
  * ".db-wal" fail with the errno in $FAULTFS_ERRNO (default ENOSPC), as a
- * full or read-only disk would make them.  Test code only. */
+ * full or read-only disk would make them; with FAULTFS_ONLY=db only the
+ * main ".db" file fails (the WAL still takes writes, a checkpoint does
+ * not).  Test code only. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,8 +26,10 @@ static int faulty(int fd)
 		return 0;
 	path[n] = '\0';
 	size_t len = (size_t)n;
+	const char *only = getenv("FAULTFS_ONLY");
+	bool main_only = only && strcmp(only, "db") == 0;
 	if ((len > 3 && strcmp(path + len - 3, ".db") == 0) ||
-	    (len > 7 && strcmp(path + len - 7, ".db-wal") == 0)) {
+	    (!main_only && len > 7 && strcmp(path + len - 7, ".db-wal") == 0)) {
 		const char *e = getenv("FAULTFS_ERRNO");
 		errno = e ? atoi(e) : ENOSPC;
 		return 1;

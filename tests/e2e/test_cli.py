@@ -17,14 +17,16 @@ class ErrorsTest(SpoolTest):
         open(blocker, "w").close()
         self.spool = os.path.join(blocker, "spool.db")  # under a file
         p = self.run_ls("add", "x", check=False)
-        self.assertOneLineError(p, 73, blocker)
+        self.assertPassedOn(p, 73, ["x"], blocker)
 
     def test_not_a_spool(self):
         os.makedirs(os.path.dirname(self.spool))
         with open(self.spool, "wb") as f:
             f.write(os.urandom(8192))
         before = open(self.spool, "rb").read()
-        for args in (["add", "x"], ["status"], ["list"]):
+        p = self.run_ls("add", input=b"x\ny\n", check=False)
+        self.assertPassedOn(p, 65, ["x", "y"], "not a logsponge spool")
+        for args in (["status"], ["list"]):
             p = self.run_ls(*args, check=False)
             self.assertOneLineError(p, 65, "not a logsponge spool")
         self.assertEqual(open(self.spool, "rb").read(), before)  # untouched
@@ -36,12 +38,33 @@ class ErrorsTest(SpoolTest):
         con.commit()
         con.close()
         p = self.run_ls("add", "x", check=False)
-        self.assertOneLineError(p, 65, "not a logsponge spool")
+        self.assertPassedOn(p, 65, ["x"], "not a logsponge spool")
 
     def test_spool_is_a_directory(self):
         os.makedirs(self.spool)
         p = self.run_ls("add", "x", check=False)
-        self.assertOneLineError(p, 73, "not a regular file")
+        self.assertPassedOn(p, 73, ["x"], "not a regular file")
+        # run still runs the job, passes its output through unchanged and
+        # exits with its status (it used to exit 73 without running it)
+        marker = os.path.join(self.dir, "ran")
+        p = self.run_ls("run", "--", "sh", "-c", "echo out; echo err >&2; "
+                        "touch %s; exit 3" % marker, check=False)
+        self.assertEqual(p.returncode, 3, p.stderr)
+        self.assertTrue(os.path.exists(marker))
+        self.assertEqual(p.stdout, b"out\n")
+        err = p.stderr.decode().splitlines()
+        self.assertEqual(len(err), 2, err)
+        self.assertIn("not a regular file", err[0])
+        self.assertIn("passed through, not recorded", err[0])
+        self.assertEqual(err[1], "err")
+
+    def test_missing_spool_for_flush_and_check(self):
+        cfg = self.write_config("[mail]\nfrom = a@b.c\nto = d@e.f\n"
+                                "transport = null\n")
+        for args in (["flush"], ["flush", "--force"], ["check"]):
+            p = self.run_ls("-c", cfg, *args, check=False)
+            self.assertOneLineError(p, 66, "no such spool")
+        self.assertFalse(os.path.exists(self.spool))
 
     def test_missing_spool_for_queries(self):
         for args in (["status"], ["list"], ["history"], ["purge", "--all"]):
@@ -74,18 +97,33 @@ class ErrorsTest(SpoolTest):
         return path
 
     def test_config_errors_name_file_and_line(self):
+        # outside [spool]: ingestion warns and keeps the records; flush
+        # and check refuse
         cfg = self.write_config("[spool]\nmax_record = 1k\n\n[policy]\n"
                                 "threshold = five\n")
-        for args in (["-c", cfg, "add", "x"], ["-c", cfg, "status"]):
-            p = self.run_ls(*args, check=False)
-            self.assertOneLineError(p, 78, cfg + ":5:", "policy.threshold")
-        cfg = self.write_config("[spool]\ncolour = blue\n")
         p = self.run_ls("-c", cfg, "add", "x", check=False)
-        self.assertOneLineError(p, 78, cfg + ":2:", 'unknown key "colour"')
+        self.assertOneLineError(p, 0, "warning: " + cfg + ":5:",
+                                "policy.threshold", "records are still kept")
+        self.assertEqual(self.db_messages(), ["x"])
+        p = self.run_ls("-c", cfg, "status", check=False)
+        self.assertEqual(p.returncode, 0)
+        self.assertIn("flush refuses this config", p.stderr.decode())
+        for args in (["flush"], ["check"]):
+            p = self.run_ls("-c", cfg, *args, check=False)
+            self.assertOneLineError(p, 78, cfg + ":5:", "policy.threshold")
+        # in [spool]: nothing can be stored where it was meant to go
+        cfg = self.write_config("[spool]\ncolour = blue\n")
+        p = self.run_ls("-c", cfg, "add", "y", check=False)
+        self.assertPassedOn(p, 78, ["y"], cfg + ":2:",
+                            'unknown key "colour"')
+        # a config file that cannot be read: a warning for add
         p = self.run_ls("-c", os.path.join(self.dir, "nope.conf"), "add",
-                        "x", check=False)
+                        "z", check=False)
+        self.assertOneLineError(p, 0, "warning:", "nope.conf")
+        self.assertEqual(self.db_messages(), ["x", "z"])
+        p = self.run_ls("-c", os.path.join(self.dir, "nope.conf"), "flush",
+                        check=False)
         self.assertOneLineError(p, 78, "nope.conf")
-        self.assertFalse(os.path.exists(self.spool))
 
     def test_config_chosen_by_env_and_xdg(self):
         spool2 = os.path.join(self.dir, "cfgspool.db")
@@ -113,7 +151,7 @@ class ErrorsTest(SpoolTest):
     def test_relative_spool_path_in_config_is_an_error(self):
         cfg = self.write_config("[spool]\npath = spool.db\n")
         p = self.run_ls("-c", cfg, "add", "x", spool=False, check=False)
-        self.assertOneLineError(p, 78, cfg + ":2:", "absolute")
+        self.assertPassedOn(p, 78, ["x"], cfg + ":2:", "absolute")
 
 
 class FilesTest(SpoolTest):
@@ -146,7 +184,7 @@ class FilesTest(SpoolTest):
         target = os.path.join(self.dir, "elsewhere")
         os.symlink(target, self.spool)
         p = self.run_ls("add", "x", check=False)
-        self.assertOneLineError(p, 73)
+        self.assertPassedOn(p, 73, ["x"])
         self.assertFalse(os.path.exists(target))
 
 

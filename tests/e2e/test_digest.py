@@ -147,6 +147,7 @@ class IntervalTest(SpoolTest):
         self.config("threshold = 10\nheartbeat = 1h")
         with open(self.env["LOGSPONGE_CONFIG"], "a") as f:
             f.write("html = yes\n")
+        self.run_ls("add", input=b"")  # an empty spool
         self.flush()  # starts watching
         self.backdate_history(3700)
         msg, err = self.flush()

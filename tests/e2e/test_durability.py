@@ -167,9 +167,10 @@ class CrashTest(SpoolTest):
         # every committed record intact: exactly the first k lines, in order
         self.assertEqual(msgs, ["line %07d" % i for i in range(k)])
         # read but not committed: at most one batch, plus the rest of the
-        # chunk being split when the signal came
+        # chunk being split when the signal came.  (--tee copies a chunk
+        # after storing it, so the commit may be one chunk ahead.)
         lost = teed[0] - k
-        self.assertGreaterEqual(lost, 0)
+        self.assertGreaterEqual(lost, -(READ_SIZE // 13 + 1))
         self.assertLessEqual(lost, BATCH_RECORDS + READ_SIZE // 13 + 1)
         # and a new add after the crash works and continues the ids
         self.add(b"after crash\n")

@@ -541,6 +541,7 @@ class ConfigTest(FlushTest):
     def test_check_smtp(self):
         srv = self.start()
         self.write_config(srv.port)
+        self.run_ls("add", input=b"")  # check needs a spool
         p = self.run_ls("check", "--smtp", check=False)
         self.assertEqual(p.returncode, 0, p.stderr)
         self.assertIn(b"smtp: connected", p.stdout)
@@ -625,6 +626,7 @@ class ImplicitTLSTest(FlushTest):
     def test_check_smtp_over_implicit_tls(self):
         srv = self.start(implicit=True)
         self.write_config(srv.port, smtp_extra="tls = tls\n")
+        self.run_ls("add", input=b"")
         p = self.run_ls("check", "--smtp", check=False)
         self.assertEqual(p.returncode, 0, p.stderr)
         self.assertEqual(srv.messages, [])
@@ -644,6 +646,7 @@ class CheckWarningsTest(FlushTest):
         self.write_config(25, user=False, smtp_extra="verify = no\n"
                           "password_command = echo hunter2\nuser = u\n")
         os.chmod(self.cfg, 0o644)
+        self.run_ls("add", input=b"")
         p = self.run_ls("check", check=False)
         self.assertEqual(p.returncode, 0, p.stderr)
         err = p.stderr.decode()

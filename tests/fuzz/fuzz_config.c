@@ -17,7 +17,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	sp_config_defaults(&c);
 	spbuf err;
 	sb_init(&err, 0);
-	int rc = sp_config_load_string(&c, text, "f", &err);
+	int rc = sp_config_load_string(&c, text, "f", &err, NULL);
 	if (rc != SPONGE_OK && rc != SPONGE_ECONFIG && rc != SPONGE_ENOMEM)
 		__builtin_trap();
 	if (rc == SPONGE_ECONFIG && strncmp(err.data, "f:", 2) != 0)

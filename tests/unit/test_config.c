@@ -73,7 +73,7 @@ START_TEST(config_table)
 	sp_config_defaults(&cfg);
 	spbuf err;
 	sb_init(&err, 0);
-	int rc = sp_config_load_string(&cfg, c->text, "t.conf", &err);
+	int rc = sp_config_load_string(&cfg, c->text, "t.conf", &err, NULL);
 	ck_assert_msg(rc == c->code, "case %d: rc %d (%s)", _i, rc, err.data);
 	if (c->err)
 		ck_assert_msg(strstr(err.data, c->err), "case %d: got \"%s\"",
@@ -94,7 +94,7 @@ START_TEST(config_values)
 	spbuf err;
 	sb_init(&err, 0);
 	ck_assert_int_eq(sp_config_load_string(&cfg, cfg_cases[1].text, "t",
-					       &err),
+					       &err, NULL),
 			 SPONGE_OK);
 	ck_assert_str_eq(cfg.spool_path, "/var/tmp/x.db");
 	ck_assert_uint_eq(cfg.max_record, 1024);
@@ -107,7 +107,7 @@ START_TEST(config_values)
 	sp_config_free(&cfg);
 	sp_config_defaults(&cfg);
 	ck_assert_int_eq(sp_config_load_string(&cfg, cfg_cases[14].text,
-					       "t", &err),
+					       "t", &err, NULL),
 			 SPONGE_OK);
 	ck_assert_str_eq(cfg.from, "Log Sponge <ls@example.org>");
 	ck_assert_str_eq(cfg.from_addr, "ls@example.org");
@@ -126,6 +126,62 @@ START_TEST(config_values)
 }
 END_TEST
 
+/* Ingestion reads the config with errors outside [spool] deferred: the
+ * [spool] settings still apply, the rest is reported, nothing fails. */
+static const struct deferred_case {
+	const char *text;
+	int code;
+	const char *err;      /* substring of the fatal error, or NULL */
+	const char *deferred; /* substring of the deferred one, or NULL */
+	const char *path;     /* spool.path expected, or NULL */
+} deferred_cases[] = {
+	{"[policy]\ntreshold = 5\n[spool]\npath = /x/s.db\n", SPONGE_OK,
+	 NULL, "t.conf:2: unknown key \"treshold\" in [policy]", "/x/s.db"},
+	{"[spool]\npath = /x/s.db\n[smtp]\nport = 70000\n", SPONGE_OK,
+	 NULL, "t.conf:4: smtp.port", "/x/s.db"},
+	{"junk before any section\n[spool]\npath = /y.db\n", SPONGE_OK,
+	 NULL, "t.conf:1:", "/y.db"},
+	{"[mystery]\nk = v\n[spool]\npath = /z.db\n[mail]\nbad\n", SPONGE_OK,
+	 NULL, "t.conf:2: unknown section [mystery]", "/z.db"},
+	{"[smtp]\nuser = u\ntls = none\n", SPONGE_OK, NULL,
+	 "smtp.tls = none with smtp.user", NULL},
+	/* [spool] itself is still checked: ingestion needs it */
+	{"[policy]\nthreshold = 0\n[spool]\nmax_record = 1\n",
+	 SPONGE_ECONFIG, "t.conf:4: spool.max_record", NULL, NULL},
+	{"[spool]\npath = relative.db\n", SPONGE_ECONFIG, "t.conf:2:", NULL,
+	 NULL},
+	{"  [spool]\nbogus = 1\n[policy]\nthreshold = 2\n", SPONGE_ECONFIG,
+	 "t.conf:2: unknown key", NULL, NULL},
+	{"[spool]\npath = /ok.db\n[policy]\nthreshold = 2\n", SPONGE_OK, NULL,
+	 NULL, "/ok.db"},
+};
+
+START_TEST(config_deferred)
+{
+	const struct deferred_case *c = &deferred_cases[_i];
+	sp_config cfg;
+	sp_config_defaults(&cfg);
+	spbuf err, def;
+	sb_init(&err, 0);
+	sb_init(&def, 0);
+	int rc = sp_config_load_string(&cfg, c->text, "t.conf", &err, &def);
+	ck_assert_msg(rc == c->code, "case %d: code %d (%s)", _i, rc, err.data);
+	if (c->err)
+		ck_assert_msg(strstr(err.data, c->err), "case %d: err \"%s\"",
+			      _i, err.data);
+	if (c->deferred)
+		ck_assert_msg(strstr(def.data, c->deferred),
+			      "case %d: deferred \"%s\"", _i, def.data);
+	else if (rc == SPONGE_OK)
+		ck_assert_str_eq(def.data, "");
+	if (c->path)
+		ck_assert_str_eq(cfg.spool_path, c->path);
+	sp_config_free(&cfg);
+	sb_free(&err);
+	sb_free(&def);
+}
+END_TEST
+
 Suite *config_suite(void)
 {
 	Suite *s = suite_create("config");
@@ -133,6 +189,9 @@ Suite *config_suite(void)
 	tcase_add_loop_test(t, config_table, 0,
 			    (int)(sizeof cfg_cases / sizeof cfg_cases[0]));
 	tcase_add_test(t, config_values);
+	tcase_add_loop_test(t, config_deferred, 0,
+			    (int)(sizeof deferred_cases /
+				  sizeof deferred_cases[0]));
 	suite_add_tcase(s, t);
 	return s;
 }

@@ -386,9 +386,31 @@ START_TEST(config_file_applies)
 	ck_assert_ptr_nonnull(strstr(sponge_errmsg(sp), want));
 	sponge_close(sp);
 
+	/* outside [spool] a problem does not stop writing; flush refuses */
+	write_file(cfg, "[policy]\ntreshold = 5\n", 22);
+	sp = NULL;
+	ck_assert_int_eq(sponge_open(&sp, path, cfg, 0), SPONGE_OK);
+	snprintf(want, sizeof want, "%s:2: unknown key \"treshold\"", cfg);
+	ck_assert_ptr_nonnull(strstr(sponge_config_error(sp), want));
+	ck_assert_int_eq(sponge_log(sp, SPONGE_ERR, "t", "kept"), SPONGE_OK);
+	ck_assert_int_eq(sponge_flush(sp, 0, NULL, NULL, NULL), SPONGE_ECONFIG);
+	ck_assert_ptr_nonnull(strstr(sponge_errmsg(sp), want));
+	ck_assert_int_eq(sponge_check_smtp(sp), SPONGE_ECONFIG);
+	sponge_close(sp);
+
 	snprintf(cfg, sizeof cfg, "%s/missing.conf", dir);
 	sp = NULL;
-	ck_assert_int_eq(sponge_open(&sp, NULL, cfg, 0), SPONGE_ECONFIG);
+	ck_assert_int_eq(sponge_open(&sp, path, cfg, 0), SPONGE_OK);
+	ck_assert_ptr_nonnull(strstr(sponge_config_error(sp), "missing.conf: "
+							      "No such file"));
+	ck_assert_int_eq(sponge_flush(sp, 0, NULL, NULL, NULL), SPONGE_ECONFIG);
+	sponge_close(sp);
+
+	/* a good config: no error */
+	write_file(cfg, "[policy]\nthreshold = 5\n", 23);
+	sp = NULL;
+	ck_assert_int_eq(sponge_open(&sp, path, cfg, 0), SPONGE_OK);
+	ck_assert_str_eq(sponge_config_error(sp), "");
 	sponge_close(sp);
 }
 END_TEST

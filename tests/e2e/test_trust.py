@@ -1,0 +1,165 @@
+"""Trust at the edges (issue 9): ingestion never fails the job, one spool
+is one file, every wait is bounded.  Each test names the break it
+reproduces; each failed before the change that fixed it."""
+import os
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+from common import BIN, SpoolTest, scaled
+
+PY = "/usr/bin/python3"
+
+
+class Tmpfs:
+    """A real small file system (root only); None where mount is refused."""
+
+    def __init__(self, size="4m"):
+        self.dir = tempfile.mkdtemp(prefix="lstmpfs.")
+        p = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=" + size,
+                            "tmpfs", self.dir], capture_output=True)
+        self.ok = p.returncode == 0
+        self.why = p.stderr.decode().strip()
+
+    def close(self):
+        if self.ok:
+            subprocess.run(["umount", "-l", self.dir])
+        os.rmdir(self.dir)
+
+
+def fill(path, leave=0):
+    """Fill the file system of path with a file, leaving `leave` bytes."""
+    st = os.statvfs(os.path.dirname(path))
+    free = st.f_bavail * st.f_frsize
+    with open(path, "wb") as f:
+        f.write(b"\0" * max(0, free - leave))
+
+
+class IngestNeedsOnlyTheSpoolTest(SpoolTest):
+    """Break 1: a mistake outside [spool] stopped add and run."""
+
+    def config(self, text):
+        path = os.path.join(self.dir, "logsponge.conf")
+        with open(path, "w") as f:
+            f.write(text)
+        return path
+
+    def check_ingest(self, cfg, needle):
+        p = self.run_ls("-c", cfg, "add", input=b"important line\n",
+                        check=False)
+        self.assertOneLineError(p, 0, "warning: ", needle,
+                                "records are still kept")
+        marker = os.path.join(self.dir, "backup-ran")
+        p = self.run_ls("-c", cfg, "run", "--", "sh", "-c",
+                        "echo backup done; touch " + marker, check=False)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertTrue(os.path.exists(marker))
+        os.unlink(marker)
+        self.assertEqual(self.db_messages()[-3:], [
+            "important line", "backup done",
+            '"sh" exited with status 0 after 0.0s'])
+        p = self.run_ls("-c", cfg, "flush", "--force", check=False)
+        self.assertOneLineError(p, 78, needle)
+
+    def test_typo_in_policy(self):
+        cfg = self.config("[policy]\ntreshold = 5\n")
+        self.check_ingest(cfg, cfg + ":2: unknown key \"treshold\"")
+
+    def test_password_file_readable_by_group(self):
+        pw = os.path.join(self.dir, "pw")
+        with open(pw, "w") as f:
+            f.write("secret\n")
+        os.chmod(pw, 0o640)
+        cfg = self.config("[mail]\nfrom = a@b.c\nto = d@e.f\n[smtp]\n"
+                          "host = localhost\nuser = u\npassword_file = %s\n"
+                          % pw)
+        self.check_ingest(cfg, "readable by group or others")
+
+    def test_config_that_cannot_be_read(self):
+        # root reads any file: a directory stands in for an unreadable one
+        cfg = os.path.join(self.dir, "conf.d")
+        os.mkdir(cfg)
+        self.check_ingest(cfg, cfg)
+
+
+class AddNeverKillsTheProducerTest(SpoolTest):
+    """Break 2: on a full disk add stopped reading (the job died of
+    SIGPIPE), reported stored records as failed, and died of SIGXFSZ."""
+
+    JOB = ("import sys\nfor i in range(int(sys.argv[1])):\n"
+           "    sys.stdout.write('line %07d\\n' % i)\n")
+
+    def pipeline(self, n, fsize=None):
+        """`job | logsponge add`: the two exit statuses and add's stderr
+        lines.  fsize: add's file size limit (ulimit -f), in bytes."""
+        job = subprocess.Popen([PY, "-c", self.JOB, str(n)],
+                               stdout=subprocess.PIPE)
+
+        def limit():
+            import resource
+            resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
+        add = subprocess.Popen([BIN, "-s", self.spool, "add"],
+                               stdin=job.stdout, stderr=subprocess.PIPE,
+                               env=self.env,
+                               preexec_fn=limit if fsize else None)
+        job.stdout.close()
+        _, err = add.communicate(timeout=300)
+        job.wait(timeout=60)
+        return ([str(job.returncode), str(add.returncode)],
+                err.decode().split("\n"))
+
+    def check_every_line_once(self, n, status, lines, needle):
+        self.assertEqual(status, ["0", "74"], lines[:2])
+        self.assertTrue(lines[0].startswith("logsponge: add: "), lines[0])
+        self.assertIn(needle, lines[0])
+        self.assertIn("the lines not stored follow", lines[0])
+        self.assertEqual(lines[-1], "")
+        con = sqlite3.connect("file:%s?mode=ro" % self.spool, uri=True)
+        stored = [r[0] for r in con.execute(
+            "SELECT message FROM records ORDER BY id")]
+        con.close()
+        self.assertGreater(len(stored), 0)
+        self.assertGreater(len(lines) - 2, 0)
+        self.assertEqual(stored + lines[1:-1],
+                         ["line %07d" % i for i in range(n)])
+
+    def test_real_full_disk(self):
+        fs = Tmpfs("4m")
+        if not fs.ok:
+            self.skipTest("mount -t tmpfs refused: " + fs.why)
+        try:
+            self.spool = os.path.join(fs.dir, "spool.db")
+            n = scaled(300000, 300000)  # more than 4 MiB can hold
+            status, lines = self.pipeline(n)
+            self.check_every_line_once(n, status, lines, "disk is full")
+        finally:
+            fs.close()
+
+    def test_file_size_limit(self):
+        n = scaled(300000, 300000)
+        status, lines = self.pipeline(n, fsize=2 << 20)
+        self.check_every_line_once(n, status, lines, self.spool)
+
+    def test_stored_records_are_not_reported_failed(self):
+        # the main file cannot grow, the WAL can: the records are stored
+        # (in the WAL) although no checkpoint can copy them
+        self.add(b"first\n")
+        flag = os.path.join(self.dir, "fault")
+        open(flag, "w").close()
+        env = dict(self.env, LD_PRELOAD=os.environ["LOGSPONGE_FAULTFS"],
+                   FAULTFS_FLAG=flag, FAULTFS_ONLY="db",
+                   ASAN_OPTIONS="verify_asan_link_order=0")
+        data = b"".join(b"rec %d\n" % i for i in range(20000))
+        p = self.run_ls("add", input=data, env=env, check=False)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(p.stderr, b"")
+        os.unlink(flag)
+        self.assertEqual(self.db_messages(),
+                         ["first"] + ["rec %d" % i for i in range(20000)])
+
+
+if __name__ == "__main__":
+    unittest.main()
