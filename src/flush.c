@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -159,6 +160,20 @@ static int take_lock(sponge *sp, int *fd)
 	if (*fd < 0) {
 		int rc = sp_fail(sp, SPONGE_EIO, "%s: %s", p.data,
 				 strerror(errno));
+		sb_free(&p);
+		return rc;
+	}
+	/* The lock belongs to the spool's owner, whoever made it (root
+	 * flushing a user's spool must not lock the user out). */
+	struct stat spst, lkst;
+	if (geteuid() == 0 && stat(sp->path, &spst) == 0 &&
+	    fstat(*fd, &lkst) == 0 &&
+	    (lkst.st_uid != spst.st_uid || lkst.st_gid != spst.st_gid) &&
+	    fchown(*fd, spst.st_uid, spst.st_gid) != 0) {
+		int rc = sp_fail(sp, SPONGE_EIO, "%s: %s", p.data,
+				 strerror(errno));
+		close(*fd);
+		*fd = -1;
 		sb_free(&p);
 		return rc;
 	}

@@ -315,6 +315,10 @@ static int create_file(sponge *sp, unsigned flags)
 	if (errno != ENOENT)
 		return sp_fail(sp, SPONGE_ECANTOPEN, "%s: %s", sp->path,
 			       strerror(errno));
+	if (lstat(sp->path, &st) == 0 && S_ISLNK(st.st_mode))
+		return sp_fail(sp, SPONGE_ECANTOPEN,
+			       "%s: a symlink to a file that does not exist: "
+			       "not creating the spool through it", sp->path);
 	if (flags & SPONGE_OPEN_NOCREATE)
 		return sp_fail(sp, SPONGE_ENOENT,
 			       "%s: no such spool (nothing recorded yet?)",
@@ -337,6 +341,59 @@ static int create_file(sponge *sp, unsigned flags)
 			     strerror(errno));
 	}
 	close(fd);
+	return rc;
+}
+
+/*
+ * One spool file, one identity: whatever path reaches it (a symlink, a
+ * relative path, a directory reached two ways), the spool is opened by
+ * its canonical path, so its WAL and its flush lock are the same for
+ * every opener.  A symlink is followed only to a regular file owned by
+ * the caller and not open to group or others; a planted symlink is
+ * refused.  A file with several hard links is refused: SQLite names the
+ * WAL after the path, so two names would mean two WALs and lost records.
+ */
+static int canonical_path(sponge *sp)
+{
+	struct stat lst, st;
+	if (lstat(sp->path, &lst) != 0)
+		return sp_fail(sp, SPONGE_ECANTOPEN, "%s: %s", sp->path,
+			       strerror(errno));
+	char *real = realpath(sp->path, NULL);
+	if (!real)
+		return sp_fail(sp, SPONGE_ECANTOPEN, "%s: %s", sp->path,
+			       strerror(errno));
+	int rc = SPONGE_OK;
+	if (stat(real, &st) != 0) {
+		rc = sp_fail(sp, SPONGE_ECANTOPEN, "%s: %s", real,
+			     strerror(errno));
+		goto out;
+	}
+	if (S_ISLNK(lst.st_mode) &&
+	    (st.st_uid != geteuid() || (st.st_mode & 077))) {
+		rc = sp_fail(sp, SPONGE_ECANTOPEN,
+			     "%s: a symlink to %s, which %s: not following "
+			     "it (a spool reached by a symlink must be yours "
+			     "and mode 0600)",
+			     sp->path, real,
+			     st.st_uid != geteuid() ? "belongs to someone else"
+						   : "others may read");
+		goto out;
+	}
+	if (st.st_nlink > 1) {
+		rc = sp_fail(sp, SPONGE_ECANTOPEN,
+			     "%s: has %lu hard links; a spool must have one "
+			     "name (each name would get a write-ahead log of "
+			     "its own, and records would be lost)",
+			     real, (unsigned long)st.st_nlink);
+		goto out;
+	}
+	sp_free(sp->path);
+	sp->path = sp_strdup(real);
+	if (!sp->path)
+		rc = sp_fail(sp, SPONGE_ENOMEM, "out of memory");
+out:
+	free(real); /* realpath's malloc, not ours */
 	return rc;
 }
 
@@ -454,11 +511,6 @@ static int open_db(sponge *sp)
 	if (rc != SQLITE_OK)
 		return sp_dberr(sp, rc, "cannot open");
 	sqlite3_extended_result_codes(sp->db, 1);
-	/* No checkpoint when the last handle closes: the WAL is as durable
-	 * as the database, writers checkpoint it as it grows (every 1000
-	 * pages), and a flush or add then ends without copying and syncing
-	 * the whole change a second time. */
-	sqlite3_db_config(sp->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
 	sqlite3_busy_timeout(sp->db,
 			     (int)(sp->cfg.busy_timeout_us / 1000 > 0x7fffffff
 					   ? 0x7fffffff
@@ -516,6 +568,8 @@ int sponge_open(sponge **out, const char *spool_path, const char *config_path,
 		rc = pick_spool(sp, spool_path);
 	if (rc == SPONGE_OK)
 		rc = create_file(sp, flags);
+	if (rc == SPONGE_OK)
+		rc = canonical_path(sp);
 	if (rc == SPONGE_OK)
 		rc = open_db(sp);
 	if (rc != SPONGE_OK)
@@ -666,6 +720,13 @@ int sponge_close(sponge *sp)
 	int rc = SPONGE_OK;
 	if (sp->db && sp->qn)
 		rc = write_queue(sp, true);
+	/* The main file holds the data once a handle closes: copy the WAL
+	 * into it (without waiting for readers or writers of other handles;
+	 * the last handle to close also removes the WAL).  A checkpoint that
+	 * fails, on a full disk say, loses nothing: the WAL keeps it all. */
+	if (sp->db)
+		sqlite3_wal_checkpoint_v2(sp->db, NULL,
+					  SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
 	sqlite3_finalize(sp->ins);
 	sqlite3_finalize(sp->ins_multi);
 	sqlite3_close_v2(sp->db);

@@ -161,5 +161,146 @@ class AddNeverKillsTheProducerTest(SpoolTest):
                          ["first"] + ["rec %d" % i for i in range(20000)])
 
 
+class OneSpoolOneFileTest(SpoolTest):
+    """Break 3: the flush lock was keyed by the path string, hard links
+    made two WALs, a planted symlink to an existing file was followed."""
+
+    def null_config(self):
+        cfg = os.path.join(self.dir, "null.conf")
+        with open(cfg, "w") as f:
+            f.write("[mail]\nfrom = a@b.c\nto = d@e.f\ntransport = null\n")
+        self.env["LOGSPONGE_CONFIG"] = cfg
+
+    def test_flush_through_a_symlink_takes_the_same_lock(self):
+        import fcntl
+        self.null_config()
+        self.add(b"one\n")
+        link = os.path.join(self.dir, "link.db")
+        os.symlink(self.spool, link)
+        rel = os.path.relpath(self.spool, self.dir)
+        # a flush is running through the real path (we hold its lock)
+        fd = os.open(self.spool + ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            for path in (link, rel):
+                p = subprocess.run([BIN, "-s", path, "flush", "--force"],
+                                   capture_output=True, env=self.env,
+                                   cwd=self.dir)
+                self.assertEqual(p.returncode, 75, (path, p.stderr))
+                self.assertIn(b"another flush", p.stderr)
+        finally:
+            os.close(fd)
+        self.assertEqual(self.db_messages(), ["one"])
+        # one WAL, one lock: nothing named after the link
+        p = subprocess.run([BIN, "-s", link, "add", "two"], env=self.env)
+        self.assertEqual(p.returncode, 0)
+        self.assertEqual(self.db_messages(), ["one", "two"])
+        for suffix in ("-wal", "-shm", ".lock"):
+            self.assertFalse(os.path.exists(link + suffix), suffix)
+
+    def test_hard_linked_spool_is_refused(self):
+        self.add(b"one\n")
+        other = os.path.join(self.dir, "other.db")
+        os.link(self.spool, other)
+        for path in (self.spool, other):
+            p = subprocess.run([BIN, "-s", path, "add", "two"],
+                               capture_output=True, env=self.env)
+            self.assertPassedOn(p, 73, ["two"], "2 hard links")
+            p = subprocess.run([BIN, "-s", path, "status"],
+                               capture_output=True, env=self.env)
+            self.assertOneLineError(p, 73, "hard links")
+        os.unlink(other)
+        self.assertEqual(self.db_messages(), ["one"])
+
+    def test_symlink_to_a_file_of_someone_else_is_refused(self):
+        os.makedirs(os.path.dirname(self.spool))
+        theirs = os.path.join(self.dir, "theirs.db")
+        with open(theirs, "wb"):
+            pass
+        os.chown(theirs, 65534, 65534)
+        os.chmod(theirs, 0o644)
+        os.symlink(theirs, self.spool)
+        p = self.run_ls("add", "secret", check=False)
+        self.assertPassedOn(p, 73, ["secret"], "belongs to someone else")
+        self.assertEqual(os.path.getsize(theirs), 0)
+        for suffix in ("-wal", "-shm"):
+            self.assertFalse(os.path.exists(theirs + suffix))
+        # one's own 0600 spool through a symlink is fine
+        mine = os.path.join(self.dir, "mine.db")
+        self.run_ls("-s", mine, "add", "a", spool=False)
+        os.unlink(self.spool)
+        os.symlink(mine, self.spool)
+        self.run_ls("add", "b")
+        self.assertEqual([r["message"] for r in self.records()], ["a", "b"])
+
+
+class MainFileHoldsTheDataTest(SpoolTest):
+    """Break 4: without a checkpoint on close, spool.db alone had no
+    table, and losing the -wal lost every record."""
+
+    def copy_alone(self):
+        copy = os.path.join(self.dir, "backup.db")
+        with open(self.spool, "rb") as src, open(copy, "wb") as dst:
+            dst.write(src.read())
+        con = sqlite3.connect(copy)
+        try:
+            return con.execute("SELECT count(*) FROM records").fetchone()[0]
+        finally:
+            con.close()
+
+    def test_copy_of_the_main_file_is_complete(self):
+        self.run_ls("add", "first")          # a new spool, one record
+        self.assertEqual(self.copy_alone(), 1)
+        self.add(b"second\nthird\n")
+        self.assertEqual(self.copy_alone(), 3)
+        n = scaled(50000, 1000)
+        self.add(b"".join(b"r %d\n" % i for i in range(n)))
+        self.assertEqual(self.copy_alone(), n + 3)
+        # another handle open (idle) while add runs and exits
+        other = sqlite3.connect(self.spool)
+        other.execute("SELECT 1").fetchone()
+        self.add(b"".join(b"s %d\n" % i for i in range(n)))
+        self.assertEqual(self.copy_alone(), 2 * n + 3)
+        other.close()
+        # losing the WAL loses nothing
+        for suffix in ("-wal", "-shm"):
+            if os.path.exists(self.spool + suffix):
+                os.unlink(self.spool + suffix)
+        self.assertEqual(len(self.db_messages()), 2 * n + 3)
+
+
+class LockOwnerTest(SpoolTest):
+    """Break 13: root's flush left a root-owned 0600 lock file, and the
+    user's own flushes then failed (74)."""
+
+    def test_root_flush_leaves_the_lock_to_the_owner(self):
+        if os.geteuid() != 0:
+            self.skipTest("needs root")
+        os.chmod(self.dir, 0o755)
+        cfg = os.path.join(self.dir, "null.conf")
+        with open(cfg, "w") as f:
+            f.write("[mail]\nfrom = a@b.c\nto = d@e.f\ntransport = null\n")
+        os.chmod(cfg, 0o644)
+        self.add(b"one\n")
+        state = os.path.dirname(self.spool)
+        for path in [state] + [os.path.join(state, n)
+                               for n in os.listdir(state)]:
+            os.chown(path, 65534, 65534)
+        p = self.run_ls("-c", cfg, "flush", "--force", check=False)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        st = os.stat(self.spool + ".lock")
+        self.assertEqual((st.st_uid, st.st_gid), (65534, 65534))
+        self.assertFalse(os.access(BIN, os.X_OK) is False)
+        as_user = ["setpriv", "--reuid=65534", "--regid=65534",
+                   "--clear-groups", BIN, "-s", self.spool, "-c", cfg]
+        self.run_ls("add", "two")
+        for path in [self.spool + s for s in ("", "-wal", "-shm")]:
+            if os.path.exists(path):
+                os.chown(path, 65534, 65534)
+        p = subprocess.run(as_user + ["flush", "--force"],
+                           capture_output=True, env=self.env)
+        self.assertEqual(p.returncode, 0, p.stderr)
+
+
 if __name__ == "__main__":
     unittest.main()
