@@ -565,21 +565,25 @@ int sp_password(sponge *sp, spbuf *out)
 			sb_addc(out, (char)ch);
 		fclose(f);
 	} else if (c->password_command) {
-		FILE *f = popen(c->password_command, "re");
-		if (!f)
-			return sp_fail(sp, SPONGE_ECONFIG,
-				       "smtp.password_command: %s",
-				       strerror(errno));
-		int ch;
-		while ((ch = fgetc(f)) != EOF && ch != '\n' && out->len < 1024)
-			sb_addc(out, (char)ch);
-		while (ch != EOF)
-			ch = fgetc(f);
-		int st = pclose(f);
-		if (st == -1 || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
-			return sp_fail(sp, SPONGE_ECONFIG,
-				       "smtp.password_command failed "
-				       "(status %d)", st);
+		/* bounded like every wait of a flush: smtp.timeout, a few
+		 * KiB of output, and the whole process group killed on
+		 * timeout (a pinentry waiting for a human, a command that
+		 * prints forever, a child left holding the pipe) */
+		spbuf why;
+		sb_init(&why, 512);
+		int rc = sp_run_command(c->password_command, c->timeout_us,
+					SP_COMMAND_OUTPUT_MAX, out, &why);
+		if (rc != SPONGE_OK) {
+			sp_fail(sp, rc, "smtp.password_command: %s", why.data);
+			sb_free(&why);
+			return rc;
+		}
+		sb_free(&why);
+		char *nl = memchr(out->data, '\n', out->len);
+		if (nl) { /* the first line is the password */
+			out->len = (size_t)(nl - out->data);
+			out->data[out->len] = '\0';
+		}
 	} else {
 		const char *e = getenv("LOGSPONGE_SMTP_PASSWORD");
 		if (!e)

@@ -132,6 +132,20 @@ SP_HIDDEN int sp_config_load_string(sp_config *c, const char *text,
 				    const char *name, spbuf *err,
 				    spbuf *deferred);
 
+/* ---- commands of the config (command.c) ---- */
+#define SP_COMMAND_OUTPUT_MAX 4096
+/*
+ * Run `/bin/sh -c cmd` in a process group of its own, stdin /dev/null,
+ * and collect at most `cap` bytes of its standard output in *out.  Waits
+ * until the command exits (not for the end of its output: a child it
+ * left may hold the pipe), at most timeout_us; on timeout, or when it
+ * prints more than cap, its whole process group is killed.  Returns
+ * SPONGE_OK when it exited 0; SPONGE_ETEMPFAIL on timeout; SPONGE_ECONFIG
+ * when it failed or printed too much; *why says what happened.
+ */
+SP_HIDDEN int sp_run_command(const char *cmd, int64_t timeout_us, size_t cap,
+			     spbuf *out, spbuf *why);
+
 /* ---- the handle (spool.c) ---- */
 typedef struct sqlite3 sqlite3;
 typedef struct sqlite3_stmt sqlite3_stmt;

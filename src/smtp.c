@@ -883,8 +883,9 @@ static int smtp_send(sponge *sp, sp_composer *comp, sp_send_result *r,
 	bool masked = false;
 
 	if (cfg->user && (rc = sp_password(sp, &x.pass)) != SPONGE_OK) {
-		r->outcome = SP_CONFIG;
-		r->stage = "config";
+		/* a password command that timed out may work next time */
+		r->outcome = rc == SPONGE_ETEMPFAIL ? SP_TEMPORARY : SP_CONFIG;
+		r->stage = "password";
 		goto out;
 	}
 	long timeout_ms = (long)(cfg->timeout_us / 1000);

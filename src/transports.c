@@ -183,10 +183,16 @@ static int send_sendmail(sponge *sp, sp_composer *c, sp_send_result *r,
 	char *argv[] = {sh, dash_c, NULL, NULL};
 	char *cmdcopy = sp_strdup(cmd);
 	argv[2] = cmdcopy;
+	/* its own process group: a timeout kills all it started */
+	posix_spawnattr_t at;
+	posix_spawnattr_init(&at);
+	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP);
+	posix_spawnattr_setpgroup(&at, 0);
 	pid_t pid;
-	int e = cmdcopy ? posix_spawn(&pid, "/bin/sh", &fa, NULL, argv,
+	int e = cmdcopy ? posix_spawn(&pid, "/bin/sh", &fa, &at, argv,
 				      environ)
 			: ENOMEM;
+	posix_spawnattr_destroy(&at);
 	posix_spawn_file_actions_destroy(&fa);
 	sp_free(cmdcopy);
 	close(in[0]);
@@ -225,7 +231,7 @@ static int send_sendmail(sponge *sp, sp_composer *c, sp_send_result *r,
 		int left = (int)((pc.deadline - sponge_now()) / 1000);
 		if (left <= 0) {
 			pc.timed_out = true;
-			kill(pid, SIGKILL);
+			kill(-pid, SIGKILL);
 			waitpid(pid, &status, 0);
 			break;
 		}

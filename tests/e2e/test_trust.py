@@ -10,6 +10,8 @@ import time
 import unittest
 
 from common import BIN, SpoolTest, scaled
+from smtpserver import PASSWORD, USER
+from test_flush import FlushTest
 
 PY = "/usr/bin/python3"
 
@@ -300,6 +302,62 @@ class LockOwnerTest(SpoolTest):
         p = subprocess.run(as_user + ["flush", "--force"],
                            capture_output=True, env=self.env)
         self.assertEqual(p.returncode, 0, p.stderr)
+
+
+class BoundedWaitsTest(FlushTest):
+    """Break 5: a password_command that waits, prints forever or leaves a
+    child holding its stdout hung the flush forever, holding the lock."""
+
+    def flush_with(self, command):
+        srv = self.start()
+        self.write_config(srv.port, user=False, smtp_extra=(
+            "user = %s\npassword_command = %s\n" % (USER, command)))
+        self.seed()
+        t0 = time.time()
+        try:
+            p = subprocess.run([BIN, "-s", self.spool, "flush"],
+                               capture_output=True, env=self.env,
+                               timeout=30)
+        except subprocess.TimeoutExpired:
+            self.fail("flush still running after 30 s: %s" % command)
+        return p, time.time() - t0, srv
+
+    def gone(self, pattern):
+        deadline = time.time() + 5
+        while time.time() < deadline:
+            if subprocess.run(["pgrep", "-f", pattern],
+                              capture_output=True).returncode != 0:
+                return True
+            time.sleep(0.05)
+        return False
+
+    def test_command_that_waits(self):
+        p, took, srv = self.flush_with("sleep 987; echo late")
+        self.assertOneLineError(p, 75, "smtp.password_command",
+                                "did not finish within 2s", "killed")
+        self.assertLess(took, 10)
+        self.assertTrue(self.gone("sleep 987"), "its process lived on")
+        self.assertEqual(srv.messages, [])
+        self.assertEqual(len(self.snapshot()), 3)
+        # the lock is free again: the next flush is not "another flush"
+        p2, _, _ = self.flush_with("echo " + PASSWORD)
+        self.assertEqual(p2.returncode, 0, p2.stderr)
+
+    def test_command_that_prints_forever(self):
+        p, took, srv = self.flush_with("yes")
+        self.assertOneLineError(p, 78, "smtp.password_command",
+                                "printed more than 4096 bytes")
+        self.assertLess(took, 10)
+        self.assertEqual(srv.messages, [])
+
+    def test_command_that_leaves_a_child_holding_its_output(self):
+        try:
+            p, took, srv = self.flush_with("echo %s; sleep 986 &" % PASSWORD)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            self.assertLess(took, 10)
+            self.assertEqual(len(srv.messages), 1)
+        finally:
+            subprocess.run(["pkill", "-f", "sleep 986"])
 
 
 if __name__ == "__main__":

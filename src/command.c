@@ -1,0 +1,165 @@
+/* command.c - running a command of the config with every wait bounded. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+extern char **environ;
+
+/* Read what is there now (fd non-blocking) into out, counting every byte
+ * in *total; false once more than cap came. */
+static bool take(int *fd, spbuf *out, size_t *total, size_t cap)
+{
+	char b[1024];
+	for (;;) {
+		ssize_t n = read(*fd, b, sizeof b);
+		if (n > 0) {
+			*total += (size_t)n;
+			if (*total > cap)
+				return false;
+			sb_add(out, b, (size_t)n);
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n == 0 || errno != EAGAIN) {
+			close(*fd); /* end of output, or an error: stop */
+			*fd = -1;
+		}
+		return true;
+	}
+}
+
+/* The first line of what the command said on stderr, for the message. */
+static void add_said(spbuf *why, const spbuf *err)
+{
+	size_t n = 0;
+	while (n < err->len && n < 200 && err->data[n] != '\n')
+		n++;
+	if (!n)
+		return;
+	sb_adds(why, ": ");
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)err->data[i];
+		sb_addc(why, ch < 0x20 || ch == 0x7f ? '?' : (char)ch);
+	}
+}
+
+int sp_run_command(const char *cmd, int64_t timeout_us, size_t cap,
+		   spbuf *out, spbuf *why)
+{
+	sb_reset(out);
+	sb_reset(why);
+	int p[2], q[2] = {-1, -1};
+	if (pipe2(p, O_CLOEXEC) != 0) {
+		sb_printf(why, "pipe: %s", strerror(errno));
+		return SPONGE_EIO;
+	}
+	if (pipe2(q, O_CLOEXEC) != 0) {
+		sb_printf(why, "pipe: %s", strerror(errno));
+		close(p[0]);
+		close(p[1]);
+		return SPONGE_EIO;
+	}
+	posix_spawn_file_actions_t fa;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	posix_spawn_file_actions_adddup2(&fa, p[1], 1);
+	/* its stderr is ours to read too: never the caller's, which a
+	 * child it leaves behind would hold open (cron waits for it) */
+	posix_spawn_file_actions_adddup2(&fa, q[1], 2);
+	/* its own process group: a timeout kills all it started */
+	posix_spawnattr_t at;
+	posix_spawnattr_init(&at);
+	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP);
+	posix_spawnattr_setpgroup(&at, 0);
+	char sh[] = "sh", dash_c[] = "-c";
+	char *copy = sp_strdup(cmd);
+	char *argv[] = {sh, dash_c, copy, NULL};
+	pid_t pid;
+	int e = copy ? posix_spawn(&pid, "/bin/sh", &fa, &at, argv, environ)
+		     : ENOMEM;
+	posix_spawnattr_destroy(&at);
+	posix_spawn_file_actions_destroy(&fa);
+	sp_free(copy);
+	close(p[1]);
+	close(q[1]);
+	int fd[2] = {p[0], q[0]};
+	if (e != 0) {
+		close(fd[0]);
+		close(fd[1]);
+		sb_printf(why, "cannot run /bin/sh: %s", strerror(e));
+		return SPONGE_EIO;
+	}
+	fcntl(fd[0], F_SETFL, O_NONBLOCK);
+	fcntl(fd[1], F_SETFL, O_NONBLOCK);
+	spbuf err;
+	sb_init(&err, cap);
+	size_t total[2] = {0, 0};
+	spbuf *into[2] = {out, &err};
+	int64_t deadline = sponge_now() + timeout_us;
+	int status = 0, rc = SPONGE_OK;
+	bool exited = false, over = false;
+	while (!exited && !over) {
+		pid_t w = waitpid(pid, &status, WNOHANG);
+		if (w == pid || (w < 0 && errno != EINTR)) {
+			/* it ended: what it wrote is in the pipes now (a
+			 * child it left behind may hold them open: no waiting
+			 * for the end of the output) */
+			exited = true;
+			for (int i = 0; i < 2; i++)
+				if (fd[i] >= 0 &&
+				    !take(&fd[i], into[i], &total[i], cap))
+					over = true;
+			break;
+		}
+		int64_t left = (deadline - sponge_now()) / 1000;
+		if (left <= 0)
+			break;
+		struct pollfd f[2] = {{fd[0], POLLIN, 0}, {fd[1], POLLIN, 0}};
+		if (poll(f, 2, left < 20 ? (int)left : 20) > 0)
+			for (int i = 0; i < 2; i++)
+				if (fd[i] >= 0 && f[i].revents &&
+				    !take(&fd[i], into[i], &total[i], cap))
+					over = true;
+	}
+	if (!exited || over) {
+		kill(-pid, SIGKILL);
+		if (!exited)
+			while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+				;
+	}
+	for (int i = 0; i < 2; i++)
+		if (fd[i] >= 0)
+			close(fd[i]);
+	char t[32];
+	sponge_format_span(timeout_us, t, sizeof t);
+	if (over) {
+		sb_printf(why, "printed more than %zu bytes (killed)", cap);
+		rc = SPONGE_ECONFIG;
+	} else if (!exited) {
+		sb_printf(why, "did not finish within %s (killed with the "
+			       "processes it started)", t);
+		rc = SPONGE_ETEMPFAIL;
+	} else if (WIFSIGNALED(status)) {
+		sb_printf(why, "killed by signal %d", WTERMSIG(status));
+		rc = SPONGE_ECONFIG;
+	} else if (WEXITSTATUS(status) != 0) {
+		sb_printf(why, "exited with status %d", WEXITSTATUS(status));
+		add_said(why, &err);
+		rc = SPONGE_ECONFIG;
+	}
+	sb_free(&err);
+	if (out->failed && rc == SPONGE_OK) {
+		sb_adds(why, "out of memory");
+		rc = SPONGE_ENOMEM;
+	}
+	return rc;
+}
