@@ -147,6 +147,8 @@ static int history_row(sponge *sp, const char *outcome, const char *stage,
 
 /* ---- the lock ----------------------------------------------------- */
 
+static void journal_reserve(int fd);
+
 static int take_lock(sponge *sp, int *fd)
 {
 	spbuf p;
@@ -177,6 +179,7 @@ static int take_lock(sponge *sp, int *fd)
 		sb_free(&p);
 		return rc;
 	}
+	journal_reserve(*fd);
 	if (flock(*fd, LOCK_EX | LOCK_NB) != 0) {
 		int e = errno;
 		close(*fd);
@@ -192,6 +195,93 @@ static int take_lock(sponge *sp, int *fd)
 	}
 	sb_free(&p);
 	return SPONGE_OK;
+}
+
+/*
+ * The lock file is also the flush's journal.  It gets JOURNAL_SIZE bytes
+ * of disk when it is made, so that later writes inside them need no new
+ * space: after the server's final 250 an "accepted" line goes there
+ * (synced) before the bulk delete, which needs room in the WAL.  When the
+ * delete fails (a full disk), the next flush finishes it from the journal
+ * instead of sending the batch again.
+ */
+#define JOURNAL_SIZE 4096
+#define JOURNAL_TAG "logsponge-accepted 1 "
+
+static void journal_reserve(int fd)
+{
+	struct stat st;
+	if (fstat(fd, &st) == 0 && st.st_size < JOURNAL_SIZE)
+		(void)posix_fallocate(fd, 0, JOURNAL_SIZE); /* best effort */
+}
+
+/* After the server's 250: remember the batch as accepted.  Fields: max
+ * id, first id, count, the reported drops, Message-ID, the reply. */
+static bool journal_accept(int fd, const sp_batch *b, const char *reply)
+{
+	char line[JOURNAL_SIZE];
+	int n = snprintf(line, sizeof line - 1,
+			 JOURNAL_TAG "%lld %lld %lld", (long long)b->max_id,
+			 (long long)b->first_id, (long long)b->count);
+	for (int l = 0; l < 8; l++)
+		n += snprintf(line + n, sizeof line - 1 - (size_t)n, " %lld",
+			      (long long)b->dropped[l]);
+	n += snprintf(line + n, sizeof line - 1 - (size_t)n, " %s %.1500s",
+		      b->message_id, reply);
+	for (int i = 0; i < n; i++) /* one line */
+		if (line[i] == '\n' || line[i] == '\r' || line[i] == '\0')
+			line[i] = ' ';
+	line[n++] = '\n';
+	return pwrite(fd, line, (size_t)n, 0) == n && fdatasync(fd) == 0;
+}
+
+static void journal_clear(int fd)
+{
+	if (pwrite(fd, "\n", 1, 0) == 1)
+		(void)fdatasync(fd);
+}
+
+/* A batch accepted but not yet removed, from the journal: fills b (the
+ * fields the commit needs) and reply; false when there is none. */
+static bool journal_pending(int fd, sp_batch *b, spbuf *reply)
+{
+	char line[JOURNAL_SIZE + 1];
+	ssize_t n = pread(fd, line, JOURNAL_SIZE, 0);
+	if (n <= (ssize_t)strlen(JOURNAL_TAG) ||
+	    memcmp(line, JOURNAL_TAG, strlen(JOURNAL_TAG)) != 0)
+		return false;
+	line[n] = '\0';
+	char *nl = strchr(line, '\n');
+	if (!nl)
+		return false; /* torn: the 250 was not recorded */
+	*nl = '\0';
+	memset(b, 0, sizeof *b);
+	char *p = line + strlen(JOURNAL_TAG), *end;
+	int64_t v[11];
+	for (int i = 0; i < 11; i++) {
+		errno = 0;
+		v[i] = strtoll(p, &end, 10);
+		if (end == p || errno)
+			return false;
+		p = end;
+	}
+	b->max_id = v[0];
+	b->first_id = v[1];
+	b->count = v[2];
+	memcpy(b->dropped, v + 3, sizeof b->dropped);
+	while (*p == ' ')
+		p++;
+	size_t mlen = strcspn(p, " ");
+	if (!mlen || mlen >= sizeof b->message_id)
+		return false;
+	memcpy(b->message_id, p, mlen);
+	b->message_id[mlen] = '\0';
+	p += mlen;
+	if (*p == ' ')
+		p++;
+	sb_reset(reply);
+	sb_adds(reply, p);
+	return b->max_id > 0;
 }
 
 /* ---- policy ------------------------------------------------------- */
@@ -866,6 +956,18 @@ static int commit_sent(sponge *sp, const sp_batch *b, const char *reply)
 	int rc = exec_sql(sp, "BEGIN IMMEDIATE", "committing the flush");
 	if (rc)
 		return rc;
+	/* finishing from the journal: done already if history has it */
+	sqlite3_stmt *done = NULL;
+	if (sqlite3_prepare_v2(sp->db, "SELECT 1 FROM history WHERE outcome = "
+				       "'sent' AND message_id = ? AND last_id = ?",
+			       -1, &done, NULL) == SQLITE_OK) {
+		sqlite3_bind_text(done, 1, b->message_id, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(done, 2, b->max_id);
+		bool already = sqlite3_step(done) == SQLITE_ROW;
+		sqlite3_finalize(done);
+		if (already)
+			return exec_sql(sp, "COMMIT", "committing the flush");
+	}
 	if (rc == SPONGE_OK)
 		rc = exec_sql(sp, ID_FLOOR_SQL, "committing the flush");
 	if (rc == SPONGE_OK)
@@ -946,10 +1048,12 @@ static int record_failure(sponge *sp, const sp_batch *b,
 	return rc;
 }
 
+/* Pin the batch: "<max id> <Message-ID>", so that a resend is the same
+ * batch with the same Message-ID, whatever was purged in between. */
 static int mark_inflight(sponge *sp, const sp_batch *b)
 {
-	char v[32];
-	snprintf(v, sizeof v, "%lld", (long long)b->max_id);
+	char v[400];
+	snprintf(v, sizeof v, "%lld %s", (long long)b->max_id, b->message_id);
 	return meta_commit(sp, "inflight", v, "marking the batch");
 }
 
@@ -992,14 +1096,30 @@ int sponge_flush(sponge *sp, unsigned flags, sponge_writer out, void *arg,
 	sb_init(&sr.reply, 2048);
 	sp_compose_init(&comp, sp, &b);
 
+	spbuf v;
+	sb_init(&v, 0);
+	/* A batch the server accepted whose removal failed: finish that,
+	 * never send it again. */
+	if (!dry && journal_pending(lockfd, &b, &v)) {
+		rc = commit_sent(sp, &b, v.data);
+		if (rc != SPONGE_OK) {
+			sb_printf(&sp->err, " (finishing the removal of a sent "
+					    "message's records, <%s>; they will "
+					    "not be sent again)", b.message_id);
+			goto out;
+		}
+		journal_clear(lockfd);
+		memset(&b, 0, sizeof b);
+	}
+	sb_reset(&v);
 	/* A batch that may have reached the server (crash after its 250, or
 	 * no reply after the data) is resent as it was, whatever the
 	 * policy says. */
-	spbuf v;
-	sb_init(&v, 0);
 	if ((rc = meta_get(sp, "inflight", &v)))
 		goto out;
-	int64_t inflight = v.len ? strtoll(v.data, NULL, 10) : 0;
+	char *mid_at = NULL;
+	int64_t inflight = v.len ? strtoll(v.data, &mid_at, 10) : 0;
+	const char *pinned_mid = mid_at && *mid_at == ' ' ? mid_at + 1 : NULL;
 	int64_t now = sponge_now();
 	if (inflight > 0 && (rc = load_levels(sp, inflight, &b)) == SPONGE_OK &&
 	    b.count > 0) {
@@ -1086,6 +1206,8 @@ int sponge_flush(sponge *sp, unsigned flags, sponge_writer out, void *arg,
 	} else if ((rc = load_details(sp, &b)) || (rc = fit_size(sp, &b))) {
 		goto out;
 	}
+	if (pinned_mid && *pinned_mid && b.max_id == inflight)
+		snprintf(b.message_id, sizeof b.message_id, "%s", pinned_mid);
 	/* MIME boundaries: "=_" cannot occur in quoted-printable or base64 */
 	snprintf(b.boundary, sizeof b.boundary, "=_logsponge_%lld_%lld",
 		 (long long)b.first_id, (long long)(b.date_us % 1000000007));
@@ -1110,13 +1232,21 @@ int sponge_flush(sponge *sp, unsigned flags, sponge_writer out, void *arg,
 	}
 	if (rc == SPONGE_OK && sr.outcome == SP_SENT) {
 		sp_crash_point("after-250");
+		bool noted = journal_accept(lockfd, &b, sr.reply.data);
 		rc = commit_sent(sp, &b, sr.reply.data);
-		if (rc == SPONGE_OK)
+		if (rc == SPONGE_OK) {
 			res->sent = 1;
-		else
+			journal_clear(lockfd);
+		} else if (noted) {
+			sb_printf(&sp->err, " (the message was sent; its "
+					    "records stay until a later flush "
+					    "can remove them, and will not be "
+					    "sent again)");
+		} else {
 			sb_printf(&sp->err, " (the message was sent; its "
 					    "records stay and will be sent "
-					    "again)");
+					    "again, with the same Message-ID)");
+		}
 		goto out;
 	}
 	if (sr.outcome == SP_SENT)

@@ -360,5 +360,72 @@ class BoundedWaitsTest(FlushTest):
             subprocess.run(["pkill", "-f", "sleep 986"])
 
 
+class AcceptedIsNeverResentTest(FlushTest):
+    """Break 6: on a nearly full disk the commit after the server's 250
+    failed and every later flush sent the whole batch again.  Break 7: a
+    resent batch got a new Message-ID when its first record was purged."""
+
+    def test_nearly_full_disk_after_the_250(self):
+        fs = Tmpfs("16m")
+        if not fs.ok:
+            self.skipTest("mount -t tmpfs refused: " + fs.why)
+        filler = os.path.join(fs.dir, "filler")
+        try:
+            self.spool = os.path.join(fs.dir, "spool.db")
+            srv = self.start(bulk=True, keep_all=True)
+            self.write_config(srv.port, mail_extra="max_size = 16M\n")
+            n = 30001
+            self.add(b"".join(b"record %06d of the batch\n" % i
+                              for i in range(n)))
+            self.run_ls("flush", "--dry-run")  # makes the lock file
+            # room for the small writes before sending, not for the
+            # bulk delete after it
+            fill(filler, leave=96 << 10)
+            runs = [self.flush() for _ in range(3)]
+            codes = [r.returncode for r in runs]
+            self.assertEqual(codes[0], 74, self.history())
+            for r in runs:  # one line each, saying it will not resend
+                self.assertOneLineError(r, 74, "will not be sent again")
+            print("\n" + runs[0].stderr.decode().strip() + "\n" +
+                  runs[1].stderr.decode().strip(), end=" ")
+            self.assertEqual(len(srv.messages), 1, codes)
+            self.assertEqual(codes, [74, 74, 74])
+            os.unlink(filler)
+            p = self.flush()
+            self.assertEqual(p.returncode, 0, p.stderr)
+            self.assertEqual(len(srv.messages), 1)  # never sent again
+            self.assertEqual(self.snapshot(), [])
+            sent = [h for h in self.history() if h["outcome"] == "sent"]
+            self.assertEqual(len(sent), 1)
+            self.assertEqual(sent[0]["records"], n)
+            # and the next batch goes normally
+            self.add(b"next\n")
+            self.assertEqual(self.flush().returncode, 0)
+            self.assertEqual(len(srv.messages), 2)
+        finally:
+            if os.path.exists(filler):
+                os.unlink(filler)
+            fs.close()
+
+    def test_resent_batch_keeps_its_message_id_after_a_purge(self):
+        srv = self.start()
+        self.write_config(srv.port)
+        self.seed(5)
+        env = dict(self.env, LOGSPONGE_TEST_CRASH="after-250")
+        self.assertLess(self.flush(env=env).returncode, 0)  # killed
+        first = self.parse(srv.messages[0][1])["Message-ID"]
+        # the batch's first record is purged before the resend
+        con = sqlite3.connect(self.spool)
+        con.execute("DELETE FROM records WHERE id = (SELECT min(id) "
+                    "FROM records)")
+        con.commit()
+        con.close()
+        self.assertEqual(self.flush().returncode, 0)
+        self.assertEqual(len(srv.messages), 2)
+        again = self.parse(srv.messages[1][1])
+        self.assertEqual(again["Message-ID"], first)
+        self.assertNotIn("record 0\n", again.get_content())
+
+
 if __name__ == "__main__":
     unittest.main()
