@@ -525,7 +525,11 @@ int cmd_purge(const globals *g, int argc, char **argv)
 	if (!sp)
 		return status;
 	int64_t n = 0;
-	int rc = sponge_purge(sp, all ? 0 : sponge_now() - older, &n);
+	/* a duration reaching back past the epoch is clamped: it means
+	 * "nothing that old", never "everything" (0 or less is --all) */
+	int64_t now = sponge_now();
+	int64_t before = all ? 0 : older >= now ? 1 : now - older;
+	int rc = sponge_purge(sp, before, &n);
 	if (rc)
 		status = fail(sp, rc);
 	else if (g->verbosity >= 0)

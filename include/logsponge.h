@@ -200,7 +200,10 @@ typedef int (*sponge_writer)(void *arg, const char *buf, size_t len);
 
 /*
  * Record one message.  level 0…7; tag may be NULL or "" (no tag); a time
- * of 0 means now.  msg is len bytes and may hold any bytes: invalid UTF-8
+ * of 0 means now; a time outside the years 0001-9999 is clamped to them.
+ * When the time is more than a minute from now, the spool also keeps when
+ * it received the record: the policy's ages (max_age, expire) and purge
+ * go by that.  msg is len bytes and may hold any bytes: invalid UTF-8
  * becomes U+FFFD, control characters other than tab become visible
  * (U+2400 "control pictures" for C0 and DEL, "<U+0085>" for C1), and a
  * message longer than spool.max_record (default 64 KiB) is cut with a
@@ -351,8 +354,10 @@ SPONGE_API void sponge_query_close(sponge_iter *it);
 typedef struct sponge_stats {
 	int64_t pending;
 	int64_t by_level[8];
-	int64_t oldest_us;    /* 0 when nothing is pending */
-	int64_t newest_us;
+	int64_t oldest_us;    /* when the spool received the oldest pending
+				 record (what max_age and expire go by);
+				 0 when nothing is pending */
+	int64_t newest_us;    /* and the newest */
 	int64_t max_id;       /* highest id present (0 if none) */
 	uint64_t spool_bytes; /* database + WAL file sizes */
 	int64_t dropped[8];   /* records dropped by spool.max_records or
@@ -382,8 +387,9 @@ SPONGE_API int sponge_history_next(sponge_hiter *it,
 SPONGE_API void sponge_history_close(sponge_hiter *it);
 
 /*
- * Delete records older than before_us (all of them when before_us <= 0):
- * pending ones and sent ones kept by spool.keep_sent alike.  *deleted (may be NULL) receives how many went.
+ * Delete records the spool received before before_us (all of them when
+ * before_us <= 0): pending ones and sent ones kept by spool.keep_sent
+ * alike.  *deleted (may be NULL) receives how many went.
  */
 SPONGE_API int sponge_purge(sponge *sp, int64_t before_us, int64_t *deleted);
 

@@ -287,7 +287,7 @@ static bool summary(sp_composer *c)
 	if (b->count == 0) {
 		/* a heartbeat */
 		sponge_format_time(b->since_us, t1);
-		sponge_format_span(b->date_us - b->since_us, span, sizeof span);
+		sponge_format_span(sp_sub(b->date_us, b->since_us), span, sizeof span);
 		body_printf(c, "logsponge on %s: nothing to report since %s "
 			       "(%s).",
 			    c->sp->host, t1, span);
@@ -300,7 +300,7 @@ static bool summary(sp_composer *c)
 	}
 	sponge_format_time(b->t_first, t1);
 	sponge_format_time(b->t_last, t2);
-	sponge_format_span(b->t_last - b->t_first, span, sizeof span);
+	sponge_format_span(sp_sub(b->t_last, b->t_first), span, sizeof span);
 	body_printf(c, "logsponge on %s: %lld record%s, highest level %s",
 		    c->sp->host, (long long)b->count, b->count == 1 ? "" : "s",
 		    sponge_level_name(b->highest));
@@ -341,7 +341,7 @@ static bool summary(sp_composer *c)
 	}
 	if (b->min_interval_us) {
 		char w[32], mi[32];
-		sponge_format_span(b->date_us - b->t_first, w, sizeof w);
+		sponge_format_span(sp_sub(b->date_us, b->t_first), w, sizeof w);
 		sponge_format_span(b->min_interval_us, mi, sizeof mi);
 		body_printf(c, "Waited: the oldest record for %s "
 			       "(policy.min_interval %s)", w, mi);

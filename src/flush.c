@@ -323,10 +323,10 @@ static bool decide(const sponge *sp, const sponge_stats *st, bool force,
 			 sponge_level_name(p->count_level));
 		return true;
 	}
-	if (p->max_age_us && now - st->oldest_us > p->max_age_us) {
-		snprintf(why, n, "sending: max_age: the oldest record is "
-				 "%llds old",
-			 (long long)((now - st->oldest_us) / 1000000));
+	if (p->max_age_us && sp_sub(now, st->oldest_us) > p->max_age_us) {
+		snprintf(why, n, "sending: max_age: the oldest record came "
+				 "%llds ago",
+			 (long long)(sp_sub(now, st->oldest_us) / 1000000));
 		return true;
 	}
 	snprintf(why, n, "not sending: %lld of %lld record%s at %s or above",
@@ -350,11 +350,12 @@ static int expire(sponge *sp, int64_t now, int64_t *dropped)
 	int r = sqlite3_exec(sp->db, ID_FLOOR_SQL, NULL, NULL, NULL);
 	if (r == SQLITE_OK)
 		r = sqlite3_prepare_v2(sp->db,
-				       "DELETE FROM records WHERE time < ? AND "
-				       "sent IS NULL", -1,
+				       "DELETE FROM records WHERE "
+				       SP_RECEIVED_SQL " < ? AND sent IS NULL",
+				       -1,
 				       &st, NULL);
 	if (r == SQLITE_OK) {
-		sqlite3_bind_int64(st, 1, now - sp->cfg.policy.expire_us);
+		sqlite3_bind_int64(st, 1, sp_sub(now, sp->cfg.policy.expire_us));
 		r = sqlite3_step(st);
 		sqlite3_finalize(st);
 		if (r == SQLITE_DONE)
@@ -523,7 +524,8 @@ static int load_levels(sponge *sp, int64_t max_id, sp_batch *b)
 	sqlite3_stmt *st;
 	int r = sqlite3_prepare_v2(sp->db,
 				   "SELECT id, time, level, tag, "
-				   "length(CAST(message AS BLOB)) FROM records "
+				   "length(CAST(message AS BLOB)), "
+				   SP_RECEIVED_SQL " FROM records "
 				   "WHERE id <= ? AND sent IS NULL",
 				   -1, &st, NULL);
 	if (r != SQLITE_OK) {
@@ -536,10 +538,14 @@ static int load_levels(sponge *sp, int64_t max_id, sp_batch *b)
 		int64_t t = sqlite3_column_int64(st, 1);
 		int l = sqlite3_column_int(st, 2) & 7;
 		const char *tag = (const char *)sqlite3_column_text(st, 3);
+		int64_t rcv = sqlite3_column_int64(st, 5);
 		if (!b->count++) {
 			b->first_id = id;
 			b->t_first = b->t_last = t;
+			b->r_first = rcv;
 		}
+		if (rcv < b->r_first)
+			b->r_first = rcv;
 		b->max_id = id;
 		if (t < b->t_first)
 			b->t_first = t;
@@ -887,13 +893,39 @@ static int fit_size(sponge *sp, sp_batch *b)
 
 /* When the last message went out; with none yet, when logsponge first
  * looked (remembered in meta), so a heartbeat has a start. */
+/* A last message "in the future" (it went while the clock was ahead)
+ * counts from when a flush first saw it there, so that min_interval holds
+ * mail back for at most min_interval after the clock came back. */
+static int64_t not_in_future(sponge *sp, int64_t t, int64_t now, bool dry)
+{
+	if (t <= now)
+		return t;
+	spbuf v;
+	sb_init(&v, 0);
+	int64_t seen = 0, was = 0;
+	if (meta_get(sp, "future_last", &v) == SPONGE_OK && v.len) {
+		char *end;
+		was = strtoll(v.data, &end, 10);
+		seen = was == t ? strtoll(end, NULL, 10) : 0;
+	}
+	if (!seen || seen > now) {
+		seen = now;
+		char s[64];
+		snprintf(s, sizeof s, "%lld %lld", (long long)t, (long long)now);
+		if (!dry)
+			meta_commit(sp, "future_last", s, "writing meta");
+	}
+	sb_free(&v);
+	return seen;
+}
+
 static int64_t last_message(sponge *sp, int64_t now, bool dry)
 {
 	int rc = SPONGE_OK;
 	int64_t t = scalar(sp, "SELECT coalesce(max(time), 0) FROM history "
 			       "WHERE outcome = 'sent' AND time > ?", 0, &rc);
 	if (t || rc)
-		return t;
+		return rc ? t : not_in_future(sp, t, now, dry);
 	spbuf v;
 	sb_init(&v, 0);
 	if (meta_get(sp, "watch_since", &v) == SPONGE_OK && v.len)
@@ -904,7 +936,7 @@ static int64_t last_message(sponge *sp, int64_t now, bool dry)
 		snprintf(s, sizeof s, "%lld", (long long)now);
 		meta_commit(sp, "watch_since", s, "writing meta");
 	}
-	return t;
+	return t > now ? now : t;
 }
 
 static const char *outcome_name(int o)
@@ -1134,7 +1166,7 @@ int sponge_flush(sponge *sp, unsigned flags, sponge_writer out, void *arg,
 		memset(&st, 0, sizeof st);
 		st.pending = b.count;
 		memcpy(st.by_level, b.by_level, sizeof st.by_level);
-		st.oldest_us = b.t_first;
+		st.oldest_us = b.r_first; /* max_age: by when it came */
 		st.newest_us = b.t_last;
 		st.max_id = b.max_id;
 		bool go = decide(sp, &st, flags & SPONGE_FLUSH_FORCE, now,
@@ -1144,7 +1176,7 @@ int sponge_flush(sponge *sp, unsigned flags, sponge_writer out, void *arg,
 		if (pol->min_interval_us || pol->heartbeat_us)
 			last = last_message(sp, now, dry);
 		if (go && pol->min_interval_us && last &&
-		    now - last < pol->min_interval_us &&
+		    sp_sub(now, last) < pol->min_interval_us &&
 		    !(flags & SPONGE_FLUSH_FORCE)) {
 			/* due, but held back: these records triggered a send,
 			 * so they are not expired either */
@@ -1162,7 +1194,7 @@ int sponge_flush(sponge *sp, unsigned flags, sponge_writer out, void *arg,
 		if (go && pol->min_interval_us && last)
 			b.min_interval_us = pol->min_interval_us;
 		if (!go && pol->heartbeat_us && last &&
-		    now - last >= pol->heartbeat_us) {
+		    sp_sub(now, last) >= pol->heartbeat_us) {
 			/* nothing to report for that long: say so */
 			int64_t pending = b.count;
 			memset(&b, 0, sizeof b);

@@ -12,7 +12,8 @@ typedef struct sp_batch {
 	int64_t first_of[8];    /* first record id at each level */
 	int64_t count;
 	int64_t by_level[8];
-	int64_t t_first, t_last;
+	int64_t t_first, t_last;   /* stated times: shown to people */
+	int64_t r_first;           /* received time of the oldest: policy */
 	int highest;            /* most severe level present (0…7) */
 	char first_tag[72];     /* most frequent tag ("" none) */
 	char tags[512];         /* "backup 80, cron 27, - 16" (top 5) */

@@ -132,6 +132,19 @@ SP_HIDDEN int sp_config_load_string(sp_config *c, const char *text,
 				    const char *name, spbuf *err,
 				    spbuf *deferred);
 
+/* ---- time (timeutil.c) ---- */
+/* Stored times lie in years 0001-9999, so no difference overflows. */
+#define SP_TIME_MIN (-62135596800000000LL) /* 0001-01-01T00:00:00Z */
+#define SP_TIME_MAX (253402300799999999LL) /* 9999-12-31T23:59:59.999999Z */
+/* A record's received time is stored when it is further than this from
+ * the time the record states. */
+#define SP_RECEIVED_SLACK_US (60 * 1000000LL)
+/* When the spool received a record, in SQL (the column may be NULL). */
+#define SP_RECEIVED_SQL "coalesce(received, time)"
+SP_HIDDEN int64_t sp_clamp_time(int64_t t);
+/* a - b, saturating at the int64 range. */
+SP_HIDDEN int64_t sp_sub(int64_t a, int64_t b);
+
 /* ---- commands of the config (command.c) ---- */
 #define SP_COMMAND_OUTPUT_MAX 4096
 /*
@@ -154,6 +167,7 @@ typedef struct sqlite3_stmt sqlite3_stmt;
 
 typedef struct sp_queued {
 	int64_t time_us;
+	int64_t received_us; /* 0: within SP_RECEIVED_SLACK_US of time_us */
 	int level;
 	size_t tag_off, tag_len;
 	size_t host_off, host_len;

@@ -161,7 +161,7 @@ int sponge_stats_get(sponge *sp, sponge_stats *out)
 	memset(out, 0, sizeof *out);
 	sqlite3_stmt *st;
 	/* One read transaction so the totals and the per-level counts agree. */
-	int rc = prepare(sp, "SELECT level, count(*), min(time), max(time), "
+	int rc = prepare(sp, "SELECT level, count(*), min(" SP_RECEIVED_SQL "), max(" SP_RECEIVED_SQL "), "
 			     "max(id) FROM records WHERE sent IS NULL "
 			     "GROUP BY level",
 			 &st, "reading counts");
@@ -204,7 +204,8 @@ int sponge_purge(sponge *sp, int64_t before_us, int64_t *deleted)
 	if (s == SQLITE_OK)
 		s = sqlite3_prepare_v2(sp->db,
 				       before_us > 0
-					       ? "DELETE FROM records WHERE time < ?"
+					       ? "DELETE FROM records WHERE "
+						 SP_RECEIVED_SQL " < ?"
 					       : "DELETE FROM records",
 				       -1, &st, NULL);
 	if (s == SQLITE_OK) {

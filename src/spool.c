@@ -49,6 +49,12 @@ static const char *const migrations[] = {
 	"ALTER TABLE records ADD COLUMN sent INTEGER;"
 	/* only sent rows are in it: ingest never touches it */
 	"CREATE INDEX records_sent ON records(sent) WHERE sent IS NOT NULL;",
+	/* 3 -> 4: when the spool received the record, where that is not
+	 * within a minute of the time the record states (a replayed or
+	 * mis-stamped log); NULL: the stated time.  The policy (max_age,
+	 * expire) and purge go by it, so a record stamped 1970 or 2999 is
+	 * treated by when it came. */
+	"ALTER TABLE records ADD COLUMN received INTEGER;",
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -530,12 +536,12 @@ static int open_db(sponge *sp)
 	 * time: per-statement overhead is a large part of ingest cost. */
 	spbuf sql;
 	sb_init(&sql, 0);
-	sb_adds(&sql, "INSERT INTO records(id,time,level,tag,host,message) "
-		      "VALUES(?,?,?,?,?,?)");
+	sb_adds(&sql, "INSERT INTO records(id,time,level,tag,host,message,"
+		      "received) VALUES(?,?,?,?,?,?,?)");
 	rc = sqlite3_prepare_v3(sp->db, sql.data, -1,
 				SQLITE_PREPARE_PERSISTENT, &sp->ins, NULL);
 	for (int i = 1; i < MULTI_ROWS; i++)
-		sb_adds(&sql, ",(?,?,?,?,?,?)");
+		sb_adds(&sql, ",(?,?,?,?,?,?,?)");
 	if (rc == SQLITE_OK)
 		rc = sql.failed ? SQLITE_NOMEM
 				: sqlite3_prepare_v3(sp->db, sql.data, -1,
@@ -750,7 +756,7 @@ static int insert_rows(sponge *sp, sqlite3_stmt *st, int n, int64_t id,
 		       const sp_queued *q)
 {
 	const char *d = sp->qdata.data;
-	for (int i = 0, k = 1; i < n; i++, q++, k += 6) {
+	for (int i = 0, k = 1; i < n; i++, q++, k += 7) {
 		/* Only the first id of a batch is given (it may have to skip
 		 * over deleted ids); SQLite gives the rest max(id)+1 without
 		 * the uniqueness lookup an explicit id costs. */
@@ -766,6 +772,10 @@ static int insert_rows(sponge *sp, sqlite3_stmt *st, int n, int64_t id,
 				  SQLITE_STATIC);
 		sqlite3_bind_text(st, k + 5, d + q->msg_off, (int)q->msg_len,
 				  SQLITE_STATIC);
+		if (q->received_us)
+			sqlite3_bind_int64(st, k + 6, q->received_us);
+		else
+			sqlite3_bind_null(st, k + 6);
 	}
 	int rc = sqlite3_step(st);
 	sqlite3_reset(st);
@@ -825,7 +835,8 @@ static int64_t coarse_now(void)
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-static int enqueue(sponge *sp, int64_t t, int level, const char *tag,
+static int enqueue(sponge *sp, int64_t t, int64_t received, int level,
+		   const char *tag,
 		   size_t tlen, const char *host, size_t hlen, const char *msg,
 		   size_t mlen)
 {
@@ -846,9 +857,9 @@ static int enqueue(sponge *sp, int64_t t, int level, const char *tag,
 	}
 	if (sp->qn == 0)
 		sp->q_first_us = coarse_now();
-	sp->q[sp->qn++] = (sp_queued){t,	  level,	     before,
-				      tlen,	  before + tlen, hlen,
-				      before + tlen + hlen, mlen};
+	sp->q[sp->qn++] = (sp_queued){t,	  received,	     level,
+				      before,	  tlen,		     before + tlen,
+				      hlen,	  before + tlen + hlen, mlen};
 	return SPONGE_OK;
 }
 
@@ -889,7 +900,15 @@ int sponge_append_entry(sponge *sp, const sponge_entry *e)
 		return sp_fail(sp, SPONGE_EINVAL, "NULL message");
 	const char *msg = e->msg ? e->msg : "";
 	size_t len = e->len;
-	int64_t t = e->time_us ? e->time_us : sponge_now();
+	/* A stated time is kept (clamped to years 0001-9999, so that no
+	 * difference of two times overflows); when it is more than a minute
+	 * away from now, when it was received is kept too. */
+	int64_t now = sponge_now();
+	int64_t t = e->time_us ? sp_clamp_time(e->time_us) : now;
+	int64_t received = t - now > SP_RECEIVED_SLACK_US ||
+				   now - t > SP_RECEIVED_SLACK_US
+			   ? now
+			   : 0;
 
 	/* Clean tag, host and (if needed) message into one scratch buffer. */
 	sb_reset(&sp->clean);
@@ -917,7 +936,8 @@ int sponge_append_entry(sponge *sp, const sponge_entry *e)
 	if (!m)
 		m = sp->clean.data + moff;
 
-	int rc = enqueue(sp, t, e->level, tag, tlen, host, hlen, m, mlen);
+	int rc = enqueue(sp, t, received, e->level, tag, tlen, host, hlen, m,
+			 mlen);
 	if (rc == SPONGE_OK && queue_due(sp))
 		rc = write_queue(sp, false);
 	if (rc != SPONGE_OK && sp->batch_max <= 1 && sp->qn) {

@@ -13,6 +13,19 @@ int64_t sponge_now(void)
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
+int64_t sp_clamp_time(int64_t t)
+{
+	return t < SP_TIME_MIN ? SP_TIME_MIN : t > SP_TIME_MAX ? SP_TIME_MAX : t;
+}
+
+int64_t sp_sub(int64_t a, int64_t b)
+{
+	int64_t r;
+	if (__builtin_sub_overflow(a, b, &r))
+		return b < 0 ? INT64_MAX : INT64_MIN;
+	return r;
+}
+
 static bool digit(char c) { return c >= '0' && c <= '9'; }
 
 /* Reads digits into *v; false on overflow or no digits. */

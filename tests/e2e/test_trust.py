@@ -427,5 +427,90 @@ class AcceptedIsNeverResentTest(FlushTest):
         self.assertNotIn("record 0\n", again.get_content())
 
 
+class TimeTest(SpoolTest):
+    """Break 8: the policy ran on the time a record states, a future
+    "last message" blocked mail for as long as the clock had been ahead,
+    purge --older-than 3000w deleted everything, extreme timestamps
+    overflowed (UBSan)."""
+
+    def config(self, policy):
+        cfg = os.path.join(self.dir, "c.conf")
+        with open(cfg, "w") as f:
+            f.write("[policy]\n%s\n[mail]\nfrom = a@b.c\nto = d@e.f\n"
+                    "transport = null\n" % policy)
+        self.env["LOGSPONGE_CONFIG"] = cfg
+
+    def sent(self):
+        return [h for h in json_lines(self.run_ls("history", "--json"))
+                if h["outcome"] == "sent"]
+
+    def syslog(self, stamp, msg):
+        self.add(("<11>1 %s host app - - - %s\n" % (stamp, msg)).encode(),
+                 "--format", "rfc5424")
+
+    def test_clock_once_ahead_holds_mail_at_most_min_interval(self):
+        self.config("flush_level = emerg\nthreshold = 100\n"
+                    "min_interval = 2s")
+        self.add(b"x\n")
+        con = sqlite3.connect(self.spool)  # a message sent 30 days ahead
+        con.execute("INSERT INTO history(time, outcome) VALUES(?, 'sent')",
+                    (int((time.time() + 30 * 86400) * 1e6),))
+        con.commit()
+        con.close()
+        self.add(b"disk on fire\n", "-l", "emerg")
+        p = self.run_ls("-v", "flush")
+        self.assertIn(b"min_interval", p.stderr)
+        self.assertEqual(len(self.sent()), 1)
+        time.sleep(2.2)
+        p = self.run_ls("-v", "flush")
+        self.assertIn(b"sending: flush_level", p.stderr)
+        self.assertEqual(len(self.sent()), 2)
+
+    def test_stamped_1970_is_not_expired_at_once(self):
+        self.config("threshold = 100\nexpire = 1h")
+        self.syslog("1970-01-02T00:00:00Z", "replayed old line")
+        self.run_ls("flush")
+        self.assertEqual(self.db_messages(), ["replayed old line"])
+
+    def test_stamped_2999_still_ages(self):
+        self.config("threshold = 100\nmax_age = 1s")
+        self.syslog("2999-01-01T00:00:00Z", "from the future")
+        time.sleep(1.2)
+        p = self.run_ls("-v", "flush")
+        self.assertIn(b"sending: max_age", p.stderr)
+        self.assertEqual(self.db_messages(), [])
+        self.config("threshold = 100\nexpire = 1s")
+        self.syslog("2999-01-01T00:00:00Z", "from the future")
+        time.sleep(1.2)
+        self.run_ls("flush")
+        self.assertEqual(self.db_messages(), [])  # expired
+
+    def test_purge_beyond_the_epoch_deletes_nothing(self):
+        self.add(b"a\nb\n")
+        p = self.run_ls("purge", "--older-than", "3000w")
+        self.assertEqual(p.stdout, b"purged 0 records\n")
+        self.assertEqual(self.db_messages(), ["a", "b"])
+
+    def test_extreme_timestamps(self):
+        self.config("threshold = 1")
+        self.add(b'{"MESSAGE":"max","__REALTIME_TIMESTAMP":'
+                 b'"9223372036854775807","PRIORITY":"3"}\n',
+                 "--format", "journal-json")
+        self.syslog("0001-01-01T00:00:00Z", "year one")
+        recs = self.records()
+        self.assertEqual([r["time"][:19] for r in recs],
+                         ["9999-12-31T23:59:59", "0001-01-01T00:00:00"])
+        p = self.run_ls("flush", "--dry-run")  # under UBSan in CI
+        self.assertIn(b"0001-01-01T00:00:00", p.stdout)
+        self.assertIn(b"9999-12-31T23:59:59", p.stdout)
+        self.assertEqual(self.run_ls("flush").returncode, 0)
+        self.assertEqual(self.db_messages(), [])
+
+
+def json_lines(p):
+    import json
+    return [json.loads(l) for l in p.stdout.decode().splitlines()]
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -6,7 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "logsponge.h"
+#include "internal.h" /* sp_clamp_time, sp_sub */
 
 static sponge *sp;
 
@@ -35,6 +35,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			(void)strlen(e.host);
 		if (sponge_append_entry(sp, &e) != SPONGE_OK)
 			__builtin_trap();
+		/* the time arithmetic of a digest, on whatever was parsed
+		 * (UBSan stops at a signed overflow) */
+		static int64_t prev;
+		char tb[32], sb[64];
+		sponge_format_time(e.time_us, tb);
+		int64_t t = sp_clamp_time(e.time_us);
+		sponge_format_span(sp_sub(t, prev), sb, sizeof sb);
+		sponge_format_span(sp_sub(sponge_now(), t), sb, sizeof sb);
+		prev = t;
 	}
 	if (sponge_queued(sp) > 50000)
 		sponge_set_batch(sp, 100000, 0, 0);
