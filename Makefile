@@ -38,7 +38,7 @@ LDFLAGS   += $(SANFLAGS)
 
 LIB_SRC = src/buf.c src/utf8.c src/level.c src/timeutil.c src/config.c \
           src/spool.c src/query.c src/compose.c src/flush.c src/smtp.c \
-          src/transports.c src/formats.c src/command.c
+          src/transports.c src/formats.c src/command.c src/counts.c
 CLI_SRC = cli/main.c cli/add.c cli/lines.c cli/run.c cli/query.c cli/flush.c
 UNIT_SRC = $(wildcard tests/unit/*.c)
 
@@ -123,6 +123,7 @@ bench: deps
 	@$(MAKE) --no-print-directory all
 	@sh tests/bench/ingest.sh $(BIN)
 	@sh tests/bench/flush.sh $(BIN)
+	@sh tests/bench/caps.sh $(BUILD)
 
 $(BUILD)/logsponge.pc: logsponge.pc.in Makefile
 	@mkdir -p $(BUILD)

@@ -351,21 +351,19 @@ static int expire(sponge *sp, int64_t now, int64_t *dropped)
 	if (r == SQLITE_OK)
 		r = sqlite3_prepare_v2(sp->db,
 				       "DELETE FROM records WHERE "
-				       SP_RECEIVED_SQL " < ? AND sent IS NULL",
+				       SP_RECEIVED_SQL " < ? AND sent IS NULL "
+				       "RETURNING level, sent",
 				       -1,
 				       &st, NULL);
-	if (r == SQLITE_OK) {
-		sqlite3_bind_int64(st, 1, sp_sub(now, sp->cfg.policy.expire_us));
-		r = sqlite3_step(st);
-		sqlite3_finalize(st);
-		if (r == SQLITE_DONE)
-			r = SQLITE_OK;
-	}
 	if (r != SQLITE_OK) {
 		rc = sp_dberr(sp, r, "expiring");
 		goto fail;
 	}
-	*dropped = sqlite3_changes64(sp->db);
+	sqlite3_bind_int64(st, 1, sp_sub(now, sp->cfg.policy.expire_us));
+	rc = sp_counts_step(sp, st, false, dropped, "expiring");
+	sqlite3_finalize(st);
+	if (rc)
+		goto fail;
 	if (*dropped) {
 		char msg[96];
 		snprintf(msg, sizeof msg, "%lld records older than "
@@ -970,14 +968,14 @@ static int forget_sent(sponge *sp, int64_t now)
 	sqlite3_stmt *st;
 	int r = sqlite3_prepare_v2(sp->db,
 				   "DELETE FROM records WHERE sent IN (SELECT id "
-				   "FROM history WHERE time < ?)", -1, &st, NULL);
-	if (r == SQLITE_OK) {
-		sqlite3_bind_int64(st, 1, now - sp->cfg.keep_sent_us);
-		r = sqlite3_step(st);
-		sqlite3_finalize(st);
-	}
-	return r == SQLITE_DONE ? SPONGE_OK
-				: sp_dberr(sp, r, "forgetting sent records");
+				   "FROM history WHERE time < ?) RETURNING level, "
+				   "sent", -1, &st, NULL);
+	if (r != SQLITE_OK)
+		return sp_dberr(sp, r, "forgetting sent records");
+	sqlite3_bind_int64(st, 1, sp_sub(now, sp->cfg.keep_sent_us));
+	int rc = sp_counts_step(sp, st, false, NULL, "forgetting sent records");
+	sqlite3_finalize(st);
+	return rc;
 }
 
 /* After the server's final 250: remove (or, with keep_sent, mark) exactly
@@ -1007,23 +1005,26 @@ static int commit_sent(sponge *sp, const sp_batch *b, const char *reply)
 	int64_t hist = sqlite3_last_insert_rowid(sp->db);
 	sqlite3_stmt *st = NULL;
 	int r = SQLITE_OK;
+	bool all = false;
 	if (rc == SPONGE_OK && sp->cfg.keep_sent_us) {
 		r = sqlite3_prepare_v2(sp->db,
 				       "UPDATE records SET sent = ?2 WHERE id <= ?1 "
-				       "AND sent IS NULL", -1, &st, NULL);
+				       "AND sent IS NULL RETURNING level", -1, &st,
+				       NULL);
 	} else if (rc == SPONGE_OK) {
 		/* Under the write lock: when nothing else is in the table,
 		 * an unqualified DELETE (SQLite's truncate optimisation)
 		 * frees the pages without visiting every row. */
-		bool all = scalar(sp, "SELECT count(*) FROM records WHERE id > ?",
-				  b->max_id, &rc) == 0 &&
-			   scalar(sp, "SELECT EXISTS (SELECT 1 FROM records "
-				      "WHERE sent IS NOT NULL AND sent > ?)",
-				  0, &rc) == 0;
+		all = scalar(sp, "SELECT count(*) FROM records WHERE id > ?",
+			     b->max_id, &rc) == 0 &&
+		      scalar(sp, "SELECT EXISTS (SELECT 1 FROM records "
+				 "WHERE sent IS NOT NULL AND sent > ?)",
+			     0, &rc) == 0;
 		r = sqlite3_prepare_v2(sp->db,
 				       all ? "DELETE FROM records"
 					   : "DELETE FROM records WHERE id <= ?1 "
-					     "AND sent IS NULL",
+					     "AND sent IS NULL RETURNING level, "
+					     "sent",
 				       -1, &st, NULL);
 	}
 	if (rc == SPONGE_OK && r == SQLITE_OK) {
@@ -1031,12 +1032,22 @@ static int commit_sent(sponge *sp, const sp_batch *b, const char *reply)
 			sqlite3_bind_int64(st, 1, b->max_id);
 		if (sqlite3_bind_parameter_count(st) >= 2)
 			sqlite3_bind_int64(st, 2, hist);
-		r = sqlite3_step(st);
-		r = r == SQLITE_DONE ? SQLITE_OK : r;
+		if (all) {
+			r = sqlite3_step(st);
+			r = r == SQLITE_DONE ? SQLITE_OK : r;
+		} else {
+			rc = sp_counts_step(sp, st, sp->cfg.keep_sent_us != 0,
+					    NULL, "committing the flush");
+		}
 	}
 	sqlite3_finalize(st);
 	if (rc == SPONGE_OK && r != SQLITE_OK)
 		rc = sp_dberr(sp, r, "committing the flush");
+	if (rc == SPONGE_OK && all)
+		rc = exec_sql(sp, "UPDATE counts SET n = 0",
+			      "committing the flush");
+	if (rc == SPONGE_OK)
+		rc = sp_counts_moved_past(sp, b->max_id);
 	/* the drops this message reported are reported */
 	for (int l = 0; l < 8 && rc == SPONGE_OK; l++) {
 		if (!b->dropped[l])

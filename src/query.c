@@ -205,21 +205,32 @@ int sponge_purge(sponge *sp, int64_t before_us, int64_t *deleted)
 		s = sqlite3_prepare_v2(sp->db,
 				       before_us > 0
 					       ? "DELETE FROM records WHERE "
-						 SP_RECEIVED_SQL " < ?"
+						 SP_RECEIVED_SQL " < ? "
+						 "RETURNING level, sent"
 					       : "DELETE FROM records",
 				       -1, &st, NULL);
-	if (s == SQLITE_OK) {
-		if (before_us > 0)
-			sqlite3_bind_int64(st, 1, before_us);
-		s = sqlite3_step(st);
-		if (s == SQLITE_DONE) {
-			int64_t n = sqlite3_changes64(sp->db);
-			s = sqlite3_exec(sp->db, "COMMIT", NULL, NULL, NULL);
-			if (s == SQLITE_OK && deleted)
-				*deleted = n;
+	int64_t n = 0;
+	if (s == SQLITE_OK && before_us > 0) {
+		sqlite3_bind_int64(st, 1, before_us);
+		int rc = sp_counts_step(sp, st, false, &n, "purging");
+		sqlite3_finalize(st);
+		if (rc) {
+			sqlite3_exec(sp->db, "ROLLBACK", NULL, NULL, NULL);
+			return rc;
 		}
+	} else if (s == SQLITE_OK) {
+		s = sqlite3_step(st);
+		n = sqlite3_changes64(sp->db);
+		sqlite3_finalize(st);
+		if (s == SQLITE_DONE)
+			s = sqlite3_exec(sp->db, "UPDATE counts SET n = 0", NULL,
+					 NULL, NULL);
 	}
-	sqlite3_finalize(st);
+	if (s == SQLITE_OK || s == SQLITE_DONE) {
+		s = sqlite3_exec(sp->db, "COMMIT", NULL, NULL, NULL);
+		if (s == SQLITE_OK && deleted)
+			*deleted = n;
+	}
 	if (s == SQLITE_OK)
 		return SPONGE_OK;
 	int code = sp_dberr(sp, s, "purging");

@@ -55,6 +55,16 @@ static const char *const migrations[] = {
 	 * expire) and purge go by it, so a record stamped 1970 or 2999 is
 	 * treated by when it came. */
 	"ALTER TABLE records ADD COLUMN received INTEGER;",
+	/* 4 -> 5: records per level as they come and go (k 8: sent records
+	 * kept), so that the caps, status and the flush decision cost the
+	 * same at any spool size; cursor: no pending record of level k has a
+	 * smaller id */
+	"CREATE TABLE counts(k INTEGER PRIMARY KEY, n INTEGER NOT NULL "
+	"DEFAULT 0, cursor INTEGER NOT NULL DEFAULT 0);"
+	"INSERT INTO counts(k, n) SELECT CASE WHEN sent IS NULL THEN level "
+	"ELSE 8 END, count(*) FROM records GROUP BY 1;"
+	"INSERT OR IGNORE INTO counts(k) VALUES(0),(1),(2),(3),(4),(5),(6),"
+	"(7),(8);",
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -588,137 +598,6 @@ int sponge_open(sponge **out, const char *spool_path, const char *config_path,
 
 static int write_queue(sponge *sp, bool durable);
 
-static int64_t one_int(sponge *sp, const char *sql, int *rc)
-{
-	sqlite3_stmt *st;
-	int64_t v = 0;
-	int r = sqlite3_prepare_v2(sp->db, sql, -1, &st, NULL);
-	if (r == SQLITE_OK) {
-		r = sqlite3_step(st);
-		if (r == SQLITE_ROW)
-			v = sqlite3_column_int64(st, 0), r = SQLITE_OK;
-		else if (r == SQLITE_DONE)
-			r = SQLITE_OK;
-		sqlite3_finalize(st);
-	}
-	if (r != SQLITE_OK && *rc == SPONGE_OK)
-		*rc = sp_dberr(sp, r, "keeping the spool within its caps");
-	return v;
-}
-
-/* Drop up to n records, the oldest of the lowest level present first;
- * returns how many went (0 when the spool is empty). */
-static int64_t drop_lowest(sponge *sp, int64_t n, int *rc)
-{
-	int64_t gone = 0;
-	/* sent records kept by keep_sent go first: they were delivered */
-	sqlite3_stmt *ss;
-	int sr = sqlite3_prepare_v2(sp->db,
-				    "DELETE FROM records WHERE id IN (SELECT id "
-				    "FROM records WHERE sent IS NOT NULL ORDER BY "
-				    "id LIMIT ?1)", -1, &ss, NULL);
-	if (sr == SQLITE_OK) {
-		sqlite3_bind_int64(ss, 1, n);
-		sr = sqlite3_step(ss);
-		sqlite3_finalize(ss);
-	}
-	if (sr != SQLITE_DONE) {
-		*rc = sp_dberr(sp, sr, "keeping the spool within its caps");
-		return 0;
-	}
-	gone = sqlite3_changes64(sp->db);
-	for (int l = 7; l >= 0 && gone < n && *rc == SPONGE_OK; l--) {
-		sqlite3_stmt *st;
-		int r = sqlite3_prepare_v2(
-			sp->db,
-			"DELETE FROM records WHERE id IN (SELECT id FROM records "
-			"WHERE level = ?1 AND sent IS NULL ORDER BY id LIMIT ?2)",
-			-1, &st, NULL);
-		if (r == SQLITE_OK) {
-			sqlite3_bind_int(st, 1, l);
-			sqlite3_bind_int64(st, 2, n - gone);
-			r = sqlite3_step(st);
-			sqlite3_finalize(st);
-		}
-		if (r != SQLITE_DONE) {
-			*rc = sp_dberr(sp, r, "keeping the spool within its caps");
-			break;
-		}
-		int64_t k = sqlite3_changes64(sp->db);
-		if (!k)
-			continue;
-		gone += k;
-		char sql[160];
-		snprintf(sql, sizeof sql,
-			 "INSERT INTO meta(key, value) VALUES('dropped_%d', %lld) "
-			 "ON CONFLICT(key) DO UPDATE SET value = value + %lld",
-			 l, (long long)k, (long long)k);
-		r = sqlite3_exec(sp->db, sql, NULL, NULL, NULL);
-		if (r != SQLITE_OK)
-			*rc = sp_dberr(sp, r, "keeping the spool within its caps");
-	}
-	return gone;
-}
-
-int sp_enforce_caps(sponge *sp)
-{
-	int rc = SPONGE_OK;
-	bool floor_set = false;
-	if (sp->cfg.max_records) {
-		/* the id range bounds the count from above: count only when
-		 * it could be over */
-		int64_t span = one_int(sp, "SELECT coalesce(max(id) - min(id) "
-					   "+ 1, 0) FROM records", &rc);
-		int64_t n = span > sp->cfg.max_records
-				    ? one_int(sp, "SELECT count(*) FROM records",
-					      &rc)
-				    : 0;
-		if (rc == SPONGE_OK && n > sp->cfg.max_records) {
-			rc = exec(sp, ID_FLOOR_SQL, "keeping the spool small");
-			floor_set = true;
-			if (rc == SPONGE_OK)
-				drop_lowest(sp, n - sp->cfg.max_records, &rc);
-		}
-	}
-	while (rc == SPONGE_OK && sp->cfg.max_bytes) {
-		int64_t used = one_int(sp, "SELECT (page_count - freelist_count) "
-					   "* page_size FROM pragma_page_count, "
-					   "pragma_freelist_count, "
-					   "pragma_page_size", &rc);
-		if (rc != SPONGE_OK || used <= (int64_t)sp->cfg.max_bytes)
-			break;
-		if (!floor_set) {
-			rc = exec(sp, ID_FLOOR_SQL, "keeping the spool small");
-			floor_set = true;
-		}
-		/* about a page's worth of records per 4 KiB over, at least
-		 * 100 at a time */
-		int64_t over = (used - (int64_t)sp->cfg.max_bytes) / 4096 * 30;
-		if (rc == SPONGE_OK &&
-		    drop_lowest(sp, over < 100 ? 100 : over, &rc) == 0)
-			break; /* nothing left to drop */
-	}
-	return rc;
-}
-
-int sp_dropped(sponge *sp, int64_t out[8])
-{
-	memset(out, 0, 8 * sizeof out[0]);
-	sqlite3_stmt *st;
-	int r = sqlite3_prepare_v2(sp->db,
-				   "SELECT key, value FROM meta WHERE key LIKE "
-				   "'dropped_%'", -1, &st, NULL);
-	if (r != SQLITE_OK)
-		return sp_dberr(sp, r, "reading counts");
-	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-		const char *k = (const char *)sqlite3_column_text(st, 0);
-		if (k && k[8] >= '0' && k[8] <= '7' && !k[9])
-			out[k[8] - '0'] = sqlite3_column_int64(st, 1);
-	}
-	sqlite3_finalize(st);
-	return r == SQLITE_DONE ? SPONGE_OK : sp_dberr(sp, r, "reading counts");
-}
-
 int sponge_close(sponge *sp)
 {
 	if (!sp)
@@ -799,7 +678,12 @@ static int write_queue(sponge *sp, bool durable)
 	if ((rc = exec(sp, "BEGIN IMMEDIATE", "writing records")))
 		goto out;
 	int64_t next;
-	if ((rc = pragma_int(sp, NEXT_ID_SQL, &next)) == SPONGE_OK) {
+	bool caps = sp->cfg.max_records || sp->cfg.max_bytes;
+	int64_t before[SP_COUNTS] = {0};
+	if (caps)
+		rc = sp_counts_get(sp, before, NULL);
+	if (rc == SPONGE_OK &&
+	    (rc = pragma_int(sp, NEXT_ID_SQL, &next)) == SPONGE_OK) {
 		size_t i = 0;
 		for (; rc == SPONGE_OK && i + MULTI_ROWS <= sp->qn;
 		     i += MULTI_ROWS)
@@ -809,8 +693,27 @@ static int write_queue(sponge *sp, bool durable)
 			rc = insert_rows(sp, sp->ins, 1, i ? 0 : next,
 					 &sp->q[i]);
 	}
-	if (rc == SPONGE_OK && (sp->cfg.max_records || sp->cfg.max_bytes))
-		rc = sp_enforce_caps(sp);
+	/* the counts, and for the caps the one record they must keep: the
+	 * newest of the batch's most severe level, when that level is more
+	 * severe than every pending record before the batch (ids follow the
+	 * queue: one writer, SQLite's max(id)+1 after the first) */
+	int64_t add[SP_COUNTS] = {0}, prot = 0;
+	int top = 8, present = 8;
+	for (size_t i = 0; i < sp->qn; i++) {
+		int l = sp->q[i].level;
+		add[l]++;
+		if (l <= top) {
+			top = l;
+			prot = next + (int64_t)i;
+		}
+	}
+	for (int l = 7; l >= 0; l--)
+		if (before[l])
+			present = l;
+	if (rc == SPONGE_OK)
+		rc = sp_counts_add(sp, add);
+	if (rc == SPONGE_OK && caps)
+		rc = sp_enforce_caps(sp, top < present ? prot : 0);
 	if (rc == SPONGE_OK)
 		rc = exec(sp, "COMMIT", "writing records");
 	if (rc != SPONGE_OK) {

@@ -107,6 +107,18 @@ class SpoolTest(unittest.TestCase):
         finally:
             con.close()
 
+    def assertCountsMatch(self):
+        """The counts kept as records come and go equal a real count."""
+        con = sqlite3.connect("file:%s?mode=ro" % self.spool, uri=True)
+        try:
+            kept = dict(con.execute("SELECT k, n FROM counts"))
+            real = dict(con.execute(
+                "SELECT CASE WHEN sent IS NULL THEN level ELSE 8 END, "
+                "count(*) FROM records GROUP BY 1"))
+        finally:
+            con.close()
+        self.assertEqual({k: n for k, n in kept.items() if n}, real)
+
     def assertPassedOn(self, p, code, lines, *needles):
         """add could not store: one error line saying why, then exactly
         the lines not stored, on stderr."""

@@ -213,6 +213,7 @@ class SpoolCapTest(SpoolTest):
         dropped = sum(st["dropped"].values())
         self.assertLessEqual(kept, cap)
         self.assertEqual(kept + dropped, writers * per)  # exactly
+        self.assertCountsMatch()
         self.assertEqual(st["dropped"]["err"], 0)        # lowest first
         self.assertEqual(st["levels"]["err"], writers * per // 10)
         self.assertIn(b"the spool being full",
@@ -232,6 +233,7 @@ class SpoolCapTest(SpoolTest):
         st = json.loads(self.run_ls("status", "--json").stdout)
         self.assertGreater(st["pending"], 1000)
         self.assertEqual(st["pending"] + sum(st["dropped"].values()), 20000)
+        self.assertCountsMatch()
         con = sqlite3.connect(self.spool)
         used = con.execute("SELECT (page_count - freelist_count) * "
                            "page_size FROM pragma_page_count, "

@@ -243,6 +243,7 @@ class LoadTest(FlushTest):
                 for i in range(per)}
         self.assertEqual(set(seen), want)
         self.assertEqual([m for m, n in seen.items() if n != 1], [])
+        self.assertCountsMatch()
         self.assertGreaterEqual(len(srv.messages), 2)
         print("\nload: %d records, %s flushes, %d messages, %d pending at "
               "the end" % (len(want), "+".join(map(str, counts)),

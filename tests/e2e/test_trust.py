@@ -507,6 +507,52 @@ class TimeTest(SpoolTest):
         self.assertEqual(self.db_messages(), [])
 
 
+class CapsTest(SpoolTest):
+    """Break 9: max_bytes dropped every record, the err just added too;
+    at max_records every write scanned the table."""
+
+    def caps(self, text):
+        cfg = os.path.join(self.dir, "c.conf")
+        with open(cfg, "w") as f:
+            f.write("[spool]\n%s\n" % text)
+        self.env["LOGSPONGE_CONFIG"] = cfg
+
+    def test_max_bytes_drops_only_what_it_must(self):
+        self.caps("max_bytes = 1M")
+        for i in range(16):
+            self.run_ls("add", "info %02d " % i + "x" * 64000)
+        self.run_ls("add", "-l", "err", "the one that matters")
+        msgs = [m[:7] for m in self.db_messages()]
+        self.assertEqual(msgs[-1], "the one")          # the err stays
+        infos = [m for m in msgs if m.startswith("info")]
+        # the oldest infos went, and only as many as needed: 16 x 64 kB
+        # and the err fit in 1 MiB with at most two infos gone
+        self.assertGreaterEqual(len(infos), 14, msgs)
+        self.assertEqual(infos, ["info %02d" % i
+                                 for i in range(16 - len(infos), 16)])
+        st = json_lines(self.run_ls("status", "--json"))[0]
+        self.assertEqual(st["dropped"]["info"], 16 - len(infos))
+        self.assertCountsMatch()
+
+    def test_never_a_record_while_a_less_severe_one_remains(self):
+        self.caps("max_records = 10")
+        self.add(b"".join(b"warn %d\n" % i for i in range(5)), "-l",
+                 "warning")
+        self.add(b"".join(b"debug %d\n" % i for i in range(5)), "-l",
+                 "debug")
+        self.add(b"".join(b"err %d\n" % i for i in range(3)), "-l", "err")
+        # three had to go: the three oldest debug records
+        self.assertEqual(self.db_messages(),
+                         ["warn %d" % i for i in range(5)] +
+                         ["debug 3", "debug 4"] +
+                         ["err %d" % i for i in range(3)])
+        # the newest record above all present is kept even past the cap
+        self.caps("max_records = 1")
+        self.run_ls("add", "-l", "crit", "above everything")
+        self.assertEqual(self.db_messages(), ["above everything"])
+        self.assertCountsMatch()
+
+
 def json_lines(p):
     import json
     return [json.loads(l) for l in p.stdout.decode().splitlines()]
