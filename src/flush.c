@@ -377,6 +377,8 @@ static int expire(sponge *sp, int64_t now, int64_t *dropped)
 	}
 	if ((rc = exec_sql(sp, "COMMIT", "expiring")))
 		goto fail;
+	if (*dropped)
+		sp_shrink(sp);
 	return SPONGE_OK;
 fail:
 	sqlite3_exec(sp->db, "ROLLBACK", NULL, NULL, NULL);
@@ -1280,6 +1282,7 @@ int sponge_flush(sponge *sp, unsigned flags, sponge_writer out, void *arg,
 		if (rc == SPONGE_OK) {
 			res->sent = 1;
 			journal_clear(lockfd);
+			sp_shrink(sp);
 		} else if (noted) {
 			sb_printf(&sp->err, " (the message was sent; its "
 					    "records stay until a later flush "

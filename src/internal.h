@@ -182,8 +182,9 @@ struct sponge {
 	spbuf err;
 	spbuf cfg_error;   /* a config problem outside [spool] ("" none):
 			      ingestion goes on, flush refuses */
-	sqlite3_stmt *ins;       /* insert one record */
-	sqlite3_stmt *ins_multi; /* insert MULTI_ROWS records */
+	sqlite3_stmt *ins[2];       /* insert one record ([1]: with the
+				       received column) */
+	sqlite3_stmt *ins_multi[2]; /* insert MULTI_ROWS records */
 	spbuf clean;       /* scratch for cleaning one message */
 	spbuf parsed;      /* storage for sponge_parse_line() results */
 	/* batching */
@@ -194,6 +195,8 @@ struct sponge {
 	size_t qn, qcap;
 	spbuf qdata;       /* tags and messages of queued records */
 	int64_t q_first_us;
+	int64_t rcv_now;   /* wall clock for received times (coarse) */
+	unsigned rcv_reads;
 };
 
 /* Before deleting records: remember the highest id handed out so far,
@@ -227,6 +230,11 @@ SP_HIDDEN int sp_counts_moved_past(sponge *sp, int64_t max_id);
 SP_HIDDEN int sp_enforce_caps(sponge *sp, int64_t prot_id);
 /* Records dropped by the caps, per level (meta dropped_0 … dropped_7). */
 SP_HIDDEN int sp_dropped(sponge *sp, int64_t out[8]);
+
+/* After a large delete (outside any transaction): when half or more of
+ * the file is free pages (at least 1 MiB), give them back to the file
+ * system (VACUUM).  Best effort. */
+SP_HIDDEN int sp_shrink(sponge *sp);
 
 /* Record an error on sp (sprintf-style detail) and return code. */
 SP_HIDDEN int sp_fail(sponge *sp, int code, const char *fmt, ...)

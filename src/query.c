@@ -230,6 +230,8 @@ int sponge_purge(sponge *sp, int64_t before_us, int64_t *deleted)
 		s = sqlite3_exec(sp->db, "COMMIT", NULL, NULL, NULL);
 		if (s == SQLITE_OK && deleted)
 			*deleted = n;
+		if (s == SQLITE_OK && n)
+			sp_shrink(sp);
 	}
 	if (s == SQLITE_OK)
 		return SPONGE_OK;

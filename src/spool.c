@@ -513,7 +513,12 @@ static int wal_and_schema(sponge *sp)
 	}
 	if (rc != SQLITE_OK)
 		return sp_dberr(sp, rc, "cannot open");
-	int code = exec(sp, "PRAGMA synchronous=NORMAL", "cannot open");
+	/* a large delete leaves a large WAL behind: a handle that stays
+	 * open cuts it back to 64 MiB after a checkpoint (a lower limit
+	 * would truncate the ~4 MiB WAL of every auto-checkpoint: slower
+	 * ingest); the last handle to close removes it */
+	int code = exec(sp, "PRAGMA synchronous=NORMAL; "
+			    "PRAGMA journal_size_limit=67108864", "cannot open");
 	if (code == SPONGE_OK)
 		code = prepare_schema(sp);
 	return code;
@@ -543,21 +548,29 @@ static int open_db(sponge *sp)
 	if (code != SPONGE_OK)
 		return code;
 	/* One statement for a single row and one for MULTI_ROWS rows at a
-	 * time: per-statement overhead is a large part of ingest cost. */
-	spbuf sql;
-	sb_init(&sql, 0);
-	sb_adds(&sql, "INSERT INTO records(id,time,level,tag,host,message,"
-		      "received) VALUES(?,?,?,?,?,?,?)");
-	rc = sqlite3_prepare_v3(sp->db, sql.data, -1,
-				SQLITE_PREPARE_PERSISTENT, &sp->ins, NULL);
-	for (int i = 1; i < MULTI_ROWS; i++)
-		sb_adds(&sql, ",(?,?,?,?,?,?,?)");
-	if (rc == SQLITE_OK)
-		rc = sql.failed ? SQLITE_NOMEM
-				: sqlite3_prepare_v3(sp->db, sql.data, -1,
-						     SQLITE_PREPARE_PERSISTENT,
-						     &sp->ins_multi, NULL);
-	sb_free(&sql);
+	 * time: per-statement overhead is a large part of ingest cost.  Each
+	 * without and with the received column (rarely needed: a column
+	 * more in every row costs ingest about a tenth). */
+	for (int r = 0; r < 2 && rc == SQLITE_OK; r++) {
+		spbuf sql;
+		sb_init(&sql, 0);
+		sb_adds(&sql, r ? "INSERT INTO records(id,time,level,tag,host,"
+				  "message,received) VALUES(?,?,?,?,?,?,?)"
+				: "INSERT INTO records(id,time,level,tag,host,"
+				  "message) VALUES(?,?,?,?,?,?)");
+		rc = sqlite3_prepare_v3(sp->db, sql.data, -1,
+					SQLITE_PREPARE_PERSISTENT, &sp->ins[r],
+					NULL);
+		for (int i = 1; i < MULTI_ROWS; i++)
+			sb_adds(&sql, r ? ",(?,?,?,?,?,?,?)" : ",(?,?,?,?,?,?)");
+		if (rc == SQLITE_OK)
+			rc = sql.failed ? SQLITE_NOMEM
+					: sqlite3_prepare_v3(
+						  sp->db, sql.data, -1,
+						  SQLITE_PREPARE_PERSISTENT,
+						  &sp->ins_multi[r], NULL);
+		sb_free(&sql);
+	}
 	return rc == SQLITE_OK ? SPONGE_OK
 			       : sp_dberr(sp, rc, "preparing statements");
 }
@@ -612,8 +625,10 @@ int sponge_close(sponge *sp)
 	if (sp->db)
 		sqlite3_wal_checkpoint_v2(sp->db, NULL,
 					  SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
-	sqlite3_finalize(sp->ins);
-	sqlite3_finalize(sp->ins_multi);
+	for (int r = 0; r < 2; r++) {
+		sqlite3_finalize(sp->ins[r]);
+		sqlite3_finalize(sp->ins_multi[r]);
+	}
 	sqlite3_close_v2(sp->db);
 	sp_config_free(&sp->cfg);
 	sp_free(sp->path);
@@ -627,15 +642,33 @@ int sponge_close(sponge *sp)
 	return rc;
 }
 
+int sp_shrink(sponge *sp)
+{
+	int64_t freel = 0, pages = 0;
+	if (pragma_int(sp, "PRAGMA freelist_count", &freel) ||
+	    pragma_int(sp, "PRAGMA page_count", &pages))
+		return SPONGE_OK; /* not worth an error: nothing was lost */
+	/* Half or more free: rewrite the file (a VACUUM copies the live
+	 * half at most, so its cost is bounded by what was just freed).
+	 * auto_vacuum would do it in steps but costs every insert (its
+	 * pointer map: about 3% of ingest). */
+	if (freel >= 256 && freel * 2 >= pages)
+		sqlite3_exec(sp->db, "VACUUM", NULL, NULL, NULL);
+	return SPONGE_OK;
+}
+
 /* ---- writing ------------------------------------------------------ */
 
 /* Insert n queued records (1 or MULTI_ROWS); the first gets id `id` when
  * id > 0, the others the next ids. */
-static int insert_rows(sponge *sp, sqlite3_stmt *st, int n, int64_t id,
-		       const sp_queued *q)
+static int insert_rows(sponge *sp, int n, int64_t id, const sp_queued *q)
 {
 	const char *d = sp->qdata.data;
-	for (int i = 0, k = 1; i < n; i++, q++, k += 7) {
+	int rcv = 0;
+	for (int i = 0; i < n && !rcv; i++)
+		rcv = q[i].received_us != 0;
+	sqlite3_stmt *st = n == 1 ? sp->ins[rcv] : sp->ins_multi[rcv];
+	for (int i = 0, k = 1; i < n; i++, q++, k += 6 + rcv) {
 		/* Only the first id of a batch is given (it may have to skip
 		 * over deleted ids); SQLite gives the rest max(id)+1 without
 		 * the uniqueness lookup an explicit id costs. */
@@ -651,9 +684,9 @@ static int insert_rows(sponge *sp, sqlite3_stmt *st, int n, int64_t id,
 				  SQLITE_STATIC);
 		sqlite3_bind_text(st, k + 5, d + q->msg_off, (int)q->msg_len,
 				  SQLITE_STATIC);
-		if (q->received_us)
+		if (rcv && q->received_us)
 			sqlite3_bind_int64(st, k + 6, q->received_us);
-		else
+		else if (rcv)
 			sqlite3_bind_null(st, k + 6);
 	}
 	int rc = sqlite3_step(st);
@@ -687,11 +720,10 @@ static int write_queue(sponge *sp, bool durable)
 		size_t i = 0;
 		for (; rc == SPONGE_OK && i + MULTI_ROWS <= sp->qn;
 		     i += MULTI_ROWS)
-			rc = insert_rows(sp, sp->ins_multi, MULTI_ROWS,
-					 i ? 0 : next, &sp->q[i]);
-		for (; rc == SPONGE_OK && i < sp->qn; i++)
-			rc = insert_rows(sp, sp->ins, 1, i ? 0 : next,
+			rc = insert_rows(sp, MULTI_ROWS, i ? 0 : next,
 					 &sp->q[i]);
+		for (; rc == SPONGE_OK && i < sp->qn; i++)
+			rc = insert_rows(sp, 1, i ? 0 : next, &sp->q[i]);
 	}
 	/* the counts, and for the caps the one record they must keep: the
 	 * newest of the batch's most severe level, when that level is more
@@ -806,12 +838,21 @@ int sponge_append_entry(sponge *sp, const sponge_entry *e)
 	/* A stated time is kept (clamped to years 0001-9999, so that no
 	 * difference of two times overflows); when it is more than a minute
 	 * away from now, when it was received is kept too. */
-	int64_t now = sponge_now();
-	int64_t t = e->time_us ? sp_clamp_time(e->time_us) : now;
-	int64_t received = t - now > SP_RECEIVED_SLACK_US ||
-				   now - t > SP_RECEIVED_SLACK_US
-			   ? now
-			   : 0;
+	int64_t t = e->time_us ? sp_clamp_time(e->time_us) : sponge_now();
+	int64_t received = 0;
+	if (e->time_us) {
+		/* a minute's precision is all this needs: the clock is read
+		 * once per batch (and every 1024 records) */
+		if (!sp->qn || !(++sp->rcv_reads & 1023)) {
+			struct timespec ts;
+			clock_gettime(CLOCK_REALTIME_COARSE, &ts);
+			sp->rcv_now = (int64_t)ts.tv_sec * 1000000 +
+				      ts.tv_nsec / 1000;
+		}
+		if (t - sp->rcv_now > SP_RECEIVED_SLACK_US ||
+		    sp->rcv_now - t > SP_RECEIVED_SLACK_US)
+			received = sp->rcv_now;
+	}
 
 	/* Clean tag, host and (if needed) message into one scratch buffer. */
 	sb_reset(&sp->clean);

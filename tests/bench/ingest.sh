@@ -1,8 +1,11 @@
 #!/bin/sh
 # Ingest benchmark: `logsponge add` against sqlite3's own `.import` of the
 # same 1,000,000 lines (as CSV into an equivalent table), in one run.
-# Prints lines/s for both, the ratio, and the peak RSS of `add`.
-# Usage: tests/bench/ingest.sh [path/to/logsponge] [lines]
+# Prints lines/s for both, the ratio, and the peak RSS of `add`.  With
+# BASELINE=path/to/an/older/logsponge, that build's `add` runs in the same
+# rounds too, and the ratio of the two is printed (tools/build-ref.sh
+# builds a git commit into a directory for this).
+# Usage: [BASELINE=...] tests/bench/ingest.sh [path/to/logsponge] [lines]
 set -eu
 BIN=${1:-build/logsponge}
 N=${2:-1000000}
@@ -26,7 +29,11 @@ one() { # one NAME ROUND CMD...
 median() { sort -n "$DIR/$1".[123] | sed -n 2p > "$DIR/$1.time"; }
 
 IMPORT_SQL="CREATE TABLE records(time INTEGER NOT NULL, level INTEGER NOT NULL, tag TEXT NOT NULL, host TEXT NOT NULL, message TEXT NOT NULL);"
+BASELINE=${BASELINE:-}
 for r in 1 2 3; do
+	if [ -n "$BASELINE" ]; then
+		one base $r sh -c "LOGSPONGE_CONFIG=/dev/null '$BASELINE' -s '$DIR/base.db' add -t bench < '$DIR/lines.txt'"
+	fi
 	# (a) logsponge add: batched commits in WAL mode (synchronous=NORMAL
 	# for the batches, FULL for the last commit before it exits)
 	one add $r sh -c "LOGSPONGE_CONFIG=/dev/null '$BIN' -s '$DIR/add.db' add -t bench < '$DIR/lines.txt'"
@@ -39,6 +46,7 @@ for r in 1 2 3; do
 		"$IMPORT_SQL" ".mode csv" ".import '$DIR/lines.csv' records" >/dev/null
 done
 median add; median detect; median import
+[ -z "$BASELINE" ] || median base
 
 got=$(sqlite3 "$DIR/add.db" "SELECT count(*) FROM records")
 imp=$(sqlite3 "$DIR/import.db" "SELECT count(*) FROM records")
@@ -57,3 +65,10 @@ awk -v n="$N" -v b="$BYTES" -v at="$at" -v am="$am" -v dt="$dt" -v dm="$dm" \
 	printf "  sqlite3 .import (CSV)         %6.2f s  %9.0f lines/s  peak RSS %5.1f MiB\n", it, n / it, im / 1024
 	printf "  ratio add / .import: %.2fx faster\n", it / at
 }'
+if [ -n "$BASELINE" ]; then
+	read -r bt bm < "$DIR/base.time"
+	awk -v at="$at" -v bt="$bt" -v bm="$bm" -v n="$N" 'BEGIN {
+		printf "  baseline add (%s)         %6.2f s  %9.0f lines/s  peak RSS %5.1f MiB\n", "older", bt, n / bt, bm / 1024
+		printf "  add / baseline: %.3f (%+.1f%% time)\n", at / bt, (at / bt - 1) * 100
+	}'
+fi

@@ -553,6 +553,110 @@ class CapsTest(SpoolTest):
         self.assertCountsMatch()
 
 
+class SpoolShrinksTest(SpoolTest):
+    """Break 10: after purging 5 M records the file stayed 1.1 GiB."""
+
+    def size(self):
+        return sum(os.path.getsize(self.spool + s) for s in ("", "-wal")
+                   if os.path.exists(self.spool + s))
+
+    def test_purge_gives_the_space_back(self):
+        n = scaled(1000000, 20000)
+        self.add(b"".join(b"a realistic log line number %07d with some "
+                          b"words in it\n" % i for i in range(n)))
+        peak = self.size()
+        self.assertGreater(peak, n * 50)
+        self.run_ls("purge", "--all")
+        self.assertLessEqual(self.size(), peak // 10, (self.size(), peak))
+
+    def test_flush_gives_the_space_back(self):
+        cfg = os.path.join(self.dir, "c.conf")
+        with open(cfg, "w") as f:
+            f.write("[mail]\nfrom = a@b.c\nto = d@e.f\ntransport = null\n"
+                    "max_size = 64M\n")
+        self.env["LOGSPONGE_CONFIG"] = cfg
+        n = scaled(200000, 20000)
+        self.add(b"".join(b"line %07d\n" % i for i in range(n)))
+        peak = self.size()
+        self.run_ls("flush")
+        self.assertEqual(self.db_messages(), [])
+        self.assertLessEqual(self.size(), peak // 10, (self.size(), peak))
+
+
+class TeeNeverHoldsRecordsTest(SpoolTest):
+    """Break 12: add --tee to a reader that stops reading held ~4,700
+    records uncommitted and ignored SIGTERM; run --tee did not pass
+    signals on."""
+
+    def stalled_pipe(self):
+        """A pipe whose reader never reads, 4 KiB deep."""
+        import fcntl
+        r, w = os.pipe()
+        fcntl.fcntl(w, 1031, 4096)  # F_SETPIPE_SZ
+        return r, w
+
+    def test_stalled_tee_reader(self):
+        import signal
+        r, w = self.stalled_pipe()
+        p = subprocess.Popen([BIN, "-s", self.spool, "add", "--tee"],
+                             stdin=subprocess.PIPE, stdout=w,
+                             stderr=subprocess.PIPE, env=self.env)
+        os.close(w)
+        # 4,000 lines fit in the input pipe: add reads them all at once,
+        # and its copy to the stalled reader stops after 4 KiB
+        lines = [b"line %06d" % i for i in range(4000)]
+        p.stdin.write(b"".join(l + b"\n" for l in lines))
+        p.stdin.flush()
+        # every record read is committed within a moment all the same
+        deadline = time.time() + 10
+        got = 0
+        while time.time() < deadline:
+            try:
+                got = len(self.db_messages())
+            except sqlite3.Error:
+                pass
+            if got == len(lines):
+                break
+            time.sleep(0.05)
+        self.assertEqual(got, len(lines))
+        # SIGTERM ends it cleanly, at once
+        p.send_signal(signal.SIGTERM)
+        try:
+            p.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            self.fail("add --tee ignored SIGTERM")
+        p.stderr.close()
+        p.stdin.close()
+        os.close(r)
+        self.assertEqual(p.returncode, -signal.SIGTERM)
+        self.assertEqual(len(self.db_messages()), len(lines))
+
+    def test_run_tee_passes_signals_on(self):
+        import signal
+        r, w = self.stalled_pipe()
+        marker = os.path.join(self.dir, "got-term")
+        script = ("trap 'touch %s; exit 7' TERM; i=0; while [ $i -lt 20000 ];"
+                  " do echo line $i; i=$((i+1)); done; sleep 30 & wait"
+                  % marker)
+        p = subprocess.Popen([BIN, "-s", self.spool, "run", "--tee", "--",
+                              "sh", "-c", script], stdout=w,
+                             stderr=subprocess.PIPE, env=self.env)
+        os.close(w)
+        time.sleep(1.5)  # its output fills the pipe to our stalled reader
+        p.send_signal(signal.SIGTERM)
+        try:
+            p.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            self.fail("run --tee did not end after SIGTERM")
+        p.stderr.close()
+        os.close(r)
+        self.assertTrue(os.path.exists(marker), "the command got no TERM")
+        self.assertEqual(p.returncode, 7)
+        self.assertIn('"sh" exited with status 7', self.db_messages()[-1])
+
+
 def json_lines(p):
     import json
     return [json.loads(l) for l in p.stdout.decode().splitlines()]
