@@ -1282,7 +1282,6 @@ int sponge_flush(sponge *sp, unsigned flags, sponge_writer out, void *arg,
 		if (rc == SPONGE_OK) {
 			res->sent = 1;
 			journal_clear(lockfd);
-			sp_shrink(sp);
 		} else if (noted) {
 			sb_printf(&sp->err, " (the message was sent; its "
 					    "records stay until a later flush "
@@ -1320,6 +1319,11 @@ out:
 	sb_free(&sr.reply);
 	if (lockfd >= 0)
 		close(lockfd);
+	/* give freed space back, after the lock: a VACUUM's time depends on
+	 * the spool's size, and another flush may go meanwhile (it waits
+	 * for the spool at most spool.busy_timeout) */
+	if (res->sent)
+		sp_shrink(sp);
 	return rc;
 }
 
