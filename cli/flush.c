@@ -14,16 +14,7 @@ static int write_stdout(void *arg, const char *buf, size_t len)
 {
 	(void)arg;
 	fflush(stdout);
-	while (len) {
-		ssize_t w = write(STDOUT_FILENO, buf, len);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -1;
-		buf += w;
-		len -= (size_t)w;
-	}
-	return 0;
+	return write_all(STDOUT_FILENO, buf, len) ? 0 : -1;
 }
 
 static void flush_usage(FILE *f)
