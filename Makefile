@@ -27,10 +27,15 @@ endif
 
 PKGS       = sqlite3 jansson inih libesmtp-1.0 openssl zlib
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lsqlite3 -ljansson -linih -lesmtp -lssl -lcrypto -lz) -lssl -lcrypto -lpthread
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lsqlite3 -ljansson -linih -lesmtp -lssl -lcrypto -lz) -lpthread
 CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null || echo -lcheck)
 
-CPPFLAGS  += -Iinclude -Isrc
+# The library sees its private headers; the command only the public one.
+# The test build of the library (-DSPONGE_TESTING) adds the fault hooks.
+LIB_CPPFLAGS  = $(CPPFLAGS) -Iinclude -Isrc
+CLI_CPPFLAGS  = $(CPPFLAGS) -Iinclude
+TEST_CPPFLAGS = $(LIB_CPPFLAGS) -DSPONGE_TESTING
+DEPFLAGS      = -MMD -MP
 CFLAGS    ?=
 ALL_CFLAGS = -std=c11 $(OPT) $(WARN) $(SANFLAGS) $(PKG_CFLAGS) $(CFLAGS)
 LIB_CFLAGS = $(ALL_CFLAGS) -fPIC -fvisibility=hidden
@@ -43,14 +48,16 @@ CLI_SRC = cli/main.c cli/add.c cli/lines.c cli/run.c cli/query.c cli/flush.c
 UNIT_SRC = $(wildcard tests/unit/*.c)
 
 LIB_OBJ  = $(LIB_SRC:%.c=$(BUILD)/%.o)
+TLIB_OBJ = $(LIB_SRC:%.c=$(BUILD)/t/%.o) $(BUILD)/t/src/testhooks.o
 CLI_OBJ  = $(CLI_SRC:%.c=$(BUILD)/%.o)
 UNIT_OBJ = $(UNIT_SRC:%.c=$(BUILD)/%.o)
-HEADERS  = include/logsponge.h src/internal.h src/flush.h cli/cli.h
 
-STATIC = $(BUILD)/liblogsponge.a
-SHARED = $(BUILD)/liblogsponge.so.$(VERSION)
-BIN    = $(BUILD)/logsponge
-UNIT   = $(BUILD)/unit-tests
+STATIC  = $(BUILD)/liblogsponge.a
+SHARED  = $(BUILD)/liblogsponge.so.$(VERSION)
+BIN     = $(BUILD)/logsponge
+TSTATIC = $(BUILD)/liblogsponge-test.a
+TBIN    = $(BUILD)/logsponge-test
+UNIT    = $(BUILD)/unit-tests
 
 .PHONY: all deps check unit e2e install uninstall clean demo bench man-check \
         fuzz valgrind
@@ -60,19 +67,29 @@ all: $(STATIC) $(SHARED) $(BIN)
 deps:
 	@sh tools/deps.sh
 
-$(BUILD)/src/%.o: src/%.c $(HEADERS)
+$(BUILD)/src/%.o: src/%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(LIB_CFLAGS) -c $< -o $@
+	$(CC) $(LIB_CPPFLAGS) $(DEPFLAGS) $(LIB_CFLAGS) -c $< -o $@
 
-$(BUILD)/cli/%.o: cli/%.c $(HEADERS)
+$(BUILD)/t/src/%.o: src/%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c $< -o $@
+	$(CC) $(TEST_CPPFLAGS) $(DEPFLAGS) $(LIB_CFLAGS) -c $< -o $@
 
-$(BUILD)/tests/unit/%.o: tests/unit/%.c $(HEADERS)
+$(BUILD)/cli/%.o: cli/%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -Wno-missing-prototypes -c $< -o $@
+	$(CC) $(CLI_CPPFLAGS) $(DEPFLAGS) $(ALL_CFLAGS) -c $< -o $@
+
+$(BUILD)/tests/unit/%.o: tests/unit/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(TEST_CPPFLAGS) $(DEPFLAGS) $(ALL_CFLAGS) -Wno-missing-prototypes -c $< -o $@
+
+-include $(LIB_OBJ:.o=.d) $(TLIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(UNIT_OBJ:.o=.d)
 
 $(STATIC): $(LIB_OBJ)
+	rm -f $@
+	ar rcs $@ $^
+
+$(TSTATIC): $(TLIB_OBJ)
 	rm -f $@
 	ar rcs $@ $^
 
@@ -82,10 +99,14 @@ $(SHARED): $(LIB_OBJ)
 	ln -sf liblogsponge.so.$(VERSION) $(BUILD)/liblogsponge.so
 
 $(BIN): $(CLI_OBJ) $(STATIC)
-	$(CC) -o $@ $(CLI_OBJ) $(STATIC) $(LDFLAGS) $(PKG_LIBS) -lpthread
+	$(CC) -o $@ $(CLI_OBJ) $(STATIC) $(LDFLAGS) $(PKG_LIBS)
 
-$(UNIT): $(UNIT_OBJ) $(STATIC)
-	$(CC) -o $@ $(UNIT_OBJ) $(STATIC) $(LDFLAGS) $(PKG_LIBS) $(CHECK_LIBS)
+# the command with the test hooks (crash points), for the crash tests
+$(TBIN): $(CLI_OBJ) $(TSTATIC)
+	$(CC) -o $@ $(CLI_OBJ) $(TSTATIC) $(LDFLAGS) $(PKG_LIBS)
+
+$(UNIT): $(UNIT_OBJ) $(TSTATIC)
+	$(CC) -o $@ $(UNIT_OBJ) $(TSTATIC) $(LDFLAGS) $(PKG_LIBS) $(CHECK_LIBS)
 
 check: deps
 	@$(MAKE) --no-print-directory all $(UNIT)
@@ -104,8 +125,9 @@ FAULTFS = $(BUILD)/faultfs.so
 $(FAULTFS): tests/e2e/faultfs.c
 	$(CC) -shared -fPIC -O2 -Wall -Wextra -o $@ $< -ldl
 
-e2e: $(BIN) $(SHARED) $(FAULTFS)
-	LOGSPONGE_BIN=$(abspath $(BIN)) LOGSPONGE_BUILD=$(abspath $(BUILD)) \
+e2e: $(BIN) $(TBIN) $(SHARED) $(FAULTFS)
+	LOGSPONGE_BIN=$(abspath $(BIN)) LOGSPONGE_TEST_BIN=$(abspath $(TBIN)) \
+	  LOGSPONGE_BUILD=$(abspath $(BUILD)) \
 	  LOGSPONGE_CFLAGS="$(SANFLAGS)" LOGSPONGE_FAULTFS=$(abspath $(FAULTFS)) \
 	  $(PYTHON) -m unittest discover -s tests/e2e -p 'test_*.py' -v
 
@@ -159,12 +181,14 @@ FUZZ_SAN      = -fsanitize=address,undefined -fno-sanitize-recover=all
 FUZZ_LIB_OBJ  = $(LIB_SRC:%.c=$(FUZZ_BUILD)/%.o)
 FUZZ_BINS     = $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/fuzz_%)
 
-$(FUZZ_BUILD)/src/%.o: src/%.c $(HEADERS)
+$(FUZZ_BUILD)/src/%.o: src/%.c
 	@mkdir -p $(dir $@)
-	clang $(CPPFLAGS) -std=c11 -g -O1 $(PKG_CFLAGS) -fsanitize=fuzzer-no-link $(FUZZ_SAN) -c $< -o $@
+	clang $(LIB_CPPFLAGS) $(DEPFLAGS) -std=c11 -g -O1 $(PKG_CFLAGS) -fsanitize=fuzzer-no-link $(FUZZ_SAN) -c $< -o $@
+
+-include $(FUZZ_LIB_OBJ:.o=.d)
 
 $(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_LIB_OBJ)
-	clang $(CPPFLAGS) -std=c11 -g -O1 $(PKG_CFLAGS) -fsanitize=fuzzer $(FUZZ_SAN) $< $(FUZZ_LIB_OBJ) -o $@ $(PKG_LIBS)
+	clang $(LIB_CPPFLAGS) -std=c11 -g -O1 $(PKG_CFLAGS) -fsanitize=fuzzer $(FUZZ_SAN) $< $(FUZZ_LIB_OBJ) -o $@ $(PKG_LIBS)
 
 # The unit tests and the end-to-end tests under valgrind memcheck: any
 # error or definite/indirect leak fails.
@@ -172,7 +196,7 @@ VALGRIND = valgrind -q --error-exitcode=99 --leak-check=full \
            --show-leak-kinds=definite,indirect \
            --errors-for-leak-kinds=definite,indirect
 valgrind: deps
-	@$(MAKE) --no-print-directory all $(UNIT) $(FAULTFS)
+	@$(MAKE) --no-print-directory all $(UNIT) $(TBIN) $(FAULTFS)
 	CK_FORK=no $(VALGRIND) $(UNIT)
 	@sh tools/valgrind-e2e.sh $(abspath $(BUILD)) $(VALGRIND)
 

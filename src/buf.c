@@ -1,5 +1,4 @@
 /* buf.c - allocation hooks and the growable string buffer. */
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -7,23 +6,9 @@
 
 #include "internal.h"
 
-/* Every library allocation passes here, so that the tests can fail the
- * k-th one (and, through the same counter, SQLite's and jansson's). */
-static unsigned long alloc_count, alloc_fail_at;
-
-void sp_alloc_fail_at(unsigned long k)
-{
-	alloc_count = 0;
-	alloc_fail_at = k;
-}
-
-unsigned long sp_alloc_count(void) { return alloc_count; }
-
-bool sp_alloc_should_fail(void)
-{
-	return ++alloc_count == alloc_fail_at;
-}
-
+/* Every library allocation passes here, so that the test build can fail
+ * the k-th one (testhooks.c; in a release build the check is constant
+ * false and this is malloc). */
 void *sp_malloc(size_t n)
 {
 	return sp_alloc_should_fail() ? NULL : malloc(n ? n : 1);
@@ -35,18 +20,6 @@ void *sp_realloc(void *p, size_t n)
 }
 
 void sp_free(void *p) { free(p); }
-
-void sp_crash_point(const char *name)
-{
-	static const char *want;
-	static bool looked;
-	if (!looked) {
-		want = getenv("LOGSPONGE_TEST_CRASH");
-		looked = true;
-	}
-	if (want && strcmp(want, name) == 0)
-		raise(SIGKILL);
-}
 
 char *sp_strdup(const char *s)
 {

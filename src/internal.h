@@ -16,18 +16,24 @@ SP_HIDDEN void *sp_realloc(void *p, size_t n);
 SP_HIDDEN void sp_free(void *p);
 SP_HIDDEN char *sp_strdup(const char *s);
 
-/* ---- fault injection, for the tests ---- */
+/* ---- fault injection, in the test build only (testhooks.c) ---- */
 /*
  * sp_crash_point("name"): when $LOGSPONGE_TEST_CRASH names this point,
  * the process kills itself with SIGKILL there (the crash tests stop a
- * flush at every step this way).  Costs one cached getenv.
+ * flush at every step this way).
  * sp_alloc_fail_at(k): make the k-th allocation from now fail (0: off);
  * sp_alloc_count(): allocations so far.  Used by the unit tests.
+ * A release build (no SPONGE_TESTING) compiles these to nothing.
  */
+#ifdef SPONGE_TESTING
 SP_HIDDEN void sp_crash_point(const char *name);
 SP_HIDDEN void sp_alloc_fail_at(unsigned long k);
 SP_HIDDEN unsigned long sp_alloc_count(void);
 SP_HIDDEN bool sp_alloc_should_fail(void);
+#else
+#define sp_crash_point(name) ((void)0)
+static inline bool sp_alloc_should_fail(void) { return false; }
+#endif
 
 /* ---- growable, always NUL-terminated byte buffer with a size cap ---- */
 typedef struct spbuf {

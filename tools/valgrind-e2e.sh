@@ -9,13 +9,16 @@ VG="$*"
 dir="$BUILD/vg"
 rm -rf "$dir"
 mkdir -p "$dir"
-cat > "$dir/logsponge" <<WRAP
+for b in logsponge logsponge-test; do
+	cat > "$dir/$b" <<WRAP
 #!/bin/sh
-exec $VG --log-file=$dir/memcheck.%p.log $BUILD/logsponge "\$@"
+exec $VG --log-file=$dir/memcheck.%p.log $BUILD/$b "\$@"
 WRAP
-chmod +x "$dir/logsponge"
+	chmod +x "$dir/$b"
+done
 status=0
-LOGSPONGE_BIN="$dir/logsponge" LOGSPONGE_BUILD="$BUILD" \
+LOGSPONGE_BIN="$dir/logsponge" LOGSPONGE_TEST_BIN="$dir/logsponge-test" \
+LOGSPONGE_BUILD="$BUILD" \
 LOGSPONGE_FAULTFS="$BUILD/faultfs.so" LOGSPONGE_TEST_SCALE=0.02 \
 	/usr/bin/python3 -m unittest discover -s tests/e2e -p 'test_*.py' || status=$?
 runs=$(ls "$dir"/memcheck.*.log 2>/dev/null | wc -l)

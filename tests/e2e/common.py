@@ -9,6 +9,9 @@ import unittest
 BIN = os.environ.get("LOGSPONGE_BIN") or os.path.join(
     os.path.dirname(__file__), "..", "..", "build", "logsponge")
 BUILD = os.environ.get("LOGSPONGE_BUILD") or os.path.dirname(BIN)
+# the same command with the test hooks (LOGSPONGE_TEST_CRASH), which the
+# shipped one does not have
+TEST_BIN = os.environ.get("LOGSPONGE_TEST_BIN") or BIN + "-test"
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 
 MAX_RECORD = 64 * 1024
@@ -79,8 +82,10 @@ class SpoolTest(unittest.TestCase):
     def tearDown(self):
         self.tmp.cleanup()
 
-    def run_ls(self, *args, input=None, spool=True, check=True, env=None):
-        argv = [BIN] + (["-s", self.spool] if spool else []) + list(args)
+    def run_ls(self, *args, input=None, spool=True, check=True, env=None,
+               bin=None):
+        argv = [bin or BIN] + (["-s", self.spool] if spool else []) + \
+            list(args)
         p = subprocess.run(argv, input=input, capture_output=True,
                            env=env or self.env, timeout=600)
         if check and p.returncode != 0:

@@ -47,8 +47,8 @@ class FlushTest(SpoolTest):
         self.env["LOGSPONGE_CONFIG"] = self.cfg
         return self.cfg
 
-    def flush(self, *args, env=None):
-        return self.run_ls("flush", *args, check=False, env=env)
+    def flush(self, *args, env=None, bin=None):
+        return self.run_ls("flush", *args, check=False, env=env, bin=bin)
 
     def snapshot(self):
         con = sqlite3.connect(self.spool)

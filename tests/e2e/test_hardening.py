@@ -10,7 +10,7 @@ import subprocess
 import threading
 import time
 
-from common import BIN, SpoolTest, scaled
+from common import BIN, TEST_BIN, SpoolTest, scaled
 from smtpserver import Server
 from test_flush import FlushTest
 
@@ -36,7 +36,7 @@ class CrashTest(FlushTest):
                                   for i in range(2000)))
                 before = self.snapshot()
                 env = dict(self.env, LOGSPONGE_TEST_CRASH=point)
-                p = self.flush(env=env)
+                p = self.flush(env=env, bin=TEST_BIN)
                 self.assertEqual(p.returncode, -signal.SIGKILL, p.stderr)
                 time.sleep(0.2)  # let the server notice the dead client
                 # the spool opens, is intact, and lost nothing

@@ -9,7 +9,7 @@ import tempfile
 import time
 import unittest
 
-from common import BIN, SpoolTest, scaled
+from common import BIN, TEST_BIN, SpoolTest, scaled
 from smtpserver import PASSWORD, USER
 from test_flush import FlushTest
 
@@ -412,7 +412,7 @@ class AcceptedIsNeverResentTest(FlushTest):
         self.write_config(srv.port)
         self.seed(5)
         env = dict(self.env, LOGSPONGE_TEST_CRASH="after-250")
-        self.assertLess(self.flush(env=env).returncode, 0)  # killed
+        self.assertLess(self.flush(env=env, bin=TEST_BIN).returncode, 0)
         first = self.parse(srv.messages[0][1])["Message-ID"]
         # the batch's first record is purged before the resend
         con = sqlite3.connect(self.spool)
@@ -425,6 +425,25 @@ class AcceptedIsNeverResentTest(FlushTest):
         again = self.parse(srv.messages[1][1])
         self.assertEqual(again["Message-ID"], first)
         self.assertNotIn("record 0\n", again.get_content())
+
+
+class ShippedLibraryTest(SpoolTest):
+    """Issue 10: the shipped command reads no test variable."""
+
+    def test_crash_variable_is_ignored(self):
+        cfg = os.path.join(self.dir, "c.conf")
+        with open(cfg, "w") as f:
+            f.write("[mail]\nfrom = a@b.c\nto = d@e.f\ntransport = null\n")
+        self.add(b"x\n")
+        env = dict(self.env, LOGSPONGE_TEST_CRASH="after-lock")
+        p = self.run_ls("-c", cfg, "flush", env=env, check=False)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        p = self.run_ls("-c", cfg, "flush", "--force", env=env,
+                        bin=TEST_BIN, check=False)
+        self.assertLess(p.returncode, 0)  # the test build does crash
+        for lib in ("liblogsponge.a", "logsponge"):
+            with open(os.path.join(os.path.dirname(BIN), lib), "rb") as f:
+                self.assertNotIn(b"LOGSPONGE_TEST_CRASH", f.read())
 
 
 class TimeTest(SpoolTest):
