@@ -859,11 +859,17 @@ static int fit_size(sponge *sp, sp_batch *b)
 			continue;
 		}
 		if (last) { /* the batch shrinks to what the log holds */
+			/* what the plan decided stays (reloading the counts
+			 * once lost the size cap and the min_interval wait) */
+			uint64_t cap = b->max_size;
+			int64_t waited = b->min_interval_us;
 			if ((rc = load_levels(sp, last, b)) ||
 			    (rc = load_details(sp, b))) {
 				fclose(f);
 				return rc;
 			}
+			b->max_size = cap;
+			b->min_interval_us = waited;
 			/* records past the new end: cut, or arrived late */
 			b->cut = b->waiting_after - arrivals;
 			b->waiting_after = arrivals;
@@ -1166,22 +1172,20 @@ int sponge_flush(sponge *sp, unsigned flags, sponge_writer out, void *arg,
 	int64_t inflight = v.len ? strtoll(v.data, &mid_at, 10) : 0;
 	const char *pinned_mid = mid_at && *mid_at == ' ' ? mid_at + 1 : NULL;
 	int64_t now = sponge_now();
+	bool inflight_batch = false;
+	int64_t waited = 0; /* held back by min_interval: the summary says */
 	if (inflight > 0 && (rc = load_levels(sp, inflight, &b)) == SPONGE_OK &&
 	    b.count > 0) {
+		inflight_batch = true;
 		snprintf(res->reason, sizeof res->reason,
 			 "sending: resending a batch that may not have been "
 			 "delivered");
 	} else {
-		/* one scan: the counts decide, and are the batch if sent */
-		if (rc || (rc = load_levels(sp, INT64_MAX, &b)))
-			goto out;
+		/* the kept counts decide (no scan); the batch is read only
+		 * when a message goes */
 		sponge_stats st;
-		memset(&st, 0, sizeof st);
-		st.pending = b.count;
-		memcpy(st.by_level, b.by_level, sizeof st.by_level);
-		st.oldest_us = b.r_first; /* max_age: by when it came */
-		st.newest_us = b.t_last;
-		st.max_id = b.max_id;
+		if (rc || (rc = sponge_stats_get(sp, &st)))
+			goto out;
 		bool go = decide(sp, &st, flags & SPONGE_FLUSH_FORCE, now,
 				 res->reason, sizeof res->reason);
 		const sponge_policy *pol = &sp->cfg.policy;
@@ -1205,11 +1209,11 @@ int sponge_flush(sponge *sp, unsigned flags, sponge_writer out, void *arg,
 			goto out;
 		}
 		if (go && pol->min_interval_us && last)
-			b.min_interval_us = pol->min_interval_us;
+			waited = pol->min_interval_us;
 		if (!go && pol->heartbeat_us && last &&
 		    sp_sub(now, last) >= pol->heartbeat_us) {
 			/* nothing to report for that long: say so */
-			int64_t pending = b.count;
+			int64_t pending = st.pending;
 			memset(&b, 0, sizeof b);
 			b.highest = 7;
 			b.date_us = now;
@@ -1221,7 +1225,10 @@ int sponge_flush(sponge *sp, unsigned flags, sponge_writer out, void *arg,
 			go = true;
 		}
 		if (!go) {
-			if (!dry)
+			/* expire only when the oldest is old enough: no scan
+			 * otherwise */
+			if (!dry && st.pending && pol->expire_us &&
+			    st.oldest_us < sp_sub(now, pol->expire_us))
 				rc = expire(sp, now, &res->expired);
 			if (!dry && rc == SPONGE_OK && sp->cfg.keep_sent_us &&
 			    (rc = exec_sql(sp, "BEGIN IMMEDIATE",
@@ -1236,6 +1243,10 @@ int sponge_flush(sponge *sp, unsigned flags, sponge_writer out, void *arg,
 			goto out;
 		}
 	}
+	if (!b.since_us && !b.count && !inflight_batch &&
+	    (rc = load_levels(sp, INT64_MAX, &b)))
+		goto out;
+	b.min_interval_us = waited;
 	if (b.count == 0 && b.since_us) {
 		/* heartbeat: an empty batch with a message of its own */
 		char tok[33], since[32];

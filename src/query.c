@@ -46,7 +46,7 @@ int sponge_query(sponge *sp, const sponge_filter *f, sponge_iter **out)
 		      : f->sent == SPONGE_SENT_TOO ? "1"
 						   : "sent IS NULL");
 	if (f->has_level)
-		sb_adds(&sql, " AND level <= :level");
+		sb_adds(&sql, " AND level <= :level AND id >= :from");
 	if (f->tag)
 		sb_adds(&sql, " AND tag = :tag");
 	if (f->since_us)
@@ -100,6 +100,19 @@ int sponge_query(sponge *sp, const sponge_filter *f, sponge_iter **out)
 	     sqlite3_bind_text(st, ix_, f->grep, -1, SQLITE_TRANSIENT));
 	BIND(":maxid", sqlite3_bind_int64(st, ix_, f->max_id));
 	BIND(":limit", sqlite3_bind_int64(st, ix_, f->limit));
+	/* pending records at or above a level start at the lowest cursor of
+	 * those levels (none there: nothing to read at all) */
+	int64_t from = 0;
+	if (f->has_level && f->sent == SPONGE_PENDING) {
+		int64_t n[SP_COUNTS], cur[SP_COUNTS];
+		from = INT64_MAX;
+		if (sp_counts_get(sp, n, cur) != SPONGE_OK)
+			from = 0;
+		for (int l = 0; l <= f->level && from; l++)
+			if (n[l] && cur[l] < from)
+				from = cur[l];
+	}
+	BIND(":from", sqlite3_bind_int64(st, ix_, from));
 #undef BIND
 	*out = it;
 	return SPONGE_OK;
@@ -154,41 +167,64 @@ static uint64_t file_size(const char *path, const char *suffix)
 	return n;
 }
 
+/* The received time and id of the first or last pending record (ids
+ * from `from` on); 0 when none. */
+static int edge(sponge *sp, bool last, int64_t from, int64_t *t, int64_t *id)
+{
+	sqlite3_stmt *st;
+	*t = *id = 0;
+	int rc = prepare(sp, last ? "SELECT " SP_RECEIVED_SQL ", id FROM records "
+				    "WHERE sent IS NULL ORDER BY id DESC LIMIT 1"
+				  : "SELECT " SP_RECEIVED_SQL ", id FROM records "
+				    "WHERE id >= ?1 AND sent IS NULL ORDER BY id "
+				    "LIMIT 1",
+			 &st, "reading counts");
+	if (rc)
+		return rc;
+	if (!last)
+		sqlite3_bind_int64(st, 1, from);
+	int s = sqlite3_step(st);
+	if (s == SQLITE_ROW) {
+		*t = sqlite3_column_int64(st, 0);
+		*id = sqlite3_column_int64(st, 1);
+		s = SQLITE_DONE;
+	}
+	sqlite3_finalize(st);
+	return s == SQLITE_DONE ? SPONGE_OK : sp_dberr(sp, s, "reading counts");
+}
+
+/*
+ * From the counts kept as records come and go, and two lookups by id: the
+ * cost is the same for 1,000 pending records and for 10,000,000.  The
+ * oldest is the first pending record in arrival (id) order, whose
+ * received time is within a minute of the earliest.
+ */
 int sponge_stats_get(sponge *sp, sponge_stats *out)
 {
 	if (!sp || !sp->db || !out)
 		return SPONGE_EINVAL;
 	memset(out, 0, sizeof *out);
-	sqlite3_stmt *st;
-	/* One read transaction so the totals and the per-level counts agree. */
-	int rc = prepare(sp, "SELECT level, count(*), min(" SP_RECEIVED_SQL "), max(" SP_RECEIVED_SQL "), "
-			     "max(id) FROM records WHERE sent IS NULL "
-			     "GROUP BY level",
-			 &st, "reading counts");
-	if (rc)
-		return rc;
-	int s;
-	while ((s = sqlite3_step(st)) == SQLITE_ROW) {
-		int l = sqlite3_column_int(st, 0);
-		int64_t n = sqlite3_column_int64(st, 1);
-		int64_t lo = sqlite3_column_int64(st, 2);
-		int64_t hi = sqlite3_column_int64(st, 3);
-		int64_t id = sqlite3_column_int64(st, 4);
-		if (l >= 0 && l < 8)
-			out->by_level[l] = n;
-		out->pending += n;
-		if (!out->oldest_us || lo < out->oldest_us)
-			out->oldest_us = lo;
-		if (hi > out->newest_us)
-			out->newest_us = hi;
-		if (id > out->max_id)
-			out->max_id = id;
-	}
-	sqlite3_finalize(st);
-	if (s != SQLITE_DONE)
+	/* one read transaction: the counts and the edges agree */
+	int s = sqlite3_exec(sp->db, "BEGIN", NULL, NULL, NULL);
+	if (s != SQLITE_OK)
 		return sp_dberr(sp, s, "reading counts");
+	int64_t n[SP_COUNTS], cur[SP_COUNTS], from = INT64_MAX, id;
+	int rc = sp_counts_get(sp, n, cur);
+	for (int l = 0; l < 8 && rc == SPONGE_OK; l++) {
+		out->by_level[l] = n[l];
+		out->pending += n[l];
+		if (n[l] && cur[l] < from)
+			from = cur[l];
+	}
+	if (rc == SPONGE_OK && out->pending)
+		rc = edge(sp, false, from, &out->oldest_us, &id);
+	if (rc == SPONGE_OK && out->pending)
+		rc = edge(sp, true, 0, &out->newest_us, &out->max_id);
+	if (rc == SPONGE_OK)
+		rc = sp_dropped(sp, out->dropped);
+	sqlite3_exec(sp->db, "COMMIT", NULL, NULL, NULL);
 	out->spool_bytes = file_size(sp->path, "") + file_size(sp->path, "-wal");
-	return sp_dropped(sp, out->dropped);
+	return rc;
 }
 
 int sponge_purge(sponge *sp, int64_t before_us, int64_t *deleted)

@@ -446,6 +446,31 @@ class ShippedLibraryTest(SpoolTest):
                 self.assertNotIn(b"LOGSPONGE_TEST_CRASH", f.read())
 
 
+class ShrunkBatchTest(SpoolTest):
+    """Issue 10, while there: a capped batch that had to shrink said "may
+    not exceed 0 MiB" and lost its "Waited" line."""
+
+    def test_shrunk_batch_keeps_its_cap_and_wait(self):
+        cfg = os.path.join(self.dir, "c.conf")
+        with open(cfg, "w") as f:
+            f.write("[policy]\nmin_interval = 1s\n[mail]\nfrom = a@b.c\n"
+                    "to = d@e.f\ntransport = stdout\nmax_size = 256k\n"
+                    "fold = off\n")
+        self.env["LOGSPONGE_CONFIG"] = cfg
+        self.run_ls("add", "first")
+        self.assertEqual(self.run_ls("flush").returncode, 0)  # last message
+        # ~2 MB of incompressible lines: even gzipped they need more than
+        # one 256 KiB message, so the batch shrinks
+        rnd = os.urandom(1000000).hex().encode()
+        self.add(b"".join(rnd[i:i + 200] + b"\n"
+                          for i in range(0, len(rnd), 200)))
+        time.sleep(1.1)
+        out = self.run_ls("flush").stdout.decode().replace("=\r\n", "")
+        self.assertIn("may not exceed 256 KiB", out)
+        self.assertIn("Waited: the oldest record for", out)
+        self.assertNotIn("0 MiB", out)
+
+
 class TimeTest(SpoolTest):
     """Break 8: the policy ran on the time a record states, a future
     "last message" blocked mail for as long as the clock had been ahead,
