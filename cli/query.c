@@ -91,9 +91,22 @@ static const sponge_attempt *last_attempt(sponge *sp, sponge_hiter **it)
 	return NULL;
 }
 
+static const char *verdict_name(int v)
+{
+	static const char *const names[] = {"unknown", "none", "send", "hold",
+					    "heartbeat"};
+	return v >= 0 && v <= SPONGE_VERDICT_HEARTBEAT ? names[v] : "unknown";
+}
+
+/* What the next flush would do, as the library decides it. */
+typedef struct next_flush {
+	int verdict;
+	char reason[256];
+} next_flush;
+
 static json_t *status_json(sponge *sp, const sponge_stats *st,
 			   const sponge_policy *pol, int64_t now,
-			   const sponge_attempt *last)
+			   const sponge_attempt *last, const next_flush *next)
 {
 	json_t *o = json_object(), *lv = json_object(), *p = json_object();
 	json_object_set_new(o, "spool", json_string(sponge_path(sp)));
@@ -153,6 +166,10 @@ static json_t *status_json(sponge *sp, const sponge_stats *st,
 				    ? json_integer(pol->heartbeat_us / 1000000)
 				    : json_null());
 	json_object_set_new(o, "policy", p);
+	json_object_set_new(o, "next_flush",
+			    json_pack("{s:s,s:s}", "verdict",
+				      verdict_name(next->verdict), "reason",
+				      next->reason));
 	if (last)
 		json_object_set_new(
 			o, "last_attempt",
@@ -168,7 +185,7 @@ static json_t *status_json(sponge *sp, const sponge_stats *st,
 
 static void status_text(sponge *sp, const sponge_stats *st,
 			const sponge_policy *pol, int64_t now,
-			const sponge_attempt *last)
+			const sponge_attempt *last, const next_flush *next)
 {
 	char b1[32], b2[32], age[32];
 	fmt_bytes(st->spool_bytes, b1, sizeof b1);
@@ -257,6 +274,7 @@ static void status_text(sponge *sp, const sponge_stats *st,
 	} else {
 		printf("last flush: never\n");
 	}
+	printf("next flush: %s\n", next->reason);
 }
 
 int cmd_status(const globals *g, int argc, char **argv)
@@ -294,10 +312,16 @@ int cmd_status(const globals *g, int argc, char **argv)
 	sponge_hiter *hit = NULL;
 	const sponge_attempt *last = last_attempt(sp, &hit);
 	int64_t now = sponge_now();
+	/* the flush's own decision, so that the two never disagree */
+	next_flush next = {SPONGE_VERDICT_UNKNOWN, ""};
+	if (sponge_decide(sp, 0, &next.verdict, next.reason,
+			  sizeof next.reason) != SPONGE_OK)
+		snprintf(next.reason, sizeof next.reason, "unknown: %s",
+			 sponge_errmsg(sp));
 	if (json)
-		json_line(status_json(sp, &st, &pol, now, last));
+		json_line(status_json(sp, &st, &pol, now, last, &next));
 	else
-		status_text(sp, &st, &pol, now, last);
+		status_text(sp, &st, &pol, now, last, &next);
 	sponge_history_close(hit);
 	sponge_close(sp);
 	return finish_output(0);

@@ -451,6 +451,26 @@ typedef struct sponge_policy {
 	int64_t heartbeat_us; /* "nothing to report" after this long; 0 none */
 } sponge_policy;
 
+/* What the policy says (sponge_decide); zero is never a verdict. */
+typedef enum sponge_verdict {
+	SPONGE_VERDICT_UNKNOWN = 0,
+	SPONGE_VERDICT_NONE = 1,      /* nothing is due */
+	SPONGE_VERDICT_SEND = 2,      /* a message is due */
+	SPONGE_VERDICT_HOLD = 3,      /* due, but min_interval holds it back */
+	SPONGE_VERDICT_HEARTBEAT = 4  /* nothing due for heartbeat: say so */
+} sponge_verdict;
+
+/*
+ * What sponge_flush() would decide now, without sending or changing
+ * anything: *verdict (a sponge_verdict) and the one-line reason (reason
+ * may be NULL; n bytes, always NUL-terminated).  flags: 0 or
+ * SPONGE_FLUSH_FORCE.  The same function decides in sponge_flush(), so
+ * the two agree; it reads the kept counts, not the records.  A batch
+ * pinned for a resend is not considered (sponge_flush resends it first).
+ */
+SPONGE_API int sponge_decide(sponge *sp, unsigned flags, int *verdict,
+			     char *reason, size_t n);
+
 /*
  * What is allowed but unwise in the configuration, one line each ending
  * in "\n" ("" when nothing is): smtp.verify = no, smtp.tls = none, a

@@ -284,57 +284,7 @@ static bool journal_pending(int fd, sp_batch *b, spbuf *reply)
 	return b->max_id > 0;
 }
 
-/* ---- policy ------------------------------------------------------- */
-
-/* Decide from the counts; writes the one-line reason. */
-static bool decide(const sponge *sp, const sponge_stats *st, bool force,
-		   int64_t now, char *why, size_t n)
-{
-	const sponge_policy *p = &sp->cfg.policy;
-	int64_t have = 0;
-	for (int l = 0; l <= p->count_level; l++)
-		have += st->by_level[l];
-	if (!st->pending) {
-		snprintf(why, n, "not sending: nothing pending");
-		return false;
-	}
-	if (force) {
-		snprintf(why, n, "sending: --force (%lld pending)",
-			 (long long)st->pending);
-		return true;
-	}
-	if (p->flush_level >= 0) {
-		int64_t urgent = 0;
-		for (int l = 0; l <= p->flush_level; l++)
-			urgent += st->by_level[l];
-		if (urgent) {
-			snprintf(why, n, "sending: flush_level: %lld record%s "
-					 "at %s or above",
-				 (long long)urgent, urgent == 1 ? "" : "s",
-				 sponge_level_name(p->flush_level));
-			return true;
-		}
-	}
-	if (have >= p->threshold) {
-		snprintf(why, n, "sending: threshold: %lld of %lld record%s at "
-				 "%s or above",
-			 (long long)have, (long long)p->threshold,
-			 p->threshold == 1 ? "" : "s",
-			 sponge_level_name(p->count_level));
-		return true;
-	}
-	if (p->max_age_us && sp_sub(now, st->oldest_us) > p->max_age_us) {
-		snprintf(why, n, "sending: max_age: the oldest record came "
-				 "%llds ago",
-			 (long long)(sp_sub(now, st->oldest_us) / 1000000));
-		return true;
-	}
-	snprintf(why, n, "not sending: %lld of %lld record%s at %s or above",
-		 (long long)have, (long long)p->threshold,
-		 p->threshold == 1 ? "" : "s",
-		 sponge_level_name(p->count_level));
-	return false;
-}
+/* ---- expire ------------------------------------------------------- */
 
 /* Drop pending records older than policy.expire (they never triggered a
  * send).  One transaction with a history row saying how many. */
@@ -1186,43 +1136,29 @@ int sponge_flush(sponge *sp, unsigned flags, sponge_writer out, void *arg,
 		sponge_stats st;
 		if (rc || (rc = sponge_stats_get(sp, &st)))
 			goto out;
-		bool go = decide(sp, &st, flags & SPONGE_FLUSH_FORCE, now,
-				 res->reason, sizeof res->reason);
 		const sponge_policy *pol = &sp->cfg.policy;
-		int64_t last = 0;
+		sp_policy_in in = {.pending = st.pending,
+				   .oldest_us = st.oldest_us,
+				   .now = now,
+				   .force = flags & SPONGE_FLUSH_FORCE};
+		memcpy(in.by_level, st.by_level, sizeof in.by_level);
 		if (pol->min_interval_us || pol->heartbeat_us)
-			last = last_message(sp, now, dry);
-		if (go && pol->min_interval_us && last &&
-		    sp_sub(now, last) < pol->min_interval_us &&
-		    !(flags & SPONGE_FLUSH_FORCE)) {
-			/* due, but held back: these records triggered a send,
-			 * so they are not expired either */
-			char ago[32], left[32];
-			sponge_format_span(now - last, ago, sizeof ago);
-			sponge_format_span(pol->min_interval_us - (now - last), left,
-				sizeof left);
-			snprintf(res->reason, sizeof res->reason,
-				 "not sending: min_interval: the last message "
-				 "went %s ago, the next may go in %s (%lld "
-				 "records wait)",
-				 ago, left, (long long)st.pending);
+			in.last_us = last_message(sp, now, dry);
+		int verdict = sp_policy(pol, &in, res->reason,
+					sizeof res->reason);
+		if (verdict == SPONGE_VERDICT_HOLD)
 			goto out;
-		}
-		if (go && pol->min_interval_us && last)
+		bool go = verdict != SPONGE_VERDICT_NONE;
+		if (verdict == SPONGE_VERDICT_SEND && pol->min_interval_us &&
+		    in.last_us)
 			waited = pol->min_interval_us;
-		if (!go && pol->heartbeat_us && last &&
-		    sp_sub(now, last) >= pol->heartbeat_us) {
+		if (verdict == SPONGE_VERDICT_HEARTBEAT) {
 			/* nothing to report for that long: say so */
-			int64_t pending = st.pending;
 			memset(&b, 0, sizeof b);
 			b.highest = 7;
 			b.date_us = now;
-			b.since_us = last;
-			b.waiting_after = pending;
-			snprintf(res->reason, sizeof res->reason,
-				 "sending: heartbeat: no message for %llds",
-				 (long long)((now - last) / 1000000));
-			go = true;
+			b.since_us = in.last_us;
+			b.waiting_after = st.pending;
 		}
 		if (!go) {
 			/* expire only when the oldest is old enough: no scan
@@ -1336,6 +1272,32 @@ out:
 	if (res->sent)
 		sp_shrink(sp);
 	return rc;
+}
+
+int sponge_decide(sponge *sp, unsigned flags, int *verdict, char *reason,
+		  size_t n)
+{
+	if (!sp || !sp->db || !verdict)
+		return SPONGE_EINVAL;
+	*verdict = SPONGE_VERDICT_UNKNOWN;
+	sponge_stats st;
+	int rc = sponge_stats_get(sp, &st);
+	if (rc)
+		return rc;
+	const sponge_policy *pol = &sp->cfg.policy;
+	int64_t now = sponge_now();
+	sp_policy_in in = {.pending = st.pending,
+			   .oldest_us = st.oldest_us,
+			   .now = now,
+			   .force = flags & SPONGE_FLUSH_FORCE};
+	memcpy(in.by_level, st.by_level, sizeof in.by_level);
+	if (pol->min_interval_us || pol->heartbeat_us)
+		in.last_us = last_message(sp, now, true);
+	char why[256];
+	*verdict = sp_policy(pol, &in, why, sizeof why);
+	if (reason && n)
+		snprintf(reason, n, "%s", why);
+	return SPONGE_OK;
 }
 
 int sponge_check_smtp(sponge *sp)

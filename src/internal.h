@@ -151,6 +151,20 @@ SP_HIDDEN int64_t sp_clamp_time(int64_t t);
 /* a - b, saturating at the int64 range. */
 SP_HIDDEN int64_t sp_sub(int64_t a, int64_t b);
 
+/* ---- the policy (policy.c) ---- */
+typedef struct sp_policy_in {
+	int64_t pending;
+	int64_t by_level[8];
+	int64_t oldest_us; /* received time of the oldest pending record */
+	int64_t now;
+	int64_t last_us;   /* the last message went then (0: none yet) */
+	bool force;
+} sp_policy_in;
+/* The verdict (a sponge_verdict) of the [policy] rules, and the one-line
+ * reason in why[0..n).  Pure: no I/O, no clock. */
+SP_HIDDEN int sp_policy(const sponge_policy *p, const sp_policy_in *in,
+			char *why, size_t n);
+
 /* ---- commands of the config (command.c) ---- */
 #define SP_COMMAND_OUTPUT_MAX 4096
 /*

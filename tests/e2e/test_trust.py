@@ -446,6 +446,31 @@ class ShippedLibraryTest(SpoolTest):
                 self.assertNotIn(b"LOGSPONGE_TEST_CRASH", f.read())
 
 
+class StatusAgreesWithFlushTest(SpoolTest):
+    """Issue 10: status and flush decide with one function."""
+
+    def test_next_flush_is_what_flush_does(self):
+        cfg = os.path.join(self.dir, "c.conf")
+        with open(cfg, "w") as f:
+            f.write("[policy]\nthreshold = 3\ncount_level = warning\n"
+                    "flush_level = crit\n[mail]\nfrom = a@b.c\nto = d@e.f"
+                    "\ntransport = null\n")
+        self.env["LOGSPONGE_CONFIG"] = cfg
+        steps = [(["-l", "warning", "one"], "not sending: 1 of 3"),
+                 (["-l", "info", "two"], "not sending: 1 of 3"),
+                 (["-l", "crit", "three"], "sending: flush_level: 1 record")]
+        for args, want in steps:
+            self.run_ls("add", *args)
+            st = json_lines(self.run_ls("status", "--json"))[0]
+            self.assertIn(want, st["next_flush"]["reason"])
+            text = self.run_ls("status").stdout.decode()
+            self.assertIn("next flush: " + st["next_flush"]["reason"], text)
+            # a dry run decides the same, and says so under -v
+            p = self.run_ls("-v", "flush", "--dry-run")
+            self.assertIn(st["next_flush"]["reason"], p.stderr.decode())
+        self.assertEqual(st["next_flush"]["verdict"], "send")
+
+
 class ShrunkBatchTest(SpoolTest):
     """Issue 10, while there: a capped batch that had to shrink said "may
     not exceed 0 MiB" and lost its "Waited" line."""

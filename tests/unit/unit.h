@@ -6,5 +6,6 @@ Suite *config_suite(void);
 Suite *spool_suite(void);
 Suite *compose_suite(void);
 Suite *faults_suite(void);
+Suite *policy_suite(void);
 void faults_install(void);
 #endif

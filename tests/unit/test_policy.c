@@ -1,0 +1,110 @@
+/* Unit tests: the [policy] rules, one table row per case (sp_policy is
+ * pure: counts, config, now and the last message in, verdict out). */
+#include <check.h>
+#include <string.h>
+
+#include "internal.h"
+#include "unit.h"
+
+#define S 1000000LL /* a second */
+#define NOW (1795255200LL * S)
+
+static const struct policy_case {
+	const char *name;
+	/* policy */
+	int64_t threshold;
+	int count_level, flush_level;
+	int64_t max_age, min_interval, heartbeat;
+	/* input */
+	int64_t by_level[8];
+	int64_t oldest_ago, last_ago; /* -1: no last message */
+	bool force;
+	/* expected */
+	int verdict;
+	const char *reason; /* substring */
+} cases[] = {
+	{"empty", 1, 7, -1, 0, 0, 0, {0}, 0, -1, false,
+	 SPONGE_VERDICT_NONE, "not sending: nothing pending"},
+	{"one record, threshold 1", 1, 7, -1, 0, 0, 0,
+	 {0, 0, 0, 0, 0, 0, 1, 0}, 5, -1, false, SPONGE_VERDICT_SEND,
+	 "sending: threshold: 1 of 1 record at debug"},
+	{"below threshold", 5, 4, -1, 0, 0, 0, {0, 0, 0, 1, 1, 0, 9, 0}, 5,
+	 -1, false, SPONGE_VERDICT_NONE,
+	 "not sending: 2 of 5 records at warning or above"},
+	{"threshold met at count_level", 2, 4, -1, 0, 0, 0,
+	 {0, 0, 0, 1, 1, 0, 0, 0}, 5, -1, false, SPONGE_VERDICT_SEND,
+	 "threshold: 2 of 2 records at warning"},
+	{"flush_level wins over the count", 100, 7, 2, 0, 0, 0,
+	 {0, 0, 1, 0, 0, 0, 3, 0}, 5, -1, false, SPONGE_VERDICT_SEND,
+	 "flush_level: 1 record at crit or above"},
+	{"flush_level not reached", 100, 7, 2, 0, 0, 0,
+	 {0, 0, 0, 4, 0, 0, 3, 0}, 5, -1, false, SPONGE_VERDICT_NONE,
+	 "not sending"},
+	{"max_age", 100, 7, -1, 3600 * S, 0, 0, {0, 0, 0, 0, 0, 0, 1, 0},
+	 3601, -1, false, SPONGE_VERDICT_SEND, "max_age: the oldest record "
+					     "came 3601s ago"},
+	{"max_age not yet", 100, 7, -1, 3600 * S, 0, 0,
+	 {0, 0, 0, 0, 0, 0, 1, 0}, 3599, -1, false, SPONGE_VERDICT_NONE,
+	 "not sending"},
+	{"force", 100, 7, -1, 0, 0, 0, {0, 0, 0, 0, 0, 0, 1, 0}, 1, -1, true,
+	 SPONGE_VERDICT_SEND, "--force (1 pending)"},
+	{"min_interval holds", 1, 7, -1, 0, 900 * S, 0,
+	 {1, 0, 0, 0, 0, 0, 0, 0}, 1, 60, false, SPONGE_VERDICT_HOLD,
+	 "min_interval: the last message went 1m 0s ago, the next may go in "
+	 "14m 0s (1 records wait)"},
+	{"min_interval passed", 1, 7, -1, 0, 900 * S, 0,
+	 {1, 0, 0, 0, 0, 0, 0, 0}, 1, 901, false, SPONGE_VERDICT_SEND,
+	 "sending"},
+	{"force goes through min_interval", 1, 7, -1, 0, 900 * S, 0,
+	 {1, 0, 0, 0, 0, 0, 0, 0}, 1, 60, true, SPONGE_VERDICT_SEND,
+	 "--force"},
+	{"heartbeat", 100, 7, -1, 0, 0, 3600 * S, {0, 0, 0, 0, 0, 0, 2, 0},
+	 10, 3600, false, SPONGE_VERDICT_HEARTBEAT,
+	 "heartbeat: no message for 3600s"},
+	{"heartbeat not yet", 100, 7, -1, 0, 0, 3600 * S, {0}, 0, 3599,
+	 false, SPONGE_VERDICT_NONE, "nothing pending"},
+	{"heartbeat without a last message", 100, 7, -1, 0, 0, 3600 * S,
+	 {0}, 0, -1, false, SPONGE_VERDICT_NONE, "nothing pending"},
+	{"a last message in the future holds at most min_interval", 1, 7,
+	 -1, 0, 900 * S, 0, {1, 0, 0, 0, 0, 0, 0, 0}, 1, -30 * 86400, false,
+	 SPONGE_VERDICT_HOLD, "min_interval"},
+	{"extreme times do not overflow", 100, 7, -1, 3600 * S, 0, 0,
+	 {0, 0, 0, 0, 0, 0, 1, 0}, INT64_MIN / S, -1, false,
+	 SPONGE_VERDICT_SEND, "max_age"},
+};
+
+START_TEST(policy_table)
+{
+	const struct policy_case *c = &cases[_i];
+	sponge_policy p = {c->threshold, c->count_level, c->flush_level,
+			   c->max_age, 0, c->min_interval, c->heartbeat};
+	sp_policy_in in;
+	memset(&in, 0, sizeof in);
+	for (int l = 0; l < 8; l++) {
+		in.by_level[l] = c->by_level[l];
+		in.pending += c->by_level[l];
+	}
+	in.now = NOW;
+	in.oldest_us = c->oldest_ago == INT64_MIN / S
+			       ? INT64_MIN
+			       : NOW - c->oldest_ago * S;
+	in.last_us = c->last_ago == -1 ? 0 : NOW - c->last_ago * S;
+	in.force = c->force;
+	char why[256];
+	int v = sp_policy(&p, &in, why, sizeof why);
+	ck_assert_msg(v == c->verdict, "%s: verdict %d, want %d (%s)", c->name,
+		      v, c->verdict, why);
+	ck_assert_msg(strstr(why, c->reason), "%s: reason \"%s\"", c->name,
+		      why);
+}
+END_TEST
+
+Suite *policy_suite(void)
+{
+	Suite *s = suite_create("policy");
+	TCase *t = tcase_create("core");
+	tcase_add_loop_test(t, policy_table, 0,
+			    (int)(sizeof cases / sizeof cases[0]));
+	suite_add_tcase(s, t);
+	return s;
+}
