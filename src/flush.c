@@ -897,8 +897,9 @@ static int64_t last_message(sponge *sp, int64_t now, bool dry)
 
 static const char *outcome_name(int o)
 {
-	static const char *const n[] = {"sent", "temporary", "permanent",
-					"auth", "tls", "config", "local"};
+	static const char *const n[] = {"local", "sent", "temporary",
+					"permanent", "auth", "tls", "config",
+					"local"};
 	return o >= 0 && o <= SP_LOCAL ? n[o] : "local";
 }
 
@@ -1241,7 +1242,7 @@ int sponge_flush(sponge *sp, unsigned flags, sponge_writer out, void *arg,
 		}
 		goto out;
 	}
-	if (sr.outcome == SP_SENT)
+	if (sr.outcome == SP_SENT || sr.outcome == SP_OUTCOME_UNKNOWN)
 		sr.outcome = SP_LOCAL; /* transport failed without saying how */
 	if (!sr.stage)
 		sr.stage = "";

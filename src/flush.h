@@ -83,8 +83,11 @@ SP_HIDDEN bool sp_qp_line(spbuf *out, const char *s, size_t n);
 SP_HIDDEN bool sp_header_text(spbuf *out, const char *name, const char *text);
 
 /* What a transport reports. */
+/* What a transport reports.  Zero is "unknown": a transport that returns
+ * without saying what happened has not sent anything. */
 enum sp_outcome {
-	SP_SENT = 0,
+	SP_OUTCOME_UNKNOWN = 0,
+	SP_SENT,      /* the server (or command, or file) took it */
 	SP_TEMPORARY, /* try again later: network, 4xx, timeout */
 	SP_PERMANENT, /* 5xx */
 	SP_AUTH,      /* AUTH refused */

@@ -72,25 +72,33 @@ static int send_null(sponge *sp, sp_composer *c, sp_send_result *r,
 		     bool probe, sponge_writer out, void *arg)
 {
 	(void)sp, (void)out, (void)arg;
-	if (probe)
+	if (probe) { /* nothing to connect to: nothing to check */
+		r->outcome = SP_SENT;
 		return SPONGE_OK;
+	}
 	int rc = sp_send_stream(c, false, NULL, NULL);
 	if (rc)
 		r->outcome = SP_LOCAL, r->stage = "compose";
+	else
+		r->outcome = SP_SENT;
 	return rc;
 }
 
 static int send_stdout(sponge *sp, sp_composer *c, sp_send_result *r,
 		       bool probe, sponge_writer out, void *arg)
 {
-	if (probe)
+	if (probe) { /* nothing to connect to: nothing to check */
+		r->outcome = SP_SENT;
 		return SPONGE_OK;
+	}
 	if (!out)
 		return sp_fail(sp, SPONGE_ECONFIG,
 			       "transport stdout: nowhere to write");
 	int rc = sp_send_stream(c, false, out, arg);
 	if (rc)
 		r->outcome = SP_LOCAL, r->stage = "write";
+	else
+		r->outcome = SP_SENT;
 	return rc;
 }
 
@@ -159,8 +167,10 @@ static int send_sendmail(sponge *sp, sp_composer *c, sp_send_result *r,
 			 bool probe, sponge_writer out, void *arg)
 {
 	(void)out, (void)arg;
-	if (probe)
+	if (probe) { /* nothing to connect to: nothing to check */
+		r->outcome = SP_SENT;
 		return SPONGE_OK;
+	}
 	const char *cmd = sp->cfg.sendmail_cmd ? sp->cfg.sendmail_cmd
 					       : "/usr/sbin/sendmail -oi -t";
 	int in[2] = {-1, -1}, err[2] = {-1, -1};
@@ -367,8 +377,10 @@ static int send_maildir(sponge *sp, sp_composer *c, sp_send_result *r,
 			bool probe, sponge_writer out, void *arg)
 {
 	(void)out, (void)arg;
-	if (probe)
+	if (probe) { /* nothing to connect to: nothing to check */
+		r->outcome = SP_SENT;
 		return SPONGE_OK;
+	}
 	static unsigned counter;
 	const char *dir = sp->cfg.maildir;
 	spbuf tmp, cur, nw, name;
