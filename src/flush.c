@@ -348,14 +348,29 @@ static void cut_utf8(char *s, size_t max)
 	memcpy(s + max, "…", 4); /* 3 bytes + NUL; callers leave room */
 }
 
+/* The host name as a Message-ID domain (dot-atom characters only). */
+static void message_id_domain(const sponge *sp, char host[256])
+{
+	size_t j = 0;
+	for (const char *h = sp->host; *h && j < 255; h++)
+		if ((*h >= 'a' && *h <= 'z') || (*h >= 'A' && *h <= 'Z') ||
+		    (*h >= '0' && *h <= '9') || *h == '.' || *h == '-')
+			host[j++] = *h;
+	host[j] = '\0';
+	if (!j)
+		snprintf(host, 256, "localhost");
+}
+
 /* Expand the subject template: {host} {count} {records} {level} {tag}
  * {first} and the level names ({err} = count of err records). */
 static void expand_subject(sponge *sp, sp_batch *b, const char *first)
 {
-	const char *tpl = sp->cfg.subject
-				  ? sp->cfg.subject
-				  : "[logsponge] {host}: {count} {records}, "
-				    "highest {level}: {first}";
+	/* a heartbeat (no records) reads well with the default; a template
+	 * of the user's applies to it too, {first} saying what it is */
+	const char *tpl = sp->cfg.subject ? sp->cfg.subject
+			  : b->count	  ? "[logsponge] {host}: {count} "
+					    "{records}, highest {level}: {first}"
+					  : "[logsponge] {host}: {first}";
 	spbuf o;
 	sb_init(&o, 900);
 	for (const char *p = tpl; *p;) {
@@ -546,17 +561,30 @@ static int load_details(sponge *sp, sp_batch *b)
 		/* same batch, same Message-ID: a retry after a crash between
 		 * the server's 250 and our commit is recognisable */
 		char host[256];
-		size_t j = 0;
-		for (const char *h = sp->host; *h && j < sizeof host - 1; h++)
-			if ((*h >= 'a' && *h <= 'z') || (*h >= 'A' && *h <= 'Z') ||
-			    (*h >= '0' && *h <= '9') || *h == '.' || *h == '-')
-				host[j++] = *h;
-		host[j] = '\0';
+		message_id_domain(sp, host);
 		snprintf(b->message_id, sizeof b->message_id,
 			 "logsponge.%lld-%lld.%s@%s", (long long)b->first_id,
-			 (long long)b->max_id, tok, j ? host : "localhost");
+			 (long long)b->max_id, tok, host);
 	}
 	return rc;
+}
+
+/* A heartbeat: no records, a subject and Message-ID like a digest's. */
+static int heartbeat_details(sponge *sp, sp_batch *b, int64_t now)
+{
+	char tok[33], since[32], first[96];
+	int rc = spool_token(sp, tok);
+	if (rc)
+		return rc;
+	sponge_format_time(b->since_us, since);
+	/* to the second: "2026-11-21T10:00:00Z" */
+	snprintf(first, sizeof first, "nothing to report since %.19sZ", since);
+	expand_subject(sp, b, first);
+	char host[256];
+	message_id_domain(sp, host);
+	snprintf(b->message_id, sizeof b->message_id,
+		 "logsponge.heartbeat.%lld.%s@%s", (long long)now, tok, host);
+	return SPONGE_OK;
 }
 
 static const sp_transport *const transports[] = {
@@ -1185,17 +1213,8 @@ int sponge_flush(sponge *sp, unsigned flags, sponge_writer out, void *arg,
 		goto out;
 	b.min_interval_us = waited;
 	if (b.count == 0 && b.since_us) {
-		/* heartbeat: an empty batch with a message of its own */
-		char tok[33], since[32];
-		if ((rc = spool_token(sp, tok)))
+		if ((rc = heartbeat_details(sp, &b, now)))
 			goto out;
-		sponge_format_time(b.since_us, since);
-		snprintf(b.subject, sizeof b.subject,
-			 "[logsponge] %s: nothing to report since %.20s",
-			 sp->host, since);
-		snprintf(b.message_id, sizeof b.message_id,
-			 "logsponge.heartbeat.%lld.%s@%s", (long long)now, tok,
-			 "localhost");
 	} else if ((rc = load_details(sp, &b)) || (rc = fit_size(sp, &b))) {
 		goto out;
 	}

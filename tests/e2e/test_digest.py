@@ -138,10 +138,31 @@ class IntervalTest(SpoolTest):
         msg, err = self.flush()
         self.assertIsNotNone(msg, err)
         self.assertIn("nothing to report since", msg["Subject"])
+        # the whole timestamp, to the second (it was cut at "…00.")
+        import re
+        self.assertRegex(msg["Subject"], r"since \d{4}-\d\d-\d\dT"
+                         r"\d\d:\d\d:\d\dZ$")
+        # the Message-ID names this host like a digest's, not localhost
+        import socket
+        self.assertTrue(msg["Message-ID"].endswith(
+            "@%s>" % re.sub(r"[^A-Za-z0-9.-]", "", socket.gethostname())),
+            msg["Message-ID"])
         self.assertIn("1 record below the policy's triggers", msg.get_content())
         self.assertEqual(len(self.records()), 1)  # the record stays
         msg, err = self.flush()  # just sent one: no second heartbeat
         self.assertIsNone(msg)
+
+    def test_heartbeat_follows_the_subject_template(self):
+        self.config("threshold = 10\nheartbeat = 1h")
+        with open(self.env["LOGSPONGE_CONFIG"], "a") as f:
+            f.write("subject = [web1 logs] {first}\n")
+        self.add(b"below threshold\n")
+        self.flush()  # starts watching
+        self.backdate_history(3700)
+        msg, err = self.flush()
+        self.assertIsNotNone(msg, err)
+        self.assertTrue(msg["Subject"].startswith(
+            "[web1 logs] nothing to report since "), msg["Subject"])
 
     def test_heartbeat_with_html_is_valid_mime(self):
         self.config("threshold = 10\nheartbeat = 1h")
