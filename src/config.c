@@ -8,7 +8,7 @@
 
 #include <ini.h>
 
-#include "internal.h"
+#include "transport.h" /* the registry */
 
 void sp_config_defaults(sp_config *c)
 {
@@ -341,12 +341,12 @@ static int handler_mail(parse_ctx *pc, const char *sec, const char *key,
 		return 1;
 	}
 	if (strcmp(key, "transport") == 0) {
-		if (strcmp(v, "smtp") && strcmp(v, "sendmail") &&
-		    strcmp(v, "maildir") && strcmp(v, "stdout") &&
-		    strcmp(v, "null"))
-			return bad(pc, sec, key, v,
-				   "unknown transport (smtp, sendmail, "
-				   "maildir, stdout, null)");
+		if (!sp_transport_find(v)) {
+			char why[160];
+			snprintf(why, sizeof why, "unknown transport (%s)",
+				 sp_transport_names());
+			return bad(pc, sec, key, v, why);
+		}
 		return set_str(pc, &c->transport, v);
 	}
 	return -1;

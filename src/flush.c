@@ -587,20 +587,6 @@ static int heartbeat_details(sponge *sp, sp_batch *b, int64_t now)
 	return SPONGE_OK;
 }
 
-static const sp_transport *const transports[] = {
-	&sp_transport_smtp, &sp_transport_sendmail, &sp_transport_maildir,
-	&sp_transport_stdout, &sp_transport_null,
-};
-
-static const sp_transport *pick_transport(sponge *sp)
-{
-	const char *name = sp->cfg.transport ? sp->cfg.transport : "smtp";
-	for (size_t i = 0; i < sizeof transports / sizeof transports[0]; i++)
-		if (strcmp(transports[i]->name, name) == 0)
-			return transports[i];
-	return NULL;
-}
-
 static int check_mail_config(sponge *sp, const sp_transport *t)
 {
 	const sp_config *c = &sp->cfg;
@@ -614,13 +600,13 @@ static int check_mail_config(sponge *sp, const sp_transport *t)
 	if (!c->nto)
 		return sp_fail(sp, SPONGE_ECONFIG, "%s: mail.to is not set",
 			       where);
-	if (t == &sp_transport_smtp && !c->host)
-		return sp_fail(sp, SPONGE_ECONFIG,
-			       "%s: smtp.host is not set", where);
-	if (t == &sp_transport_maildir && !c->maildir)
-		return sp_fail(sp, SPONGE_ECONFIG,
-			       "%s: maildir.path is not set", where);
-	return SPONGE_OK;
+	spbuf why;
+	sb_init(&why, 256);
+	int rc = SPONGE_OK;
+	if (t->config_ok && !t->config_ok(c, &why))
+		rc = sp_fail(sp, SPONGE_ECONFIG, "%s: %s", where, why.data);
+	sb_free(&why);
+	return rc;
 }
 
 /* Read the SMTP password: password_file, password_command, or
@@ -1102,7 +1088,8 @@ int sponge_flush(sponge *sp, unsigned flags, sponge_writer out, void *arg,
 	sb_reset(&sp->err);
 	if (sp->cfg_error.len)
 		return sp_fail(sp, SPONGE_ECONFIG, "%s", sp->cfg_error.data);
-	const sp_transport *t = pick_transport(sp);
+	const sp_transport *t = sp_transport_find(
+		sp->cfg.transport ? sp->cfg.transport : "smtp");
 	int rc = check_mail_config(sp, t);
 	if (rc)
 		return rc;

@@ -5,6 +5,7 @@
 #include <stdio.h>
 
 #include "internal.h"
+#include "transport.h"
 
 /* The batch: every pending record with id <= max_id. */
 typedef struct sp_batch {
@@ -37,7 +38,7 @@ typedef struct sp_batch {
 } sp_batch;
 
 /* A streaming composer of the whole message (headers + body, CRLF). */
-typedef struct sp_composer {
+struct sp_composer {
 	sponge *sp;
 	const sp_batch *b;
 	int state;
@@ -55,7 +56,7 @@ typedef struct sp_composer {
 	bool html;              /* writing the text/html part */
 	uint64_t part_start;    /* bytes before the current part */
 	char tbuf[32];
-} sp_composer;
+};
 
 SP_HIDDEN void sp_compose_init(sp_composer *c, sponge *sp, const sp_batch *b);
 SP_HIDDEN void sp_compose_free(sp_composer *c);
@@ -82,40 +83,6 @@ SP_HIDDEN bool sp_compose_done(const sp_composer *c);
 SP_HIDDEN bool sp_qp_line(spbuf *out, const char *s, size_t n);
 SP_HIDDEN bool sp_header_text(spbuf *out, const char *name, const char *text);
 
-/* What a transport reports. */
-/* What a transport reports.  Zero is "unknown": a transport that returns
- * without saying what happened has not sent anything. */
-enum sp_outcome {
-	SP_OUTCOME_UNKNOWN = 0,
-	SP_SENT,      /* the server (or command, or file) took it */
-	SP_TEMPORARY, /* try again later: network, 4xx, timeout */
-	SP_PERMANENT, /* 5xx */
-	SP_AUTH,      /* AUTH refused */
-	SP_TLS,       /* no STARTTLS, handshake or certificate failure */
-	SP_CONFIG,    /* the configuration cannot work */
-	SP_LOCAL,     /* local failure (memory, spool read) */
-};
-
-typedef struct sp_send_result {
-	int outcome;         /* enum sp_outcome */
-	const char *stage;   /* static: "connect", "tls", "auth", "rcpt", … */
-	spbuf reply;         /* server reply or detail */
-	bool maybe_delivered;/* the data went out but no reply came back */
-	uint64_t server_size;/* the SIZE the server advertised, or 0 */
-} sp_send_result;
-
-typedef struct sp_transport {
-	const char *name;
-	/* probe_only: connect, TLS, AUTH, QUIT without sending (check). */
-	int (*send)(sponge *sp, sp_composer *c, sp_send_result *r,
-		    bool probe_only, sponge_writer out, void *arg);
-} sp_transport;
-
-SP_HIDDEN extern const sp_transport sp_transport_smtp;
-SP_HIDDEN extern const sp_transport sp_transport_sendmail;
-SP_HIDDEN extern const sp_transport sp_transport_maildir;
-SP_HIDDEN extern const sp_transport sp_transport_stdout;
-SP_HIDDEN extern const sp_transport sp_transport_null;
 /* Stream the whole message to out (CRLF, or LF when lf is set). */
 SP_HIDDEN int sp_send_stream(sp_composer *c, bool lf, sponge_writer out,
 			     void *arg);

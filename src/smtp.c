@@ -999,4 +999,12 @@ out:
 	return rc;
 }
 
-const sp_transport sp_transport_smtp = {"smtp", smtp_send};
+static bool smtp_config_ok(const sp_config *c, spbuf *why)
+{
+	if (c->host)
+		return true;
+	sb_adds(why, "smtp.host is not set");
+	return false;
+}
+
+const sp_transport sp_transport_smtp = {"smtp", smtp_config_ok, smtp_send};

@@ -102,8 +102,8 @@ static int send_stdout(sponge *sp, sp_composer *c, sp_send_result *r,
 	return rc;
 }
 
-const sp_transport sp_transport_null = {"null", send_null};
-const sp_transport sp_transport_stdout = {"stdout", send_stdout};
+const sp_transport sp_transport_null = {"null", NULL, send_null};
+const sp_transport sp_transport_stdout = {"stdout", NULL, send_stdout};
 
 /* ---- sendmail ------------------------------------------------------- */
 
@@ -307,7 +307,8 @@ out:
 	return SPONGE_OK;
 }
 
-const sp_transport sp_transport_sendmail = {"sendmail", send_sendmail};
+const sp_transport sp_transport_sendmail = {"sendmail", NULL,
+					     send_sendmail};
 
 /* ---- maildir -------------------------------------------------------- */
 
@@ -457,4 +458,42 @@ out:
 	return SPONGE_OK;
 }
 
-const sp_transport sp_transport_maildir = {"maildir", send_maildir};
+static bool maildir_config_ok(const sp_config *c, spbuf *why)
+{
+	if (c->maildir)
+		return true;
+	sb_adds(why, "maildir.path is not set");
+	return false;
+}
+
+const sp_transport sp_transport_maildir = {"maildir", maildir_config_ok,
+					    send_maildir};
+
+/* ---- the registry --------------------------------------------------- */
+
+static const sp_transport *const registry[] = {
+	&sp_transport_smtp, &sp_transport_sendmail, &sp_transport_maildir,
+	&sp_transport_stdout, &sp_transport_null,
+};
+#define NTRANSPORTS (sizeof registry / sizeof registry[0])
+
+const sp_transport *sp_transport_find(const char *name)
+{
+	for (size_t i = 0; name && i < NTRANSPORTS; i++)
+		if (strcmp(registry[i]->name, name) == 0)
+			return registry[i];
+	return NULL;
+}
+
+const char *sp_transport_names(void)
+{
+	static char names[128];
+	if (!names[0]) {
+		size_t n = 0;
+		for (size_t i = 0; i < NTRANSPORTS; i++)
+			n += (size_t)snprintf(names + n, sizeof names - n,
+					      "%s%s", i ? ", " : "",
+					      registry[i]->name);
+	}
+	return names;
+}

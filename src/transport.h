@@ -1,0 +1,55 @@
+/* transport.h - the interface every transport implements, and the
+ * registry that config parsing, check and flush look them up in. */
+#ifndef SPONGE_TRANSPORT_H
+#define SPONGE_TRANSPORT_H
+
+#include "internal.h"
+
+typedef struct sp_composer sp_composer; /* flush.h */
+
+/* What a transport reports.  Zero is "unknown": a transport that returns
+ * without saying what happened has not sent anything. */
+enum sp_outcome {
+	SP_OUTCOME_UNKNOWN = 0,
+	SP_SENT,      /* the server (or command, or file) took it */
+	SP_TEMPORARY, /* try again later: network, 4xx, timeout */
+	SP_PERMANENT, /* 5xx */
+	SP_AUTH,      /* AUTH refused */
+	SP_TLS,       /* no STARTTLS, handshake or certificate failure */
+	SP_CONFIG,    /* the configuration cannot work */
+	SP_LOCAL,     /* local failure (memory, spool read) */
+};
+
+typedef struct sp_send_result {
+	int outcome;         /* enum sp_outcome */
+	const char *stage;   /* static: "connect", "tls", "auth", "rcpt", … */
+	spbuf reply;         /* server reply or detail */
+	bool maybe_delivered;/* the data went out but no reply came back */
+	uint64_t server_size;/* the SIZE the server advertised, or 0 */
+} sp_send_result;
+
+/*
+ * A transport: its name in [mail] transport, what it needs of the config
+ * (NULL: nothing; else it writes "what is missing" to why and returns
+ * false), and how it sends.  All of them are in one registry
+ * (transports.c); adding one is a file, a registry line, docs and tests.
+ */
+typedef struct sp_transport {
+	const char *name;
+	bool (*config_ok)(const sp_config *c, spbuf *why);
+	/* probe_only: connect, TLS, AUTH, QUIT without sending (check). */
+	int (*send)(sponge *sp, sp_composer *c, sp_send_result *r,
+		    bool probe_only, sponge_writer out, void *arg);
+} sp_transport;
+
+/* The transport named so, or NULL. */
+SP_HIDDEN const sp_transport *sp_transport_find(const char *name);
+/* "smtp, sendmail, maildir, stdout, null" (static). */
+SP_HIDDEN const char *sp_transport_names(void);
+
+SP_HIDDEN extern const sp_transport sp_transport_smtp;
+SP_HIDDEN extern const sp_transport sp_transport_sendmail;
+SP_HIDDEN extern const sp_transport sp_transport_maildir;
+SP_HIDDEN extern const sp_transport sp_transport_stdout;
+SP_HIDDEN extern const sp_transport sp_transport_null;
+#endif
