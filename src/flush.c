@@ -1073,6 +1073,28 @@ static int mark_inflight(sponge *sp, const sp_batch *b)
 	return meta_commit(sp, "inflight", v, "marking the batch");
 }
 
+/* The policy's verdict now, from the kept counts (*st) and the last
+ * message (in->last_us); dry: change nothing (no "watching since" note). */
+static int verdict_now(sponge *sp, unsigned flags, bool dry, int64_t now,
+		       sponge_stats *st, sp_policy_in *in, int *verdict,
+		       char *why, size_t n)
+{
+	int rc = sponge_stats_get(sp, st);
+	if (rc)
+		return rc;
+	const sponge_policy *pol = &sp->cfg.policy;
+	memset(in, 0, sizeof *in);
+	in->pending = st->pending;
+	memcpy(in->by_level, st->by_level, sizeof in->by_level);
+	in->oldest_us = st->oldest_us;
+	in->now = now;
+	in->force = flags & SPONGE_FLUSH_FORCE;
+	if (pol->min_interval_us || pol->heartbeat_us)
+		in->last_us = last_message(sp, now, dry);
+	*verdict = sp_policy(pol, in, why, n);
+	return SPONGE_OK;
+}
+
 int sponge_flush(sponge *sp, unsigned flags, sponge_writer out, void *arg,
 		 sponge_flush_result *res)
 {
@@ -1150,18 +1172,13 @@ int sponge_flush(sponge *sp, unsigned flags, sponge_writer out, void *arg,
 		/* the kept counts decide (no scan); the batch is read only
 		 * when a message goes */
 		sponge_stats st;
-		if (rc || (rc = sponge_stats_get(sp, &st)))
+		sp_policy_in in;
+		int verdict;
+		if (rc || (rc = verdict_now(sp, flags, dry, now, &st, &in,
+					    &verdict, res->reason,
+					    sizeof res->reason)))
 			goto out;
 		const sponge_policy *pol = &sp->cfg.policy;
-		sp_policy_in in = {.pending = st.pending,
-				   .oldest_us = st.oldest_us,
-				   .now = now,
-				   .force = flags & SPONGE_FLUSH_FORCE};
-		memcpy(in.by_level, st.by_level, sizeof in.by_level);
-		if (pol->min_interval_us || pol->heartbeat_us)
-			in.last_us = last_message(sp, now, dry);
-		int verdict = sp_policy(pol, &in, res->reason,
-					sizeof res->reason);
 		if (verdict == SPONGE_VERDICT_HOLD)
 			goto out;
 		bool go = verdict != SPONGE_VERDICT_NONE;
@@ -1288,23 +1305,13 @@ int sponge_decide(sponge *sp, unsigned flags, int *verdict, char *reason,
 		return SPONGE_EINVAL;
 	*verdict = SPONGE_VERDICT_UNKNOWN;
 	sponge_stats st;
-	int rc = sponge_stats_get(sp, &st);
-	if (rc)
-		return rc;
-	const sponge_policy *pol = &sp->cfg.policy;
-	int64_t now = sponge_now();
-	sp_policy_in in = {.pending = st.pending,
-			   .oldest_us = st.oldest_us,
-			   .now = now,
-			   .force = flags & SPONGE_FLUSH_FORCE};
-	memcpy(in.by_level, st.by_level, sizeof in.by_level);
-	if (pol->min_interval_us || pol->heartbeat_us)
-		in.last_us = last_message(sp, now, true);
+	sp_policy_in in;
 	char why[256];
-	*verdict = sp_policy(pol, &in, why, sizeof why);
-	if (reason && n)
+	int rc = verdict_now(sp, flags, true, sponge_now(), &st, &in, verdict,
+			     why, sizeof why);
+	if (rc == SPONGE_OK && reason && n)
 		snprintf(reason, n, "%s", why);
-	return SPONGE_OK;
+	return rc;
 }
 
 int sponge_check_smtp(sponge *sp)
