@@ -1095,6 +1095,238 @@ static int verdict_now(sponge *sp, unsigned flags, bool dry, int64_t now,
 	return SPONGE_OK;
 }
 
+/* One flush, step by step (sponge_flush reads as the steps). */
+typedef struct flush_run {
+	sponge *sp;
+	unsigned flags;
+	bool dry;
+	sponge_flush_result *res;
+	const sp_transport *t;
+	int lockfd;
+	int64_t now;
+	sp_batch b;
+	int64_t inflight;        /* a pinned batch's max id, or 0 */
+	char pinned_mid[320];    /* and its Message-ID */
+	bool resend;             /* the pinned batch goes again */
+	int64_t waited;          /* min_interval held it back this long */
+} flush_run;
+
+/* Check the config, pick the transport, take the lock. */
+static int flush_start(flush_run *f)
+{
+	sponge *sp = f->sp;
+	sb_reset(&sp->err);
+	if (sp->cfg_error.len)
+		return sp_fail(sp, SPONGE_ECONFIG, "%s", sp->cfg_error.data);
+	f->t = sp_transport_find(sp->cfg.transport ? sp->cfg.transport
+						   : "smtp");
+	int rc = check_mail_config(sp, f->t);
+	if (rc)
+		return rc;
+	f->res->insecure = !sp->cfg.verify && f->t == &sp_transport_smtp;
+	if (!f->dry && (rc = take_lock(sp, &f->lockfd)))
+		return rc;
+	if (!f->dry)
+		sp_crash_point("after-lock");
+	/* A flush reads the whole batch a few times in order: a page cache
+	 * larger than this does not help it, and a small one keeps its
+	 * memory the same for 10,000 records and for 10,000,000. */
+	sqlite3_exec(sp->db, "PRAGMA cache_size=-512", NULL, NULL, NULL);
+	f->now = sponge_now();
+	return SPONGE_OK;
+}
+
+/* A batch the server accepted whose removal failed: finish that, never
+ * send it again. */
+static int finish_accepted(flush_run *f)
+{
+	spbuf reply;
+	sb_init(&reply, 0);
+	sp_batch done;
+	int rc = SPONGE_OK;
+	if (!f->dry && journal_pending(f->lockfd, &done, &reply)) {
+		rc = commit_sent(f->sp, &done, reply.data);
+		if (rc == SPONGE_OK)
+			journal_clear(f->lockfd);
+		else
+			sb_printf(&f->sp->err, " (finishing the removal of a "
+					       "sent message's records, <%s>; "
+					       "they will not be sent again)",
+				  done.message_id);
+	}
+	sb_free(&reply);
+	return rc;
+}
+
+/* Nothing goes: expire what is old enough (no scan otherwise) and
+ * forget sent records past spool.keep_sent. */
+static int tidy(flush_run *f, const sponge_stats *st)
+{
+	sponge *sp = f->sp;
+	const sponge_policy *pol = &sp->cfg.policy;
+	int rc = SPONGE_OK;
+	if (f->dry)
+		return rc;
+	if (st->pending && pol->expire_us &&
+	    st->oldest_us < sp_sub(f->now, pol->expire_us))
+		rc = expire(sp, f->now, &f->res->expired);
+	if (rc == SPONGE_OK && sp->cfg.keep_sent_us &&
+	    (rc = exec_sql(sp, "BEGIN IMMEDIATE",
+			   "forgetting sent records")) == SPONGE_OK) {
+		rc = forget_sent(sp, f->now);
+		rc = rc ? rc : exec_sql(sp, "COMMIT", "forgetting sent records");
+		if (rc)
+			sqlite3_exec(sp->db, "ROLLBACK", NULL, NULL, NULL);
+	}
+	return rc;
+}
+
+/* A pinned batch (it may have reached the server) goes again, whatever
+ * the policy says; else the policy decides from the kept counts.  *go:
+ * a message is to be composed. */
+static int select_batch(flush_run *f, bool *go)
+{
+	sponge *sp = f->sp;
+	*go = false;
+	spbuf v;
+	sb_init(&v, 0);
+	int rc = meta_get(sp, "inflight", &v);
+	char *mid_at = NULL;
+	f->inflight = rc == SPONGE_OK && v.len ? strtoll(v.data, &mid_at, 10)
+					       : 0;
+	if (mid_at && *mid_at == ' ')
+		snprintf(f->pinned_mid, sizeof f->pinned_mid, "%s", mid_at + 1);
+	sb_free(&v);
+	if (rc == SPONGE_OK && f->inflight > 0 &&
+	    (rc = load_levels(sp, f->inflight, &f->b)) == SPONGE_OK &&
+	    f->b.count > 0) {
+		f->resend = true;
+		*go = true;
+		snprintf(f->res->reason, sizeof f->res->reason,
+			 "sending: resending a batch that may not have been "
+			 "delivered");
+		return SPONGE_OK;
+	}
+	sponge_stats st;
+	sp_policy_in in;
+	int verdict;
+	if (rc || (rc = verdict_now(sp, f->flags, f->dry, f->now, &st, &in,
+				    &verdict, f->res->reason,
+				    sizeof f->res->reason)))
+		return rc;
+	if (verdict == SPONGE_VERDICT_HOLD)
+		return SPONGE_OK; /* due, held back: not expired either */
+	if (verdict == SPONGE_VERDICT_NONE)
+		return tidy(f, &st);
+	*go = true;
+	memset(&f->b, 0, sizeof f->b);
+	if (verdict == SPONGE_VERDICT_HEARTBEAT) {
+		/* nothing to report for that long: say so */
+		f->b.highest = 7;
+		f->b.date_us = f->now;
+		f->b.since_us = in.last_us;
+		f->b.waiting_after = st.pending;
+	} else if (sp->cfg.policy.min_interval_us && in.last_us) {
+		f->waited = sp->cfg.policy.min_interval_us;
+	}
+	return SPONGE_OK;
+}
+
+/* The message's plan: the batch's counts (read now, once a message
+ * goes), subject and Message-ID, size plan, boundary. */
+static int plan(flush_run *f)
+{
+	sponge *sp = f->sp;
+	sp_batch *b = &f->b;
+	int rc;
+	if (!b->since_us && !f->resend &&
+	    (rc = load_levels(sp, INT64_MAX, b)))
+		return rc;
+	b->min_interval_us = f->waited;
+	if (b->count == 0 && b->since_us)
+		rc = heartbeat_details(sp, b, f->now);
+	else if ((rc = load_details(sp, b)) == SPONGE_OK)
+		rc = fit_size(sp, b);
+	if (rc)
+		return rc;
+	if (f->pinned_mid[0] && b->max_id == f->inflight)
+		snprintf(b->message_id, sizeof b->message_id, "%s",
+			 f->pinned_mid);
+	/* MIME boundaries: "=_" cannot occur in quoted-printable or base64 */
+	snprintf(b->boundary, sizeof b->boundary, "=_logsponge_%lld_%lld",
+		 (long long)b->first_id, (long long)(b->date_us % 1000000007));
+	f->res->decided = 1;
+	f->res->records = b->count;
+	snprintf(f->res->message_id, sizeof f->res->message_id, "%s",
+		 b->message_id);
+	return SPONGE_OK;
+}
+
+/* Pin the batch, hand the message to the transport. */
+static int deliver(flush_run *f, sp_composer *comp, sp_send_result *sr,
+		   sponge_writer out, void *arg)
+{
+	sponge *sp = f->sp;
+	sp_crash_point("after-batch");
+	int rc = mark_inflight(sp, &f->b);
+	if (rc)
+		return rc;
+	rc = f->t->send(sp, comp, sr, false, out, arg);
+	sp_compose_stop(comp);
+	if (sr->server_size) {
+		/* the next message will respect it */
+		char sz[32];
+		snprintf(sz, sizeof sz, "%llu",
+			 (unsigned long long)sr->server_size);
+		meta_commit(sp, "server_size", sz, "writing meta");
+	}
+	return rc;
+}
+
+/* Accepted: note it in the journal, then remove the batch.  Else keep
+ * it and write the failure's history row. */
+static int settle(flush_run *f, int rc, sp_send_result *sr)
+{
+	sponge *sp = f->sp;
+	if (rc == SPONGE_OK && sr->outcome == SP_SENT) {
+		sp_crash_point("after-250");
+		bool noted = journal_accept(f->lockfd, &f->b, sr->reply.data);
+		rc = commit_sent(sp, &f->b, sr->reply.data);
+		if (rc == SPONGE_OK) {
+			f->res->sent = 1;
+			journal_clear(f->lockfd);
+		} else {
+			sb_adds(&sp->err,
+				noted ? " (the message was sent; its records "
+					"stay until a later flush can remove "
+					"them, and will not be sent again)"
+				      : " (the message was sent; its records "
+					"stay and will be sent again, with the "
+					"same Message-ID)");
+		}
+		return rc;
+	}
+	if (rc != SPONGE_OK && sr->outcome == SP_OUTCOME_UNKNOWN && !sr->stage)
+		return rc; /* nothing was attempted (pinning the batch failed) */
+	if (sr->outcome == SP_SENT || sr->outcome == SP_OUTCOME_UNKNOWN)
+		sr->outcome = SP_LOCAL; /* transport failed without saying how */
+	if (!sr->stage)
+		sr->stage = "";
+	snprintf(f->res->stage, sizeof f->res->stage, "%s", sr->stage);
+	if (!sr->reply.len)
+		sb_adds(&sr->reply, sp->err.data);
+	/* the error message must survive writing the history row */
+	spbuf keep;
+	sb_init(&keep, 0);
+	sb_adds(&keep, sp->err.len ? sp->err.data : sr->reply.data);
+	int hrc = record_failure(sp, &f->b, sr);
+	rc = outcome_code(sr->outcome);
+	sp_fail(sp, rc, "%s%s", keep.data,
+		hrc ? " (and the history row could not be written)" : "");
+	sb_free(&keep);
+	return rc;
+}
+
 int sponge_flush(sponge *sp, unsigned flags, sponge_writer out, void *arg,
 		 sponge_flush_result *res)
 {
@@ -1104,192 +1336,44 @@ int sponge_flush(sponge *sp, unsigned flags, sponge_writer out, void *arg,
 	memset(res, 0, sizeof *res);
 	if (!sp || !sp->db)
 		return SPONGE_EINVAL;
-	bool dry = flags & SPONGE_FLUSH_DRY_RUN;
-	if (dry && !out)
+	flush_run f;
+	memset(&f, 0, sizeof f);
+	f.sp = sp;
+	f.flags = flags;
+	f.dry = flags & SPONGE_FLUSH_DRY_RUN;
+	f.res = res;
+	f.lockfd = -1;
+	if (f.dry && !out)
 		return sp_fail(sp, SPONGE_EINVAL, "dry run needs a writer");
-	sb_reset(&sp->err);
-	if (sp->cfg_error.len)
-		return sp_fail(sp, SPONGE_ECONFIG, "%s", sp->cfg_error.data);
-	const sp_transport *t = sp_transport_find(
-		sp->cfg.transport ? sp->cfg.transport : "smtp");
-	int rc = check_mail_config(sp, t);
-	if (rc)
+	int rc = flush_start(&f);
+	if (rc) {
+		if (f.lockfd >= 0)
+			close(f.lockfd);
 		return rc;
-	res->insecure = !sp->cfg.verify && t == &sp_transport_smtp;
-
-	int lockfd = -1;
-	if (!dry && (rc = take_lock(sp, &lockfd)))
-		return rc;
-	if (!dry)
-		sp_crash_point("after-lock");
-	/* A flush reads the whole batch a few times in order: a page cache
-	 * larger than this does not help it, and a small one keeps its
-	 * memory the same for 10,000 records and for 10,000,000. */
-	sqlite3_exec(sp->db, "PRAGMA cache_size=-512", NULL, NULL, NULL);
-
-	sp_batch b;
-	memset(&b, 0, sizeof b);
+	}
 	sp_composer comp;
+	sp_compose_init(&comp, sp, &f.b);
 	sp_send_result sr;
 	memset(&sr, 0, sizeof sr);
 	sb_init(&sr.reply, 2048);
-	sp_compose_init(&comp, sp, &b);
 
-	spbuf v;
-	sb_init(&v, 0);
-	/* A batch the server accepted whose removal failed: finish that,
-	 * never send it again. */
-	if (!dry && journal_pending(lockfd, &b, &v)) {
-		rc = commit_sent(sp, &b, v.data);
-		if (rc != SPONGE_OK) {
-			sb_printf(&sp->err, " (finishing the removal of a sent "
-					    "message's records, <%s>; they will "
-					    "not be sent again)", b.message_id);
-			goto out;
-		}
-		journal_clear(lockfd);
-		memset(&b, 0, sizeof b);
+	bool go = false;
+	if ((rc = finish_accepted(&f)) == SPONGE_OK &&
+	    (rc = select_batch(&f, &go)) == SPONGE_OK && go &&
+	    (rc = plan(&f)) == SPONGE_OK) {
+		if (f.dry)
+			rc = sp_send_stream(&comp, false, out, arg);
+		else
+			rc = settle(&f, deliver(&f, &comp, &sr, out, arg), &sr);
 	}
-	sb_reset(&v);
-	/* A batch that may have reached the server (crash after its 250, or
-	 * no reply after the data) is resent as it was, whatever the
-	 * policy says. */
-	if ((rc = meta_get(sp, "inflight", &v)))
-		goto out;
-	char *mid_at = NULL;
-	int64_t inflight = v.len ? strtoll(v.data, &mid_at, 10) : 0;
-	const char *pinned_mid = mid_at && *mid_at == ' ' ? mid_at + 1 : NULL;
-	int64_t now = sponge_now();
-	bool inflight_batch = false;
-	int64_t waited = 0; /* held back by min_interval: the summary says */
-	if (inflight > 0 && (rc = load_levels(sp, inflight, &b)) == SPONGE_OK &&
-	    b.count > 0) {
-		inflight_batch = true;
-		snprintf(res->reason, sizeof res->reason,
-			 "sending: resending a batch that may not have been "
-			 "delivered");
-	} else {
-		/* the kept counts decide (no scan); the batch is read only
-		 * when a message goes */
-		sponge_stats st;
-		sp_policy_in in;
-		int verdict;
-		if (rc || (rc = verdict_now(sp, flags, dry, now, &st, &in,
-					    &verdict, res->reason,
-					    sizeof res->reason)))
-			goto out;
-		const sponge_policy *pol = &sp->cfg.policy;
-		if (verdict == SPONGE_VERDICT_HOLD)
-			goto out;
-		bool go = verdict != SPONGE_VERDICT_NONE;
-		if (verdict == SPONGE_VERDICT_SEND && pol->min_interval_us &&
-		    in.last_us)
-			waited = pol->min_interval_us;
-		if (verdict == SPONGE_VERDICT_HEARTBEAT) {
-			/* nothing to report for that long: say so */
-			memset(&b, 0, sizeof b);
-			b.highest = 7;
-			b.date_us = now;
-			b.since_us = in.last_us;
-			b.waiting_after = st.pending;
-		}
-		if (!go) {
-			/* expire only when the oldest is old enough: no scan
-			 * otherwise */
-			if (!dry && st.pending && pol->expire_us &&
-			    st.oldest_us < sp_sub(now, pol->expire_us))
-				rc = expire(sp, now, &res->expired);
-			if (!dry && rc == SPONGE_OK && sp->cfg.keep_sent_us &&
-			    (rc = exec_sql(sp, "BEGIN IMMEDIATE",
-					   "forgetting sent records")) == 0) {
-				rc = forget_sent(sp, now);
-				rc = rc ? rc : exec_sql(sp, "COMMIT",
-							"forgetting sent records");
-				if (rc)
-					sqlite3_exec(sp->db, "ROLLBACK", NULL,
-						     NULL, NULL);
-			}
-			goto out;
-		}
-	}
-	if (!b.since_us && !b.count && !inflight_batch &&
-	    (rc = load_levels(sp, INT64_MAX, &b)))
-		goto out;
-	b.min_interval_us = waited;
-	if (b.count == 0 && b.since_us) {
-		if ((rc = heartbeat_details(sp, &b, now)))
-			goto out;
-	} else if ((rc = load_details(sp, &b)) || (rc = fit_size(sp, &b))) {
-		goto out;
-	}
-	if (pinned_mid && *pinned_mid && b.max_id == inflight)
-		snprintf(b.message_id, sizeof b.message_id, "%s", pinned_mid);
-	/* MIME boundaries: "=_" cannot occur in quoted-printable or base64 */
-	snprintf(b.boundary, sizeof b.boundary, "=_logsponge_%lld_%lld",
-		 (long long)b.first_id, (long long)(b.date_us % 1000000007));
-	res->decided = 1;
-	res->records = b.count;
-	snprintf(res->message_id, sizeof res->message_id, "%s", b.message_id);
-	if (dry) {
-		rc = sp_send_stream(&comp, false, out, arg);
-		goto out;
-	}
-	sp_crash_point("after-batch");
-	if ((rc = mark_inflight(sp, &b)))
-		goto out;
 
-	rc = t->send(sp, &comp, &sr, false, out, arg);
-	sp_compose_stop(&comp);
-	if (sr.server_size) {
-		/* the next message will respect it */
-		char sz[32];
-		snprintf(sz, sizeof sz, "%llu", (unsigned long long)sr.server_size);
-		meta_commit(sp, "server_size", sz, "writing meta");
-	}
-	if (rc == SPONGE_OK && sr.outcome == SP_SENT) {
-		sp_crash_point("after-250");
-		bool noted = journal_accept(lockfd, &b, sr.reply.data);
-		rc = commit_sent(sp, &b, sr.reply.data);
-		if (rc == SPONGE_OK) {
-			res->sent = 1;
-			journal_clear(lockfd);
-		} else if (noted) {
-			sb_printf(&sp->err, " (the message was sent; its "
-					    "records stay until a later flush "
-					    "can remove them, and will not be "
-					    "sent again)");
-		} else {
-			sb_printf(&sp->err, " (the message was sent; its "
-					    "records stay and will be sent "
-					    "again, with the same Message-ID)");
-		}
-		goto out;
-	}
-	if (sr.outcome == SP_SENT || sr.outcome == SP_OUTCOME_UNKNOWN)
-		sr.outcome = SP_LOCAL; /* transport failed without saying how */
-	if (!sr.stage)
-		sr.stage = "";
-	snprintf(res->stage, sizeof res->stage, "%s", sr.stage);
-	if (!sr.reply.len)
-		sb_adds(&sr.reply, sp->err.data);
-	/* the error message must survive writing the history row */
-	spbuf keep;
-	sb_init(&keep, 0);
-	sb_adds(&keep, sp->err.len ? sp->err.data : sr.reply.data);
-	int hrc = record_failure(sp, &b, &sr);
-	rc = outcome_code(sr.outcome);
-	sp_fail(sp, rc, "%s%s", keep.data,
-		hrc ? " (and the history row could not be written)" : "");
-	sb_free(&keep);
-out:
-	if (b.gz)
-		fclose(b.gz);
+	if (f.b.gz)
+		fclose(f.b.gz);
 	sqlite3_exec(sp->db, "PRAGMA cache_size=-2000", NULL, NULL, NULL);
-	sb_free(&v);
 	sp_compose_free(&comp);
 	sb_free(&sr.reply);
-	if (lockfd >= 0)
-		close(lockfd);
+	if (f.lockfd >= 0)
+		close(f.lockfd);
 	/* give freed space back, after the lock: a VACUUM's time depends on
 	 * the spool's size, and another flush may go meanwhile (it waits
 	 * for the spool at most spool.busy_timeout) */
