@@ -52,21 +52,19 @@ static void add_said(spbuf *why, const spbuf *err)
 	}
 }
 
-int sp_run_command(const char *cmd, int64_t timeout_us, size_t cap,
-		   spbuf *out, spbuf *why)
+/* Start `/bin/sh -c cmd` in a process group of its own, stdin
+ * /dev/null, stdout and stderr on two pipes (fd[0], fd[1]: the read
+ * ends, non-blocking).  Returns 0 or an errno. */
+static int start(const char *cmd, pid_t *pid, int fd[2])
 {
-	sb_reset(out);
-	sb_reset(why);
-	int p[2], q[2] = {-1, -1};
-	if (pipe2(p, O_CLOEXEC) != 0) {
-		sb_printf(why, "pipe: %s", strerror(errno));
-		return SPONGE_EIO;
-	}
+	int p[2], q[2];
+	if (pipe2(p, O_CLOEXEC) != 0)
+		return errno;
 	if (pipe2(q, O_CLOEXEC) != 0) {
-		sb_printf(why, "pipe: %s", strerror(errno));
+		int e = errno;
 		close(p[0]);
 		close(p[1]);
-		return SPONGE_EIO;
+		return e;
 	}
 	posix_spawn_file_actions_t fa;
 	posix_spawn_file_actions_init(&fa);
@@ -83,53 +81,74 @@ int sp_run_command(const char *cmd, int64_t timeout_us, size_t cap,
 	char sh[] = "sh", dash_c[] = "-c";
 	char *copy = sp_strdup(cmd);
 	char *argv[] = {sh, dash_c, copy, NULL};
-	pid_t pid;
-	int e = copy ? posix_spawn(&pid, "/bin/sh", &fa, &at, argv, environ)
+	int e = copy ? posix_spawn(pid, "/bin/sh", &fa, &at, argv, environ)
 		     : ENOMEM;
 	posix_spawnattr_destroy(&at);
 	posix_spawn_file_actions_destroy(&fa);
 	sp_free(copy);
 	close(p[1]);
 	close(q[1]);
-	int fd[2] = {p[0], q[0]};
-	if (e != 0) {
+	fd[0] = p[0];
+	fd[1] = q[0];
+	if (e) {
 		close(fd[0]);
 		close(fd[1]);
-		sb_printf(why, "cannot run /bin/sh: %s", strerror(e));
-		return SPONGE_EIO;
+		return e;
 	}
 	fcntl(fd[0], F_SETFL, O_NONBLOCK);
 	fcntl(fd[1], F_SETFL, O_NONBLOCK);
-	spbuf err;
-	sb_init(&err, cap);
+	return 0;
+}
+
+/* Collect its output until it exits (not until the end of its output: a
+ * child it left behind may hold the pipes), at most until `deadline`
+ * or past `cap` bytes on either pipe (*over).  True when it exited. */
+static bool collect(pid_t pid, int fd[2], spbuf *into[2], size_t cap,
+		    int64_t deadline, int *status, bool *over)
+{
 	size_t total[2] = {0, 0};
-	spbuf *into[2] = {out, &err};
-	int64_t deadline = sponge_now() + timeout_us;
-	int status = 0, rc = SPONGE_OK;
-	bool exited = false, over = false;
-	while (!exited && !over) {
-		pid_t w = waitpid(pid, &status, WNOHANG);
+	*over = false;
+	for (;;) {
+		pid_t w = waitpid(pid, status, WNOHANG);
 		if (w == pid || (w < 0 && errno != EINTR)) {
-			/* it ended: what it wrote is in the pipes now (a
-			 * child it left behind may hold them open: no waiting
-			 * for the end of the output) */
-			exited = true;
+			/* it ended: what it wrote is in the pipes now */
 			for (int i = 0; i < 2; i++)
 				if (fd[i] >= 0 &&
 				    !take(&fd[i], into[i], &total[i], cap))
-					over = true;
-			break;
+					*over = true;
+			return true;
 		}
 		int64_t left = (deadline - sponge_now()) / 1000;
-		if (left <= 0)
-			break;
+		if (left <= 0 || *over)
+			return false;
 		struct pollfd f[2] = {{fd[0], POLLIN, 0}, {fd[1], POLLIN, 0}};
 		if (poll(f, 2, left < 20 ? (int)left : 20) > 0)
 			for (int i = 0; i < 2; i++)
 				if (fd[i] >= 0 && f[i].revents &&
 				    !take(&fd[i], into[i], &total[i], cap))
-					over = true;
+					*over = true;
 	}
+}
+
+int sp_run_command(const char *cmd, int64_t timeout_us, size_t cap,
+		   spbuf *out, spbuf *why)
+{
+	sb_reset(out);
+	sb_reset(why);
+	pid_t pid;
+	int fd[2];
+	int e = start(cmd, &pid, fd);
+	if (e) {
+		sb_printf(why, "cannot run /bin/sh: %s", strerror(e));
+		return SPONGE_EIO;
+	}
+	spbuf err;
+	sb_init(&err, cap);
+	spbuf *into[2] = {out, &err};
+	int status = 0, rc = SPONGE_OK;
+	bool over;
+	bool exited = collect(pid, fd, into, cap, sponge_now() + timeout_us,
+			      &status, &over);
 	if (!exited || over) {
 		kill(-pid, SIGKILL);
 		if (!exited)

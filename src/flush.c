@@ -930,8 +930,6 @@ static int outcome_code(int o)
 	}
 }
 
-/* After the server's final 250: remove exactly the batch, write the
- * history row, forget the in-flight marker, all in one transaction. */
 /* [spool] keep_sent: forget sent records once their message is older
  * than the retention time (inside the caller's transaction). */
 static int forget_sent(sponge *sp, int64_t now)
@@ -951,77 +949,57 @@ static int forget_sent(sponge *sp, int64_t now)
 	return rc;
 }
 
-/* After the server's final 250: remove (or, with keep_sent, mark) exactly
- * the batch, write the history row, forget the in-flight marker, all in
- * one transaction. */
-static int commit_sent(sponge *sp, const sp_batch *b, const char *reply)
+/* Inside the commit's transaction: remove the batch (or, with keep_sent,
+ * mark it as carried by history row `hist`) and keep the counts. */
+static int remove_batch(sponge *sp, const sp_batch *b, int64_t hist)
 {
-	int rc = exec_sql(sp, "BEGIN IMMEDIATE", "committing the flush");
+	int rc = SPONGE_OK;
+	bool keep = sp->cfg.keep_sent_us != 0;
+	/* Under the write lock: when nothing else is in the table, an
+	 * unqualified DELETE (SQLite's truncate optimisation) frees the
+	 * pages without visiting every row. */
+	bool all = !keep &&
+		   scalar(sp, "SELECT count(*) FROM records WHERE id > ?",
+			  b->max_id, &rc) == 0 &&
+		   scalar(sp, "SELECT EXISTS (SELECT 1 FROM records WHERE "
+			      "sent IS NOT NULL AND sent > ?)", 0, &rc) == 0;
 	if (rc)
 		return rc;
-	/* finishing from the journal: done already if history has it */
-	sqlite3_stmt *done = NULL;
-	if (sqlite3_prepare_v2(sp->db, "SELECT 1 FROM history WHERE outcome = "
-				       "'sent' AND message_id = ? AND last_id = ?",
-			       -1, &done, NULL) == SQLITE_OK) {
-		sqlite3_bind_text(done, 1, b->message_id, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(done, 2, b->max_id);
-		bool already = sqlite3_step(done) == SQLITE_ROW;
-		sqlite3_finalize(done);
-		if (already)
-			return exec_sql(sp, "COMMIT", "committing the flush");
-	}
-	if (rc == SPONGE_OK)
-		rc = exec_sql(sp, ID_FLOOR_SQL, "committing the flush");
-	if (rc == SPONGE_OK)
-		rc = history_row(sp, "sent", "", reply, b);
-	int64_t hist = sqlite3_last_insert_rowid(sp->db);
 	sqlite3_stmt *st = NULL;
-	int r = SQLITE_OK;
-	bool all = false;
-	if (rc == SPONGE_OK && sp->cfg.keep_sent_us) {
-		r = sqlite3_prepare_v2(sp->db,
-				       "UPDATE records SET sent = ?2 WHERE id <= ?1 "
-				       "AND sent IS NULL RETURNING level", -1, &st,
-				       NULL);
-	} else if (rc == SPONGE_OK) {
-		/* Under the write lock: when nothing else is in the table,
-		 * an unqualified DELETE (SQLite's truncate optimisation)
-		 * frees the pages without visiting every row. */
-		all = scalar(sp, "SELECT count(*) FROM records WHERE id > ?",
-			     b->max_id, &rc) == 0 &&
-		      scalar(sp, "SELECT EXISTS (SELECT 1 FROM records "
-				 "WHERE sent IS NOT NULL AND sent > ?)",
-			     0, &rc) == 0;
-		r = sqlite3_prepare_v2(sp->db,
-				       all ? "DELETE FROM records"
-					   : "DELETE FROM records WHERE id <= ?1 "
-					     "AND sent IS NULL RETURNING level, "
-					     "sent",
-				       -1, &st, NULL);
-	}
-	if (rc == SPONGE_OK && r == SQLITE_OK) {
-		if (sqlite3_bind_parameter_count(st) >= 1)
-			sqlite3_bind_int64(st, 1, b->max_id);
-		if (sqlite3_bind_parameter_count(st) >= 2)
-			sqlite3_bind_int64(st, 2, hist);
-		if (all) {
-			r = sqlite3_step(st);
-			r = r == SQLITE_DONE ? SQLITE_OK : r;
-		} else {
-			rc = sp_counts_step(sp, st, sp->cfg.keep_sent_us != 0,
-					    NULL, "committing the flush");
-		}
+	int r = sqlite3_prepare_v2(
+		sp->db,
+		keep  ? "UPDATE records SET sent = ?2 WHERE id <= ?1 AND sent "
+			"IS NULL RETURNING level"
+		: all ? "DELETE FROM records"
+		      : "DELETE FROM records WHERE id <= ?1 AND sent IS NULL "
+			"RETURNING level, sent",
+		-1, &st, NULL);
+	if (r != SQLITE_OK)
+		return sp_dberr(sp, r, "committing the flush");
+	if (sqlite3_bind_parameter_count(st) >= 1)
+		sqlite3_bind_int64(st, 1, b->max_id);
+	if (sqlite3_bind_parameter_count(st) >= 2)
+		sqlite3_bind_int64(st, 2, hist);
+	if (all) {
+		r = sqlite3_step(st);
+		if (r != SQLITE_DONE)
+			rc = sp_dberr(sp, r, "committing the flush");
+	} else {
+		rc = sp_counts_step(sp, st, keep, NULL, "committing the flush");
 	}
 	sqlite3_finalize(st);
-	if (rc == SPONGE_OK && r != SQLITE_OK)
-		rc = sp_dberr(sp, r, "committing the flush");
 	if (rc == SPONGE_OK && all)
 		rc = exec_sql(sp, "UPDATE counts SET n = 0",
 			      "committing the flush");
 	if (rc == SPONGE_OK)
 		rc = sp_counts_moved_past(sp, b->max_id);
-	/* the drops this message reported are reported */
+	return rc;
+}
+
+/* The drops this message reported are reported: take them off. */
+static int unreport_drops(sponge *sp, const sp_batch *b)
+{
+	int rc = SPONGE_OK;
 	for (int l = 0; l < 8 && rc == SPONGE_OK; l++) {
 		if (!b->dropped[l])
 			continue;
@@ -1031,9 +1009,43 @@ static int commit_sent(sponge *sp, const sp_batch *b, const char *reply)
 			 "'dropped_%d'", (long long)b->dropped[l], l);
 		rc = exec_sql(sp, sql, "committing the flush");
 	}
-	if (rc == SPONGE_OK)
-		rc = forget_sent(sp, sponge_now());
-	if (rc == SPONGE_OK)
+	return rc;
+}
+
+/* True when history already has this batch as sent (a commit finished
+ * from the journal that had in fact gone through). */
+static bool already_committed(sponge *sp, const sp_batch *b)
+{
+	sqlite3_stmt *st = NULL;
+	bool done = false;
+	if (sqlite3_prepare_v2(sp->db, "SELECT 1 FROM history WHERE outcome = "
+				       "'sent' AND message_id = ? AND last_id = ?",
+			       -1, &st, NULL) == SQLITE_OK) {
+		sqlite3_bind_text(st, 1, b->message_id, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 2, b->max_id);
+		done = sqlite3_step(st) == SQLITE_ROW;
+	}
+	sqlite3_finalize(st);
+	return done;
+}
+
+/* After the server's final 250: remove (or, with keep_sent, mark) exactly
+ * the batch, write the history row, forget the in-flight marker, all in
+ * one transaction. */
+static int commit_sent(sponge *sp, const sp_batch *b, const char *reply)
+{
+	int rc = exec_sql(sp, "BEGIN IMMEDIATE", "committing the flush");
+	if (rc)
+		return rc;
+	if (already_committed(sp, b))
+		return exec_sql(sp, "COMMIT", "committing the flush");
+	if ((rc = exec_sql(sp, ID_FLOOR_SQL, "committing the flush")) ==
+		    SPONGE_OK &&
+	    (rc = history_row(sp, "sent", "", reply, b)) == SPONGE_OK &&
+	    (rc = remove_batch(sp, b, sqlite3_last_insert_rowid(sp->db))) ==
+		    SPONGE_OK &&
+	    (rc = unreport_drops(sp, b)) == SPONGE_OK &&
+	    (rc = forget_sent(sp, sponge_now())) == SPONGE_OK)
 		rc = meta_set(sp, "inflight", NULL);
 	sp_crash_point("during-commit");
 	if (rc == SPONGE_OK)
