@@ -43,7 +43,7 @@ LDFLAGS   += $(SANFLAGS)
 
 LIB_SRC = src/buf.c src/utf8.c src/level.c src/timeutil.c src/config.c \
           src/spool.c src/query.c src/compose.c src/flush.c src/smtp.c \
-          src/transports.c src/formats.c src/command.c src/counts.c src/policy.c
+          src/transports.c src/formats.c src/command.c src/counts.c src/policy.c src/abi.c
 CLI_SRC = cli/main.c cli/add.c cli/lines.c cli/run.c cli/query.c cli/flush.c
 UNIT_SRC = $(wildcard tests/unit/*.c)
 

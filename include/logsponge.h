@@ -7,6 +7,14 @@
  * network; nothing declared here exits, aborts or prints.
  *
  * Conventions used throughout:
+ *  - Structs the caller passes in or gets back (sponge_filter,
+ *    sponge_stats, sponge_policy, sponge_flush_result) may grow at their
+ *    end in later versions.  The functions that take them are macros
+ *    over *_sized entry points that also pass the struct's size as this
+ *    header had it (sizeof), so a program built against an older header
+ *    keeps working with a newer library: it reads and writes only that
+ *    many bytes, and a field the caller's struct lacks counts as zero.
+ *    Bindings (ctypes, FFI) call the *_sized functions with their size.
  *  - Functions return an int error code: SPONGE_OK (0) on success, one of
  *    the other sponge_code values on failure.  sponge_strerror() turns a
  *    code into static text; sponge_errmsg() gives the detail of the last
@@ -343,8 +351,10 @@ typedef struct sponge_iter sponge_iter;
 
 /* Matches come oldest first (by id, which follows arrival order).  The
  * filter's strings are copied.  On failure *out is NULL. */
-SPONGE_API int sponge_query(sponge *sp, const sponge_filter *f,
-			    sponge_iter **out);
+SPONGE_API int sponge_query_sized(sponge *sp, const sponge_filter *f,
+				  size_t f_size, sponge_iter **out);
+#define sponge_query(sp, f, out)                                              \
+	sponge_query_sized((sp), (f), sizeof(sponge_filter), (out))
 /* SPONGE_ROW with *rec set, SPONGE_DONE at the end, or an error code. */
 SPONGE_API int sponge_query_next(sponge_iter *it, const sponge_record **rec);
 /* NULL is a no-op. */
@@ -364,7 +374,10 @@ typedef struct sponge_stats {
 				 max_bytes since the last message, by level */
 } sponge_stats;
 
-SPONGE_API int sponge_stats_get(sponge *sp, sponge_stats *out);
+SPONGE_API int sponge_stats_get_sized(sponge *sp, sponge_stats *out,
+				      size_t size);
+#define sponge_stats_get(sp, out)                                             \
+	sponge_stats_get_sized((sp), (out), sizeof(sponge_stats))
 
 /* One past flush attempt (history). Strings owned by the iterator. */
 typedef struct sponge_attempt {
@@ -429,8 +442,12 @@ typedef struct sponge_flush_result {
  * in sponge_errmsg().  Never blocks longer than smtp.timeout per network
  * step.
  */
-SPONGE_API int sponge_flush(sponge *sp, unsigned flags, sponge_writer out,
-			    void *arg, sponge_flush_result *res);
+SPONGE_API int sponge_flush_sized(sponge *sp, unsigned flags,
+				  sponge_writer out, void *arg,
+				  sponge_flush_result *res, size_t res_size);
+#define sponge_flush(sp, flags, out, arg, res)                                \
+	sponge_flush_sized((sp), (flags), (out), (arg), (res),                \
+			   sizeof(sponge_flush_result))
 
 /*
  * Connect to [smtp] host, STARTTLS, verify the certificate, AUTH and QUIT
@@ -481,7 +498,10 @@ SPONGE_API int sponge_decide(sponge *sp, unsigned flags, int *verdict,
 SPONGE_API const char *sponge_config_warnings(sponge *sp);
 
 /* Copies the effective [policy] settings into *out. */
-SPONGE_API int sponge_get_policy(const sponge *sp, sponge_policy *out);
+SPONGE_API int sponge_get_policy_sized(const sponge *sp, sponge_policy *out,
+				       size_t size);
+#define sponge_get_policy(sp, out)                                            \
+	sponge_get_policy_sized((sp), (out), sizeof(sponge_policy))
 
 #ifdef __cplusplus
 }

@@ -1339,8 +1339,8 @@ static int settle(flush_run *f, int rc, sp_send_result *sr)
 	return rc;
 }
 
-int sponge_flush(sponge *sp, unsigned flags, sponge_writer out, void *arg,
-		 sponge_flush_result *res)
+int sp_flush(sponge *sp, unsigned flags, sponge_writer out, void *arg,
+	     sponge_flush_result *res)
 {
 	sponge_flush_result dummy;
 	if (!res)

@@ -151,6 +151,14 @@ SP_HIDDEN int64_t sp_clamp_time(int64_t t);
 /* a - b, saturating at the int64 range. */
 SP_HIDDEN int64_t sp_sub(int64_t a, int64_t b);
 
+/* ---- the public functions whose structs may grow (abi.c wraps them:
+ * these take and fill the library's own, full-size structs) ---- */
+SP_HIDDEN int sp_query(sponge *sp, const sponge_filter *f, sponge_iter **out);
+SP_HIDDEN int sp_stats_get(sponge *sp, sponge_stats *out);
+SP_HIDDEN int sp_get_policy(const sponge *sp, sponge_policy *out);
+SP_HIDDEN int sp_flush(sponge *sp, unsigned flags, sponge_writer out,
+		       void *arg, sponge_flush_result *res);
+
 /* ---- the policy (policy.c) ---- */
 typedef struct sp_policy_in {
 	int64_t pending;

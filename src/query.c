@@ -25,7 +25,7 @@ static int prepare(sponge *sp, const char *sql, sqlite3_stmt **st,
 	return rc == SQLITE_OK ? SPONGE_OK : sp_dberr(sp, rc, what);
 }
 
-int sponge_query(sponge *sp, const sponge_filter *f, sponge_iter **out)
+int sp_query(sponge *sp, const sponge_filter *f, sponge_iter **out)
 {
 	static const sponge_filter all;
 	if (out)
@@ -199,7 +199,7 @@ static int edge(sponge *sp, bool last, int64_t from, int64_t *t, int64_t *id)
  * oldest is the first pending record in arrival (id) order, whose
  * received time is within a minute of the earliest.
  */
-int sponge_stats_get(sponge *sp, sponge_stats *out)
+int sp_stats_get(sponge *sp, sponge_stats *out)
 {
 	if (!sp || !sp->db || !out)
 		return SPONGE_EINVAL;

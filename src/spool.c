@@ -172,7 +172,7 @@ const char *sponge_config_warnings(sponge *sp)
 	return sp->err.data;
 }
 
-int sponge_get_policy(const sponge *sp, sponge_policy *out)
+int sp_get_policy(const sponge *sp, sponge_policy *out)
 {
 	if (!sp || !out)
 		return SPONGE_EINVAL;

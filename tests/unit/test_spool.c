@@ -1,6 +1,7 @@
 /* Unit tests: the library API against a real spool in a temp directory. */
 #define _GNU_SOURCE
 #include <check.h>
+#include <stddef.h>
 #include <fcntl.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -169,6 +170,46 @@ START_TEST(cleaning_and_cut_marker)
 	ck_assert_str_eq(r->message, "bad\xef\xbf\xbd [logsponge: cut 100 bytes]");
 	ck_assert_str_eq(r->host, "other\xe2\x90\x8dhost");
 	ck_assert_int_eq(sponge_query_next(it, &r), SPONGE_DONE);
+	sponge_query_close(it);
+	sponge_close(sp);
+}
+END_TEST
+
+/* The structs can grow: a caller built against an older (smaller) or a
+ * newer (larger) header gets exactly its own size written. */
+START_TEST(abi_sizes)
+{
+	sponge *sp = open_ok();
+	ck_assert_int_eq(sponge_log(sp, SPONGE_ERR, "t", "one"), SPONGE_OK);
+	unsigned char buf[sizeof(sponge_stats) + 64];
+	size_t older = offsetof(sponge_stats, dropped);
+	memset(buf, 0xAB, sizeof buf);
+	ck_assert_int_eq(sponge_stats_get_sized(sp, (sponge_stats *)buf, older),
+			 SPONGE_OK);
+	ck_assert_int_eq(((sponge_stats *)buf)->pending, 1);
+	for (size_t i = older; i < sizeof buf; i++)
+		ck_assert_uint_eq(buf[i], 0xAB); /* nothing past its size */
+	memset(buf, 0xAB, sizeof buf);
+	ck_assert_int_eq(sponge_stats_get_sized(sp, (sponge_stats *)buf,
+						sizeof buf),
+			 SPONGE_OK);
+	for (size_t i = sizeof(sponge_stats); i < sizeof buf; i++)
+		ck_assert_uint_eq(buf[i], 0); /* fields it does not know: 0 */
+	/* a filter from an older header: the fields it lacks are 0 */
+	sponge_filter f;
+	memset(&f, 0x7F, sizeof f); /* garbage where the old struct ends */
+	f.has_level = 0;
+	f.tag = NULL;
+	f.since_us = f.until_us = 0;
+	f.grep = NULL;
+	f.limit = 0;
+	sponge_iter *it = NULL;
+	ck_assert_int_eq(sponge_query_sized(sp, &f, offsetof(sponge_filter,
+							     max_id), &it),
+			 SPONGE_OK);
+	const sponge_record *r;
+	ck_assert_int_eq(sponge_query_next(it, &r), SPONGE_ROW);
+	ck_assert_str_eq(r->message, "one");
 	sponge_query_close(it);
 	sponge_close(sp);
 }
@@ -430,6 +471,7 @@ Suite *spool_suite(void)
 	tcase_add_test(t, log_and_query_filters);
 	tcase_add_test(t, cleaning_and_cut_marker);
 	tcase_add_test(t, purge_never_reuses_ids);
+	tcase_add_test(t, abi_sizes);
 	tcase_add_test(t, batching_queues_until_sync);
 	tcase_add_test(t, modes_0600_and_0700);
 	tcase_add_test(t, symlink_not_followed_on_create);
