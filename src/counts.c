@@ -97,6 +97,44 @@ int sp_counts_step(sponge *sp, sqlite3_stmt *st, bool to_sent,
 	return sp_counts_add(sp, d);
 }
 
+int sp_counts_batch_gone(sponge *sp, int64_t max_id, bool to_sent)
+{
+	/* a GROUP BY over the id range, before the plain DELETE/UPDATE: in
+	 * the same write transaction it counts exactly what goes, at a
+	 * fraction of what RETURNING costs per row */
+	sqlite3_stmt *st;
+	int r = sqlite3_prepare_v2(sp->db,
+				   "SELECT level, count(*) FROM records WHERE "
+				   "id <= ?1 AND sent IS NULL GROUP BY level",
+				   -1, &st, NULL);
+	if (r != SQLITE_OK)
+		return sp_dberr(sp, r, "counting records");
+	sqlite3_bind_int64(st, 1, max_id);
+	int64_t d[SP_COUNTS] = {0};
+	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+		int64_t n = sqlite3_column_int64(st, 1);
+		d[sqlite3_column_int(st, 0) & 7] -= n;
+		if (to_sent)
+			d[SP_COUNT_SENT] += n;
+	}
+	sqlite3_finalize(st);
+	if (r != SQLITE_DONE)
+		return sp_dberr(sp, r, "counting records");
+	return sp_counts_add(sp, d);
+}
+
+int sp_counts_recount(sponge *sp)
+{
+	int r = sqlite3_exec(
+		sp->db,
+		"UPDATE counts SET n = 0;"
+		"INSERT INTO counts(k, n) SELECT CASE WHEN sent IS NULL THEN "
+		"level ELSE 8 END, count(*) FROM records WHERE true GROUP BY 1 "
+		"ON CONFLICT(k) DO UPDATE SET n = excluded.n;",
+		NULL, NULL, NULL);
+	return r == SQLITE_OK ? SPONGE_OK : sp_dberr(sp, r, "counting records");
+}
+
 int sp_counts_moved_past(sponge *sp, int64_t max_id)
 {
 	for (int k = 0; k < 8; k++) {

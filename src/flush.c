@@ -965,14 +965,22 @@ static int remove_batch(sponge *sp, const sp_batch *b, int64_t hist)
 			      "sent IS NOT NULL AND sent > ?)", 0, &rc) == 0;
 	if (rc)
 		return rc;
+	/* the batch's counts by level, when its plan has them (a batch
+	 * finished from the journal has not: count them first) */
+	int64_t planned = 0;
+	for (int l = 0; l < 8; l++)
+		planned += b->by_level[l];
+	bool known = planned == b->count && b->count > 0;
+	if (!all && !known &&
+	    (rc = sp_counts_batch_gone(sp, b->max_id, keep)))
+		return rc;
 	sqlite3_stmt *st = NULL;
 	int r = sqlite3_prepare_v2(
 		sp->db,
 		keep  ? "UPDATE records SET sent = ?2 WHERE id <= ?1 AND sent "
-			"IS NULL RETURNING level"
+			"IS NULL"
 		: all ? "DELETE FROM records"
-		      : "DELETE FROM records WHERE id <= ?1 AND sent IS NULL "
-			"RETURNING level, sent",
+		      : "DELETE FROM records WHERE id <= ?1 AND sent IS NULL",
 		-1, &st, NULL);
 	if (r != SQLITE_OK)
 		return sp_dberr(sp, r, "committing the flush");
@@ -980,14 +988,22 @@ static int remove_batch(sponge *sp, const sp_batch *b, int64_t hist)
 		sqlite3_bind_int64(st, 1, b->max_id);
 	if (sqlite3_bind_parameter_count(st) >= 2)
 		sqlite3_bind_int64(st, 2, hist);
-	if (all) {
-		r = sqlite3_step(st);
-		if (r != SQLITE_DONE)
-			rc = sp_dberr(sp, r, "committing the flush");
-	} else {
-		rc = sp_counts_step(sp, st, keep, NULL, "committing the flush");
-	}
+	r = sqlite3_step(st);
+	if (r != SQLITE_DONE)
+		rc = sp_dberr(sp, r, "committing the flush");
 	sqlite3_finalize(st);
+	if (rc == SPONGE_OK && !all && known) {
+		if (sqlite3_changes64(sp->db) == b->count) {
+			int64_t d[SP_COUNTS] = {0};
+			for (int l = 0; l < 8; l++)
+				d[l] = -b->by_level[l];
+			d[SP_COUNT_SENT] = keep ? b->count : 0;
+			rc = sp_counts_add(sp, d);
+		} else {
+			/* a purge or a cap took some meanwhile */
+			rc = sp_counts_recount(sp);
+		}
+	}
 	if (rc == SPONGE_OK && all)
 		rc = exec_sql(sp, "UPDATE counts SET n = 0",
 			      "committing the flush");

@@ -249,6 +249,13 @@ SP_HIDDEN int sp_counts_get(sponge *sp, int64_t n[SP_COUNTS],
  * NULL) gets how many rows.  The caller finalizes st. */
 SP_HIDDEN int sp_counts_step(sponge *sp, sqlite3_stmt *st, bool to_sent,
 			     int64_t *changed, const char *what);
+/* Every pending record with id <= max_id is about to go (to_sent: to be
+ * kept as sent): take them off the counts.  Call it in the same write
+ * transaction, just before the plain DELETE or UPDATE. */
+SP_HIDDEN int sp_counts_batch_gone(sponge *sp, int64_t max_id, bool to_sent);
+/* Count every record again (a full scan: only when something else
+ * removed records the caller counted on). */
+SP_HIDDEN int sp_counts_recount(sponge *sp);
 /* Every pending record with id <= max_id is gone: move the cursors. */
 SP_HIDDEN int sp_counts_moved_past(sponge *sp, int64_t max_id);
 /* Keep the spool within [spool] max_records and max_bytes, inside the
