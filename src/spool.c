@@ -710,7 +710,7 @@ static int write_queue(sponge *sp, bool durable)
 		return rc;
 	if ((rc = exec(sp, "BEGIN IMMEDIATE", "writing records")))
 		goto out;
-	int64_t next;
+	int64_t next = 0;
 	bool caps = sp->cfg.max_records || sp->cfg.max_bytes;
 	int64_t before[SP_COUNTS] = {0};
 	if (caps)
