@@ -42,8 +42,9 @@ LIB_CFLAGS = $(ALL_CFLAGS) -fPIC -fvisibility=hidden
 LDFLAGS   += $(SANFLAGS)
 
 LIB_SRC = src/buf.c src/utf8.c src/level.c src/timeutil.c src/config.c \
-          src/spool.c src/query.c src/compose.c src/flush.c src/smtp.c \
-          src/transports.c src/formats.c src/command.c src/counts.c src/policy.c src/abi.c
+          src/spool.c src/store.c src/store_batch.c src/store_counts.c \
+          src/store_query.c src/plan.c src/compose.c src/flush.c src/smtp.c \
+          src/transports.c src/formats.c src/command.c src/policy.c src/abi.c
 CLI_SRC = cli/main.c cli/add.c cli/lines.c cli/run.c cli/query.c cli/flush.c
 UNIT_SRC = $(wildcard tests/unit/*.c)
 
@@ -59,7 +60,7 @@ TSTATIC = $(BUILD)/liblogsponge-test.a
 TBIN    = $(BUILD)/logsponge-test
 UNIT    = $(BUILD)/unit-tests
 
-.PHONY: all deps check unit e2e install uninstall clean demo bench man-check \
+.PHONY: all deps check lint unit e2e install uninstall clean demo bench man-check \
         fuzz valgrind
 all: $(STATIC) $(SHARED) $(BIN)
 
@@ -110,7 +111,7 @@ $(UNIT): $(UNIT_OBJ) $(TSTATIC)
 
 check: deps
 	@$(MAKE) --no-print-directory all $(UNIT)
-	@$(MAKE) --no-print-directory unit e2e man-check
+	@$(MAKE) --no-print-directory lint unit e2e man-check
 
 # Under the sanitizers the tests run in one process (CK_FORK=no), so that
 # LeakSanitizer's verdict at exit is the exit status: in Check's fork
@@ -130,6 +131,10 @@ e2e: $(BIN) $(TBIN) $(SHARED) $(FAULTFS)
 	  LOGSPONGE_BUILD=$(abspath $(BUILD)) \
 	  LOGSPONGE_CFLAGS="$(SANFLAGS)" LOGSPONGE_FAULTFS=$(abspath $(FAULTFS)) \
 	  $(PYTHON) -m unittest discover -s tests/e2e -p 'test_*.py' -v
+
+# the layers (tests/lint/layers.sh): SQL only in the store, and so on
+lint:
+	@sh tests/lint/layers.sh
 
 man-check:
 	@for m in man/*.[0-9]; do \

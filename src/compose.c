@@ -10,7 +10,6 @@
 #include <string.h>
 #include <time.h>
 
-#include <sqlite3.h>
 
 #include "flush.h"
 
@@ -351,27 +350,16 @@ static bool summary(sp_composer *c)
 			       "and wait for the next message.",
 			    (long long)b->waiting_after,
 			    b->waiting_after == 1 ? "" : "s");
-	if (b->count && b->first_of[b->highest]) {
+	if (b->count && b->top_msg) {
 		/* the first record at the highest level present */
-		sqlite3_stmt *st;
-		if (sqlite3_prepare_v2(c->sp->db,
-				       "SELECT time, tag, message FROM records "
-				       "WHERE id = ?", -1, &st, NULL) == SQLITE_OK) {
-			sqlite3_bind_int64(st, 1, b->first_of[b->highest]);
-			if (sqlite3_step(st) == SQLITE_ROW) {
-				char ft[32];
-				const char *tag =
-					(const char *)sqlite3_column_text(st, 1);
-				const char *msg =
-					(const char *)sqlite3_column_text(st, 2);
-				sponge_format_time(sqlite3_column_int64(st, 0), ft);
-				body_printf(c, "First %s: %s %s: %s",
-					    sponge_level_name(b->highest), ft,
-					    tag && *tag ? tag : "-",
-					    msg ? msg : "");
-			}
-			sqlite3_finalize(st);
-		}
+		char ft[32];
+		sponge_format_time(b->top_time, ft);
+		sb_reset(&c->scratch);
+		sb_printf(&c->scratch, "First %s: %s %s: ",
+			  sponge_level_name(b->highest), ft,
+			  b->top_tag[0] ? b->top_tag : "-");
+		sb_add(&c->scratch, b->top_msg, b->top_len);
+		body_line(c, c->scratch.data, c->scratch.len);
 	}
 	if (b->gz) {
 		char sz[32];
@@ -458,13 +446,9 @@ static int fold_count(sp_composer *c)
 	memset(c->fold, 0, FOLD_SLOTS * sizeof *c->fold);
 	bool masked = c->sp->cfg.fold == SP_FOLD_MASKED;
 	size_t used = 0;
-	sponge_filter f;
-	memset(&f, 0, sizeof f);
-	f.max_id = c->b->max_id;
-	sponge_iter *it;
-	int rc = sponge_query(c->sp, &f, &it);
+	int rc = c->src->open(c->src, SP_OLDEST_FIRST);
 	const sponge_record *r;
-	while (rc == SPONGE_OK && (rc = sponge_query_next(it, &r)) == SPONGE_ROW) {
+	while (rc == SPONGE_OK && (rc = c->src->next(c->src, &r)) == SPONGE_ROW) {
 		fold_slot *s = fold_find(c->fold, record_key(r, masked), true,
 					 &used);
 		if (s) {
@@ -473,7 +457,7 @@ static int fold_count(sp_composer *c)
 		}
 		rc = SPONGE_OK;
 	}
-	sponge_query_close(it);
+	c->src->close(c->src);
 	return rc == SPONGE_DONE ? SPONGE_OK : rc;
 }
 
@@ -503,30 +487,6 @@ bool sp_record_line(spbuf *out, const sponge_record *r,
 	}
 	sb_add(out, ": ", 2);
 	return sb_add(out, r->message, r->message_len);
-}
-
-/* The next record of the attachment-mode body (most severe first). */
-static int by_level(sp_composer *c, sponge_record *r)
-{
-	int s = sqlite3_step(c->groups);
-	if (s == SQLITE_DONE)
-		return SPONGE_DONE;
-	if (s != SQLITE_ROW)
-		return sp_dberr(c->sp, s, "reading records");
-	sqlite3_stmt *st = c->groups;
-	r->time_us = sqlite3_column_int64(st, 0);
-	r->level = sqlite3_column_int(st, 1);
-	r->tag = (const char *)sqlite3_column_text(st, 2);
-	r->host = (const char *)sqlite3_column_text(st, 3);
-	r->message = (const char *)sqlite3_column_text(st, 4);
-	r->message_len = (size_t)sqlite3_column_bytes(st, 4);
-	if (!r->tag)
-		r->tag = "";
-	if (!r->host)
-		r->host = "";
-	if (!r->message)
-		r->message = "";
-	return SPONGE_ROW;
 }
 
 /* A record as a table row, level in colour, everything escaped. */
@@ -564,16 +524,12 @@ static bool html_row(sp_composer *c, const sponge_record *r, int64_t times,
 static int records(sp_composer *c)
 {
 	const sponge_record *r;
-	sponge_record fr;
 	int64_t times = 1, last = 0;
 	bool masked = c->sp->cfg.fold == SP_FOLD_MASKED;
 	size_t unused = 0;
 	int rc;
 	while (c->out.len < CHUNK &&
-	       (rc = c->groups ? by_level(c, &fr)
-			       : sponge_query_next(c->it, &r)) == SPONGE_ROW) {
-		if (c->groups)
-			r = &fr;
+	       (rc = c->src->next(c->src, &r)) == SPONGE_ROW) {
 		times = 1;
 		if (c->fold) {
 			fold_slot *s = fold_find(c->fold, record_key(r, masked),
@@ -705,17 +661,17 @@ bool sp_compose_done(const sp_composer *c) { return c->state == ST_END; }
 
 void sp_compose_stop(sp_composer *c)
 {
-	sponge_query_close(c->it);
-	c->it = NULL;
-	sqlite3_finalize(c->groups);
-	c->groups = NULL;
+	if (c->src)
+		c->src->close(c->src);
 }
 
-void sp_compose_init(sp_composer *c, sponge *sp, const sp_batch *b)
+void sp_compose_init(sp_composer *c, sponge *sp, const sp_batch *b,
+		     sp_source *src)
 {
 	memset(c, 0, sizeof *c);
 	c->sp = sp;
 	c->b = b;
+	c->src = src;
 	sb_init(&c->out, 0);
 	sb_init(&c->scratch, 0);
 	c->state = ST_END;
@@ -725,20 +681,14 @@ void sp_compose_free(sp_composer *c)
 {
 	sp_free(c->fold);
 	c->fold = NULL;
-	sponge_query_close(c->it);
-	c->it = NULL;
-	sqlite3_finalize(c->groups);
-	c->groups = NULL;
+	sp_compose_stop(c);
 	sb_free(&c->out);
 	sb_free(&c->scratch);
 }
 
 int sp_compose_rewind(sp_composer *c)
 {
-	sponge_query_close(c->it);
-	c->it = NULL;
-	sqlite3_finalize(c->groups);
-	c->groups = NULL;
+	sp_compose_stop(c);
 	c->rc = SPONGE_OK;
 	c->bytes = 0;
 	c->state = ST_HEADERS;
@@ -757,27 +707,11 @@ int sp_compose_rewind(sp_composer *c)
  * max_size most severe first. */
 static int open_records(sp_composer *c)
 {
-	sponge_query_close(c->it);
-	c->it = NULL;
-	sqlite3_finalize(c->groups);
-	c->groups = NULL;
+	sp_compose_stop(c);
 	c->in_body = 0;
 	c->generation++;
-	if (c->b->gz) {
-		int r = sqlite3_prepare_v2(c->sp->db,
-					   "SELECT time, level, tag, host, message "
-					   "FROM records WHERE id <= ? AND sent "
-					   "IS NULL ORDER BY level, id",
-					   -1, &c->groups, NULL);
-		if (r != SQLITE_OK)
-			return sp_dberr(c->sp, r, "reading records");
-		sqlite3_bind_int64(c->groups, 1, c->b->max_id);
-		return SPONGE_OK;
-	}
-	sponge_filter f;
-	memset(&f, 0, sizeof f);
-	f.max_id = c->b->max_id;
-	return sponge_query(c->sp, &f, &c->it);
+	return c->src->open(c->src, c->b->gz ? SP_SEVERE_FIRST
+					      : SP_OLDEST_FIRST);
 }
 
 const char *sp_compose_next(sp_composer *c, size_t *len)

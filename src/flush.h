@@ -35,15 +35,53 @@ typedef struct sp_batch {
 	int64_t msg_bytes;      /* bytes of the batch's messages and tags */
 	uint64_t max_size;      /* mail.max_size, or less: the server's SIZE */
 	int64_t min_interval_us;/* waited for min_interval (0: it did not) */
+	/* the first record of the most severe level (the summary's) */
+	int64_t top_time;
+	char top_tag[72];
+	char *top_msg;          /* NULL: none */
+	size_t top_len;
 } sp_batch;
+
+/* ---- the plan (plan.c) ---- */
+/* The batch's counts, times and tags: every pending record with id <=
+ * max_id (the rest of *b cleared). */
+SP_HIDDEN int sp_plan_counts(sponge *sp, int64_t max_id, sp_batch *b);
+/* Then its envelope (subject, Message-ID; a heartbeat's when it has no
+ * records) and size plan (past mail.max_size: the attachment, and maybe
+ * a smaller batch). */
+SP_HIDDEN int sp_plan_envelope(sponge *sp, sp_batch *b, int64_t now);
+/* What a plan holds (the attachment's file, the top record). */
+SP_HIDDEN void sp_plan_free(sp_batch *b);
+
+/* ---- the record source ---- */
+/* Where the composer reads a batch's records from: the store (below) or,
+ * in tests, an array.  open (re)starts; next gives SPONGE_ROW with *r
+ * valid until the next call, SPONGE_DONE, or an error with the handle's
+ * message set; close stops reading (the store's read transaction ends). */
+typedef enum sp_order { SP_OLDEST_FIRST, SP_SEVERE_FIRST } sp_order;
+typedef struct sp_source sp_source;
+struct sp_source {
+	int (*open)(sp_source *s, sp_order order);
+	int (*next)(sp_source *s, const sponge_record **r);
+	void (*close)(sp_source *s);
+};
+
+/* The pending records of batch b (id <= b->max_id at each open). */
+typedef struct sp_batch_source {
+	sp_source base;
+	sponge *sp;
+	const sp_batch *b;
+	sponge_iter *it;
+} sp_batch_source;
+SP_HIDDEN void sp_batch_source_init(sp_batch_source *s, sponge *sp,
+				    const sp_batch *b);
 
 /* A streaming composer of the whole message (headers + body, CRLF). */
 struct sp_composer {
 	sponge *sp;
 	const sp_batch *b;
 	int state;
-	sponge_iter *it;        /* the records, one by one (fold = off) */
-	sqlite3_stmt *groups;   /* or, past max_size, most severe first */
+	sp_source *src;        /* the records */
 	struct fold_slot *fold; /* folding: counts by record key, or NULL */
 	int64_t generation;     /* rewinds so far (a slot's printed mark) */
 	spbuf out;              /* the chunk being handed out */
@@ -58,7 +96,10 @@ struct sp_composer {
 	char tbuf[32];
 };
 
-SP_HIDDEN void sp_compose_init(sp_composer *c, sponge *sp, const sp_batch *b);
+/* sp: the config, host name and error message; the records come from src
+ * only (the composer has no SQL of its own). */
+SP_HIDDEN void sp_compose_init(sp_composer *c, sponge *sp, const sp_batch *b,
+			       sp_source *src);
 SP_HIDDEN void sp_compose_free(sp_composer *c);
 /* Start over (libESMTP rewinds before every DATA). */
 SP_HIDDEN int sp_compose_rewind(sp_composer *c);
@@ -73,7 +114,7 @@ SP_HIDDEN bool sp_record_line(spbuf *out, const sponge_record *r,
 			      const char *local_host, int64_t *tsec,
 			      char tbuf[32]);
 
-/* End the reading statements (and so the read transaction) before the
+/* Stop reading the source (and so the read transaction) before the
  * commit: a reader left open would make the commit's write fail. */
 SP_HIDDEN void sp_compose_stop(sp_composer *c);
 /* True once the whole message was handed out. */

@@ -227,50 +227,6 @@ struct sponge {
 	unsigned rcv_reads;
 };
 
-/* Before deleting records: remember the highest id handed out so far,
- * so that no id is ever reused. */
-#define ID_FLOOR_SQL                                                          \
-	"INSERT INTO meta(key, value) SELECT 'id_floor', max(id) FROM records " \
-	"WHERE true ON CONFLICT(key) DO UPDATE SET value = "                  \
-	"max(value, coalesce(excluded.value, 0))"
-
-/* ---- counts and caps (counts.c) ---- */
-/* counts.k: 0..7 pending records per level, 8 sent records kept */
-#define SP_COUNTS 9
-#define SP_COUNT_SENT 8
-/* Add d[k] to each count (inside the caller's write transaction). */
-SP_HIDDEN int sp_counts_add(sponge *sp, const int64_t d[SP_COUNTS]);
-/* The counts (and, when cur is not NULL, the per-level id cursors). */
-SP_HIDDEN int sp_counts_get(sponge *sp, int64_t n[SP_COUNTS],
-			    int64_t cur[SP_COUNTS]);
-/* Step a prepared "DELETE ... RETURNING level, sent" (or, with to_sent,
- * "UPDATE ... SET sent = ... RETURNING level": pending records become
- * kept sent ones) to its end and update the counts; *changed (may be
- * NULL) gets how many rows.  The caller finalizes st. */
-SP_HIDDEN int sp_counts_step(sponge *sp, sqlite3_stmt *st, bool to_sent,
-			     int64_t *changed, const char *what);
-/* Every pending record with id <= max_id is about to go (to_sent: to be
- * kept as sent): take them off the counts.  Call it in the same write
- * transaction, just before the plain DELETE or UPDATE. */
-SP_HIDDEN int sp_counts_batch_gone(sponge *sp, int64_t max_id, bool to_sent);
-/* Count every record again (a full scan: only when something else
- * removed records the caller counted on). */
-SP_HIDDEN int sp_counts_recount(sponge *sp);
-/* Every pending record with id <= max_id is gone: move the cursors. */
-SP_HIDDEN int sp_counts_moved_past(sponge *sp, int64_t max_id);
-/* Keep the spool within [spool] max_records and max_bytes, inside the
- * caller's write transaction: drop exactly as many records as needed,
- * kept sent ones first, then the oldest of the least severe level; never
- * prot_id (0: none). */
-SP_HIDDEN int sp_enforce_caps(sponge *sp, int64_t prot_id);
-/* Records dropped by the caps, per level (meta dropped_0 … dropped_7). */
-SP_HIDDEN int sp_dropped(sponge *sp, int64_t out[8]);
-
-/* After a large delete (outside any transaction): when half or more of
- * the file is free pages (at least 1 MiB), give them back to the file
- * system (VACUUM).  Best effort. */
-SP_HIDDEN int sp_shrink(sponge *sp);
-
 /* Record an error on sp (sprintf-style detail) and return code. */
 SP_HIDDEN int sp_fail(sponge *sp, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));

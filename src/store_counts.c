@@ -5,7 +5,7 @@
 
 #include <sqlite3.h>
 
-#include "internal.h"
+#include "store.h"
 
 /* The counts table (schema v5): k 0..7 = pending records at that level,
  * k 8 = sent records kept by spool.keep_sent.  cursor: no pending record

@@ -4,7 +4,8 @@
 
 #include <sqlite3.h>
 
-#include "internal.h"
+#include "flush.h"
+#include "store.h"
 
 struct sponge_iter {
 	sponge *sp;
@@ -330,4 +331,59 @@ void sponge_history_close(sponge_hiter *it)
 		return;
 	sqlite3_finalize(it->st);
 	sp_free(it);
+}
+
+/* ---- a batch as the composer's record source ------------------------- */
+
+static void batch_close(sp_source *s)
+{
+	sp_batch_source *bs = (sp_batch_source *)s;
+	sponge_query_close(bs->it);
+	bs->it = NULL;
+}
+
+static int batch_open(sp_source *s, sp_order order)
+{
+	sp_batch_source *bs = (sp_batch_source *)s;
+	batch_close(s);
+	if (order == SP_OLDEST_FIRST) {
+		sponge_filter f;
+		memset(&f, 0, sizeof f);
+		f.max_id = bs->b->max_id;
+		return sp_query(bs->sp, &f, &bs->it);
+	}
+	/* most severe first (the body of a message past mail.max_size) */
+	sponge_iter *it = sp_malloc(sizeof *it);
+	if (!it)
+		return sp_fail(bs->sp, SPONGE_ENOMEM, "out of memory");
+	memset(it, 0, sizeof *it);
+	it->sp = bs->sp;
+	int rc = prepare(bs->sp,
+			 "SELECT id,time,level,tag,host,message,sent FROM "
+			 "records WHERE id <= ? AND sent IS NULL ORDER BY "
+			 "level, id",
+			 &it->st, "reading records");
+	if (rc) {
+		sp_free(it);
+		return rc;
+	}
+	sqlite3_bind_int64(it->st, 1, bs->b->max_id);
+	bs->it = it;
+	return SPONGE_OK;
+}
+
+static int batch_next(sp_source *s, const sponge_record **r)
+{
+	sp_batch_source *bs = (sp_batch_source *)s;
+	return bs->it ? sponge_query_next(bs->it, r) : SPONGE_DONE;
+}
+
+void sp_batch_source_init(sp_batch_source *s, sponge *sp, const sp_batch *b)
+{
+	memset(s, 0, sizeof *s);
+	s->base.open = batch_open;
+	s->base.next = batch_next;
+	s->base.close = batch_close;
+	s->sp = sp;
+	s->b = b;
 }

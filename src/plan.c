@@ -1,0 +1,483 @@
+/* plan.c - the batch plan: counts, then envelope (subject, Message-ID),
+ * then size plan (attachment past mail.max_size).  Built once per
+ * message, read-only afterwards.  No SQL: the store answers. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <zlib.h>
+
+#include "flush.h"
+#include "store.h"
+
+/* ---- the batch ---------------------------------------------------- */
+
+static void cut_utf8(char *s, size_t max)
+{
+	size_t n = strlen(s);
+	if (n <= max)
+		return;
+	while (max > 0 && ((unsigned char)s[max] & 0xC0) == 0x80)
+		max--;
+	memcpy(s + max, "…", 4); /* 3 bytes + NUL; callers leave room */
+}
+
+/* The host name as a Message-ID domain (dot-atom characters only). */
+static void message_id_domain(const sponge *sp, char host[256])
+{
+	size_t j = 0;
+	for (const char *h = sp->host; *h && j < 255; h++)
+		if ((*h >= 'a' && *h <= 'z') || (*h >= 'A' && *h <= 'Z') ||
+		    (*h >= '0' && *h <= '9') || *h == '.' || *h == '-')
+			host[j++] = *h;
+	host[j] = '\0';
+	if (!j)
+		snprintf(host, 256, "localhost");
+}
+
+/* Expand the subject template: {host} {count} {records} {level} {tag}
+ * {first} and the level names ({err} = count of err records). */
+static void expand_subject(sponge *sp, sp_batch *b, const char *first)
+{
+	/* a heartbeat (no records) reads well with the default; a template
+	 * of the user's applies to it too, {first} saying what it is */
+	const char *tpl = sp->cfg.subject ? sp->cfg.subject
+			  : b->count	  ? "[logsponge] {host}: {count} "
+					    "{records}, highest {level}: {first}"
+					  : "[logsponge] {host}: {first}";
+	spbuf o;
+	sb_init(&o, 900);
+	for (const char *p = tpl; *p;) {
+		const char *close = *p == '{' ? strchr(p, '}') : NULL;
+		if (!close) {
+			sb_addc(&o, *p++);
+			continue;
+		}
+		size_t n = (size_t)(close - p - 1);
+		char name[24] = "";
+		if (n < sizeof name)
+			memcpy(name, p + 1, n), name[n] = '\0';
+		int lv = sponge_level_from_name(name);
+		if (!strcmp(name, "host"))
+			sb_adds(&o, sp->host);
+		else if (!strcmp(name, "count"))
+			sb_printf(&o, "%lld", (long long)b->count);
+		else if (!strcmp(name, "records"))
+			sb_adds(&o, b->count == 1 ? "record" : "records");
+		else if (!strcmp(name, "level"))
+			sb_adds(&o, sponge_level_name(b->highest));
+		else if (!strcmp(name, "tag"))
+			sb_adds(&o, b->first_tag[0] ? b->first_tag : "-");
+		else if (!strcmp(name, "first"))
+			sb_adds(&o, first);
+		else if (lv >= 0 && !strcmp(name, sponge_level_name(lv)))
+			sb_printf(&o, "%lld", (long long)b->by_level[lv]);
+		else {
+			sb_addc(&o, *p++); /* not a token: keep the text */
+			continue;
+		}
+		p = close + 1;
+	}
+	snprintf(b->subject, sizeof b->subject - 4, "%s", o.data);
+	cut_utf8(b->subject, 200);
+	sb_free(&o);
+}
+
+/* Everything the headers and the summary need, in two scans: one over
+ * levels (counts, times, the first record of each level) and one over
+ * tags.  The message itself is a third scan, the commit a fourth. */
+/* Tag counts for the summary: up to TAG_SLOTS distinct tags, the rest
+ * counted together. */
+#define TAG_SLOTS 256
+typedef struct tag_count {
+	char tag[72];
+	int64_t n;
+} tag_count;
+
+static void count_tag(tag_count *t, int64_t *others, const char *tag)
+{
+	size_t n = strlen(tag);
+	if (n >= sizeof t->tag)
+		n = sizeof t->tag - 1;
+	unsigned h = 2166136261u;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ (unsigned char)tag[i]) * 16777619u;
+	for (unsigned k = 0; k < TAG_SLOTS; k++) {
+		tag_count *c = &t[(h + k) % TAG_SLOTS];
+		if (!c->n) {
+			memcpy(c->tag, tag, n);
+			c->tag[n] = '\0';
+			c->n = 1;
+			return;
+		}
+		if (strncmp(c->tag, tag, n) == 0 && c->tag[n] == '\0') {
+			c->n++;
+			return;
+		}
+	}
+	(*others)++;
+}
+
+/* "backup 80, cron 27, - 16, …": the five most frequent tags. */
+static void top_tags(sp_batch *b, tag_count *t, int64_t others)
+{
+	spbuf o;
+	sb_init(&o, sizeof b->tags - 8);
+	for (int shown = 0; shown < 5; shown++) {
+		tag_count *best = NULL;
+		for (unsigned k = 0; k < TAG_SLOTS; k++)
+			if (t[k].n > 0 && (!best || t[k].n > best->n ||
+					   (t[k].n == best->n &&
+					    strcmp(t[k].tag, best->tag) < 0)))
+				best = &t[k];
+		if (!best)
+			break;
+		if (!shown)
+			snprintf(b->first_tag, sizeof b->first_tag, "%s",
+				 best->tag);
+		sb_printf(&o, "%s%s %lld", shown ? ", " : "",
+			  best->tag[0] ? best->tag : "-", (long long)best->n);
+		best->n = -best->n; /* taken */
+	}
+	bool more = others > 0;
+	for (unsigned k = 0; k < TAG_SLOTS && !more; k++)
+		more = t[k].n > 0;
+	if (more)
+		sb_adds(&o, ", …");
+	snprintf(b->tags, sizeof b->tags, "%s", o.data);
+	sb_free(&o);
+}
+
+/* The batch's counts, times, first record of each level and its tags, in
+ * one pass over the rows (no sorting). */
+typedef struct level_scan {
+	sp_batch *b;
+	tag_count *tags;
+	int64_t others;
+} level_scan;
+
+static void add_row(void *arg, const sp_scan_row *r)
+{
+	level_scan *ls = arg;
+	sp_batch *b = ls->b;
+	if (!b->count++) {
+		b->first_id = r->id;
+		b->t_first = b->t_last = r->time_us;
+		b->r_first = r->received_us;
+	}
+	if (r->received_us < b->r_first)
+		b->r_first = r->received_us;
+	b->max_id = r->id;
+	if (r->time_us < b->t_first)
+		b->t_first = r->time_us;
+	if (r->time_us > b->t_last)
+		b->t_last = r->time_us;
+	if (!b->by_level[r->level]++)
+		b->first_of[r->level] = r->id;
+	if (r->level < b->highest)
+		b->highest = r->level;
+	count_tag(ls->tags, &ls->others, r->tag);
+	b->msg_bytes += r->bytes;
+}
+
+static int load_levels(sponge *sp, int64_t max_id, sp_batch *b)
+{
+	sp_plan_free(b);
+	memset(b, 0, sizeof *b);
+	b->highest = 7;
+	b->date_us = sponge_now();
+	level_scan ls = {b, sp_malloc(TAG_SLOTS * sizeof *ls.tags), 0};
+	if (!ls.tags)
+		return sp_fail(sp, SPONGE_ENOMEM, "out of memory");
+	memset(ls.tags, 0, TAG_SLOTS * sizeof *ls.tags);
+	int rc = sp_store_scan_batch(sp, max_id, add_row, &ls);
+	if (rc == SPONGE_OK)
+		top_tags(b, ls.tags, ls.others);
+	sp_free(ls.tags);
+	return rc;
+}
+
+/* The first record of the most severe level present (the summary shows
+ * it; the subject its first 60 characters). */
+static int load_top(sponge *sp, sp_batch *b, char first[256])
+{
+	spbuf tag, msg;
+	sb_init(&tag, 0);
+	sb_init(&msg, 0);
+	int rc = sp_store_record(sp, b->first_of[b->highest], &b->top_time,
+				 &tag, &msg);
+	if (rc == SPONGE_OK && msg.len) {
+		snprintf(b->top_tag, sizeof b->top_tag, "%s", tag.data);
+		snprintf(first, 256 - 4, "%s", msg.data);
+		b->top_len = msg.len;
+		b->top_msg = msg.data; /* the plan owns it now */
+		sb_init(&msg, 0);
+	}
+	sb_free(&tag);
+	sb_free(&msg);
+	return rc;
+}
+
+static int load_details(sponge *sp, sp_batch *b)
+{
+	int rc = sp_dropped(sp, b->dropped);
+	if (rc == SPONGE_OK)
+		rc = sp_store_pending_after(sp, b->max_id, &b->waiting_after);
+	char first[256] = "";
+	if (rc == SPONGE_OK && b->count && b->first_of[b->highest])
+		rc = load_top(sp, b, first);
+	cut_utf8(first, 60);
+	expand_subject(sp, b, first);
+
+	char tok[33];
+	if (rc == SPONGE_OK)
+		rc = sp_store_token(sp, tok);
+	if (rc == SPONGE_OK) {
+		/* same batch, same Message-ID: a retry after a crash between
+		 * the server's 250 and our commit is recognisable */
+		char host[256];
+		message_id_domain(sp, host);
+		snprintf(b->message_id, sizeof b->message_id,
+			 "logsponge.%lld-%lld.%s@%s", (long long)b->first_id,
+			 (long long)b->max_id, tok, host);
+	}
+	return rc;
+}
+
+/* A heartbeat: no records, a subject and Message-ID like a digest's. */
+static int heartbeat_details(sponge *sp, sp_batch *b, int64_t now)
+{
+	char tok[33], since[32], first[96];
+	int rc = sp_store_token(sp, tok);
+	if (rc)
+		return rc;
+	sponge_format_time(b->since_us, since);
+	/* to the second: "2026-11-21T10:00:00Z" */
+	snprintf(first, sizeof first, "nothing to report since %.19sZ", since);
+	expand_subject(sp, b, first);
+	char host[256];
+	message_id_domain(sp, host);
+	snprintf(b->message_id, sizeof b->message_id,
+		 "logsponge.heartbeat.%lld.%s@%s", (long long)now, tok, host);
+	return SPONGE_OK;
+}
+
+/* ---- the size cap --------------------------------------------------- */
+
+/* Would the plain message (no attachment) stay within mail.max_size?
+ * Composes it without sending, and stops counting past the cap. */
+static int plain_fits(sponge *sp, sp_batch *b, bool *fits)
+{
+	/* sure bounds first: quoted-printable at most triples a byte and
+	 * adds a soft break per 25; a record line adds under 130 bytes of
+	 * time, level, host and folding note; headers and summary under
+	 * 16 KiB */
+	uint64_t most = (uint64_t)b->msg_bytes * 3 + (uint64_t)b->msg_bytes / 8 +
+			(uint64_t)b->count * 130 + (16u << 10);
+	if (sp->cfg.html) /* the HTML part: escaping up to 6x, a row's tags */
+		most += (uint64_t)b->msg_bytes * 19 + (uint64_t)b->count * 400;
+	*fits = true;
+	if (most <= b->max_size)
+		return SPONGE_OK;
+	if ((uint64_t)b->msg_bytes > b->max_size) {
+		*fits = false; /* the messages alone are too big */
+		return SPONGE_OK;
+	}
+	sp_batch_source src;
+	sp_batch_source_init(&src, sp, b);
+	sp_composer cc;
+	sp_compose_init(&cc, sp, b, &src.base);
+	int rc = sp_compose_rewind(&cc);
+	uint64_t total = 0;
+	size_t n;
+	while (rc == SPONGE_OK && total <= b->max_size &&
+	       sp_compose_next(&cc, &n))
+		total += n;
+	if (rc == SPONGE_OK)
+		rc = cc.rc;
+	sp_compose_free(&cc);
+	*fits = total <= b->max_size;
+	return rc;
+}
+
+/* gzip the batch's log (one line per record, oldest first) into a
+ * temporary file, within `budget` compressed bytes: when it does not fit,
+ * stop at an earlier record and return its id in *last (else 0).  Memory
+ * is zlib's state and one line. */
+static int gzip_log(sponge *sp, const sp_batch *b, uint64_t budget,
+		    FILE **out, uint64_t *bytes, int64_t *last)
+{
+	*out = NULL;
+	*last = 0;
+	FILE *f = tmpfile();
+	if (!f)
+		return sp_fail(sp, SPONGE_EIO, "attachment: temporary file: %s",
+			       strerror(errno));
+	z_stream z;
+	memset(&z, 0, sizeof z);
+	if (deflateInit2(&z, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY)) {
+		fclose(f);
+		return sp_fail(sp, SPONGE_ENOMEM, "out of memory");
+	}
+	sp_batch_source src;
+	sp_batch_source_init(&src, sp, b);
+	int rc = src.base.open(&src.base, SP_OLDEST_FIRST);
+	spbuf line;
+	sb_init(&line, 0);
+	unsigned char buf[65536];
+	int64_t tsec = 0, prev = 0;
+	char tbuf[32];
+	const sponge_record *r;
+	/* deflate keeps up to ~64 KiB to itself: cut early enough */
+	uint64_t margin = budget / 16 + (32u << 10);
+	int zr = Z_OK, q = SPONGE_OK;
+	while (rc == SPONGE_OK && (q = src.base.next(&src.base, &r)) == SPONGE_ROW) {
+		if (z.total_out + margin > budget && prev) {
+			*last = prev;
+			break;
+		}
+		sb_reset(&line);
+		sp_record_line(&line, r, sp->host, &tsec, tbuf);
+		sb_addc(&line, '\n');
+		if (line.failed) {
+			rc = sp_fail(sp, SPONGE_ENOMEM, "out of memory");
+			break;
+		}
+		z.next_in = (unsigned char *)line.data;
+		z.avail_in = (unsigned)line.len;
+		while (z.avail_in && rc == SPONGE_OK) {
+			z.next_out = buf;
+			z.avail_out = sizeof buf;
+			zr = deflate(&z, Z_NO_FLUSH);
+			size_t have = sizeof buf - z.avail_out;
+			if (zr == Z_STREAM_ERROR ||
+			    fwrite(buf, 1, have, f) != have)
+				rc = sp_fail(sp, SPONGE_EIO, "attachment: %s",
+					     strerror(errno));
+		}
+		prev = r->id;
+	}
+	if (rc == SPONGE_OK && q != SPONGE_ROW && q != SPONGE_DONE)
+		rc = q;
+	do { /* the rest */
+		z.next_out = buf;
+		z.avail_out = sizeof buf;
+		zr = deflate(&z, Z_FINISH);
+		size_t have = sizeof buf - z.avail_out;
+		if (rc == SPONGE_OK && fwrite(buf, 1, have, f) != have)
+			rc = sp_fail(sp, SPONGE_EIO, "attachment: %s",
+				     strerror(errno));
+	} while (zr == Z_OK && rc == SPONGE_OK);
+	*bytes = z.total_out;
+	deflateEnd(&z);
+	src.base.close(&src.base);
+	sb_free(&line);
+	if (rc == SPONGE_OK && fflush(f) != 0)
+		rc = sp_fail(sp, SPONGE_EIO, "attachment: %s", strerror(errno));
+	if (rc != SPONGE_OK) {
+		fclose(f);
+		return rc;
+	}
+	*out = f;
+	return SPONGE_OK;
+}
+
+/*
+ * Past mail.max_size the body keeps the summary and the most severe
+ * records that fit, and the complete log goes along as a gzip attachment.
+ * When even that would not fit, the batch shrinks to the oldest records
+ * whose log fits; the rest stays pending.
+ */
+static int fit_size(sponge *sp, sp_batch *b)
+{
+	/* the server's SIZE, seen in its EHLO reply by an earlier flush,
+	 * lowers the cap (less 4 KiB for what libESMTP and the server add) */
+	b->max_size = sp->cfg.max_size;
+	spbuf v;
+	sb_init(&v, 0);
+	if (sp_meta_get(sp, "server_size", &v) == SPONGE_OK && v.len) {
+		uint64_t ss = strtoull(v.data, NULL, 10);
+		if (ss > (64u << 10) && ss - 4096 < b->max_size)
+			b->max_size = ss - 4096;
+	}
+	sb_free(&v);
+	bool fits;
+	int rc = plain_fits(sp, b, &fits);
+	if (rc || fits)
+		return rc;
+	uint64_t max = b->max_size;
+	/* base64 turns 57 bytes into a 78-byte line; keep 24 KiB for the
+	 * headers, the summary and a few records in the body */
+	uint64_t budget = (max - (24u << 10)) / 78 * 57;
+	int64_t arrivals = b->waiting_after;
+	for (int attempt = 0; attempt < 6; attempt++) {
+		FILE *f;
+		uint64_t bytes;
+		int64_t last;
+		if ((rc = gzip_log(sp, b, budget, &f, &bytes, &last)))
+			return rc;
+		if (bytes > (max - (24u << 10)) / 78 * 57) {
+			fclose(f); /* over after all: aim lower */
+			budget = budget / 10 * 8;
+			continue;
+		}
+		if (last) { /* the batch shrinks to what the log holds */
+			/* what the plan decided stays (reloading the counts
+			 * once lost the size cap and the min_interval wait) */
+			uint64_t cap = b->max_size;
+			int64_t waited = b->min_interval_us;
+			if ((rc = load_levels(sp, last, b)) ||
+			    (rc = load_details(sp, b))) {
+				fclose(f);
+				return rc;
+			}
+			b->max_size = cap;
+			b->min_interval_us = waited;
+			/* records past the new end: cut, or arrived late */
+			b->cut = b->waiting_after - arrivals;
+			b->waiting_after = arrivals;
+		}
+		b->gz = f;
+		b->gz_bytes = bytes;
+		uint64_t b64 = (bytes + 56) / 57 * 78;
+		b->body_budget = (int64_t)(max - b64) - 2048;
+		char t[32];
+		sponge_format_time(b->date_us, t);
+		t[4] = t[7] = t[13] = t[16] = '_';
+		t[19] = '\0';
+		snprintf(b->gz_name, sizeof b->gz_name, "logsponge-%.60s-%s.log.gz",
+			 sp->host, t);
+		for (char *p = b->gz_name; *p; p++)
+			if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+			      (*p >= '0' && *p <= '9') || strchr(".-_", *p)))
+				*p = '_';
+		return SPONGE_OK;
+	}
+	return sp_fail(sp, SPONGE_EIO, "the batch does not fit in "
+				       "mail.max_size even compressed");
+}
+
+
+void sp_plan_free(sp_batch *b)
+{
+	if (b->gz)
+		fclose(b->gz);
+	b->gz = NULL;
+	sp_free(b->top_msg);
+	b->top_msg = NULL;
+}
+
+int sp_plan_counts(sponge *sp, int64_t max_id, sp_batch *b)
+{
+	return load_levels(sp, max_id, b);
+}
+
+int sp_plan_envelope(sponge *sp, sp_batch *b, int64_t now)
+{
+	if (b->count == 0 && b->since_us)
+		return heartbeat_details(sp, b, now);
+	int rc = load_details(sp, b);
+	return rc ? rc : fit_size(sp, b);
+}

@@ -1,0 +1,119 @@
+/* store.h - the store: every SQL statement of the library, in store*.c
+ * (schema and migrations, writing records, meta, history, the batch's
+ * scans, commit-or-keep, expire, forget, caps, counts, queries).  Nothing
+ * else calls sqlite3_*; tests/lint/layers.sh checks that. */
+#ifndef SPONGE_STORE_H
+#define SPONGE_STORE_H
+
+#include "internal.h"
+
+struct sp_batch;
+struct sp_send_result;
+
+/* ---- the file (store.c) ---- */
+/* Open sp->path (WAL, schema created or migrated forward, the insert
+ * statements prepared). */
+SP_HIDDEN int sp_store_open(sponge *sp);
+/* Checkpoint what this handle wrote (passive), finalize, close. */
+SP_HIDDEN void sp_store_close(sponge *sp);
+/* Write every queued record in one transaction (durable: synced). */
+SP_HIDDEN int sp_store_write(sponge *sp, bool durable);
+/* Make what earlier commits left in the WAL durable. */
+SP_HIDDEN int sp_store_sync(sponge *sp);
+SP_HIDDEN int sp_store_exec(sponge *sp, const char *sql, const char *what);
+/* The first column of the first row of sql (0 without rows). */
+SP_HIDDEN int sp_store_int(sponge *sp, const char *sql, int64_t *v);
+SP_HIDDEN void sp_store_rollback(sponge *sp);
+/* The page cache, in KiB. */
+SP_HIDDEN void sp_store_cache(sponge *sp, int kib);
+
+/* ---- meta, history, the batch (store_batch.c) ---- */
+/* meta[key] into out ("" when absent). */
+SP_HIDDEN int sp_meta_get(sponge *sp, const char *key, spbuf *out);
+/* Set (value NULL: delete), inside the caller's transaction. */
+SP_HIDDEN int sp_meta_set(sponge *sp, const char *key, const char *value);
+/* sp_meta_set in a transaction of its own. */
+SP_HIDDEN int sp_meta_commit(sponge *sp, const char *key, const char *value,
+			     const char *what);
+/* The random token naming this spool in Message-IDs. */
+SP_HIDDEN int sp_store_token(sponge *sp, char tok[33]);
+/* Drop pending records received before `now - policy.expire`, with a
+ * history row saying how many; one transaction. */
+SP_HIDDEN int sp_store_expire(sponge *sp, int64_t now, int64_t *dropped);
+/* Forget sent records kept past spool.keep_sent; one transaction. */
+SP_HIDDEN int sp_store_forget_sent(sponge *sp, int64_t now);
+
+/* One pending record of a batch scan (tag valid during the call). */
+typedef struct sp_scan_row {
+	int64_t id, time_us, received_us;
+	int64_t bytes; /* of its message and tag */
+	int level;
+	const char *tag;
+} sp_scan_row;
+typedef void (*sp_scan_fn)(void *arg, const sp_scan_row *row);
+/* Every pending record with id <= max_id, in no particular order. */
+SP_HIDDEN int sp_store_scan_batch(sponge *sp, int64_t max_id, sp_scan_fn fn,
+				  void *arg);
+/* Pending records with an id above `id`. */
+SP_HIDDEN int sp_store_pending_after(sponge *sp, int64_t id, int64_t *n);
+/* One record's time, tag and message (empty when it is gone). */
+SP_HIDDEN int sp_store_record(sponge *sp, int64_t id, int64_t *time_us,
+			      spbuf *tag, spbuf *message);
+/* When the last message went (0: none). */
+SP_HIDDEN int sp_store_last_sent(sponge *sp, int64_t *t);
+/* After the server's final 250: remove (or, with keep_sent, mark) exactly
+ * the batch, write the history row, forget the in-flight marker, in one
+ * transaction.  A batch history already has as sent is left alone. */
+SP_HIDDEN int sp_store_commit_sent(sponge *sp, const struct sp_batch *b,
+				   const char *reply);
+/* A failure's history row; unless the server may have the message, the
+ * in-flight marker goes too. */
+SP_HIDDEN int sp_store_record_failure(sponge *sp, const struct sp_batch *b,
+				      const char *outcome,
+				      const struct sp_send_result *r);
+
+/* Before deleting records: remember the highest id handed out so far,
+ * so that no id is ever reused. */
+#define ID_FLOOR_SQL                                                          \
+	"INSERT INTO meta(key, value) SELECT 'id_floor', max(id) FROM records " \
+	"WHERE true ON CONFLICT(key) DO UPDATE SET value = "                  \
+	"max(value, coalesce(excluded.value, 0))"
+
+/* ---- counts and caps (counts.c) ---- */
+/* counts.k: 0..7 pending records per level, 8 sent records kept */
+#define SP_COUNTS 9
+#define SP_COUNT_SENT 8
+/* Add d[k] to each count (inside the caller's write transaction). */
+SP_HIDDEN int sp_counts_add(sponge *sp, const int64_t d[SP_COUNTS]);
+/* The counts (and, when cur is not NULL, the per-level id cursors). */
+SP_HIDDEN int sp_counts_get(sponge *sp, int64_t n[SP_COUNTS],
+			    int64_t cur[SP_COUNTS]);
+/* Step a prepared "DELETE ... RETURNING level, sent" (or, with to_sent,
+ * "UPDATE ... SET sent = ... RETURNING level": pending records become
+ * kept sent ones) to its end and update the counts; *changed (may be
+ * NULL) gets how many rows.  The caller finalizes st. */
+SP_HIDDEN int sp_counts_step(sponge *sp, sqlite3_stmt *st, bool to_sent,
+			     int64_t *changed, const char *what);
+/* Every pending record with id <= max_id is about to go (to_sent: to be
+ * kept as sent): take them off the counts.  Call it in the same write
+ * transaction, just before the plain DELETE or UPDATE. */
+SP_HIDDEN int sp_counts_batch_gone(sponge *sp, int64_t max_id, bool to_sent);
+/* Count every record again (a full scan: only when something else
+ * removed records the caller counted on). */
+SP_HIDDEN int sp_counts_recount(sponge *sp);
+/* Every pending record with id <= max_id is gone: move the cursors. */
+SP_HIDDEN int sp_counts_moved_past(sponge *sp, int64_t max_id);
+/* Keep the spool within [spool] max_records and max_bytes, inside the
+ * caller's write transaction: drop exactly as many records as needed,
+ * kept sent ones first, then the oldest of the least severe level; never
+ * prot_id (0: none). */
+SP_HIDDEN int sp_enforce_caps(sponge *sp, int64_t prot_id);
+/* Records dropped by the caps, per level (meta dropped_0 … dropped_7). */
+SP_HIDDEN int sp_dropped(sponge *sp, int64_t out[8]);
+
+/* After a large delete (outside any transaction): when half or more of
+ * the file is free pages (at least 1 MiB), give them back to the file
+ * system (VACUUM).  Best effort. */
+SP_HIDDEN int sp_shrink(sponge *sp);
+
+#endif

@@ -1,0 +1,442 @@
+/* store_batch.c - the store's part of a flush: meta, history, expire,
+ * the batch's scans and lookups, commit-or-keep. */
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sqlite3.h>
+
+#include "flush.h"
+#include "store.h"
+
+/* ---- small SQL helpers -------------------------------------------- */
+
+static int64_t scalar(sponge *sp, const char *sql, int64_t arg, int *rc)
+{
+	sqlite3_stmt *st;
+	int64_t v = 0;
+	int r = sqlite3_prepare_v2(sp->db, sql, -1, &st, NULL);
+	if (r == SQLITE_OK) {
+		sqlite3_bind_int64(st, 1, arg);
+		r = sqlite3_step(st);
+		if (r == SQLITE_ROW) {
+			v = sqlite3_column_int64(st, 0);
+			r = SQLITE_OK;
+		} else if (r == SQLITE_DONE) {
+			r = SQLITE_OK;
+		}
+		sqlite3_finalize(st);
+	}
+	if (r != SQLITE_OK && *rc == SPONGE_OK)
+		*rc = sp_dberr(sp, r, "reading the batch");
+	return v;
+}
+
+int sp_meta_get(sponge *sp, const char *key, spbuf *out)
+{
+	sqlite3_stmt *st;
+	int r = sqlite3_prepare_v2(sp->db, "SELECT value FROM meta WHERE key=?",
+				   -1, &st, NULL);
+	if (r != SQLITE_OK)
+		return sp_dberr(sp, r, "reading meta");
+	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+	sb_reset(out);
+	r = sqlite3_step(st);
+	if (r == SQLITE_ROW) {
+		const char *v = (const char *)sqlite3_column_text(st, 0);
+		sb_adds(out, v ? v : "");
+		r = SQLITE_DONE;
+	}
+	sqlite3_finalize(st);
+	return r == SQLITE_DONE ? SPONGE_OK : sp_dberr(sp, r, "reading meta");
+}
+
+int sp_meta_set(sponge *sp, const char *key, const char *value)
+{
+	sqlite3_stmt *st;
+	int r = sqlite3_prepare_v2(
+		sp->db,
+		value ? "INSERT OR REPLACE INTO meta(key,value) VALUES(?,?)"
+		      : "DELETE FROM meta WHERE key=?",
+		-1, &st, NULL);
+	if (r != SQLITE_OK)
+		return sp_dberr(sp, r, "writing meta");
+	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+	if (value)
+		sqlite3_bind_text(st, 2, value, -1, SQLITE_STATIC);
+	r = sqlite3_step(st);
+	sqlite3_finalize(st);
+	return r == SQLITE_DONE ? SPONGE_OK : sp_dberr(sp, r, "writing meta");
+}
+
+/* meta_set in a transaction of its own. */
+int sp_meta_commit(sponge *sp, const char *key, const char *value,
+		       const char *what)
+{
+	int rc = sp_store_exec(sp, "BEGIN IMMEDIATE", what);
+	if (rc)
+		return rc;
+	rc = sp_meta_set(sp, key, value);
+	if (rc == SPONGE_OK)
+		rc = sp_store_exec(sp, "COMMIT", what);
+	if (rc != SPONGE_OK)
+		sp_store_rollback(sp);
+	return rc;
+}
+
+/* A random token naming this spool in Message-IDs (made with the schema;
+ * made here for spools from before that). */
+int sp_store_token(sponge *sp, char tok[33])
+{
+	spbuf v;
+	sb_init(&v, 0);
+	int rc = sp_meta_get(sp, "spool_token", &v);
+	if (rc == SPONGE_OK && v.len == 32) {
+		memcpy(tok, v.data, 33);
+		sb_free(&v);
+		return SPONGE_OK;
+	}
+	sb_free(&v);
+	if (rc != SPONGE_OK)
+		return rc;
+	unsigned char r[16];
+	sqlite3_randomness(sizeof r, r);
+	for (int i = 0; i < 16; i++)
+		snprintf(tok + 2 * i, 3, "%02x", r[i]);
+	return sp_meta_commit(sp, "spool_token", tok, "writing meta");
+}
+
+static int history_row(sponge *sp, const char *outcome, const char *stage,
+		       const char *reply, const sp_batch *b)
+{
+	sqlite3_stmt *st;
+	int r = sqlite3_prepare_v2(
+		sp->db,
+		"INSERT INTO history(time,outcome,stage,reply,records,first_id,"
+		"last_id,message_id) VALUES(?,?,?,?,?,?,?,?)",
+		-1, &st, NULL);
+	if (r != SQLITE_OK)
+		return sp_dberr(sp, r, "writing history");
+	sqlite3_bind_int64(st, 1, sponge_now());
+	sqlite3_bind_text(st, 2, outcome, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, stage ? stage : "", -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, reply ? reply : "", -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 5, b ? b->count : 0);
+	if (b && b->count) {
+		sqlite3_bind_int64(st, 6, b->first_id);
+		sqlite3_bind_int64(st, 7, b->max_id);
+	}
+	sqlite3_bind_text(st, 8, b ? b->message_id : "", -1, SQLITE_STATIC);
+	r = sqlite3_step(st);
+	sqlite3_finalize(st);
+	return r == SQLITE_DONE ? SPONGE_OK
+				: sp_dberr(sp, r, "writing history");
+}
+
+/* ---- expire ------------------------------------------------------- */
+
+/* Drop pending records older than policy.expire (they never triggered a
+ * send).  One transaction with a history row saying how many. */
+int sp_store_expire(sponge *sp, int64_t now, int64_t *dropped)
+{
+	*dropped = 0;
+	if (!sp->cfg.policy.expire_us)
+		return SPONGE_OK;
+	int rc = sp_store_exec(sp, "BEGIN IMMEDIATE", "expiring");
+	if (rc)
+		return rc;
+	sqlite3_stmt *st;
+	int r = sqlite3_exec(sp->db, ID_FLOOR_SQL, NULL, NULL, NULL);
+	if (r == SQLITE_OK)
+		r = sqlite3_prepare_v2(sp->db,
+				       "DELETE FROM records WHERE "
+				       SP_RECEIVED_SQL " < ? AND sent IS NULL "
+				       "RETURNING level, sent",
+				       -1,
+				       &st, NULL);
+	if (r != SQLITE_OK) {
+		rc = sp_dberr(sp, r, "expiring");
+		goto fail;
+	}
+	sqlite3_bind_int64(st, 1, sp_sub(now, sp->cfg.policy.expire_us));
+	rc = sp_counts_step(sp, st, false, dropped, "expiring");
+	sqlite3_finalize(st);
+	if (rc)
+		goto fail;
+	if (*dropped) {
+		char msg[96];
+		snprintf(msg, sizeof msg, "%lld records older than "
+					  "policy.expire dropped",
+			 (long long)*dropped);
+		sp_batch b;
+		memset(&b, 0, sizeof b);
+		b.count = *dropped;
+		if ((rc = history_row(sp, "expired", "", msg, &b)))
+			goto fail;
+	}
+	if ((rc = sp_store_exec(sp, "COMMIT", "expiring")))
+		goto fail;
+	if (*dropped)
+		sp_shrink(sp);
+	return SPONGE_OK;
+fail:
+	sp_store_rollback(sp);
+	*dropped = 0;
+	return rc;
+}
+
+static int forget_sent_in(sponge *sp, int64_t now)
+{
+	if (!sp->cfg.keep_sent_us)
+		return SPONGE_OK;
+	sqlite3_stmt *st;
+	int r = sqlite3_prepare_v2(sp->db,
+				   "DELETE FROM records WHERE sent IN (SELECT id "
+				   "FROM history WHERE time < ?) RETURNING level, "
+				   "sent", -1, &st, NULL);
+	if (r != SQLITE_OK)
+		return sp_dberr(sp, r, "forgetting sent records");
+	sqlite3_bind_int64(st, 1, sp_sub(now, sp->cfg.keep_sent_us));
+	int rc = sp_counts_step(sp, st, false, NULL, "forgetting sent records");
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* Inside the commit's transaction: remove the batch (or, with keep_sent,
+ * mark it as carried by history row `hist`) and keep the counts. */
+static int remove_batch(sponge *sp, const sp_batch *b, int64_t hist)
+{
+	int rc = SPONGE_OK;
+	bool keep = sp->cfg.keep_sent_us != 0;
+	/* Under the write lock: when nothing else is in the table, an
+	 * unqualified DELETE (SQLite's truncate optimisation) frees the
+	 * pages without visiting every row. */
+	bool all = !keep &&
+		   scalar(sp, "SELECT count(*) FROM records WHERE id > ?",
+			  b->max_id, &rc) == 0 &&
+		   scalar(sp, "SELECT EXISTS (SELECT 1 FROM records WHERE "
+			      "sent IS NOT NULL AND sent > ?)", 0, &rc) == 0;
+	if (rc)
+		return rc;
+	/* the batch's counts by level, when its plan has them (a batch
+	 * finished from the journal has not: count them first) */
+	int64_t planned = 0;
+	for (int l = 0; l < 8; l++)
+		planned += b->by_level[l];
+	bool known = planned == b->count && b->count > 0;
+	if (!all && !known &&
+	    (rc = sp_counts_batch_gone(sp, b->max_id, keep)))
+		return rc;
+	sqlite3_stmt *st = NULL;
+	int r = sqlite3_prepare_v2(
+		sp->db,
+		keep  ? "UPDATE records SET sent = ?2 WHERE id <= ?1 AND sent "
+			"IS NULL"
+		: all ? "DELETE FROM records"
+		      : "DELETE FROM records WHERE id <= ?1 AND sent IS NULL",
+		-1, &st, NULL);
+	if (r != SQLITE_OK)
+		return sp_dberr(sp, r, "committing the flush");
+	if (sqlite3_bind_parameter_count(st) >= 1)
+		sqlite3_bind_int64(st, 1, b->max_id);
+	if (sqlite3_bind_parameter_count(st) >= 2)
+		sqlite3_bind_int64(st, 2, hist);
+	r = sqlite3_step(st);
+	if (r != SQLITE_DONE)
+		rc = sp_dberr(sp, r, "committing the flush");
+	sqlite3_finalize(st);
+	if (rc == SPONGE_OK && !all && known) {
+		if (sqlite3_changes64(sp->db) == b->count) {
+			int64_t d[SP_COUNTS] = {0};
+			for (int l = 0; l < 8; l++)
+				d[l] = -b->by_level[l];
+			d[SP_COUNT_SENT] = keep ? b->count : 0;
+			rc = sp_counts_add(sp, d);
+		} else {
+			/* a purge or a cap took some meanwhile */
+			rc = sp_counts_recount(sp);
+		}
+	}
+	if (rc == SPONGE_OK && all)
+		rc = sp_store_exec(sp, "UPDATE counts SET n = 0",
+			      "committing the flush");
+	if (rc == SPONGE_OK)
+		rc = sp_counts_moved_past(sp, b->max_id);
+	return rc;
+}
+
+/* The drops this message reported are reported: take them off. */
+static int unreport_drops(sponge *sp, const sp_batch *b)
+{
+	int rc = SPONGE_OK;
+	for (int l = 0; l < 8 && rc == SPONGE_OK; l++) {
+		if (!b->dropped[l])
+			continue;
+		char sql[128];
+		snprintf(sql, sizeof sql,
+			 "UPDATE meta SET value = value - %lld WHERE key = "
+			 "'dropped_%d'", (long long)b->dropped[l], l);
+		rc = sp_store_exec(sp, sql, "committing the flush");
+	}
+	return rc;
+}
+
+/* True when history already has this batch as sent (a commit finished
+ * from the journal that had in fact gone through). */
+static bool already_committed(sponge *sp, const sp_batch *b)
+{
+	sqlite3_stmt *st = NULL;
+	bool done = false;
+	if (sqlite3_prepare_v2(sp->db, "SELECT 1 FROM history WHERE outcome = "
+				       "'sent' AND message_id = ? AND last_id = ?",
+			       -1, &st, NULL) == SQLITE_OK) {
+		sqlite3_bind_text(st, 1, b->message_id, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 2, b->max_id);
+		done = sqlite3_step(st) == SQLITE_ROW;
+	}
+	sqlite3_finalize(st);
+	return done;
+}
+
+/* After the server's final 250: remove (or, with keep_sent, mark) exactly
+ * the batch, write the history row, forget the in-flight marker, all in
+ * one transaction. */
+int sp_store_commit_sent(sponge *sp, const sp_batch *b, const char *reply)
+{
+	int rc = sp_store_exec(sp, "BEGIN IMMEDIATE", "committing the flush");
+	if (rc)
+		return rc;
+	if (already_committed(sp, b))
+		return sp_store_exec(sp, "COMMIT", "committing the flush");
+	if ((rc = sp_store_exec(sp, ID_FLOOR_SQL, "committing the flush")) ==
+		    SPONGE_OK &&
+	    (rc = history_row(sp, "sent", "", reply, b)) == SPONGE_OK &&
+	    (rc = remove_batch(sp, b, sqlite3_last_insert_rowid(sp->db))) ==
+		    SPONGE_OK &&
+	    (rc = unreport_drops(sp, b)) == SPONGE_OK &&
+	    (rc = forget_sent_in(sp, sponge_now())) == SPONGE_OK)
+		rc = sp_meta_set(sp, "inflight", NULL);
+	sp_crash_point("during-commit");
+	if (rc == SPONGE_OK)
+		rc = sp_store_exec(sp, "COMMIT", "committing the flush");
+	if (rc != SPONGE_OK)
+		sp_store_rollback(sp);
+	return rc;
+}
+
+int sp_store_record_failure(sponge *sp, const sp_batch *b, const char *outcome,
+			    const sp_send_result *r)
+{
+	int rc = sp_store_exec(sp, "BEGIN IMMEDIATE", "writing history");
+	if (rc)
+		return rc;
+	rc = history_row(sp, outcome, r->stage, r->reply.data,
+			 b);
+	/* A definite refusal means the server does not have the message:
+	 * the next flush may build a new batch.  When the data went out and
+	 * no answer came, keep the batch so a resend has the same
+	 * Message-ID. */
+	if (rc == SPONGE_OK && !r->maybe_delivered)
+		rc = sp_meta_set(sp, "inflight", NULL);
+	if (rc == SPONGE_OK)
+		rc = sp_store_exec(sp, "COMMIT", "writing history");
+	if (rc != SPONGE_OK)
+		sp_store_rollback(sp);
+	return rc;
+}
+
+/* Pin the batch: "<max id> <Message-ID>", so that a resend is the same
+ * batch with the same Message-ID, whatever was purged in between. */
+
+/* ---- lookups for the plan and the policy ------------------------------ */
+
+int sp_store_scan_batch(sponge *sp, int64_t max_id, sp_scan_fn fn, void *arg)
+{
+	sqlite3_stmt *st;
+	int r = sqlite3_prepare_v2(sp->db,
+				   "SELECT id, time, level, tag, "
+				   "length(CAST(message AS BLOB)), "
+				   SP_RECEIVED_SQL " FROM records "
+				   "WHERE id <= ? AND sent IS NULL",
+				   -1, &st, NULL);
+	if (r != SQLITE_OK)
+		return sp_dberr(sp, r, "reading the batch");
+	sqlite3_bind_int64(st, 1, max_id);
+	sp_scan_row row;
+	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+		row.id = sqlite3_column_int64(st, 0);
+		row.time_us = sqlite3_column_int64(st, 1);
+		row.level = sqlite3_column_int(st, 2) & 7;
+		row.tag = (const char *)sqlite3_column_text(st, 3);
+		if (!row.tag)
+			row.tag = "";
+		row.bytes = sqlite3_column_int64(st, 4) +
+			    sqlite3_column_bytes(st, 3);
+		row.received_us = sqlite3_column_int64(st, 5);
+		fn(arg, &row);
+	}
+	sqlite3_finalize(st);
+	return r == SQLITE_DONE ? SPONGE_OK
+				: sp_dberr(sp, r, "reading the batch");
+}
+
+int sp_store_pending_after(sponge *sp, int64_t id, int64_t *n)
+{
+	int rc = SPONGE_OK;
+	/* ids are a rowid range: a lookup, not a scan */
+	*n = scalar(sp, "SELECT count(*) FROM records WHERE id > ? AND sent "
+			"IS NULL", id, &rc);
+	return rc;
+}
+
+int sp_store_record(sponge *sp, int64_t id, int64_t *time_us, spbuf *tag,
+		    spbuf *message)
+{
+	sqlite3_stmt *st;
+	int r = sqlite3_prepare_v2(sp->db, "SELECT time, tag, message FROM "
+					   "records WHERE id = ?",
+				   -1, &st, NULL);
+	if (r != SQLITE_OK)
+		return sp_dberr(sp, r, "reading a record");
+	sqlite3_bind_int64(st, 1, id);
+	sb_reset(tag);
+	sb_reset(message);
+	*time_us = 0;
+	r = sqlite3_step(st);
+	if (r == SQLITE_ROW) {
+		*time_us = sqlite3_column_int64(st, 0);
+		const char *t = (const char *)sqlite3_column_text(st, 1);
+		const char *m = (const char *)sqlite3_column_text(st, 2);
+		sb_adds(tag, t ? t : "");
+		sb_add(message, m ? m : "", (size_t)sqlite3_column_bytes(st, 2));
+		r = SQLITE_DONE;
+	}
+	sqlite3_finalize(st);
+	if (r != SQLITE_DONE)
+		return sp_dberr(sp, r, "reading a record");
+	return tag->failed || message->failed
+		       ? sp_fail(sp, SPONGE_ENOMEM, "out of memory")
+		       : SPONGE_OK;
+}
+
+int sp_store_last_sent(sponge *sp, int64_t *t)
+{
+	int rc = SPONGE_OK;
+	*t = scalar(sp, "SELECT coalesce(max(time), 0) FROM history WHERE "
+			"outcome = 'sent' AND time > ?", 0, &rc);
+	return rc;
+}
+
+int sp_store_forget_sent(sponge *sp, int64_t now)
+{
+	int rc = sp_store_exec(sp, "BEGIN IMMEDIATE", "forgetting sent records");
+	if (rc)
+		return rc;
+	rc = forget_sent_in(sp, now);
+	if (rc == SPONGE_OK)
+		rc = sp_store_exec(sp, "COMMIT", "forgetting sent records");
+	if (rc)
+		sp_store_rollback(sp);
+	return rc;
+}
