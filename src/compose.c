@@ -194,36 +194,36 @@ static bool headers(sp_composer *c)
 	const sp_batch *b = c->b;
 	spbuf *o = &c->out;
 	char date[64];
-	rfc5322_date(b->date_us, date, sizeof date);
+	rfc5322_date(b->env.date_us, date, sizeof date);
 	sb_printf(o, "From: %s\r\n", cfg->from);
 	/* one recipient per line, so no header line gets long */
 	sb_adds(o, "To: ");
 	for (int i = 0; i < cfg->nto; i++)
 		sb_printf(o, "%s%s", cfg->to[i], i + 1 < cfg->nto ? ",\r\n " : "\r\n");
-	sp_header_text(o, "Subject", b->subject);
+	sp_header_text(o, "Subject", b->env.subject);
 	sb_printf(o, "Date: %s\r\n", date);
-	sb_printf(o, "Message-ID: <%s>\r\n", b->message_id);
+	sb_printf(o, "Message-ID: <%s>\r\n", b->env.message_id);
 	sb_adds(o, "MIME-Version: 1.0\r\n");
 	/* the boundaries cannot occur in the parts: quoted-printable writes
 	 * every "=" as =3D, base64 has no "_" */
 	bool alt = cfg->html;
-	if (b->gz)
+	if (b->size.gz)
 		sb_printf(o, "Content-Type: multipart/mixed;\r\n"
-			     " boundary=\"%s\"\r\n", b->boundary);
+			     " boundary=\"%s\"\r\n", b->env.boundary);
 	else if (alt)
 		sb_printf(o, "Content-Type: multipart/alternative;\r\n"
-			     " boundary=\"%s_alt\"\r\n", b->boundary);
+			     " boundary=\"%s_alt\"\r\n", b->env.boundary);
 	sb_adds(o, "Auto-Submitted: auto-generated\r\n"
 		   "X-Mailer: logsponge " SPONGE_VERSION "\r\n");
-	if (b->gz || alt)
+	if (b->size.gz || alt)
 		sb_adds(o, "\r\n");
-	if (b->gz)
-		sb_printf(o, "--%s\r\n", b->boundary);
-	if (b->gz && alt)
+	if (b->size.gz)
+		sb_printf(o, "--%s\r\n", b->env.boundary);
+	if (b->size.gz && alt)
 		sb_printf(o, "Content-Type: multipart/alternative;\r\n"
-			     " boundary=\"%s_alt\"\r\n\r\n", b->boundary);
+			     " boundary=\"%s_alt\"\r\n\r\n", b->env.boundary);
 	if (alt)
-		sb_printf(o, "--%s_alt\r\n", b->boundary);
+		sb_printf(o, "--%s_alt\r\n", b->env.boundary);
 	sb_adds(o, "Content-Type: text/plain; charset=utf-8\r\n"
 		   "Content-Transfer-Encoding: quoted-printable\r\n");
 	sb_adds(o, "\r\n");
@@ -279,118 +279,131 @@ static bool body_printf(sp_composer *c, const char *fmt, ...)
 	return ok && body_line(c, c->scratch.data, c->scratch.len);
 }
 
-static bool summary(sp_composer *c)
+/* A heartbeat's body: nothing to report since the last message. */
+static bool heartbeat_summary(sp_composer *c)
 {
 	const sp_batch *b = c->b;
-	char t1[32], t2[32], span[32];
-	if (b->count == 0) {
-		/* a heartbeat */
-		sponge_format_time(b->since_us, t1);
-		sponge_format_span(sp_sub(b->date_us, b->since_us), span, sizeof span);
-		body_printf(c, "logsponge on %s: nothing to report since %s "
-			       "(%s).",
-			    c->sp->host, t1, span);
-		if (b->waiting_after)
-			body_printf(c, "%lld record%s below the policy's "
-				       "triggers wait in the spool.",
-				    (long long)b->waiting_after,
-				    b->waiting_after == 1 ? "" : "s");
-		return !c->out.failed && !c->scratch.failed;
-	}
-	sponge_format_time(b->t_first, t1);
-	sponge_format_time(b->t_last, t2);
-	sponge_format_span(sp_sub(b->t_last, b->t_first), span, sizeof span);
-	body_printf(c, "logsponge on %s: %lld record%s, highest level %s",
-		    c->sp->host, (long long)b->count, b->count == 1 ? "" : "s",
-		    sponge_level_name(b->highest));
-	body_printf(c, "From %s to %s (%s)", t1, t2, span);
+	char t1[32], span[32];
+	sponge_format_time(b->env.since_us, t1);
+	sponge_format_span(sp_sub(b->env.date_us, b->env.since_us), span,
+			   sizeof span);
+	body_printf(c, "logsponge on %s: nothing to report since %s (%s).",
+		    c->sp->host, t1, span);
+	if (b->n.waiting_after)
+		body_printf(c, "%lld record%s below the policy's triggers wait "
+			       "in the spool.",
+			    (long long)b->n.waiting_after,
+			    b->n.waiting_after == 1 ? "" : "s");
+	return !c->out.failed && !c->scratch.failed;
+}
+
+/* "<prefix> emerg 1, err 3, info 40" over the levels with a count. */
+static void level_counts_line(sp_composer *c, const char *prefix,
+			      const int64_t n[8])
+{
 	sb_reset(&c->scratch);
-	sb_adds(&c->scratch, "Levels:");
+	sb_adds(&c->scratch, prefix);
 	const char *sep = " ";
 	for (int l = 0; l < 8; l++) {
-		if (!b->by_level[l])
+		if (!n[l])
 			continue;
 		sb_printf(&c->scratch, "%s%s %lld", sep, sponge_level_name(l),
-			  (long long)b->by_level[l]);
+			  (long long)n[l]);
 		sep = ", ";
 	}
 	body_line(c, c->scratch.data, c->scratch.len);
+}
 
-	sb_reset(&c->scratch);
-	sb_printf(&c->scratch, "Tags: %s", b->tags);
-	body_line(c, c->scratch.data, c->scratch.len);
+/* What the batch holds: counts, span, levels, tags, drops, waits. */
+static void tally_summary(sp_composer *c)
+{
+	const sp_tally *n = &c->b->n;
+	char t1[32], t2[32], span[32];
+	sponge_format_time(n->t_first, t1);
+	sponge_format_time(n->t_last, t2);
+	sponge_format_span(sp_sub(n->t_last, n->t_first), span, sizeof span);
+	body_printf(c, "logsponge on %s: %lld record%s, highest level %s",
+		    c->sp->host, (long long)n->count, n->count == 1 ? "" : "s",
+		    sponge_level_name(n->highest));
+	body_printf(c, "From %s to %s (%s)", t1, t2, span);
+	level_counts_line(c, "Levels:", n->by_level);
+	body_printf(c, "Tags: %s", n->tags);
 	int64_t dropped = 0;
 	for (int l = 0; l < 8; l++)
-		dropped += b->dropped[l];
+		dropped += n->dropped[l];
 	if (dropped) {
-		sb_reset(&c->scratch);
-		sb_printf(&c->scratch, "Dropped because the spool was full "
-				       "(spool.max_records/max_bytes), %lld "
-				       "record%s:",
-			  (long long)dropped, dropped == 1 ? "" : "s");
-		const char *dsep = " ";
-		for (int l = 0; l < 8; l++)
-			if (b->dropped[l]) {
-				sb_printf(&c->scratch, "%s%s %lld", dsep,
-					  sponge_level_name(l),
-					  (long long)b->dropped[l]);
-				dsep = ", ";
-			}
-		body_line(c, c->scratch.data, c->scratch.len);
+		char what[160];
+		snprintf(what, sizeof what,
+			 "Dropped because the spool was full "
+			 "(spool.max_records/max_bytes), %lld record%s:",
+			 (long long)dropped, dropped == 1 ? "" : "s");
+		level_counts_line(c, what, n->dropped);
 	}
-	if (b->min_interval_us) {
+	if (c->b->env.min_interval_us) {
 		char w[32], mi[32];
-		sponge_format_span(sp_sub(b->date_us, b->t_first), w, sizeof w);
-		sponge_format_span(b->min_interval_us, mi, sizeof mi);
+		sponge_format_span(sp_sub(c->b->env.date_us, n->t_first), w,
+				   sizeof w);
+		sponge_format_span(c->b->env.min_interval_us, mi, sizeof mi);
 		body_printf(c, "Waited: the oldest record for %s "
 			       "(policy.min_interval %s)", w, mi);
 	}
-	if (b->waiting_after)
+	if (n->waiting_after)
 		body_printf(c, "%lld more record%s arrived during this flush "
 			       "and wait for the next message.",
-			    (long long)b->waiting_after,
-			    b->waiting_after == 1 ? "" : "s");
-	if (b->count && b->top_msg) {
-		/* the first record at the highest level present */
+			    (long long)n->waiting_after,
+			    n->waiting_after == 1 ? "" : "s");
+	if (n->top_msg) { /* the first record at the highest level present */
 		char ft[32];
-		sponge_format_time(b->top_time, ft);
+		sponge_format_time(n->top_time, ft);
 		sb_reset(&c->scratch);
 		sb_printf(&c->scratch, "First %s: %s %s: ",
-			  sponge_level_name(b->highest), ft,
-			  b->top_tag[0] ? b->top_tag : "-");
-		sb_add(&c->scratch, b->top_msg, b->top_len);
+			  sponge_level_name(n->highest), ft,
+			  n->top_tag[0] ? n->top_tag : "-");
+		sb_add(&c->scratch, n->top_msg, n->top_len);
 		body_line(c, c->scratch.data, c->scratch.len);
 	}
-	if (b->gz) {
-		char sz[32];
-		uint64_t ms = b->max_size;
-		if (ms % (1 << 20) == 0)
-			snprintf(sz, sizeof sz, "%llu MiB",
-				 (unsigned long long)(ms >> 20));
-		else
-			snprintf(sz, sizeof sz, "%llu KiB",
-				 (unsigned long long)(ms >> 10));
-		body_line(c, "", 0);
-		body_printf(c, "This message may not exceed %s (mail.max_size, or the server's SIZE), "
-			       "so its body shows the most severe records that "
-			       "fit; the complete log of all %lld records is "
-			       "attached: %s (%llu bytes, gzip).",
-			    sz, (long long)b->count, b->gz_name,
-			    (unsigned long long)b->gz_bytes);
-		if (b->cut)
-			body_printf(c, "%lld more record%s did not fit even "
-				       "compressed and wait for the next "
-				       "message.",
-				    (long long)b->cut, b->cut == 1 ? "" : "s");
-		body_line(c, "", 0);
-		body_printf(c, "The most severe records first:");
-		return !c->out.failed && !c->scratch.failed;
-	}
+}
+
+/* Past the size cap: why the body is partial, what is attached. */
+static void size_note(sp_composer *c)
+{
+	const sp_size_plan *z = &c->b->size;
+	char sz[32];
+	if (z->max_size % (1 << 20) == 0)
+		snprintf(sz, sizeof sz, "%llu MiB",
+			 (unsigned long long)(z->max_size >> 20));
+	else
+		snprintf(sz, sizeof sz, "%llu KiB",
+			 (unsigned long long)(z->max_size >> 10));
 	body_line(c, "", 0);
-	body_printf(c, c->sp->cfg.fold == SP_FOLD_OFF
-			       ? "Records, oldest first:"
-			       : "Records, oldest first (repeats folded: "
-				 "\xC3\x97N, last time):");
+	body_printf(c, "This message may not exceed %s (mail.max_size, or the "
+		       "server's SIZE), so its body shows the most severe "
+		       "records that fit; the complete log of all %lld records "
+		       "is attached: %s (%llu bytes, gzip).",
+		    sz, (long long)c->b->n.count, z->gz_name,
+		    (unsigned long long)z->gz_bytes);
+	if (z->cut)
+		body_printf(c, "%lld more record%s did not fit even compressed "
+			       "and wait for the next message.",
+			    (long long)z->cut, z->cut == 1 ? "" : "s");
+	body_line(c, "", 0);
+	body_printf(c, "The most severe records first:");
+}
+
+static bool summary(sp_composer *c)
+{
+	if (c->b->n.count == 0)
+		return heartbeat_summary(c);
+	tally_summary(c);
+	if (c->b->size.gz) {
+		size_note(c);
+	} else {
+		body_line(c, "", 0);
+		body_printf(c, c->sp->cfg.fold == SP_FOLD_OFF
+				       ? "Records, oldest first:"
+				       : "Records, oldest first (repeats folded: "
+					 "\xC3\x97N, last time):");
+	}
 	return !c->out.failed && !c->scratch.failed;
 }
 
@@ -542,8 +555,8 @@ static int records(sp_composer *c)
 				last = s->last;
 			}
 		}
-		int64_t budget = c->b->body_budget / (c->sp->cfg.html ? 2 : 1);
-		if (c->b->gz &&
+		int64_t budget = c->b->size.body_budget / (c->sp->cfg.html ? 2 : 1);
+		if (c->b->size.gz &&
 		    (int64_t)(c->bytes + c->out.len - c->part_start) +
 				    (int64_t)r->message_len * (c->html ? 18 : 3) +
 				    300 >
@@ -581,7 +594,7 @@ static bool html_start(sp_composer *c)
 	sb_printf(&c->out, "\r\n--%s_alt\r\n"
 			   "Content-Type: text/html; charset=utf-8\r\n"
 			   "Content-Transfer-Encoding: quoted-printable\r\n\r\n",
-		  b->boundary);
+		  b->env.boundary);
 	c->part_start = c->bytes + c->out.len;
 	c->html = true;
 	const char *top = "<!DOCTYPE html><html><head><meta charset=\"utf-8\">";
@@ -589,13 +602,13 @@ static bool html_start(sp_composer *c)
 	spbuf t;
 	sb_init(&t, 0);
 	sb_adds(&t, "<title>");
-	html_escape(&t, b->subject, strlen(b->subject));
+	html_escape(&t, b->env.subject, strlen(b->env.subject));
 	sb_adds(&t, "</title></head><body style=\"font-family:sans-serif\">");
 	sp_qp_line(&c->out, t.data, t.len);
 	sb_free(&t);
 	if (!summary(c))
 		return false;
-	if (b->count) {
+	if (b->n.count) {
 		const char *h = "<table style=\"border-collapse:collapse;"
 				"font-family:monospace\" cellpadding=\"3\">"
 				"<tr><th>time</th><th>level</th><th>tag</th>"
@@ -609,22 +622,22 @@ static bool html_start(sp_composer *c)
 
 static void html_end(sp_composer *c)
 {
-	const char *t = c->b->count ? "</table></body></html>"
+	const char *t = c->b->n.count ? "</table></body></html>"
 				    : "</body></html>";
-	if (c->b->gz && c->in_body < c->b->count) {
+	if (c->b->size.gz && c->in_body < c->b->n.count) {
 		spbuf m;
 		sb_init(&m, 0);
 		sb_printf(&m, "<p>... and %lld more record%s, in the "
 			      "attachment.</p>",
-			  (long long)(c->b->count - c->in_body),
-			  c->b->count - c->in_body == 1 ? "" : "s");
+			  (long long)(c->b->n.count - c->in_body),
+			  c->b->n.count - c->in_body == 1 ? "" : "s");
 		sp_qp_line(&c->out, "</table>", 8);
 		sp_qp_line(&c->out, m.data, m.len);
 		sb_free(&m);
 		t = "</body></html>";
 	}
 	sp_qp_line(&c->out, t, strlen(t));
-	sb_printf(&c->out, "--%s_alt--\r\n", c->b->boundary);
+	sb_printf(&c->out, "--%s_alt--\r\n", c->b->env.boundary);
 	c->html = false;
 }
 
@@ -639,11 +652,11 @@ static bool attachment(sp_composer *c)
 			  "Content-Type: application/gzip; name=\"%s\"\r\n"
 			  "Content-Disposition: attachment; filename=\"%s\"\r\n"
 			  "Content-Transfer-Encoding: base64\r\n\r\n",
-			  b->boundary, b->gz_name, b->gz_name);
+			  b->env.boundary, b->size.gz_name, b->size.gz_name);
 		c->att_started = true;
 	}
 	unsigned char in[57 * 256];
-	size_t n = fread(in, 1, sizeof in, b->gz);
+	size_t n = fread(in, 1, sizeof in, b->size.gz);
 	for (size_t i = 0; i < n; i += 57) {
 		size_t k = n - i < 57 ? n - i : 57;
 		base64(&c->out, in + i, k);
@@ -651,9 +664,9 @@ static bool attachment(sp_composer *c)
 	}
 	if (n == sizeof in)
 		return false;
-	if (ferror(b->gz))
+	if (ferror(b->size.gz))
 		c->rc = sp_fail(c->sp, SPONGE_EIO, "attachment: read error");
-	sb_printf(&c->out, "--%s--\r\n", b->boundary);
+	sb_printf(&c->out, "--%s--\r\n", b->env.boundary);
 	return true;
 }
 
@@ -695,10 +708,10 @@ int sp_compose_rewind(sp_composer *c)
 	c->att_started = false;
 	c->html = false;
 	c->part_start = 0;
-	if (c->b->gz && fseek(c->b->gz, 0, SEEK_SET) != 0)
+	if (c->b->size.gz && fseek(c->b->size.gz, 0, SEEK_SET) != 0)
 		return c->rc = sp_fail(c->sp, SPONGE_EIO, "attachment: rewind");
-	if (c->sp->cfg.fold != SP_FOLD_OFF && !c->b->gz && !c->fold &&
-	    c->b->count && (c->rc = fold_count(c)) != SPONGE_OK)
+	if (c->sp->cfg.fold != SP_FOLD_OFF && !c->b->size.gz && !c->fold &&
+	    c->b->n.count && (c->rc = fold_count(c)) != SPONGE_OK)
 		return c->rc;
 	return c->rc = open_records(c);
 }
@@ -710,7 +723,7 @@ static int open_records(sp_composer *c)
 	sp_compose_stop(c);
 	c->in_body = 0;
 	c->generation++;
-	return c->src->open(c->src, c->b->gz ? SP_SEVERE_FIRST
+	return c->src->open(c->src, c->b->size.gz ? SP_SEVERE_FIRST
 					      : SP_OLDEST_FIRST);
 }
 
@@ -733,23 +746,23 @@ const char *sp_compose_next(sp_composer *c, size_t *len)
 			c->state = ST_RECORDS;
 			break;
 		case ST_RECORDS: {
-			if (c->b->count == 0) { /* a heartbeat: no records */
+			if (c->b->n.count == 0) { /* a heartbeat: no records */
 				c->state = c->sp->cfg.html ? ST_HTML : ST_END;
 				break;
 			}
 			int rc = records(c);
 			if (rc == SPONGE_DONE)
 				c->state = c->sp->cfg.html ? ST_HTML
-				   : c->b->gz ? ST_ATTACH : ST_END;
+				   : c->b->size.gz ? ST_ATTACH : ST_END;
 			else if (rc != SPONGE_ROW)
 				c->rc = rc;
-			if (rc == SPONGE_DONE && c->b->gz &&
-			    c->in_body < c->b->count) {
+			if (rc == SPONGE_DONE && c->b->size.gz &&
+			    c->in_body < c->b->n.count) {
 				body_line(c, "", 0);
 				body_printf(c, "... and %lld more record%s, in "
 					       "the attachment.",
-					    (long long)(c->b->count - c->in_body),
-					    c->b->count - c->in_body == 1 ? ""
+					    (long long)(c->b->n.count - c->in_body),
+					    c->b->n.count - c->in_body == 1 ? ""
 									  : "s");
 			}
 			break;
@@ -761,15 +774,15 @@ const char *sp_compose_next(sp_composer *c, size_t *len)
 			c->state = ST_HTML_RECORDS;
 			break;
 		case ST_HTML_RECORDS: {
-			if (c->b->count == 0) {
+			if (c->b->n.count == 0) {
 				html_end(c);
-				c->state = c->b->gz ? ST_ATTACH : ST_END;
+				c->state = c->b->size.gz ? ST_ATTACH : ST_END;
 				break;
 			}
 			int rc = records(c);
 			if (rc == SPONGE_DONE) {
 				html_end(c);
-				c->state = c->b->gz ? ST_ATTACH : ST_END;
+				c->state = c->b->size.gz ? ST_ATTACH : ST_END;
 			} else if (rc != SPONGE_ROW) {
 				c->rc = rc;
 			}

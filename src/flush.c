@@ -90,13 +90,13 @@ static bool journal_accept(int fd, const sp_batch *b, const char *reply)
 {
 	char line[JOURNAL_SIZE];
 	int n = snprintf(line, sizeof line - 1,
-			 JOURNAL_TAG "%lld %lld %lld", (long long)b->max_id,
-			 (long long)b->first_id, (long long)b->count);
+			 JOURNAL_TAG "%lld %lld %lld", (long long)b->n.max_id,
+			 (long long)b->n.first_id, (long long)b->n.count);
 	for (int l = 0; l < 8; l++)
 		n += snprintf(line + n, sizeof line - 1 - (size_t)n, " %lld",
-			      (long long)b->dropped[l]);
+			      (long long)b->n.dropped[l]);
 	n += snprintf(line + n, sizeof line - 1 - (size_t)n, " %s %.1500s",
-		      b->message_id, reply);
+		      b->env.message_id, reply);
 	for (int i = 0; i < n; i++) /* one line */
 		if (line[i] == '\n' || line[i] == '\r' || line[i] == '\0')
 			line[i] = ' ';
@@ -134,23 +134,23 @@ static bool journal_pending(int fd, sp_batch *b, spbuf *reply)
 			return false;
 		p = end;
 	}
-	b->max_id = v[0];
-	b->first_id = v[1];
-	b->count = v[2];
-	memcpy(b->dropped, v + 3, sizeof b->dropped);
+	b->n.max_id = v[0];
+	b->n.first_id = v[1];
+	b->n.count = v[2];
+	memcpy(b->n.dropped, v + 3, sizeof b->n.dropped);
 	while (*p == ' ')
 		p++;
 	size_t mlen = strcspn(p, " ");
-	if (!mlen || mlen >= sizeof b->message_id)
+	if (!mlen || mlen >= sizeof b->env.message_id)
 		return false;
-	memcpy(b->message_id, p, mlen);
-	b->message_id[mlen] = '\0';
+	memcpy(b->env.message_id, p, mlen);
+	b->env.message_id[mlen] = '\0';
 	p += mlen;
 	if (*p == ' ')
 		p++;
 	sb_reset(reply);
 	sb_adds(reply, p);
-	return b->max_id > 0;
+	return b->n.max_id > 0;
 }
 
 static int check_mail_config(sponge *sp, const sp_transport *t)
@@ -280,33 +280,12 @@ static int64_t last_message(sponge *sp, int64_t now, bool dry)
 	return t > now ? now : t;
 }
 
-static const char *outcome_name(int o)
-{
-	static const char *const n[] = {"local", "sent", "temporary",
-					"permanent", "auth", "tls", "config",
-					"local"};
-	return o >= 0 && o <= SP_LOCAL ? n[o] : "local";
-}
-
-static int outcome_code(int o)
-{
-	switch (o) {
-	case SP_SENT: return SPONGE_OK;
-	case SP_TEMPORARY: return SPONGE_ETEMPFAIL;
-	case SP_PERMANENT: return SPONGE_EPERMFAIL;
-	case SP_AUTH: return SPONGE_EAUTH;
-	case SP_TLS: return SPONGE_ETLS;
-	case SP_CONFIG: return SPONGE_ECONFIG;
-	default: return SPONGE_EIO;
-	}
-}
-
-/* [spool] keep_sent: forget sent records once their message is older
- * than the retention time (inside the caller's transaction). */
+/* Pin the batch before it goes: until its removal, later flushes send
+ * exactly this batch again, with this Message-ID. */
 static int mark_inflight(sponge *sp, const sp_batch *b)
 {
 	char v[400];
-	snprintf(v, sizeof v, "%lld %s", (long long)b->max_id, b->message_id);
+	snprintf(v, sizeof v, "%lld %s", (long long)b->n.max_id, b->env.message_id);
 	return sp_meta_commit(sp, "inflight", v, "marking the batch");
 }
 
@@ -346,6 +325,7 @@ typedef struct flush_run {
 	char pinned_mid[320];    /* and its Message-ID */
 	bool resend;             /* the pinned batch goes again */
 	int64_t waited;          /* min_interval held it back this long */
+	int64_t since;           /* a heartbeat: the last message */
 } flush_run;
 
 /* Check the config, pick the transport, take the lock. */
@@ -389,7 +369,7 @@ static int finish_accepted(flush_run *f)
 			sb_printf(&f->sp->err, " (finishing the removal of a "
 					       "sent message's records, <%s>; "
 					       "they will not be sent again)",
-				  done.message_id);
+				  done.env.message_id);
 	}
 	sb_free(&reply);
 	return rc;
@@ -429,8 +409,8 @@ static int select_batch(flush_run *f, bool *go)
 		snprintf(f->pinned_mid, sizeof f->pinned_mid, "%s", mid_at + 1);
 	sb_free(&v);
 	if (rc == SPONGE_OK && f->inflight > 0 &&
-	    (rc = sp_plan_counts(sp, f->inflight, &f->b)) == SPONGE_OK &&
-	    f->b.count > 0) {
+	    (rc = sp_plan_tally(sp, f->inflight, &f->b.n)) == SPONGE_OK &&
+	    f->b.n.count > 0) {
 		f->resend = true;
 		*go = true;
 		snprintf(f->res->reason, sizeof f->res->reason,
@@ -450,42 +430,35 @@ static int select_batch(flush_run *f, bool *go)
 	if (verdict == SPONGE_VERDICT_NONE)
 		return tidy(f, &st);
 	*go = true;
-	memset(&f->b, 0, sizeof f->b);
-	if (verdict == SPONGE_VERDICT_HEARTBEAT) {
-		/* nothing to report for that long: say so */
-		f->b.highest = 7;
-		f->b.date_us = f->now;
-		f->b.since_us = in.last_us;
-		f->b.waiting_after = st.pending;
-	} else if (sp->cfg.policy.min_interval_us && in.last_us) {
+	if (verdict == SPONGE_VERDICT_HEARTBEAT) /* nothing for that long */
+		f->since = in.last_us;
+	else if (sp->cfg.policy.min_interval_us && in.last_us)
 		f->waited = sp->cfg.policy.min_interval_us;
-	}
 	return SPONGE_OK;
 }
 
-/* The message's plan: the batch's counts (read now, once a message
- * goes), subject and Message-ID, size plan, boundary. */
+/* The message's plan, in its three steps: the tally (read now, once a
+ * message goes; a pinned batch's was read to select it), the envelope,
+ * the size plan. */
 static int plan(flush_run *f)
 {
 	sponge *sp = f->sp;
 	sp_batch *b = &f->b;
 	int rc;
-	if (!b->since_us && !f->resend &&
-	    (rc = sp_plan_counts(sp, INT64_MAX, b)))
+	if (!f->resend &&
+	    (rc = sp_plan_tally(sp, f->since ? 0 : INT64_MAX, &b->n)))
 		return rc;
-	b->min_interval_us = f->waited;
-	if ((rc = sp_plan_envelope(sp, b, f->now)))
+	b->env.date_us = f->now;
+	b->env.since_us = f->since;
+	b->env.min_interval_us = f->waited;
+	if ((rc = sp_plan_envelope(sp, &b->n, &b->env,
+				   f->resend ? f->pinned_mid : NULL)) ||
+	    (b->n.count && (rc = sp_plan_size(sp, b))))
 		return rc;
-	if (f->pinned_mid[0] && b->max_id == f->inflight)
-		snprintf(b->message_id, sizeof b->message_id, "%s",
-			 f->pinned_mid);
-	/* MIME boundaries: "=_" cannot occur in quoted-printable or base64 */
-	snprintf(b->boundary, sizeof b->boundary, "=_logsponge_%lld_%lld",
-		 (long long)b->first_id, (long long)(b->date_us % 1000000007));
 	f->res->decided = 1;
-	f->res->records = b->count;
+	f->res->records = b->n.count;
 	snprintf(f->res->message_id, sizeof f->res->message_id, "%s",
-		 b->message_id);
+		 b->env.message_id);
 	return SPONGE_OK;
 }
 
@@ -546,8 +519,8 @@ static int settle(flush_run *f, int rc, sp_send_result *sr)
 	spbuf keep;
 	sb_init(&keep, 0);
 	sb_adds(&keep, sp->err.len ? sp->err.data : sr->reply.data);
-	int hrc = sp_store_record_failure(sp, &f->b, outcome_name(sr->outcome), sr);
-	rc = outcome_code(sr->outcome);
+	int hrc = sp_store_record_failure(sp, &f->b, sp_outcome_name(sr->outcome), sr);
+	rc = sp_outcome_code(sr->outcome);
 	sp_fail(sp, rc, "%s%s", keep.data,
 		hrc ? " (and the history row could not be written)" : "");
 	sb_free(&keep);
@@ -642,7 +615,7 @@ int sponge_check_smtp(sponge *sp)
 	sb_init(&sr.reply, 2048);
 	int rc = sp_transport_smtp.send(sp, NULL, &sr, true, NULL, NULL);
 	if (rc == SPONGE_OK && sr.outcome != SP_SENT)
-		rc = outcome_code(sr.outcome);
+		rc = sp_outcome_code(sr.outcome);
 	if (rc != SPONGE_OK && !sp->err.len)
 		sp_fail(sp, rc, "%s: %s", sr.stage ? sr.stage : "smtp",
 			sr.reply.data);

@@ -7,49 +7,74 @@
 #include "internal.h"
 #include "transport.h"
 
-/* The batch: every pending record with id <= max_id. */
-typedef struct sp_batch {
-	int64_t max_id, first_id;
-	int64_t first_of[8];    /* first record id at each level */
+/*
+ * The plan of one message, built in three steps, each once and read-only
+ * afterwards (the composer and the transports get it const):
+ *   1. the tally: what the batch holds, from the store (sp_plan_tally);
+ *   2. the envelope: subject, Message-ID, date, boundary (sp_plan_envelope);
+ *   3. the size plan: past mail.max_size, the attachment (sp_plan_size).
+ * A heartbeat has an empty tally and goes through the same steps.  When
+ * the size plan narrows the batch (its log does not fit even compressed),
+ * the smaller batch gets a tally and an envelope of its own.
+ */
+typedef struct sp_tally {
+	int64_t max_id, first_id;  /* the batch: pending records <= max_id */
 	int64_t count;
 	int64_t by_level[8];
+	int64_t first_of[8];    /* first record id at each level */
+	int highest;            /* most severe level present (0…7) */
 	int64_t t_first, t_last;   /* stated times: shown to people */
 	int64_t r_first;           /* received time of the oldest: policy */
-	int highest;            /* most severe level present (0…7) */
 	char first_tag[72];     /* most frequent tag ("" none) */
 	char tags[512];         /* "backup 80, cron 27, - 16" (top 5) */
-	char message_id[320];   /* without <> */
-	char subject[1024];     /* expanded, UTF-8, one line */
-	int64_t date_us;
-	int64_t waiting_after;  /* pending records with id > max_id */
-	int64_t since_us;       /* heartbeat: the last message (count 0) */
-	int64_t dropped[8];     /* dropped by the spool caps, reported here */
-	/* past mail.max_size: the complete log goes along, gzip-compressed,
-	 * and the body keeps the most severe records that fit */
-	FILE *gz;               /* the compressed log (a temporary file) */
-	uint64_t gz_bytes;
-	char gz_name[160];
-	char boundary[64];
-	int64_t body_budget;    /* bytes the body's records may take */
-	int64_t cut;            /* records left for the next message */
 	int64_t msg_bytes;      /* bytes of the batch's messages and tags */
-	uint64_t max_size;      /* mail.max_size, or less: the server's SIZE */
-	int64_t min_interval_us;/* waited for min_interval (0: it did not) */
+	int64_t waiting_after;  /* pending records with id > max_id */
+	int64_t dropped[8];     /* dropped by the spool caps, reported here */
 	/* the first record of the most severe level (the summary's) */
 	int64_t top_time;
 	char top_tag[72];
 	char *top_msg;          /* NULL: none */
 	size_t top_len;
+} sp_tally;
+
+typedef struct sp_envelope {
+	char message_id[320];   /* without <> */
+	char subject[1024];     /* expanded, UTF-8, one line */
+	char boundary[64];      /* MIME: "=_" never occurs in QP or base64 */
+	int64_t date_us;
+	int64_t since_us;       /* heartbeat: the last message (count 0) */
+	int64_t min_interval_us;/* waited for min_interval (0: it did not) */
+} sp_envelope;
+
+/* Past the size cap the complete log goes along, gzip-compressed, and the
+ * body keeps the most severe records that fit (gz NULL: no attachment). */
+typedef struct sp_size_plan {
+	uint64_t max_size;      /* mail.max_size, or less: the server's SIZE */
+	FILE *gz;               /* the compressed log (a temporary file) */
+	uint64_t gz_bytes;
+	char gz_name[160];
+	int64_t body_budget;    /* bytes the body's records may take */
+	int64_t cut;            /* records left for the next message */
+} sp_size_plan;
+
+typedef struct sp_batch {
+	sp_tally n;
+	sp_envelope env;
+	sp_size_plan size;
 } sp_batch;
 
 /* ---- the plan (plan.c) ---- */
-/* The batch's counts, times and tags: every pending record with id <=
- * max_id (the rest of *b cleared). */
-SP_HIDDEN int sp_plan_counts(sponge *sp, int64_t max_id, sp_batch *b);
-/* Then its envelope (subject, Message-ID; a heartbeat's when it has no
- * records) and size plan (past mail.max_size: the attachment, and maybe
- * a smaller batch). */
-SP_HIDDEN int sp_plan_envelope(sponge *sp, sp_batch *b, int64_t now);
+/* Step 1: the tally of every pending record with id <= max_id (with
+ * INT64_MAX: all of them), and the top record. */
+SP_HIDDEN int sp_plan_tally(sponge *sp, int64_t max_id, sp_tally *n);
+/* Step 2: the envelope for tally n (a heartbeat's when n->count is 0 and
+ * e->since_us is set); e->date_us, since_us and min_interval_us are the
+ * caller's.  pinned_mid: a Message-ID the batch had before (or NULL). */
+SP_HIDDEN int sp_plan_envelope(sponge *sp, const sp_tally *n,
+			       sp_envelope *e, const char *pinned_mid);
+/* Step 3: the size plan; when the batch must shrink, b->n and b->env are
+ * replaced by the smaller batch's. */
+SP_HIDDEN int sp_plan_size(sponge *sp, sp_batch *b);
 /* What a plan holds (the attachment's file, the top record). */
 SP_HIDDEN void sp_plan_free(sp_batch *b);
 

@@ -39,12 +39,13 @@ static void message_id_domain(const sponge *sp, char host[256])
 
 /* Expand the subject template: {host} {count} {records} {level} {tag}
  * {first} and the level names ({err} = count of err records). */
-static void expand_subject(sponge *sp, sp_batch *b, const char *first)
+static void expand_subject(sponge *sp, const sp_tally *n, sp_envelope *e,
+			   const char *first)
 {
 	/* a heartbeat (no records) reads well with the default; a template
 	 * of the user's applies to it too, {first} saying what it is */
 	const char *tpl = sp->cfg.subject ? sp->cfg.subject
-			  : b->count	  ? "[logsponge] {host}: {count} "
+			  : n->count	  ? "[logsponge] {host}: {count} "
 					    "{records}, highest {level}: {first}"
 					  : "[logsponge] {host}: {first}";
 	spbuf o;
@@ -55,33 +56,33 @@ static void expand_subject(sponge *sp, sp_batch *b, const char *first)
 			sb_addc(&o, *p++);
 			continue;
 		}
-		size_t n = (size_t)(close - p - 1);
+		size_t len = (size_t)(close - p - 1);
 		char name[24] = "";
-		if (n < sizeof name)
-			memcpy(name, p + 1, n), name[n] = '\0';
+		if (len < sizeof name)
+			memcpy(name, p + 1, len), name[len] = '\0';
 		int lv = sponge_level_from_name(name);
 		if (!strcmp(name, "host"))
 			sb_adds(&o, sp->host);
 		else if (!strcmp(name, "count"))
-			sb_printf(&o, "%lld", (long long)b->count);
+			sb_printf(&o, "%lld", (long long)n->count);
 		else if (!strcmp(name, "records"))
-			sb_adds(&o, b->count == 1 ? "record" : "records");
+			sb_adds(&o, n->count == 1 ? "record" : "records");
 		else if (!strcmp(name, "level"))
-			sb_adds(&o, sponge_level_name(b->highest));
+			sb_adds(&o, sponge_level_name(n->highest));
 		else if (!strcmp(name, "tag"))
-			sb_adds(&o, b->first_tag[0] ? b->first_tag : "-");
+			sb_adds(&o, n->first_tag[0] ? n->first_tag : "-");
 		else if (!strcmp(name, "first"))
 			sb_adds(&o, first);
 		else if (lv >= 0 && !strcmp(name, sponge_level_name(lv)))
-			sb_printf(&o, "%lld", (long long)b->by_level[lv]);
+			sb_printf(&o, "%lld", (long long)n->by_level[lv]);
 		else {
 			sb_addc(&o, *p++); /* not a token: keep the text */
 			continue;
 		}
 		p = close + 1;
 	}
-	snprintf(b->subject, sizeof b->subject - 4, "%s", o.data);
-	cut_utf8(b->subject, 200);
+	snprintf(e->subject, sizeof e->subject - 4, "%s", o.data);
+	cut_utf8(e->subject, 200);
 	sb_free(&o);
 }
 
@@ -121,10 +122,10 @@ static void count_tag(tag_count *t, int64_t *others, const char *tag)
 }
 
 /* "backup 80, cron 27, - 16, …": the five most frequent tags. */
-static void top_tags(sp_batch *b, tag_count *t, int64_t others)
+static void top_tags(sp_tally *n, tag_count *t, int64_t others)
 {
 	spbuf o;
-	sb_init(&o, sizeof b->tags - 8);
+	sb_init(&o, sizeof n->tags - 8);
 	for (int shown = 0; shown < 5; shown++) {
 		tag_count *best = NULL;
 		for (unsigned k = 0; k < TAG_SLOTS; k++)
@@ -135,7 +136,7 @@ static void top_tags(sp_batch *b, tag_count *t, int64_t others)
 		if (!best)
 			break;
 		if (!shown)
-			snprintf(b->first_tag, sizeof b->first_tag, "%s",
+			snprintf(n->first_tag, sizeof n->first_tag, "%s",
 				 best->tag);
 		sb_printf(&o, "%s%s %lld", shown ? ", " : "",
 			  best->tag[0] ? best->tag : "-", (long long)best->n);
@@ -146,14 +147,14 @@ static void top_tags(sp_batch *b, tag_count *t, int64_t others)
 		more = t[k].n > 0;
 	if (more)
 		sb_adds(&o, ", …");
-	snprintf(b->tags, sizeof b->tags, "%s", o.data);
+	snprintf(n->tags, sizeof n->tags, "%s", o.data);
 	sb_free(&o);
 }
 
 /* The batch's counts, times, first record of each level and its tags, in
  * one pass over the rows (no sorting). */
 typedef struct level_scan {
-	sp_batch *b;
+	sp_tally *n;
 	tag_count *tags;
 	int64_t others;
 } level_scan;
@@ -161,58 +162,53 @@ typedef struct level_scan {
 static void add_row(void *arg, const sp_scan_row *r)
 {
 	level_scan *ls = arg;
-	sp_batch *b = ls->b;
-	if (!b->count++) {
-		b->first_id = r->id;
-		b->t_first = b->t_last = r->time_us;
-		b->r_first = r->received_us;
+	sp_tally *n = ls->n;
+	if (!n->count++) {
+		n->first_id = r->id;
+		n->t_first = n->t_last = r->time_us;
+		n->r_first = r->received_us;
 	}
-	if (r->received_us < b->r_first)
-		b->r_first = r->received_us;
-	b->max_id = r->id;
-	if (r->time_us < b->t_first)
-		b->t_first = r->time_us;
-	if (r->time_us > b->t_last)
-		b->t_last = r->time_us;
-	if (!b->by_level[r->level]++)
-		b->first_of[r->level] = r->id;
-	if (r->level < b->highest)
-		b->highest = r->level;
+	if (r->received_us < n->r_first)
+		n->r_first = r->received_us;
+	n->max_id = r->id;
+	if (r->time_us < n->t_first)
+		n->t_first = r->time_us;
+	if (r->time_us > n->t_last)
+		n->t_last = r->time_us;
+	if (!n->by_level[r->level]++)
+		n->first_of[r->level] = r->id;
+	if (r->level < n->highest)
+		n->highest = r->level;
 	count_tag(ls->tags, &ls->others, r->tag);
-	b->msg_bytes += r->bytes;
+	n->msg_bytes += r->bytes;
 }
 
-static int load_levels(sponge *sp, int64_t max_id, sp_batch *b)
+static int scan_levels(sponge *sp, int64_t max_id, sp_tally *n)
 {
-	sp_plan_free(b);
-	memset(b, 0, sizeof *b);
-	b->highest = 7;
-	b->date_us = sponge_now();
-	level_scan ls = {b, sp_malloc(TAG_SLOTS * sizeof *ls.tags), 0};
+	level_scan ls = {n, sp_malloc(TAG_SLOTS * sizeof *ls.tags), 0};
 	if (!ls.tags)
 		return sp_fail(sp, SPONGE_ENOMEM, "out of memory");
 	memset(ls.tags, 0, TAG_SLOTS * sizeof *ls.tags);
 	int rc = sp_store_scan_batch(sp, max_id, add_row, &ls);
 	if (rc == SPONGE_OK)
-		top_tags(b, ls.tags, ls.others);
+		top_tags(n, ls.tags, ls.others);
 	sp_free(ls.tags);
 	return rc;
 }
 
 /* The first record of the most severe level present (the summary shows
  * it; the subject its first 60 characters). */
-static int load_top(sponge *sp, sp_batch *b, char first[256])
+static int load_top(sponge *sp, sp_tally *n)
 {
 	spbuf tag, msg;
 	sb_init(&tag, 0);
 	sb_init(&msg, 0);
-	int rc = sp_store_record(sp, b->first_of[b->highest], &b->top_time,
+	int rc = sp_store_record(sp, n->first_of[n->highest], &n->top_time,
 				 &tag, &msg);
 	if (rc == SPONGE_OK && msg.len) {
-		snprintf(b->top_tag, sizeof b->top_tag, "%s", tag.data);
-		snprintf(first, 256 - 4, "%s", msg.data);
-		b->top_len = msg.len;
-		b->top_msg = msg.data; /* the plan owns it now */
+		snprintf(n->top_tag, sizeof n->top_tag, "%s", tag.data);
+		n->top_len = msg.len;
+		n->top_msg = msg.data; /* the tally owns it now */
 		sb_init(&msg, 0);
 	}
 	sb_free(&tag);
@@ -220,47 +216,61 @@ static int load_top(sponge *sp, sp_batch *b, char first[256])
 	return rc;
 }
 
-static int load_details(sponge *sp, sp_batch *b)
+static void tally_free(sp_tally *n)
 {
-	int rc = sp_dropped(sp, b->dropped);
-	if (rc == SPONGE_OK)
-		rc = sp_store_pending_after(sp, b->max_id, &b->waiting_after);
-	char first[256] = "";
-	if (rc == SPONGE_OK && b->count && b->first_of[b->highest])
-		rc = load_top(sp, b, first);
-	cut_utf8(first, 60);
-	expand_subject(sp, b, first);
+	sp_free(n->top_msg);
+	n->top_msg = NULL;
+}
 
-	char tok[33];
+int sp_plan_tally(sponge *sp, int64_t max_id, sp_tally *n)
+{
+	tally_free(n);
+	memset(n, 0, sizeof *n);
+	n->highest = 7;
+	if (max_id <= 0) /* a heartbeat: only what waits */
+		return sp_store_pending_after(sp, 0, &n->waiting_after);
+	int rc = scan_levels(sp, max_id, n);
 	if (rc == SPONGE_OK)
-		rc = sp_store_token(sp, tok);
-	if (rc == SPONGE_OK) {
-		/* same batch, same Message-ID: a retry after a crash between
-		 * the server's 250 and our commit is recognisable */
-		char host[256];
-		message_id_domain(sp, host);
-		snprintf(b->message_id, sizeof b->message_id,
-			 "logsponge.%lld-%lld.%s@%s", (long long)b->first_id,
-			 (long long)b->max_id, tok, host);
-	}
+		rc = sp_dropped(sp, n->dropped);
+	if (rc == SPONGE_OK)
+		rc = sp_store_pending_after(sp, n->max_id, &n->waiting_after);
+	if (rc == SPONGE_OK && n->count && n->first_of[n->highest])
+		rc = load_top(sp, n);
 	return rc;
 }
 
-/* A heartbeat: no records, a subject and Message-ID like a digest's. */
-static int heartbeat_details(sponge *sp, sp_batch *b, int64_t now)
+int sp_plan_envelope(sponge *sp, const sp_tally *n, sp_envelope *e,
+		     const char *pinned_mid)
 {
-	char tok[33], since[32], first[96];
+	char tok[33], host[256], first[256] = "";
 	int rc = sp_store_token(sp, tok);
 	if (rc)
 		return rc;
-	sponge_format_time(b->since_us, since);
-	/* to the second: "2026-11-21T10:00:00Z" */
-	snprintf(first, sizeof first, "nothing to report since %.19sZ", since);
-	expand_subject(sp, b, first);
-	char host[256];
 	message_id_domain(sp, host);
-	snprintf(b->message_id, sizeof b->message_id,
-		 "logsponge.heartbeat.%lld.%s@%s", (long long)now, tok, host);
+	if (n->count) {
+		if (n->top_msg)
+			snprintf(first, sizeof first - 4, "%s", n->top_msg);
+		cut_utf8(first, 60);
+		/* same batch, same Message-ID: a retry after a crash between
+		 * the server's 250 and our commit is recognisable */
+		snprintf(e->message_id, sizeof e->message_id,
+			 "logsponge.%lld-%lld.%s@%s", (long long)n->first_id,
+			 (long long)n->max_id, tok, host);
+	} else { /* a heartbeat */
+		char since[32];
+		sponge_format_time(e->since_us, since);
+		/* to the second: "2026-11-21T10:00:00Z" */
+		snprintf(first, sizeof first, "nothing to report since %.19sZ",
+			 since);
+		snprintf(e->message_id, sizeof e->message_id,
+			 "logsponge.heartbeat.%lld.%s@%s",
+			 (long long)e->date_us, tok, host);
+	}
+	if (pinned_mid && pinned_mid[0])
+		snprintf(e->message_id, sizeof e->message_id, "%s", pinned_mid);
+	expand_subject(sp, n, e, first);
+	snprintf(e->boundary, sizeof e->boundary, "=_logsponge_%lld_%lld",
+		 (long long)n->first_id, (long long)(e->date_us % 1000000007));
 	return SPONGE_OK;
 }
 
@@ -274,14 +284,14 @@ static int plain_fits(sponge *sp, sp_batch *b, bool *fits)
 	 * adds a soft break per 25; a record line adds under 130 bytes of
 	 * time, level, host and folding note; headers and summary under
 	 * 16 KiB */
-	uint64_t most = (uint64_t)b->msg_bytes * 3 + (uint64_t)b->msg_bytes / 8 +
-			(uint64_t)b->count * 130 + (16u << 10);
+	uint64_t most = (uint64_t)b->n.msg_bytes * 3 + (uint64_t)b->n.msg_bytes / 8 +
+			(uint64_t)b->n.count * 130 + (16u << 10);
 	if (sp->cfg.html) /* the HTML part: escaping up to 6x, a row's tags */
-		most += (uint64_t)b->msg_bytes * 19 + (uint64_t)b->count * 400;
+		most += (uint64_t)b->n.msg_bytes * 19 + (uint64_t)b->n.count * 400;
 	*fits = true;
-	if (most <= b->max_size)
+	if (most <= b->size.max_size)
 		return SPONGE_OK;
-	if ((uint64_t)b->msg_bytes > b->max_size) {
+	if ((uint64_t)b->n.msg_bytes > b->size.max_size) {
 		*fits = false; /* the messages alone are too big */
 		return SPONGE_OK;
 	}
@@ -292,13 +302,13 @@ static int plain_fits(sponge *sp, sp_batch *b, bool *fits)
 	int rc = sp_compose_rewind(&cc);
 	uint64_t total = 0;
 	size_t n;
-	while (rc == SPONGE_OK && total <= b->max_size &&
+	while (rc == SPONGE_OK && total <= b->size.max_size &&
 	       sp_compose_next(&cc, &n))
 		total += n;
 	if (rc == SPONGE_OK)
 		rc = cc.rc;
 	sp_compose_free(&cc);
-	*fits = total <= b->max_size;
+	*fits = total <= b->size.max_size;
 	return rc;
 }
 
@@ -384,34 +394,42 @@ static int gzip_log(sponge *sp, const sp_batch *b, uint64_t budget,
 	return SPONGE_OK;
 }
 
+/* The batch shrinks to the records up to `last` (what its log holds): a
+ * tally and an envelope of its own; the date, wait and size cap stay. */
+static int shrink(sponge *sp, sp_batch *b, int64_t last)
+{
+	int rc = sp_plan_tally(sp, last, &b->n);
+	return rc ? rc : sp_plan_envelope(sp, &b->n, &b->env, NULL);
+}
+
 /*
  * Past mail.max_size the body keeps the summary and the most severe
  * records that fit, and the complete log goes along as a gzip attachment.
  * When even that would not fit, the batch shrinks to the oldest records
  * whose log fits; the rest stays pending.
  */
-static int fit_size(sponge *sp, sp_batch *b)
+int sp_plan_size(sponge *sp, sp_batch *b)
 {
 	/* the server's SIZE, seen in its EHLO reply by an earlier flush,
 	 * lowers the cap (less 4 KiB for what libESMTP and the server add) */
-	b->max_size = sp->cfg.max_size;
+	b->size.max_size = sp->cfg.max_size;
 	spbuf v;
 	sb_init(&v, 0);
 	if (sp_meta_get(sp, "server_size", &v) == SPONGE_OK && v.len) {
 		uint64_t ss = strtoull(v.data, NULL, 10);
-		if (ss > (64u << 10) && ss - 4096 < b->max_size)
-			b->max_size = ss - 4096;
+		if (ss > (64u << 10) && ss - 4096 < b->size.max_size)
+			b->size.max_size = ss - 4096;
 	}
 	sb_free(&v);
 	bool fits;
 	int rc = plain_fits(sp, b, &fits);
 	if (rc || fits)
 		return rc;
-	uint64_t max = b->max_size;
+	uint64_t max = b->size.max_size;
 	/* base64 turns 57 bytes into a 78-byte line; keep 24 KiB for the
 	 * headers, the summary and a few records in the body */
 	uint64_t budget = (max - (24u << 10)) / 78 * 57;
-	int64_t arrivals = b->waiting_after;
+	int64_t arrivals = b->n.waiting_after;
 	for (int attempt = 0; attempt < 6; attempt++) {
 		FILE *f;
 		uint64_t bytes;
@@ -423,33 +441,24 @@ static int fit_size(sponge *sp, sp_batch *b)
 			budget = budget / 10 * 8;
 			continue;
 		}
-		if (last) { /* the batch shrinks to what the log holds */
-			/* what the plan decided stays (reloading the counts
-			 * once lost the size cap and the min_interval wait) */
-			uint64_t cap = b->max_size;
-			int64_t waited = b->min_interval_us;
-			if ((rc = load_levels(sp, last, b)) ||
-			    (rc = load_details(sp, b))) {
-				fclose(f);
-				return rc;
-			}
-			b->max_size = cap;
-			b->min_interval_us = waited;
-			/* records past the new end: cut, or arrived late */
-			b->cut = b->waiting_after - arrivals;
-			b->waiting_after = arrivals;
+		if (last && (rc = shrink(sp, b, last)) != SPONGE_OK) {
+			fclose(f);
+			return rc;
 		}
-		b->gz = f;
-		b->gz_bytes = bytes;
+		if (last) /* records past the new end: cut, or arrived late */
+			b->size.cut = b->n.waiting_after - arrivals;
+		b->n.waiting_after = arrivals;
+		b->size.gz = f;
+		b->size.gz_bytes = bytes;
 		uint64_t b64 = (bytes + 56) / 57 * 78;
-		b->body_budget = (int64_t)(max - b64) - 2048;
+		b->size.body_budget = (int64_t)(max - b64) - 2048;
 		char t[32];
-		sponge_format_time(b->date_us, t);
+		sponge_format_time(b->env.date_us, t);
 		t[4] = t[7] = t[13] = t[16] = '_';
 		t[19] = '\0';
-		snprintf(b->gz_name, sizeof b->gz_name, "logsponge-%.60s-%s.log.gz",
+		snprintf(b->size.gz_name, sizeof b->size.gz_name, "logsponge-%.60s-%s.log.gz",
 			 sp->host, t);
-		for (char *p = b->gz_name; *p; p++)
+		for (char *p = b->size.gz_name; *p; p++)
 			if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
 			      (*p >= '0' && *p <= '9') || strchr(".-_", *p)))
 				*p = '_';
@@ -462,22 +471,8 @@ static int fit_size(sponge *sp, sp_batch *b)
 
 void sp_plan_free(sp_batch *b)
 {
-	if (b->gz)
-		fclose(b->gz);
-	b->gz = NULL;
-	sp_free(b->top_msg);
-	b->top_msg = NULL;
-}
-
-int sp_plan_counts(sponge *sp, int64_t max_id, sp_batch *b)
-{
-	return load_levels(sp, max_id, b);
-}
-
-int sp_plan_envelope(sponge *sp, sp_batch *b, int64_t now)
-{
-	if (b->count == 0 && b->since_us)
-		return heartbeat_details(sp, b, now);
-	int rc = load_details(sp, b);
-	return rc ? rc : fit_size(sp, b);
+	if (b->size.gz)
+		fclose(b->size.gz);
+	b->size.gz = NULL;
+	tally_free(&b->n);
 }

@@ -733,8 +733,10 @@ static void set_reply_status(sp_send_result *r, const smtp_status_t *st)
 	sb_printf(&r->reply, "%d %s", st ? st->code : 0, text);
 }
 
-static void classify(smtp_run *x, smtp_message_t m, int started,
-		     int smtp_err, bool probe)
+/* A failure before the transaction (connect, greeting, TLS, STARTTLS,
+ * AUTH): classified into x->r, and true; false when the session got as
+ * far as MAIL (or, probing, as far as it should). */
+static bool session_failed(smtp_run *x, int started, int smtp_err, bool probe)
 {
 	sp_send_result *r = x->r;
 	char ebuf[128];
@@ -745,7 +747,7 @@ static void classify(smtp_run *x, smtp_message_t m, int started,
 		r->stage = x->probed ? "greeting" : "connect";
 		sb_printf(&r->reply, "%s",
 			  smtp_strerror(smtp_err, ebuf, sizeof ebuf));
-		return;
+		return true;
 	}
 	if (x->verify_err || x->cert_rejected) {
 		r->outcome = SP_TLS;
@@ -759,7 +761,7 @@ static void classify(smtp_run *x, smtp_message_t m, int started,
 			  x->verify_depth_subject);
 		if (x->verify_depth_subject[0])
 			sb_adds(&r->reply, ")");
-		return;
+		return true;
 	}
 	if (x->no_starttls) {
 		r->outcome = SP_TLS;
@@ -767,7 +769,7 @@ static void classify(smtp_run *x, smtp_message_t m, int started,
 		sb_printf(&r->reply, "%s does not offer STARTTLS (and "
 				     "smtp.tls = starttls requires it)",
 			  x->cfg->host);
-		return;
+		return true;
 	}
 	if (x->starttls_refused || (x->cfg->tls == SP_TLS_STARTTLS &&
 				    !x->tls_up && x->verb[0] &&
@@ -778,7 +780,7 @@ static void classify(smtp_run *x, smtp_message_t m, int started,
 			  x->reply[0] ? x->reply
 				      : smtp_strerror(smtp_err, ebuf,
 						      sizeof ebuf));
-		return;
+		return true;
 	}
 	if (x->auth_failed || (x->cfg->user && !x->auth_ok &&
 			       strcmp(stage_of(x), "greeting") &&
@@ -789,13 +791,13 @@ static void classify(smtp_run *x, smtp_message_t m, int started,
 			  x->auth_reply[0] ? x->auth_reply
 					   : "the server offered no usable AUTH "
 					     "mechanism");
-		return;
+		return true;
 	}
 	const char *stage = stage_of(x);
 	if (probe && x->probe_done) {
 		/* connected, TLS verified, AUTH done, QUIT: success */
 		r->outcome = SP_SENT;
-		return;
+		return true;
 	}
 	if (probe || !strcmp(stage, "greeting") || !strcmp(stage, "ehlo")) {
 		/* no greeting, or the connection ended before MAIL */
@@ -803,8 +805,16 @@ static void classify(smtp_run *x, smtp_message_t m, int started,
 		r->stage = stage;
 		sb_printf(&r->reply, "%s", x->reply[0] ? x->reply
 			  : smtp_strerror(smtp_err, ebuf, sizeof ebuf));
-		return;
+		return true;
 	}
+	return false;
+}
+
+/* The transaction's outcome: MAIL, each RCPT, DATA and its reply. */
+static void transaction_outcome(smtp_run *x, smtp_message_t m, int smtp_err)
+{
+	sp_send_result *r = x->r;
+	char ebuf[128];
 	const smtp_status_t *mail = smtp_reverse_path_status(m);
 	if (mail && mail->code >= 400) {
 		r->outcome = mail->code == 530 ? SP_AUTH
@@ -850,6 +860,81 @@ static void classify(smtp_run *x, smtp_message_t m, int started,
 
 /* ---- the transport ------------------------------------------------ */
 
+/* The libESMTP session for this run: server, timeouts, callbacks,
+ * STARTTLS, AUTH (a context in *auth, the caller's to destroy), the
+ * envelope. */
+static int configure_session(smtp_run *x, smtp_session_t s, smtp_message_t m,
+			     SSL_CTX *ctx, auth_context_t *auth)
+{
+	const sp_config *cfg = x->cfg;
+	long timeout_ms = (long)(cfg->timeout_us / 1000);
+	char hostport[300];
+	if (x->relay)
+		snprintf(hostport, sizeof hostport, "127.0.0.1:%d", x->peer_port);
+	else
+		snprintf(hostport, sizeof hostport, "%s%s%s:%d",
+			 strchr(cfg->host, ':') ? "[" : "", cfg->host,
+			 strchr(cfg->host, ':') ? "]" : "", x->port);
+	smtp_set_server(s, hostport);
+	if (cfg->helo)
+		smtp_set_hostname(s, cfg->helo);
+	for (int w = Timeout_GREETING; w <= Timeout_DATA2; w++)
+		smtp_set_timeout(s, w | Timeout_OVERRIDE_RFC2822_MINIMUM,
+				 timeout_ms);
+	smtp_set_eventcb(s, event_cb, x);
+	smtp_set_monitorcb(s, monitor, x, 0);
+	if (cfg->tls == SP_TLS_STARTTLS) {
+		smtp_starttls_set_ctx(s, ctx);
+		smtp_starttls_enable(s, Starttls_REQUIRED);
+	}
+	if (cfg->user) {
+		pthread_once(&auth_once, auth_init);
+		*auth = auth_create_context();
+		if (!*auth) {
+			x->r->outcome = SP_LOCAL;
+			return sp_fail(x->sp, SPONGE_ENOMEM,
+				       "smtp: out of memory");
+		}
+		auth_set_mechanism_flags(*auth, AUTH_PLUGIN_PLAIN, 0);
+		auth_set_interact_cb(*auth, interact, x);
+		smtp_auth_set_context(s, *auth);
+	}
+	smtp_set_reverse_path(m, cfg->from_addr);
+	for (int i = 0; i < cfg->nto; i++)
+		smtp_add_recipient(m, cfg->to_addr[i]);
+	smtp_set_messagecb(m, x->probe ? empty_cb : message_cb, x);
+	return SPONGE_OK;
+}
+
+/* Run the session with SIGPIPE blocked in this thread (a closed
+ * connection must be an error, not a signal; any that became pending is
+ * swallowed), then classify what happened into x->r. */
+static void run_session(smtp_run *x, smtp_session_t s, smtp_message_t m)
+{
+	sigset_t pipe_set, old_set;
+	sigemptyset(&pipe_set);
+	sigaddset(&pipe_set, SIGPIPE);
+	bool masked = pthread_sigmask(SIG_BLOCK, &pipe_set, &old_set) == 0;
+	int started = smtp_start_session(s);
+	int smtp_err = smtp_errno();
+	if (!session_failed(x, started, smtp_err, x->probe))
+		transaction_outcome(x, m, smtp_err);
+	if (x->comp && x->comp->rc != SPONGE_OK) {
+		/* a failed read ends the stream early, and a short message
+		 * must not count as delivered */
+		x->r->outcome = SP_LOCAL;
+		x->r->stage = "compose";
+		sb_printf(&x->r->reply, " (reading the spool failed: %s)",
+			  sponge_errmsg(x->sp));
+	}
+	if (masked) {
+		struct timespec zero = {0, 0};
+		while (sigtimedwait(&pipe_set, NULL, &zero) > 0)
+			;
+		pthread_sigmask(SIG_SETMASK, &old_set, NULL);
+	}
+}
+
 static int smtp_send(sponge *sp, sp_composer *comp, sp_send_result *r,
 		     bool probe, sponge_writer out, void *arg)
 {
@@ -879,8 +964,6 @@ static int smtp_send(sponge *sp, sp_composer *comp, sp_send_result *r,
 	smtp_session_t s = NULL;
 	auth_context_t auth = NULL;
 	SSL_CTX *ctx = NULL;
-	sigset_t pipe_set, old_set;
-	bool masked = false;
 
 	if (cfg->user && (rc = sp_password(sp, &x.pass)) != SPONGE_OK) {
 		/* a password command that timed out may work next time */
@@ -915,76 +998,15 @@ static int smtp_send(sponge *sp, sp_composer *comp, sp_send_result *r,
 		r->outcome = SP_LOCAL;
 		goto out;
 	}
-	char hostport[300];
-	if (x.relay)
-		snprintf(hostport, sizeof hostport, "127.0.0.1:%d", x.peer_port);
-	else
-		snprintf(hostport, sizeof hostport, "%s%s%s:%d",
-			 strchr(cfg->host, ':') ? "[" : "", cfg->host,
-			 strchr(cfg->host, ':') ? "]" : "", x.port);
-	smtp_set_server(s, hostport);
-	if (cfg->helo)
-		smtp_set_hostname(s, cfg->helo);
-	for (int w = Timeout_GREETING; w <= Timeout_DATA2; w++)
-		smtp_set_timeout(s, w | Timeout_OVERRIDE_RFC2822_MINIMUM,
-				 timeout_ms);
-	smtp_set_eventcb(s, event_cb, &x);
-	smtp_set_monitorcb(s, monitor, &x, 0);
-	if (cfg->tls == SP_TLS_STARTTLS) {
-		smtp_starttls_set_ctx(s, ctx);
-		smtp_starttls_enable(s, Starttls_REQUIRED);
-	}
-	if (cfg->user) {
-		pthread_once(&auth_once, auth_init);
-		auth = auth_create_context();
-		if (!auth) {
-			rc = sp_fail(sp, SPONGE_ENOMEM, "smtp: out of memory");
-			r->outcome = SP_LOCAL;
-			goto out;
-		}
-		auth_set_mechanism_flags(auth, AUTH_PLUGIN_PLAIN, 0);
-		auth_set_interact_cb(auth, interact, &x);
-		smtp_auth_set_context(s, auth);
-	}
-	smtp_set_reverse_path(m, cfg->from_addr);
-	for (int i = 0; i < cfg->nto; i++)
-		smtp_add_recipient(m, cfg->to_addr[i]);
-	smtp_set_messagecb(m, probe ? empty_cb : message_cb, &x);
-	/* a closed connection must be an error, not SIGPIPE: block it in
-	 * this thread and swallow any that became pending */
-	sigemptyset(&pipe_set);
-	sigaddset(&pipe_set, SIGPIPE);
-	masked = pthread_sigmask(SIG_BLOCK, &pipe_set, &old_set) == 0;
-
-	int started = smtp_start_session(s);
-	int smtp_err = smtp_errno();
-	classify(&x, m, started, smtp_err, probe);
-	if (comp && comp->rc != SPONGE_OK && r->outcome == SP_SENT) {
-		/* cannot happen: a failed read ends the stream early, and
-		 * a short message must not count as delivered */
-		r->outcome = SP_LOCAL;
-		r->stage = "compose";
-	}
-	if (comp && comp->rc != SPONGE_OK) {
-		r->outcome = SP_LOCAL;
-		r->stage = "compose";
-		sb_printf(&r->reply, " (reading the spool failed: %s)",
-			  sponge_errmsg(sp));
-	}
+	if ((rc = configure_session(&x, s, m, ctx, &auth)) != SPONGE_OK)
+		goto out;
+	run_session(&x, s, m);
 out:
 	if (s) {
 		smtp_destroy_session(s);
 		s = NULL;
 	}
 	relay_stop(&rl);
-	if (masked) {
-		struct timespec zero = {0, 0};
-		while (sigtimedwait(&pipe_set, NULL, &zero) > 0)
-			;
-		pthread_sigmask(SIG_SETMASK, &old_set, NULL);
-	}
-	if (s)
-		smtp_destroy_session(s);
 	if (auth)
 		auth_destroy_context(auth);
 	SSL_CTX_free(ctx);
@@ -993,9 +1015,12 @@ out:
 		OPENSSL_cleanse(x.pass.data, x.pass.cap);
 	sb_free(&x.pass);
 	sb_free(&x.inbuf);
-	if (rc == SPONGE_OK && r->outcome != SP_SENT && !sp->err.len)
-		sp_fail(sp, SPONGE_OK, "smtp %s: %s", r->stage ? r->stage : "",
-			r->reply.data);
+	if (rc == SPONGE_OK && r->outcome != SP_SENT) {
+		char what[48];
+		snprintf(what, sizeof what, "smtp %s", r->stage ? r->stage : "");
+		rc = sp->err.len ? sp_outcome_code(r->outcome)
+				 : sp_send_failed(sp, r, what);
+	}
 	return rc;
 }
 

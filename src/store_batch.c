@@ -122,12 +122,12 @@ static int history_row(sponge *sp, const char *outcome, const char *stage,
 	sqlite3_bind_text(st, 2, outcome, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 3, stage ? stage : "", -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 4, reply ? reply : "", -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 5, b ? b->count : 0);
-	if (b && b->count) {
-		sqlite3_bind_int64(st, 6, b->first_id);
-		sqlite3_bind_int64(st, 7, b->max_id);
+	sqlite3_bind_int64(st, 5, b ? b->n.count : 0);
+	if (b && b->n.count) {
+		sqlite3_bind_int64(st, 6, b->n.first_id);
+		sqlite3_bind_int64(st, 7, b->n.max_id);
 	}
-	sqlite3_bind_text(st, 8, b ? b->message_id : "", -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 8, b ? b->env.message_id : "", -1, SQLITE_STATIC);
 	r = sqlite3_step(st);
 	sqlite3_finalize(st);
 	return r == SQLITE_DONE ? SPONGE_OK
@@ -171,7 +171,7 @@ int sp_store_expire(sponge *sp, int64_t now, int64_t *dropped)
 			 (long long)*dropped);
 		sp_batch b;
 		memset(&b, 0, sizeof b);
-		b.count = *dropped;
+		b.n.count = *dropped;
 		if ((rc = history_row(sp, "expired", "", msg, &b)))
 			goto fail;
 	}
@@ -214,7 +214,7 @@ static int remove_batch(sponge *sp, const sp_batch *b, int64_t hist)
 	 * pages without visiting every row. */
 	bool all = !keep &&
 		   scalar(sp, "SELECT count(*) FROM records WHERE id > ?",
-			  b->max_id, &rc) == 0 &&
+			  b->n.max_id, &rc) == 0 &&
 		   scalar(sp, "SELECT EXISTS (SELECT 1 FROM records WHERE "
 			      "sent IS NOT NULL AND sent > ?)", 0, &rc) == 0;
 	if (rc)
@@ -223,10 +223,10 @@ static int remove_batch(sponge *sp, const sp_batch *b, int64_t hist)
 	 * finished from the journal has not: count them first) */
 	int64_t planned = 0;
 	for (int l = 0; l < 8; l++)
-		planned += b->by_level[l];
-	bool known = planned == b->count && b->count > 0;
+		planned += b->n.by_level[l];
+	bool known = planned == b->n.count && b->n.count > 0;
 	if (!all && !known &&
-	    (rc = sp_counts_batch_gone(sp, b->max_id, keep)))
+	    (rc = sp_counts_batch_gone(sp, b->n.max_id, keep)))
 		return rc;
 	sqlite3_stmt *st = NULL;
 	int r = sqlite3_prepare_v2(
@@ -239,7 +239,7 @@ static int remove_batch(sponge *sp, const sp_batch *b, int64_t hist)
 	if (r != SQLITE_OK)
 		return sp_dberr(sp, r, "committing the flush");
 	if (sqlite3_bind_parameter_count(st) >= 1)
-		sqlite3_bind_int64(st, 1, b->max_id);
+		sqlite3_bind_int64(st, 1, b->n.max_id);
 	if (sqlite3_bind_parameter_count(st) >= 2)
 		sqlite3_bind_int64(st, 2, hist);
 	r = sqlite3_step(st);
@@ -247,11 +247,11 @@ static int remove_batch(sponge *sp, const sp_batch *b, int64_t hist)
 		rc = sp_dberr(sp, r, "committing the flush");
 	sqlite3_finalize(st);
 	if (rc == SPONGE_OK && !all && known) {
-		if (sqlite3_changes64(sp->db) == b->count) {
+		if (sqlite3_changes64(sp->db) == b->n.count) {
 			int64_t d[SP_COUNTS] = {0};
 			for (int l = 0; l < 8; l++)
-				d[l] = -b->by_level[l];
-			d[SP_COUNT_SENT] = keep ? b->count : 0;
+				d[l] = -b->n.by_level[l];
+			d[SP_COUNT_SENT] = keep ? b->n.count : 0;
 			rc = sp_counts_add(sp, d);
 		} else {
 			/* a purge or a cap took some meanwhile */
@@ -262,7 +262,7 @@ static int remove_batch(sponge *sp, const sp_batch *b, int64_t hist)
 		rc = sp_store_exec(sp, "UPDATE counts SET n = 0",
 			      "committing the flush");
 	if (rc == SPONGE_OK)
-		rc = sp_counts_moved_past(sp, b->max_id);
+		rc = sp_counts_moved_past(sp, b->n.max_id);
 	return rc;
 }
 
@@ -271,12 +271,12 @@ static int unreport_drops(sponge *sp, const sp_batch *b)
 {
 	int rc = SPONGE_OK;
 	for (int l = 0; l < 8 && rc == SPONGE_OK; l++) {
-		if (!b->dropped[l])
+		if (!b->n.dropped[l])
 			continue;
 		char sql[128];
 		snprintf(sql, sizeof sql,
 			 "UPDATE meta SET value = value - %lld WHERE key = "
-			 "'dropped_%d'", (long long)b->dropped[l], l);
+			 "'dropped_%d'", (long long)b->n.dropped[l], l);
 		rc = sp_store_exec(sp, sql, "committing the flush");
 	}
 	return rc;
@@ -291,8 +291,8 @@ static bool already_committed(sponge *sp, const sp_batch *b)
 	if (sqlite3_prepare_v2(sp->db, "SELECT 1 FROM history WHERE outcome = "
 				       "'sent' AND message_id = ? AND last_id = ?",
 			       -1, &st, NULL) == SQLITE_OK) {
-		sqlite3_bind_text(st, 1, b->message_id, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 2, b->max_id);
+		sqlite3_bind_text(st, 1, b->env.message_id, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 2, b->n.max_id);
 		done = sqlite3_step(st) == SQLITE_ROW;
 	}
 	sqlite3_finalize(st);

@@ -26,67 +26,58 @@ static int prepare(sponge *sp, const char *sql, sqlite3_stmt **st,
 	return rc == SQLITE_OK ? SPONGE_OK : sp_dberr(sp, rc, what);
 }
 
-int sp_query(sponge *sp, const sponge_filter *f, sponge_iter **out)
+/* The SELECT for filter f, its values as named parameters. */
+static bool query_sql(const sponge_filter *f, spbuf *sql)
 {
-	static const sponge_filter all;
-	if (out)
-		*out = NULL;
-	if (!sp || !sp->db || !out)
-		return SPONGE_EINVAL;
-	if (!f)
-		f = &all;
-	if (f->has_level && (f->level < 0 || f->level > 7))
-		return sp_fail(sp, SPONGE_EINVAL, "level %d out of range 0…7",
-			       f->level);
-
-	spbuf sql;
-	sb_init(&sql, 0);
-	sb_adds(&sql, "SELECT id,time,level,tag,host,message,sent FROM records "
-		      "WHERE ");
-	sb_adds(&sql, f->sent == SPONGE_SENT_ONLY ? "sent IS NOT NULL"
-		      : f->sent == SPONGE_SENT_TOO ? "1"
-						   : "sent IS NULL");
+	sb_adds(sql, "SELECT id,time,level,tag,host,message,sent FROM records "
+		     "WHERE ");
+	sb_adds(sql, f->sent == SPONGE_SENT_ONLY ? "sent IS NOT NULL"
+		     : f->sent == SPONGE_SENT_TOO ? "1"
+						  : "sent IS NULL");
 	if (f->has_level)
-		sb_adds(&sql, " AND level <= :level AND id >= :from");
+		sb_adds(sql, " AND level <= :level AND id >= :from");
 	if (f->tag)
-		sb_adds(&sql, " AND tag = :tag");
+		sb_adds(sql, " AND tag = :tag");
 	if (f->since_us)
-		sb_adds(&sql, " AND time >= :since");
+		sb_adds(sql, " AND time >= :since");
 	if (f->until_us)
-		sb_adds(&sql, " AND time < :until");
+		sb_adds(sql, " AND time < :until");
 	if (f->grep)
-		sb_adds(&sql, " AND instr(message, :grep) > 0");
+		sb_adds(sql, " AND instr(message, :grep) > 0");
 	if (f->max_id > 0)
-		sb_adds(&sql, " AND id <= :maxid");
+		sb_adds(sql, " AND id <= :maxid");
 	if (f->limit > 0) {
 		/* newest `limit` matches, still printed oldest first */
 		spbuf wrap;
 		sb_init(&wrap, 0);
 		sb_printf(&wrap, "SELECT * FROM (%s ORDER BY id DESC LIMIT "
-				 ":limit) ORDER BY id", sql.data);
-		sb_free(&sql);
-		sql = wrap;
+				 ":limit) ORDER BY id", sql->data);
+		wrap.failed |= sql->failed;
+		sb_free(sql);
+		*sql = wrap;
 	} else {
-		sb_adds(&sql, " ORDER BY id");
+		sb_adds(sql, " ORDER BY id");
 	}
-	if (sql.failed) {
-		sb_free(&sql);
-		return sp_fail(sp, SPONGE_ENOMEM, "out of memory");
-	}
-	sponge_iter *it = sp_malloc(sizeof *it);
-	if (!it) {
-		sb_free(&sql);
-		return sp_fail(sp, SPONGE_ENOMEM, "out of memory");
-	}
-	memset(it, 0, sizeof *it);
-	it->sp = sp;
-	int rc = prepare(sp, sql.data, &it->st, "querying records");
-	sb_free(&sql);
-	if (rc != SPONGE_OK) {
-		sp_free(it);
-		return rc;
-	}
-	sqlite3_stmt *st = it->st;
+	return !sql->failed;
+}
+
+/* Pending records at or above a level start at the lowest id cursor of
+ * those levels (none there: nothing to read at all). */
+static int64_t level_start(sponge *sp, const sponge_filter *f)
+{
+	if (!f->has_level || f->sent != SPONGE_PENDING)
+		return 0;
+	int64_t n[SP_COUNTS], cur[SP_COUNTS], from = INT64_MAX;
+	if (sp_counts_get(sp, n, cur) != SPONGE_OK)
+		return 0;
+	for (int l = 0; l <= f->level; l++)
+		if (n[l] && cur[l] < from)
+			from = cur[l];
+	return from;
+}
+
+static void query_bind(sponge *sp, sqlite3_stmt *st, const sponge_filter *f)
+{
 #define BIND(name, call)                                                      \
 	do {                                                                  \
 		int ix_ = sqlite3_bind_parameter_index(st, name);             \
@@ -101,20 +92,38 @@ int sp_query(sponge *sp, const sponge_filter *f, sponge_iter **out)
 	     sqlite3_bind_text(st, ix_, f->grep, -1, SQLITE_TRANSIENT));
 	BIND(":maxid", sqlite3_bind_int64(st, ix_, f->max_id));
 	BIND(":limit", sqlite3_bind_int64(st, ix_, f->limit));
-	/* pending records at or above a level start at the lowest cursor of
-	 * those levels (none there: nothing to read at all) */
-	int64_t from = 0;
-	if (f->has_level && f->sent == SPONGE_PENDING) {
-		int64_t n[SP_COUNTS], cur[SP_COUNTS];
-		from = INT64_MAX;
-		if (sp_counts_get(sp, n, cur) != SPONGE_OK)
-			from = 0;
-		for (int l = 0; l <= f->level && from; l++)
-			if (n[l] && cur[l] < from)
-				from = cur[l];
-	}
-	BIND(":from", sqlite3_bind_int64(st, ix_, from));
+	BIND(":from", sqlite3_bind_int64(st, ix_, level_start(sp, f)));
 #undef BIND
+}
+
+int sp_query(sponge *sp, const sponge_filter *f, sponge_iter **out)
+{
+	static const sponge_filter all;
+	if (out)
+		*out = NULL;
+	if (!sp || !sp->db || !out)
+		return SPONGE_EINVAL;
+	if (!f)
+		f = &all;
+	if (f->has_level && (f->level < 0 || f->level > 7))
+		return sp_fail(sp, SPONGE_EINVAL, "level %d out of range 0…7",
+			       f->level);
+	spbuf sql;
+	sb_init(&sql, 0);
+	sponge_iter *it = query_sql(f, &sql) ? sp_malloc(sizeof *it) : NULL;
+	if (!it) {
+		sb_free(&sql);
+		return sp_fail(sp, SPONGE_ENOMEM, "out of memory");
+	}
+	memset(it, 0, sizeof *it);
+	it->sp = sp;
+	int rc = prepare(sp, sql.data, &it->st, "querying records");
+	sb_free(&sql);
+	if (rc != SPONGE_OK) {
+		sp_free(it);
+		return rc;
+	}
+	query_bind(sp, it->st, f);
 	*out = it;
 	return SPONGE_OK;
 }
@@ -349,7 +358,7 @@ static int batch_open(sp_source *s, sp_order order)
 	if (order == SP_OLDEST_FIRST) {
 		sponge_filter f;
 		memset(&f, 0, sizeof f);
-		f.max_id = bs->b->max_id;
+		f.max_id = bs->b->n.max_id;
 		return sp_query(bs->sp, &f, &bs->it);
 	}
 	/* most severe first (the body of a message past mail.max_size) */
@@ -367,7 +376,7 @@ static int batch_open(sp_source *s, sp_order order)
 		sp_free(it);
 		return rc;
 	}
-	sqlite3_bind_int64(it->st, 1, bs->b->max_id);
+	sqlite3_bind_int64(it->st, 1, bs->b->n.max_id);
 	bs->it = it;
 	return SPONGE_OK;
 }

@@ -42,6 +42,15 @@ typedef struct sp_transport {
 		    bool probe_only, sponge_writer out, void *arg);
 } sp_transport;
 
+/* "sent", "temporary", … as history shows it (static). */
+SP_HIDDEN const char *sp_outcome_name(int outcome);
+/* The SPONGE_* code of an outcome (SP_SENT: SPONGE_OK). */
+SP_HIDDEN int sp_outcome_code(int outcome);
+/* A send failed as r says: the handle's message becomes "what: reply"
+ * and the outcome's code is returned (an outcome still unknown or "sent"
+ * becomes SP_LOCAL).  Transports end every failure with it. */
+SP_HIDDEN int sp_send_failed(sponge *sp, sp_send_result *r, const char *what);
+
 /* The transport named so, or NULL. */
 SP_HIDDEN const sp_transport *sp_transport_find(const char *name);
 /* "smtp, sendmail, maildir, stdout, null" (static). */

@@ -7,5 +7,6 @@ Suite *spool_suite(void);
 Suite *compose_suite(void);
 Suite *faults_suite(void);
 Suite *policy_suite(void);
+Suite *layers_suite(void);
 void faults_install(void);
 #endif

@@ -1,0 +1,449 @@
+/* Unit tests of the flush core's layers, each on its own: the composer
+ * fed from an in-memory record source (no spool rows at all), the plan's
+ * three steps, the store's counts against a real count, and the transport
+ * registry and outcomes. */
+#define _GNU_SOURCE
+#include <check.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "flush.h"
+#include "store.h"
+#include "unit.h"
+
+static char dir[64];
+static char path[128];
+static char cfgpath[160];
+
+static void setup(void)
+{
+	snprintf(dir, sizeof dir, "/tmp/lslayer.XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(path, sizeof path, "%s/spool.db", dir);
+	snprintf(cfgpath, sizeof cfgpath, "%s/conf", dir);
+}
+
+static void teardown(void)
+{
+	char cmd[128];
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+	ck_assert_int_eq(system(cmd), 0);
+}
+
+/* A spool with a config of `extra` lines besides From/To. */
+static sponge *open_with(const char *extra)
+{
+	FILE *f = fopen(cfgpath, "w");
+	ck_assert_ptr_nonnull(f);
+	fprintf(f, "[mail]\nfrom = logs@example.org\nto = ops@example.org\n"
+		   "transport = null\n%s",
+		extra);
+	fclose(f);
+	sponge *sp = NULL;
+	int rc = sponge_open(&sp, path, cfgpath, 0);
+	ck_assert_msg(rc == SPONGE_OK, "open: %s", sponge_errmsg(sp));
+	return sp;
+}
+
+/* ---- an in-memory record source ------------------------------------ */
+
+typedef struct array_source {
+	sp_source base;
+	sponge *sp;
+	const sponge_record *rec;
+	size_t n, at;
+	size_t fail_at; /* next() fails at this index (0: never) */
+	int opens;
+	sp_order order;
+} array_source;
+
+static int arr_open(sp_source *s, sp_order order)
+{
+	array_source *a = (array_source *)s;
+	a->at = 0;
+	a->opens++;
+	a->order = order;
+	return SPONGE_OK;
+}
+
+static int arr_next(sp_source *s, const sponge_record **r)
+{
+	array_source *a = (array_source *)s;
+	if (a->fail_at && a->at == a->fail_at)
+		return sp_fail(a->sp, SPONGE_EIO, "disk went away");
+	if (a->at >= a->n)
+		return SPONGE_DONE;
+	*r = &a->rec[a->at++];
+	return SPONGE_ROW;
+}
+
+static void arr_close(sp_source *s) { (void)s; }
+
+static void array_init(array_source *a, sponge *sp, const sponge_record *r,
+		       size_t n)
+{
+	memset(a, 0, sizeof *a);
+	a->base.open = arr_open;
+	a->base.next = arr_next;
+	a->base.close = arr_close;
+	a->sp = sp;
+	a->rec = r;
+	a->n = n;
+}
+
+#define T0 1795000000000000LL /* 2026-11-18 */
+
+static const sponge_record recs[] = {
+	{1, T0, SPONGE_INFO, "cron", "", "backup started", 14, 0},
+	{2, T0 + 1000000, SPONGE_ERR, "cron", "", "disk full on /srv", 17, 0},
+	{3, T0 + 2000000, SPONGE_ERR, "cron", "", "disk full on /srv", 17, 0},
+};
+
+/* A plan for recs made by hand: no store involved. */
+static void hand_plan(sp_batch *b)
+{
+	memset(b, 0, sizeof *b);
+	b->n.max_id = 3;
+	b->n.first_id = 1;
+	b->n.count = 3;
+	b->n.by_level[SPONGE_INFO] = 1;
+	b->n.by_level[SPONGE_ERR] = 2;
+	b->n.highest = SPONGE_ERR;
+	b->n.t_first = T0;
+	b->n.t_last = T0 + 2000000;
+	snprintf(b->n.tags, sizeof b->n.tags, "cron 3");
+	snprintf(b->env.message_id, sizeof b->env.message_id, "unit@example.org");
+	snprintf(b->env.subject, sizeof b->env.subject, "unit subject");
+	snprintf(b->env.boundary, sizeof b->env.boundary, "=_unit");
+	b->env.date_us = T0 + 3000000;
+	b->size.max_size = 10u << 20;
+}
+
+static int collect_out(void *arg, const char *p, size_t n)
+{
+	spbuf *b = arg;
+	return sb_add(b, p, n) ? 0 : -1;
+}
+
+START_TEST(composer_reads_only_its_source)
+{
+	sponge *sp = open_with("");
+	sp_batch b;
+	hand_plan(&b);
+	array_source src;
+	array_init(&src, sp, recs, 3);
+	sp_composer c;
+	sp_compose_init(&c, sp, &b, &src.base);
+	spbuf out, again;
+	sb_init(&out, 0);
+	sb_init(&again, 0);
+	ck_assert_int_eq(sp_send_stream(&c, true, collect_out, &out), SPONGE_OK);
+	ck_assert(sp_compose_done(&c));
+	/* the spool holds nothing: every record line came from the array */
+	sponge_stats st;
+	ck_assert_int_eq(sponge_stats_get(sp, &st), SPONGE_OK);
+	ck_assert_int_eq(st.pending, 0);
+	ck_assert_ptr_nonnull(strstr(out.data, "Subject: unit subject"));
+	ck_assert_ptr_nonnull(strstr(out.data, "Message-ID: <unit@example.org>"));
+	ck_assert_ptr_nonnull(strstr(out.data, "backup started"));
+	/* the two identical errors fold into one line, x2 (QP: =C3=972) */
+	const char *first = strstr(out.data, "disk full on /srv");
+	ck_assert_ptr_nonnull(first);
+	ck_assert_ptr_nonnull(strstr(out.data, "=C3=972"));
+	ck_assert_ptr_null(strstr(first + 1, "disk full on /srv\n"));
+	ck_assert_int_eq(src.order, SP_OLDEST_FIRST);
+	/* composing again gives the same bytes */
+	ck_assert_int_eq(sp_send_stream(&c, true, collect_out, &again),
+			 SPONGE_OK);
+	ck_assert_str_eq(out.data, again.data);
+	sp_compose_free(&c);
+	sb_free(&out);
+	sb_free(&again);
+	sponge_close(sp);
+}
+END_TEST
+
+START_TEST(composer_stops_on_a_source_error)
+{
+	sponge *sp = open_with("[mail]\nfold = off\n");
+	sp_batch b;
+	hand_plan(&b);
+	array_source src;
+	array_init(&src, sp, recs, 3);
+	src.fail_at = 2;
+	sp_composer c;
+	sp_compose_init(&c, sp, &b, &src.base);
+	spbuf out;
+	sb_init(&out, 0);
+	ck_assert_int_eq(sp_send_stream(&c, true, collect_out, &out), SPONGE_EIO);
+	ck_assert(!sp_compose_done(&c)); /* never a short message as whole */
+	ck_assert_str_eq(sponge_errmsg(sp), "disk went away");
+	ck_assert_ptr_null(strstr(out.data, "--=_unit--"));
+	sp_compose_free(&c);
+	sb_free(&out);
+	sponge_close(sp);
+}
+END_TEST
+
+/* ---- the plan ---------------------------------------------------------- */
+
+START_TEST(plan_tally_counts_the_batch)
+{
+	sponge *sp = open_with("");
+	ck_assert_int_eq(sponge_log(sp, SPONGE_INFO, "web", "one"), 0);
+	ck_assert_int_eq(sponge_log(sp, SPONGE_ERR, "db", "first error"), 0);
+	ck_assert_int_eq(sponge_log(sp, SPONGE_INFO, "web", "two"), 0);
+	ck_assert_int_eq(sponge_log(sp, SPONGE_ERR, "db", "second error"), 0);
+	ck_assert_int_eq(sponge_log(sp, SPONGE_INFO, "web", "three"), 0);
+	ck_assert_int_eq(sponge_sync(sp), 0);
+	sp_tally n;
+	memset(&n, 0, sizeof n);
+	ck_assert_int_eq(sp_plan_tally(sp, INT64_MAX, &n), SPONGE_OK);
+	ck_assert_int_eq(n.count, 5);
+	ck_assert_int_eq(n.by_level[SPONGE_ERR], 2);
+	ck_assert_int_eq(n.by_level[SPONGE_INFO], 3);
+	ck_assert_int_eq(n.highest, SPONGE_ERR);
+	ck_assert_str_eq(n.first_tag, "web");
+	ck_assert_str_eq(n.tags, "web 3, db 2");
+	ck_assert_str_eq(n.top_tag, "db");
+	ck_assert_ptr_nonnull(n.top_msg);
+	ck_assert_str_eq(n.top_msg, "first error");
+	ck_assert_int_eq(n.waiting_after, 0);
+	int64_t top = n.max_id;
+	/* a batch that ends at the third record: two wait after it */
+	ck_assert_int_eq(sp_plan_tally(sp, top - 2, &n), SPONGE_OK);
+	ck_assert_int_eq(n.count, 3);
+	ck_assert_int_eq(n.max_id, top - 2);
+	ck_assert_int_eq(n.waiting_after, 2);
+	/* a heartbeat's tally: nothing in it, everything waits */
+	ck_assert_int_eq(sp_plan_tally(sp, 0, &n), SPONGE_OK);
+	ck_assert_int_eq(n.count, 0);
+	ck_assert_int_eq(n.waiting_after, 5);
+	ck_assert_ptr_null(n.top_msg);
+	sponge_close(sp);
+}
+END_TEST
+
+START_TEST(plan_envelope_from_a_tally)
+{
+	sponge *sp = open_with("subject = {count} {records}, {err} err, "
+			       "highest {level}, {tag}: {first}\n");
+	snprintf(sp->host, sizeof sp->host, "web1.example.org");
+	sp_batch b;
+	hand_plan(&b);
+	char top[] = "disk full on /srv";
+	b.n.top_msg = top;
+	snprintf(b.n.first_tag, sizeof b.n.first_tag, "cron");
+	memset(&b.env, 0, sizeof b.env);
+	b.env.date_us = T0;
+	ck_assert_int_eq(sp_plan_envelope(sp, &b.n, &b.env, NULL), SPONGE_OK);
+	ck_assert_str_eq(b.env.subject,
+			 "3 records, 2 err, highest err, cron: disk full on /srv");
+	ck_assert_int_eq(strncmp(b.env.message_id, "logsponge.1-3.", 14), 0);
+	const char *at = strchr(b.env.message_id, '@');
+	ck_assert_ptr_nonnull(at);
+	ck_assert_str_eq(at, "@web1.example.org");
+	ck_assert_int_eq(strncmp(b.env.boundary, "=_logsponge_1_", 14), 0);
+	/* the same batch again: the same Message-ID */
+	char mid[320];
+	snprintf(mid, sizeof mid, "%s", b.env.message_id);
+	ck_assert_int_eq(sp_plan_envelope(sp, &b.n, &b.env, NULL), SPONGE_OK);
+	ck_assert_str_eq(b.env.message_id, mid);
+	/* a pinned batch keeps the Message-ID it went out with */
+	ck_assert_int_eq(sp_plan_envelope(sp, &b.n, &b.env, "old@x"), 0);
+	ck_assert_str_eq(b.env.message_id, "old@x");
+
+	/* a heartbeat: the same template, {first} says what it is */
+	sp_tally none;
+	memset(&none, 0, sizeof none);
+	none.highest = 7;
+	memset(&b.env, 0, sizeof b.env);
+	b.env.date_us = T0 + 86400000000LL;
+	b.env.since_us = T0;
+	ck_assert_int_eq(sp_plan_envelope(sp, &none, &b.env, NULL), 0);
+	ck_assert_str_eq(b.env.subject, "0 records, 0 err, highest debug, -: "
+					"nothing to report since "
+					"2026-11-18T11:06:40Z");
+	ck_assert_int_eq(strncmp(b.env.message_id, "logsponge.heartbeat.", 20),
+			 0);
+	ck_assert_str_eq(strchr(b.env.message_id, '@'), "@web1.example.org");
+	b.n.top_msg = NULL; /* the array above is not the plan's */
+	sponge_close(sp);
+}
+END_TEST
+
+START_TEST(plan_size_attaches_past_the_cap)
+{
+	sponge *sp = open_with("max_size = 256k\n");
+	char msg[1001];
+	for (int i = 0; i < 1200; i++) {
+		for (int k = 0; k < 1000; k++) /* incompressible enough */
+			msg[k] = (char)('a' + (unsigned)(i * 7919 + k * k) % 26);
+		msg[1000] = '\0';
+		ck_assert_int_eq(sponge_log(sp, i == 600 ? SPONGE_CRIT
+							: SPONGE_INFO,
+					    "t", "%s", msg),
+				 0);
+	}
+	ck_assert_int_eq(sponge_sync(sp), 0);
+	sp_batch b;
+	memset(&b, 0, sizeof b);
+	ck_assert_int_eq(sp_plan_tally(sp, INT64_MAX, &b.n), SPONGE_OK);
+	b.env.date_us = sponge_now();
+	ck_assert_int_eq(sp_plan_envelope(sp, &b.n, &b.env, NULL), SPONGE_OK);
+	ck_assert_str_eq(sponge_config_error(sp), "");
+	ck_assert_int_eq(sp_plan_size(sp, &b), SPONGE_OK);
+	ck_assert_ptr_nonnull(b.size.gz);
+	ck_assert_uint_eq(b.size.max_size, 256u << 10);
+	ck_assert_uint_gt(b.size.gz_bytes, 0);
+	/* the message it plans fits the cap */
+	sp_batch_source src;
+	sp_batch_source_init(&src, sp, &b);
+	sp_composer c;
+	sp_compose_init(&c, sp, &b, &src.base);
+	spbuf out;
+	sb_init(&out, 0);
+	ck_assert_int_eq(sp_send_stream(&c, false, collect_out, &out),
+			 SPONGE_OK);
+	ck_assert_uint_le(out.len, 256u << 10);
+	ck_assert_ptr_nonnull(strstr(out.data, "may not exceed 256 KiB"));
+	ck_assert_ptr_nonnull(strstr(out.data, "The most severe records first:"));
+	sp_compose_free(&c);
+	sb_free(&out);
+	sp_plan_free(&b);
+	sponge_close(sp);
+}
+END_TEST
+
+/* ---- the store: counts kept equal a real count ------------------------ */
+
+static void assert_counts_match(sponge *sp)
+{
+	int64_t kept[SP_COUNTS];
+	ck_assert_int_eq(sp_counts_get(sp, kept, NULL), SPONGE_OK);
+	sqlite3 *db;
+	ck_assert_int_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL),
+			 SQLITE_OK);
+	sqlite3_stmt *st;
+	ck_assert_int_eq(sqlite3_prepare_v2(db,
+					    "SELECT CASE WHEN sent IS NULL THEN "
+					    "level ELSE 8 END, count(*) FROM "
+					    "records GROUP BY 1",
+					    -1, &st, NULL),
+			 SQLITE_OK);
+	int64_t real[SP_COUNTS] = {0};
+	while (sqlite3_step(st) == SQLITE_ROW)
+		real[sqlite3_column_int(st, 0)] = sqlite3_column_int64(st, 1);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	for (int k = 0; k < SP_COUNTS; k++)
+		ck_assert_msg(kept[k] == real[k], "k=%d kept %lld real %lld", k,
+			      (long long)kept[k], (long long)real[k]);
+}
+
+START_TEST(store_counts_follow_every_change)
+{
+	sponge *sp = open_with("[spool]\nmax_records = 50\nkeep_sent = 1d\n"
+			       "[policy]\nthreshold = 1\ncount_level = debug\n");
+	for (int i = 0; i < 80; i++)
+		ck_assert_int_eq(sponge_log(sp, i % 8, "t", "record %d", i), 0);
+	ck_assert_int_eq(sponge_sync(sp), 0);
+	assert_counts_match(sp); /* after cap drops */
+	sponge_flush_result res;
+	ck_assert_int_eq(sponge_flush(sp, SPONGE_FLUSH_FORCE, NULL, NULL, &res),
+			 SPONGE_OK);
+	ck_assert_int_eq(res.sent, 1);
+	assert_counts_match(sp); /* after a flush keeping sent records */
+	for (int i = 0; i < 30; i++)
+		ck_assert_int_eq(sponge_log(sp, SPONGE_WARNING, "t", "w %d", i),
+				 0);
+	ck_assert_int_eq(sponge_sync(sp), 0);
+	assert_counts_match(sp); /* caps dropped kept sent ones first */
+	int64_t purged = 0;
+	ck_assert_int_eq(sponge_purge(sp, sponge_now() + 1000000, &purged),
+			 SPONGE_OK);
+	ck_assert_int_gt(purged, 0);
+	assert_counts_match(sp); /* after a purge */
+	sponge_close(sp);
+}
+END_TEST
+
+/* ---- transports --------------------------------------------------------- */
+
+START_TEST(transport_registry)
+{
+	char names[128];
+	snprintf(names, sizeof names, "%s", sp_transport_names());
+	ck_assert_str_eq(names, "smtp, sendmail, maildir, stdout, null");
+	int found = 0;
+	for (char *save = NULL, *t = strtok_r(names, ", ", &save); t;
+	     t = strtok_r(NULL, ", ", &save)) {
+		const sp_transport *tr = sp_transport_find(t);
+		ck_assert_ptr_nonnull(tr);
+		ck_assert_str_eq(tr->name, t);
+		ck_assert_ptr_nonnull(tr->send);
+		found++;
+	}
+	ck_assert_int_eq(found, 5);
+	ck_assert_ptr_null(sp_transport_find("smtps"));
+	ck_assert_ptr_null(sp_transport_find(NULL));
+
+	sp_config c;
+	memset(&c, 0, sizeof c);
+	spbuf why;
+	sb_init(&why, 0);
+	ck_assert(!sp_transport_smtp.config_ok(&c, &why));
+	ck_assert_str_eq(why.data, "smtp.host is not set");
+	sb_reset(&why);
+	ck_assert(!sp_transport_maildir.config_ok(&c, &why));
+	ck_assert_str_eq(why.data, "maildir.path is not set");
+	sb_free(&why);
+}
+END_TEST
+
+START_TEST(outcome_unknown_is_not_sent)
+{
+	ck_assert_int_eq(SP_OUTCOME_UNKNOWN, 0);
+	ck_assert_int_ne(sp_outcome_code(SP_OUTCOME_UNKNOWN), SPONGE_OK);
+	ck_assert_int_eq(sp_outcome_code(SP_SENT), SPONGE_OK);
+	ck_assert_int_eq(sp_outcome_code(SP_TEMPORARY), SPONGE_ETEMPFAIL);
+	ck_assert_int_eq(sp_outcome_code(SP_PERMANENT), SPONGE_EPERMFAIL);
+	ck_assert_int_eq(sp_outcome_code(SP_AUTH), SPONGE_EAUTH);
+	ck_assert_str_eq(sp_outcome_name(SP_OUTCOME_UNKNOWN), "local");
+	sponge *sp = open_with("");
+	sp_send_result r;
+	memset(&r, 0, sizeof r);
+	sb_init(&r.reply, 0);
+	sb_adds(&r.reply, "it said nothing");
+	/* a transport that fails without saying how: a local failure, with
+	 * its message and code, never success */
+	ck_assert_int_eq(sp_send_failed(sp, &r, "x"), SPONGE_EIO);
+	ck_assert_int_eq(r.outcome, SP_LOCAL);
+	ck_assert_str_eq(sponge_errmsg(sp), "x: it said nothing");
+	r.outcome = SP_PERMANENT;
+	ck_assert_int_eq(sp_send_failed(sp, &r, "y"), SPONGE_EPERMFAIL);
+	sb_free(&r.reply);
+	sponge_close(sp);
+}
+END_TEST
+
+Suite *layers_suite(void)
+{
+	Suite *s = suite_create("layers");
+	TCase *t = tcase_create("layers");
+	tcase_add_checked_fixture(t, setup, teardown);
+	tcase_set_timeout(t, 60);
+	tcase_add_test(t, composer_reads_only_its_source);
+	tcase_add_test(t, composer_stops_on_a_source_error);
+	tcase_add_test(t, plan_tally_counts_the_batch);
+	tcase_add_test(t, plan_envelope_from_a_tally);
+	tcase_add_test(t, plan_size_attaches_past_the_cap);
+	tcase_add_test(t, store_counts_follow_every_change);
+	tcase_add_test(t, transport_registry);
+	tcase_add_test(t, outcome_unknown_is_not_sent);
+	suite_add_tcase(s, t);
+	return s;
+}
