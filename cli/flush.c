@@ -73,6 +73,14 @@ int cmd_flush(const globals *g, int argc, char **argv)
 			(long long)res.records, res.records == 1 ? "" : "s",
 			res.message_id);
 	}
+	/* sent, but not to everyone: one line per refused recipient, even
+	 * with -q (cron mails it; the records are gone from the spool) */
+	for (const char *p = res.refused; rc == SPONGE_OK && res.sent && *p;) {
+		const char *end = strstr(p, "; RCPT ");
+		int n = end ? (int)(end - p) : (int)strlen(p);
+		errorf("flush: sent, but refused: %.*s", n, p);
+		p = end ? end + 2 : p + n;
+	}
 	sponge_close(sp);
 	if (fflush(stdout) != 0 && !status)
 		status = EXIT_IOERR;
@@ -116,8 +124,8 @@ int cmd_check(const globals *g, int argc, char **argv)
 			errorf("check: %s", sponge_errmsg(sp));
 			status = exit_code(rc);
 		} else if (g->verbosity >= 0) {
-			printf("smtp: connected, TLS and AUTH as configured: "
-			       "ok\n");
+			printf("smtp: connected: %s: ok\n",
+			       sponge_check_report(sp));
 		}
 	}
 	sponge_close(sp);

@@ -423,6 +423,9 @@ typedef struct sponge_flush_result {
 	char stage[32];       /* failure stage, "" on success */
 	char message_id[320];
 	int insecure;         /* smtp.verify = no was in effect */
+	/* sent, but the server refused these recipients (one line:
+	   "RCPT <a@b>: 550 5.1.1 …; RCPT <c@d>: …"), or "" */
+	char refused[1024];
 } sponge_flush_result;
 
 /*
@@ -450,10 +453,15 @@ SPONGE_API int sponge_flush_sized(sponge *sp, unsigned flags,
 			   sizeof(sponge_flush_result))
 
 /*
- * Connect to [smtp] host, STARTTLS, verify the certificate, AUTH and QUIT
- * without sending anything.  Returns as sponge_flush() does.
+ * Connect to [smtp] host, STARTTLS (or implicit TLS), verify the
+ * certificate, EHLO, AUTH and QUIT without sending anything.  Returns as
+ * sponge_flush() does; on failure sponge_errmsg() says why.
  */
 SPONGE_API int sponge_check_smtp(sponge *sp);
+/* What the last successful sponge_check_smtp() found, one line: "host
+ * port 587, TLSv1.3, EHLO name, AUTH PLAIN as user, SIZE n" ("" before).
+ * Owned by sp, valid until the next call on sp. */
+SPONGE_API const char *sponge_check_report(const sponge *sp);
 
 /* ---------------------------------------------------------------------- */
 /* Configuration, as read at sponge_open()                                */

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -30,7 +31,7 @@ void sp_config_free(sp_config *c)
 	char **strs[] = {&c->path, &c->spool_path, &c->from, &c->from_addr,
 			 &c->subject, &c->transport, &c->host, &c->ca_file,
 			 &c->user, &c->password_file, &c->password_command,
-			 &c->helo, &c->sendmail_cmd, &c->maildir};
+			 &c->token_command, &c->helo, &c->sendmail_cmd, &c->maildir};
 	for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++) {
 		sp_free(*strs[i]);
 		*strs[i] = NULL;
@@ -49,7 +50,7 @@ typedef struct parse_ctx {
 	/* the reader counts lines so that checks across keys can name one */
 	const char *text;
 	int line;
-	int line_tls, line_user, line_pwfile, line_pwcmd;
+	int line_tls, line_user, line_pwfile, line_pwcmd, line_token, line_auth;
 	int long_line;  /* a line too long for inih's buffer */
 	bool to_seen;   /* later "to" lines add recipients */
 } parse_ctx;
@@ -410,6 +411,22 @@ static int handler_smtp(parse_ctx *pc, const char *sec, const char *key,
 		pc->line_pwcmd = pc->line;
 		return set_str(pc, &c->password_command, v);
 	}
+	if (strcmp(key, "token_command") == 0) {
+		pc->line_token = pc->line;
+		return set_str(pc, &c->token_command, v);
+	}
+	if (strcmp(key, "auth") == 0) {
+		static const char *const m[] = {"plain", "login", "xoauth2",
+						"oauthbearer"};
+		pc->line_auth = pc->line;
+		for (int i = 0; i < 4; i++)
+			if (strcasecmp(v, m[i]) == 0) {
+				c->auth = SP_AUTH_PLAIN + i;
+				return 1;
+			}
+		return bad(pc, sec, key, v,
+			   "must be plain, login, xoauth2 or oauthbearer");
+	}
 	if (strcmp(key, "helo") == 0) {
 		if (!*v || strpbrk(v, " \t") || has_ctl(v))
 			return bad(pc, sec, key, v, "not a host name");
@@ -525,6 +542,26 @@ static int cross_checks(parse_ctx *pc)
 				   "smtp.password_command: give only one");
 		return pc->line_pwcmd > pc->line_pwfile ? pc->line_pwcmd
 							 : pc->line_pwfile;
+	}
+	if (c->token_command && (c->password_file || c->password_command)) {
+		sb_printf(pc->err, "smtp.token_command and a password: give "
+				   "only one");
+		return pc->line_token;
+	}
+	if (c->token_command && !c->user) {
+		sb_printf(pc->err, "smtp.token_command needs smtp.user (the "
+				   "account the token is for)");
+		return pc->line_token;
+	}
+	bool oauth = c->auth == SP_AUTH_XOAUTH2 || c->auth == SP_AUTH_OAUTHBEARER;
+	if (c->auth && oauth != (c->token_command != NULL)) {
+		sb_printf(pc->err, oauth ? "smtp.auth = %s needs smtp.token_command"
+					 : "smtp.auth = %s takes a password, not "
+					   "smtp.token_command",
+			  oauth ? (c->auth == SP_AUTH_XOAUTH2 ? "xoauth2"
+							      : "oauthbearer")
+				: (c->auth == SP_AUTH_PLAIN ? "plain" : "login"));
+		return pc->line_auth;
 	}
 	return 0;
 }

@@ -175,60 +175,6 @@ static int check_mail_config(sponge *sp, const sp_transport *t)
 	return rc;
 }
 
-/* Read the SMTP password: password_file, password_command, or
- * $LOGSPONGE_SMTP_PASSWORD (first line only).  The caller wipes it. */
-int sp_password(sponge *sp, spbuf *out)
-{
-	const sp_config *c = &sp->cfg;
-	sb_reset(out);
-	if (c->password_file) {
-		FILE *f = fopen(c->password_file, "re");
-		if (!f)
-			return sp_fail(sp, SPONGE_ECONFIG, "%s: %s",
-				       c->password_file, strerror(errno));
-		int ch;
-		while ((ch = fgetc(f)) != EOF && ch != '\n' && out->len < 1024)
-			sb_addc(out, (char)ch);
-		fclose(f);
-	} else if (c->password_command) {
-		/* bounded like every wait of a flush: smtp.timeout, a few
-		 * KiB of output, and the whole process group killed on
-		 * timeout (a pinentry waiting for a human, a command that
-		 * prints forever, a child left holding the pipe) */
-		spbuf why;
-		sb_init(&why, 512);
-		int rc = sp_run_command(c->password_command, c->timeout_us,
-					SP_COMMAND_OUTPUT_MAX, out, &why);
-		if (rc != SPONGE_OK) {
-			sp_fail(sp, rc, "smtp.password_command: %s", why.data);
-			sb_free(&why);
-			return rc;
-		}
-		sb_free(&why);
-		char *nl = memchr(out->data, '\n', out->len);
-		if (nl) { /* the first line is the password */
-			out->len = (size_t)(nl - out->data);
-			out->data[out->len] = '\0';
-		}
-	} else {
-		const char *e = getenv("LOGSPONGE_SMTP_PASSWORD");
-		if (!e)
-			return sp_fail(sp, SPONGE_ECONFIG,
-				       "smtp.user is set but there is no "
-				       "password: set smtp.password_file, "
-				       "smtp.password_command or "
-				       "LOGSPONGE_SMTP_PASSWORD");
-		sb_adds(out, e);
-	}
-	if (out->len && out->data[out->len - 1] == '\r')
-		out->data[--out->len] = '\0';
-	if (out->len > 255)
-		return sp_fail(sp, SPONGE_ECONFIG,
-			       "the SMTP password is longer than 255 bytes");
-	return out->failed ? sp_fail(sp, SPONGE_ENOMEM, "out of memory")
-			   : SPONGE_OK;
-}
-
 /* ---- flush -------------------------------------------------------- */
 
 
@@ -326,6 +272,7 @@ typedef struct flush_run {
 	bool resend;             /* the pinned batch goes again */
 	int64_t waited;          /* min_interval held it back this long */
 	int64_t since;           /* a heartbeat: the last message */
+	void *link;              /* what the transport's open made */
 } flush_run;
 
 /* Check the config, pick the transport, take the lock. */
@@ -437,23 +384,27 @@ static int select_batch(flush_run *f, bool *go)
 	return SPONGE_OK;
 }
 
-/* The message's plan, in its three steps: the tally (read now, once a
- * message goes; a pinned batch's was read to select it), the envelope,
- * the size plan. */
-static int plan(flush_run *f)
+/* The plan's first step: what the batch holds (read now, once a message
+ * goes; a pinned batch's was read to select it). */
+static int tally(flush_run *f)
+{
+	if (f->resend)
+		return SPONGE_OK;
+	return sp_plan_tally(f->sp, f->since ? 0 : INT64_MAX, &f->b.n);
+}
+
+/* Then the envelope and the size plan, within the server's limit. */
+static int plan(flush_run *f, uint64_t server_max)
 {
 	sponge *sp = f->sp;
 	sp_batch *b = &f->b;
-	int rc;
-	if (!f->resend &&
-	    (rc = sp_plan_tally(sp, f->since ? 0 : INT64_MAX, &b->n)))
-		return rc;
 	b->env.date_us = f->now;
 	b->env.since_us = f->since;
 	b->env.min_interval_us = f->waited;
+	int rc;
 	if ((rc = sp_plan_envelope(sp, &b->n, &b->env,
 				   f->resend ? f->pinned_mid : NULL)) ||
-	    (b->n.count && (rc = sp_plan_size(sp, b))))
+	    (b->n.count && (rc = sp_plan_size(sp, b, server_max))))
 		return rc;
 	f->res->decided = 1;
 	f->res->records = b->n.count;
@@ -462,24 +413,24 @@ static int plan(flush_run *f)
 	return SPONGE_OK;
 }
 
-/* Pin the batch, hand the message to the transport. */
+/* Open the transport (learning what it takes), plan within that, pin
+ * the batch, hand the message over. */
 static int deliver(flush_run *f, sp_composer *comp, sp_send_result *sr,
 		   sponge_writer out, void *arg)
 {
 	sponge *sp = f->sp;
-	sp_crash_point("after-batch");
-	int rc = mark_inflight(sp, &f->b);
+	uint64_t server_max = 0;
+	int rc = f->t->open ? f->t->open(sp, sr, &f->link, &server_max)
+			    : SPONGE_OK;
+	if (rc == SPONGE_OK)
+		rc = plan(f, server_max);
 	if (rc)
 		return rc;
-	rc = f->t->send(sp, comp, sr, false, out, arg);
+	sp_crash_point("after-batch");
+	if ((rc = mark_inflight(sp, &f->b)))
+		return rc;
+	rc = f->t->send(sp, f->link, comp, sr, out, arg);
 	sp_compose_stop(comp);
-	if (sr->server_size) {
-		/* the next message will respect it */
-		char sz[32];
-		snprintf(sz, sizeof sz, "%llu",
-			 (unsigned long long)sr->server_size);
-		sp_meta_commit(sp, "server_size", sz, "writing meta");
-	}
 	return rc;
 }
 
@@ -492,6 +443,8 @@ static int settle(flush_run *f, int rc, sp_send_result *sr)
 		sp_crash_point("after-250");
 		bool noted = journal_accept(f->lockfd, &f->b, sr->reply.data);
 		rc = sp_store_commit_sent(sp, &f->b, sr->reply.data);
+		snprintf(f->res->refused, sizeof f->res->refused, "%s",
+			 sr->refused.data);
 		if (rc == SPONGE_OK) {
 			f->res->sent = 1;
 			journal_clear(f->lockfd);
@@ -515,6 +468,9 @@ static int settle(flush_run *f, int rc, sp_send_result *sr)
 	snprintf(f->res->stage, sizeof f->res->stage, "%s", sr->stage);
 	if (!sr->reply.len)
 		sb_adds(&sr->reply, sp->err.data);
+	/* a batch that may have reached the server keeps its pin (and so
+	 * its Message-ID) whatever this attempt's failure */
+	sr->maybe_delivered |= f->resend;
 	/* the error message must survive writing the history row */
 	spbuf keep;
 	sb_init(&keep, 0);
@@ -558,21 +514,25 @@ int sp_flush(sponge *sp, unsigned flags, sponge_writer out, void *arg,
 	sp_send_result sr;
 	memset(&sr, 0, sizeof sr);
 	sb_init(&sr.reply, 2048);
+	sb_init(&sr.refused, 4096);
 
 	bool go = false;
 	if ((rc = finish_accepted(&f)) == SPONGE_OK &&
 	    (rc = select_batch(&f, &go)) == SPONGE_OK && go &&
-	    (rc = plan(&f)) == SPONGE_OK) {
-		if (f.dry)
-			rc = sp_send_stream(&comp, false, out, arg);
-		else
+	    (rc = tally(&f)) == SPONGE_OK) {
+		if (!f.dry)
 			rc = settle(&f, deliver(&f, &comp, &sr, out, arg), &sr);
+		else if ((rc = plan(&f, 0)) == SPONGE_OK)
+			rc = sp_send_stream(&comp, false, out, arg);
 	}
+	if (f.t && f.t->close)
+		f.t->close(f.link);
 
 	sp_plan_free(&f.b);
 	sp_store_cache(sp, 2000);
 	sp_compose_free(&comp);
 	sb_free(&sr.reply);
+	sb_free(&sr.refused);
 	if (f.lockfd >= 0)
 		close(f.lockfd);
 	/* give freed space back, after the lock: a VACUUM's time depends on
@@ -604,21 +564,28 @@ int sponge_check_smtp(sponge *sp)
 	if (!sp || !sp->db)
 		return SPONGE_EINVAL;
 	sb_reset(&sp->err);
+	sb_reset(&sp->info);
 	if (sp->cfg_error.len)
 		return sp_fail(sp, SPONGE_ECONFIG, "%s", sp->cfg_error.data);
 	if (!sp->cfg.host)
 		return sp_fail(sp, SPONGE_ECONFIG, "%s: smtp.host is not set",
 			       sp->cfg.path ? sp->cfg.path
 					    : "(no config file)");
+	const sp_transport *t = &sp_transport_smtp;
 	sp_send_result sr;
 	memset(&sr, 0, sizeof sr);
 	sb_init(&sr.reply, 2048);
-	int rc = sp_transport_smtp.send(sp, NULL, &sr, true, NULL, NULL);
-	if (rc == SPONGE_OK && sr.outcome != SP_SENT)
-		rc = sp_outcome_code(sr.outcome);
-	if (rc != SPONGE_OK && !sp->err.len)
-		sp_fail(sp, rc, "%s: %s", sr.stage ? sr.stage : "smtp",
-			sr.reply.data);
+	void *link = NULL;
+	uint64_t max = 0;
+	int rc = t->open(sp, &sr, &link, &max);
+	if (rc == SPONGE_OK)
+		t->describe(link, &sp->info);
+	t->close(link);
 	sb_free(&sr.reply);
 	return rc;
+}
+
+const char *sponge_check_report(const sponge *sp)
+{
+	return sp && sp->info.data ? sp->info.data : "";
 }

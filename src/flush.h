@@ -55,6 +55,8 @@ typedef struct sp_size_plan {
 	char gz_name[160];
 	int64_t body_budget;    /* bytes the body's records may take */
 	int64_t cut;            /* records left for the next message */
+	uint64_t estimate;      /* the message's size, or a bound within
+				   max_size (MAIL FROM's SIZE=) */
 } sp_size_plan;
 
 typedef struct sp_batch {
@@ -72,9 +74,10 @@ SP_HIDDEN int sp_plan_tally(sponge *sp, int64_t max_id, sp_tally *n);
  * caller's.  pinned_mid: a Message-ID the batch had before (or NULL). */
 SP_HIDDEN int sp_plan_envelope(sponge *sp, const sp_tally *n,
 			       sp_envelope *e, const char *pinned_mid);
-/* Step 3: the size plan; when the batch must shrink, b->n and b->env are
- * replaced by the smaller batch's. */
-SP_HIDDEN int sp_plan_size(sponge *sp, sp_batch *b);
+/* Step 3: the size plan within mail.max_size and the server's limit
+ * (server_max, 0: none known); when the batch must shrink, b->n and
+ * b->env are replaced by the smaller batch's. */
+SP_HIDDEN int sp_plan_size(sponge *sp, sp_batch *b, uint64_t server_max);
 /* What a plan holds (the attachment's file, the top record). */
 SP_HIDDEN void sp_plan_free(sp_batch *b);
 
@@ -152,6 +155,5 @@ SP_HIDDEN bool sp_header_text(spbuf *out, const char *name, const char *text);
 /* Stream the whole message to out (CRLF, or LF when lf is set). */
 SP_HIDDEN int sp_send_stream(sp_composer *c, bool lf, sponge_writer out,
 			     void *arg);
-SP_HIDDEN int sp_password(sponge *sp, spbuf *out);
 
 #endif

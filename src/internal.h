@@ -73,6 +73,9 @@ SP_HIDDEN bool sp_is_clean(const char *in, size_t len);
 /* ---- configuration (config.c) ---- */
 enum sp_tls { SP_TLS_STARTTLS, SP_TLS_NONE, SP_TLS_IMPLICIT };
 enum sp_fold { SP_FOLD_EXACT, SP_FOLD_MASKED, SP_FOLD_OFF };
+/* [smtp] auth: 0 picks the best the server offers for the credentials */
+enum sp_auth { SP_AUTH_AUTO, SP_AUTH_PLAIN, SP_AUTH_LOGIN, SP_AUTH_XOAUTH2,
+	       SP_AUTH_OAUTHBEARER };
 
 /* The folding key of [mail] fold = masked: every run of hex digits that
  * holds a decimal digit (numbers, hex ids, UUID parts) becomes "#". */
@@ -113,6 +116,8 @@ typedef struct sp_config {
 	char *user;
 	char *password_file;
 	char *password_command;
+	char *token_command;    /* an OAuth2 access token on its stdout */
+	int auth;               /* enum sp_auth */
 	char *helo;
 	int64_t timeout_us;
 	/* [sendmail] */
@@ -208,6 +213,7 @@ struct sponge {
 	sp_config cfg;
 	char host[256];
 	spbuf err;
+	spbuf info;        /* what the last sponge_check_smtp() found */
 	spbuf cfg_error;   /* a config problem outside [spool] ("" none):
 			      ingestion goes on, flush refuses */
 	sqlite3_stmt *ins[2];       /* insert one record ([1]: with the

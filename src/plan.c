@@ -289,6 +289,7 @@ static int plain_fits(sponge *sp, sp_batch *b, bool *fits)
 	if (sp->cfg.html) /* the HTML part: escaping up to 6x, a row's tags */
 		most += (uint64_t)b->n.msg_bytes * 19 + (uint64_t)b->n.count * 400;
 	*fits = true;
+	b->size.estimate = most < b->size.max_size ? most : b->size.max_size;
 	if (most <= b->size.max_size)
 		return SPONGE_OK;
 	if ((uint64_t)b->n.msg_bytes > b->size.max_size) {
@@ -309,6 +310,8 @@ static int plain_fits(sponge *sp, sp_batch *b, bool *fits)
 		rc = cc.rc;
 	sp_compose_free(&cc);
 	*fits = total <= b->size.max_size;
+	if (*fits)
+		b->size.estimate = total; /* exact */
 	return rc;
 }
 
@@ -408,19 +411,14 @@ static int shrink(sponge *sp, sp_batch *b, int64_t last)
  * When even that would not fit, the batch shrinks to the oldest records
  * whose log fits; the rest stays pending.
  */
-int sp_plan_size(sponge *sp, sp_batch *b)
+int sp_plan_size(sponge *sp, sp_batch *b, uint64_t server_max)
 {
-	/* the server's SIZE, seen in its EHLO reply by an earlier flush,
-	 * lowers the cap (less 4 KiB for what libESMTP and the server add) */
+	/* the server's SIZE, from its EHLO on this very connection, lowers
+	 * the cap (less 4 KiB for the Received lines and envelope a server
+	 * counts too) */
 	b->size.max_size = sp->cfg.max_size;
-	spbuf v;
-	sb_init(&v, 0);
-	if (sp_meta_get(sp, "server_size", &v) == SPONGE_OK && v.len) {
-		uint64_t ss = strtoull(v.data, NULL, 10);
-		if (ss > (64u << 10) && ss - 4096 < b->size.max_size)
-			b->size.max_size = ss - 4096;
-	}
-	sb_free(&v);
+	if (server_max > (64u << 10) && server_max - 4096 < b->size.max_size)
+		b->size.max_size = server_max - 4096;
 	bool fits;
 	int rc = plain_fits(sp, b, &fits);
 	if (rc || fits)

@@ -349,6 +349,7 @@ int sponge_open(sponge **out, const char *spool_path, const char *config_path,
 		return SPONGE_ENOMEM;
 	memset(sp, 0, sizeof *sp);
 	sb_init(&sp->err, 4096);
+	sb_init(&sp->info, 1024);
 	sb_init(&sp->cfg_error, 4096);
 	sb_init(&sp->clean, 0);
 	sb_init(&sp->parsed, 0);
@@ -387,6 +388,7 @@ int sponge_close(sponge *sp)
 	sb_free(&sp->clean);
 	sb_free(&sp->parsed);
 	sb_free(&sp->err);
+	sb_free(&sp->info);
 	sb_free(&sp->cfg_error);
 	sp_free(sp);
 	return rc;

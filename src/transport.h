@@ -23,9 +23,10 @@ enum sp_outcome {
 typedef struct sp_send_result {
 	int outcome;         /* enum sp_outcome */
 	const char *stage;   /* static: "connect", "tls", "auth", "rcpt", … */
-	spbuf reply;         /* server reply or detail */
+	spbuf reply;         /* the server's whole reply, or the cause */
 	bool maybe_delivered;/* the data went out but no reply came back */
-	uint64_t server_size;/* the SIZE the server advertised, or 0 */
+	spbuf refused;       /* sent, but these recipients were refused:
+				"RCPT <a>: 550 5.1.1 …; RCPT <b>: …" */
 } sp_send_result;
 
 /*
@@ -33,13 +34,28 @@ typedef struct sp_send_result {
  * (NULL: nothing; else it writes "what is missing" to why and returns
  * false), and how it sends.  All of them are in one registry
  * (transports.c); adding one is a file, a registry line, docs and tests.
+ *
+ * A flush calls open (when there is one) before the message is planned,
+ * so that the plan fits what the peer takes; then send with what open
+ * made; then close, whatever happened.  check --smtp is open + close.
  */
 typedef struct sp_transport {
 	const char *name;
 	bool (*config_ok)(const sp_config *c, spbuf *why);
-	/* probe_only: connect, TLS, AUTH, QUIT without sending (check). */
-	int (*send)(sponge *sp, sp_composer *c, sp_send_result *r,
-		    bool probe_only, sponge_writer out, void *arg);
+	/* Connect.  *link is the transport's own; *max_size gets the
+	 * largest message the peer takes (0: it did not say).  On failure r
+	 * says how and the outcome's code is returned.  NULL: nothing to
+	 * open (link stays NULL). */
+	int (*open)(sponge *sp, sp_send_result *r, void **link,
+		    uint64_t *max_size);
+	/* Hand the message over: SPONGE_OK with r->outcome SP_SENT, or the
+	 * failure's code with r saying how (sp_send_failed). */
+	int (*send)(sponge *sp, void *link, sp_composer *c, sp_send_result *r,
+		    sponge_writer out, void *arg);
+	/* End what open made (link may be NULL). */
+	void (*close)(void *link);
+	/* One line on what open found, for check (NULL: none). */
+	void (*describe)(void *link, spbuf *out);
 } sp_transport;
 
 /* "sent", "temporary", … as history shows it (static). */

@@ -2,14 +2,10 @@
  * caller's writer) and null (composed, then discarded; for tests). */
 #include "flush.h"
 
-static int send_null(sponge *sp, sp_composer *c, sp_send_result *r,
-		     bool probe, sponge_writer out, void *arg)
+static int send_null(sponge *sp, void *link, sp_composer *c,
+		     sp_send_result *r, sponge_writer out, void *arg)
 {
-	(void)sp, (void)out, (void)arg;
-	if (probe) { /* nothing to connect to: nothing to check */
-		r->outcome = SP_SENT;
-		return SPONGE_OK;
-	}
+	(void)sp, (void)link, (void)out, (void)arg;
 	int rc = sp_send_stream(c, false, NULL, NULL);
 	if (rc)
 		r->outcome = SP_LOCAL, r->stage = "compose";
@@ -18,13 +14,10 @@ static int send_null(sponge *sp, sp_composer *c, sp_send_result *r,
 	return rc;
 }
 
-static int send_stdout(sponge *sp, sp_composer *c, sp_send_result *r,
-		       bool probe, sponge_writer out, void *arg)
+static int send_stdout(sponge *sp, void *link, sp_composer *c,
+		       sp_send_result *r, sponge_writer out, void *arg)
 {
-	if (probe) { /* nothing to connect to: nothing to check */
-		r->outcome = SP_SENT;
-		return SPONGE_OK;
-	}
+	(void)link;
 	if (!out)
 		return sp_fail(sp, SPONGE_ECONFIG,
 			       "transport stdout: nowhere to write");
@@ -36,6 +29,7 @@ static int send_stdout(sponge *sp, sp_composer *c, sp_send_result *r,
 	return rc;
 }
 
-const sp_transport sp_transport_null = {"null", NULL, send_null};
-const sp_transport sp_transport_stdout = {"stdout", NULL, send_stdout};
-
+const sp_transport sp_transport_null = {
+	.name = "null", .send = send_null};
+const sp_transport sp_transport_stdout = {
+	.name = "stdout", .send = send_stdout};

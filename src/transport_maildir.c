@@ -107,14 +107,10 @@ static bool maildir_ready(const char *dir, sp_send_result *r)
 }
 
 /* The Maildir way: write tmp/NAME, fsync, rename to new/NAME, fsync new/. */
-static int send_maildir(sponge *sp, sp_composer *c, sp_send_result *r,
-			bool probe, sponge_writer out, void *arg)
+static int send_maildir(sponge *sp, void *link, sp_composer *c,
+			sp_send_result *r, sponge_writer out, void *arg)
 {
-	(void)out, (void)arg;
-	if (probe) { /* nothing to connect to: nothing to check */
-		r->outcome = SP_SENT;
-		return SPONGE_OK;
-	}
+	(void)link, (void)out, (void)arg;
 	const char *dir = sp->cfg.maildir;
 	spbuf tmp, nw, name;
 	sb_init(&tmp, 0);
@@ -174,6 +170,6 @@ static bool maildir_config_ok(const sp_config *c, spbuf *why)
 	return false;
 }
 
-const sp_transport sp_transport_maildir = {"maildir", maildir_config_ok,
-					    send_maildir};
+const sp_transport sp_transport_maildir = {
+	.name = "maildir", .config_ok = maildir_config_ok, .send = send_maildir};
 

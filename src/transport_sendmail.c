@@ -206,14 +206,10 @@ static void judge(sponge *sp, sp_composer *c, const pipe_ctx *pc,
 		sb_printf(&r->reply, ": %s", pc->errbuf);
 }
 
-static int send_sendmail(sponge *sp, sp_composer *c, sp_send_result *r,
-			 bool probe, sponge_writer out, void *arg)
+static int send_sendmail(sponge *sp, void *link, sp_composer *c,
+			 sp_send_result *r, sponge_writer out, void *arg)
 {
-	(void)out, (void)arg;
-	if (probe) { /* nothing to connect to: nothing to check */
-		r->outcome = SP_SENT;
-		return SPONGE_OK;
-	}
+	(void)link, (void)out, (void)arg;
 	const char *cmd = sp->cfg.sendmail_cmd ? sp->cfg.sendmail_cmd
 					       : "/usr/sbin/sendmail -oi -t";
 	pipe_ctx pc;
@@ -236,6 +232,6 @@ static int send_sendmail(sponge *sp, sp_composer *c, sp_send_result *r,
 				     : sp_send_failed(sp, r, "sendmail");
 }
 
-const sp_transport sp_transport_sendmail = {"sendmail", NULL,
-					     send_sendmail};
+const sp_transport sp_transport_sendmail = {
+	.name = "sendmail", .send = send_sendmail};
 

@@ -666,22 +666,27 @@ class CheckWarningsTest(FlushTest):
 
 
 class ServerSizeTest(FlushTest):
-    def test_the_servers_size_is_respected_from_the_next_message_on(self):
+    def test_the_first_message_fits_the_servers_size(self):
+        """The server's SIZE is learnt on the connection, before the
+        message is planned: never a 552 from a server that advertised
+        SIZE (the old flush sent ~700 KB and was refused first)."""
         import gzip
         srv = self.start(size_limit=300000)
         self.write_config(srv.port)
         self.add(b"".join(b"line %06d with some text to make it longer %x\n"
                           % (i, i * 7919) for i in range(12000)))
-        before = self.snapshot()
-        p = self.flush()  # ~700 KB plain: the server refuses it
-        self.assertEqual(p.returncode, EX_UNAVAILABLE, p.stderr)
-        self.assertIn(b"552", p.stderr)
-        self.assertEqual(self.snapshot(), before)
-        p = self.flush()  # now within the SIZE it advertised
+        p = self.flush()
         self.assertEqual(p.returncode, 0, p.stderr)
         raw = srv.messages[0][1]
         self.assertLessEqual(len(raw), 300000)
+        # MAIL FROM said how big it is: within the limit
+        opts = srv.messages[0][0].mail_options
+        size = [int(o[5:]) for o in opts if o.upper().startswith("SIZE=")]
+        self.assertEqual(len(size), 1, opts)
+        self.assertLessEqual(size[0], 300000)
+        self.assertGreaterEqual(size[0], len(raw) - 4096)
         msg = self.parse(raw)
         self.assertEqual(msg.get_content_type(), "multipart/mixed")
         log = gzip.decompress(list(msg.iter_parts())[1].get_content())
         self.assertEqual(len(log.splitlines()) + len(self.snapshot()), 12000)
+        self.assertEqual(self.history()[-1]["outcome"], "sent")

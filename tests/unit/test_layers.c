@@ -295,7 +295,7 @@ START_TEST(plan_size_attaches_past_the_cap)
 	b.env.date_us = sponge_now();
 	ck_assert_int_eq(sp_plan_envelope(sp, &b.n, &b.env, NULL), SPONGE_OK);
 	ck_assert_str_eq(sponge_config_error(sp), "");
-	ck_assert_int_eq(sp_plan_size(sp, &b), SPONGE_OK);
+	ck_assert_int_eq(sp_plan_size(sp, &b, 0), SPONGE_OK);
 	ck_assert_ptr_nonnull(b.size.gz);
 	ck_assert_uint_eq(b.size.max_size, 256u << 10);
 	ck_assert_uint_gt(b.size.gz_bytes, 0);

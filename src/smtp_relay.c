@@ -1,0 +1,358 @@
+/* smtp_relay.c - the transaction relay between libESMTP and our
+ * connection (see smtp_relay.h).  Only descriptors this file opened are
+ * read, written or closed here. */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <openssl/rand.h>
+
+#include "smtp_relay.h"
+
+/* Ready to read from fd, or told to stop, or out of time: 1, 0, -1. */
+static int wait_in(smtp_relay *rl, int fd, int64_t deadline)
+{
+	for (;;) {
+		int64_t left = (deadline - sponge_now()) / 1000;
+		if (left <= 0)
+			return 0;
+		struct pollfd p[2] = {{fd, POLLIN, 0}, {rl->stop[0], POLLIN, 0}};
+		int r = poll(p, 2, left > 60000 ? 60000 : (int)left);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0 || p[1].revents)
+			return -1;
+		if (p[0].revents)
+			return 1;
+	}
+}
+
+/* ---- libESMTP's side ------------------------------------------------- */
+
+typedef struct lside {
+	smtp_relay *rl;
+	spbuf in;      /* read, not yet used */
+	int64_t deadline;
+} lside;
+
+static bool l_send(lside *l, const char *p, size_t n)
+{
+	while (n) {
+		ssize_t k = send(l->rl->fd, p, n, MSG_NOSIGNAL);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0 && errno == EAGAIN) {
+			if (sc_wait(l->rl->fd, POLLOUT, l->deadline) != 1)
+				return false;
+			continue;
+		}
+		if (k <= 0)
+			return false;
+		p += k;
+		n -= (size_t)k;
+	}
+	return true;
+}
+
+/* More bytes from libESMTP into l->in: false at its end or on timeout. */
+static bool l_fill(lside *l)
+{
+	char buf[32768];
+	for (;;) {
+		ssize_t k = read(l->rl->fd, buf, sizeof buf);
+		if (k > 0)
+			return sb_add(&l->in, buf, (size_t)k);
+		if (k == 0 || (errno != EAGAIN && errno != EINTR))
+			return false;
+		if (errno == EAGAIN && wait_in(l->rl, l->rl->fd, l->deadline) != 1)
+			return false;
+	}
+}
+
+/* One command line (CRLF kept) into line. */
+static bool l_line(lside *l, spbuf *line)
+{
+	char *nl;
+	while (!(nl = memchr(l->in.data, '\n', l->in.len)))
+		if (l->in.len > 4096 || !l_fill(l))
+			return false;
+	size_t n = (size_t)(nl - l->in.data) + 1;
+	sb_reset(line);
+	sb_add(line, l->in.data, n);
+	memmove(l->in.data, l->in.data + n, l->in.len - n);
+	l->in.len -= n;
+	return !line->failed;
+}
+
+/* ---- the session ------------------------------------------------------ */
+
+/* Take the connection whose EHLO names our token; answer greeting and
+ * EHLO.  Any other connection is closed unanswered past the greeting. */
+static bool admit(smtp_relay *rl, lside *l)
+{
+	spbuf line;
+	sb_init(&line, 0);
+	char want[64];
+	snprintf(want, sizeof want, "EHLO %s\r\n", rl->token);
+	while (rl->fd < 0) {
+		if (wait_in(rl, rl->listen_fd, l->deadline) != 1)
+			break;
+		int fd = accept4(rl->listen_fd, NULL, NULL,
+				 SOCK_CLOEXEC | SOCK_NONBLOCK);
+		if (fd < 0)
+			continue;
+		int one = 1;
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+		rl->fd = fd;
+		sb_reset(&l->in);
+		static const char hello[] = "220 logsponge relay\r\n";
+		if (!l_send(l, hello, sizeof hello - 1) || !l_line(l, &line) ||
+		    strcmp(line.data, want) != 0) {
+			close(fd); /* not ours */
+			rl->fd = -1;
+		}
+	}
+	sb_reset(&line);
+	sb_adds(&line, "250-logsponge relay\r\n");
+	if (rl->c->has_size && rl->c->size)
+		sb_printf(&line, "250-SIZE %llu\r\n",
+			  (unsigned long long)rl->c->size);
+	sb_adds(&line, "250 ENHANCEDSTATUSCODES\r\n");
+	bool ok = rl->fd >= 0 && l_send(l, line.data, line.len);
+	sb_free(&line);
+	return ok;
+}
+
+/* The server side failed at the current stage. */
+static void broke(smtp_relay *rl, const char *why)
+{
+	sb_reset(&rl->broke);
+	sb_adds(&rl->broke, why && *why ? why : "the connection was lost");
+}
+
+/* The server's reply to what was just sent, recorded and passed on. */
+static bool pass_reply(smtp_relay *rl, lside *l)
+{
+	spbuf raw;
+	sb_init(&raw, 0);
+	bool ok = sc_reply(rl->c, sc_deadline(rl->c), &raw);
+	if (ok) {
+		sb_reset(&rl->reply);
+		sb_adds(&rl->reply, rl->c->reply.data);
+		ok = l_send(l, raw.data, raw.len);
+	} else {
+		broke(rl, rl->c->lines.data);
+	}
+	sb_free(&raw);
+	return ok;
+}
+
+static void note_rcpt(smtp_relay *rl, const char *cmd)
+{
+	int code = rl->c->code;
+	if (code >= 200 && code < 300) {
+		rl->rcpt_ok++;
+		return;
+	}
+	if (code >= 500)
+		rl->rcpt_perm++;
+	else
+		rl->rcpt_temp++;
+	const char *a = strchr(cmd, '<'), *z = a ? strchr(a, '>') : NULL;
+	sb_printf(&rl->refused, "%sRCPT %.*s: %s", rl->refused.len ? "; " : "",
+		  z ? (int)(z - a + 1) : 0, a ? a : "", rl->c->reply.data);
+}
+
+/* The message, from after the 354 to the final dot; stops at once when
+ * the server answers early (a refusal) or the composer failed. */
+static bool pass_body(smtp_relay *rl, lside *l)
+{
+	char tail[5];
+	size_t tl = 0;
+	for (;;) {
+		if (!l->in.len && !l_fill(l))
+			return false; /* libESMTP gave up */
+		struct pollfd pf = {rl->c->fd, POLLIN, 0};
+		if (sc_pending(rl->c) || poll(&pf, 1, 0) == 1) {
+			/* the server speaks before the dot: its refusal */
+			if (sc_reply(rl->c, sponge_now() + 200000, NULL)) {
+				rl->data_code = rl->c->code;
+				sb_reset(&rl->reply);
+				sb_adds(&rl->reply, rl->c->reply.data);
+				return false;
+			}
+		}
+		const char *p = l->in.data;
+		size_t n = l->in.len;
+		/* the dot ends the message only at the end of what libESMTP
+		 * wrote (it waits for the reply then) */
+		char last[5];
+		size_t have;
+		if (n >= 5) {
+			memcpy(last, p + n - 5, 5);
+			have = 5;
+		} else {
+			size_t from = tl < 5 - n ? tl : 5 - n;
+			memcpy(last, tail + tl - from, from);
+			memcpy(last + from, p, n);
+			have = from + n;
+		}
+		bool end = have == 5 && memcmp(last, "\r\n.\r\n", 5) == 0;
+		memcpy(tail, last, have);
+		tl = have;
+		if (end && atomic_load(&rl->abort_data)) {
+			rl->aborted = true; /* never let a short message count */
+			return false;
+		}
+		if (!sc_send(rl->c, p, n, sc_deadline(rl->c))) {
+			broke(rl, rl->c->lines.data);
+			return false;
+		}
+		sb_reset(&l->in);
+		if (end) {
+			rl->data_sent = true;
+			return true;
+		}
+	}
+}
+
+/* One command from libESMTP: passed on, or answered here. */
+static bool one_command(smtp_relay *rl, lside *l, spbuf *cmd)
+{
+	const char *v = cmd->data;
+	if (!strncasecmp(v, "QUIT", 4)) { /* the caller says QUIT itself */
+		static const char bye[] = "221 2.0.0 bye\r\n";
+		l_send(l, bye, sizeof bye - 1);
+		return false;
+	}
+	bool mail = !strncasecmp(v, "MAIL", 4), rcpt = !strncasecmp(v, "RCPT", 4);
+	bool data = !strncasecmp(v, "DATA", 4);
+	if (!mail && !rcpt && !data && strncasecmp(v, "RSET", 4) &&
+	    strncasecmp(v, "NOOP", 4)) {
+		static const char no[] = "502 5.5.1 not relayed\r\n";
+		return l_send(l, no, sizeof no - 1);
+	}
+	rl->stage = mail ? "mail" : rcpt ? "rcpt" : data ? "data" : rl->stage;
+	if (!sc_send(rl->c, cmd->data, cmd->len, sc_deadline(rl->c))) {
+		broke(rl, rl->c->lines.data);
+		return false;
+	}
+	/* the reply counts even when libESMTP is gone before it gets it */
+	bool passed = pass_reply(rl, l);
+	if (rl->broke.len)
+		return false;
+	if (mail)
+		rl->mail_code = rl->c->code;
+	if (rcpt)
+		note_rcpt(rl, cmd->data);
+	if (data)
+		rl->data_code = rl->c->code;
+	if (!passed || !data || rl->c->code != 354)
+		return passed;
+	rl->data_started = true;
+	sp_crash_point("mid-data");
+	if (!pass_body(rl, l))
+		return false;
+	passed = pass_reply(rl, l);
+	if (!rl->broke.len)
+		rl->data_code = rl->c->code;
+	return passed;
+}
+
+static void *relay_main(void *arg)
+{
+	smtp_relay *rl = arg;
+	lside l = {rl, {0}, 0};
+	sb_init(&l.in, 0);
+	spbuf cmd;
+	sb_init(&cmd, 0);
+	l.deadline = sc_deadline(rl->c);
+	if (admit(rl, &l)) {
+		for (;;) {
+			l.deadline = sc_deadline(rl->c);
+			if (!l_line(&l, &cmd) || !one_command(rl, &l, &cmd))
+				break;
+		}
+	}
+	if (rl->fd >= 0) /* libESMTP sees the end of the connection */
+		shutdown(rl->fd, SHUT_RDWR);
+	sb_free(&cmd);
+	sb_free(&l.in);
+	return NULL;
+}
+
+bool sr_start(smtp_relay *rl, sc_conn *c)
+{
+	memset(rl, 0, sizeof *rl);
+	rl->c = c;
+	rl->listen_fd = rl->fd = rl->stop[0] = rl->stop[1] = -1;
+	atomic_init(&rl->abort_data, false);
+	sb_init(&rl->refused, 4096);
+	sb_init(&rl->reply, 8192);
+	sb_init(&rl->broke, 1024);
+	unsigned char rnd[16];
+	if (RAND_bytes(rnd, sizeof rnd) != 1)
+		return false;
+	for (int i = 0; i < 16; i++)
+		snprintf(rl->token + 2 * i, 3, "%02x", rnd[i]);
+	struct sockaddr_in a;
+	memset(&a, 0, sizeof a);
+	a.sin_family = AF_INET;
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	socklen_t al = sizeof a;
+	if (pipe2(rl->stop, O_CLOEXEC) != 0 ||
+	    (rl->listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC |
+						     SOCK_NONBLOCK, 0)) < 0 ||
+	    bind(rl->listen_fd, (struct sockaddr *)&a, sizeof a) != 0 ||
+	    listen(rl->listen_fd, 4) != 0 ||
+	    getsockname(rl->listen_fd, (struct sockaddr *)&a, &al) != 0)
+		return false;
+	rl->port = ntohs(a.sin_port);
+	/* SIGPIPE stays blocked in the thread (it inherits the mask) */
+	sigset_t set, old;
+	sigemptyset(&set);
+	sigaddset(&set, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &set, &old);
+	int e = pthread_create(&rl->thread, NULL, relay_main, rl);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (e != 0) {
+		errno = e;
+		return false;
+	}
+	rl->running = true;
+	return true;
+}
+
+void sr_stop(smtp_relay *rl)
+{
+	if (rl->running) {
+		if (write(rl->stop[1], "x", 1) != 1) {
+			/* the pipe is empty and ours: this cannot fail */
+		}
+		pthread_join(rl->thread, NULL);
+		rl->running = false;
+	}
+	int *fds[] = {&rl->fd, &rl->listen_fd, &rl->stop[0], &rl->stop[1]};
+	for (size_t i = 0; i < sizeof fds / sizeof fds[0]; i++) {
+		if (*fds[i] >= 0)
+			close(*fds[i]);
+		*fds[i] = -1;
+	}
+}
+
+void sr_free(smtp_relay *rl)
+{
+	sb_free(&rl->refused);
+	sb_free(&rl->reply);
+	sb_free(&rl->broke);
+}
