@@ -475,7 +475,7 @@ static int tls_failed(sc_conn *c, int wait)
 	const char *why;
 	if (wait == 0)
 		why = "timed out (smtp.timeout)";
-	else if (!e)
+	else if (!e || reason == SSL_R_UNEXPECTED_EOF_WHILE_READING)
 		why = "the server closed the connection";
 	else if (reason == SSL_R_UNSUPPORTED_PROTOCOL ||
 		 reason == SSL_R_NO_PROTOCOLS_AVAILABLE ||

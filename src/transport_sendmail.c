@@ -210,16 +210,28 @@ static int send_sendmail(sponge *sp, void *link, sp_composer *c,
 			 sp_send_result *r, sponge_writer out, void *arg)
 {
 	(void)link, (void)out, (void)arg;
+	/* the default command gets the envelope sender (-f), else it would
+	 * be the user running the flush; quoted for the shell */
+	spbuf def;
+	sb_init(&def, 0);
+	sb_adds(&def, "/usr/sbin/sendmail -oi -t");
+	if (sp->cfg.from_addr) {
+		sb_adds(&def, " -f '");
+		for (const char *a = sp->cfg.from_addr; *a; a++)
+			sb_adds(&def, *a == '\'' ? "'\\''" : (char[]){*a, 0});
+		sb_addc(&def, '\'');
+	}
 	const char *cmd = sp->cfg.sendmail_cmd ? sp->cfg.sendmail_cmd
-					       : "/usr/sbin/sendmail -oi -t";
+					       : def.data;
 	pipe_ctx pc;
 	memset(&pc, 0, sizeof pc);
 	pc.sp = sp;
 	pc.in = pc.err = -1;
 	r->stage = "sendmail";
 	pid_t pid;
-	if (spawn_command(cmd, &pc, &pid, r) != 0) {
+	if (def.failed || spawn_command(cmd, &pc, &pid, r) != 0) {
 		r->outcome = SP_LOCAL;
+		sb_free(&def);
 		return sp_send_failed(sp, r, "sendmail");
 	}
 	pc.deadline = sponge_now() + sp->cfg.sendmail_timeout_us;
@@ -228,6 +240,7 @@ static int send_sendmail(sponge *sp, void *link, sp_composer *c,
 	if (pc.err >= 0)
 		close(pc.err);
 	judge(sp, c, &pc, cmd, status, rc, r);
+	sb_free(&def);
 	return r->outcome == SP_SENT ? SPONGE_OK
 				     : sp_send_failed(sp, r, "sendmail");
 }

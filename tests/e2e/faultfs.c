@@ -3,7 +3,8 @@
  * ".db-wal" fail with the errno in $FAULTFS_ERRNO (default ENOSPC), as a
  * full or read-only disk would make them; with FAULTFS_ONLY=db only the
  * main ".db" file fails (the WAL still takes writes, a checkpoint does
- * not).  Test code only. */
+ * not).  With $FAULTFS_SOCKET_EMFILE set, every TCP socket() fails
+ * with EMFILE, as in a process out of descriptors.  Test code only. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
@@ -11,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 #include <unistd.h>
 
@@ -60,4 +62,17 @@ ssize_t write(int fd, const void *buf, size_t n)
 	if (!real)
 		*(void **)&real = dlsym(RTLD_NEXT, "write");
 	return faulty(fd) ? -1 : real(fd, buf, n);
+}
+
+int socket(int domain, int type, int protocol)
+{
+	static int (*real)(int, int, int);
+	if (getenv("FAULTFS_SOCKET_EMFILE") &&
+	    (domain == AF_INET || domain == AF_INET6)) {
+		errno = EMFILE;
+		return -1;
+	}
+	if (!real)
+		real = (int (*)(int, int, int))dlsym(RTLD_NEXT, "socket");
+	return real(domain, type, protocol);
 }

@@ -8,6 +8,9 @@ Faults are chosen by recipient address (local part):
   noreply                                  connection closed after the
                                            data, before the final reply
   slow                                     the final reply waits 1.5 s
+  early552                                 552 in the middle of DATA,
+                                           then the connection closes
+  multiline                                a two-line final reply
 """
 import asyncio
 import logging
@@ -25,6 +28,7 @@ from aiosmtpd.smtp import SMTP, AuthResult
 logging.getLogger("mail.log").setLevel(logging.CRITICAL)
 
 USER, PASSWORD = "logger", "s3cret pass"
+TOKEN = "ya29.test-access-token"
 
 
 def free_port():
@@ -87,12 +91,36 @@ class Handler:
     def __init__(self):
         self.messages = []      # (envelope, raw bytes)
         self.sessions = 0
+        self.helos = []         # the name of each EHLO
+        self.peers = set()      # the client ends of all connections
+        self.auth = []          # (mechanism, initial response) of OAuth2
 
     async def handle_EHLO(self, server, session, envelope, hostname,
                           responses):
         session.host_name = hostname
         self.sessions += 1
+        self.helos.append(hostname)
+        # as Postfix and Exim do (libESMTP then dropped "5.1.1" from the
+        # replies it reported)
+        responses.insert(len(responses) - 1, "250-ENHANCEDSTATUSCODES")
         return responses
+
+    def _oauth(self, server, args, mech, want):
+        import base64
+        ir = base64.b64decode(args[1]).decode() if len(args) > 1 else ""
+        self.auth.append((mech, ir))
+        return AuthResult(success=(ir == want), handled=False,
+                          auth_data=ir)
+
+    async def auth_XOAUTH2(self, server, args):
+        return self._oauth(server, args, "XOAUTH2",
+                           "user=%s\x01auth=Bearer %s\x01\x01"
+                           % (USER, TOKEN))
+
+    async def auth_OAUTHBEARER(self, server, args):
+        return self._oauth(server, args, "OAUTHBEARER",
+                           "n,a=%s,\x01auth=Bearer %s\x01\x01"
+                           % (USER, TOKEN))
 
     async def handle_RCPT(self, server, session, envelope, address,
                           rcpt_options):
@@ -119,12 +147,27 @@ class Handler:
         if "slow" in locals_:
             await asyncio.sleep(1.5)
         self.messages.append((envelope, bytes(envelope.original_content)))
+        if "multiline" in locals_:
+            return ("250-2.0.0 first line of two\r\n250 2.0.0 queued as %d"
+                    % len(self.messages))
         return "250 2.0.0 queued as %d" % len(self.messages)
 
 
 class FaultySMTP(SMTP):
+    def connection_made(self, transport):
+        # (called again after STARTTLS: a set counts each connection once)
+        self.event_handler.peers.add(transport.get_extra_info("peername"))
+        return super().connection_made(transport)
+
     async def smtp_DATA(self, arg):
         rcpts = self.envelope.rcpt_tos if self.envelope else []
+        if any(r.startswith("early552@") for r in rcpts):
+            await self.push("354 End data with <CR><LF>.<CR><LF>")
+            for _ in range(20):
+                await self._reader.readline()
+            await self.push("552 5.3.4 Message size exceeds fixed limit")
+            self.transport.close()
+            return
         if any(r.startswith("dropdata@") for r in rcpts):
             await self.push("354 End data with <CR><LF>.<CR><LF>")
             await self._reader.readline()
@@ -186,7 +229,8 @@ class Server:
     """start(): a listening server; .port, .handler.messages."""
 
     def __init__(self, cert="good", starttls=True, auth=True, bulk=False,
-                 implicit=False, keep_all=False, size_limit=None):
+                 implicit=False, keep_all=False, size_limit=None,
+                 tls_min=None, tls_max=None, mechanisms=None):
         self.handler = Handler()
         self.handler.keep_all = keep_all
         self.port = free_port()
@@ -211,6 +255,12 @@ class Server:
             crt, key = getattr(certs, cert)
             ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             ctx.load_cert_chain(crt, key)
+            if tls_min:  # e.g. TLS 1.3 only
+                ctx.minimum_version = tls_min
+            if tls_max:  # an old server: TLS 1.1 at most
+                ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
+                ctx.minimum_version = ssl.TLSVersion.MINIMUM_SUPPORTED
+                ctx.maximum_version = tls_max
 
             def sni(sslobj, name, context):
                 self.sni.append(name)
@@ -219,11 +269,15 @@ class Server:
         if auth and not implicit:
             kw.update(auth_required=True, authenticator=authenticator,
                       auth_require_tls=starttls)
+        if mechanisms is not None:  # offer only these
+            every = {"PLAIN", "LOGIN", "XOAUTH2", "OAUTHBEARER"}
+            kw["auth_exclude_mechanism"] = sorted(every - set(mechanisms))
         self.controller = TestController(self.handler, self.port, bulk=bulk,
                                          **kw)
 
     def start(self):
         self.controller.start()
+        self.handler.peers.clear()  # the Controller's own first check
         return self
 
     def stop(self):

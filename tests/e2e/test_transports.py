@@ -4,6 +4,7 @@ import email.policy
 import mailbox
 import os
 import subprocess
+import unittest
 
 from common import BIN
 from smtpserver import PASSWORD, USER, Certs
@@ -102,6 +103,29 @@ class SendmailTest(TransportTest):
                     % cmd)
         self.records_seeded()
         self.assertKeptWith(EX_TEMPFAIL, "temporary", "sendmail.timeout")
+
+    @unittest.skipUnless(os.geteuid() == 0, "unshare --mount needs root")
+    def test_default_command_names_the_envelope_sender(self):
+        """/usr/sbin/sendmail -oi -t alone made the envelope sender the
+        user running the flush (root@host); now -f mail.from.  The test
+        puts a fake sendmail at /usr/sbin in a private mount namespace."""
+        self.config("sendmail")
+        self.records_seeded()
+        sbin = os.path.join(self.dir, "sbin")
+        os.mkdir(sbin)
+        argv = os.path.join(self.dir, "argv")
+        with open(os.path.join(sbin, "sendmail"), "w") as f:
+            f.write('#!/bin/sh\nprintf "%%s\\n" "$@" > %s\ncat >/dev/null\n'
+                    % argv)
+        os.chmod(os.path.join(sbin, "sendmail"), 0o755)
+        p = subprocess.run(
+            ["unshare", "--mount", "sh", "-c",
+             'mount --bind "$0" /usr/sbin && exec "$@"', sbin, BIN,
+             "-s", self.spool, "flush"], env=self.env, capture_output=True)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        with open(argv) as f:
+            self.assertEqual(f.read().split("\n")[:4],
+                             ["-oi", "-t", "-f", "ls@example.org"])
 
     def test_real_msmtp_from_debian(self):
         srv = self.start()

@@ -1,0 +1,319 @@
+"""The SMTP transport's edges (issue 11): one connection per flush that
+the library owns, TLS 1.3 with STARTTLS, TLS errors that name the cause,
+the server's SIZE on the first message, replies kept whole, the HELO
+name, refused recipients, OAuth2, running out of descriptors."""
+import ctypes
+import os
+import socket
+import ssl
+import subprocess
+import time
+import unittest
+
+from common import BUILD, SCALE, scaled
+from smtpserver import TOKEN, USER, Certs, free_port
+from test_flush import (EX_IOERR, EX_NOPERM, EX_UNAVAILABLE,
+                        FlushTest)
+
+TLS13 = ssl.TLSVersion.TLSv1_3
+
+
+class OneConnectionTest(FlushTest):
+    def test_a_flush_opens_one_connection(self):
+        srv = self.start()
+        self.write_config(srv.port)
+        self.seed()
+        self.assertEqual(self.flush().returncode, 0)
+        # (the old flush probed reachability with a second connection)
+        self.assertEqual(len(srv.handler.peers), 1, srv.handler.peers)
+        self.run_ls("check", "--smtp")
+        self.assertEqual(len(srv.handler.peers), 2)
+
+    def test_check_never_touches_the_host_programs_socket(self):
+        """A program that links liblogsponge and holds its own connection
+        to the same server port: the old check --smtp found "its" socket
+        by scanning descriptors for that peer port and shut it down."""
+        srv = self.start()
+        self.write_config(srv.port)
+        self.run_ls("add", input=b"")
+        mine = socket.create_connection(("127.0.0.1", srv.port), timeout=5)
+        self.assertTrue(mine.recv(512).startswith(b"220"))
+        lib = ctypes.CDLL(os.path.join(BUILD, "liblogsponge.so"))
+        lib.sponge_errmsg.restype = ctypes.c_char_p
+        lib.sponge_check_report.restype = ctypes.c_char_p
+        sp = ctypes.c_void_p()
+        os.environ["LOGSPONGE_CONFIG"] = self.cfg
+        try:
+            rc = lib.sponge_open(ctypes.byref(sp), self.spool.encode(),
+                                 self.cfg.encode(), 0)
+            self.assertEqual(rc, 0, lib.sponge_errmsg(sp))
+            rc = lib.sponge_check_smtp(sp)
+            self.assertEqual(rc, 0, lib.sponge_errmsg(sp))
+            report = lib.sponge_check_report(sp).decode()
+            self.assertIn("AUTH PLAIN as " + USER, report)
+            lib.sponge_close(sp)
+        finally:
+            del os.environ["LOGSPONGE_CONFIG"]
+        mine.sendall(b"EHLO host.example\r\n")
+        self.assertTrue(mine.recv(4096).startswith(b"250"))
+        mine.close()
+
+
+class Tls13Test(FlushTest):
+    def test_starttls_to_a_tls13_only_server_many_times(self):
+        """libESMTP hung on TLS 1.3 session tickets, so the old client
+        capped itself at TLS 1.2, and every STARTTLS to a server that
+        takes only 1.3 failed."""
+        srv = self.start(tls_min=TLS13)
+        self.write_config(srv.port)
+        n = scaled(200, 5)
+        failures, slow = [], 0
+        for i in range(n):
+            self.add(b"round %d\n" % i)
+            t0 = time.time()
+            p = self.flush()
+            if time.time() - t0 > (1.5 if SCALE >= 1 else 15):
+                slow += 1
+            if p.returncode != 0:
+                failures.append((i, p.returncode, p.stderr))
+        self.assertEqual(failures, [])
+        self.assertEqual(slow, 0)  # no hang until a timeout
+        self.assertEqual(len(srv.messages), n)
+        p = self.run_ls("check", "--smtp")
+        self.assertIn(b"TLSv1.3", p.stdout)
+
+
+class TlsErrorsTest(FlushTest):
+    def fails_with(self, reply, **kw):
+        srv = self.start(**kw)
+        self.write_config(srv.port, host=kw.pop("host", "localhost"))
+        self.seed()
+        p = self.flush()
+        self.assertEqual(p.returncode, EX_UNAVAILABLE, p.stderr)
+        h = self.history()[-1]
+        self.assertEqual((h["outcome"], h["stage"]), ("tls", "tls"))
+        self.assertIn(reply, h["reply"])
+        self.assertIn(reply.encode(), p.stderr)
+        # never a server's success reply as the cause
+        self.assertNotIn("Ready to start TLS", h["reply"])
+        return h
+
+    def test_no_protocol_version_in_common(self):
+        """An old server (TLS 1.1 at most): OpenSSL's own s_server, over
+        implicit TLS (aiosmtpd just closes the connection there)."""
+        port = free_port()
+        certs = Certs.get()
+        srv = subprocess.Popen(
+            ["openssl", "s_server", "-accept", str(port), "-cert",
+             certs.good[0], "-key", certs.good[1], "-tls1_1", "-cipher",
+             "DEFAULT@SECLEVEL=0", "-quiet"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            for _ in range(100):  # until it listens
+                try:
+                    socket.create_connection(("127.0.0.1", port), 1).close()
+                    break
+                except OSError:
+                    time.sleep(0.05)
+            self.write_config(port, smtp_extra="tls = tls\n")
+            self.seed()
+            p = self.flush()
+        finally:
+            srv.kill()
+            srv.wait()
+        self.assertEqual(p.returncode, EX_UNAVAILABLE, p.stderr)
+        self.assertIn(b"smtp tls: TLS handshake with localhost failed: no "
+                      b"protocol version in common", p.stderr)
+        h = self.history()[-1]
+        self.assertEqual((h["outcome"], h["stage"]), ("tls", "tls"))
+
+    def test_a_server_that_drops_the_handshake(self):
+        self.fails_with("TLS handshake with localhost failed: the server "
+                        "closed the connection",
+                        tls_max=ssl.TLSVersion.TLSv1_1)
+
+    def test_unknown_issuer(self):
+        self.fails_with("certificate verify failed: unable to get local "
+                        "issuer certificate", cert="unknown")
+
+    def test_wrong_name(self):
+        self.fails_with("certificate is for wrong.example, not localhost",
+                        cert="wrong")
+
+    def test_wrong_address(self):
+        srv = self.start(cert="wrong")
+        self.write_config(srv.port, host="127.0.0.1")
+        self.seed()
+        p = self.flush()
+        self.assertEqual(p.returncode, EX_UNAVAILABLE, p.stderr)
+        self.assertIn("certificate is for wrong.example, not 127.0.0.1",
+                      self.history()[-1]["reply"])
+
+
+class RepliesTest(FlushTest):
+    def test_enhanced_status_codes_are_kept(self):
+        srv = self.start()
+        self.write_config(srv.port, to="rcpt550@example.org")
+        self.seed()
+        self.assertEqual(self.flush().returncode, EX_UNAVAILABLE)
+        h = self.history()[-1]
+        self.assertIn("RCPT <rcpt550@example.org>: 550 5.1.1", h["reply"])
+        self.assertEqual(h["stage"], "rcpt")
+        srv.stop()
+        srv = self.server = self.start()
+        self.write_config(srv.port, to="data554@example.org")
+        p = self.flush()
+        self.assertEqual(p.returncode, EX_UNAVAILABLE)
+        self.assertIn(b"smtp data: 554 5.7.1 rejected for the test",
+                      p.stderr)
+        self.assertEqual(self.history()[-1]["reply"],
+                         "554 5.7.1 rejected for the test")
+
+    def test_a_multi_line_reply_is_one_line(self):
+        srv = self.start()
+        self.write_config(srv.port, to="multiline@example.org")
+        self.seed()
+        self.assertEqual(self.flush().returncode, 0)
+        h = self.history()[-1]
+        self.assertEqual(h["reply"], "250 2.0.0 first line of two / "
+                                     "2.0.0 queued as 1")
+        self.assertNotIn("\r", h["reply"])
+
+    def test_refusal_in_the_middle_of_data_stops_the_transfer(self):
+        srv = self.start()
+        self.write_config(srv.port, to="early552@example.org")
+        self.add(("z" * 900 + "\n").encode() * 3000)  # ~2.7 MB
+        t0 = time.time()
+        p = self.flush()
+        self.assertEqual(p.returncode, EX_UNAVAILABLE, p.stderr)
+        h = self.history()[-1]
+        self.assertEqual((h["outcome"], h["stage"]), ("permanent", "data"))
+        self.assertIn("552 5.3.4 Message size exceeds fixed limit",
+                      h["reply"])
+        self.assertIn(b"552 5.3.4", p.stderr)
+        self.assertLess(time.time() - t0, 10)
+        self.assertEqual(len(self.snapshot()), 3000)
+
+
+class HeloTest(FlushTest):
+    @unittest.skipUnless(os.geteuid() == 0, "unshare --uts needs root")
+    def test_helo_is_a_domain_or_an_address_literal(self):
+        """Postfix with reject_non_fqdn_helo_hostname refuses a short
+        name; without a fully qualified name, RFC 5321 wants [address]."""
+        srv = self.start()
+        self.write_config(srv.port)
+        self.seed()
+        p = subprocess.run(
+            ["unshare", "--uts", "sh", "-c",
+             'hostname nodots && exec "$@"', "sh", self.bin_path(),
+             "-s", self.spool, "flush"], env=self.env, capture_output=True)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(srv.handler.helos[-1], "[127.0.0.1]")
+
+    def test_helo_setting_wins(self):
+        srv = self.start()
+        self.write_config(srv.port, smtp_extra="helo = mx1.example.org\n")
+        self.seed()
+        self.assertEqual(self.flush().returncode, 0)
+        self.assertEqual(srv.handler.helos[-1], "mx1.example.org")
+
+    def bin_path(self):
+        from common import BIN
+        return BIN
+
+
+class RefusedRecipientTest(FlushTest):
+    def test_one_refused_recipient_is_said(self):
+        srv = self.start()
+        self.write_config(srv.port, to="ok@example.org, rcpt550@example.org")
+        self.seed()
+        p = self.run_ls("-q", "flush", check=False)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        err = p.stderr.decode()
+        self.assertEqual(len(err.splitlines()), 1, err)
+        self.assertIn("logsponge: flush: sent, but refused: "
+                      "RCPT <rcpt550@example.org>: 550 5.1.1", err)
+        st = self.run_ls("status").stdout.decode()
+        self.assertIn("rcpt550@example.org", st)
+
+
+class OAuth2Test(FlushTest):
+    def oauth_config(self, srv, extra=""):
+        tok = os.path.join(self.dir, "token.sh")
+        with open(tok, "w") as f:
+            f.write("#!/bin/sh\necho '%s'\n" % TOKEN)
+        os.chmod(tok, 0o700)
+        self.write_config(srv.port, user=False,
+                          smtp_extra="user = %s\ntoken_command = %s\n%s"
+                          % (USER, tok, extra))
+
+    def test_oauthbearer_is_preferred(self):
+        srv = self.start()
+        self.oauth_config(srv)
+        self.seed()
+        p = self.flush()
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual([m for m, _ in srv.handler.auth], ["OAUTHBEARER"])
+        self.assertEqual(len(srv.messages), 1)
+        self.assertNotIn(TOKEN, str(self.history()))
+
+    def test_xoauth2_when_asked_or_only_offered(self):
+        srv = self.start(mechanisms=["XOAUTH2"])
+        self.oauth_config(srv)
+        self.seed()
+        self.assertEqual(self.flush().returncode, 0)
+        self.assertEqual([m for m, _ in srv.handler.auth], ["XOAUTH2"])
+        p = self.run_ls("check", "--smtp")
+        self.assertIn(b"AUTH XOAUTH2 as " + USER.encode(), p.stdout)
+        srv.stop()
+        srv = self.server = self.start()
+        self.oauth_config(srv, "auth = xoauth2\n")
+        self.seed()
+        self.assertEqual(self.flush().returncode, 0)
+        self.assertEqual([m for m, _ in srv.handler.auth], ["XOAUTH2"])
+
+    def test_a_refused_token_is_an_auth_failure(self):
+        srv = self.start()
+        self.oauth_config(srv)
+        with open(os.path.join(self.dir, "token.sh"), "w") as f:
+            f.write("#!/bin/sh\necho expired-token\n")
+        self.seed()
+        before = self.snapshot()
+        p = self.flush()
+        self.assertEqual(p.returncode, EX_NOPERM, p.stderr)
+        self.assertEqual(self.snapshot(), before)
+        h = self.history()[-1]
+        self.assertEqual((h["outcome"], h["stage"]), ("auth", "auth"))
+        self.assertNotIn("expired-token", p.stderr.decode() + str(h))
+
+    def test_mechanism_not_offered(self):
+        srv = self.start(mechanisms=["PLAIN", "LOGIN"])
+        self.oauth_config(srv)
+        self.seed()
+        p = self.flush()
+        self.assertEqual(p.returncode, EX_NOPERM, p.stderr)
+        self.assertIn(b"does not offer AUTH XOAUTH2", p.stderr)
+
+    def test_config_mistakes(self):
+        srv = self.start()
+        self.oauth_config(srv, "auth = plain\n")
+        self.run_ls("add", input=b"")
+        p = self.run_ls("check", check=False)
+        self.assertEqual(p.returncode, 78, p.stderr)
+        self.assertIn(b"smtp.auth = plain takes a password", p.stderr)
+
+
+class DescriptorsTest(FlushTest):
+    def test_out_of_descriptors_is_not_an_auth_failure(self):
+        """The old code reported EMFILE as "no usable AUTH mechanism"."""
+        srv = self.start()
+        self.write_config(srv.port)
+        self.seed()
+        env = dict(self.env, LD_PRELOAD=os.environ["LOGSPONGE_FAULTFS"],
+                   FAULTFS_SOCKET_EMFILE="1",
+                   ASAN_OPTIONS="verify_asan_link_order=0")
+        p = self.flush(env=env)
+        self.assertNotEqual(p.returncode, EX_NOPERM, p.stderr)
+        self.assertEqual(p.returncode, EX_IOERR, p.stderr)
+        self.assertIn(b"Too many open files", p.stderr)
+        self.assertEqual(self.history()[-1]["outcome"], "local")
