@@ -6,7 +6,7 @@ set -e
 PKGS="gcc make pkg-config libc6-dev libsqlite3-dev sqlite3 libesmtp-dev
 libssl-dev openssl check libsubunit-dev libinih-dev libjansson-dev
 zlib1g-dev python3 python3-aiosmtpd time man-db groff-base msmtp
-rsyslog clang libclang-rt-14-dev valgrind"
+rsyslog clang libclang-rt-14-dev valgrind postfix dovecot-core"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
@@ -25,7 +25,19 @@ if [ "$(id -u)" != 0 ]; then
 	fi
 fi
 export DEBIAN_FRONTEND=noninteractive
+# Postfix and Dovecot are test peers, started by the tests from private
+# configuration directories: no system configuration, no service started
+# (a policy-rc.d that says no, unless the machine has one already).
+echo "postfix postfix/main_mailer_type select No configuration" |
+	$SUDO debconf-set-selections
+made_policy=""
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+	printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
+	$SUDO chmod 755 /usr/sbin/policy-rc.d
+	made_policy=1
+fi
 $SUDO apt-get update -qq >/dev/null
 # shellcheck disable=SC2086
 $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
+[ -n "$made_policy" ] && $SUDO rm -f /usr/sbin/policy-rc.d
 echo "deps: done"
