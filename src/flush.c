@@ -422,8 +422,12 @@ static int deliver(flush_run *f, sp_composer *comp, sp_send_result *sr,
 	uint64_t server_max = 0;
 	int rc = f->t->open ? f->t->open(sp, sr, &f->link, &server_max)
 			    : SPONGE_OK;
-	if (rc == SPONGE_OK)
-		rc = plan(f, server_max);
+	if (rc == SPONGE_OK && (rc = plan(f, server_max)) == SPONGE_EPERMFAIL) {
+		/* too big for this server even alone: say so in history */
+		sr->outcome = SP_PERMANENT;
+		sr->stage = "size";
+		sb_adds(&sr->reply, sponge_errmsg(sp));
+	}
 	if (rc)
 		return rc;
 	sp_crash_point("after-batch");

@@ -462,8 +462,10 @@ int sp_plan_size(sponge *sp, sp_batch *b, uint64_t server_max)
 				*p = '_';
 		return SPONGE_OK;
 	}
-	return sp_fail(sp, SPONGE_EIO, "the batch does not fit in "
-				       "mail.max_size even compressed");
+	return sp_fail(sp, SPONGE_EPERMFAIL,
+		       "not even the first record fits in %llu bytes "
+		       "(mail.max_size, or the server's SIZE), compressed",
+		       (unsigned long long)max);
 }
 
 

@@ -358,3 +358,37 @@ class DescriptorsTest(FlushTest):
         self.assertEqual(p.returncode, EX_IOERR, p.stderr)
         self.assertIn(b"Too many open files", p.stderr)
         self.assertEqual(self.history()[-1]["outcome"], "local")
+
+
+class SizeTest(FlushTest):
+    def test_69_only_when_even_one_record_cannot_fit(self):
+        """SIZE 70000 and one incompressible 60 KB record: the batch
+        cannot shrink below one record, so nothing is sent, 69, and
+        history says why (the server never sees a transfer)."""
+        import base64
+        srv = self.start(size_limit=70000)
+        self.write_config(srv.port)
+        self.add(base64.b64encode(os.urandom(45000)) + b"\n")
+        before = self.snapshot()
+        p = self.flush()
+        self.assertEqual(p.returncode, EX_UNAVAILABLE, p.stderr)
+        self.assertIn(b"not even the first record fits in", p.stderr)
+        h = self.history()[-1]
+        self.assertEqual((h["outcome"], h["stage"]), ("permanent", "size"))
+        self.assertEqual(srv.messages, [])
+        self.assertEqual(self.snapshot(), before)
+
+    def test_a_batch_shrinks_to_fit_the_servers_size(self):
+        import base64
+        srv = self.start(size_limit=200000)
+        self.write_config(srv.port)
+        for i in range(8):  # 8 incompressible 45 KB records
+            self.add(base64.b64encode(os.urandom(34000)) + b"\n")
+        p = self.flush()
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertLessEqual(len(srv.messages[0][1]), 200000)
+        left = len(self.snapshot())
+        self.assertGreater(left, 0)  # the rest waits for the next message
+        while self.snapshot():
+            self.assertEqual(self.flush("--force").returncode, 0)
+        self.assertTrue(all(len(m[1]) <= 200000 for m in srv.messages))
