@@ -353,43 +353,12 @@ static int handler_mail(parse_ctx *pc, const char *sec, const char *key,
 	return -1;
 }
 
-static int handler_smtp(parse_ctx *pc, const char *sec, const char *key,
-			const char *v)
+/* [smtp] user, password_file, password_command, token_command, auth:
+ * 1 ok, 0 error, -1 not one of these keys. */
+static int smtp_credentials(parse_ctx *pc, const char *sec, const char *key,
+			    const char *v)
 {
 	sp_config *c = pc->cfg;
-	if (strcmp(key, "host") == 0) {
-		if (!*v || strpbrk(v, " \t/:@") || has_ctl(v))
-			return bad(pc, sec, key, v, "not a host name or address");
-		return set_str(pc, &c->host, v);
-	}
-	if (strcmp(key, "port") == 0) {
-		char *end;
-		long n = strtol(v, &end, 10);
-		if (end == v || *end || n < 1 || n > 65535)
-			return bad(pc, sec, key, v, "not a port (1-65535)");
-		c->port = (int)n;
-		return 1;
-	}
-	if (strcmp(key, "tls") == 0) {
-		pc->line_tls = pc->line;
-		if (strcmp(v, "starttls") == 0)
-			c->tls = SP_TLS_STARTTLS;
-		else if (strcmp(v, "none") == 0)
-			c->tls = SP_TLS_NONE;
-		else if (strcmp(v, "tls") == 0)
-			c->tls = SP_TLS_IMPLICIT;
-		else
-			return bad(pc, sec, key, v,
-				   "must be starttls, tls or none");
-		return 1;
-	}
-	if (strcmp(key, "ca_file") == 0) {
-		if (access(v, R_OK) != 0)
-			return bad(pc, sec, key, v, strerror(errno));
-		return set_str(pc, &c->ca_file, v);
-	}
-	if (strcmp(key, "verify") == 0)
-		return set_bool(pc, sec, key, v, &c->verify);
 	if (strcmp(key, "user") == 0) {
 		pc->line_user = pc->line;
 		if (strlen(v) > 255 || has_ctl(v))
@@ -427,13 +396,56 @@ static int handler_smtp(parse_ctx *pc, const char *sec, const char *key,
 		return bad(pc, sec, key, v,
 			   "must be plain, login, xoauth2 or oauthbearer");
 	}
+	return -1;
+}
+
+static int handler_smtp(parse_ctx *pc, const char *sec, const char *key,
+			const char *v)
+{
+	sp_config *c = pc->cfg;
+	if (strcmp(key, "host") == 0) {
+		if (!*v || strpbrk(v, " \t/:@") || has_ctl(v))
+			return bad(pc, sec, key, v, "not a host name or address");
+		return set_str(pc, &c->host, v);
+	}
+	if (strcmp(key, "port") == 0) {
+		char *end;
+		long n = strtol(v, &end, 10);
+		if (end == v || *end || n < 1 || n > 65535)
+			return bad(pc, sec, key, v, "not a port (1-65535)");
+		c->port = (int)n;
+		return 1;
+	}
+	if (strcmp(key, "tls") == 0) {
+		pc->line_tls = pc->line;
+		if (strcmp(v, "starttls") == 0)
+			c->tls = SP_TLS_STARTTLS;
+		else if (strcmp(v, "none") == 0)
+			c->tls = SP_TLS_NONE;
+		else if (strcmp(v, "tls") == 0)
+			c->tls = SP_TLS_IMPLICIT;
+		else
+			return bad(pc, sec, key, v,
+				   "must be starttls, tls or none");
+		return 1;
+	}
+	if (strcmp(key, "ca_file") == 0) {
+		if (access(v, R_OK) != 0)
+			return bad(pc, sec, key, v, strerror(errno));
+		return set_str(pc, &c->ca_file, v);
+	}
+	if (strcmp(key, "verify") == 0)
+		return set_bool(pc, sec, key, v, &c->verify);
+	int rc = smtp_credentials(pc, sec, key, v);
+	if (rc != -1)
+		return rc;
 	if (strcmp(key, "helo") == 0) {
 		if (!*v || strpbrk(v, " \t") || has_ctl(v))
 			return bad(pc, sec, key, v, "not a host name");
 		return set_str(pc, &c->helo, v);
 	}
 	if (strcmp(key, "timeout") == 0) {
-		int rc = set_duration(pc, sec, key, v, &c->timeout_us, false);
+		rc = set_duration(pc, sec, key, v, &c->timeout_us, false);
 		if (rc && c->timeout_us < 1000000)
 			return bad(pc, sec, key, v, "at least 1s");
 		return rc;

@@ -20,6 +20,25 @@ MAX_RECORD = 64 * 1024
 SCALE = float(os.environ.get("LOGSPONGE_TEST_SCALE", "1"))
 
 
+def build_program(directory, source, name):
+    """Compile a C program that links liblogsponge.a (with the sanitizer
+    flags of the build under test); returns its path."""
+    c = os.path.join(directory, name + ".c")
+    with open(c, "w") as f:
+        f.write(source)
+    exe = os.path.join(directory, name)
+    libs = subprocess.run(["pkg-config", "--libs", "sqlite3", "jansson",
+                           "inih", "libesmtp-1.0", "openssl", "zlib"],
+                          capture_output=True, text=True).stdout.split()
+    cflags = os.environ.get("LOGSPONGE_CFLAGS", "").split()
+    subprocess.run(["cc", "-std=c11", "-D_DEFAULT_SOURCE", "-Wall",
+                    "-Werror", "-pthread"] + cflags +
+                   ["-I", os.path.join(ROOT, "include"), c,
+                    os.path.join(BUILD, "liblogsponge.a"), "-o", exe]
+                   + libs, check=True)
+    return exe
+
+
 def scaled(n, least=1):
     return max(least, int(n * SCALE))
 

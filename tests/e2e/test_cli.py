@@ -6,7 +6,7 @@ import sqlite3
 import stat
 import subprocess
 
-from common import BIN, BUILD, ROOT, SpoolTest
+from common import BIN, BUILD, ROOT, SpoolTest, build_program
 
 COMMANDS = ["add", "run", "status", "list", "history", "purge", "flush", "check"]
 
@@ -256,20 +256,7 @@ def man_examples():
 
 class ManExampleTest(SpoolTest):
     def build(self, src, name):
-        c = os.path.join(self.dir, name + ".c")
-        with open(c, "w") as f:
-            f.write(src)
-        exe = os.path.join(self.dir, name)
-        libs = subprocess.run(["pkg-config", "--libs", "sqlite3", "jansson",
-                               "inih", "libesmtp-1.0", "openssl", "zlib"],
-                              capture_output=True, text=True).stdout.split()
-        cflags = os.environ.get("LOGSPONGE_CFLAGS", "").split()
-        subprocess.run(["cc", "-std=c11", "-D_DEFAULT_SOURCE", "-Wall",
-                        "-Werror", "-pthread"] + cflags +
-                       ["-I", os.path.join(ROOT, "include"), c,
-                        os.path.join(BUILD, "liblogsponge.a"), "-o", exe]
-                       + libs, check=True)
-        return exe
+        return build_program(self.dir, src, name)
 
     def test_threads_and_fork_example_loses_nothing(self):
         exe = self.build(man_examples()[1], "threads")

@@ -9,7 +9,7 @@ import subprocess
 import time
 import unittest
 
-from common import BUILD, ROOT, SCALE, scaled
+from common import SCALE, build_program, scaled
 from smtpserver import TOKEN, USER, Certs, free_port
 from test_flush import (EX_IOERR, EX_NOPERM, EX_UNAVAILABLE,
                         FlushTest)
@@ -80,19 +80,7 @@ int main(int argc, char **argv)
         srv = self.start(starttls=False, auth=False)
         self.write_config(srv.port, user=False, smtp_extra="tls = none\n")
         self.run_ls("add", input=b"")
-        c = os.path.join(self.dir, "host.c")
-        with open(c, "w") as f:
-            f.write(self.HOST_PROGRAM)
-        exe = os.path.join(self.dir, "host")
-        libs = subprocess.run(["pkg-config", "--libs", "sqlite3", "jansson",
-                               "inih", "libesmtp-1.0", "openssl", "zlib"],
-                              capture_output=True, text=True).stdout.split()
-        cflags = os.environ.get("LOGSPONGE_CFLAGS", "").split()
-        subprocess.run(["cc", "-std=c11", "-D_DEFAULT_SOURCE", "-Wall",
-                        "-Werror", "-pthread"] + cflags +
-                       ["-I", os.path.join(ROOT, "include"), c,
-                        os.path.join(BUILD, "liblogsponge.a"), "-o", exe]
-                       + libs, check=True)
+        exe = build_program(self.dir, self.HOST_PROGRAM, "host")
         p = subprocess.run([exe, str(srv.port), self.spool, self.cfg],
                            env=self.env, capture_output=True, text=True,
                            timeout=60)
