@@ -38,6 +38,15 @@ static inline bool qp_plain(char c)
 	return (u >= 32 && u <= 126 && u != '=') || u == '\t';
 }
 
+/* Would s[i] at the start of an output line be read as something else:
+ * "." (SMTP's end of data, dot-stuffed by some and not by others) or
+ * "From " (mbox writers turn it into ">From ")? */
+static bool unsafe_at_line_start(const char *s, size_t i, size_t n)
+{
+	return s[i] == '.' ||
+	       (s[i] == 'F' && n - i >= 5 && memcmp(s + i, "From ", 5) == 0);
+}
+
 bool sp_qp_line(spbuf *out, const char *s, size_t n)
 {
 	/* worst case: every byte =XX, a soft break per 25 of those, CRLF */
@@ -56,6 +65,8 @@ bool sp_qp_line(spbuf *out, const char *s, size_t n)
 				run--;
 		}
 		while (run) {
+			if (o == line && unsafe_at_line_start(s, i, n))
+				break; /* encoded one by one below */
 			size_t col = (size_t)(o - line), take;
 			if (i + run == n && col + run <= 76)
 				take = run; /* the last byte may use column 76 */
@@ -79,9 +90,6 @@ bool sp_qp_line(spbuf *out, const char *s, size_t n)
 		bool enc = ch == '=' || ch > 126 || (ch < 32 && ch != '\t');
 		if ((ch == ' ' || ch == '\t') && i + 1 == n)
 			enc = true;
-		if (i == 0 && (ch == '.' || (ch == 'F' && n >= 5 &&
-					     memcmp(s, "From ", 5) == 0)))
-			enc = true;
 		size_t tl = enc ? 3 : 1;
 		/* room for the token plus a possible soft break "=" */
 		size_t limit = i + 1 == n ? 76 : 75;
@@ -90,6 +98,9 @@ bool sp_qp_line(spbuf *out, const char *s, size_t n)
 			o += 3;
 			line = o;
 		}
+		/* a line of the record's first, or one after a soft break */
+		if (o == line && !enc && unsafe_at_line_start(s, i, n))
+			enc = true;
 		if (enc) {
 			o[0] = '=';
 			o[1] = hexd[ch >> 4];

@@ -218,6 +218,7 @@ static bool pass_body(smtp_relay *rl, lside *l)
 			broke(rl, rl->c->lines.data);
 			return false;
 		}
+		sp_crash_point("mid-data"); /* a first piece is out */
 		sb_reset(&l->in);
 		if (end) {
 			rl->data_sent = true;
@@ -260,7 +261,6 @@ static bool one_command(smtp_relay *rl, lside *l, spbuf *cmd)
 	if (!passed || !data || rl->c->code != 354)
 		return passed;
 	rl->data_started = true;
-	sp_crash_point("mid-data");
 	if (!pass_body(rl, l))
 		return false;
 	passed = pass_reply(rl, l);

@@ -64,9 +64,12 @@ START_TEST(qp_roundtrip_and_line_length)
 		ck_assert(c >= 32 && c < 127);
 		col++;
 	}
-	/* no line starts with "." or "From " */
-	ck_assert(b.data[0] != '.');
-	ck_assert(strncmp(b.data, "From ", 5) != 0);
+	/* no line starts with "." or "From ", soft breaks included */
+	for (size_t i = 0; i < b.len; i++)
+		if (i == 0 || b.data[i - 1] == '\n') {
+			ck_assert_msg(b.data[i] != '.', "line at %zu", i);
+			ck_assert(strncmp(b.data + i, "From ", 5) != 0);
+		}
 	/* a space or tab never ends an encoded line */
 	for (size_t i = 1; i < b.len; i++)
 		if (b.data[i] == '\r')
@@ -76,6 +79,34 @@ START_TEST(qp_roundtrip_and_line_length)
 	ck_assert_uint_eq(n, strlen(in));
 	ck_assert_mem_eq(back, in, n);
 	sb_free(&b);
+}
+END_TEST
+
+/* "." and "From " where a soft break puts them at a line's start: the
+ * line lengths before them cover every column near the break. */
+START_TEST(hostile_text_at_soft_breaks)
+{
+	for (int k = 60; k < 80; k++)
+		for (int which = 0; which < 2; which++) {
+			char in[200];
+			memset(in, 'x', (size_t)k);
+			strcpy(in + k, which ? "From me" : ".dot");
+			spbuf b;
+			sb_init(&b, 0);
+			ck_assert(sp_qp_line(&b, in, strlen(in)));
+			for (size_t i = 0; i < b.len; i++)
+				if (i == 0 || b.data[i - 1] == '\n') {
+					ck_assert_msg(b.data[i] != '.', "k=%d", k);
+					ck_assert_msg(strncmp(b.data + i, "From ",
+							      5) != 0,
+						      "k=%d", k);
+				}
+			char back[512];
+			size_t n = qp_decode(b.data, back);
+			ck_assert_uint_eq(n, strlen(in));
+			ck_assert_mem_eq(back, in, n);
+			sb_free(&b);
+		}
 }
 END_TEST
 
@@ -116,6 +147,7 @@ Suite *compose_suite(void)
 	tcase_add_loop_test(t, qp_roundtrip_and_line_length, 0,
 			    (int)(sizeof qp_cases / sizeof qp_cases[0]));
 	tcase_add_test(t, header_text);
+	tcase_add_test(t, hostile_text_at_soft_breaks);
 	suite_add_tcase(s, t);
 	return s;
 }
