@@ -216,11 +216,13 @@ static bool headers(sp_composer *c)
 	sb_printf(o, "Message-ID: <%s>\r\n", b->env.message_id);
 	sb_adds(o, "MIME-Version: 1.0\r\n");
 	/* the boundaries cannot occur in the parts: quoted-printable writes
-	 * every "=" as =3D, base64 has no "_" */
+	 * every "=" as =3D, base64 has no "_"; and neither begins with the
+	 * other (RFC 2046 5.1.1: "X" and "X_alt" made parsers see a phantom
+	 * part), so the outer one is "X_mix" */
 	bool alt = cfg->html;
 	if (b->size.gz)
 		sb_printf(o, "Content-Type: multipart/mixed;\r\n"
-			     " boundary=\"%s\"\r\n", b->env.boundary);
+			     " boundary=\"%s_mix\"\r\n", b->env.boundary);
 	else if (alt)
 		sb_printf(o, "Content-Type: multipart/alternative;\r\n"
 			     " boundary=\"%s_alt\"\r\n", b->env.boundary);
@@ -229,7 +231,7 @@ static bool headers(sp_composer *c)
 	if (b->size.gz || alt)
 		sb_adds(o, "\r\n");
 	if (b->size.gz)
-		sb_printf(o, "--%s\r\n", b->env.boundary);
+		sb_printf(o, "--%s_mix\r\n", b->env.boundary);
 	if (b->size.gz && alt)
 		sb_printf(o, "Content-Type: multipart/alternative;\r\n"
 			     " boundary=\"%s_alt\"\r\n\r\n", b->env.boundary);
@@ -659,9 +661,9 @@ static bool attachment(sp_composer *c)
 	const sp_batch *b = c->b;
 	if (!c->att_started) { /* first call: the part's headers */
 		sb_printf(&c->out,
-			  "\r\n--%s\r\n"
-			  "Content-Type: application/gzip; name=\"%s\"\r\n"
-			  "Content-Disposition: attachment; filename=\"%s\"\r\n"
+			  "\r\n--%s_mix\r\n"
+			  "Content-Type: application/gzip;\r\n name=\"%s\"\r\n"
+			  "Content-Disposition: attachment;\r\n filename=\"%s\"\r\n"
 			  "Content-Transfer-Encoding: base64\r\n\r\n",
 			  b->env.boundary, b->size.gz_name, b->size.gz_name);
 		c->att_started = true;
@@ -677,7 +679,7 @@ static bool attachment(sp_composer *c)
 		return false;
 	if (ferror(b->size.gz))
 		c->rc = sp_fail(c->sp, SPONGE_EIO, "attachment: read error");
-	sb_printf(&c->out, "--%s--\r\n", b->env.boundary);
+	sb_printf(&c->out, "--%s_mix--\r\n", b->env.boundary);
 	return true;
 }
 

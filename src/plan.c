@@ -450,12 +450,13 @@ int sp_plan_size(sponge *sp, sp_batch *b, uint64_t server_max)
 		b->size.gz_bytes = bytes;
 		uint64_t b64 = (bytes + 56) / 57 * 78;
 		b->size.body_budget = (int64_t)(max - b64) - 2048;
+		/* logsponge-HOST-20261121T100000Z.log.gz: the host cut to 24
+		 * characters keeps " filename=\"…\"" within 78 octets */
 		char t[32];
 		sponge_format_time(b->env.date_us, t);
-		t[4] = t[7] = t[13] = t[16] = '_';
-		t[19] = '\0';
-		snprintf(b->size.gz_name, sizeof b->size.gz_name, "logsponge-%.60s-%s.log.gz",
-			 sp->host, t);
+		snprintf(b->size.gz_name, sizeof b->size.gz_name,
+			 "logsponge-%.24s-%.4s%.2s%.2sT%.2s%.2s%.2sZ.log.gz",
+			 sp->host, t, t + 5, t + 8, t + 11, t + 14, t + 17);
 		for (char *p = b->size.gz_name; *p; p++)
 			if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
 			      (*p >= '0' && *p <= '9') || strchr(".-_", *p)))
