@@ -117,14 +117,6 @@ bool sp_qp_line(spbuf *out, const char *s, size_t n)
 	return true;
 }
 
-static bool is_ascii_printable(const char *s)
-{
-	for (; *s; s++)
-		if ((unsigned char)*s < 32 || (unsigned char)*s > 126)
-			return false;
-	return true;
-}
-
 static const char b64[] =
 	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
@@ -151,37 +143,131 @@ static bool base64(spbuf *out, const unsigned char *p, size_t n)
  * octets, never splitting a character, folded onto continuation lines.
  * The caller guarantees text holds no control characters.
  */
-bool sp_header_text(spbuf *out, const char *name, const char *text)
+/* Header lines are folded to stay within this many octets where a space
+ * allows (RFC 5322 2.1.1). */
+#define HDR_LINE 78
+
+typedef struct hdr_line {
+	spbuf *out;
+	size_t col;     /* octets on the current line */
+	bool empty;     /* nothing but the name on it yet */
+} hdr_line;
+
+/* Append one token, after a space (folded onto a new line when the
+ * token would pass the limit). */
+static bool hdr_token(hdr_line *h, const char *tok, size_t n, bool space)
 {
-	if (!sb_printf(out, "%s: ", name))
-		return false;
-	size_t n = strlen(text);
-	/* plain text that looks like an encoded word ("=?") must be encoded,
-	 * or a reader would decode it */
-	if (is_ascii_printable(text) && !strstr(text, "=?") &&
-	    strlen(name) + 2 + n <= 78)
-		return sb_add(out, text, n) && sb_add(out, "\r\n", 2);
-	/* each line: its lead ("Name: " or one space), then one encoded word
-	 * of 12 + base64 octets, at most 76 in all */
-	const unsigned char *p = (const unsigned char *)text;
-	bool first = true;
-	while (n) {
-		size_t lead = first ? strlen(name) + 2 : 1;
-		size_t avail = lead + 12 + 8 < 76 ? 76 - lead - 12 : 8;
-		size_t max = avail / 4 * 3;
-		size_t take = n < max ? n : max;
-		while (take < n && take > 0 && (p[take] & 0xC0) == 0x80)
-			take--; /* do not split a UTF-8 character */
-		if (!first && !sb_add(out, "\r\n ", 3))
+	/* (not right after the name: a reader may keep the fold's space as
+	 * part of the value) */
+	if (space && !h->empty && h->col + 1 + n > HDR_LINE) {
+		if (!sb_add(h->out, "\r\n", 2))
 			return false;
-		if (!sb_adds(out, "=?UTF-8?B?") || !base64(out, p, take) ||
-		    !sb_adds(out, "?="))
+		h->col = 0; /* the space below begins the folded line */
+	}
+	if (space && !sb_addc(h->out, ' '))
+		return false;
+	h->col += (space ? 1 : 0) + n;
+	h->empty = false;
+	return sb_add(h->out, tok, n);
+}
+
+/* A word a reader shows as written: printable ASCII, nothing that looks
+ * like an encoded word. */
+static bool plain_word(const char *w, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)w[i] < 33 || (unsigned char)w[i] > 126 ||
+		    (w[i] == '=' && i + 1 < n && w[i + 1] == '?'))
+			return false;
+	return true;
+}
+
+/* p[0..n) as RFC 2047 encoded words, each at most 75 octets, split on
+ * character boundaries, padding only at the very end of the run. */
+static bool hdr_encoded(hdr_line *h, const unsigned char *p, size_t n,
+			bool space, bool ends)
+{
+	while (n) {
+		/* 45 bytes: 60 base64 + 12 = 72 octets; less when the word
+		 * fills the rest of the current line */
+		size_t max = 45, take = n;
+		size_t room = HDR_LINE > h->col + 13 ? HDR_LINE - h->col - 13 : 0;
+		if (room / 4 * 3 >= 6 && room / 4 * 3 < max)
+			max = room / 4 * 3;
+		bool q = false;
+		/* padding only in the header's last word (mu showed a subject
+		 * cut off at an inner one) */
+		if (n > max || (n % 3 && !ends)) {
+			max = n < max ? n : max;
+			take = 0; /* a multiple of 3 on a boundary: no padding */
+			for (size_t t = max; t > 0 && !take; t--)
+				if (t % 3 == 0 && (p[t] & 0xC0) != 0x80)
+					take = t;
+			if (!take) { /* none: this one character in Q form */
+				take = 1;
+				while (take < n && (p[take] & 0xC0) == 0x80)
+					take++;
+				q = true;
+			}
+		}
+		spbuf w;
+		sb_init(&w, 0);
+		bool ok = sb_adds(&w, q ? "=?UTF-8?Q?" : "=?UTF-8?B?");
+		for (size_t i = 0; q && i < take; i++)
+			ok = ok && sb_printf(&w, "=%02X", p[i]);
+		ok = ok && (q || base64(&w, p, take)) && sb_adds(&w, "?=") &&
+		     hdr_token(h, w.data, w.len, space);
+		sb_free(&w);
+		if (!ok)
 			return false;
 		p += take;
 		n -= take;
-		first = false;
+		space = true; /* between encoded words: ignored by readers */
 	}
-	return sb_add(out, "\r\n", 2);
+	return true;
+}
+
+bool sp_header_text(spbuf *out, const char *name, const char *text)
+{
+	if (!sb_printf(out, "%s:", name))
+		return false;
+	hdr_line h = {out, strlen(name) + 1, true};
+	/* words of printable ASCII stay as they are (so "[logsponge]" still
+	 * matches procmail, Sieve and grep); each run of other words, with
+	 * the spaces between them, becomes encoded words */
+	const char *s = text;
+	bool ok = true;
+	while (ok && *s) {
+		while (*s == ' ')
+			s++;
+		if (!*s)
+			break;
+		const char *w = s;
+		while (*s && *s != ' ')
+			s++;
+		if (plain_word(w, (size_t)(s - w))) {
+			ok = hdr_token(&h, w, (size_t)(s - w), true);
+			continue;
+		}
+		const char *run_end = s; /* extend over the following words */
+		for (const char *q = s; *q;) {
+			while (*q == ' ')
+				q++;
+			const char *v = q;
+			while (*q && *q != ' ')
+				q++;
+			if (q == v || plain_word(v, (size_t)(q - v)))
+				break;
+			run_end = q;
+		}
+		const char *rest = run_end;
+		while (*rest == ' ')
+			rest++;
+		ok = hdr_encoded(&h, (const unsigned char *)w,
+				 (size_t)(run_end - w), true, !*rest);
+		s = run_end;
+	}
+	return ok && sb_add(out, "\r\n", 2);
 }
 
 static void rfc5322_date(int64_t t_us, char *buf, size_t n)
@@ -226,8 +312,14 @@ static bool headers(sp_composer *c)
 	else if (alt)
 		sb_printf(o, "Content-Type: multipart/alternative;\r\n"
 			     " boundary=\"%s_alt\"\r\n", b->env.boundary);
+	/* RFC 3834, and Exchange's own way to say "no out-of-office" */
 	sb_adds(o, "Auto-Submitted: auto-generated\r\n"
+		   "X-Auto-Response-Suppress: OOF, AutoReply\r\n"
 		   "X-Mailer: logsponge " SPONGE_VERSION "\r\n");
+	/* for mail filters: where from, and how bad */
+	sp_header_text(o, "X-Logsponge-Host", c->sp->host);
+	sb_printf(o, "X-Logsponge-Level: %s\r\n",
+		  b->n.count ? sponge_level_name(b->n.highest) : "none");
 	if (b->size.gz || alt)
 		sb_adds(o, "\r\n");
 	if (b->size.gz)

@@ -233,6 +233,10 @@ struct sponge {
 	unsigned rcv_reads;
 };
 
+/* This host's fully qualified name (its canonical name, when that has a
+ * dot and is not localhost…) into out; false when there is none. */
+SP_HIDDEN bool sp_host_fqdn(char *out, size_t n);
+
 /* Record an error on sp (sprintf-style detail) and return code. */
 SP_HIDDEN int sp_fail(sponge *sp, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));

@@ -24,11 +24,18 @@ static void cut_utf8(char *s, size_t max)
 	memcpy(s + max, "…", 4); /* 3 bytes + NUL; callers leave room */
 }
 
-/* The host name as a Message-ID domain (dot-atom characters only). */
+/* The Message-ID's domain: this host's fully qualified name, else the
+ * domain of mail.from (a short host name is no domain), in dot-atom
+ * characters. */
 static void message_id_domain(const sponge *sp, char host[256])
 {
+	char name[256] = "";
+	const char *at = sp->cfg.from_addr ? strrchr(sp->cfg.from_addr, '@')
+					   : NULL;
+	if (!sp_host_fqdn(name, sizeof name))
+		snprintf(name, sizeof name, "%s", at ? at + 1 : sp->host);
 	size_t j = 0;
-	for (const char *h = sp->host; *h && j < 255; h++)
+	for (const char *h = name; *h && j < 255; h++)
 		if ((*h >= 'a' && *h <= 'z') || (*h >= 'A' && *h <= 'Z') ||
 		    (*h >= '0' && *h <= '9') || *h == '.' || *h == '-')
 			host[j++] = *h;

@@ -354,21 +354,8 @@ static void helo_name(sc_conn *c)
 		snprintf(c->helo, sizeof c->helo, "%s", c->cfg->helo);
 		return;
 	}
-	char host[256] = "";
-	struct addrinfo hints, *res = NULL;
-	memset(&hints, 0, sizeof hints);
-	hints.ai_flags = AI_CANONNAME;
-	hints.ai_socktype = SOCK_STREAM;
-	if (gethostname(host, sizeof host - 1) == 0 &&
-	    getaddrinfo(host, NULL, &hints, &res) == 0 && res->ai_canonname &&
-	    strchr(res->ai_canonname, '.') &&
-	    strncmp(res->ai_canonname, "localhost", 9) != 0) {
-		snprintf(c->helo, sizeof c->helo, "%s", res->ai_canonname);
-		freeaddrinfo(res);
+	if (sp_host_fqdn(c->helo, sizeof c->helo))
 		return;
-	}
-	if (res)
-		freeaddrinfo(res);
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof ss;
 	char a[INET6_ADDRSTRLEN] = "127.0.0.1";

@@ -2,6 +2,7 @@
  * errors, queueing records (the store writes them). */
 #define _GNU_SOURCE /* O_NOFOLLOW, O_CLOEXEC, gethostname */
 #include <errno.h>
+#include <netdb.h>
 #include <fcntl.h>
 #include <pwd.h>
 #include <stdarg.h>
@@ -596,4 +597,23 @@ size_t sponge_discard_queue(sponge *sp, sponge_writer out, void *arg)
 	sp->qn = 0;
 	sb_reset(&sp->qdata);
 	return n;
+}
+
+bool sp_host_fqdn(char *out, size_t n)
+{
+	char host[256] = "";
+	struct addrinfo hints, *res = NULL;
+	memset(&hints, 0, sizeof hints);
+	hints.ai_flags = AI_CANONNAME;
+	hints.ai_socktype = SOCK_STREAM;
+	bool ok = gethostname(host, sizeof host - 1) == 0 &&
+		  getaddrinfo(host, NULL, &hints, &res) == 0 &&
+		  res->ai_canonname && strchr(res->ai_canonname, '.') &&
+		  strncmp(res->ai_canonname, "localhost", 9) != 0 &&
+		  strlen(res->ai_canonname) < n;
+	if (ok)
+		snprintf(out, n, "%s", res->ai_canonname);
+	if (res)
+		freeaddrinfo(res);
+	return ok;
 }

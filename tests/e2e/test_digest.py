@@ -4,10 +4,26 @@ import email
 import email.policy
 import os
 import re
+import unittest
 
 from common import ROOT, SpoolTest, scaled
 
 TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z")
+
+
+def message_id_domain(sender_domain="b.c"):
+    """What the Message-ID's domain should be: this host's fully
+    qualified name (its canonical name, when that has a dot), else the
+    sender's domain."""
+    import socket
+    try:
+        canon = socket.getaddrinfo(socket.gethostname(), None,
+                                   flags=socket.AI_CANONNAME)[0][3]
+    except OSError:
+        canon = ""
+    if "." in canon and not canon.startswith("localhost"):
+        return canon
+    return sender_domain
 
 
 class DigestTest(SpoolTest):
@@ -142,11 +158,9 @@ class IntervalTest(SpoolTest):
         import re
         self.assertRegex(msg["Subject"], r"since \d{4}-\d\d-\d\dT"
                          r"\d\d:\d\d:\d\dZ$")
-        # the Message-ID names this host like a digest's, not localhost
-        import socket
-        self.assertTrue(msg["Message-ID"].endswith(
-            "@%s>" % re.sub(r"[^A-Za-z0-9.-]", "", socket.gethostname())),
-            msg["Message-ID"])
+        # the Message-ID's domain is a digest's, not localhost
+        self.assertTrue(msg["Message-ID"].endswith("@%s>" % message_id_domain()),
+                        msg["Message-ID"])
         self.assertIn("1 record below the policy's triggers", msg.get_content())
         self.assertEqual(len(self.records()), 1)  # the record stays
         msg, err = self.flush()  # just sent one: no second heartbeat
@@ -280,6 +294,94 @@ class SizeCapTest(SpoolTest):
             self.assertLessEqual(peak, 16 * 1024)
         print("\nsize cap: %d records in %d messages of at most 1 MiB, "
               "peak RSS %.1f MiB" % (n, messages, peak / 1024), end=" ")
+
+
+class HeadersTest(DigestTest):
+    """Header lines as readers and filters need them (issue 12)."""
+
+    def message(self, subject=None, lines=b"disk full\n", env=None):
+        self.config()
+        if subject:
+            with open(self.env["LOGSPONGE_CONFIG"], "a") as f:
+                f.write("subject = %s\n" % subject)
+        self.add(lines, "-l", "err")
+        import subprocess
+        from common import BIN
+        p = subprocess.run([BIN, "-s", self.spool, "flush"],
+                           env=env or self.env, capture_output=True)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        raw = p.stdout.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+        head = raw.split(b"\r\n\r\n", 1)[0]
+        msg = email.message_from_bytes(raw, policy=email.policy.strict)
+        return head, msg
+
+    def assertFolded(self, head):
+        for line in head.split(b"\r\n"):
+            # (the host is one 63-character word: no fold can shorten
+            # that line without changing the value for some readers)
+            if not line.startswith(b"X-Logsponge-Host:"):
+                self.assertLessEqual(len(line), 78, line)
+
+    def test_filters_and_autoresponders(self):
+        import socket
+        head, msg = self.message()
+        self.assertEqual(msg["Auto-Submitted"], "auto-generated")
+        self.assertEqual(msg["X-Auto-Response-Suppress"], "OOF, AutoReply")
+        self.assertEqual(msg["X-Logsponge-Host"], socket.gethostname())
+        self.assertEqual(msg["X-Logsponge-Level"], "err")
+        self.assertTrue(msg["Message-ID"].endswith(
+            "@%s>" % message_id_domain()), msg["Message-ID"])
+
+    def test_long_ascii_subject_is_folded_not_encoded(self):
+        """Encoded, "[logsponge]" no longer matched procmail rules."""
+        subj = ("[logsponge] {host}: {count} {records}, highest {level}, "
+                "and a long tail of words to pass seventy-eight octets")
+        head, msg = self.message(subj)
+        self.assertNotIn(b"=?", head)
+        self.assertIn(b"Subject: [logsponge] ", head)
+        self.assertFolded(head)
+        self.assertTrue(msg["Subject"].endswith("seventy-eight octets"))
+
+    def test_non_ascii_subject_decodes_exactly(self):
+        text = ("\u00e9chec de la sauvegarde \u65e5\u672c \u20ac" * 3 +
+                " \U0001F419 fin")
+        head, msg = self.message("[logsponge] {first}",
+                                 (text + "\n").encode())
+        self.assertIn(b"Subject: [logsponge] =?UTF-8?", head)
+        self.assertFolded(head)
+        first = text[:60].rstrip() if len(text) > 60 else text
+        self.assertTrue(msg["Subject"].startswith("[logsponge] " +
+                                                  first[:40]),
+                        msg["Subject"])
+        # no encoded word ends in base64 padding but the last
+        words = re.findall(rb"=\?UTF-8\?B\?([^?]*)\?=", head)
+        for w in words[:-1]:
+            self.assertNotIn(b"=", w, head)
+
+    @unittest.skipUnless(os.geteuid() == 0, "unshare --uts needs root")
+    def test_a_64_character_host_name(self):
+        """The Message-ID was 122 octets with a 64-character host name;
+        it takes the sender's domain when the host has no FQDN."""
+        import subprocess
+        from common import BIN
+        long_host = "h" * 63
+        self.config()
+        self.add(b"disk full\n", "-l", "err")
+        p = subprocess.run(["unshare", "--uts", "sh", "-c",
+                            'hostname "$0" && exec "$@"', long_host, BIN,
+                            "-s", self.spool, "flush"],
+                           env=self.env, capture_output=True)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        raw = p.stdout.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+        head = raw.split(b"\r\n\r\n", 1)[0]
+        msg = email.message_from_bytes(raw, policy=email.policy.strict)
+        self.assertTrue(msg["Message-ID"].endswith("@b.c>"), head)
+        self.assertEqual(msg["X-Logsponge-Host"], long_host)
+        for line in head.split(b"\r\n"):
+            # (the host is one 63-character word: no fold can shorten
+            # that line without changing the value for some readers)
+            if not line.startswith(b"X-Logsponge-Host:"):
+                self.assertLessEqual(len(line), 78, line)
 
 
 class IndependentParsersTest(SpoolTest):

@@ -140,6 +140,76 @@ START_TEST(header_text)
 }
 END_TEST
 
+/* Every line of a header within 78 octets; encoded words with padding
+ * only in the last one. */
+static void assert_header_shape(const char *h)
+{
+	size_t col = 0;
+	for (const char *p = h; *p; p++) {
+		if (p[0] == '\r' && p[1] == '\n') {
+			ck_assert_msg(col <= 78, "line of %zu: %s", col, h);
+			col = 0;
+			p++;
+			continue;
+		}
+		col++;
+	}
+	const char *last = NULL;
+	for (const char *w = h; (w = strstr(w, "=?UTF-8?B?")); w += 10)
+		last = w;
+	for (const char *w = h; (w = strstr(w, "=?UTF-8?B?")) && w != last;
+	     w += 10) {
+		const char *end = strstr(w + 10, "?=");
+		ck_assert_ptr_nonnull(end);
+		ck_assert_msg(!memchr(w + 10, '=', (size_t)(end - w - 10)),
+			      "padding inside: %s", h);
+	}
+}
+
+START_TEST(header_folding)
+{
+	spbuf b;
+	sb_init(&b, 0);
+	/* plain ASCII longer than a line: folded at spaces, not encoded */
+	const char *ascii = "[logsponge] web1.example.org: 1234 records, "
+			    "highest err: backup of /srv/data failed after "
+			    "3 retries (rsync exit 23)";
+	ck_assert(sp_header_text(&b, "Subject", ascii));
+	ck_assert_ptr_null(strstr(b.data, "=?"));
+	ck_assert_ptr_nonnull(strstr(b.data, "\r\n "));
+	assert_header_shape(b.data);
+	/* unfolded, it is the text again */
+	spbuf u;
+	sb_init(&u, 0);
+	for (const char *p = b.data + 9; *p; p++)
+		if (!(p[0] == '\r' || p[0] == '\n'))
+			sb_addc(&u, *p);
+	ck_assert_str_eq(u.data, ascii);
+	sb_free(&u);
+	/* mixed: ASCII words stay readable, the others are encoded */
+	sb_reset(&b);
+	ck_assert(sp_header_text(&b, "Subject",
+				 "[logsponge] h\xc3\xb4te: 3 records, highest "
+				 "err: \xc3\xa9" "chec de la sauvegarde \xe6\x97"
+				 "\xa5\xe6\x9c\xac \xe2\x82\xac\xe2\x82\xac"
+				 "\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac\xe2"
+				 "\x82\xac\xe2\x82\xac\xe2\x82\xac\xe2\x82"
+				 "\xac\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac"
+				 "\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac"));
+	ck_assert_int_eq(strncmp(b.data, "Subject: [logsponge] =?UTF-8?B?", 31),
+			 0);
+	assert_header_shape(b.data);
+	sb_init(&u, 0);
+	for (const char *p = b.data; *p; p++)
+		if (!(p[0] == '\r' || p[0] == '\n'))
+			sb_addc(&u, *p);
+	ck_assert_ptr_nonnull(strstr(u.data, " records, highest err: =?UTF-8?B?"));
+	ck_assert_ptr_nonnull(strstr(u.data, "?= de la sauvegarde =?UTF-8?B?"));
+	sb_free(&u);
+	sb_free(&b);
+}
+END_TEST
+
 Suite *compose_suite(void)
 {
 	Suite *s = suite_create("compose");
@@ -148,6 +218,7 @@ Suite *compose_suite(void)
 			    (int)(sizeof qp_cases / sizeof qp_cases[0]));
 	tcase_add_test(t, header_text);
 	tcase_add_test(t, hostile_text_at_soft_breaks);
+	tcase_add_test(t, header_folding);
 	suite_add_tcase(s, t);
 	return s;
 }
