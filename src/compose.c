@@ -182,6 +182,71 @@ static bool plain_word(const char *w, size_t n)
 	return true;
 }
 
+/* How many of p[0..n) the next encoded word takes, at most max: a whole
+ * number of characters, a multiple of 3 unless it is the very end (ends)
+ * -- base64 padding inside made mu show a subject cut off -- and, when
+ * no such length exists, one character in Q form (*q). */
+static size_t word_bytes(const unsigned char *p, size_t n, size_t max,
+			 bool ends, bool *q)
+{
+	*q = false;
+	if (n <= max && (n % 3 == 0 || ends))
+		return n;
+	if (max > n)
+		max = n;
+	for (size_t t = max; t > 0; t--)
+		if (t % 3 == 0 && (p[t] & 0xC0) != 0x80)
+			return t;
+	size_t take = 1;
+	while (take < n && (p[take] & 0xC0) == 0x80)
+		take++;
+	*q = true;
+	return take;
+}
+
+/* "=?UTF-8?B?…?=" (or Q) for p[0..n) appended to w. */
+static bool encoded_word(spbuf *w, const unsigned char *p, size_t n, bool q)
+{
+	bool ok = sb_adds(w, q ? "=?UTF-8?Q?" : "=?UTF-8?B?");
+	for (size_t i = 0; q && i < n; i++)
+		ok = ok && sb_printf(w, "=%02X", p[i]);
+	return ok && (q || base64(w, p, n)) && sb_adds(w, "?=");
+}
+
+bool sp_phrase(spbuf *out, const char *name)
+{
+	size_t n = strlen(name);
+	bool atext = n && name[0] != ' ' && name[n - 1] != ' ' &&
+		     !strstr(name, "=?"), ascii = true;
+	for (const char *c = name; *c; c++) {
+		unsigned char ch = (unsigned char)*c;
+		ascii = ascii && ch < 0x80;
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		      (ch >= '0' && ch <= '9') || strchr("!#$%&'*+-/=?^_`{|}~ ", ch)))
+			atext = false;
+	}
+	if (atext)
+		return sb_adds(out, name);
+	if (ascii) { /* a quoted string: "Doe, Jane" */
+		bool ok = sb_addc(out, '"');
+		for (const char *c = name; *c; c++)
+			ok = ok && (*c == '"' || *c == '\\' ? sb_addc(out, '\\') : true) &&
+			     sb_addc(out, *c);
+		return ok && sb_addc(out, '"');
+	}
+	const unsigned char *p = (const unsigned char *)name;
+	bool ok = true;
+	while (ok && n) {
+		bool q;
+		size_t take = word_bytes(p, n, 45, true, &q);
+		ok = (p == (const unsigned char *)name || sb_addc(out, ' ')) &&
+		     encoded_word(out, p, take, q);
+		p += take;
+		n -= take;
+	}
+	return ok;
+}
+
 /* p[0..n) as RFC 2047 encoded words, each at most 75 octets, split on
  * character boundaries, padding only at the very end of the run. */
 static bool hdr_encoded(hdr_line *h, const unsigned char *p, size_t n,
@@ -190,33 +255,16 @@ static bool hdr_encoded(hdr_line *h, const unsigned char *p, size_t n,
 	while (n) {
 		/* 45 bytes: 60 base64 + 12 = 72 octets; less when the word
 		 * fills the rest of the current line */
-		size_t max = 45, take = n;
+		size_t max = 45;
 		size_t room = HDR_LINE > h->col + 13 ? HDR_LINE - h->col - 13 : 0;
 		if (room / 4 * 3 >= 6 && room / 4 * 3 < max)
 			max = room / 4 * 3;
-		bool q = false;
-		/* padding only in the header's last word (mu showed a subject
-		 * cut off at an inner one) */
-		if (n > max || (n % 3 && !ends)) {
-			max = n < max ? n : max;
-			take = 0; /* a multiple of 3 on a boundary: no padding */
-			for (size_t t = max; t > 0 && !take; t--)
-				if (t % 3 == 0 && (p[t] & 0xC0) != 0x80)
-					take = t;
-			if (!take) { /* none: this one character in Q form */
-				take = 1;
-				while (take < n && (p[take] & 0xC0) == 0x80)
-					take++;
-				q = true;
-			}
-		}
+		bool q;
+		size_t take = word_bytes(p, n, max, ends, &q);
 		spbuf w;
 		sb_init(&w, 0);
-		bool ok = sb_adds(&w, q ? "=?UTF-8?Q?" : "=?UTF-8?B?");
-		for (size_t i = 0; q && i < take; i++)
-			ok = ok && sb_printf(&w, "=%02X", p[i]);
-		ok = ok && (q || base64(&w, p, take)) && sb_adds(&w, "?=") &&
-		     hdr_token(h, w.data, w.len, space);
+		bool ok = encoded_word(&w, p, take, q) &&
+			  hdr_token(h, w.data, w.len, space);
 		sb_free(&w);
 		if (!ok)
 			return false;

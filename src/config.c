@@ -134,6 +134,30 @@ static bool has_ctl(const char *s)
  * characters, no quotes in the name, no spaces or specials in the
  * address, exactly one @ with text on both sides.
  */
+/* The end of the list item that starts at p: the first comma outside a
+ * quoted string and outside <...>, or the end of the text. */
+static const char *item_end(const char *p)
+{
+	bool quoted = false, angle = false;
+	for (; *p; p++) {
+		if (quoted && *p == '\\' && p[1])
+			p++;
+		else if (*p == '"')
+			quoted = !quoted;
+		else if (!quoted && *p == '<')
+			angle = true;
+		else if (!quoted && *p == '>')
+			angle = false;
+		else if (*p == ',' && !quoted && !angle)
+			return p;
+	}
+	return p;
+}
+
+/* One mailbox: "a@b.c", "Name <a@b.c>", "\"Doe, Jane\" <a@b.c>" or
+ * "<a@b.c>".  *addr gets the address, *hdr the header form, the display
+ * name written so that no reader takes it for something else (quoted
+ * when it holds specials, RFC 2047 words when it is not ASCII). */
 static bool parse_mailbox(const char *in, size_t n, char **hdr, char **addr)
 {
 	*hdr = *addr = NULL;
@@ -143,33 +167,45 @@ static bool parse_mailbox(const char *in, size_t n, char **hdr, char **addr)
 		n--;
 	if (!n || n > 320)
 		return false;
-	const char *name = in, *a = in, *lt = memchr(in, '<', n);
-	size_t namelen = 0, alen = n;
-	if (lt) {
-		if (in[n - 1] != '>')
-			return false;
-		a = lt + 1;
-		alen = (size_t)(in + n - 1 - a);
-		namelen = (size_t)(lt - in);
-		while (namelen && name[namelen - 1] == ' ')
-			namelen--;
-	}
-	spbuf b;
+	const char *a = in, *lt = NULL;
+	size_t alen = n;
+	spbuf name, b;
+	sb_init(&name, 0);
 	sb_init(&b, 0);
+	bool ok = true;
+	if (in[n - 1] == '>') { /* Name <addr>: the last '<' outside quotes */
+		bool quoted = false;
+		for (size_t i = 0; i < n; i++) {
+			if (quoted && in[i] == '\\' && i + 1 < n)
+				sb_addc(&name, in[++i]);
+			else if (in[i] == '"')
+				quoted = !quoted;
+			else if (!quoted && in[i] == '<') {
+				lt = in + i;
+				break;
+			} else
+				sb_addc(&name, in[i]);
+		}
+		ok = lt && !quoted;
+		if (ok) {
+			a = lt + 1;
+			alen = (size_t)(in + n - 1 - a);
+		}
+		while (name.len && (name.data[name.len - 1] == ' ' ||
+				    name.data[name.len - 1] == '\t'))
+			name.data[--name.len] = '\0';
+	}
 	sb_add(&b, a, alen);
 	const char *at = strchr(b.data, '@');
-	bool ok = !b.failed && alen && at && at != b.data && at[1] &&
-		  !strchr(at + 1, '@') && !has_ctl(b.data) &&
-		  !strpbrk(b.data, " \t<>(),;:\"[]\\");
-	for (size_t i = 0; ok && i < namelen; i++)
-		if ((unsigned char)name[i] < 0x20 || name[i] == 0x7f ||
-		    strchr("\"\\<>", name[i]))
-			ok = false;
+	ok = ok && !b.failed && alen && at && at != b.data && at[1] &&
+	     !strchr(at + 1, '@') && !has_ctl(b.data) &&
+	     !strpbrk(b.data, " \t<>(),;:\"[]\\") &&
+	     sp_is_clean(name.data, name.len) && !name.failed;
 	if (ok) {
 		*addr = sp_strdup(b.data);
 		sb_reset(&b);
-		if (namelen) {
-			sb_add(&b, name, namelen);
+		if (name.len) {
+			sp_phrase(&b, name.data);
 			sb_printf(&b, " <%s>", *addr ? *addr : "");
 		} else {
 			sb_adds(&b, *addr ? *addr : "");
@@ -178,6 +214,7 @@ static bool parse_mailbox(const char *in, size_t n, char **hdr, char **addr)
 		ok = *hdr && *addr;
 	}
 	sb_free(&b);
+	sb_free(&name);
 	return ok;
 }
 
@@ -188,8 +225,9 @@ static int set_to(parse_ctx *pc, const char *v)
 	pc->to_seen = true;
 	int before = c->nto;
 	for (const char *p = v;;) {
-		const char *comma = strchr(p, ',');
-		size_t n = comma ? (size_t)(comma - p) : strlen(p);
+		const char *end = item_end(p);
+		const char *comma = *end ? end : NULL;
+		size_t n = (size_t)(end - p);
 		size_t k = 0;
 		while (k < n && (p[k] == ' ' || p[k] == '\t'))
 			k++;
@@ -207,7 +245,7 @@ static int set_to(parse_ctx *pc, const char *v)
 			sp_free(a);
 			return bad(pc, "mail", "to", v,
 				   "not a list of addresses (a@b.c, "
-				   "Name <d@e.f>)");
+				   "Name <d@e.f>, \"Doe, Jane\" <g@h.i>)");
 		}
 		c->to[c->nto] = h;
 		c->to_addr[c->nto++] = a;
@@ -305,7 +343,8 @@ static int handler_mail(parse_ctx *pc, const char *sec, const char *key,
 			sp_free(h);
 			sp_free(a);
 			return bad(pc, sec, key, v,
-				   "not an address (a@b.c or Name <a@b.c>)");
+				   "not an address (a@b.c, Name <a@b.c> or "
+				   "\"Doe, Jane\" <a@b.c>)");
 		}
 		sp_free(c->from);
 		sp_free(c->from_addr);

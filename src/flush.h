@@ -152,6 +152,7 @@ SP_HIDDEN bool sp_compose_done(const sp_composer *c);
 SP_HIDDEN bool sp_qp_line(spbuf *out, const char *s, size_t n);
 SP_HIDDEN bool sp_header_text(spbuf *out, const char *name, const char *text);
 
+
 /* Stream the whole message to out (CRLF, or LF when lf is set). */
 SP_HIDDEN int sp_send_stream(sp_composer *c, bool lf, sponge_writer out,
 			     void *arg);

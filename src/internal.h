@@ -233,6 +233,11 @@ struct sponge {
 	unsigned rcv_reads;
 };
 
+/* A display name as an RFC 5322 phrase (compose.c): as written when it
+ * is atoms, a quoted string when it holds specials ("Doe, Jane"), RFC
+ * 2047 words when it is not ASCII. */
+SP_HIDDEN bool sp_phrase(spbuf *out, const char *name);
+
 /* This host's fully qualified name (its canonical name, when that has a
  * dot and is not localhost…) into out; false when there is none. */
 SP_HIDDEN bool sp_host_fqdn(char *out, size_t n);

@@ -300,7 +300,8 @@ class HeadersTest(DigestTest):
     """Header lines as readers and filters need them (issue 12)."""
 
     def message(self, subject=None, lines=b"disk full\n", env=None):
-        self.config()
+        if not self.env.get("LOGSPONGE_CONFIG"):
+            self.config()
         if subject:
             with open(self.env["LOGSPONGE_CONFIG"], "a") as f:
                 f.write("subject = %s\n" % subject)
@@ -357,6 +358,29 @@ class HeadersTest(DigestTest):
         words = re.findall(rb"=\?UTF-8\?B\?([^?]*)\?=", head)
         for w in words[:-1]:
             self.assertNotIn(b"=", w, head)
+
+    def test_display_names_reach_readers_as_written(self):
+        """Display names were written raw: "Doe, Jane" made two
+        mailboxes, ":" a group, non-ASCII went out as 8-bit, and the
+        correctly quoted form was refused."""
+        cfg = os.path.join(self.dir, "c.conf")
+        with open(cfg, "w") as f:
+            f.write('[mail]\nfrom = "Doe, Jane" <jane@b.c>\n'
+                    'to = J\u00f6rg M\u00fcller <j@d.e>, "ops: on call" '
+                    '<ops@e.f>, plain@g.h\nto = Log Sponge <ls@i.j>\n'
+                    'transport = stdout\n')
+        self.env["LOGSPONGE_CONFIG"] = cfg
+        head, msg = self.message()
+        self.assertTrue(all(b < 128 for b in head), head)
+        frm = msg["From"].addresses
+        self.assertEqual([(a.display_name, a.addr_spec) for a in frm],
+                         [("Doe, Jane", "jane@b.c")])
+        to = msg["To"].addresses
+        self.assertEqual([(a.display_name, a.addr_spec) for a in to],
+                         [("J\u00f6rg M\u00fcller", "j@d.e"),
+                          ("ops: on call", "ops@e.f"), ("", "plain@g.h"),
+                          ("Log Sponge", "ls@i.j")])
+        self.assertFolded(head)
 
     @unittest.skipUnless(os.geteuid() == 0, "unshare --uts needs root")
     def test_a_64_character_host_name(self):

@@ -110,6 +110,29 @@ START_TEST(hostile_text_at_soft_breaks)
 }
 END_TEST
 
+/* Display names: one row per case. */
+static const struct {
+	const char *name, *want;
+} phrases[] = {
+	{"Log Sponge", "Log Sponge"},
+	{"Doe, Jane", "\"Doe, Jane\""},
+	{"ops: on call", "\"ops: on call\""},
+	{"Jane Q. Doe", "\"Jane Q. Doe\""},
+	{"say \"hi\" \\ bye", "\"say \\\"hi\\\" \\\\ bye\""},
+	{"J\xc3\xb6rg M\xc3\xbcller", "=?UTF-8?B?SsO2cmcgTcO8bGxlcg==?="},
+	{"=?UTF-8?B?eA==?=", "\"=?UTF-8?B?eA==?=\""},
+};
+
+START_TEST(display_names)
+{
+	spbuf b;
+	sb_init(&b, 0);
+	ck_assert(sp_phrase(&b, phrases[_i].name));
+	ck_assert_str_eq(b.data, phrases[_i].want);
+	sb_free(&b);
+}
+END_TEST
+
 START_TEST(header_text)
 {
 	spbuf b;
@@ -219,6 +242,8 @@ Suite *compose_suite(void)
 	tcase_add_test(t, header_text);
 	tcase_add_test(t, hostile_text_at_soft_breaks);
 	tcase_add_test(t, header_folding);
+	tcase_add_loop_test(t, display_names, 0,
+			    sizeof phrases / sizeof phrases[0]);
 	suite_add_tcase(s, t);
 	return s;
 }

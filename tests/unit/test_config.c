@@ -44,7 +44,12 @@ static const struct cfg_case {
 	{"[mail]\nfrom = a@b.c\r\nBcc: x@y.z\n", SPONGE_ECONFIG, "t.conf:3:"},
 	{"[mail]\nto = a@b.c, bad\n", SPONGE_ECONFIG, "t.conf:2: mail.to"},
 	{"[mail]\nto = ,\n", SPONGE_ECONFIG, "no address"},
-	{"[mail]\nto = \"Q\" <a@b.c>\n", SPONGE_ECONFIG, "mail.to"},
+	/* quoted display names are RFC 5322 (they were refused) */
+	{"[mail]\nto = \"Q\" <a@b.c>\n", SPONGE_OK, NULL},
+	{"[mail]\nfrom = \"Doe, Jane\" <j@d.e>\nto = \"Doe, Jane\" <j@d.e>, "
+	 "x@y.z\n", SPONGE_OK, NULL},
+	{"[mail]\nto = \"unterminated <a@b.c>\n", SPONGE_ECONFIG, "mail.to"},
+	{"[mail]\nfrom = J\xf6rg <j@d.e>\n", SPONGE_ECONFIG, "mail.from"},
 	{"[mail]\ntransport = pigeon\n", SPONGE_ECONFIG, "unknown transport"},
 	{"[smtp]\nport = 70000\n", SPONGE_ECONFIG, "not a port"},
 	{"[smtp]\ntls = maybe\n", SPONGE_ECONFIG, "must be starttls, tls or none"},
