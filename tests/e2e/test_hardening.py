@@ -146,7 +146,8 @@ class HeaderInjectionTest(FlushTest):
         self.assertEqual(sorted(names), sorted([
             b"From", b"To", b"Subject", b"Date", b"Message-ID",
             b"MIME-Version", b"Content-Type", b"Content-Transfer-Encoding",
-            b"Auto-Submitted", b"X-Mailer"]))
+            b"Auto-Submitted", b"X-Mailer", b"X-Auto-Response-Suppress",
+            b"X-Logsponge-Host", b"X-Logsponge-Level"]))
         self.assertNotIn(b"\x00", raw)
         for line in head.split(b"\r\n"):
             self.assertLessEqual(len(line), 78)
