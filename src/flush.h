@@ -117,7 +117,10 @@ struct sp_composer {
 	int rc;                 /* first error (SPONGE_*) */
 	uint64_t bytes;         /* bytes handed out since rewind */
 	int64_t tsec;           /* second formatted in tbuf */
-	int64_t in_body;        /* records written into the body */
+	int64_t in_body;        /* records shown in this part (×N counts N) */
+	int64_t listed;         /* lines listed in this part */
+	int64_t text_listed;    /* lines the text part listed */
+	int64_t html_est;       /* the HTML part's size for them, at most */
 	bool att_started;       /* the attachment's part headers are out */
 	bool html;              /* writing the text/html part */
 	uint64_t part_start;    /* bytes before the current part */

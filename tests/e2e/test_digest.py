@@ -466,6 +466,46 @@ class IndependentParsersTest(SpoolTest):
                 self.assertLessEqual(len(line), 78, line)
 
 
+class CappedBodyTest(SpoolTest):
+    """A message past mail.max_size (issue 12): repeats folded there too
+    (500 identical warnings were listed 500 times), and the text and HTML
+    parts list the same records (they listed 346 and 172)."""
+    config = SizeCapTest.config
+    flush_timed = SizeCapTest.flush_timed
+
+    def test_repeats_fold_and_both_parts_agree(self):
+        import html as htmlmod
+        self.config("max_size = 256k\nhtml = yes\n")
+        self.add(b"".join(b"info %06d %x with enough text to matter\n"
+                          % (i, i * 2654435761) for i in range(8000)))
+        self.add(b"disk almost full on /srv\n" * 500, "-l", "warning")
+        raw, _ = self.flush_timed()
+        msg = email.message_from_bytes(raw, policy=email.policy.default)
+        alt = next(p for p in msg.iter_parts()
+                   if p.get_content_type() == "multipart/alternative")
+        text, page = [p.get_content() for p in alt.iter_parts()]
+        lines = [l for l in text.replace("\r\n", "\n").splitlines()
+                 if TIME.match(l)]
+        warn = [l for l in lines if "disk almost full" in l]
+        self.assertEqual(len(warn), 1, warn[:3])
+        self.assertIn("\u00d7500", warn[0])
+        rows = re.findall(r"<tr><td>.*?</tr>", page)
+        self.assertEqual(len(rows), len(lines))
+        self.assertIn("\u00d7500", [r for r in rows
+                                    if "disk almost full" in r][0])
+        # the same records, in the same order
+        def message(s):
+            return s.split(": ", 1)[1].split("  \u00d7")[0]
+        cells = [htmlmod.unescape(re.findall(r"<td>(.*?)</td>", r)[2])
+                 for r in rows]
+        self.assertEqual([message(l) for l in lines], cells)
+        more = re.search(r"\.\.\. and (\d+) more records?", text)
+        self.assertIsNotNone(more)
+        self.assertIn("... and %s more record" % more.group(1), page)
+        self.assertLessEqual(len(raw), 256 << 10)
+        self.assertNotIn("did not fit even compressed", text)
+
+
 class HtmlTest(DigestTest):
     def test_html_alternative_same_content_escaped(self):
         self.config()
