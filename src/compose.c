@@ -662,23 +662,25 @@ bool sp_record_line(spbuf *out, const sponge_record *r,
 static bool html_row(sp_composer *c, const sponge_record *r, int64_t times,
 		     int64_t last)
 {
+	/* level badges: white on a colour dark enough for 4.5:1 contrast */
 	static const char *const colour[8] = {
-		"#b00020", "#b00020", "#b00020", "#d32f2f",
-		"#e65100", "#1565c0", "#333333", "#757575"};
+		"#8e0019", "#8e0019", "#b00020", "#c62828",
+		"#a84300", "#1565c0", "#4a4a4a", "#616161"};
 	char t[32];
 	sponge_format_time(r->time_us, t);
 	spbuf *o = &c->scratch;
 	sb_reset(o);
-	sb_printf(o, "<tr><td>%s</td><td style=\"color:%s%s\">%s</td><td>", t,
-		  colour[r->level & 7], r->level <= SPONGE_CRIT ? ";font-weight:bold"
-							       : "",
+	sb_printf(o, "<tr><td>%s</td><td><span style=\"background:%s;"
+		     "color:#ffffff;padding:0 4px;border-radius:3px%s\">%s"
+		     "</span></td><td>", t, colour[r->level & 7],
+		  r->level <= SPONGE_CRIT ? ";font-weight:bold" : "",
 		  sponge_level_name(r->level & 7));
 	html_escape(o, *r->tag ? r->tag : "-", strlen(*r->tag ? r->tag : "-"));
 	if (strcmp(r->host, c->sp->host) != 0) {
 		sb_addc(o, '@');
 		html_escape(o, r->host, strlen(r->host));
 	}
-	sb_adds(o, "</td><td>");
+	sb_adds(o, "</td><td class=\"m\">");
 	html_escape(o, r->message, r->message_len);
 	sb_adds(o, "</td><td>");
 	if (times > 1) {
@@ -770,20 +772,37 @@ static bool html_start(sp_composer *c)
 		  b->env.boundary);
 	c->part_start = c->bytes + c->out.len;
 	c->html = true;
-	const char *top = "<!DOCTYPE html><html><head><meta charset=\"utf-8\">";
-	sp_qp_line(&c->out, top, strlen(top));
+	/* a phone's width; colours of our own on a background of our own,
+	 * so a reader's dark mode cannot leave grey text on black; long
+	 * tokens wrap instead of widening the page */
+	static const char *const top[] = {
+		"<!DOCTYPE html><html><head><meta charset=\"utf-8\">",
+		"<meta name=\"viewport\" content=\"width=device-width, "
+		"initial-scale=1\">",
+		"<meta name=\"color-scheme\" content=\"light only\">",
+		"<style>body{background:#ffffff;color:#1a1a1a;margin:8px;"
+		"font-family:sans-serif;overflow-wrap:anywhere;"
+		"word-break:break-word}table{border-collapse:collapse;"
+		"width:100%;table-layout:fixed;font-family:monospace}"
+		"td,th{padding:3px;text-align:left;vertical-align:top;"
+		"overflow-wrap:anywhere;word-break:break-word}"
+		"td.m{white-space:pre-wrap}</style>"};
+	for (size_t i = 0; i < sizeof top / sizeof top[0]; i++)
+		sp_qp_line(&c->out, top[i], strlen(top[i]));
 	spbuf t;
 	sb_init(&t, 0);
 	sb_adds(&t, "<title>");
 	html_escape(&t, b->env.subject, strlen(b->env.subject));
-	sb_adds(&t, "</title></head><body style=\"font-family:sans-serif\">");
+	sb_adds(&t, "</title></head><body style=\"background:#ffffff;"
+		    "color:#1a1a1a\">");
 	sp_qp_line(&c->out, t.data, t.len);
 	sb_free(&t);
 	if (!summary(c))
 		return false;
 	if (b->n.count) {
-		const char *h = "<table style=\"border-collapse:collapse;"
-				"font-family:monospace\" cellpadding=\"3\">"
+		const char *h = "<table><colgroup><col style=\"width:18%\">"
+				"<col style=\"width:11%\"><col style=\"width:"
+				"12%\"><col><col style=\"width:12%\"></colgroup>"
 				"<tr><th>time</th><th>level</th><th>tag</th>"
 				"<th>message</th><th>repeats</th></tr>";
 		sp_qp_line(&c->out, h, strlen(h));

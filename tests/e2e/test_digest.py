@@ -496,14 +496,76 @@ class CappedBodyTest(SpoolTest):
         # the same records, in the same order
         def message(s):
             return s.split(": ", 1)[1].split("  \u00d7")[0]
-        cells = [htmlmod.unescape(re.findall(r"<td>(.*?)</td>", r)[2])
-                 for r in rows]
+        cells = [htmlmod.unescape(re.findall(r'<td class="m">(.*?)</td>',
+                                             r)[0]) for r in rows]
         self.assertEqual([message(l) for l in lines], cells)
         more = re.search(r"\.\.\. and (\d+) more records?", text)
         self.assertIsNotNone(more)
         self.assertIn("... and %s more record" % more.group(1), page)
         self.assertLessEqual(len(raw), 256 << 10)
         self.assertNotIn("did not fit even compressed", text)
+
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+@unittest.skipUnless(os.path.exists(CHROMIUM), "chromium (make deps)")
+class HtmlRenderTest(SpoolTest):
+    """The HTML part in Debian's Chromium, headless, at 1200 and 400 px:
+    one long token made the table 313,519 px wide; the page must fit the
+    window.  Screenshots are kept in build/artefacts/ to look at."""
+    config = DigestTest.config
+
+    def render(self, page, width, name):
+        import subprocess
+        from common import BUILD
+        probe = page.replace("</body>", "<script>var d = document."
+                             "documentElement; document.body.setAttribute("
+                             "'data-sw', d.scrollWidth + ' ' + d.clientWidth)"
+                             "</script></body>")
+        path = os.path.join(self.dir, name + ".html")
+        with open(path, "w") as f:
+            f.write(probe)
+        flags = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu",
+                 "--disable-quic", "--no-first-run",
+                 "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync",
+                 "--hide-scrollbars",
+                 "--user-data-dir=" + os.path.join(self.dir, "chrome"),
+                 "--window-size=%d,900" % width, "--virtual-time-budget=2000"]
+        dom = subprocess.run(flags + ["--dump-dom", "file://" + path],
+                             capture_output=True, text=True, timeout=120)
+        art = os.path.join(BUILD, "artefacts")
+        os.makedirs(art, exist_ok=True)
+        shot = os.path.join(art, "digest-%s-%d.png" % (name, width))
+        subprocess.run(flags + ["--screenshot=" + shot, "file://" + path],
+                       capture_output=True, timeout=120)
+        m = re.search(r'data-sw="(\d+) (\d+)"', dom.stdout)
+        self.assertIsNotNone(m, dom.stderr[-2000:])
+        return int(m.group(1)), int(m.group(2))
+
+    def test_fits_the_window_at_1200_and_400_px(self):
+        self.config()
+        with open(self.env["LOGSPONGE_CONFIG"], "a") as f:
+            f.write("html = yes\n")
+        self.add(b"backup of /srv/data failed: " + b"x" * 20000 + b"\n",
+                 "-l", "err", "-t", "backup")
+        self.add(b"a long line with spaces " * 80 + b"\n", "-t", "cron")
+        self.add(b"https://example.org/" + b"a/b?c=d&" * 400 + b"\n",
+                 "-l", "warning", "-t", "web")
+        p = self.run_ls("flush", "--dry-run")
+        msg = email.message_from_bytes(p.stdout, policy=email.policy.default)
+        page = [part for part in msg.walk()
+                if part.get_content_type() == "text/html"][0].get_content()
+        self.assertIn('name="viewport"', page)
+        self.assertIn("background:#ffffff", page)
+        for width in (1200, 400):
+            # (headless Chromium's window is at least 500 px wide: the
+            # page must fit the window it got)
+            sw, cw = self.render(page, width, "long-tokens")
+            self.assertLessEqual(cw, max(width, 500))
+            self.assertLessEqual(sw, cw, "page %d px wide in a %d px "
+                                 "window" % (sw, cw))
 
 
 class HtmlTest(DigestTest):
@@ -529,7 +591,8 @@ class HtmlTest(DigestTest):
         self.assertIn("&lt;b&gt;tag&lt;/b&gt;", h)
         self.assertEqual(h.count("<tr><td>"), 7)  # 6 folded rows + 1
         self.assertIn("\u00d73 (last ", h)
-        self.assertIn("color:#b00020;font-weight:bold\">crit<", h)
+        self.assertIn("background:#b00020;color:#ffffff;padding:0 4px;"
+                      "border-radius:3px;font-weight:bold\">crit</span>", h)
         # the same records as the text part
         body = text.get_content().replace("\r\n", "\n")
         self.assertIn("connection refused  \u00d73", body)
