@@ -69,25 +69,57 @@ static bool is_hex(unsigned char c)
 	return (c >= '0' && c <= '9') || ((c | 0x20) >= 'a' && (c | 0x20) <= 'f');
 }
 
+/*
+ * The end of the value that starts at s[i], or i when none does: a run
+ * of hex digits holding at least one decimal digit, numbers, hex ids,
+ * UUIDs whose groups are letters only ("deadbeef-cafe-…-0123"), IPv4 and
+ * IPv6 addresses: hex groups joined by '.', ':' or '-' count as one value
+ * when the whole holds a decimal digit.  A run of hex letters alone is a
+ * word ("dead beef cafe").
+ */
+static size_t value_end(const unsigned char *s, size_t i, size_t n)
+{
+	/* inside a word a value starts at a digit ("thread42": "thread#") */
+	bool alnum_before = i > 0 && ((s[i - 1] >= '0' && s[i - 1] <= '9') ||
+				      ((s[i - 1] | 0x20) >= 'a' &&
+				       (s[i - 1] | 0x20) <= 'z'));
+	if (alnum_before && !(s[i] >= '0' && s[i] <= '9'))
+		return i;
+	size_t j = i, end = i;
+	bool digit = false;
+	while (j < n) {
+		size_t k = j;
+		while (k < n && is_hex(s[k]))
+			digit |= s[k] >= '0' && s[k] <= '9', k++;
+		if (k == j)
+			break;
+		end = k;
+		/* a separator continues the value only before another group */
+		size_t sep = k;
+		while (sep < n && sep - k < 2 &&
+		       (s[sep] == '.' || s[sep] == ':' || s[sep] == '-'))
+			sep++;
+		if (sep == k || sep >= n || !is_hex(s[sep]))
+			break;
+		j = sep;
+	}
+	return digit ? end : i;
+}
+
 bool sp_mask(spbuf *out, const char *s, size_t n)
 {
+	const unsigned char *u = (const unsigned char *)s;
 	size_t i = 0;
 	while (i < n) {
-		size_t j = i;
-		bool digit = false;
-		while (j < n && is_hex((unsigned char)s[j]))
-			digit |= s[j] >= '0' && s[j] <= '9', j++;
-		if (j > i && digit) {
+		size_t j = value_end(u, i, n);
+		if (j > i) {
 			if (!sb_addc(out, '#'))
 				return false;
 			i = j;
 			continue;
 		}
-		if (j == i)
-			j++;
-		if (!sb_add(out, s + i, j - i))
+		if (!sb_addc(out, s[i++]))
 			return false;
-		i = j;
 	}
 	return true;
 }
@@ -103,20 +135,11 @@ uint64_t sp_fold_hash(int level, const char *tag, const char *msg, size_t n,
 	h = (h ^ 0xFF) * prime; /* no tag/message ambiguity: 0xFF is not UTF-8 */
 	const unsigned char *s = (const unsigned char *)msg;
 	for (size_t i = 0; i < n;) {
-		if (masked) {
-			size_t j = i;
-			bool digit = false;
-			while (j < n && is_hex(s[j]))
-				digit |= s[j] >= '0' && s[j] <= '9', j++;
-			if (j > i) {
-				if (digit) /* as sp_mask writes it: "#" */
-					h = (h ^ '#') * prime;
-				else
-					for (; i < j; i++)
-						h = (h ^ s[i]) * prime;
-				i = j;
-				continue;
-			}
+		size_t j = masked ? value_end(s, i, n) : i;
+		if (j > i) { /* as sp_mask writes it: "#" */
+			h = (h ^ '#') * prime;
+			i = j;
+			continue;
 		}
 		h = (h ^ s[i++]) * prime;
 	}
