@@ -314,7 +314,7 @@ START_TEST(plan_size_attaches_past_the_cap)
 			 SPONGE_OK);
 	ck_assert_uint_le(out.len, 256u << 10);
 	ck_assert_ptr_nonnull(strstr(out.data, "may not exceed 256 KiB"));
-	ck_assert_ptr_nonnull(strstr(out.data, "The most severe records first:"));
+	ck_assert_ptr_nonnull(strstr(out.data, "The most severe records first"));
 	sp_compose_free(&c);
 	sb_free(&out);
 	sp_plan_free(&b);
