@@ -59,7 +59,7 @@ bool tee_out(int fd, const char *p, size_t n, bool *tee, tee_wait_fn wait,
 static bool add_tee_wait(void *ctx)
 {
 	adder *a = ctx;
-	if (sponge_queued(a->sp))
+	if (sponge_queued(a->sp) || adder_pending(a))
 		adder_sync(a);
 	return !stop_signal;
 }
@@ -77,7 +77,7 @@ static int read_stdin(adder *a, bool tee)
 		 * than holding them while we wait.  The queue's age is
 		 * checked before each read too, so a reader of --tee that
 		 * blocks us cannot hold records back for long either. */
-		if (a->sp && sponge_queued(a->sp)) {
+		if (a->sp && (sponge_queued(a->sp) || adder_pending(a))) {
 			int r = poll(&pfd, 1, BATCH_MS);
 			if (r == 0) {
 				adder_sync(a);
@@ -150,7 +150,21 @@ static void add_usage(FILE *f)
 		"(journalctl -o json),\n"
 		"                      rfc5424 or rfc3164 (syslog lines)\n"
 		"      --tee           copy standard input to standard output "
-		"unchanged\n");
+		"unchanged\n"
+		"      --join MODE     auto (default): a traceback, stack trace "
+		"or indented\n"
+		"                      lines join the record of their first "
+		"line; none\n");
+}
+
+bool parse_join_opt(const char *who, const char *arg, bool *join)
+{
+	if (strcmp(arg, "auto") == 0 || strcmp(arg, "none") == 0) {
+		*join = strcmp(arg, "auto") == 0;
+		return true;
+	}
+	errorf("%s: --join %s: must be auto or none", who, arg);
+	return false;
 }
 
 int cmd_add(const globals *g, int argc, char **argv)
@@ -161,12 +175,13 @@ int cmd_add(const globals *g, int argc, char **argv)
 		{"detect-level", no_argument, NULL, 'd'},
 		{"format", required_argument, NULL, 'f'},
 		{"tee", no_argument, NULL, 'T'},
+		{"join", required_argument, NULL, 'J'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	int level = SPONGE_INFO, format = SPONGE_FORMAT_TEXT;
 	const char *tag = NULL;
-	bool tee = false, detect = false;
+	bool tee = false, detect = false, join = true;
 	int c;
 	while ((c = getopt_long(argc, argv, "+l:t:df:h", opts, NULL)) != -1) {
 		switch (c) {
@@ -181,6 +196,10 @@ int cmd_add(const globals *g, int argc, char **argv)
 				return EXIT_USAGE;
 			break;
 		case 'T': tee = true; break;
+		case 'J':
+			if (!parse_join_opt("add", optarg, &join))
+				return EXIT_USAGE;
+			break;
 		case 'h': add_usage(stdout); return 0;
 		default: add_usage(stderr); return EXIT_USAGE;
 		}
@@ -206,6 +225,7 @@ int cmd_add(const globals *g, int argc, char **argv)
 	}
 	adder a;
 	adder_init(&a, sp, tag, level, detect, format, STDERR_FILENO, "add");
+	a.join = a.join && join;
 
 	if (optind < argc) {
 		/* Each argument is a record (each of its lines, if several). */
@@ -215,6 +235,7 @@ int cmd_add(const globals *g, int argc, char **argv)
 			adder_split(&a, argv[i], strlen(argv[i]), &cr);
 			if (a.in_line || !argv[i][0])
 				adder_end_line(&a, "", 0);
+			join_flush(&a); /* an argument ends its record */
 		}
 	} else {
 		struct sigaction sa;

@@ -79,12 +79,21 @@ typedef struct adder {
 	size_t carry_len, carry_cap, keep;
 	uint64_t carry_cut;
 	bool in_line;
+	/* joining continuation lines (join.c) */
+	bool join;       /* --join auto (text input only) */
+	int jstate;      /* what the pending record is (0: none) */
+	char *jbuf;      /* the pending record: its lines, LF between */
+	size_t jlen, jcap;
+	unsigned jblank; /* blank lines held back */
 } adder;
 
 /* out_fd: where lines go when the spool fails (the lines queued and not
  * stored go to stderr, with one line saying why, first). */
 void adder_init(adder *a, sponge *sp, const char *tag, int level, bool detect,
 		int format, int out_fd, const char *who);
+/* A record (or blank lines) held by the joiner, waiting for the next line
+ * or a pause. */
+bool adder_pending(const adder *a);
 /* Commit what is queued (input paused); on failure pass it on. */
 void adder_sync(adder *a);
 /* Write all of p to fd (EINTR retried); false on failure. */
@@ -94,6 +103,12 @@ void adder_finish(adder *a);
 void adder_free(adder *a);
 void adder_split(adder *a, const char *p, size_t n, bool *cr_pending);
 void adder_end_line(adder *a, const char *p, size_t n);
+/* One record to the spool (or, once it failed, to out_fd). */
+void adder_record(adder *a, const char *line, size_t len, uint64_t cut);
+/* join.c: a complete line, joined to the pending record or starting one;
+ * join_flush records the pending one (input paused, or at the end). */
+void join_line(adder *a, const char *l, size_t n, uint64_t cut);
+void join_flush(adder *a);
 
 /* Ingest batching: a kill -9 loses at most this much that was read. */
 #define BATCH_RECORDS 10000
@@ -106,6 +121,8 @@ typedef bool (*tee_wait_fn)(void *ctx);
 bool tee_out(int fd, const char *p, size_t n, bool *tee, tee_wait_fn wait,
 	     void *ctx);
 bool parse_format_opt(const char *arg, int *format);
+/* --join auto|none; false (with a message) for anything else. */
+bool parse_join_opt(const char *who, const char *arg, bool *join);
 /* Write what is queued; returns the exit status: 74 (EX_IOERR) when a
  * line went elsewhere because the spool failed, else `status`. */
 int finish_adding(adder *a, int status);

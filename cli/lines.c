@@ -51,8 +51,14 @@ static void pass_line(adder *a, const char *line, size_t len, uint64_t cut)
 	write_all(a->out_fd, "\n", 1);
 }
 
+bool adder_pending(const adder *a)
+{
+	return a->jstate || a->jblank;
+}
+
 void adder_sync(adder *a)
 {
+	join_flush(a); /* input paused: the pending record is complete */
 	if (*a->spool_rc)
 		return;
 	int rc = sponge_sync(a->sp);
@@ -60,7 +66,7 @@ void adder_sync(adder *a)
 		spool_failed(a, rc);
 }
 
-static void record(adder *a, const char *line, size_t len, uint64_t cut)
+void adder_record(adder *a, const char *line, size_t len, uint64_t cut)
 {
 	if (*a->spool_rc) {
 		pass_line(a, line, len, cut);
@@ -120,11 +126,11 @@ static bool carry_add(adder *a, const char *p, size_t n)
 void adder_end_line(adder *a, const char *p, size_t n)
 {
 	if (!a->in_line) {
-		record(a, p, n, 0);
+		join_line(a, p, n, 0);
 		return;
 	}
 	if (carry_add(a, p, n))
-		record(a, a->carry, a->carry_len, a->carry_cut);
+		join_line(a, a->carry, a->carry_len, a->carry_cut);
 	a->carry_len = 0;
 	a->carry_cut = 0;
 	a->in_line = false;
@@ -179,6 +185,7 @@ void adder_init(adder *a, sponge *sp, const char *tag, int level, bool detect,
 	a->detect = detect;
 	a->format = format;
 	a->keep = sponge_max_record(sp);
+	a->join = format == SPONGE_FORMAT_TEXT; /* --join none turns it off */
 }
 
 void adder_feed(adder *a, const char *p, size_t n)
@@ -193,10 +200,13 @@ void adder_finish(adder *a)
 		a->now = sponge_now();
 		adder_end_line(a, "", 0); /* a final line without a newline */
 	}
+	join_flush(a);
 }
 
 void adder_free(adder *a)
 {
 	free(a->carry);
 	a->carry = NULL;
+	free(a->jbuf);
+	a->jbuf = NULL;
 }

@@ -12,9 +12,11 @@
 static const command commands[] = {
 	{"add", cmd_add,
 	 "[-l LEVEL] [-t TAG] [--detect-level] [--format FMT] [--tee] "
+	 "[--join MODE] "
 	 "[MESSAGE...]",
 	 "record each MESSAGE, or every line of standard input"},
-	{"run", cmd_run, "[-t TAG] [--detect-level] [--tee] -- COMMAND [ARG...]",
+	{"run", cmd_run,
+	 "[-t TAG] [--detect-level] [--tee] [--join MODE] -- COMMAND [ARG...]",
 	 "run a command, record its output and exit status"},
 	{"status", cmd_status, "[--json]",
 	 "pending records by level, policy progress, spool size"},

@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <getopt.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -428,9 +429,22 @@ int cmd_list(const globals *g, int argc, char **argv)
 						    json_integer(r->sent_in));
 			ok = json_line(o);
 		} else {
-			ok = printf("%s %-7s %s: %s", tb,
+			/* a record of several lines: its other lines
+			 * indented under the first */
+			const char *m = r->message;
+			const char *nl = strchr(m, '\n');
+			ok = printf("%s %-7s %s: %.*s", tb,
 				    sponge_level_name(r->level),
-				    *r->tag ? r->tag : "-", r->message) >= 0;
+				    *r->tag ? r->tag : "-",
+				    (int)(nl ? nl - m : (ptrdiff_t)strlen(m)),
+				    m) >= 0;
+			while (ok && nl) {
+				m = nl + 1;
+				nl = strchr(m, '\n');
+				ok = printf("\n    %.*s",
+					    (int)(nl ? nl - m : (ptrdiff_t)strlen(m)),
+					    m) >= 0;
+			}
 			if (ok && r->sent_in)
 				ok = printf("  [sent in #%lld]",
 					    (long long)r->sent_in) >= 0;

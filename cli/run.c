@@ -56,6 +56,10 @@ static void run_usage(FILE *f)
 		"  -d, --detect-level  take the level from each line when it "
 		"says one\n"
 		"      --tee           also copy the command's output to ours\n"
+		"      --join MODE     auto (default): a traceback, stack trace "
+		"or indented\n"
+		"                      lines join the record of their first "
+		"line; none\n"
 		"Standard output lines are recorded at info, standard error "
 		"lines at err,\nthen one record with the exit status; exits "
 		"with the command's status.\n");
@@ -68,7 +72,7 @@ static bool run_tee_wait(void *ctx)
 	adder *a = ctx;
 	if (pending_signal)
 		return false;
-	if (sponge_queued(a->sp))
+	if (sponge_queued(a->sp) || adder_pending(a))
 		adder_sync(a);
 	return true;
 }
@@ -94,10 +98,13 @@ static void pump(sponge *sp, int fds[2], adder ad[2], bool tee, pid_t pid)
 	while (fds[0] >= 0 || fds[1] >= 0) {
 		pass_signal(pid);
 		struct pollfd p[2] = {{fds[0], POLLIN, 0}, {fds[1], POLLIN, 0}};
-		int r = poll(p, 2, sponge_queued(sp) ? BATCH_MS : -1);
+		bool held = sponge_queued(sp) || adder_pending(&ad[0]) ||
+			    adder_pending(&ad[1]);
+		int r = poll(p, 2, held ? BATCH_MS : -1);
 		if (r < 0 && errno == EINTR)
 			continue;
-		if (r == 0) {
+		if (r == 0) { /* a pause: what is held is complete */
+			join_flush(&ad[1]);
 			adder_sync(&ad[0]);
 			continue;
 		}
@@ -189,17 +196,22 @@ int cmd_run(const globals *g, int argc, char **argv)
 		{"tag", required_argument, NULL, 't'},
 		{"detect-level", no_argument, NULL, 'd'},
 		{"tee", no_argument, NULL, 'T'},
+		{"join", required_argument, NULL, 'J'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	const char *tag = NULL;
-	bool detect = false, tee = false;
+	bool detect = false, tee = false, join = true;
 	int c, status = 0;
 	while ((c = getopt_long(argc, argv, "+t:dh", opts, NULL)) != -1) {
 		switch (c) {
 		case 't': tag = optarg; break;
 		case 'd': detect = true; break;
 		case 'T': tee = true; break;
+		case 'J':
+			if (!parse_join_opt("run", optarg, &join))
+				return EXIT_USAGE;
+			break;
 		case 'h': run_usage(stdout); return 0;
 		default: run_usage(stderr); return EXIT_USAGE;
 		}
@@ -226,6 +238,7 @@ int cmd_run(const globals *g, int argc, char **argv)
 	adder_init(&ad[1], sp, tag, SPONGE_ERR, detect, SPONGE_FORMAT_TEXT,
 		   STDERR_FILENO, "run");
 	ad[1].spool_rc = &ad[0].rc; /* one spool: one failure for both */
+	ad[0].join = ad[1].join = join;
 
 	/* Find the command first: posix_spawnp reports a missing program only
 	 * as exit status 127 on some systems (valgrind, older libcs). */
@@ -251,7 +264,7 @@ int cmd_run(const globals *g, int argc, char **argv)
 		snprintf(msg, sizeof msg, "cannot run \"%s\": %s", cmd[0],
 			 strerror(e));
 		errorf("run: %s: %s", cmd[0], strerror(e));
-		adder_end_line(&ad[1], msg, strlen(msg));
+		adder_record(&ad[1], msg, strlen(msg), 0);
 		exit_status = e == ENOENT ? 127 : 126;
 	} else {
 		catch_signals();
@@ -275,8 +288,11 @@ int cmd_run(const globals *g, int argc, char **argv)
 		adder *st = exit_status ? &ad[1] : &ad[0];
 		st->now = 0;
 		st->detect = false;
-		adder_end_line(st, msg, strlen(msg));
+		join_flush(&ad[0]); /* the output's last records first */
+		join_flush(&ad[1]);
+		adder_record(st, msg, strlen(msg), 0);
 	}
+	join_flush(&ad[1]);
 	finish_adding(&ad[0], 0);
 	adder_free(&ad[0]);
 	adder_free(&ad[1]);

@@ -153,20 +153,22 @@ typedef struct hdr_line {
 	bool empty;     /* nothing but the name on it yet */
 } hdr_line;
 
-/* Append one token, after a space (folded onto a new line when the
- * token would pass the limit). */
-static bool hdr_token(hdr_line *h, const char *tok, size_t n, bool space)
+/* Append one token after `gap` spaces (0: none), folded onto a new line
+ * when it would pass the limit: the fold's CRLF goes before the spaces,
+ * so unfolding gives them back exactly. */
+static bool hdr_token(hdr_line *h, const char *tok, size_t n, size_t gap)
 {
 	/* (not right after the name: a reader may keep the fold's space as
 	 * part of the value) */
-	if (space && !h->empty && h->col + 1 + n > HDR_LINE) {
+	if (gap && !h->empty && h->col + gap + n > HDR_LINE) {
 		if (!sb_add(h->out, "\r\n", 2))
 			return false;
-		h->col = 0; /* the space below begins the folded line */
+		h->col = 0;
 	}
-	if (space && !sb_addc(h->out, ' '))
-		return false;
-	h->col += (space ? 1 : 0) + n;
+	for (size_t i = 0; i < gap; i++)
+		if (!sb_addc(h->out, ' '))
+			return false;
+	h->col += gap + n;
 	h->empty = false;
 	return sb_add(h->out, tok, n);
 }
@@ -250,7 +252,7 @@ bool sp_phrase(spbuf *out, const char *name)
 /* p[0..n) as RFC 2047 encoded words, each at most 75 octets, split on
  * character boundaries, padding only at the very end of the run. */
 static bool hdr_encoded(hdr_line *h, const unsigned char *p, size_t n,
-			bool space, bool ends)
+			size_t gap, bool ends)
 {
 	while (n) {
 		/* 45 bytes: 60 base64 + 12 = 72 octets; less when the word
@@ -264,13 +266,13 @@ static bool hdr_encoded(hdr_line *h, const unsigned char *p, size_t n,
 		spbuf w;
 		sb_init(&w, 0);
 		bool ok = encoded_word(&w, p, take, q) &&
-			  hdr_token(h, w.data, w.len, space);
+			  hdr_token(h, w.data, w.len, gap);
 		sb_free(&w);
 		if (!ok)
 			return false;
 		p += take;
 		n -= take;
-		space = true; /* between encoded words: ignored by readers */
+		gap = 1; /* between encoded words: ignored by readers */
 	}
 	return true;
 }
@@ -282,38 +284,41 @@ bool sp_header_text(spbuf *out, const char *name, const char *text)
 	hdr_line h = {out, strlen(name) + 1, true};
 	/* words of printable ASCII stay as they are (so "[logsponge]" still
 	 * matches procmail, Sieve and grep); each run of other words, with
-	 * the spaces between them, becomes encoded words */
+	 * the spaces between them, becomes encoded words; the spaces between
+	 * words are kept as they are (leading and trailing ones are not) */
 	const char *s = text;
+	while (*s == ' ')
+		s++;
 	bool ok = true;
+	size_t gap = 1; /* after "Name:" */
 	while (ok && *s) {
-		while (*s == ' ')
-			s++;
-		if (!*s)
-			break;
 		const char *w = s;
 		while (*s && *s != ' ')
 			s++;
-		if (plain_word(w, (size_t)(s - w))) {
-			ok = hdr_token(&h, w, (size_t)(s - w), true);
-			continue;
+		const char *run_end = s;
+		if (!plain_word(w, (size_t)(s - w))) {
+			/* extend over the following words that need encoding */
+			for (const char *q = s; *q;) {
+				while (*q == ' ')
+					q++;
+				const char *v = q;
+				while (*q && *q != ' ')
+					q++;
+				if (q == v || plain_word(v, (size_t)(q - v)))
+					break;
+				run_end = q;
+			}
 		}
-		const char *run_end = s; /* extend over the following words */
-		for (const char *q = s; *q;) {
-			while (*q == ' ')
-				q++;
-			const char *v = q;
-			while (*q && *q != ' ')
-				q++;
-			if (q == v || plain_word(v, (size_t)(q - v)))
-				break;
-			run_end = q;
-		}
-		const char *rest = run_end;
-		while (*rest == ' ')
-			rest++;
-		ok = hdr_encoded(&h, (const unsigned char *)w,
-				 (size_t)(run_end - w), true, !*rest);
-		s = run_end;
+		const char *next = run_end;
+		while (*next == ' ')
+			next++;
+		if (run_end == s && plain_word(w, (size_t)(s - w)))
+			ok = hdr_token(&h, w, (size_t)(s - w), gap);
+		else
+			ok = hdr_encoded(&h, (const unsigned char *)w,
+					 (size_t)(run_end - w), gap, !*next);
+		gap = (size_t)(next - run_end);
+		s = next;
 	}
 	return ok && sb_add(out, "\r\n", 2);
 }
@@ -512,7 +517,11 @@ static void tally_summary(sp_composer *c)
 		sb_printf(&c->scratch, "First %s: %s %s: ",
 			  sponge_level_name(n->highest), ft,
 			  n->top_tag[0] ? n->top_tag : "-");
-		sb_add(&c->scratch, n->top_msg, n->top_len);
+		/* its first line (a traceback's others are in the log) */
+		size_t first = strcspn(n->top_msg, "\n");
+		sb_add(&c->scratch, n->top_msg, first);
+		if (first < n->top_len)
+			sb_adds(&c->scratch, " \xE2\x80\xA6");
 		body_line(c, c->scratch.data, c->scratch.len);
 	}
 }
@@ -583,8 +592,11 @@ typedef struct fold_slot {
 
 static uint64_t record_key(const sponge_record *r, bool masked)
 {
-	uint64_t h = sp_fold_hash(r->level, r->tag, r->message, r->message_len,
-				  masked);
+	/* a record of several lines folds by its first line (two of the
+	 * same traceback differ in their frames' addresses) */
+	const char *nl = memchr(r->message, '\n', r->message_len);
+	size_t n = nl ? (size_t)(nl - r->message) : r->message_len;
+	uint64_t h = sp_fold_hash(r->level, r->tag, r->message, n, masked);
 	return h ? h : 1;
 }
 
@@ -631,7 +643,8 @@ static int fold_count(sp_composer *c)
 }
 
 bool sp_record_line(spbuf *out, const sponge_record *r,
-		    const char *local_host, int64_t *tsec, char tbuf[32])
+		    const char *local_host, int64_t *tsec, char tbuf[32],
+		    const char *suffix)
 {
 	static const char *const padded[8] = {
 		"emerg   ", "alert   ", "crit    ", "err     ",
@@ -655,7 +668,20 @@ bool sp_record_line(spbuf *out, const sponge_record *r,
 		sb_adds(out, r->host);
 	}
 	sb_add(out, ": ", 2);
-	return sb_add(out, r->message, r->message_len);
+	/* a record of several lines: the first here, then (after suffix,
+	 * if any) the others on lines of their own, indented */
+	const char *m = r->message, *end = m + r->message_len;
+	const char *nl = memchr(m, '\n', r->message_len);
+	sb_add(out, m, (size_t)((nl ? nl : end) - m));
+	if (suffix)
+		sb_adds(out, suffix);
+	while (nl) {
+		m = nl + 1;
+		nl = memchr(m, '\n', (size_t)(end - m));
+		sb_add(out, "\n    ", 5);
+		sb_add(out, m, (size_t)((nl ? nl : end) - m));
+	}
+	return !out->failed;
 }
 
 /* A record as a table row, level in colour, everything escaped. */
@@ -744,17 +770,26 @@ static int records(sp_composer *c)
 			continue;
 		}
 		c->text_listed = c->listed;
-		sb_reset(&c->scratch);
-		sp_record_line(&c->scratch, r, c->sp->host, &c->tsec, c->tbuf);
+		char suffix[80] = "";
 		if (times > 1) {
 			char lt[32];
 			sponge_format_time(last, lt);
-			sb_printf(&c->scratch, "  \xC3\x97%lld (last %s)",
-				  (long long)times, lt);
+			snprintf(suffix, sizeof suffix, "  \xC3\x97%lld (last %s)",
+				 (long long)times, lt);
 		}
-		if (c->scratch.failed || !body_line(c, c->scratch.data,
-						    c->scratch.len))
+		sb_reset(&c->scratch);
+		if (!sp_record_line(&c->scratch, r, c->sp->host, &c->tsec,
+				    c->tbuf, suffix))
 			return SPONGE_ENOMEM;
+		/* one body line per line of the record */
+		for (const char *l = c->scratch.data, *e = l + c->scratch.len;
+		     l < e;) {
+			const char *nl = memchr(l, '\n', (size_t)(e - l));
+			size_t n = (size_t)((nl ? nl : e) - l);
+			if (!body_line(c, l, n))
+				return SPONGE_ENOMEM;
+			l += n + 1;
+		}
 	}
 	if (c->out.len >= CHUNK)
 		return SPONGE_ROW;

@@ -139,11 +139,13 @@ SP_HIDDEN int sp_compose_rewind(sp_composer *c);
 SP_HIDDEN const char *sp_compose_next(sp_composer *c, size_t *len);
 
 /* "2026-11-21T10:00:00.123456Z level   tag: message" (with "@host" after
- * the tag when it is not local_host) appended to out, without a line end.
+ * the tag when it is not local_host) appended to out, without a line end;
+ * suffix (or NULL) after the message's first line, its other lines after
+ * "\n    ".
  * *tsec and tbuf cache the formatted second between calls. */
 SP_HIDDEN bool sp_record_line(spbuf *out, const sponge_record *r,
 			      const char *local_host, int64_t *tsec,
-			      char tbuf[32]);
+			      char tbuf[32], const char *suffix);
 
 /* Stop reading the source (and so the read transaction) before the
  * commit: a reader left open would make the commit's write fail. */

@@ -67,6 +67,11 @@ SP_HIDDEN bool sb_vprintf(spbuf *b, const char *fmt, va_list ap)
  */
 SP_HIDDEN bool sp_clean(spbuf *out, const char *in, size_t len, size_t limit,
 			size_t *consumed);
+/* The same for a message: with `lines`, LF (and CRLF, as LF) stays, for
+ * a record of several lines (a traceback); other controls are made
+ * visible as always. */
+SP_HIDDEN bool sp_clean_text(spbuf *out, const char *in, size_t len,
+			     size_t limit, size_t *consumed, bool lines);
 /* True when in[0..len) is valid UTF-8 without control characters but tab. */
 SP_HIDDEN bool sp_is_clean(const char *in, size_t len);
 

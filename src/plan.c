@@ -255,8 +255,9 @@ int sp_plan_envelope(sponge *sp, const sp_tally *n, sp_envelope *e,
 		return rc;
 	message_id_domain(sp, host);
 	if (n->count) {
-		if (n->top_msg)
-			snprintf(first, sizeof first - 4, "%s", n->top_msg);
+		if (n->top_msg) /* its first line */
+			snprintf(first, sizeof first - 4, "%.*s",
+				 (int)strcspn(n->top_msg, "\n"), n->top_msg);
 		cut_utf8(first, 60);
 		/* same batch, same Message-ID: a retry after a crash between
 		 * the server's 250 and our commit is recognisable */
@@ -359,7 +360,7 @@ static int gzip_log(sponge *sp, const sp_batch *b, uint64_t budget,
 			break;
 		}
 		sb_reset(&line);
-		sp_record_line(&line, r, sp->host, &tsec, tbuf);
+		sp_record_line(&line, r, sp->host, &tsec, tbuf, NULL);
 		sb_addc(&line, '\n');
 		if (line.failed) {
 			rc = sp_fail(sp, SPONGE_ENOMEM, "out of memory");

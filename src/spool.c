@@ -494,13 +494,16 @@ int sponge_append_entry(sponge *sp, const sponge_entry *e)
 	if (!clean_field(sp, e->tag ? e->tag : "", TAG_MAX, &tlen) ||
 	    !clean_field(sp, e->host ? e->host : sp->host, HOST_MAX, &hlen))
 		return sp_fail(sp, SPONGE_ENOMEM, "out of memory");
+	/* line ends after the last line are not part of it */
+	while (len && (msg[len - 1] == '\n' || msg[len - 1] == '\r'))
+		len--;
 	const char *m = msg;
 	size_t mlen = len, moff = 0;
 	size_t limit = sp->cfg.max_record;
 	if (len > limit || e->cut_bytes || !sp_is_clean(msg, len)) {
 		size_t used;
 		moff = sp->clean.len;
-		if (!sp_clean(&sp->clean, msg, len, limit, &used))
+		if (!sp_clean_text(&sp->clean, msg, len, limit, &used, true))
 			return sp_fail(sp, SPONGE_ENOMEM, "out of memory");
 		uint64_t cut = (uint64_t)(len - used) + e->cut_bytes;
 		if (cut && !sb_printf(&sp->clean,

@@ -177,6 +177,12 @@ bool sp_is_clean(const char *in, size_t len)
 bool sp_clean(spbuf *out, const char *in, size_t len, size_t limit,
 	      size_t *consumed)
 {
+	return sp_clean_text(out, in, len, limit, consumed, false);
+}
+
+bool sp_clean_text(spbuf *out, const char *in, size_t len, size_t limit,
+		   size_t *consumed, bool lines)
+{
 	const unsigned char *s = (const unsigned char *)in;
 	size_t i = 0, made = 0, bad;
 	char vis[16];
@@ -202,7 +208,13 @@ bool sp_clean(spbuf *out, const char *in, size_t len, size_t limit,
 		const char *rep;
 		size_t rlen, take;
 		unsigned char c = s[i];
-		if (c < 0x20 || c == 0x7f) {
+		if (lines && (c == '\n' || (c == '\r' && i + 1 < len &&
+					    s[i + 1] == '\n'))) {
+			/* a record of several lines: LF kept, CRLF as LF */
+			rep = "\n";
+			rlen = 1;
+			take = c == '\r' ? 2 : 1;
+		} else if (c < 0x20 || c == 0x7f) {
 			/* C0 control or DEL: U+2400 + c, U+2421 for DEL */
 			unsigned cp = c == 0x7f ? 0x2421 : 0x2400 + c;
 			vis[0] = (char)(0xE0 | (cp >> 12));

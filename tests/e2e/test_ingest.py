@@ -9,7 +9,9 @@ from common import (BIN, MAX_RECORD, SpoolTest, expected_message, scaled,
 
 class IngestTest(SpoolTest):
     def check_roundtrip(self, data, *args):
-        self.add(data, *args)
+        # one record per line: the line contract, without joining
+        # continuation lines (test_join.py tests that)
+        self.add(data, "--join", "none", *args)
         want = [expected_message(l) for l in split_lines(data)]
         got = self.messages()
         self.assertEqual(len(got), len(want))
@@ -74,7 +76,7 @@ class IngestTest(SpoolTest):
 
     def test_urandom(self):
         data = os.urandom(scaled(2 * 1024 * 1024, 65536))
-        p = self.add(data)
+        p = self.add(data, "--join", "none")
         self.assertEqual(p.returncode, 0)
         want = split_lines(data)
         got = self.db_messages()
@@ -130,7 +132,7 @@ class IngestTest(SpoolTest):
 
     def test_tee_copies_stdin_unchanged(self):
         data = os.urandom(300000) + b"\r\nend"
-        p = self.add(data, "--tee")
+        p = self.add(data, "--tee", "--join", "none")
         self.assertEqual(p.stdout, data)
         self.assertEqual(len(self.db_messages()), len(split_lines(data)))
 
