@@ -84,6 +84,8 @@ typedef struct adder {
 	int jstate;      /* what the pending record is (0: none) */
 	char *jbuf;      /* the pending record: its lines, LF between */
 	size_t jlen, jcap;
+	const char *jptr;/* or, a single line, still in the caller's buffer */
+	size_t jplen;
 	unsigned jblank; /* blank lines held back */
 } adder;
 
@@ -109,6 +111,9 @@ void adder_record(adder *a, const char *line, size_t len, uint64_t cut);
  * join_flush records the pending one (input paused, or at the end). */
 void join_line(adder *a, const char *l, size_t n, uint64_t cut);
 void join_flush(adder *a);
+/* The pending record copied out of the caller's buffer (before it is
+ * reused: at the end of a chunk, after a line built in carry). */
+void join_pin(adder *a);
 
 /* Ingest batching: a kill -9 loses at most this much that was read. */
 #define BATCH_RECORDS 10000

@@ -80,6 +80,9 @@ static bool go_line(const char *l, size_t n)
 
 static int first_state(const char *l, size_t n)
 {
+	/* most log lines start with a date or a level: nothing to see */
+	if (!n || !strchr("Tpfg", l[0]))
+		return J_PLAIN;
 	if (prefix(l, n, "Traceback (most recent call last):"))
 		return J_PYTB;
 	if (prefix(l, n, "panic: ") || prefix(l, n, "fatal error: ") ||
@@ -91,6 +94,10 @@ static int first_state(const char *l, size_t n)
 /* Does line l continue the pending record?  May change the state. */
 static bool continues(adder *a, const char *l, size_t n)
 {
+	/* a digit, '<' or '[' starts no continuation (a date, a syslog
+	 * priority, a bracketed level): the common case, decided at once */
+	if (n && ((l[0] >= '0' && l[0] <= '9') || l[0] == '<' || l[0] == '['))
+		return false;
 	switch (a->jstate) {
 	case J_PLAIN:
 		if (prefix(l, n, "Traceback (most recent call last):")) {
@@ -138,11 +145,36 @@ static bool jadd(adder *a, const char *p, size_t n)
 	return true;
 }
 
+/* The pending record's text into jbuf (it may still point into the
+ * caller's buffer, to spare a copy of every line). */
+static bool own(adder *a)
+{
+	if (!a->jptr)
+		return true;
+	const char *p = a->jptr;
+	a->jptr = NULL;
+	a->jlen = 0;
+	return jadd(a, p, a->jplen);
+}
+
+void join_pin(adder *a)
+{
+	if (a->jptr && !own(a)) { /* out of memory: record it now */
+		adder_record(a, a->jptr, a->jplen, 0);
+		a->jstate = J_NONE;
+	}
+}
+
 void join_flush(adder *a)
 {
-	if (a->jstate != J_NONE)
-		adder_record(a, a->jbuf, a->jlen, 0);
+	if (a->jstate != J_NONE) {
+		if (a->jptr)
+			adder_record(a, a->jptr, a->jplen, 0);
+		else
+			adder_record(a, a->jbuf, a->jlen, 0);
+	}
 	a->jstate = J_NONE;
+	a->jptr = NULL;
 	a->jlen = 0;
 	for (; a->jblank; a->jblank--) /* blank lines held back: their own */
 		adder_record(a, "", 0, 0);
@@ -155,8 +187,8 @@ void join_line(adder *a, const char *l, size_t n, uint64_t cut)
 		adder_record(a, l, n, cut);
 		return;
 	}
-	bool room = a->jlen + a->jblank + 1 + n <= a->keep;
-	if (a->jstate != J_NONE && room) {
+	size_t have = a->jptr ? a->jplen : a->jlen;
+	if (a->jstate != J_NONE && have + a->jblank + 1 + n <= a->keep) {
 		/* blank lines after an exception or in a Go dump: held until
 		 * the next line says whether they belong */
 		if ((a->jstate == J_PYEXC || a->jstate == J_GO) &&
@@ -164,7 +196,7 @@ void join_line(adder *a, const char *l, size_t n, uint64_t cut)
 			a->jblank++;
 			return;
 		}
-		if (continues(a, l, n)) {
+		if (continues(a, l, n) && own(a)) {
 			bool ok = true;
 			for (; a->jblank && ok; a->jblank--)
 				ok = jadd(a, "\n", 1);
@@ -174,9 +206,11 @@ void join_line(adder *a, const char *l, size_t n, uint64_t cut)
 		}
 	}
 	join_flush(a);
-	if (blank(l, n) || !jadd(a, l, n)) { /* a blank line takes nothing */
+	if (blank(l, n)) { /* a blank line takes nothing */
 		adder_record(a, l, n, 0);
 		return;
 	}
+	a->jptr = l; /* no copy yet: join_pin makes one if it must wait */
+	a->jplen = n;
 	a->jstate = first_state(l, n);
 }

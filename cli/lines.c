@@ -129,8 +129,10 @@ void adder_end_line(adder *a, const char *p, size_t n)
 		join_line(a, p, n, 0);
 		return;
 	}
-	if (carry_add(a, p, n))
+	if (carry_add(a, p, n)) {
 		join_line(a, a->carry, a->carry_len, a->carry_cut);
+		join_pin(a); /* carry is reused for the next long line */
+	}
 	a->carry_len = 0;
 	a->carry_cut = 0;
 	a->in_line = false;
@@ -157,6 +159,7 @@ void adder_split(adder *a, const char *p, size_t n, bool *cr_pending)
 		const char *cr = memchr(p, '\r', (size_t)(stop - p));
 		const char *eol = cr ? cr : lf;
 		if (!eol) {
+			join_pin(a); /* the chunk's buffer is read into next */
 			carry_add(a, p, (size_t)(end - p));
 			return;
 		}
@@ -169,6 +172,7 @@ void adder_split(adder *a, const char *p, size_t n, bool *cr_pending)
 				*cr_pending = true;
 		}
 	}
+	join_pin(a); /* the chunk's buffer is read into next */
 }
 
 
