@@ -201,7 +201,7 @@ int cmd_add(const globals *g, int argc, char **argv)
 				return EXIT_USAGE;
 			break;
 		case 'h': add_usage(stdout); return 0;
-		default: add_usage(stderr); return EXIT_USAGE;
+		default: return option_error("add", "+l:t:df:h", argv);
 		}
 	}
 

@@ -126,6 +126,9 @@ typedef bool (*tee_wait_fn)(void *ctx);
 bool tee_out(int fd, const char *p, size_t n, bool *tee, tee_wait_fn wait,
 	     void *ctx);
 bool parse_format_opt(const char *arg, int *format);
+/* getopt found an unknown option or one without its value: say which,
+ * in one line, and one more pointing to --help; returns EXIT_USAGE. */
+int option_error(const char *cmd, const char *optstring, char **argv);
 /* --join auto|none; false (with a message) for anything else. */
 bool parse_join_opt(const char *who, const char *arg, bool *join);
 /* Write what is queued; returns the exit status: 74 (EX_IOERR) when a

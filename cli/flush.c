@@ -44,7 +44,7 @@ int cmd_flush(const globals *g, int argc, char **argv)
 		case 'f': flags |= SPONGE_FLUSH_FORCE; break;
 		case 'n': flags |= SPONGE_FLUSH_DRY_RUN; break;
 		case 'h': flush_usage(stdout); return 0;
-		default: flush_usage(stderr); return EXIT_USAGE;
+		default: return option_error("flush", "+nh", argv);
 		}
 	}
 	if (optind < argc) {
@@ -100,7 +100,7 @@ int cmd_check(const globals *g, int argc, char **argv)
 		switch (c) {
 		case 's': smtp = true; break;
 		case 'h': usage(stdout, "check"); return 0;
-		default: usage(stderr, "check"); return EXIT_USAGE;
+		default: return option_error("check", "+h", argv);
 		}
 	}
 	if (optind < argc) {

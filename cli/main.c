@@ -119,6 +119,26 @@ bool parse_level_opt(const char *opt, const char *arg, int *level)
 	return false;
 }
 
+int option_error(const char *cmd, const char *optstring, char **argv)
+{
+	/* getopt left the offending argument just before optind, and the
+	 * option's letter in optopt (0 for an unknown long option) */
+	const char *arg = optind > 0 ? argv[optind - 1] : "";
+	const char *at = optopt ? strchr(optstring, optopt) : NULL;
+	bool needs_value = at && at[1] == ':';
+	char shown[64];
+	if (optopt && strncmp(arg, "--", 2) != 0) /* "-x", or in "-qx" */
+		snprintf(shown, sizeof shown, "-%c", optopt);
+	else
+		snprintf(shown, sizeof shown, "%.60s", arg);
+	if (needs_value)
+		errorf("%s: option '%s' needs a value", cmd, shown);
+	else
+		errorf("%s: unknown option '%s'", cmd, shown);
+	errorf("%s: see 'logsponge %s --help'", cmd, cmd);
+	return EXIT_USAGE;
+}
+
 void usage(FILE *f, const char *name)
 {
 	for (size_t i = 0; i < NCOMMANDS; i++)

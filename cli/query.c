@@ -291,7 +291,7 @@ int cmd_status(const globals *g, int argc, char **argv)
 		switch (c) {
 		case 'j': json = true; break;
 		case 'h': usage(stdout, "status"); return 0;
-		default: usage(stderr, "status"); return EXIT_USAGE;
+		default: return option_error("status", "+jh", argv);
 		}
 	}
 	if (optind < argc) {
@@ -394,7 +394,7 @@ int cmd_list(const globals *g, int argc, char **argv)
 		case 'j': json = true; break;
 		case 's': f.sent = SPONGE_SENT_ONLY; break;
 		case 'h': list_usage(stdout); return 0;
-		default: list_usage(stderr); return EXIT_USAGE;
+		default: return option_error("list", "+l:t:S:U:g:n:jh", argv);
 		}
 	}
 	if (optind < argc) {
@@ -482,7 +482,7 @@ int cmd_history(const globals *g, int argc, char **argv)
 			break;
 		case 'j': json = true; break;
 		case 'h': usage(stdout, "history"); return 0;
-		default: usage(stderr, "history"); return EXIT_USAGE;
+		default: return option_error("history", "+n:jh", argv);
 		}
 	}
 	if (optind < argc) {
@@ -552,7 +552,7 @@ int cmd_purge(const globals *g, int argc, char **argv)
 			break;
 		case 'a': all = true; break;
 		case 'h': usage(stdout, "purge"); return 0;
-		default: usage(stderr, "purge"); return EXIT_USAGE;
+		default: return option_error("purge", "+o:ah", argv);
 		}
 	}
 	if (optind < argc || all == (older > 0)) {

@@ -121,6 +121,9 @@ static void pump(sponge *sp, int fds[2], adder ad[2], bool tee, pid_t pid)
 				adder_finish(&ad[i]);
 				continue;
 			}
+			/* records keep the order their lines came in, across
+			 * the two streams: what the other one holds is done */
+			join_flush(&ad[1 - i]);
 			adder_feed(&ad[i], buf, (size_t)n);
 			if (tee && !*ad[i].spool_rc)
 				tee_out(i ? STDERR_FILENO : STDOUT_FILENO, buf,
@@ -213,7 +216,7 @@ int cmd_run(const globals *g, int argc, char **argv)
 				return EXIT_USAGE;
 			break;
 		case 'h': run_usage(stdout); return 0;
-		default: run_usage(stderr); return EXIT_USAGE;
+		default: return option_error("run", "+t:dh", argv);
 		}
 	}
 	if (optind >= argc) {

@@ -571,10 +571,15 @@ int sponge_check_smtp(sponge *sp)
 	sb_reset(&sp->info);
 	if (sp->cfg_error.len)
 		return sp_fail(sp, SPONGE_ECONFIG, "%s", sp->cfg_error.data);
+	const char *where = sp->cfg.path ? sp->cfg.path : "(no config file)";
+	if (sp->cfg.transport && strcmp(sp->cfg.transport, "smtp") != 0)
+		return sp_fail(sp, SPONGE_ECONFIG,
+			       "%s: mail.transport is %s: checking an SMTP "
+			       "server applies to transport = smtp only",
+			       where, sp->cfg.transport);
 	if (!sp->cfg.host)
 		return sp_fail(sp, SPONGE_ECONFIG, "%s: smtp.host is not set",
-			       sp->cfg.path ? sp->cfg.path
-					    : "(no config file)");
+			       where);
 	const sp_transport *t = &sp_transport_smtp;
 	sp_send_result sr;
 	memset(&sr, 0, sizeof sr);

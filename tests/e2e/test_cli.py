@@ -90,6 +90,38 @@ class ErrorsTest(SpoolTest):
         p = self.run_ls("--bogus", check=False)
         self.assertEqual(p.returncode, 64)
 
+    def test_an_unknown_option_names_itself(self):
+        """It printed the whole usage instead (issue 13)."""
+        cases = [
+            (["list", "--foo"], "list: unknown option '--foo'", "list"),
+            (["flush", "--dryrun"], "flush: unknown option '--dryrun'",
+             "flush"),
+            (["run", "-l", "warning", "--", "true"],
+             "run: unknown option '-l'", "run"),
+            (["list", "--level"], "list: option '--level' needs a value",
+             "list"),
+            (["add", "-qx", "a"], "add: unknown option '-q'", "add"),
+        ]
+        for args, first, cmd in cases:
+            p = self.run_ls(*args, check=False)
+            self.assertEqual(p.returncode, 64, args)
+            self.assertEqual(p.stderr.decode().splitlines(),
+                             ["logsponge: " + first,
+                              "logsponge: %s: see 'logsponge %s --help'"
+                              % (cmd, cmd)])
+
+    def test_check_smtp_with_another_transport(self):
+        cfg = self.write_config("[mail]\nfrom = a@b.c\nto = d@e.f\n"
+                                "transport = maildir\n[maildir]\n"
+                                "path = %s/md\n" % self.dir)
+        self.env["LOGSPONGE_CONFIG"] = cfg
+        self.run_ls("add", "x")
+        p = self.run_ls("check", "--smtp", check=False)
+        self.assertEqual(p.returncode, 78)
+        self.assertIn(b"mail.transport is maildir: checking an SMTP server "
+                      b"applies to transport = smtp only", p.stderr)
+        self.assertNotIn(b"smtp.host", p.stderr)
+
     def write_config(self, text):
         path = os.path.join(self.dir, "logsponge.conf")
         with open(path, "w") as f:
