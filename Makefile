@@ -27,7 +27,7 @@ endif
 
 PKGS       = sqlite3 jansson inih libesmtp-1.0 openssl zlib
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lsqlite3 -ljansson -linih -lesmtp -lssl -lcrypto -lz) -lpthread
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lsqlite3 -ljansson -linih -lesmtp -lssl -lcrypto -lz) -lpthread -ldl
 CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null || echo -lcheck)
 
 # The library sees its private headers; the command only the public one.
@@ -43,10 +43,11 @@ LDFLAGS   += $(SANFLAGS)
 
 LIB_SRC = src/buf.c src/utf8.c src/level.c src/timeutil.c src/config.c \
           src/spool.c src/store.c src/store_batch.c src/store_counts.c \
-          src/store_query.c src/plan.c src/compose.c src/flush.c src/smtp.c \
+          src/store_query.c src/plan.c src/digest.c src/compose.c src/flush.c src/smtp.c \
           src/smtp_conn.c src/smtp_relay.c \
           src/transports.c src/transport_local.c src/transport_sendmail.c \
-          src/transport_maildir.c src/formats.c src/command.c src/policy.c src/abi.c
+          src/transport_maildir.c src/formats.c src/command.c src/policy.c src/abi.c \
+          src/zone.c
 CLI_SRC = cli/main.c cli/add.c cli/lines.c cli/join.c cli/run.c cli/query.c cli/flush.c
 UNIT_SRC = $(wildcard tests/unit/*.c)
 

@@ -411,30 +411,28 @@ static bool html_escape(spbuf *out, const char *s, size_t n)
 
 /* One line of the body: as it is in the text part; escaped, as a
  * paragraph, in the HTML part (an empty line is nothing there). */
-static bool body_line(sp_composer *c, const char *s, size_t n)
+bool sp_body_line(sp_composer *c, const char *s, size_t n)
 {
 	if (!c->html)
 		return sp_qp_line(&c->out, s, n);
 	if (!n)
-		return true;
+		return sp_qp_line(&c->out, "<br>", 4);
 	spbuf h;
 	sb_init(&h, 0);
-	bool ok = sb_adds(&h, "<p>") && html_escape(&h, s, n) &&
-		  sb_adds(&h, "</p>") && sp_qp_line(&c->out, h.data, h.len);
+	bool ok = sb_adds(&h, "<div>") && html_escape(&h, s, n) &&
+		  sb_adds(&h, "</div>") && sp_qp_line(&c->out, h.data, h.len);
 	sb_free(&h);
 	return ok;
 }
 
-static bool body_printf(sp_composer *c, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-static bool body_printf(sp_composer *c, const char *fmt, ...)
+bool sp_body_printf(sp_composer *c, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
 	sb_reset(&c->scratch);
 	bool ok = sb_vprintf(&c->scratch, fmt, ap);
 	va_end(ap);
-	return ok && body_line(c, c->scratch.data, c->scratch.len);
+	return ok && sp_body_line(c, c->scratch.data, c->scratch.len);
 }
 
 /* A heartbeat's body: nothing to report since the last message. */
@@ -445,201 +443,21 @@ static bool heartbeat_summary(sp_composer *c)
 	sponge_format_time(b->env.since_us, t1);
 	sponge_format_span(sp_sub(b->env.date_us, b->env.since_us), span,
 			   sizeof span);
-	body_printf(c, "logsponge on %s: nothing to report since %s (%s).",
+	sp_body_printf(c, "logsponge on %s: nothing to report since %s (%s).",
 		    c->sp->host, t1, span);
 	if (b->n.waiting_after)
-		body_printf(c, "%lld record%s below the policy's triggers wait "
+		sp_body_printf(c, "%lld record%s below the policy's triggers wait "
 			       "in the spool.",
 			    (long long)b->n.waiting_after,
 			    b->n.waiting_after == 1 ? "" : "s");
 	return !c->out.failed && !c->scratch.failed;
 }
 
-/* "<prefix> emerg 1, err 3, info 40" over the levels with a count. */
-static void level_counts_line(sp_composer *c, const char *prefix,
-			      const int64_t n[8])
-{
-	sb_reset(&c->scratch);
-	sb_adds(&c->scratch, prefix);
-	const char *sep = " ";
-	for (int l = 0; l < 8; l++) {
-		if (!n[l])
-			continue;
-		sb_printf(&c->scratch, "%s%s %lld", sep, sponge_level_name(l),
-			  (long long)n[l]);
-		sep = ", ";
-	}
-	body_line(c, c->scratch.data, c->scratch.len);
-}
-
-/* What the batch holds: counts, span, levels, tags, drops, waits. */
-static void tally_summary(sp_composer *c)
-{
-	const sp_tally *n = &c->b->n;
-	char t1[32], t2[32], span[32];
-	sponge_format_time(n->t_first, t1);
-	sponge_format_time(n->t_last, t2);
-	sponge_format_span(sp_sub(n->t_last, n->t_first), span, sizeof span);
-	body_printf(c, "logsponge on %s: %lld record%s, highest level %s",
-		    c->sp->host, (long long)n->count, n->count == 1 ? "" : "s",
-		    sponge_level_name(n->highest));
-	body_printf(c, "From %s to %s (%s)", t1, t2, span);
-	level_counts_line(c, "Levels:", n->by_level);
-	body_printf(c, "Tags: %s", n->tags);
-	int64_t dropped = 0;
-	for (int l = 0; l < 8; l++)
-		dropped += n->dropped[l];
-	if (dropped) {
-		char what[160];
-		snprintf(what, sizeof what,
-			 "Dropped because the spool was full "
-			 "(spool.max_records/max_bytes), %lld record%s:",
-			 (long long)dropped, dropped == 1 ? "" : "s");
-		level_counts_line(c, what, n->dropped);
-	}
-	if (c->b->env.min_interval_us) {
-		char w[32], mi[32];
-		sponge_format_span(sp_sub(c->b->env.date_us, n->t_first), w,
-				   sizeof w);
-		sponge_format_span(c->b->env.min_interval_us, mi, sizeof mi);
-		body_printf(c, "Waited: the oldest record for %s "
-			       "(policy.min_interval %s)", w, mi);
-	}
-	if (n->waiting_after)
-		body_printf(c, "%lld more record%s arrived during this flush "
-			       "and wait for the next message.",
-			    (long long)n->waiting_after,
-			    n->waiting_after == 1 ? "" : "s");
-	if (n->top_msg) { /* the first record at the highest level present */
-		char ft[32];
-		sponge_format_time(n->top_time, ft);
-		sb_reset(&c->scratch);
-		sb_printf(&c->scratch, "First %s: %s %s: ",
-			  sponge_level_name(n->highest), ft,
-			  n->top_tag[0] ? n->top_tag : "-");
-		/* its first line (a traceback's others are in the log) */
-		size_t first = strcspn(n->top_msg, "\n");
-		sb_add(&c->scratch, n->top_msg, first);
-		if (first < n->top_len)
-			sb_adds(&c->scratch, " \xE2\x80\xA6");
-		body_line(c, c->scratch.data, c->scratch.len);
-	}
-}
-
-/* Past the size cap: why the body is partial, what is attached. */
-static void size_note(sp_composer *c)
-{
-	const sp_size_plan *z = &c->b->size;
-	char sz[32];
-	if (z->max_size % (1 << 20) == 0)
-		snprintf(sz, sizeof sz, "%llu MiB",
-			 (unsigned long long)(z->max_size >> 20));
-	else
-		snprintf(sz, sizeof sz, "%llu KiB",
-			 (unsigned long long)(z->max_size >> 10));
-	body_line(c, "", 0);
-	body_printf(c, "This message may not exceed %s (mail.max_size, or the "
-		       "server's SIZE), so its body shows the most severe "
-		       "records that fit; the complete log of all %lld records "
-		       "is attached: %s (%llu bytes, gzip).",
-		    sz, (long long)c->b->n.count, z->gz_name,
-		    (unsigned long long)z->gz_bytes);
-	if (z->cut)
-		body_printf(c, "%lld more record%s did not fit even compressed "
-			       "and wait for the next message.",
-			    (long long)z->cut, z->cut == 1 ? "" : "s");
-	body_line(c, "", 0);
-	body_printf(c, c->sp->cfg.fold == SP_FOLD_OFF
-			       ? "The most severe records first:"
-			       : "The most severe records first (repeats "
-				 "folded: \xC3\x97N, last time):");
-}
-
 static bool summary(sp_composer *c)
 {
 	if (c->b->n.count == 0)
 		return heartbeat_summary(c);
-	tally_summary(c);
-	if (c->b->size.gz) {
-		size_note(c);
-	} else {
-		body_line(c, "", 0);
-		body_printf(c, c->sp->cfg.fold == SP_FOLD_OFF
-				       ? "Records, oldest first:"
-				       : "Records, oldest first (repeats folded: "
-					 "\xC3\x97N, last time):");
-	}
-	return !c->out.failed && !c->scratch.failed;
-}
-
-/* Append records until the chunk is full or the batch ends. */
-/*
- * Folding, while streaming and in bounded memory: a first pass over the
- * batch counts each (level, tag, message) -- or its masked form -- by a
- * 64-bit hash in a table of FOLD_SLOTS entries (2 MiB); the message then
- * lists the records in order, a repeated one once, at its first
- * appearance, with its count and last time.  Once the table is 3/4 full,
- * records whose key is not in it yet are listed one by one, unfolded.
- */
-#define FOLD_SLOTS 65536
-
-typedef struct fold_slot {
-	uint64_t key;    /* 0: empty */
-	int64_t count;
-	int64_t last;
-	int64_t printed; /* the rewind generation that printed it */
-} fold_slot;
-
-static uint64_t record_key(const sponge_record *r, bool masked)
-{
-	/* a record of several lines folds by its first line (two of the
-	 * same traceback differ in their frames' addresses) */
-	const char *nl = memchr(r->message, '\n', r->message_len);
-	size_t n = nl ? (size_t)(nl - r->message) : r->message_len;
-	uint64_t h = sp_fold_hash(r->level, r->tag, r->message, n, masked);
-	return h ? h : 1;
-}
-
-static fold_slot *fold_find(fold_slot *t, uint64_t key, bool insert,
-			    size_t *used)
-{
-	for (size_t i = (size_t)key % FOLD_SLOTS, k = 0; k < FOLD_SLOTS;
-	     k++, i = (i + 1) % FOLD_SLOTS) {
-		if (t[i].key == key)
-			return &t[i];
-		if (!t[i].key) {
-			if (!insert || *used >= FOLD_SLOTS / 4 * 3)
-				return NULL;
-			(*used)++;
-			t[i].key = key;
-			return &t[i];
-		}
-	}
-	return NULL;
-}
-
-/* The counting pass (once per composer). */
-static int fold_count(sp_composer *c)
-{
-	c->fold = sp_malloc(FOLD_SLOTS * sizeof *c->fold);
-	if (!c->fold)
-		return sp_fail(c->sp, SPONGE_ENOMEM, "out of memory");
-	memset(c->fold, 0, FOLD_SLOTS * sizeof *c->fold);
-	bool masked = c->sp->cfg.fold == SP_FOLD_MASKED;
-	size_t used = 0;
-	int rc = c->src->open(c->src, SP_OLDEST_FIRST);
-	const sponge_record *r;
-	while (rc == SPONGE_OK && (rc = c->src->next(c->src, &r)) == SPONGE_ROW) {
-		fold_slot *s = fold_find(c->fold, record_key(r, masked), true,
-					 &used);
-		if (s) {
-			s->count++;
-			s->last = r->time_us;
-		}
-		rc = SPONGE_OK;
-	}
-	c->src->close(c->src);
-	return rc == SPONGE_DONE ? SPONGE_OK : rc;
+	return sp_digest_top(c);
 }
 
 bool sp_record_line(spbuf *out, const sponge_record *r,
@@ -684,6 +502,20 @@ bool sp_record_line(spbuf *out, const sponge_record *r,
 	return !out->failed;
 }
 
+/* A heading row (host, day) across the table. */
+static bool html_heading(sp_composer *c, const spbuf *h, bool host)
+{
+	if (!h->len)
+		return true;
+	spbuf *o = &c->scratch;
+	sb_reset(o);
+	sb_printf(o, "<tr><td colspan=\"4\" style=\"padding-top:8px;"
+		     "font-weight:bold%s\">", host ? ";font-size:110%" : "");
+	html_escape(o, h->data, h->len);
+	sb_adds(o, "</td></tr>");
+	return !o->failed && sp_qp_line(&c->out, o->data, o->len);
+}
+
 /* A record as a table row, level in colour, everything escaped. */
 static bool html_row(sp_composer *c, const sponge_record *r, int64_t times,
 		     int64_t last)
@@ -693,7 +525,7 @@ static bool html_row(sp_composer *c, const sponge_record *r, int64_t times,
 		"#8e0019", "#8e0019", "#b00020", "#c62828",
 		"#a84300", "#1565c0", "#4a4a4a", "#616161"};
 	char t[32];
-	sponge_format_time(r->time_us, t);
+	sp_digest_hms(c, r->time_us, t);
 	spbuf *o = &c->scratch;
 	sb_reset(o);
 	sb_printf(o, "<tr><td>%s</td><td><span style=\"background:%s;"
@@ -702,17 +534,14 @@ static bool html_row(sp_composer *c, const sponge_record *r, int64_t times,
 		  r->level <= SPONGE_CRIT ? ";font-weight:bold" : "",
 		  sponge_level_name(r->level & 7));
 	html_escape(o, *r->tag ? r->tag : "-", strlen(*r->tag ? r->tag : "-"));
-	if (strcmp(r->host, c->sp->host) != 0) {
-		sb_addc(o, '@');
-		html_escape(o, r->host, strlen(r->host));
-	}
 	sb_adds(o, "</td><td class=\"m\">");
+	if (times > 1)
+		sb_printf(o, "<b>\xC3\x97%lld</b> ", (long long)times);
 	html_escape(o, r->message, r->message_len);
-	sb_adds(o, "</td><td>");
 	if (times > 1) {
 		char lt[32];
-		sponge_format_time(last, lt);
-		sb_printf(o, "\xC3\x97%lld (last %s)", (long long)times, lt);
+		sp_digest_hms(c, last, lt);
+		sb_printf(o, " (last %s)", lt);
 	}
 	sb_adds(o, "</td></tr>");
 	return !o->failed && sp_qp_line(&c->out, o->data, o->len);
@@ -739,57 +568,65 @@ static bool body_has_room(sp_composer *c, const sponge_record *r)
 	return true;
 }
 
+/* The HTML part stops listing records past this size (Gmail clips a
+ * message at about 102 KB); the text part lists them all. */
+#define HTML_MAX (96u << 10)
+
+/* The text part's lines for r: headings due, then its own lines. */
+static bool text_record(sp_composer *c, const sponge_record *r, int64_t times,
+			int64_t last)
+{
+	if (c->head_host.len) {
+		sp_body_line(c, "", 0);
+		sp_body_line(c, c->head_host.data, c->head_host.len);
+	}
+	if (c->head_day.len) {
+		sp_body_line(c, "", 0);
+		sp_body_line(c, c->head_day.data, c->head_day.len);
+	}
+	sb_reset(&c->line);
+	if (!sp_digest_line(c, &c->line, r, times, last))
+		return false;
+	/* one body line per line of the record */
+	for (const char *l = c->line.data, *e = l + c->line.len; l < e;) {
+		const char *nl = memchr(l, '\n', (size_t)(e - l));
+		size_t n = (size_t)((nl ? nl : e) - l);
+		if (!sp_body_line(c, l, n))
+			return false;
+		l += n + 1;
+	}
+	return !c->out.failed;
+}
+
 static int records(sp_composer *c)
 {
 	const sponge_record *r;
 	int64_t times = 1, last = 0;
-	bool masked = c->sp->cfg.fold == SP_FOLD_MASKED;
-	size_t unused = 0;
 	int rc;
 	while (c->out.len < CHUNK &&
 	       (rc = c->src->next(c->src, &r)) == SPONGE_ROW) {
-		times = 1;
-		if (c->fold) {
-			fold_slot *s = fold_find(c->fold, record_key(r, masked),
-						 false, &unused);
-			if (s && s->count > 1) {
-				if (s->printed == c->generation)
-					continue; /* shown at its first */
-				s->printed = c->generation;
-				times = s->count;
-				last = s->last;
-			}
-		}
+		if (!sp_digest_fold(c, r, &times, &last))
+			continue; /* shown at its first */
 		if (c->b->size.gz && !body_has_room(c, r))
 			return SPONGE_DONE; /* the rest is in the attachment */
+		if (c->html && !c->b->size.gz &&
+		    c->bytes + c->out.len - c->part_start > HTML_MAX) {
+			c->html_cut = true;
+			return SPONGE_DONE; /* the rest: in the text part */
+		}
 		c->listed++;
 		c->in_body += times;
+		sp_digest_headings(c, r, &c->head_host, &c->head_day);
 		if (c->html) {
-			if (!html_row(c, r, times, last))
+			if (!html_heading(c, &c->head_host, true) ||
+			    !html_heading(c, &c->head_day, false) ||
+			    !html_row(c, r, times, last))
 				return SPONGE_ENOMEM;
 			continue;
 		}
 		c->text_listed = c->listed;
-		char suffix[80] = "";
-		if (times > 1) {
-			char lt[32];
-			sponge_format_time(last, lt);
-			snprintf(suffix, sizeof suffix, "  \xC3\x97%lld (last %s)",
-				 (long long)times, lt);
-		}
-		sb_reset(&c->scratch);
-		if (!sp_record_line(&c->scratch, r, c->sp->host, &c->tsec,
-				    c->tbuf, suffix))
+		if (!text_record(c, r, times, last))
 			return SPONGE_ENOMEM;
-		/* one body line per line of the record */
-		for (const char *l = c->scratch.data, *e = l + c->scratch.len;
-		     l < e;) {
-			const char *nl = memchr(l, '\n', (size_t)(e - l));
-			size_t n = (size_t)((nl ? nl : e) - l);
-			if (!body_line(c, l, n))
-				return SPONGE_ENOMEM;
-			l += n + 1;
-		}
 	}
 	if (c->out.len >= CHUNK)
 		return SPONGE_ROW;
@@ -821,7 +658,8 @@ static bool html_start(sp_composer *c)
 		"width:100%;table-layout:fixed;font-family:monospace}"
 		"td,th{padding:3px;text-align:left;vertical-align:top;"
 		"overflow-wrap:anywhere;word-break:break-word}"
-		"td.m{white-space:pre-wrap}</style>"};
+		"td.m{white-space:pre-wrap}div.top{font-family:monospace}"
+		"div.top div{white-space:pre-wrap}</style>"};
 	for (size_t i = 0; i < sizeof top / sizeof top[0]; i++)
 		sp_qp_line(&c->out, top[i], strlen(top[i]));
 	spbuf t;
@@ -832,14 +670,23 @@ static bool html_start(sp_composer *c)
 		    "color:#1a1a1a\">");
 	sp_qp_line(&c->out, t.data, t.len);
 	sb_free(&t);
+	/* the same top as the text part's, as it is written there */
+	sp_qp_line(&c->out, "<div class=\"top\">", 17);
 	if (!summary(c))
 		return false;
+	sp_qp_line(&c->out, "</div>", 6);
 	if (b->n.count) {
-		const char *h = "<table><colgroup><col style=\"width:18%\">"
-				"<col style=\"width:11%\"><col style=\"width:"
-				"12%\"><col><col style=\"width:12%\"></colgroup>"
-				"<tr><th>time</th><th>level</th><th>tag</th>"
-				"<th>message</th><th>repeats</th></tr>";
+		/* the time column: "03:12:07", or the date too past max_size */
+		const char *h = b->size.gz
+			? "<table><colgroup><col style=\"width:21ch\"><col "
+			  "style=\"width:10ch\"><col style=\"width:12ch\"><col>"
+			  "</colgroup>"
+			: "<table><colgroup><col style=\"width:10ch\"><col "
+			  "style=\"width:10ch\"><col style=\"width:12ch\"><col>"
+			  "</colgroup>";
+		sp_qp_line(&c->out, h, strlen(h));
+		h = "<tr><th>time</th><th>level</th><th>tag</th>"
+		    "<th>message</th></tr>";
 		sp_qp_line(&c->out, h, strlen(h));
 	}
 	/* the records again, from the start */
@@ -851,13 +698,15 @@ static void html_end(sp_composer *c)
 {
 	const char *t = c->b->n.count ? "</table></body></html>"
 				    : "</body></html>";
-	if (c->b->size.gz && c->in_body < c->b->n.count) {
+	if ((c->b->size.gz || c->html_cut) && c->in_body < c->b->n.count) {
 		spbuf m;
 		sb_init(&m, 0);
-		sb_printf(&m, "<p>... and %lld more record%s, in the "
-			      "attachment.</p>",
+		sb_printf(&m, "<p>... and %lld more record%s, %s.</p>",
 			  (long long)(c->b->n.count - c->in_body),
-			  c->b->n.count - c->in_body == 1 ? "" : "s");
+			  c->b->n.count - c->in_body == 1 ? "" : "s",
+			  c->b->size.gz ? "in the attachment"
+					: "in the plain-text part of this "
+					  "message");
 		sp_qp_line(&c->out, "</table>", 8);
 		sp_qp_line(&c->out, m.data, m.len);
 		sb_free(&m);
@@ -914,16 +763,23 @@ void sp_compose_init(sp_composer *c, sponge *sp, const sp_batch *b,
 	c->src = src;
 	sb_init(&c->out, 0);
 	sb_init(&c->scratch, 0);
+	sb_init(&c->line, 0);
+	sb_init(&c->head_host, 0);
+	sb_init(&c->head_day, 0);
 	c->state = ST_END;
 }
 
 void sp_compose_free(sp_composer *c)
 {
-	sp_free(c->fold);
-	c->fold = NULL;
+	sp_digest_free(c);
+	sp_zone_close(c->zone);
+	c->zone = NULL;
 	sp_compose_stop(c);
 	sb_free(&c->out);
 	sb_free(&c->scratch);
+	sb_free(&c->line);
+	sb_free(&c->head_host);
+	sb_free(&c->head_day);
 }
 
 int sp_compose_rewind(sp_composer *c)
@@ -936,10 +792,21 @@ int sp_compose_rewind(sp_composer *c)
 	c->html = false;
 	c->part_start = 0;
 	c->text_listed = c->html_est = 0;
+	c->html_cut = false;
 	if (c->b->size.gz && fseek(c->b->size.gz, 0, SEEK_SET) != 0)
 		return c->rc = sp_fail(c->sp, SPONGE_EIO, "attachment: rewind");
-	if (c->sp->cfg.fold != SP_FOLD_OFF && !c->fold && c->b->n.count &&
-	    (c->rc = fold_count(c)) != SPONGE_OK)
+	if (!c->zone) {
+		spbuf why;
+		sb_init(&why, 0);
+		int rc = sp_zone_open(c->sp->cfg.timezone, &c->zone, &why);
+		if (rc)
+			rc = sp_fail(c->sp, rc, "mail.%s", why.len ? why.data
+							    : "out of memory");
+		sb_free(&why);
+		if (rc)
+			return c->rc = rc;
+	}
+	if (!c->dg && c->b->n.count && (c->rc = sp_digest_survey(c)) != SPONGE_OK)
 		return c->rc;
 	return c->rc = open_records(c);
 }
@@ -951,8 +818,11 @@ static int open_records(sp_composer *c)
 	sp_compose_stop(c);
 	c->in_body = c->listed = 0;
 	c->generation++;
-	return c->src->open(c->src, c->b->size.gz ? SP_SEVERE_FIRST
-					      : SP_OLDEST_FIRST);
+	c->cur_host[0] = '\0';
+	c->cur_day = 0;
+	return c->src->open(c->src, c->b->size.gz    ? SP_SEVERE_FIRST
+				    : c->b->n.nhosts > 1 ? SP_BY_HOST
+							 : SP_OLDEST_FIRST);
 }
 
 const char *sp_compose_next(sp_composer *c, size_t *len)
@@ -986,8 +856,8 @@ const char *sp_compose_next(sp_composer *c, size_t *len)
 				c->rc = rc;
 			if (rc == SPONGE_DONE && c->b->size.gz &&
 			    c->in_body < c->b->n.count) {
-				body_line(c, "", 0);
-				body_printf(c, "... and %lld more record%s, in "
+				sp_body_line(c, "", 0);
+				sp_body_printf(c, "... and %lld more record%s, in "
 					       "the attachment.",
 					    (long long)(c->b->n.count - c->in_body),
 					    c->b->n.count - c->in_body == 1 ? ""

@@ -29,7 +29,7 @@ void sp_config_defaults(sp_config *c)
 void sp_config_free(sp_config *c)
 {
 	char **strs[] = {&c->path, &c->spool_path, &c->from, &c->from_addr,
-			 &c->subject, &c->transport, &c->host, &c->ca_file,
+			 &c->subject, &c->timezone, &c->transport, &c->host, &c->ca_file,
 			 &c->user, &c->password_file, &c->password_command,
 			 &c->token_command, &c->helo, &c->sendmail_cmd, &c->maildir};
 	for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++) {
@@ -361,6 +361,13 @@ static int handler_mail(parse_ctx *pc, const char *sec, const char *key,
 	}
 	if (strcmp(key, "html") == 0)
 		return set_bool(pc, sec, key, v, &c->html);
+	if (strcmp(key, "timezone") == 0) {
+		if (!sp_zone_name_ok(v))
+			return bad(pc, sec, key, v,
+				   "not local, UTC or a zone of the system's "
+				   "tzdata (like Europe/Berlin)");
+		return set_str(pc, &c->timezone, v);
+	}
 	if (strcmp(key, "max_size") == 0) {
 		uint64_t n;
 		if (sponge_parse_size(v, &n) != SPONGE_OK || n < (256u << 10))

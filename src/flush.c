@@ -84,13 +84,45 @@ static void journal_reserve(int fd)
 		(void)posix_fallocate(fd, 0, JOURNAL_SIZE); /* best effort */
 }
 
-/* After the server's 250: remember the batch as accepted.  Fields: max
- * id, first id, count, the reported drops, Message-ID, the reply. */
+/* A batch's bounds as one word: "<max id>", or "<max id>/<least severe
+ * level>" for a batch that kept only its most severe levels. */
+static void batch_word(const sp_tally *n, char *buf, size_t size)
+{
+	if (sp_batch_max_level(n) < 7)
+		snprintf(buf, size, "%lld/%d", (long long)n->max_id,
+			 sp_batch_max_level(n));
+	else
+		snprintf(buf, size, "%lld", (long long)n->max_id);
+}
+
+/* The same read back (*p past it); false when it is not one. */
+static bool read_batch_word(const char **p, int64_t *max_id, int *level_cap)
+{
+	char *end;
+	errno = 0;
+	*max_id = strtoll(*p, &end, 10);
+	if (end == *p || errno)
+		return false;
+	*level_cap = 0;
+	if (*end == '/') {
+		long l = strtol(end + 1, &end, 10);
+		if (l < 0 || l > 7)
+			return false;
+		*level_cap = (int)l + 1;
+	}
+	*p = end;
+	return true;
+}
+
+/* After the server's 250: remember the batch as accepted.  Fields: the
+ * batch (max id[/level]), first id, count, the reported drops,
+ * Message-ID, the reply. */
 static bool journal_accept(int fd, const sp_batch *b, const char *reply)
 {
-	char line[JOURNAL_SIZE];
+	char line[JOURNAL_SIZE], word[48];
+	batch_word(&b->n, word, sizeof word);
 	int n = snprintf(line, sizeof line - 1,
-			 JOURNAL_TAG "%lld %lld %lld", (long long)b->n.max_id,
+			 JOURNAL_TAG "%s %lld %lld", word,
 			 (long long)b->n.first_id, (long long)b->n.count);
 	for (int l = 0; l < 8; l++)
 		n += snprintf(line + n, sizeof line - 1 - (size_t)n, " %lld",
@@ -125,16 +157,19 @@ static bool journal_pending(int fd, sp_batch *b, spbuf *reply)
 		return false; /* torn: the 250 was not recorded */
 	*nl = '\0';
 	memset(b, 0, sizeof *b);
-	char *p = line + strlen(JOURNAL_TAG), *end;
+	const char *w = line + strlen(JOURNAL_TAG);
+	if (!read_batch_word(&w, &b->n.max_id, &b->n.level_cap))
+		return false;
+	char *p = line + (w - line), *end;
 	int64_t v[11];
-	for (int i = 0; i < 11; i++) {
+	v[0] = b->n.max_id;
+	for (int i = 1; i < 11; i++) {
 		errno = 0;
 		v[i] = strtoll(p, &end, 10);
 		if (end == p || errno)
 			return false;
 		p = end;
 	}
-	b->n.max_id = v[0];
 	b->n.first_id = v[1];
 	b->n.count = v[2];
 	memcpy(b->n.dropped, v + 3, sizeof b->n.dropped);
@@ -230,8 +265,9 @@ static int64_t last_message(sponge *sp, int64_t now, bool dry)
  * exactly this batch again, with this Message-ID. */
 static int mark_inflight(sponge *sp, const sp_batch *b)
 {
-	char v[400];
-	snprintf(v, sizeof v, "%lld %s", (long long)b->n.max_id, b->env.message_id);
+	char v[400], word[48];
+	batch_word(&b->n, word, sizeof word);
+	snprintf(v, sizeof v, "%s %s", word, b->env.message_id);
 	return sp_meta_commit(sp, "inflight", v, "marking the batch");
 }
 
@@ -268,6 +304,7 @@ typedef struct flush_run {
 	int64_t now;
 	sp_batch b;
 	int64_t inflight;        /* a pinned batch's max id, or 0 */
+	int inflight_cap;        /* and its level cap */
 	char pinned_mid[320];    /* and its Message-ID */
 	bool resend;             /* the pinned batch goes again */
 	int64_t waited;          /* min_interval held it back this long */
@@ -349,14 +386,16 @@ static int select_batch(flush_run *f, bool *go)
 	spbuf v;
 	sb_init(&v, 0);
 	int rc = sp_meta_get(sp, "inflight", &v);
-	char *mid_at = NULL;
-	f->inflight = rc == SPONGE_OK && v.len ? strtoll(v.data, &mid_at, 10)
-					       : 0;
-	if (mid_at && *mid_at == ' ')
+	const char *mid_at = v.data;
+	if (rc != SPONGE_OK || !v.len ||
+	    !read_batch_word(&mid_at, &f->inflight, &f->inflight_cap))
+		f->inflight = 0;
+	else if (*mid_at == ' ')
 		snprintf(f->pinned_mid, sizeof f->pinned_mid, "%s", mid_at + 1);
 	sb_free(&v);
 	if (rc == SPONGE_OK && f->inflight > 0 &&
-	    (rc = sp_plan_tally(sp, f->inflight, &f->b.n)) == SPONGE_OK &&
+	    (rc = sp_plan_tally_capped(sp, f->inflight, f->inflight_cap,
+				       &f->b.n)) == SPONGE_OK &&
 	    f->b.n.count > 0) {
 		f->resend = true;
 		*go = true;
@@ -401,6 +440,10 @@ static int plan(flush_run *f, uint64_t server_max)
 	b->env.date_us = f->now;
 	b->env.since_us = f->since;
 	b->env.min_interval_us = f->waited;
+	/* "sending: threshold: …" -> "threshold: …" */
+	const char *why = f->res->reason;
+	snprintf(b->env.why, sizeof b->env.why, "%s",
+		 strncmp(why, "sending: ", 9) ? why : why + 9);
 	int rc;
 	if ((rc = sp_plan_envelope(sp, &b->n, &b->env,
 				   f->resend ? f->pinned_mid : NULL)) ||

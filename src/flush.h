@@ -19,6 +19,10 @@
  */
 typedef struct sp_tally {
 	int64_t max_id, first_id;  /* the batch: pending records <= max_id */
+	int level_cap;          /* 0: at every level; else only the levels
+				   below it (more severe): a batch that had
+				   to shrink keeps its most severe records */
+	int64_t bytes_by_level[8]; /* of messages and tags, by level */
 	int64_t count;
 	int64_t by_level[8];
 	int64_t first_of[8];    /* first record id at each level */
@@ -29,6 +33,9 @@ typedef struct sp_tally {
 	char tags[512];         /* "backup 80, cron 27, - 16" (top 5) */
 	int64_t msg_bytes;      /* bytes of the batch's messages and tags */
 	int64_t waiting_after;  /* pending records with id > max_id */
+	int64_t waiting[8];     /* pending records left out, by level */
+	int nhosts;             /* hosts the records come from */
+	char hosts[512];        /* "web1 9000, web2 1000" (top 5) */
 	int64_t dropped[8];     /* dropped by the spool caps, reported here */
 	/* the first record of the most severe level (the summary's) */
 	int64_t top_time;
@@ -44,6 +51,7 @@ typedef struct sp_envelope {
 	int64_t date_us;
 	int64_t since_us;       /* heartbeat: the last message (count 0) */
 	int64_t min_interval_us;/* waited for min_interval (0: it did not) */
+	char why[256];          /* the policy's reason ("" none) */
 } sp_envelope;
 
 /* Past the size cap the complete log goes along, gzip-compressed, and the
@@ -69,6 +77,14 @@ typedef struct sp_batch {
 /* Step 1: the tally of every pending record with id <= max_id (with
  * INT64_MAX: all of them), and the top record. */
 SP_HIDDEN int sp_plan_tally(sponge *sp, int64_t max_id, sp_tally *n);
+/* The same within a level cap (see sp_tally.level_cap). */
+SP_HIDDEN int sp_plan_tally_capped(sponge *sp, int64_t max_id, int level_cap,
+				   sp_tally *n);
+/* The least severe level batch n holds: 7 (debug) unless capped. */
+static inline int sp_batch_max_level(const sp_tally *n)
+{
+	return n->level_cap > 0 && n->level_cap <= 8 ? n->level_cap - 1 : 7;
+}
 /* Step 2: the envelope for tally n (a heartbeat's when n->count is 0 and
  * e->since_us is set); e->date_us, since_us and min_interval_us are the
  * caller's.  pinned_mid: a Message-ID the batch had before (or NULL). */
@@ -86,7 +102,9 @@ SP_HIDDEN void sp_plan_free(sp_batch *b);
  * in tests, an array.  open (re)starts; next gives SPONGE_ROW with *r
  * valid until the next call, SPONGE_DONE, or an error with the handle's
  * message set; close stops reading (the store's read transaction ends). */
-typedef enum sp_order { SP_OLDEST_FIRST, SP_SEVERE_FIRST } sp_order;
+/* SP_BY_HOST: this host's records first, then each other host's, each
+ * oldest first. */
+typedef enum sp_order { SP_OLDEST_FIRST, SP_SEVERE_FIRST, SP_BY_HOST } sp_order;
 typedef struct sp_source sp_source;
 struct sp_source {
 	int (*open)(sp_source *s, sp_order order);
@@ -110,10 +128,16 @@ struct sp_composer {
 	const sp_batch *b;
 	int state;
 	sp_source *src;        /* the records */
-	struct fold_slot *fold; /* folding: counts by record key, or NULL */
+	struct sp_digest *dg;   /* what the survey found (digest.c) */
+	sp_zone *zone;          /* [mail] timezone */
 	int64_t generation;     /* rewinds so far (a slot's printed mark) */
 	spbuf out;              /* the chunk being handed out */
 	spbuf scratch;
+	spbuf line;             /* digest.c's line being built */
+	spbuf head_host, head_day; /* headings before the next record */
+	char cur_host[256];     /* the log's host and day so far */
+	int64_t cur_day;
+	char dbuf[96];
 	int rc;                 /* first error (SPONGE_*) */
 	uint64_t bytes;         /* bytes handed out since rewind */
 	int64_t tsec;           /* second formatted in tbuf */
@@ -123,6 +147,7 @@ struct sp_composer {
 	int64_t html_est;       /* the HTML part's size for them, at most */
 	bool att_started;       /* the attachment's part headers are out */
 	bool html;              /* writing the text/html part */
+	bool html_cut;          /* it stopped at HTML_MAX */
 	uint64_t part_start;    /* bytes before the current part */
 	char tbuf[32];
 };
@@ -137,6 +162,33 @@ SP_HIDDEN int sp_compose_rewind(sp_composer *c);
 /* Next chunk; *len 0 and NULL at the end or on error (see c->rc).  The
  * chunk is valid until the next call. */
 SP_HIDDEN const char *sp_compose_next(sp_composer *c, size_t *len);
+
+/* ---- what the digest says (digest.c) ---- */
+typedef struct sp_digest sp_digest;
+/* The pass over the batch before composing: folding counts, kinds of
+ * problem, the context of the first most severe record. */
+SP_HIDDEN int sp_digest_survey(sp_composer *c);
+SP_HIDDEN void sp_digest_free(sp_composer *c);
+/* The top of the body: attention, context, why, counts, log heading. */
+SP_HIDDEN bool sp_digest_top(sp_composer *c);
+/* false: r repeats one already listed (skip it); else *times (and *last
+ * when > 1) for its line. */
+SP_HIDDEN bool sp_digest_fold(sp_composer *c, const sponge_record *r,
+			      int64_t *times, int64_t *last);
+/* "03:12:07 err     db  ×3 message  (last 03:12:09)" into o, the
+ * record's other lines after "\n    ". */
+SP_HIDDEN bool sp_digest_line(sp_composer *c, spbuf *o,
+			      const sponge_record *r, int64_t times,
+			      int64_t last);
+/* Host and day headings due before r ("" none). */
+SP_HIDDEN void sp_digest_headings(sp_composer *c, const sponge_record *r,
+				  spbuf *host, spbuf *day);
+/* r's time as the log shows it: "03:12:07" (or with the date). */
+SP_HIDDEN void sp_digest_hms(const sp_composer *c, int64_t t, char buf[32]);
+/* compose.c: one body line (quoted-printable, or HTML in that part). */
+SP_HIDDEN bool sp_body_line(sp_composer *c, const char *s, size_t n);
+SP_HIDDEN bool sp_body_printf(sp_composer *c, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 
 /* "2026-11-21T10:00:00.123456Z level   tag: message" (with "@host" after
  * the tag when it is not local_host) appended to out, without a line end;

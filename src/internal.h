@@ -108,6 +108,7 @@ typedef struct sp_config {
 	char *to_addr[SP_MAX_RCPT];
 	int nto;
 	char *subject;          /* template, or NULL for the default */
+	char *timezone;         /* [mail] timezone: NULL/"local", "UTC", a name */
 	char *transport;        /* "smtp", "stdout", "null" */
 	int fold;               /* enum sp_fold */
 	int html;               /* [mail] html: add a text/html alternative */
@@ -160,6 +161,23 @@ SP_HIDDEN int sp_config_load_string(sp_config *c, const char *text,
 SP_HIDDEN int64_t sp_clamp_time(int64_t t);
 /* a - b, saturating at the int64 range. */
 SP_HIDDEN int64_t sp_sub(int64_t a, int64_t b);
+
+/* ---- the zone of the times a digest shows (zone.c) ---- */
+typedef struct sp_zone sp_zone;
+typedef struct sp_civil {
+	int year, mon, mday, wday, hour, min, sec;
+	int off_s;       /* east of UTC, seconds */
+	char abbr[16];   /* "CET", "UTC", "+0530", or "" */
+} sp_civil;
+/* local (NULL or "local"), "UTC" or an IANA name of the system's tzdata
+ * (a file test, no parsing: the config checks names with it). */
+SP_HIDDEN bool sp_zone_name_ok(const char *spec);
+/* SPONGE_ECONFIG with *why when a named zone cannot be loaded. */
+SP_HIDDEN int sp_zone_open(const char *spec, sp_zone **z, spbuf *why);
+SP_HIDDEN void sp_zone_close(sp_zone *z);
+SP_HIDDEN void sp_zone_civil(const sp_zone *z, int64_t t_us, sp_civil *c);
+/* "CET, UTC+01:00", "UTC+05:30" or "UTC". */
+SP_HIDDEN void sp_zone_label(const sp_civil *c, char *buf, size_t n);
 
 /* ---- the public functions whose structs may grow (abi.c wraps them:
  * these take and fill the library's own, full-size structs) ---- */

@@ -128,11 +128,18 @@ static void count_tag(tag_count *t, int64_t *others, const char *tag)
 	(*others)++;
 }
 
-/* "backup 80, cron 27, - 16, …": the five most frequent tags. */
-static void top_tags(sp_tally *n, tag_count *t, int64_t others)
+/* "backup 80, cron 27, - 16, …": the five most frequent tags (or
+ * hosts) into out; the most frequent into first (or NULL); how many
+ * distinct ones (at most TAG_SLOTS, plus one for the others) into
+ * *distinct.  Takes the counts (they are negative afterwards). */
+static void top_five(tag_count *t, int64_t others, char *out, size_t size,
+		     char *first, size_t first_size, int *distinct)
 {
 	spbuf o;
-	sb_init(&o, sizeof n->tags - 8);
+	sb_init(&o, size - 8);
+	*distinct = others > 0;
+	for (unsigned k = 0; k < TAG_SLOTS; k++)
+		*distinct += t[k].n > 0;
 	for (int shown = 0; shown < 5; shown++) {
 		tag_count *best = NULL;
 		for (unsigned k = 0; k < TAG_SLOTS; k++)
@@ -142,9 +149,8 @@ static void top_tags(sp_tally *n, tag_count *t, int64_t others)
 				best = &t[k];
 		if (!best)
 			break;
-		if (!shown)
-			snprintf(n->first_tag, sizeof n->first_tag, "%s",
-				 best->tag);
+		if (!shown && first)
+			snprintf(first, first_size, "%s", best->tag);
 		sb_printf(&o, "%s%s %lld", shown ? ", " : "",
 			  best->tag[0] ? best->tag : "-", (long long)best->n);
 		best->n = -best->n; /* taken */
@@ -154,7 +160,7 @@ static void top_tags(sp_tally *n, tag_count *t, int64_t others)
 		more = t[k].n > 0;
 	if (more)
 		sb_adds(&o, ", …");
-	snprintf(n->tags, sizeof n->tags, "%s", o.data);
+	snprintf(out, size, "%s", o.data ? o.data : "");
 	sb_free(&o);
 }
 
@@ -162,8 +168,8 @@ static void top_tags(sp_tally *n, tag_count *t, int64_t others)
  * one pass over the rows (no sorting). */
 typedef struct level_scan {
 	sp_tally *n;
-	tag_count *tags;
-	int64_t others;
+	tag_count *tags, *hosts;
+	int64_t others, other_hosts;
 } level_scan;
 
 static void add_row(void *arg, const sp_scan_row *r)
@@ -187,18 +193,28 @@ static void add_row(void *arg, const sp_scan_row *r)
 	if (r->level < n->highest)
 		n->highest = r->level;
 	count_tag(ls->tags, &ls->others, r->tag);
+	count_tag(ls->hosts, &ls->other_hosts, r->host);
 	n->msg_bytes += r->bytes;
+	n->bytes_by_level[r->level] += r->bytes;
 }
 
 static int scan_levels(sponge *sp, int64_t max_id, sp_tally *n)
 {
-	level_scan ls = {n, sp_malloc(TAG_SLOTS * sizeof *ls.tags), 0};
+	level_scan ls = {n, sp_malloc(2 * TAG_SLOTS * sizeof *ls.tags), NULL,
+			 0, 0};
 	if (!ls.tags)
 		return sp_fail(sp, SPONGE_ENOMEM, "out of memory");
-	memset(ls.tags, 0, TAG_SLOTS * sizeof *ls.tags);
-	int rc = sp_store_scan_batch(sp, max_id, add_row, &ls);
-	if (rc == SPONGE_OK)
-		top_tags(n, ls.tags, ls.others);
+	memset(ls.tags, 0, 2 * TAG_SLOTS * sizeof *ls.tags);
+	ls.hosts = ls.tags + TAG_SLOTS;
+	int rc = sp_store_scan_batch(sp, max_id, sp_batch_max_level(n),
+				     add_row, &ls);
+	int ntags;
+	if (rc == SPONGE_OK) {
+		top_five(ls.tags, ls.others, n->tags, sizeof n->tags,
+			 n->first_tag, sizeof n->first_tag, &ntags);
+		top_five(ls.hosts, ls.other_hosts, n->hosts, sizeof n->hosts,
+			 NULL, 0, &n->nhosts);
+	}
 	sp_free(ls.tags);
 	return rc;
 }
@@ -223,6 +239,18 @@ static int load_top(sponge *sp, sp_tally *n)
 	return rc;
 }
 
+/* What stays pending, by level: the kept counts less the batch's. */
+static int count_waiting(sponge *sp, sp_tally *n)
+{
+	sponge_stats st;
+	int rc = sp_stats_get(sp, &st);
+	for (int l = 0; rc == SPONGE_OK && l < 8; l++)
+		n->waiting[l] = st.by_level[l] > n->by_level[l]
+					? st.by_level[l] - n->by_level[l]
+					: 0;
+	return rc;
+}
+
 static void tally_free(sp_tally *n)
 {
 	sp_free(n->top_msg);
@@ -231,16 +259,27 @@ static void tally_free(sp_tally *n)
 
 int sp_plan_tally(sponge *sp, int64_t max_id, sp_tally *n)
 {
+	return sp_plan_tally_capped(sp, max_id, 0, n);
+}
+
+int sp_plan_tally_capped(sponge *sp, int64_t max_id, int level_cap,
+			 sp_tally *n)
+{
 	tally_free(n);
 	memset(n, 0, sizeof *n);
 	n->highest = 7;
-	if (max_id <= 0) /* a heartbeat: only what waits */
-		return sp_store_pending_after(sp, 0, &n->waiting_after);
+	n->level_cap = level_cap > 0 && level_cap < 8 ? level_cap : 0;
+	if (max_id <= 0) { /* a heartbeat: only what waits */
+		int rc = sp_store_pending_after(sp, 0, &n->waiting_after);
+		return rc ? rc : count_waiting(sp, n);
+	}
 	int rc = scan_levels(sp, max_id, n);
 	if (rc == SPONGE_OK)
 		rc = sp_dropped(sp, n->dropped);
 	if (rc == SPONGE_OK)
 		rc = sp_store_pending_after(sp, n->max_id, &n->waiting_after);
+	if (rc == SPONGE_OK)
+		rc = count_waiting(sp, n);
 	if (rc == SPONGE_OK && n->count && n->first_of[n->highest])
 		rc = load_top(sp, n);
 	return rc;
@@ -328,10 +367,11 @@ static int plain_fits(sponge *sp, sp_batch *b, bool *fits)
  * stop at an earlier record and return its id in *last (else 0).  Memory
  * is zlib's state and one line. */
 static int gzip_log(sponge *sp, const sp_batch *b, uint64_t budget,
-		    FILE **out, uint64_t *bytes, int64_t *last)
+		    FILE **out, uint64_t *bytes, int64_t *last, uint64_t *raw)
 {
 	*out = NULL;
 	*last = 0;
+	*raw = 0;
 	FILE *f = tmpfile();
 	if (!f)
 		return sp_fail(sp, SPONGE_EIO, "attachment: temporary file: %s",
@@ -392,6 +432,7 @@ static int gzip_log(sponge *sp, const sp_batch *b, uint64_t budget,
 				     strerror(errno));
 	} while (zr == Z_OK && rc == SPONGE_OK);
 	*bytes = z.total_out;
+	*raw = z.total_in;
 	deflateEnd(&z);
 	src.base.close(&src.base);
 	sb_free(&line);
@@ -405,12 +446,38 @@ static int gzip_log(sponge *sp, const sp_batch *b, uint64_t budget,
 	return SPONGE_OK;
 }
 
-/* The batch shrinks to the records up to `last` (what its log holds): a
- * tally and an envelope of its own; the date, wait and size cap stay. */
-static int shrink(sponge *sp, sp_batch *b, int64_t last)
+/* The batch shrinks to the records up to `last` at levels below
+ * level_cap: a tally and an envelope of its own; the date, wait, reason
+ * and size cap stay. */
+static int shrink(sponge *sp, sp_batch *b, int64_t last, int level_cap)
 {
-	int rc = sp_plan_tally(sp, last, &b->n);
+	int rc = sp_plan_tally_capped(sp, last, level_cap, &b->n);
 	return rc ? rc : sp_plan_envelope(sp, &b->n, &b->env, NULL);
+}
+
+/* The least severe level whose records, with all the more severe ones,
+ * take no more than `raw` bytes of log (a line is its message and tag
+ * and about 40 bytes of time and level); at least the highest. */
+static int levels_that_fit(const sp_tally *n, uint64_t raw)
+{
+	uint64_t sum = 0;
+	int keep = n->highest;
+	for (int l = 0; l <= sp_batch_max_level(n); l++) {
+		sum += (uint64_t)n->bytes_by_level[l] + 40u * (uint64_t)n->by_level[l];
+		if (sum > raw)
+			break;
+		if (l >= n->highest)
+			keep = l;
+	}
+	return keep;
+}
+
+static int64_t waiting_total(const sp_tally *n)
+{
+	int64_t w = 0;
+	for (int l = 0; l < 8; l++)
+		w += n->waiting[l];
+	return w;
 }
 
 /*
@@ -435,24 +502,36 @@ int sp_plan_size(sponge *sp, sp_batch *b, uint64_t server_max)
 	/* base64 turns 57 bytes into a 78-byte line; keep 24 KiB for the
 	 * headers, the summary and a few records in the body */
 	uint64_t budget = (max - (24u << 10)) / 78 * 57;
-	int64_t arrivals = b->n.waiting_after;
-	for (int attempt = 0; attempt < 6; attempt++) {
+	int64_t arrivals = b->n.waiting_after, before = waiting_total(&b->n);
+	for (int attempt = 0; attempt < 16; attempt++) {
 		FILE *f;
-		uint64_t bytes;
+		uint64_t bytes, raw;
 		int64_t last;
-		if ((rc = gzip_log(sp, b, budget, &f, &bytes, &last)))
+		if ((rc = gzip_log(sp, b, budget, &f, &bytes, &last, &raw)))
 			return rc;
 		if (bytes > (max - (24u << 10)) / 78 * 57) {
 			fclose(f); /* over after all: aim lower */
 			budget = budget / 10 * 8;
 			continue;
 		}
-		if (last && (rc = shrink(sp, b, last)) != SPONGE_OK) {
+		/* too much even compressed: keep the most severe levels whose
+		 * log fits (an err never waits behind 51,557 info records),
+		 * and of the highest level alone, the oldest records */
+		int cur = sp_batch_max_level(&b->n);
+		int keep = last ? levels_that_fit(&b->n, raw) : cur;
+		if (last && cur > b->n.highest) {
+			fclose(f);
+			if ((rc = shrink(sp, b, b->n.max_id,
+					 (keep < cur ? keep : b->n.highest) + 1)))
+				return rc;
+			continue;
+		}
+		if (last && (rc = shrink(sp, b, last, cur + 1)) != SPONGE_OK) {
 			fclose(f);
 			return rc;
 		}
-		if (last) /* records past the new end: cut, or arrived late */
-			b->size.cut = b->n.waiting_after - arrivals;
+		if (waiting_total(&b->n) > before) /* left for the next one */
+			b->size.cut = waiting_total(&b->n) - before;
 		b->n.waiting_after = arrivals;
 		b->size.gz = f;
 		b->size.gz_bytes = bytes;

@@ -49,10 +49,12 @@ typedef struct sp_scan_row {
 	int64_t bytes; /* of its message and tag */
 	int level;
 	const char *tag;
+	const char *host;
 } sp_scan_row;
 typedef void (*sp_scan_fn)(void *arg, const sp_scan_row *row);
 /* Every pending record with id <= max_id, in no particular order. */
-SP_HIDDEN int sp_store_scan_batch(sponge *sp, int64_t max_id, sp_scan_fn fn,
+SP_HIDDEN int sp_store_scan_batch(sponge *sp, int64_t max_id, int max_level,
+				  sp_scan_fn fn,
 				  void *arg);
 /* Pending records with an id above `id`. */
 SP_HIDDEN int sp_store_pending_after(sponge *sp, int64_t id, int64_t *n);
@@ -97,12 +99,13 @@ SP_HIDDEN int sp_counts_step(sponge *sp, sqlite3_stmt *st, bool to_sent,
 /* Every pending record with id <= max_id is about to go (to_sent: to be
  * kept as sent): take them off the counts.  Call it in the same write
  * transaction, just before the plain DELETE or UPDATE. */
-SP_HIDDEN int sp_counts_batch_gone(sponge *sp, int64_t max_id, bool to_sent);
+SP_HIDDEN int sp_counts_batch_gone(sponge *sp, int64_t max_id, int max_level,
+				   bool to_sent);
 /* Count every record again (a full scan: only when something else
  * removed records the caller counted on). */
 SP_HIDDEN int sp_counts_recount(sponge *sp);
 /* Every pending record with id <= max_id is gone: move the cursors. */
-SP_HIDDEN int sp_counts_moved_past(sponge *sp, int64_t max_id);
+SP_HIDDEN int sp_counts_moved_past(sponge *sp, int64_t max_id, int max_level);
 /* Keep the spool within [spool] max_records and max_bytes, inside the
  * caller's write transaction: drop exactly as many records as needed,
  * kept sent ones first, then the oldest of the least severe level; never

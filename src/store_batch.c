@@ -209,10 +209,11 @@ static int remove_batch(sponge *sp, const sp_batch *b, int64_t hist)
 {
 	int rc = SPONGE_OK;
 	bool keep = sp->cfg.keep_sent_us != 0;
+	int max_level = sp_batch_max_level(&b->n);
 	/* Under the write lock: when nothing else is in the table, an
 	 * unqualified DELETE (SQLite's truncate optimisation) frees the
 	 * pages without visiting every row. */
-	bool all = !keep &&
+	bool all = !keep && max_level == 7 &&
 		   scalar(sp, "SELECT count(*) FROM records WHERE id > ?",
 			  b->n.max_id, &rc) == 0 &&
 		   scalar(sp, "SELECT EXISTS (SELECT 1 FROM records WHERE "
@@ -226,15 +227,16 @@ static int remove_batch(sponge *sp, const sp_batch *b, int64_t hist)
 		planned += b->n.by_level[l];
 	bool known = planned == b->n.count && b->n.count > 0;
 	if (!all && !known &&
-	    (rc = sp_counts_batch_gone(sp, b->n.max_id, keep)))
+	    (rc = sp_counts_batch_gone(sp, b->n.max_id, max_level, keep)))
 		return rc;
 	sqlite3_stmt *st = NULL;
 	int r = sqlite3_prepare_v2(
 		sp->db,
-		keep  ? "UPDATE records SET sent = ?2 WHERE id <= ?1 AND sent "
-			"IS NULL"
+		keep  ? "UPDATE records SET sent = ?2 WHERE id <= ?1 AND level "
+			"<= ?3 AND sent IS NULL"
 		: all ? "DELETE FROM records"
-		      : "DELETE FROM records WHERE id <= ?1 AND sent IS NULL",
+		      : "DELETE FROM records WHERE id <= ?1 AND level <= ?3 "
+			"AND sent IS NULL",
 		-1, &st, NULL);
 	if (r != SQLITE_OK)
 		return sp_dberr(sp, r, "committing the flush");
@@ -242,6 +244,8 @@ static int remove_batch(sponge *sp, const sp_batch *b, int64_t hist)
 		sqlite3_bind_int64(st, 1, b->n.max_id);
 	if (sqlite3_bind_parameter_count(st) >= 2)
 		sqlite3_bind_int64(st, 2, hist);
+	if (sqlite3_bind_parameter_count(st) >= 3)
+		sqlite3_bind_int(st, 3, max_level);
 	r = sqlite3_step(st);
 	if (r != SQLITE_DONE)
 		rc = sp_dberr(sp, r, "committing the flush");
@@ -262,7 +266,7 @@ static int remove_batch(sponge *sp, const sp_batch *b, int64_t hist)
 		rc = sp_store_exec(sp, "UPDATE counts SET n = 0",
 			      "committing the flush");
 	if (rc == SPONGE_OK)
-		rc = sp_counts_moved_past(sp, b->n.max_id);
+		rc = sp_counts_moved_past(sp, b->n.max_id, max_level);
 	return rc;
 }
 
@@ -351,18 +355,21 @@ int sp_store_record_failure(sponge *sp, const sp_batch *b, const char *outcome,
 
 /* ---- lookups for the plan and the policy ------------------------------ */
 
-int sp_store_scan_batch(sponge *sp, int64_t max_id, sp_scan_fn fn, void *arg)
+int sp_store_scan_batch(sponge *sp, int64_t max_id, int max_level,
+			sp_scan_fn fn, void *arg)
 {
 	sqlite3_stmt *st;
 	int r = sqlite3_prepare_v2(sp->db,
 				   "SELECT id, time, level, tag, "
 				   "length(CAST(message AS BLOB)), "
-				   SP_RECEIVED_SQL " FROM records "
-				   "WHERE id <= ? AND sent IS NULL",
+				   SP_RECEIVED_SQL ", host FROM records "
+				   "WHERE id <= ?1 AND level <= ?2 AND sent "
+				   "IS NULL",
 				   -1, &st, NULL);
 	if (r != SQLITE_OK)
 		return sp_dberr(sp, r, "reading the batch");
 	sqlite3_bind_int64(st, 1, max_id);
+	sqlite3_bind_int(st, 2, max_level);
 	sp_scan_row row;
 	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
 		row.id = sqlite3_column_int64(st, 0);
@@ -374,6 +381,9 @@ int sp_store_scan_batch(sponge *sp, int64_t max_id, sp_scan_fn fn, void *arg)
 		row.bytes = sqlite3_column_int64(st, 4) +
 			    sqlite3_column_bytes(st, 3);
 		row.received_us = sqlite3_column_int64(st, 5);
+		row.host = (const char *)sqlite3_column_text(st, 6);
+		if (!row.host)
+			row.host = "";
 		fn(arg, &row);
 	}
 	sqlite3_finalize(st);

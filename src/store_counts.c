@@ -97,7 +97,8 @@ int sp_counts_step(sponge *sp, sqlite3_stmt *st, bool to_sent,
 	return sp_counts_add(sp, d);
 }
 
-int sp_counts_batch_gone(sponge *sp, int64_t max_id, bool to_sent)
+int sp_counts_batch_gone(sponge *sp, int64_t max_id, int max_level,
+			 bool to_sent)
 {
 	/* a GROUP BY over the id range, before the plain DELETE/UPDATE: in
 	 * the same write transaction it counts exactly what goes, at a
@@ -105,11 +106,13 @@ int sp_counts_batch_gone(sponge *sp, int64_t max_id, bool to_sent)
 	sqlite3_stmt *st;
 	int r = sqlite3_prepare_v2(sp->db,
 				   "SELECT level, count(*) FROM records WHERE "
-				   "id <= ?1 AND sent IS NULL GROUP BY level",
+				   "id <= ?1 AND level <= ?2 AND sent IS NULL "
+				   "GROUP BY level",
 				   -1, &st, NULL);
 	if (r != SQLITE_OK)
 		return sp_dberr(sp, r, "counting records");
 	sqlite3_bind_int64(st, 1, max_id);
+	sqlite3_bind_int(st, 2, max_level);
 	int64_t d[SP_COUNTS] = {0};
 	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
 		int64_t n = sqlite3_column_int64(st, 1);
@@ -135,9 +138,10 @@ int sp_counts_recount(sponge *sp)
 	return r == SQLITE_OK ? SPONGE_OK : sp_dberr(sp, r, "counting records");
 }
 
-int sp_counts_moved_past(sponge *sp, int64_t max_id)
+int sp_counts_moved_past(sponge *sp, int64_t max_id, int max_level)
 {
-	for (int k = 0; k < 8; k++) {
+	/* less severe levels than the batch's keep their records */
+	for (int k = 0; k <= max_level && k < 8; k++) {
 		int rc = set_cursor(sp, k, max_id + 1);
 		if (rc)
 			return rc;

@@ -351,6 +351,28 @@ static void batch_close(sp_source *s)
 	bs->it = NULL;
 }
 
+/* An iterator over the batch in an order of the given SELECT's (?1 the
+ * batch's max id, ?2 this host's name, ?3 its least severe level). */
+static int batch_sorted(sp_batch_source *bs, const char *sql)
+{
+	sponge_iter *it = sp_malloc(sizeof *it);
+	if (!it)
+		return sp_fail(bs->sp, SPONGE_ENOMEM, "out of memory");
+	memset(it, 0, sizeof *it);
+	it->sp = bs->sp;
+	int rc = prepare(bs->sp, sql, &it->st, "reading records");
+	if (rc) {
+		sp_free(it);
+		return rc;
+	}
+	sqlite3_bind_int64(it->st, 1, bs->b->n.max_id);
+	/* (?2 unused in one of them: binding it is harmless) */
+	sqlite3_bind_text(it->st, 2, bs->sp->host, -1, SQLITE_STATIC);
+	sqlite3_bind_int(it->st, 3, sp_batch_max_level(&bs->b->n));
+	bs->it = it;
+	return SPONGE_OK;
+}
+
 static int batch_open(sp_source *s, sp_order order)
 {
 	sp_batch_source *bs = (sp_batch_source *)s;
@@ -359,26 +381,22 @@ static int batch_open(sp_source *s, sp_order order)
 		sponge_filter f;
 		memset(&f, 0, sizeof f);
 		f.max_id = bs->b->n.max_id;
+		if (sp_batch_max_level(&bs->b->n) < 7) { /* at or above */
+			f.has_level = 1;
+			f.level = sp_batch_max_level(&bs->b->n);
+		}
 		return sp_query(bs->sp, &f, &bs->it);
 	}
-	/* most severe first (the body of a message past mail.max_size) */
-	sponge_iter *it = sp_malloc(sizeof *it);
-	if (!it)
-		return sp_fail(bs->sp, SPONGE_ENOMEM, "out of memory");
-	memset(it, 0, sizeof *it);
-	it->sp = bs->sp;
-	int rc = prepare(bs->sp,
-			 "SELECT id,time,level,tag,host,message,sent FROM "
-			 "records WHERE id <= ? AND sent IS NULL ORDER BY "
-			 "level, id",
-			 &it->st, "reading records");
-	if (rc) {
-		sp_free(it);
-		return rc;
-	}
-	sqlite3_bind_int64(it->st, 1, bs->b->n.max_id);
-	bs->it = it;
-	return SPONGE_OK;
+	/* the log grouped by host, this host's first; or most severe first
+	 * (the body of a message past mail.max_size) */
+	return batch_sorted(bs, order == SP_BY_HOST
+				    ? "SELECT id,time,level,tag,host,message,sent "
+				      "FROM records WHERE id <= ?1 AND level <= ?3 "
+				      "AND sent IS NULL ORDER BY host <> ?2, "
+				      "host, id"
+				    : "SELECT id,time,level,tag,host,message,sent "
+				      "FROM records WHERE id <= ?1 AND level <= ?3 "
+				      "AND sent IS NULL ORDER BY level, id");
 }
 
 static int batch_next(sp_source *s, const sponge_record **r)

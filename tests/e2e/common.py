@@ -162,3 +162,31 @@ class SpoolTest(unittest.TestCase):
         self.assertTrue(err.startswith("logsponge: "), err)
         for n in needles:
             self.assertIn(n, err)
+
+
+# A record's line in a digest's log: "03:12:07 err     db    ×3 message
+# (last 03:12:09)" (past max_size the time has its date)
+import re as _re
+LOG_LINE = _re.compile(r"^(?:\d{4}-\d\d-\d\d )?\d\d:\d\d:\d\d "
+                       r"(emerg|alert|crit|err|warning|notice|info|debug) +"
+                       r"(\S+) (?: *)(?:\u00d7(\d+) )?(.*?)"
+                       r"(?:  \(last [^)]*\))?$")
+
+
+def digest_log(body):
+    """The records a digest's log lists, as (level, tag, times, message
+    first line) -- times 1 when not folded -- after the log's heading
+    (the attention block and context above it are not the log)."""
+    for head in ("\nLog, oldest first", "\nThe most severe records first"):
+        if head in body:
+            body = body.split(head, 1)[1]
+            break
+    else:
+        raise AssertionError("no log in the digest")
+    out = []
+    for line in body.splitlines():
+        m = LOG_LINE.match(line)
+        if m:
+            out.append((m.group(1), m.group(2), int(m.group(3) or 1),
+                        m.group(4)))
+    return out

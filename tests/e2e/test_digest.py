@@ -4,11 +4,23 @@ import email
 import email.policy
 import os
 import re
+import json
+import socket
 import unittest
 
-from common import ROOT, SpoolTest, scaled
+from common import ROOT, SpoolTest, digest_log, scaled
 
 TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z")
+
+
+def timeless(text):
+    """text with its dates, times and day names as <date>, <time>, <day>
+    (a golden file holds no clock)."""
+    text = TIME.sub("<time>", text)
+    text = re.sub(r"\d{4}-\d\d-\d\d", "<date>", text)
+    text = re.sub(r"\d\d:\d\d:\d\d", "<time>", text)
+    return re.sub(r"(Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day", "<day>",
+                  text)
 
 
 def message_id_domain(sender_domain="b.c"):
@@ -33,6 +45,7 @@ class DigestTest(SpoolTest):
             f.write("[mail]\nfrom = a@b.c\nto = d@e.f\ntransport = stdout\n"
                     + ("fold = %s\n" % fold if fold else ""))
         self.env["LOGSPONGE_CONFIG"] = cfg
+        self.env["TZ"] = "UTC"  # the golden files' zone
 
     def body(self):
         p = self.run_ls("flush", "--dry-run")
@@ -48,20 +61,19 @@ class DigestTest(SpoolTest):
         self.add(b"retrying in 5s\n", "-t", "db", "-l", "err")
 
     def records(self, body):
-        part = body.split("Records, oldest first", 1)[1].split("\n", 1)[1]
-        return [TIME.sub("T", l) for l in part.splitlines()]
+        return digest_log(body)
 
     def test_exact_folding(self):
-        self.config()
+        self.config("exact")
         self.seed()
         msg, body = self.body()
         self.assertEqual(self.records(body), [
-            "T err     db: connection refused  \u00d73 (last T)",
-            "T err     db: retrying in 5s  \u00d72 (last T)",
-            "T info    api: took 12ms",
-            "T info    api: took 15ms",
-            "T info    api: took 8ms",
-            "T warning db: connection refused",
+            ("err", "db", 3, "connection refused"),
+            ("err", "db", 2, "retrying in 5s"),
+            ("info", "api", 1, "took 12ms"),
+            ("info", "api", 1, "took 15ms"),
+            ("info", "api", 1, "took 8ms"),
+            ("warning", "db", 1, "connection refused"),
         ])
         self.assertIn("9 records", msg["Subject"])
 
@@ -69,10 +81,8 @@ class DigestTest(SpoolTest):
         self.config("masked")
         self.seed()
         _, body = self.body()
-        self.assertIn("T info    api: took 12ms  \u00d73 (last T)",
-                      self.records(body))
-        self.assertIn("T err     db: retrying in 5s  \u00d72 (last T)",
-                      self.records(body))
+        self.assertIn(("info", "api", 3, "took 12ms"), self.records(body))
+        self.assertIn(("err", "db", 2, "retrying in 5s"), self.records(body))
 
     def test_no_folding(self):
         self.config("off")
@@ -85,7 +95,7 @@ class DigestTest(SpoolTest):
         self.seed()
         msg, body = self.body()
         host = msg["Subject"].split(" ")[1].rstrip(":")
-        got = TIME.sub("<time>", body).replace(host, "<host>")
+        got = timeless(body).replace(host, "<host>")
         got = re.sub(r"\(\d+[smhd]( \d+[smhd])?\)", "(<span>)", got)
         path = os.path.join(ROOT, "tests", "golden", "digest.txt")
         if os.environ.get("LOGSPONGE_UPDATE_GOLDEN"):
@@ -191,7 +201,8 @@ class IntervalTest(SpoolTest):
         self.assertEqual(msg.get_content_type(), "multipart/alternative")
         text, html = list(msg.iter_parts())
         self.assertIn("nothing to report since", text.get_content())
-        self.assertIn("<p>logsponge on ", html.get_content())
+        self.assertIn("<p>logsponge on ", html.get_content().replace(
+            "<div>logsponge on ", "<p>logsponge on "))
         self.assertIn("nothing to report since", html.get_content())
         h = self.run_ls("history", "--json").stdout.decode().splitlines()
         self.assertEqual(len(h), 1)
@@ -234,15 +245,13 @@ class SizeCapTest(SpoolTest):
         self.assertEqual(msg.defects, [])
         if msg.get_content_type() == "text/plain":
             body = msg.get_content().replace("\r\n", "\n")
-            part = body.split("Records, oldest first", 1)[1].split("\n", 1)[1]
-            return [l.split(": ", 1)[1] for l in part.splitlines()], None
+            return [r[3] for r in digest_log(body)], None
         text, gz = list(msg.iter_parts())
         self.assertEqual(text.get_content_type(), "text/plain")
         self.assertEqual(gz.get_content_type(), "application/gzip")
         self.assertTrue(gz.get_filename().endswith(".log.gz"))
         body = text.get_content().replace("\r\n", "\n")
-        shown = [l.split(": ", 1)[1] for l in body.splitlines()
-                 if TIME.match(l)]
+        shown = [r[3] for r in digest_log(body)]
         log = gzip.decompress(gz.get_content()).decode().splitlines()
         return shown, [l.split(": ", 1)[1] for l in log]
 
@@ -484,21 +493,21 @@ class CappedBodyTest(SpoolTest):
         alt = next(p for p in msg.iter_parts()
                    if p.get_content_type() == "multipart/alternative")
         text, page = [p.get_content() for p in alt.iter_parts()]
-        lines = [l for l in text.replace("\r\n", "\n").splitlines()
-                 if TIME.match(l)]
-        warn = [l for l in lines if "disk almost full" in l]
+        lines = digest_log(text.replace("\r\n", "\n"))
+        warn = [l for l in lines if "disk almost full" in l[3]]
         self.assertEqual(len(warn), 1, warn[:3])
-        self.assertIn("\u00d7500", warn[0])
+        self.assertEqual(warn[0][2], 500)
+        # the most severe first: the warning heads the list
+        self.assertEqual(lines[0], warn[0])
         rows = re.findall(r"<tr><td>.*?</tr>", page)
         self.assertEqual(len(rows), len(lines))
-        self.assertIn("\u00d7500", [r for r in rows
-                                    if "disk almost full" in r][0])
+        self.assertIn("<b>\u00d7500</b> disk almost full",
+                      [r for r in rows if "disk almost full" in r][0])
         # the same records, in the same order
-        def message(s):
-            return s.split(": ", 1)[1].split("  \u00d7")[0]
-        cells = [htmlmod.unescape(re.findall(r'<td class="m">(.*?)</td>',
-                                             r)[0]) for r in rows]
-        self.assertEqual([message(l) for l in lines], cells)
+        cells = [htmlmod.unescape(re.sub(
+            r"^<b>\u00d7\d+</b> | \(last [^)]*\)$", "",
+            re.findall(r'<td class="m">(.*?)</td>', r)[0])) for r in rows]
+        self.assertEqual([l[3] for l in lines], cells)
         more = re.search(r"\.\.\. and (\d+) more records?", text)
         self.assertIsNotNone(more)
         self.assertIn("... and %s more record" % more.group(1), page)
@@ -590,13 +599,14 @@ class HtmlTest(DigestTest):
                       "&amp; &#39;quotes&#39;", h)
         self.assertIn("&lt;b&gt;tag&lt;/b&gt;", h)
         self.assertEqual(h.count("<tr><td>"), 7)  # 6 folded rows + 1
-        self.assertIn("\u00d73 (last ", h)
+        self.assertIn("<b>\u00d73</b> connection refused (last ", h)
         self.assertIn("background:#b00020;color:#ffffff;padding:0 4px;"
                       "border-radius:3px;font-weight:bold\">crit</span>", h)
         # the same records as the text part
         body = text.get_content().replace("\r\n", "\n")
-        self.assertIn("connection refused  \u00d73", body)
-        got = TIME.sub("<time>", h.replace("\r\n", "\n"))
+        self.assertIn(("err", "db", 3, "connection refused"),
+                      digest_log(body))
+        got = timeless(h.replace("\r\n", "\n"))
         got = re.sub(r"\(\d+[smhd]( \d+[smhd])?\)", "(<span>)", got)
         host = msg["Subject"].split(" ")[1].rstrip(":")
         got = got.replace(host, "<host>")
@@ -670,3 +680,199 @@ class KeepSentTest(SpoolTest):
         self.assertEqual(self.run_ls("list", "--sent").stdout, b"")
         self.assertEqual(json.loads(self.run_ls("status", "--json").stdout)
                          ["pending"], 0)
+
+
+def syslog(level, host, tag, when, msg):
+    """An RFC 5424 line: level as a severity number, time as
+    2026-11-21T<when>Z."""
+    return b"<%d>1 2026-11-21T%sZ %s %s - - - %s\n" % (
+        8 + level, when.encode(), host.encode(), tag.encode(), msg.encode())
+
+
+class AttentionTest(SpoolTest):
+    """The top of the digest (issue 12): the kinds of problem most severe
+    first, the first of the most severe with what led to it, why the
+    message went and what waits; times in the reader's zone; hosts."""
+
+    def config(self, extra="", policy="count_level = warning\n"):
+        cfg = os.path.join(self.dir, "c.conf")
+        with open(cfg, "w") as f:
+            f.write("[policy]\n" + policy + "[mail]\nfrom = a@b.c\n"
+                    "to = d@e.f\ntransport = stdout\n" + extra)
+        self.env["LOGSPONGE_CONFIG"] = cfg
+        self.env["TZ"] = "UTC"
+
+    def text(self, *args):
+        p = self.run_ls("flush", "--dry-run", *args)
+        msg = email.message_from_bytes(p.stdout, policy=email.policy.strict)
+        self.assertEqual(msg.defects, [])
+        part = msg if msg.get_content_type() == "text/plain" else next(
+            p for p in msg.walk() if p.get_content_type() == "text/plain")
+        return part.get_content().replace("\r\n", "\n")
+
+    def test_the_crit_comes_first_in_100000_records(self):
+        # the one crit arrives last, after 100,000 info lines and errs:
+        # it was at the bottom (below Gmail's clipping point)
+        n = scaled(100000, 5000)
+        self.config()
+        lines = [syslog(6, "web1", "api", "10:%02d:%02d" % (i // 6000 % 60,
+                                                          i // 100 % 60),
+                        "GET /items/%d took %dms" % (i, i % 97))
+                 for i in range(n)]
+        lines[n // 2] = syslog(3, "web1", "api", "10:30:00",
+                               "upstream timeout after 5012ms")
+        lines[n // 2 + 1] = syslog(3, "web1", "api", "10:30:01",
+                                   "upstream timeout after 5007ms")
+        lines.append(syslog(4, "web1", "db", "10:59:58",
+                            "pool at 61/64 connections"))
+        lines.append(syslog(4, "web1", "db", "10:59:59",
+                            "pool at 64/64 connections"))
+        lines.append(syslog(2, "web1", "db", "11:00:00",
+                            "could not extend file: No space left"))
+        self.add(b"".join(lines), "--format", "rfc5424")
+        body = self.text()
+        head = body.split("\nLog, oldest first", 1)[0].split(
+            "\nThe most severe records first", 1)[0]
+        self.assertLess(len(head.encode()), 100 * 1024)
+        top = body.splitlines()
+        crit = next(i for i, l in enumerate(top) if " crit " in l)
+        self.assertLess(crit, 10, top[:12])
+        # most severe first, then most frequent; values masked when
+        # they vary, the count before the message, first and last seen
+        kinds = [l for l in head.split("most severe first:\n", 1)[1]
+                 .split("\n\n", 1)[0].splitlines()]
+        self.assertEqual(kinds, [
+            "  \u00d71 crit    db  could not extend file: No space left  "
+            "at 11:00:00",
+            "  \u00d72 err     api upstream timeout after #ms  "
+            "10:30:00\u201310:30:01",
+            "  \u00d72 warning db  pool at #/# connections  "
+            "10:59:58\u201310:59:59"])
+        # the first crit, after what its tag logged before it
+        self.assertIn("The first crit, after what db logged before it:\n"
+                      "  10:59:58 warning db: pool at 61/64 connections\n"
+                      "  10:59:59 warning db: pool at 64/64 connections\n"
+                      "* 11:00:00 crit    db: could not extend file: No "
+                      "space left\n", head)
+        self.assertIn("Sent because: threshold: 5 of 1 record at warning "
+                      "or above", head)
+
+    def test_at_most_20_kinds_then_how_many_more(self):
+        self.config()
+        self.add(b"".join(syslog(3, "web1", "t%02d" % i, "10:00:%02d" % i,
+                                 "failure %d" % i) for i in range(25)),
+                 "--format", "rfc5424")
+        body = self.text()
+        kinds = body.split("most severe first:\n", 1)[1].split("\n\n")[0]
+        self.assertEqual(len(kinds.splitlines()), 21)
+        self.assertTrue(kinds.splitlines()[-1].startswith(
+            "  and 5 more kinds"), kinds)
+        self.assertIn("Needs attention: 25 kinds of record at warning", body)
+
+    def test_times_in_the_configured_zone_with_day_headings(self):
+        self.config("timezone = America/New_York\n")
+        self.add(syslog(3, "web1", "db", "04:59:59", "before midnight") +
+                 syslog(3, "web1", "db", "05:00:01", "after midnight"),
+                 "--format", "rfc5424")
+        body = self.text()
+        log = body.split("\nLog, oldest first", 1)[1]
+        self.assertIn("\nFriday 2026-11-20 (EST, UTC-05:00)\n"
+                      "23:59:59 err     db before midnight\n\n"
+                      "Saturday 2026-11-21 (EST, UTC-05:00)\n"
+                      "00:00:01 err     db after midnight\n", log)
+        self.assertIn("From 2026-11-20 23:59:59 to 2026-11-21 00:00:01 "
+                      "EST, UTC-05:00 (2s)", body)
+        # list --json keeps UTC with microseconds
+        rec = json.loads(self.run_ls("list", "--json").stdout.splitlines()[0])
+        self.assertEqual(rec["time"], "2026-11-21T04:59:59.000000Z")
+        # local: the flush's TZ
+        self.config("timezone = local\n")
+        self.env["TZ"] = "Asia/Kolkata"
+        self.assertIn("\nSaturday 2026-11-21 (IST, UTC+05:30)\n"
+                      "10:29:59 err     db before midnight\n",
+                      self.text())
+
+    def test_an_unknown_zone_is_a_config_error(self):
+        self.config("timezone = Mars/Olympus_Mons\n")
+        p = self.run_ls("check", check=False)
+        self.assertEqual(p.returncode, 78)
+        self.assertIn(b"timezone", p.stderr)
+        self.assertIn(b"Mars/Olympus_Mons", p.stderr)
+
+    def test_several_hosts_a_hosts_line_and_the_log_by_host(self):
+        self.config()
+        here = socket.gethostname()
+        self.add(syslog(6, here, "cron", "10:00:00", "backup started") +
+                 syslog(3, "web2", "nginx", "10:00:01", "upstream down") +
+                 syslog(6, here, "cron", "10:00:02", "backup done") +
+                 syslog(3, "web3", "nginx", "10:00:03", "upstream down") +
+                 syslog(4, "web2", "tls", "10:00:04", "certificate expires"),
+                 "--format", "rfc5424")
+        body = self.text()
+        self.assertIn("\nHosts: web2 2, %s 2, web3 1\n" % here
+                      if "web2" < here else
+                      "\nHosts: %s 2, web2 2, web3 1\n" % here, body)
+        log = body.split("\nLog, oldest first, by host:", 1)[1]
+        self.assertEqual(
+            [l for l in log.splitlines() if l.startswith("Host ")],
+            ["Host " + here, "Host web2", "Host web3"])
+        # the two hosts' identical errors stay apart in the log
+        self.assertEqual(log.count("upstream down"), 2)
+        self.assertIn("nginx upstream down  10:00:01\u201310:00:03 (several "
+                      "hosts)", body)
+        self.assertIn("tls   certificate expires  at 10:00:04 (web2)", body)
+
+    def test_folded_records_are_counted(self):
+        self.config(policy="count_level = warning\n")
+        self.add(b"disk almost full\n" * 7 + b"other\n", "-l", "warning")
+        body = self.text()
+        self.assertIn("Folded: 6 repeated records shown once each with "
+                      "\u00d7N (fold = exact)", body)
+        self.assertEqual(digest_log(body)[0][2], 7)
+
+
+class SevereFirstTest(SpoolTest):
+    """A batch too big even compressed keeps its most severe records
+    (issue 12): the err waited behind 51,557 info records while the
+    subject said "highest info"."""
+    config = SizeCapTest.config
+    flush_timed = SizeCapTest.flush_timed
+    logged = SizeCapTest.logged
+
+    def test_the_err_goes_first_and_the_rest_drains(self):
+        import binascii
+        self.config("max_size = 256k\n")
+        infos = ["info %06d %s" % (i, binascii.hexlify(os.urandom(40))
+                                   .decode()) for i in range(8000)]
+        self.add("".join(l + "\n" for l in infos).encode())
+        self.add(b"disk full on /srv\n", "-l", "err", "-t", "db")
+        self.add(b"disk at 97%\n", "-l", "warning", "-t", "db")
+        raw, _ = self.flush_timed()
+        msg = email.message_from_bytes(raw, policy=email.policy.default)
+        self.assertIn("highest err: disk full on /srv", msg["Subject"])
+        self.assertEqual(msg["X-Logsponge-Level"], "err")
+        shown, log = self.logged(raw)
+        self.assertIsNotNone(log)
+        # the err and the warning went, most severe first, in both parts
+        self.assertEqual(shown[:2], ["disk full on /srv", "disk at 97%"])
+        self.assertIn("disk full on /srv", log)
+        self.assertIn("disk at 97%", log)
+        self.assertLessEqual(len(raw), 256 << 10)
+        text = next(p for p in msg.walk()
+                    if p.get_content_type() == "text/plain").get_content()
+        # what did not fit waits, and the message says so by level
+        pending = SpoolTest.records(self)
+        self.assertGreater(len(pending), 0)
+        self.assertIn("Waiting for the next message: %d records: info %d"
+                      % (len(pending), len(pending)), text)
+        # the rest drains in later messages: each record exactly once
+        seen = list(log)
+        for _ in range(20):
+            raw, _ = self.flush_timed()
+            if not raw:
+                break
+            s, l = self.logged(raw)
+            seen += l if l is not None else s
+        self.assertEqual(SpoolTest.records(self), [])
+        self.assertEqual(sorted(seen), sorted(infos + ["disk full on /srv",
+                                                       "disk at 97%"]))

@@ -104,9 +104,10 @@ class DeliveryTest(FlushTest):
         self.assertTrue(msg["Date"])
         self.assertEqual(msg.defects, [])
         body = msg.get_content().replace("\r\n", "\n")
+        log = body.split("\nLog, oldest first", 1)[1]
         pos = 0
         for rec in [m for (_, _, _, m) in before]:
-            i = body.find(": " + rec + "\n", pos)
+            i = log.find(" " + rec + "\n", pos)
             self.assertGreaterEqual(i, 0, "record missing or out of order: "
                                     + rec[:60])
             pos = i + len(rec)

@@ -134,15 +134,16 @@ class JoinTest(SpoolTest):
         p = self.run_ls("flush", "--dry-run")
         msg = email.message_from_bytes(p.stdout, policy=email.policy.strict)
         body = msg.get_content().replace("\r\n", "\n")
-        summary, body = body.split("Records, oldest first", 1)
+        summary, body = body.split("\nLog, oldest first", 1)
         first = JAVA.splitlines()
-        # the summary names the first line only, and says there is more
-        self.assertIn(first[0] + " \u2026\n", summary)
-        self.assertEqual(summary.count("\n    "), 0)
+        # the attention block names the first line only, once for both
+        attention = summary.split("\n\n")[1]
+        self.assertEqual(attention.count(first[0]), 1)
+        self.assertNotIn(first[1], attention)
         self.assertNotIn("\n", msg["Subject"])
         # one line for both (folded by the first line), the others under it
         self.assertEqual(body.count(first[0]), 1)
-        self.assertIn(first[0] + "  \u00d72 (last ", body)
+        self.assertIn("\u00d72 " + first[0] + "  (last ", body)
         at = body.index(first[0])
         tail = body[at:].split("\n")
         self.assertEqual(tail[1:1 + len(first) - 1],

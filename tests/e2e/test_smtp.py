@@ -350,13 +350,13 @@ class DescriptorsTest(FlushTest):
 
 class SizeTest(FlushTest):
     def test_69_only_when_even_one_record_cannot_fit(self):
-        """SIZE 70000 and one incompressible 60 KB record: the batch
+        """SIZE 70000 and one incompressible 64 KB record: the batch
         cannot shrink below one record, so nothing is sent, 69, and
         history says why (the server never sees a transfer)."""
         import base64
         srv = self.start(size_limit=70000)
         self.write_config(srv.port)
-        self.add(base64.b64encode(os.urandom(45000)) + b"\n")
+        self.add(base64.b64encode(os.urandom(48000)) + b"\n")
         before = self.snapshot()
         p = self.flush()
         self.assertEqual(p.returncode, EX_UNAVAILABLE, p.stderr)

@@ -6,7 +6,7 @@ import os
 import subprocess
 import unittest
 
-from common import BIN
+from common import BIN, digest_log
 from smtpserver import PASSWORD, USER, Certs
 from test_flush import FlushTest
 
@@ -35,9 +35,10 @@ class TransportTest(FlushTest):
 
     def assertBodyHas(self, msg, records):
         body = msg.get_content().replace("\r\n", "\n")
+        body = body.split("\nLog, oldest first", 1)[1]
         pos = 0
         for r in records:
-            i = body.find(": " + r + "\n", pos)
+            i = body.find(" " + r + "\n", pos)
             self.assertGreaterEqual(i, 0, r)
             pos = i
 
@@ -169,9 +170,9 @@ class MaildirTest(TransportTest):
                 for k in box.keys()]
         self.assertEqual(len(msgs), 2)
         msgs.sort(key=lambda m: m["Message-ID"])
-        bodies = "".join(m.get_content() for m in msgs)
+        listed = [r[3] for m in msgs for r in digest_log(m.get_content())]
         for r in recs + ["second batch"]:
-            self.assertIn(": " + r + "\n", bodies)
+            self.assertIn(r, listed)
         self.assertEqual(os.listdir(os.path.join(md, "tmp")), [])
         self.assertEqual(len(os.listdir(os.path.join(md, "new"))), 2)
         for name in os.listdir(os.path.join(md, "new")):

@@ -149,11 +149,16 @@ START_TEST(composer_reads_only_its_source)
 	ck_assert_ptr_nonnull(strstr(out.data, "Subject: unit subject"));
 	ck_assert_ptr_nonnull(strstr(out.data, "Message-ID: <unit@example.org>"));
 	ck_assert_ptr_nonnull(strstr(out.data, "backup started"));
-	/* the two identical errors fold into one line, x2 (QP: =C3=972) */
-	const char *first = strstr(out.data, "disk full on /srv");
+	/* the two identical errors fold into one line of the log, x2 (QP:
+	 * =C3=972), and are one kind of problem in the attention block */
+	const char *log = strstr(out.data, "Log, oldest first");
+	ck_assert_ptr_nonnull(log);
+	const char *first = strstr(log, "=C3=972 disk full on /srv");
 	ck_assert_ptr_nonnull(first);
-	ck_assert_ptr_nonnull(strstr(out.data, "=C3=972"));
-	ck_assert_ptr_null(strstr(first + 1, "disk full on /srv\n"));
+	ck_assert_ptr_null(strstr(first + 10, "disk full on /srv"));
+	const char *kind = strstr(out.data, "=C3=972 err     cron disk full on /srv");
+	ck_assert_ptr_nonnull(kind);
+	ck_assert(kind < log);
 	ck_assert_int_eq(src.order, SP_OLDEST_FIRST);
 	/* composing again gives the same bytes */
 	ck_assert_int_eq(sp_send_stream(&c, true, collect_out, &again),

@@ -1,0 +1,645 @@
+/* digest.c - what a digest says, in the order an on-call engineer reads
+ * it: the kinds of problem, most severe first; the context of the first
+ * of the most severe; why the message went and what still waits; the
+ * counts; then the log, by host and by day, in the reader's zone.
+ *
+ * One pass over the batch (the survey) gathers all of it in bounded
+ * memory: folding counts, up to KINDS_MAX kinds of problem, and the few
+ * records before the first of the most severe.  compose.c writes the
+ * lines out as MIME. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "flush.h"
+
+/* ---- the survey ----------------------------------------------------- */
+
+/*
+ * Folding, while streaming and in bounded memory: the survey counts each
+ * (level, tag, message) -- or its masked form -- by a 64-bit hash in a
+ * table of FOLD_SLOTS entries (2 MiB); the log then lists a repeated
+ * record once, at its first appearance, with its count and last time.
+ * Once the table is 3/4 full, records whose key is not in it yet are
+ * listed one by one, unfolded.
+ */
+#define FOLD_SLOTS 65536
+typedef struct fold_slot {
+	uint64_t key;    /* 0: empty */
+	int64_t count;
+	int64_t last;
+	int64_t printed; /* the rewind generation that printed it */
+} fold_slot;
+
+/* A kind of problem: the records at or above count_level with the same
+ * level, tag and masked first line. */
+#define KINDS_MAX 4096
+#define KIND_SLOTS 8192
+#define KIND_TEXT 200
+#define TOP_KINDS 20
+typedef struct kind {
+	uint64_t key, exact;   /* masked key; exact hash of the first */
+	bool varies;           /* not all its records say the same */
+	bool hosts;            /* on more than one host */
+	int level;
+	int64_t count, first, last;
+	char tag[48];
+	char host[64];
+	char text[KIND_TEXT];  /* the first one's first line, cut */
+} kind;
+
+/* The records before the first of the most severe, from its tag. */
+#define CONTEXT 3
+#define CONTEXT_LINES 12
+typedef struct ctx_rec {
+	int64_t time;
+	int level;
+	char tag[48];
+	spbuf msg;             /* up to CONTEXT_LINES lines */
+} ctx_rec;
+
+struct sp_digest {
+	fold_slot *fold;       /* NULL: fold = off */
+	size_t fold_used;
+	kind *kinds;
+	int nkinds;
+	int32_t *kidx;         /* KIND_SLOTS: index + 1 into kinds, 0 empty */
+	int64_t kinds_lost;    /* records of kinds past KINDS_MAX */
+	ctx_rec ring[CONTEXT]; /* the last ones of the top tag, a ring */
+	int nring, ring_at;
+	ctx_rec top;           /* the first of the most severe */
+	bool have_top;
+	int tagw;              /* the tag column's width */
+	int64_t folded;        /* records merged into an earlier one */
+};
+
+static uint64_t host_hash(const char *h)
+{
+	uint64_t v = 1469598103934665603ULL;
+	for (; *h; h++)
+		v = (v ^ (unsigned char)*h) * 1099511628211ULL;
+	return v;
+}
+
+/* The folding key: level, tag, the first line (a record of several lines
+ * folds by it: two of the same traceback differ in their frames'
+ * addresses), and the host when the batch has several. */
+static uint64_t record_key(const sp_composer *c, const sponge_record *r,
+			   bool masked)
+{
+	const char *nl = memchr(r->message, '\n', r->message_len);
+	size_t n = nl ? (size_t)(nl - r->message) : r->message_len;
+	uint64_t h = sp_fold_hash(r->level, r->tag, r->message, n, masked);
+	if (c->b->n.nhosts > 1)
+		h ^= host_hash(r->host) * 31;
+	return h ? h : 1;
+}
+
+static fold_slot *fold_find(fold_slot *t, uint64_t key, bool insert,
+			    size_t *used)
+{
+	for (size_t i = (size_t)key % FOLD_SLOTS, k = 0; k < FOLD_SLOTS;
+	     k++, i = (i + 1) % FOLD_SLOTS) {
+		if (t[i].key == key)
+			return &t[i];
+		if (!t[i].key) {
+			if (!insert || *used >= FOLD_SLOTS / 4 * 3)
+				return NULL;
+			(*used)++;
+			t[i].key = key;
+			return &t[i];
+		}
+	}
+	return NULL;
+}
+
+static void copy_cut(char *dst, size_t cap, const char *s, size_t n)
+{
+	if (n >= cap) { /* on a character boundary */
+		n = cap - 1;
+		while (n && ((unsigned char)s[n] & 0xC0) == 0x80)
+			n--;
+	}
+	memcpy(dst, s, n);
+	dst[n] = '\0';
+}
+
+static size_t first_line(const sponge_record *r)
+{
+	const char *nl = memchr(r->message, '\n', r->message_len);
+	return nl ? (size_t)(nl - r->message) : r->message_len;
+}
+
+static void count_kind(sp_digest *d, const sponge_record *r)
+{
+	size_t n = first_line(r);
+	uint64_t key = sp_fold_hash(r->level, r->tag, r->message, n, true);
+	uint64_t exact = sp_fold_hash(r->level, r->tag, r->message, n, false);
+	key = key ? key : 1;
+	for (size_t i = key % KIND_SLOTS, k = 0; k < KIND_SLOTS;
+	     k++, i = (i + 1) % KIND_SLOTS) {
+		if (d->kidx[i]) {
+			kind *x = &d->kinds[d->kidx[i] - 1];
+			if (x->key != key)
+				continue;
+			x->count++;
+			x->last = r->time_us > x->last ? r->time_us : x->last;
+			x->varies |= x->exact != exact;
+			x->hosts |= strcmp(x->host, r->host) != 0;
+			return;
+		}
+		if (d->nkinds >= KINDS_MAX)
+			break;
+		kind *x = &d->kinds[d->nkinds++];
+		d->kidx[i] = d->nkinds;
+		memset(x, 0, sizeof *x);
+		x->key = key;
+		x->exact = exact;
+		x->level = r->level;
+		x->count = 1;
+		x->first = x->last = r->time_us;
+		copy_cut(x->tag, sizeof x->tag, r->tag, strlen(r->tag));
+		copy_cut(x->host, sizeof x->host, r->host, strlen(r->host));
+		copy_cut(x->text, sizeof x->text, r->message, n);
+		return;
+	}
+	d->kinds_lost++;
+}
+
+/* A copy of r: its first CONTEXT_LINES lines, each cut to 300 bytes. */
+static void keep_record(ctx_rec *k, const sponge_record *r)
+{
+	k->time = r->time_us;
+	k->level = r->level;
+	copy_cut(k->tag, sizeof k->tag, r->tag, strlen(r->tag));
+	sb_reset(&k->msg);
+	const char *m = r->message, *end = m + r->message_len;
+	for (int line = 0; m <= end && line < CONTEXT_LINES; line++) {
+		const char *nl = memchr(m, '\n', (size_t)(end - m));
+		size_t n = (size_t)((nl ? nl : end) - m);
+		char cut[304];
+		copy_cut(cut, 301, m, n);
+		if (line)
+			sb_addc(&k->msg, '\n');
+		sb_adds(&k->msg, cut);
+		if (strlen(cut) < n)
+			sb_adds(&k->msg, "\xE2\x80\xA6");
+		if (!nl)
+			break;
+		m = nl + 1;
+		if (line + 1 == CONTEXT_LINES)
+			sb_adds(&k->msg, "\n\xE2\x80\xA6");
+	}
+}
+
+/* Before the first record at the batch's highest level: keep the last
+ * CONTEXT records of its tag; then keep it. */
+static void watch_context(sp_digest *d, const sp_composer *c,
+			  const sponge_record *r)
+{
+	if (d->have_top)
+		return;
+	if (r->level == c->b->n.highest) {
+		keep_record(&d->top, r);
+		d->have_top = true;
+		return;
+	}
+	/* the top record's tag is the first record's at that level: the
+	 * tally knows it (top_tag) */
+	if (strcmp(r->tag, c->b->n.top_tag) != 0)
+		return;
+	ctx_rec *k;
+	if (d->nring < CONTEXT) {
+		k = &d->ring[(d->ring_at + d->nring++) % CONTEXT];
+	} else {
+		k = &d->ring[d->ring_at];
+		d->ring_at = (d->ring_at + 1) % CONTEXT;
+	}
+	keep_record(k, r);
+}
+
+static void digest_free(sp_digest *d)
+{
+	if (!d)
+		return;
+	sp_free(d->fold);
+	sp_free(d->kinds);
+	sp_free(d->kidx);
+	for (int i = 0; i < CONTEXT; i++)
+		sb_free(&d->ring[i].msg);
+	sb_free(&d->top.msg);
+	sp_free(d);
+}
+
+void sp_digest_free(sp_composer *c)
+{
+	digest_free(c->dg);
+	c->dg = NULL;
+}
+
+int sp_digest_survey(sp_composer *c)
+{
+	sp_digest *d = sp_malloc(sizeof *d);
+	if (!d)
+		return sp_fail(c->sp, SPONGE_ENOMEM, "out of memory");
+	memset(d, 0, sizeof *d);
+	c->dg = d;
+	bool fold = c->sp->cfg.fold != SP_FOLD_OFF;
+	bool masked = c->sp->cfg.fold == SP_FOLD_MASKED;
+	d->kinds = sp_malloc(KINDS_MAX * sizeof *d->kinds);
+	d->kidx = sp_malloc(KIND_SLOTS * sizeof *d->kidx);
+	d->fold = fold ? sp_malloc(FOLD_SLOTS * sizeof *d->fold) : NULL;
+	if (!d->kinds || !d->kidx || (fold && !d->fold))
+		return sp_fail(c->sp, SPONGE_ENOMEM, "out of memory");
+	memset(d->kidx, 0, KIND_SLOTS * sizeof *d->kidx);
+	if (fold)
+		memset(d->fold, 0, FOLD_SLOTS * sizeof *d->fold);
+	for (int i = 0; i < CONTEXT; i++)
+		sb_init(&d->ring[i].msg, 0);
+	sb_init(&d->top.msg, 0);
+	int count_level = c->sp->cfg.policy.count_level;
+	int rc = c->src->open(c->src, SP_OLDEST_FIRST);
+	const sponge_record *r;
+	while (rc == SPONGE_OK && (rc = c->src->next(c->src, &r)) == SPONGE_ROW) {
+		rc = SPONGE_OK;
+		int w = (int)strlen(*r->tag ? r->tag : "-");
+		if (w > d->tagw && w <= 16)
+			d->tagw = w;
+		if (r->level <= count_level)
+			count_kind(d, r);
+		watch_context(d, c, r);
+		if (!fold)
+			continue;
+		fold_slot *s = fold_find(d->fold, record_key(c, r, masked),
+					 true, &d->fold_used);
+		if (s) {
+			d->folded += s->count > 0;
+			s->count++;
+			s->last = r->time_us;
+		}
+	}
+	c->src->close(c->src);
+	if (!d->tagw)
+		d->tagw = 1;
+	return rc == SPONGE_DONE ? SPONGE_OK : rc;
+}
+
+/* ---- times for people ----------------------------------------------- */
+
+/* "03:12:07" or, another day than the log's last, "12-01 23:58:01". */
+static void clock_time(const sp_composer *c, int64_t t, char *buf, size_t n,
+		       bool with_date)
+{
+	sp_civil v;
+	sp_zone_civil(c->zone, t, &v);
+	if (with_date)
+		snprintf(buf, n, "%04d-%02d-%02d %02d:%02d:%02d", v.year, v.mon,
+			 v.mday, v.hour, v.min, v.sec);
+	else
+		snprintf(buf, n, "%02d:%02d:%02d", v.hour, v.min, v.sec);
+}
+
+static bool same_day(const sp_composer *c, int64_t a, int64_t b)
+{
+	sp_civil x, y;
+	sp_zone_civil(c->zone, a, &x);
+	sp_zone_civil(c->zone, b, &y);
+	return x.year == y.year && x.mon == y.mon && x.mday == y.mday;
+}
+
+void sp_digest_hms(const sp_composer *c, int64_t t, char buf[32])
+{
+	clock_time(c, t, buf, 32, c->b->size.gz != NULL);
+}
+
+/* "Wednesday 2026-12-02 (CET, UTC+01:00)". */
+static void day_heading(const sp_civil *v, char *buf, size_t n)
+{
+	static const char *const days[] = {"Sunday", "Monday", "Tuesday",
+					   "Wednesday", "Thursday", "Friday",
+					   "Saturday"};
+	char zone[48];
+	sp_zone_label(v, zone, sizeof zone);
+	snprintf(buf, n, "%s %04d-%02d-%02d (%s)", days[v->wday % 7], v->year,
+		 v->mon, v->mday, zone);
+}
+
+/* A heading before r when its host or day (or zone) is not the last
+ * record's: into out (empty when none). */
+void sp_digest_headings(sp_composer *c, const sponge_record *r, spbuf *host,
+			spbuf *day)
+{
+	sb_reset(host);
+	sb_reset(day);
+	if (c->b->size.gz) /* most severe first: full times, no headings */
+		return;
+	if (c->b->n.nhosts > 1 && strcmp(c->cur_host, r->host) != 0) {
+		snprintf(c->cur_host, sizeof c->cur_host, "%s", r->host);
+		sb_printf(host, "Host %s", r->host);
+		c->cur_day = 0; /* each host's log starts with its day */
+	}
+	sp_civil v;
+	sp_zone_civil(c->zone, r->time_us, &v);
+	int64_t key = ((int64_t)v.year * 10000 + v.mon * 100 + v.mday) *
+			      100000 + v.off_s / 60 + 50000;
+	if (key != c->cur_day) {
+		c->cur_day = key;
+		day_heading(&v, c->dbuf, sizeof c->dbuf);
+		sb_adds(day, c->dbuf);
+	}
+}
+
+/* ---- the top of the body -------------------------------------------- */
+
+static int kind_order(const void *pa, const void *pb)
+{
+	const kind *a = pa, *b = pb;
+	if (a->level != b->level)
+		return a->level - b->level;
+	if (a->count != b->count)
+		return a->count > b->count ? -1 : 1;
+	return a->first < b->first ? -1 : a->first > b->first;
+}
+
+/* "  ×312 err     api      upstream timeout after #ms  02:58:01–03:14:55" */
+static void kind_line(sp_composer *c, const kind *k, int cw, int64_t end)
+{
+	static const char *const padded[8] = {
+		"emerg  ", "alert  ", "crit   ", "err    ",
+		"warning", "notice ", "info   ", "debug  "};
+	spbuf *o = &c->line;
+	sb_reset(o);
+	char cnt[32];
+	snprintf(cnt, sizeof cnt, "\xC3\x97%lld", (long long)k->count);
+	sb_printf(o, "  %-*s %s %-*s ", cw + 2 /* "×" is 2 bytes */, cnt, padded[k->level & 7],
+		  c->dg->tagw, k->tag[0] ? k->tag : "-");
+	if (k->varies) {
+		sp_mask(o, k->text, strlen(k->text));
+	} else {
+		sb_adds(o, k->text);
+	}
+	char t1[32], t2[32];
+	clock_time(c, k->first, t1, sizeof t1, !same_day(c, k->first, end));
+	clock_time(c, k->last, t2, sizeof t2, !same_day(c, k->last, end));
+	if (strcmp(t1, t2) != 0) {
+		sb_printf(o, "  %s\xE2\x80\x93%s", t1, t2);
+	} else {
+		sb_printf(o, "  at %s", t1);
+	}
+	if (c->b->n.nhosts > 1)
+		sb_printf(o, k->hosts ? " (several hosts)" : " (%s)", k->host);
+	sp_body_line(c, o->data, o->len);
+}
+
+static void attention(sp_composer *c)
+{
+	sp_digest *d = c->dg;
+	const char *lv = sponge_level_name(c->sp->cfg.policy.count_level);
+	if (!d->nkinds) {
+		sp_body_printf(c, "Nothing at %s or above.", lv);
+		return;
+	}
+	qsort(d->kinds, (size_t)d->nkinds, sizeof *d->kinds, kind_order);
+	int shown = d->nkinds < TOP_KINDS ? d->nkinds : TOP_KINDS;
+	int cw = 1;
+	for (int i = 0; i < shown; i++) {
+		int w = snprintf(NULL, 0, "%lld", (long long)d->kinds[i].count);
+		cw = w > cw ? w : cw;
+	}
+	sp_body_printf(c, "Needs attention: %d kind%s of record at %s or above, "
+			  "most severe first:",
+		       d->nkinds, d->nkinds == 1 ? "" : "s", lv);
+	for (int i = 0; i < shown; i++)
+		kind_line(c, &d->kinds[i], cw, c->b->n.t_last);
+	if (d->nkinds > shown || d->kinds_lost)
+		sp_body_printf(c, "  and %d more kind%s%s, in the log below",
+			       d->nkinds - shown,
+			       d->nkinds - shown == 1 ? "" : "s",
+			       d->kinds_lost ? " (and others not counted)" : "");
+}
+
+/* A kept record: "  03:12:07 crit    db: …", its other lines indented. */
+static void context_record(sp_composer *c, const ctx_rec *k, const char *mark)
+{
+	char t[32];
+	clock_time(c, k->time, t, sizeof t, !same_day(c, k->time, c->b->n.t_last));
+	const char *m = k->msg.data ? k->msg.data : "";
+	size_t n = strcspn(m, "\n");
+	sp_body_printf(c, "%s%s %-7s %s: %.*s", mark, t,
+		       sponge_level_name(k->level & 7), k->tag[0] ? k->tag : "-",
+		       (int)n, m);
+	for (m += n; *m == '\n';) {
+		m++;
+		n = strcspn(m, "\n");
+		sp_body_printf(c, "      %.*s", (int)n, m);
+		m += n;
+	}
+}
+
+static void context(sp_composer *c)
+{
+	sp_digest *d = c->dg;
+	if (!d->have_top || c->b->n.highest > c->sp->cfg.policy.count_level)
+		return;
+	sp_body_line(c, "", 0);
+	const char *lv = sponge_level_name(c->b->n.highest);
+	if (d->nring)
+		sp_body_printf(c, "The first %s, after what %s logged before it:",
+			       lv, d->top.tag[0] ? d->top.tag : "-");
+	else
+		sp_body_printf(c, "The first %s:", lv);
+	for (int i = 0; i < d->nring; i++)
+		context_record(c, &d->ring[(d->ring_at + i) % CONTEXT], "  ");
+	context_record(c, &d->top, "* ");
+}
+
+/* "<prefix> emerg 1, err 3, info 40" over the levels with a count. */
+static void level_counts_line(sp_composer *c, const char *prefix,
+			      const int64_t n[8])
+{
+	spbuf *o = &c->line;
+	sb_reset(o);
+	sb_adds(o, prefix);
+	const char *sep = " ";
+	for (int l = 0; l < 8; l++) {
+		if (!n[l])
+			continue;
+		sb_printf(o, "%s%s %lld", sep, sponge_level_name(l),
+			  (long long)n[l]);
+		sep = ", ";
+	}
+	sp_body_line(c, o->data, o->len);
+}
+
+/* Why it went, and what waits for the next message. */
+static void why_and_waiting(sp_composer *c)
+{
+	const sp_batch *b = c->b;
+	sp_body_line(c, "", 0);
+	if (b->env.why[0])
+		sp_body_printf(c, "Sent because: %s", b->env.why);
+	int64_t waiting = 0;
+	for (int l = 0; l < 8; l++)
+		waiting += b->n.waiting[l];
+	if (!waiting) {
+		sp_body_line(c, "Waiting: nothing", 16);
+		return;
+	}
+	char what[96];
+	snprintf(what, sizeof what, "Waiting for the next message: %lld "
+				    "record%s:",
+		 (long long)waiting, waiting == 1 ? "" : "s");
+	level_counts_line(c, what, b->n.waiting);
+}
+
+/* The counts: span, levels, tags, hosts, folding, drops, the wait. */
+static void counts(sp_composer *c)
+{
+	const sp_tally *n = &c->b->n;
+	char t1[32], t2[32], span[32], zone[48];
+	sp_civil v;
+	sp_zone_civil(c->zone, n->t_last, &v);
+	sp_zone_label(&v, zone, sizeof zone);
+	clock_time(c, n->t_first, t1, sizeof t1, true);
+	clock_time(c, n->t_last, t2, sizeof t2, !same_day(c, n->t_first, n->t_last));
+	sponge_format_span(sp_sub(n->t_last, n->t_first), span, sizeof span);
+	sp_body_printf(c, "From %s to %s %s (%s)", t1, t2, zone, span);
+	level_counts_line(c, "Levels:", n->by_level);
+	sp_body_printf(c, "Tags: %s", n->tags);
+	if (n->nhosts > 1)
+		sp_body_printf(c, "Hosts: %s", n->hosts);
+	if (c->dg->folded)
+		sp_body_printf(c, "Folded: %lld repeated record%s shown once "
+				  "each with \xC3\x97N (fold = %s)",
+			       (long long)c->dg->folded,
+			       c->dg->folded == 1 ? "" : "s",
+			       c->sp->cfg.fold == SP_FOLD_MASKED ? "masked"
+								 : "exact");
+	int64_t dropped = 0;
+	for (int l = 0; l < 8; l++)
+		dropped += n->dropped[l];
+	if (dropped) {
+		char what[160];
+		snprintf(what, sizeof what,
+			 "Dropped because the spool was full "
+			 "(spool.max_records/max_bytes), %lld record%s:",
+			 (long long)dropped, dropped == 1 ? "" : "s");
+		level_counts_line(c, what, n->dropped);
+	}
+	if (c->b->env.min_interval_us) {
+		char w[32], mi[32];
+		sponge_format_span(sp_sub(c->b->env.date_us, n->t_first), w,
+				   sizeof w);
+		sponge_format_span(c->b->env.min_interval_us, mi, sizeof mi);
+		sp_body_printf(c, "Waited: the oldest record for %s "
+				  "(policy.min_interval %s)", w, mi);
+	}
+}
+
+/* Past the size cap: why the body is partial, what is attached. */
+static void size_note(sp_composer *c)
+{
+	const sp_size_plan *z = &c->b->size;
+	char sz[32];
+	if (z->max_size % (1 << 20) == 0)
+		snprintf(sz, sizeof sz, "%llu MiB",
+			 (unsigned long long)(z->max_size >> 20));
+	else
+		snprintf(sz, sizeof sz, "%llu KiB",
+			 (unsigned long long)(z->max_size >> 10));
+	sp_body_line(c, "", 0);
+	sp_body_printf(c, "This message may not exceed %s (mail.max_size, or "
+			  "the server's SIZE), so its body shows the most "
+			  "severe records that fit; the complete log of all "
+			  "%lld records is attached: %s (%llu bytes, gzip).",
+		       sz, (long long)c->b->n.count, z->gz_name,
+		       (unsigned long long)z->gz_bytes);
+}
+
+bool sp_digest_top(sp_composer *c)
+{
+	const sp_tally *n = &c->b->n;
+	sp_body_printf(c, "logsponge on %s: %lld record%s, highest level %s",
+		       c->sp->host, (long long)n->count,
+		       n->count == 1 ? "" : "s", sponge_level_name(n->highest));
+	sp_body_line(c, "", 0);
+	attention(c);
+	context(c);
+	why_and_waiting(c);
+	counts(c);
+	bool fold = c->dg->folded > 0;
+	if (c->b->size.gz) {
+		size_note(c);
+		sp_body_line(c, "", 0);
+		sp_body_printf(c, "The most severe records first%s:",
+			       fold ? " (\xC3\x97N: repeats folded, with the "
+				      "last time)"
+				    : "");
+	} else {
+		sp_body_line(c, "", 0);
+		sp_body_printf(c, "Log, oldest first%s:",
+			       n->nhosts > 1 ? ", by host" : "");
+		if (c->dg->folded)
+			sp_body_printf(c, "(\xC3\x97N: repeats folded into the "
+					  "first, with the last time)");
+	}
+	return !c->out.failed && !c->line.failed;
+}
+
+/* ---- the log ------------------------------------------------------ */
+
+/* Is r a repeat already shown (skip it), or the first of *times? */
+bool sp_digest_fold(sp_composer *c, const sponge_record *r, int64_t *times,
+		    int64_t *last)
+{
+	*times = 1;
+	sp_digest *d = c->dg;
+	if (!d || !d->fold)
+		return true;
+	size_t unused = 0;
+	fold_slot *s = fold_find(d->fold,
+				 record_key(c, r, c->sp->cfg.fold == SP_FOLD_MASKED),
+				 false, &unused);
+	if (!s || s->count < 2)
+		return true;
+	if (s->printed == c->generation)
+		return false; /* shown at its first */
+	s->printed = c->generation;
+	*times = s->count;
+	*last = s->last;
+	return true;
+}
+
+static int digest_tagw(const sp_composer *c) { return c->dg ? c->dg->tagw : 1; }
+
+bool sp_digest_line(sp_composer *c, spbuf *o, const sponge_record *r,
+		    int64_t times, int64_t last)
+{
+	static const char *const padded[8] = {
+		"emerg  ", "alert  ", "crit   ", "err    ",
+		"warning", "notice ", "info   ", "debug  "};
+	char t[32];
+	sp_digest_hms(c, r->time_us, t);
+	sb_printf(o, "%s %s %-*s ", t, padded[r->level & 7], digest_tagw(c),
+		  *r->tag ? r->tag : "-");
+	if (times > 1)
+		sb_printf(o, "\xC3\x97%lld ", (long long)times);
+	size_t n = first_line(r);
+	sb_add(o, r->message, n);
+	if (times > 1) {
+		char lt[32];
+		clock_time(c, last, lt, sizeof lt,
+			   c->b->size.gz || !same_day(c, r->time_us, last));
+		sb_printf(o, "  (last %s)", lt);
+	}
+	/* the other lines of a record, indented */
+	for (const char *m = r->message + n, *end = r->message + r->message_len;
+	     m < end;) {
+		m++; /* the '\n' */
+		const char *nl = memchr(m, '\n', (size_t)(end - m));
+		sb_add(o, "\n    ", 5);
+		sb_add(o, m, (size_t)((nl ? nl : end) - m));
+		m = nl ? nl : end;
+	}
+	return !o->failed;
+}
