@@ -10,6 +10,12 @@ MANDIR    ?= $(PREFIX)/share/man
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
 DESTDIR   ?=
 PYTHON    ?= /usr/bin/python3
+# Debian's python3 looks in /usr/lib/python3/dist-packages and, under
+# /usr/local, in /usr/local/lib/python3.X/dist-packages
+PYTHONDIR ?= $(if $(filter /usr,$(PREFIX)),$(PREFIX)/lib/python3/dist-packages,$(shell $(PYTHON) -c 'import sys; print("$(PREFIX)/lib/python%d.%d/dist-packages" % sys.version_info[:2])' 2>/dev/null || echo $(PREFIX)/lib/python3/dist-packages))
+UNITDIR   ?= $(PREFIX)/lib/systemd/system
+COMPLETIONDIR ?= $(PREFIX)/share/bash-completion/completions
+DOCDIR    ?= $(PREFIX)/share/doc/logsponge
 
 CC        ?= cc
 OPT       ?= -O2 -g
@@ -175,12 +181,31 @@ install: all $(BUILD)/logsponge.pc
 	install -m 644 man/logsponge.1 $(DESTDIR)$(MANDIR)/man1/logsponge.1
 	install -m 644 man/logsponge.3 $(DESTDIR)$(MANDIR)/man3/logsponge.3
 	install -m 644 man/logsponge.conf.5 $(DESTDIR)$(MANDIR)/man5/logsponge.conf.5
+	install -d $(DESTDIR)$(PYTHONDIR)/logsponge $(DESTDIR)$(UNITDIR) \
+	  $(DESTDIR)$(COMPLETIONDIR) $(DESTDIR)$(DOCDIR)
+	install -m 644 python/logsponge/__init__.py \
+	  $(DESTDIR)$(PYTHONDIR)/logsponge/__init__.py
+	for u in logsponge-flush.service logsponge-journal.service; do \
+	  sed 's|@BINDIR@|$(BINDIR)|g' dist/systemd/$$u.in > $(BUILD)/$$u && \
+	  install -m 644 $(BUILD)/$$u $(DESTDIR)$(UNITDIR)/$$u || exit 1; done
+	install -m 644 dist/systemd/logsponge-flush.timer $(DESTDIR)$(UNITDIR)/
+	install -m 644 dist/completion/logsponge $(DESTDIR)$(COMPLETIONDIR)/logsponge
+	install -m 644 dist/logsponge.conf.example \
+	  $(DESTDIR)$(DOCDIR)/logsponge.conf.example
+	@if [ -z "$(DESTDIR)" ] && command -v ldconfig >/dev/null; then \
+	  echo ldconfig; ldconfig; fi # the live system: tell the loader
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/logsponge $(DESTDIR)$(LIBDIR)/liblogsponge.* \
 	  $(DESTDIR)$(INCDIR)/logsponge.h $(DESTDIR)$(PKGCONFIGDIR)/logsponge.pc \
 	  $(DESTDIR)$(MANDIR)/man1/logsponge.1 $(DESTDIR)$(MANDIR)/man3/logsponge.3 \
-	  $(DESTDIR)$(MANDIR)/man5/logsponge.conf.5
+	  $(DESTDIR)$(MANDIR)/man5/logsponge.conf.5 \
+	  $(DESTDIR)$(UNITDIR)/logsponge-flush.service \
+	  $(DESTDIR)$(UNITDIR)/logsponge-flush.timer \
+	  $(DESTDIR)$(UNITDIR)/logsponge-journal.service \
+	  $(DESTDIR)$(COMPLETIONDIR)/logsponge \
+	  $(DESTDIR)$(DOCDIR)/logsponge.conf.example
+	rm -rf $(DESTDIR)$(PYTHONDIR)/logsponge
 
 # libFuzzer targets for every parser of untrusted bytes (clang).
 FUZZ_SECONDS ?= 60

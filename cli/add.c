@@ -167,7 +167,7 @@ bool parse_join_opt(const char *who, const char *arg, bool *join)
 	return false;
 }
 
-int cmd_add(const globals *g, int argc, char **argv)
+int cmd_add(globals *g, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{"level", required_argument, NULL, 'l'},
@@ -183,7 +183,7 @@ int cmd_add(const globals *g, int argc, char **argv)
 	const char *tag = NULL;
 	bool tee = false, detect = false, join = true;
 	int c;
-	while ((c = getopt_long(argc, argv, "+l:t:df:h", opts, NULL)) != -1) {
+	while ((c = cmd_getopt(g, argc, argv, "+l:t:df:h", opts)) != -1) {
 		switch (c) {
 		case 'l':
 			if (!parse_level_opt("add: --level", optarg, &level))
@@ -238,12 +238,17 @@ int cmd_add(const globals *g, int argc, char **argv)
 			join_flush(&a); /* an argument ends its record */
 		}
 	} else {
-		struct sigaction sa;
+		struct sigaction sa, old;
 		memset(&sa, 0, sizeof sa);
 		sa.sa_handler = on_signal; /* no SA_RESTART: wake read/poll */
-		sigaction(SIGINT, &sa, NULL);
-		sigaction(SIGTERM, &sa, NULL);
-		sigaction(SIGHUP, &sa, NULL);
+		/* a signal ignored by whoever started us stays ignored (the
+		 * journal unit's `trap "" TERM`: read on to the end of input,
+		 * so nothing journalctl printed is lost) */
+		static const int sigs[] = {SIGINT, SIGTERM, SIGHUP};
+		for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+			if (sigaction(sigs[i], NULL, &old) == 0 &&
+			    old.sa_handler != SIG_IGN)
+				sigaction(sigs[i], &sa, NULL);
 		sponge_set_batch(sp, BATCH_RECORDS, BATCH_BYTES, BATCH_MS);
 		status = read_stdin(&a, tee);
 	}

@@ -31,7 +31,7 @@ typedef struct globals {
 
 typedef struct command {
 	const char *name;
-	int (*run)(const globals *g, int argc, char **argv);
+	int (*run)(globals *g, int argc, char **argv);
 	const char *args;    /* synopsis after the name */
 	const char *help;    /* one line */
 } command;
@@ -56,6 +56,11 @@ sponge *open_spool(const globals *g, enum spool_use use, int *status,
 int fail(sponge *sp, int code);
 /* Print a command's usage (its table row) to f. */
 void usage(FILE *f, const char *name);
+/* getopt_long for a command: its options plus the global ones (-s, -c,
+ * -q, -v, which it handles itself, so they may follow the command). */
+struct option;
+int cmd_getopt(globals *g, int argc, char **argv, const char *optstring,
+	       const struct option *longopts);
 /* Parse a level name for an option, printing an error when bad. */
 bool parse_level_opt(const char *opt, const char *arg, int *level);
 
@@ -135,13 +140,13 @@ bool parse_join_opt(const char *who, const char *arg, bool *join);
  * line went elsewhere because the spool failed, else `status`. */
 int finish_adding(adder *a, int status);
 
-int cmd_add(const globals *g, int argc, char **argv);
-int cmd_run(const globals *g, int argc, char **argv);
-int cmd_status(const globals *g, int argc, char **argv);
-int cmd_list(const globals *g, int argc, char **argv);
-int cmd_history(const globals *g, int argc, char **argv);
-int cmd_purge(const globals *g, int argc, char **argv);
-int cmd_flush(const globals *g, int argc, char **argv);
-int cmd_check(const globals *g, int argc, char **argv);
+int cmd_add(globals *g, int argc, char **argv);
+int cmd_run(globals *g, int argc, char **argv);
+int cmd_status(globals *g, int argc, char **argv);
+int cmd_list(globals *g, int argc, char **argv);
+int cmd_history(globals *g, int argc, char **argv);
+int cmd_purge(globals *g, int argc, char **argv);
+int cmd_flush(globals *g, int argc, char **argv);
+int cmd_check(globals *g, int argc, char **argv);
 
 #endif

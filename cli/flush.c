@@ -23,26 +23,33 @@ static void flush_usage(FILE *f)
 	fprintf(f,
 		"options:\n"
 		"      --force     send whatever the policy says\n"
-		"  -n, --dry-run   print the exact message that would be sent; "
-		"change nothing\n"
+		"  -n, --dry-run   print the message that would be sent; change "
+		"nothing (on a\n"
+		"                  terminal decoded for reading: headers and "
+		"text as they are)\n"
+		"      --raw       with --dry-run: the exact message, as sent, "
+		"even on a terminal\n"
 		"Prints nothing when there is nothing to send (for cron); -v "
 		"says why.\n");
 }
 
-int cmd_flush(const globals *g, int argc, char **argv)
+int cmd_flush(globals *g, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{"force", no_argument, NULL, 'f'},
 		{"dry-run", no_argument, NULL, 'n'},
+		{"raw", no_argument, NULL, 'R'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	unsigned flags = 0;
+	bool raw = false;
 	int c, status = 0;
-	while ((c = getopt_long(argc, argv, "+nh", opts, NULL)) != -1) {
+	while ((c = cmd_getopt(g, argc, argv, "+nh", opts)) != -1) {
 		switch (c) {
 		case 'f': flags |= SPONGE_FLUSH_FORCE; break;
 		case 'n': flags |= SPONGE_FLUSH_DRY_RUN; break;
+		case 'R': raw = true; break;
 		case 'h': flush_usage(stdout); return 0;
 		default: return option_error("flush", "+nh", argv);
 		}
@@ -51,6 +58,13 @@ int cmd_flush(const globals *g, int argc, char **argv)
 		errorf("flush: %s: unexpected argument", argv[optind]);
 		return EXIT_USAGE;
 	}
+	if (raw && !(flags & SPONGE_FLUSH_DRY_RUN)) {
+		errorf("flush: --raw goes with --dry-run");
+		return EXIT_USAGE;
+	}
+	/* a person at a terminal reads it decoded; a pipe gets the bytes */
+	if ((flags & SPONGE_FLUSH_DRY_RUN) && !raw && isatty(STDOUT_FILENO))
+		flags |= SPONGE_FLUSH_READABLE;
 	sponge *sp = open_spool(g, USE_SEND, &status, NULL);
 	if (!sp)
 		return status;
@@ -87,18 +101,18 @@ int cmd_flush(const globals *g, int argc, char **argv)
 	return status;
 }
 
-int cmd_check(const globals *g, int argc, char **argv)
+int cmd_check(globals *g, int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"smtp", no_argument, NULL, 's'},
+		{"smtp", no_argument, NULL, 'M'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	bool smtp = false;
 	int c, status = 0;
-	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+	while ((c = cmd_getopt(g, argc, argv, "+h", opts)) != -1) {
 		switch (c) {
-		case 's': smtp = true; break;
+		case 'M': smtp = true; break;
 		case 'h': usage(stdout, "check"); return 0;
 		default: return option_error("check", "+h", argv);
 		}
@@ -110,6 +124,13 @@ int cmd_check(const globals *g, int argc, char **argv)
 	sponge *sp = open_spool(g, USE_SEND, &status, NULL);
 	if (!sp)
 		return status;
+	/* what a flush will need for this transport, before saying ok */
+	int crc = sponge_check_config(sp);
+	if (crc != SPONGE_OK) {
+		errorf("check: %s", sponge_errmsg(sp));
+		sponge_close(sp);
+		return exit_code(crc);
+	}
 	const char *cfg = sponge_config_path(sp);
 	if (g->verbosity >= 0)
 		printf("config: %s: ok\nspool: %s: ok\n",

@@ -16,7 +16,8 @@ static const command commands[] = {
 	 "[MESSAGE...]",
 	 "record each MESSAGE, or every line of standard input"},
 	{"run", cmd_run,
-	 "[-t TAG] [--detect-level] [--tee] [--join MODE] -- COMMAND [ARG...]",
+	 "[-t TAG] [--detect-level] [--tee] [--join MODE] "
+	 "[--stderr-level LEVEL] -- COMMAND [ARG...]",
 	 "run a command, record its output and exit status"},
 	{"status", cmd_status, "[--json]",
 	 "pending records by level, policy progress, spool size"},
@@ -28,7 +29,7 @@ static const command commands[] = {
 	 "past flush attempts and their outcomes"},
 	{"purge", cmd_purge, "(--older-than D | --all)",
 	 "delete pending records on purpose"},
-	{"flush", cmd_flush, "[--force] [--dry-run]",
+	{"flush", cmd_flush, "[--force] [--dry-run [--raw]]",
 	 "if the policy says so, send pending records as one email"},
 	{"check", cmd_check, "[--smtp]",
 	 "validate the config; with --smtp, also connect, TLS, AUTH, QUIT"},
@@ -119,13 +120,56 @@ bool parse_level_opt(const char *opt, const char *arg, int *level)
 	return false;
 }
 
+/* The global options, also accepted after the command. */
+static const struct option global_opts[] = {
+	{"spool", required_argument, NULL, 's'},
+	{"config", required_argument, NULL, 'c'},
+	{"quiet", no_argument, NULL, 'q'},
+	{"verbose", no_argument, NULL, 'v'},
+};
+#define NGLOBAL (sizeof global_opts / sizeof global_opts[0])
+
+static bool global_option(globals *g, int c, const char *arg)
+{
+	switch (c) {
+	case 's': g->spool = arg; return true;
+	case 'c': g->config = arg; return true;
+	case 'q': g->verbosity = -1; return true;
+	case 'v': g->verbosity++; return true;
+	default: return false;
+	}
+}
+
+int cmd_getopt(globals *g, int argc, char **argv, const char *optstring,
+	       const struct option *longopts)
+{
+	struct option all[40];
+	size_t n = 0;
+	/* (a command's long option must not answer to -s, -c, -q or -v:
+	 * --sent and --smtp did, and were taken for --spool) */
+	while (longopts[n].name && n < 40 - NGLOBAL - 1)
+		n++;
+	memcpy(all, longopts, n * sizeof *all);
+	memcpy(all + n, global_opts, sizeof global_opts);
+	memset(&all[n + NGLOBAL], 0, sizeof all[0]);
+	char shorts[64];
+	snprintf(shorts, sizeof shorts, "%ss:c:qv", optstring);
+	int c;
+	while ((c = getopt_long(argc, argv, shorts, all, NULL)) != -1 &&
+	       global_option(g, c, optarg))
+		;
+	return c;
+}
+
 int option_error(const char *cmd, const char *optstring, char **argv)
 {
 	/* getopt left the offending argument just before optind, and the
 	 * option's letter in optopt (0 for an unknown long option) */
 	const char *arg = optind > 0 ? argv[optind - 1] : "";
 	const char *at = optopt ? strchr(optstring, optopt) : NULL;
-	bool needs_value = at && at[1] == ':';
+	/* (-s and -c, the global options, need one too) */
+	bool needs_value = (at && at[1] == ':') || optopt == 's' ||
+			   optopt == 'c';
 	char shown[64];
 	if (optopt && strncmp(arg, "--", 2) != 0) /* "-x", or in "-qx" */
 		snprintf(shown, sizeof shown, "-%c", optopt);
@@ -187,6 +231,8 @@ int main(int argc, char **argv)
 		{NULL, 0, NULL, 0},
 	};
 	globals g = {NULL, NULL, 0};
+	_Static_assert(sizeof opts / sizeof opts[0] == NGLOBAL + 3,
+		       "the global options, and -h, -V");
 	int c;
 
 	/* A closed reader must show up as a write error, not kill us. */
@@ -196,11 +242,9 @@ int main(int argc, char **argv)
 	signal(SIGXFSZ, SIG_IGN);
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "+s:c:qvhV", opts, NULL)) != -1) {
+		if (global_option(&g, c, optarg))
+			continue;
 		switch (c) {
-		case 's': g.spool = optarg; break;
-		case 'c': g.config = optarg; break;
-		case 'q': g.verbosity = -1; break;
-		case 'v': g.verbosity++; break;
 		case 'h': main_usage(stdout); return 0;
 		case 'V':
 			printf("logsponge %s (library %s)\n", SPONGE_VERSION,

@@ -278,7 +278,7 @@ static void status_text(sponge *sp, const sponge_stats *st,
 	printf("next flush: %s\n", next->reason);
 }
 
-int cmd_status(const globals *g, int argc, char **argv)
+int cmd_status(globals *g, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{"json", no_argument, NULL, 'j'},
@@ -287,7 +287,7 @@ int cmd_status(const globals *g, int argc, char **argv)
 	};
 	bool json = false;
 	int c, status = 0;
-	while ((c = getopt_long(argc, argv, "+jh", opts, NULL)) != -1) {
+	while ((c = cmd_getopt(g, argc, argv, "+jh", opts)) != -1) {
 		switch (c) {
 		case 'j': json = true; break;
 		case 'h': usage(stdout, "status"); return 0;
@@ -348,7 +348,7 @@ static void list_usage(FILE *f)
 		"      --json      one JSON object per line\n");
 }
 
-int cmd_list(const globals *g, int argc, char **argv)
+int cmd_list(globals *g, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{"level", required_argument, NULL, 'l'},
@@ -358,7 +358,7 @@ int cmd_list(const globals *g, int argc, char **argv)
 		{"grep", required_argument, NULL, 'g'},
 		{"limit", required_argument, NULL, 'n'},
 		{"json", no_argument, NULL, 'j'},
-		{"sent", no_argument, NULL, 's'},
+		{"sent", no_argument, NULL, 'X'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -367,7 +367,7 @@ int cmd_list(const globals *g, int argc, char **argv)
 	bool json = false;
 	int64_t now = sponge_now();
 	int c, status = 0;
-	while ((c = getopt_long(argc, argv, "+l:t:S:U:g:n:jh", opts, NULL)) !=
+	while ((c = cmd_getopt(g, argc, argv, "+l:t:S:U:g:n:jh", opts)) !=
 	       -1) {
 		switch (c) {
 		case 'l':
@@ -392,7 +392,7 @@ int cmd_list(const globals *g, int argc, char **argv)
 				return EXIT_USAGE;
 			break;
 		case 'j': json = true; break;
-		case 's': f.sent = SPONGE_SENT_ONLY; break;
+		case 'X': f.sent = SPONGE_SENT_ONLY; break;
 		case 'h': list_usage(stdout); return 0;
 		default: return option_error("list", "+l:t:S:U:g:n:jh", argv);
 		}
@@ -463,7 +463,7 @@ int cmd_list(const globals *g, int argc, char **argv)
 
 /* ---- history ------------------------------------------------------ */
 
-int cmd_history(const globals *g, int argc, char **argv)
+int cmd_history(globals *g, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{"limit", required_argument, NULL, 'n'},
@@ -474,7 +474,7 @@ int cmd_history(const globals *g, int argc, char **argv)
 	bool json = false;
 	int64_t limit = 20;
 	int c, status = 0;
-	while ((c = getopt_long(argc, argv, "+n:jh", opts, NULL)) != -1) {
+	while ((c = cmd_getopt(g, argc, argv, "+n:jh", opts)) != -1) {
 		switch (c) {
 		case 'n':
 			if (!parse_count("history: --limit", optarg, &limit))
@@ -529,7 +529,7 @@ int cmd_history(const globals *g, int argc, char **argv)
 
 /* ---- purge -------------------------------------------------------- */
 
-int cmd_purge(const globals *g, int argc, char **argv)
+int cmd_purge(globals *g, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{"older-than", required_argument, NULL, 'o'},
@@ -540,7 +540,7 @@ int cmd_purge(const globals *g, int argc, char **argv)
 	int64_t older = -1;
 	bool all = false;
 	int c, status = 0;
-	while ((c = getopt_long(argc, argv, "+o:ah", opts, NULL)) != -1) {
+	while ((c = cmd_getopt(g, argc, argv, "+o:ah", opts)) != -1) {
 		switch (c) {
 		case 'o':
 			if (sponge_parse_duration(optarg, &older) != SPONGE_OK ||

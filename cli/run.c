@@ -60,9 +60,12 @@ static void run_usage(FILE *f)
 		"or indented\n"
 		"                      lines join the record of their first "
 		"line; none\n"
+		"      --stderr-level LEVEL  level of standard error lines "
+		"(default err)\n"
 		"Standard output lines are recorded at info, standard error "
-		"lines at err,\nthen one record with the exit status; exits "
-		"with the command's status.\n");
+		"lines at err\n(or --stderr-level), then one record with the "
+		"exit status, at err when it\nis not 0; exits with the "
+		"command's status.\n");
 }
 
 /* While the tee's reader is slow: pass signals on, commit what is
@@ -193,26 +196,32 @@ static int run_unrecorded(char **cmd)
 	return exit_status_of(wait_status(pid));
 }
 
-int cmd_run(const globals *g, int argc, char **argv)
+int cmd_run(globals *g, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{"tag", required_argument, NULL, 't'},
 		{"detect-level", no_argument, NULL, 'd'},
 		{"tee", no_argument, NULL, 'T'},
 		{"join", required_argument, NULL, 'J'},
+		{"stderr-level", required_argument, NULL, 'E'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	const char *tag = NULL;
 	bool detect = false, tee = false, join = true;
-	int c, status = 0;
-	while ((c = getopt_long(argc, argv, "+t:dh", opts, NULL)) != -1) {
+	int c, status = 0, err_level = SPONGE_ERR;
+	while ((c = cmd_getopt(g, argc, argv, "+t:dh", opts)) != -1) {
 		switch (c) {
 		case 't': tag = optarg; break;
 		case 'd': detect = true; break;
 		case 'T': tee = true; break;
 		case 'J':
 			if (!parse_join_opt("run", optarg, &join))
+				return EXIT_USAGE;
+			break;
+		case 'E':
+			if (!parse_level_opt("run: --stderr-level", optarg,
+					     &err_level))
 				return EXIT_USAGE;
 			break;
 		case 'h': run_usage(stdout); return 0;
@@ -238,7 +247,7 @@ int cmd_run(const globals *g, int argc, char **argv)
 	adder ad[2];
 	adder_init(&ad[0], sp, tag, SPONGE_INFO, detect, SPONGE_FORMAT_TEXT,
 		   STDOUT_FILENO, "run");
-	adder_init(&ad[1], sp, tag, SPONGE_ERR, detect, SPONGE_FORMAT_TEXT,
+	adder_init(&ad[1], sp, tag, err_level, detect, SPONGE_FORMAT_TEXT,
 		   STDERR_FILENO, "run");
 	ad[1].spool_rc = &ad[0].rc; /* one spool: one failure for both */
 	ad[0].join = ad[1].join = join;
@@ -267,6 +276,7 @@ int cmd_run(const globals *g, int argc, char **argv)
 		snprintf(msg, sizeof msg, "cannot run \"%s\": %s", cmd[0],
 			 strerror(e));
 		errorf("run: %s: %s", cmd[0], strerror(e));
+		ad[1].level = SPONGE_ERR;
 		adder_record(&ad[1], msg, strlen(msg), 0);
 		exit_status = e == ENOENT ? 127 : 126;
 	} else {
@@ -293,6 +303,8 @@ int cmd_run(const globals *g, int argc, char **argv)
 		st->detect = false;
 		join_flush(&ad[0]); /* the output's last records first */
 		join_flush(&ad[1]);
+		if (exit_status) /* whatever --stderr-level says */
+			st->level = SPONGE_ERR;
 		adder_record(st, msg, strlen(msg), 0);
 	}
 	join_flush(&ad[1]);

@@ -124,8 +124,10 @@ SPONGE_API int sponge_parse_size(const char *text, uint64_t *out_bytes);
 /*
  * A point in time for --since/--until: ISO 8601 ("2026-11-21T10:00:00Z",
  * "2026-11-21 10:00", "2026-11-21", with optional fraction and a Z or
- * ±HH:MM offset; no offset means UTC), "now", or a duration meaning that
- * long before now_us ("2h").  Returns SPONGE_OK or SPONGE_EINVAL.
+ * ±HH:MM offset; no offset means UTC), "now", "today" or "yesterday"
+ * (local midnight, by the process's TZ, that begins the day of now_us or
+ * the day before), or a duration meaning that long before now_us ("2h").
+ * Returns SPONGE_OK or SPONGE_EINVAL.
  */
 SPONGE_API int sponge_parse_time(const char *text, int64_t now_us,
 				 int64_t *out_us);
@@ -413,6 +415,11 @@ SPONGE_API int sponge_purge(sponge *sp, int64_t before_us, int64_t *deleted);
 #define SPONGE_FLUSH_FORCE 0x1u   /* send whatever the policy says */
 #define SPONGE_FLUSH_DRY_RUN 0x2u /* write the message to `out`, change
 				     nothing, take no lock */
+#define SPONGE_FLUSH_READABLE 0x4u /* with DRY_RUN: the message for
+					people to read: headers and the text
+					part as they are (no transfer
+					encoding, LF line ends), a note for
+					the HTML part and the attachment */
 
 typedef struct sponge_flush_result {
 	int decided;          /* 1 if a message was (or would be) sent */
@@ -458,6 +465,12 @@ SPONGE_API int sponge_flush_sized(sponge *sp, unsigned flags,
  * sponge_flush() does; on failure sponge_errmsg() says why.
  */
 SPONGE_API int sponge_check_smtp(sponge *sp);
+
+/* What sponge_flush() will need, without sending: mail.from and mail.to,
+ * and the transport's own needs (smtp.host; a maildir.path that is, or
+ * can be made under, a directory this user can write; a sendmail command
+ * that exists).  SPONGE_OK, or SPONGE_ECONFIG with sponge_errmsg(). */
+SPONGE_API int sponge_check_config(sponge *sp);
 /* What the last successful sponge_check_smtp() found, one line: "host
  * port 587, TLSv1.3, EHLO name, AUTH PLAIN as user, SIZE n" ("" before).
  * Owned by sp, valid until the next call on sp. */

@@ -345,6 +345,16 @@ static bool headers(sp_composer *c)
 	spbuf *o = &c->out;
 	char date[64];
 	rfc5322_date(b->env.date_us, date, sizeof date);
+	if (c->readable) { /* for people: no encoding, no MIME structure */
+		sb_printf(o, "From: %s\r\nTo: ", cfg->from);
+		for (int i = 0; i < cfg->nto; i++)
+			sb_printf(o, "%s%s", cfg->to[i],
+				  i + 1 < cfg->nto ? ", " : "\r\n");
+		sb_printf(o, "Subject: %s\r\nDate: %s\r\nMessage-ID: <%s>"
+			     "\r\n\r\n", b->env.subject, date,
+			  b->env.message_id);
+		return !o->failed;
+	}
 	sb_printf(o, "From: %s\r\n", cfg->from);
 	/* one recipient per line, so no header line gets long */
 	sb_adds(o, "To: ");
@@ -411,16 +421,25 @@ static bool html_escape(spbuf *out, const char *s, size_t n)
 
 /* One line of the body: as it is in the text part; escaped, as a
  * paragraph, in the HTML part (an empty line is nothing there). */
+/* A line of a part's body: quoted-printable, or (the readable view of
+ * flush --dry-run) as it is. */
+static bool out_line(sp_composer *c, const char *s, size_t n)
+{
+	if (c->readable)
+		return sb_add(&c->out, s, n) && sb_add(&c->out, "\r\n", 2);
+	return sp_qp_line(&c->out, s, n);
+}
+
 bool sp_body_line(sp_composer *c, const char *s, size_t n)
 {
 	if (!c->html)
-		return sp_qp_line(&c->out, s, n);
+		return out_line(c, s, n);
 	if (!n)
-		return sp_qp_line(&c->out, "<br>", 4);
+		return out_line(c, "<br>", 4);
 	spbuf h;
 	sb_init(&h, 0);
 	bool ok = sb_adds(&h, "<div>") && html_escape(&h, s, n) &&
-		  sb_adds(&h, "</div>") && sp_qp_line(&c->out, h.data, h.len);
+		  sb_adds(&h, "</div>") && out_line(c, h.data, h.len);
 	sb_free(&h);
 	return ok;
 }
@@ -513,7 +532,7 @@ static bool html_heading(sp_composer *c, const spbuf *h, bool host)
 		     "font-weight:bold%s\">", host ? ";font-size:110%" : "");
 	html_escape(o, h->data, h->len);
 	sb_adds(o, "</td></tr>");
-	return !o->failed && sp_qp_line(&c->out, o->data, o->len);
+	return !o->failed && out_line(c, o->data, o->len);
 }
 
 /* A record as a table row, level in colour, everything escaped. */
@@ -544,7 +563,7 @@ static bool html_row(sp_composer *c, const sponge_record *r, int64_t times,
 		sb_printf(o, " (last %s)", lt);
 	}
 	sb_adds(o, "</td></tr>");
-	return !o->failed && sp_qp_line(&c->out, o->data, o->len);
+	return !o->failed && out_line(c, o->data, o->len);
 }
 
 /*
@@ -661,20 +680,20 @@ static bool html_start(sp_composer *c)
 		"td.m{white-space:pre-wrap}div.top{font-family:monospace}"
 		"div.top div{white-space:pre-wrap}</style>"};
 	for (size_t i = 0; i < sizeof top / sizeof top[0]; i++)
-		sp_qp_line(&c->out, top[i], strlen(top[i]));
+		out_line(c, top[i], strlen(top[i]));
 	spbuf t;
 	sb_init(&t, 0);
 	sb_adds(&t, "<title>");
 	html_escape(&t, b->env.subject, strlen(b->env.subject));
 	sb_adds(&t, "</title></head><body style=\"background:#ffffff;"
 		    "color:#1a1a1a\">");
-	sp_qp_line(&c->out, t.data, t.len);
+	out_line(c, t.data, t.len);
 	sb_free(&t);
 	/* the same top as the text part's, as it is written there */
-	sp_qp_line(&c->out, "<div class=\"top\">", 17);
+	out_line(c, "<div class=\"top\">", 17);
 	if (!summary(c))
 		return false;
-	sp_qp_line(&c->out, "</div>", 6);
+	out_line(c, "</div>", 6);
 	if (b->n.count) {
 		/* the time column: "03:12:07", or the date too past max_size */
 		const char *h = b->size.gz
@@ -684,10 +703,10 @@ static bool html_start(sp_composer *c)
 			: "<table><colgroup><col style=\"width:10ch\"><col "
 			  "style=\"width:10ch\"><col style=\"width:12ch\"><col>"
 			  "</colgroup>";
-		sp_qp_line(&c->out, h, strlen(h));
+		out_line(c, h, strlen(h));
 		h = "<tr><th>time</th><th>level</th><th>tag</th>"
 		    "<th>message</th></tr>";
-		sp_qp_line(&c->out, h, strlen(h));
+		out_line(c, h, strlen(h));
 	}
 	/* the records again, from the start */
 	c->rc = open_records(c);
@@ -707,12 +726,12 @@ static void html_end(sp_composer *c)
 			  c->b->size.gz ? "in the attachment"
 					: "in the plain-text part of this "
 					  "message");
-		sp_qp_line(&c->out, "</table>", 8);
-		sp_qp_line(&c->out, m.data, m.len);
+		out_line(c, "</table>", 8);
+		out_line(c, m.data, m.len);
 		sb_free(&m);
 		t = "</body></html>";
 	}
-	sp_qp_line(&c->out, t, strlen(t));
+	out_line(c, t, strlen(t));
 	sb_printf(&c->out, "--%s_alt--\r\n", c->b->env.boundary);
 	c->html = false;
 }
@@ -744,6 +763,14 @@ static bool attachment(sp_composer *c)
 		c->rc = sp_fail(c->sp, SPONGE_EIO, "attachment: read error");
 	sb_printf(&c->out, "--%s_mix--\r\n", b->env.boundary);
 	return true;
+}
+
+/* The readable view's note for a part it does not show. */
+static void readable_note(sp_composer *c, const char *note)
+{
+	sb_adds(&c->out, "\r\n");
+	sb_adds(&c->out, note);
+	sb_adds(&c->out, "\r\n");
 }
 
 bool sp_compose_done(const sp_composer *c) { return c->state == ST_END; }
@@ -866,6 +893,13 @@ const char *sp_compose_next(sp_composer *c, size_t *len)
 			break;
 		}
 		case ST_HTML:
+			if (c->readable) {
+				readable_note(c, "[a text/html alternative "
+						 "follows: the same, as a "
+						 "table]");
+				c->state = c->b->size.gz ? ST_ATTACH : ST_END;
+				break;
+			}
 			/* the same content again, as HTML */
 			if (!html_start(c))
 				c->rc = c->rc ? c->rc : SPONGE_ENOMEM;
@@ -887,6 +921,16 @@ const char *sp_compose_next(sp_composer *c, size_t *len)
 			break;
 		}
 		case ST_ATTACH:
+			if (c->readable) {
+				spbuf *o = &c->scratch;
+				sb_reset(o);
+				sb_printf(o, "[attached: %s, %llu bytes, gzip]",
+					  c->b->size.gz_name,
+					  (unsigned long long)c->b->size.gz_bytes);
+				readable_note(c, o->data);
+				c->state = ST_END;
+				break;
+			}
 			if (attachment(c))
 				c->state = ST_END;
 			break;

@@ -569,8 +569,10 @@ int sp_flush(sponge *sp, unsigned flags, sponge_writer out, void *arg,
 	    (rc = tally(&f)) == SPONGE_OK) {
 		if (!f.dry)
 			rc = settle(&f, deliver(&f, &comp, &sr, out, arg), &sr);
-		else if ((rc = plan(&f, 0)) == SPONGE_OK)
-			rc = sp_send_stream(&comp, false, out, arg);
+		else if ((rc = plan(&f, 0)) == SPONGE_OK) {
+			comp.readable = flags & SPONGE_FLUSH_READABLE;
+			rc = sp_send_stream(&comp, comp.readable, out, arg);
+		}
 	}
 	if (f.t && f.t->close)
 		f.t->close(f.link);
@@ -603,6 +605,29 @@ int sponge_decide(sponge *sp, unsigned flags, int *verdict, char *reason,
 			     why, sizeof why);
 	if (rc == SPONGE_OK && reason && n)
 		snprintf(reason, n, "%s", why);
+	return rc;
+}
+
+int sponge_check_config(sponge *sp)
+{
+	if (!sp || !sp->db)
+		return SPONGE_EINVAL;
+	sb_reset(&sp->err);
+	if (sp->cfg_error.len)
+		return sp_fail(sp, SPONGE_ECONFIG, "%s", sp->cfg_error.data);
+	const sp_transport *t = sp_transport_find(sp->cfg.transport
+							  ? sp->cfg.transport
+							  : "smtp");
+	int rc = check_mail_config(sp, t);
+	if (rc || !t->ready)
+		return rc;
+	spbuf why;
+	sb_init(&why, 256);
+	if (!t->ready(&sp->cfg, &why))
+		rc = sp_fail(sp, SPONGE_ECONFIG, "%s: %s",
+			     sp->cfg.path ? sp->cfg.path : "(no config file)",
+			     why.data);
+	sb_free(&why);
 	return rc;
 }
 

@@ -148,6 +148,8 @@ struct sp_composer {
 	bool att_started;       /* the attachment's part headers are out */
 	bool html;              /* writing the text/html part */
 	bool html_cut;          /* it stopped at HTML_MAX */
+	bool readable;          /* flush --dry-run for people: no transfer
+				   encoding, no MIME structure */
 	uint64_t part_start;    /* bytes before the current part */
 	char tbuf[32];
 };

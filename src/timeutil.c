@@ -185,6 +185,23 @@ static int parse_iso(const char *s, int64_t *out)
 	return SPONGE_OK;
 }
 
+/* Local midnight `days_back` days before the day of now_us. */
+static int local_midnight(int64_t now_us, int days_back, int64_t *out_us)
+{
+	time_t t = (time_t)(now_us / 1000000);
+	struct tm tm;
+	if (!localtime_r(&t, &tm))
+		return SPONGE_EINVAL;
+	tm.tm_mday -= days_back; /* mktime normalises month and year */
+	tm.tm_hour = tm.tm_min = tm.tm_sec = 0;
+	tm.tm_isdst = -1; /* whatever is in force at that midnight */
+	time_t m = mktime(&tm);
+	if (m == (time_t)-1)
+		return SPONGE_EINVAL;
+	*out_us = (int64_t)m * 1000000;
+	return SPONGE_OK;
+}
+
 int sponge_parse_time(const char *text, int64_t now_us, int64_t *out_us)
 {
 	if (!text || !out_us)
@@ -193,6 +210,10 @@ int sponge_parse_time(const char *text, int64_t now_us, int64_t *out_us)
 		*out_us = now_us;
 		return SPONGE_OK;
 	}
+	if (strcmp(text, "today") == 0)
+		return local_midnight(now_us, 0, out_us);
+	if (strcmp(text, "yesterday") == 0)
+		return local_midnight(now_us, 1, out_us);
 	if (strlen(text) >= 10 && text[4] == '-')
 		return parse_iso(text, out_us);
 	int64_t d;

@@ -42,6 +42,9 @@ typedef struct sp_send_result {
 typedef struct sp_transport {
 	const char *name;
 	bool (*config_ok)(const sp_config *c, spbuf *why);
+	/* What `check` looks at beyond the config's own values (a
+	 * directory writable, a command found); NULL: nothing more. */
+	bool (*ready)(const sp_config *c, spbuf *why);
 	/* Connect.  *link is the transport's own; *max_size gets the
 	 * largest message the peer takes (0: it did not say).  On failure r
 	 * says how and the outcome's code is returned.  NULL: nothing to

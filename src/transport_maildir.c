@@ -170,6 +170,38 @@ static bool maildir_config_ok(const sp_config *c, spbuf *why)
 	return false;
 }
 
+/* The maildir, or the nearest directory above it that exists (the flush
+ * creates the rest), must be a directory we can write. */
+static bool maildir_writable(const sp_config *c, spbuf *why)
+{
+	spbuf d;
+	sb_init(&d, 0);
+	sb_adds(&d, c->maildir);
+	bool ok = false;
+	struct stat st;
+	while (d.len && !d.failed) {
+		if (stat(d.data, &st) == 0) {
+			ok = S_ISDIR(st.st_mode) && access(d.data, W_OK | X_OK) == 0;
+			if (!ok)
+				sb_printf(why, "maildir.path %s: %s is not a "
+					       "directory this user can write",
+					  c->maildir, d.data);
+			break;
+		}
+		char *slash = strrchr(d.data, '/');
+		if (!slash) { /* a relative name: the working directory */
+			sb_reset(&d);
+			sb_adds(&d, ".");
+			continue;
+		}
+		d.len = slash == d.data ? 1 : (size_t)(slash - d.data);
+		d.data[d.len] = '\0';
+	}
+	sb_free(&d);
+	return ok;
+}
+
 const sp_transport sp_transport_maildir = {
-	.name = "maildir", .config_ok = maildir_config_ok, .send = send_maildir};
+	.name = "maildir", .config_ok = maildir_config_ok,
+	.ready = maildir_writable, .send = send_maildir};
 

@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -245,6 +246,42 @@ static int send_sendmail(sponge *sp, void *link, sp_composer *c,
 				     : sp_send_failed(sp, r, "sendmail");
 }
 
+/* The command's program exists and may be run: an absolute or relative
+ * path as it is, a bare name along PATH (what /bin/sh -c would find).  A
+ * first word that is a shell construct (VAR=x, a builtin) is left to the
+ * shell. */
+static bool sendmail_ready(const sp_config *c, spbuf *why)
+{
+	const char *cmd = c->sendmail_cmd ? c->sendmail_cmd
+					  : "/usr/sbin/sendmail";
+	while (*cmd == ' ' || *cmd == '\t')
+		cmd++;
+	size_t n = strcspn(cmd, " \t");
+	char prog[512];
+	if (!n || n >= sizeof prog || memchr(cmd, '=', n) ||
+	    strpbrk(cmd, "'\"$`\\;|&<>(){}") == cmd)
+		return true;
+	memcpy(prog, cmd, n);
+	prog[n] = '\0';
+	if (strchr(prog, '/')) {
+		if (access(prog, X_OK) == 0)
+			return true;
+		sb_printf(why, "sendmail.command: %s: %s", prog, strerror(errno));
+		return false;
+	}
+	const char *path = getenv("PATH");
+	for (const char *p = path ? path : "/usr/bin:/bin"; *p;) {
+		size_t k = strcspn(p, ":");
+		char full[1024];
+		snprintf(full, sizeof full, "%.*s/%s", (int)k, k ? p : ".", prog);
+		if (access(full, X_OK) == 0)
+			return true;
+		p += k + (p[k] == ':');
+	}
+	sb_printf(why, "sendmail.command: %s: not found in PATH", prog);
+	return false;
+}
+
 const sp_transport sp_transport_sendmail = {
-	.name = "sendmail", .send = send_sendmail};
+	.name = "sendmail", .ready = sendmail_ready, .send = send_sendmail};
 

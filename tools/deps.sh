@@ -6,7 +6,7 @@ set -e
 PKGS="gcc make pkg-config libc6-dev libsqlite3-dev sqlite3 libesmtp-dev
 libssl-dev openssl check libsubunit-dev libinih-dev libjansson-dev
 zlib1g-dev python3 python3-aiosmtpd time man-db groff-base msmtp
-rsyslog clang libclang-rt-14-dev valgrind postfix dovecot-core
+rsyslog rsyslog-relp clang libclang-rt-14-dev valgrind postfix dovecot-core
 maildrop mpack libemail-mime-perl chromium libglib2.0-0"
 missing=""
 for p in $PKGS; do

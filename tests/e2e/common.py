@@ -115,6 +115,13 @@ class SpoolTest(unittest.TestCase):
     def add(self, data, *args):
         return self.run_ls("add", *args, input=data)
 
+    def config_file(self, text, name="logsponge.conf"):
+        """Write a config file in the test's directory; its path."""
+        path = os.path.join(self.dir, name)
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(text)
+        return path
+
     def records(self, *args):
         p = self.run_ls("list", "--json", *args)
         return [json.loads(l) for l in p.stdout.decode().splitlines()]

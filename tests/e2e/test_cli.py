@@ -77,7 +77,7 @@ class ErrorsTest(SpoolTest):
         cases = [
             (["frobnicate"], "unknown command"),
             (["add", "-l", "loud", "x"], "unknown level"),
-            (["list", "--since", "yesterday"], "not a time"),
+            (["list", "--since", "last tuesday"], "not a time"),
             (["list", "--limit", "0"], "not a whole number"),
             (["purge"], "exactly one of"),
             (["purge", "--all", "--older-than", "1d"], "exactly one of"),
@@ -100,7 +100,8 @@ class ErrorsTest(SpoolTest):
              "run: unknown option '-l'", "run"),
             (["list", "--level"], "list: option '--level' needs a value",
              "list"),
-            (["add", "-qx", "a"], "add: unknown option '-q'", "add"),
+            # (-q is a global option, also after the command)
+            (["add", "-qx", "a"], "add: unknown option '-x'", "add"),
         ]
         for args, first, cmd in cases:
             p = self.run_ls(*args, check=False)
@@ -123,10 +124,7 @@ class ErrorsTest(SpoolTest):
         self.assertNotIn(b"smtp.host", p.stderr)
 
     def write_config(self, text):
-        path = os.path.join(self.dir, "logsponge.conf")
-        with open(path, "w") as f:
-            f.write(text)
-        return path
+        return self.config_file(text)
 
     def test_config_errors_name_file_and_line(self):
         # outside [spool]: ingestion warns and keeps the records; flush

@@ -82,3 +82,126 @@ if $syslogseverity <= 4 then {
                 p.kill()
                 p.wait()
             p.stderr.close()
+
+
+RELP = os.path.exists("/usr/lib/x86_64-linux-gnu/rsyslog/omrelp.so") or \
+    os.path.exists("/usr/lib/rsyslog/omrelp.so")
+
+
+@unittest.skipUnless(os.path.exists(RSYSLOGD), "rsyslogd is not installed")
+class FleetTest(SpoolTest):
+    """One digest for many hosts (issue 13), the README recipe: each host's
+    rsyslog forwards over RELP (TCP without rsyslog-relp) to a central
+    rsyslog that feeds logsponge through omprog.  Two rsyslogd on
+    127.0.0.1, each with its own port and work directory; the central one
+    is stopped and started again while the edge keeps sending."""
+
+    CENTRAL = """
+global(workDirectory="%(work)s")
+module(load="%(inmod)s")
+input(type="%(inmod)s" port="%(port)d" address="127.0.0.1")
+module(load="omprog")
+template(name="logsponge" type="string"
+         string="<%%PRI%%>1 %%TIMESTAMP:::date-rfc3339%% %%HOSTNAME%% %%APP-NAME%% %%PROCID%% %%MSGID%% %%STRUCTURED-DATA%%%%msg:::sp-if-no-1st-sp%%%%msg:::drop-last-lf%%\\n")
+if $syslogseverity <= 4 then {
+  action(type="omprog" binary="%(bin)s -s %(spool)s add --format rfc5424"
+         template="logsponge"
+         queue.type="LinkedList" queue.filename="to-logsponge"
+         queue.saveOnShutdown="on" action.resumeRetryCount="-1")
+}
+"""
+    EDGE = """
+global(workDirectory="%(work)s")
+module(load="imudp")
+input(type="imudp" address="127.0.0.1" port="%(udp)d")
+%(outload)s
+if $syslogseverity <= 4 then {
+  action(type="%(outmod)s" target="127.0.0.1" port="%(port)d" %(proto)s
+         template="RSYSLOG_SyslogProtocol23Format"
+         queue.type="LinkedList" queue.filename="to-central"
+         queue.saveOnShutdown="on" action.resumeRetryCount="-1"
+         action.resumeInterval="1")
+}
+"""
+
+    def start(self, name, text):
+        work = os.path.join(self.dir, name)
+        os.makedirs(work, exist_ok=True)
+        conf = os.path.join(work, "rsyslog.conf")
+        with open(conf, "w") as f:
+            f.write(text % dict(self.params, work=work))
+        p = subprocess.Popen([RSYSLOGD, "-n", "-f", conf, "-i",
+                              os.path.join(work, "pid")],
+                             stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL, env=self.env)
+        self.procs.append(p)
+        return p
+
+    def stop(self, p):
+        p.send_signal(signal.SIGTERM)
+        try:
+            p.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+    def send(self, host, i):
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.sendto(b"<11>1 2026-11-21T10:00:%02dZ %s backup 42 - - "
+                 b"disk full %d" % (i % 60, host.encode(), i),
+                 ("127.0.0.1", self.params["udp"]))
+        s.close()
+
+    def wait_for(self, n):
+        recs = []
+        deadline = time.time() + 30
+        while time.time() < deadline and len(recs) < n:
+            time.sleep(0.3)
+            if os.path.exists(self.spool):
+                recs = self.records()
+        return recs
+
+    def test_one_digest_for_two_hosts_across_a_central_restart(self):
+        self.procs = []
+        self.params = dict(
+            port=free_port(), udp=free_port(), bin=BIN, spool=self.spool,
+            inmod="imrelp" if RELP else "imtcp",
+            outmod="omrelp" if RELP else "omfwd",
+            outload='module(load="omrelp")' if RELP else "",
+            proto="" if RELP else 'protocol="tcp"')
+        try:
+            central = self.start("central", self.CENTRAL)
+            self.start("edge", self.EDGE)
+            time.sleep(1.5)
+            for i in range(6):
+                self.send("web%d" % (1 + i % 2), i)
+            self.assertEqual(len(self.wait_for(6)), 6)
+            # the central rsyslog goes away; the hosts keep logging
+            self.stop(central)
+            for i in range(6, 12):
+                self.send("web%d" % (1 + i % 2), i)
+            time.sleep(1)
+            self.start("central", self.CENTRAL)
+            recs = self.wait_for(12)
+        finally:
+            for p in self.procs:
+                if p.poll() is None:
+                    self.stop(p)
+        got = sorted((r["host"], r["message"]) for r in recs)
+        self.assertEqual(got, sorted(("web%d" % (1 + i % 2),
+                                      "disk full %d" % i)
+                                     for i in range(12)))
+        # one digest that names each host
+        cfg = self.config_file("[mail]\nfrom = a@b.c\nto = d@e.f\n"
+                               "transport = stdout\n")
+        self.env["LOGSPONGE_CONFIG"] = cfg
+        self.env["TZ"] = "UTC"
+        import email
+        import email.policy
+        raw = self.run_ls("flush").stdout
+        msg = email.message_from_bytes(raw, policy=email.policy.strict)
+        text = msg.get_content().replace("\r\n", "\n")
+        self.assertIn("\nHosts: web1 6, web2 6\n", text)
+        self.assertIn("\nHost web1\n", text)
+        self.assertIn("\nHost web2\n", text)
+        self.assertEqual(self.records(), [])

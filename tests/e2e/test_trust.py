@@ -44,10 +44,7 @@ class IngestNeedsOnlyTheSpoolTest(SpoolTest):
     """Break 1: a mistake outside [spool] stopped add and run."""
 
     def config(self, text):
-        path = os.path.join(self.dir, "logsponge.conf")
-        with open(path, "w") as f:
-            f.write(text)
-        return path
+        return self.config_file(text)
 
     def check_ingest(self, cfg, needle):
         p = self.run_ls("-c", cfg, "add", input=b"important line\n",

@@ -1,6 +1,9 @@
 /* Unit tests: UTF-8 cleaning, level detection, durations, sizes, times. */
+#define _DEFAULT_SOURCE /* setenv, tzset */
 #include <check.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "internal.h"
 #include "unit.h"
@@ -202,7 +205,7 @@ static const struct time_case {
 	{"2026-13-01", 0, 0},
 	{"2026-11-21T25:00", 0, 0},
 	{"2026-11-21Tnoon", 0, 0},
-	{"yesterday", 0, 0},
+	{"tomorrow", 0, 0},
 };
 
 START_TEST(time_table)
@@ -213,6 +216,33 @@ START_TEST(time_table)
 	ck_assert_msg((rc == SPONGE_OK) == c->ok, "\"%s\"", c->text);
 	if (c->ok)
 		ck_assert_int_eq(v, c->us);
+}
+END_TEST
+
+/* --since today / yesterday: local midnight, by TZ, across a DST end */
+START_TEST(time_today_yesterday)
+{
+	int64_t v;
+	setenv("TZ", "Asia/Kolkata", 1); /* UTC+05:30 */
+	tzset();
+	/* 2026-11-21T10:00:00Z is 15:30 there */
+	ck_assert_int_eq(sponge_parse_time("today", 1795255200000000LL, &v),
+			 SPONGE_OK);
+	ck_assert_int_eq(v, 1795255200000000LL - 15 * 3600000000LL -
+				    30 * 60000000LL);
+	ck_assert_int_eq(sponge_parse_time("yesterday", 1795255200000000LL,
+					   &v), SPONGE_OK);
+	ck_assert_int_eq(v, 1795255200000000LL - 39 * 3600000000LL -
+				    30 * 60000000LL);
+	/* New York, 2026-11-02T12:00Z (07:00 EST): today began at 05:00Z;
+	 * yesterday, before DST ended on Nov 1 at 02:00, at 04:00Z */
+	setenv("TZ", "America/New_York", 1);
+	tzset();
+	const int64_t now = 1793620800000000LL;
+	ck_assert_int_eq(sponge_parse_time("today", now, &v), SPONGE_OK);
+	ck_assert_int_eq(v, now - 7 * 3600000000LL);
+	ck_assert_int_eq(sponge_parse_time("yesterday", now, &v), SPONGE_OK);
+	ck_assert_int_eq(v, now - 32 * 3600000000LL);
 }
 END_TEST
 
@@ -276,6 +306,7 @@ Suite *text_suite(void)
 	tcase_add_loop_test(t, size_table, 0, N(size_cases));
 	tcase_add_loop_test(t, time_table, 0, N(time_cases));
 	tcase_add_test(t, time_format_roundtrip);
+	tcase_add_test(t, time_today_yesterday);
 	tcase_add_loop_test(t, mask_table, 0, N(mask_cases));
 	suite_add_tcase(s, t);
 	return s;
