@@ -84,15 +84,20 @@ static uint64_t host_hash(const char *h)
 /* The folding key: level, tag, the first line (a record of several lines
  * folds by it: two of the same traceback differ in their frames'
  * addresses), and the host when the batch has several. */
+static uint64_t keyed(const sp_composer *c, const sponge_record *r,
+		      uint64_t h)
+{
+	if (c->b->n.nhosts > 1)
+		h ^= host_hash(r->host) * 31;
+	return h ? h : 1;
+}
+
 static uint64_t record_key(const sp_composer *c, const sponge_record *r,
 			   bool masked)
 {
 	const char *nl = memchr(r->message, '\n', r->message_len);
 	size_t n = nl ? (size_t)(nl - r->message) : r->message_len;
-	uint64_t h = sp_fold_hash(r->level, r->tag, r->message, n, masked);
-	if (c->b->n.nhosts > 1)
-		h ^= host_hash(r->host) * 31;
-	return h ? h : 1;
+	return keyed(c, r, sp_fold_hash(r->level, r->tag, r->message, n, masked));
 }
 
 static fold_slot *fold_find(fold_slot *t, uint64_t key, bool insert,
@@ -130,11 +135,11 @@ static size_t first_line(const sponge_record *r)
 	return nl ? (size_t)(nl - r->message) : r->message_len;
 }
 
-static void count_kind(sp_digest *d, const sponge_record *r)
+/* (exact: the exact hash of its first line, when the caller has it) */
+static void count_kind(sp_digest *d, const sponge_record *r, uint64_t exact)
 {
 	size_t n = first_line(r);
 	uint64_t key = sp_fold_hash(r->level, r->tag, r->message, n, true);
-	uint64_t exact = sp_fold_hash(r->level, r->tag, r->message, n, false);
 	key = key ? key : 1;
 	for (size_t i = key % KIND_SLOTS, k = 0; k < KIND_SLOTS;
 	     k++, i = (i + 1) % KIND_SLOTS) {
@@ -144,7 +149,13 @@ static void count_kind(sp_digest *d, const sponge_record *r)
 				continue;
 			x->count++;
 			x->last = r->time_us > x->last ? r->time_us : x->last;
-			x->varies |= x->exact != exact;
+			/* (once it varies, no need to hash the text again) */
+			if (!x->varies)
+				x->varies = x->exact !=
+					    (exact ? exact
+						   : sp_fold_hash(r->level, r->tag,
+								  r->message, n,
+								  false));
 			x->hosts |= strcmp(x->host, r->host) != 0;
 			return;
 		}
@@ -154,7 +165,9 @@ static void count_kind(sp_digest *d, const sponge_record *r)
 		d->kidx[i] = d->nkinds;
 		memset(x, 0, sizeof *x);
 		x->key = key;
-		x->exact = exact;
+		x->exact = exact ? exact
+				 : sp_fold_hash(r->level, r->tag, r->message, n,
+						false);
 		x->level = r->level;
 		x->count = 1;
 		x->first = x->last = r->time_us;
@@ -194,7 +207,7 @@ static void keep_record(ctx_rec *k, const sponge_record *r)
 
 /* Before the first record at the batch's highest level: keep the last
  * CONTEXT records of its tag; then keep it. */
-static void watch_context(sp_digest *d, const sp_composer *c,
+static void watch_context(sp_digest *d, sp_composer *c,
 			  const sponge_record *r)
 {
 	if (d->have_top)
@@ -265,12 +278,19 @@ int sp_digest_survey(sp_composer *c)
 		int w = (int)strlen(*r->tag ? r->tag : "-");
 		if (w > d->tagw && w <= 16)
 			d->tagw = w;
+		/* fold = exact hashes each first line once, for both */
+		uint64_t exact = fold && !masked
+					 ? sp_fold_hash(r->level, r->tag, r->message,
+							first_line(r), false)
+					 : 0;
 		if (r->level <= count_level)
-			count_kind(d, r);
+			count_kind(d, r, exact);
 		watch_context(d, c, r);
 		if (!fold)
 			continue;
-		fold_slot *s = fold_find(d->fold, record_key(c, r, masked),
+		fold_slot *s = fold_find(d->fold,
+					 masked ? record_key(c, r, true)
+						: keyed(c, r, exact),
 					 true, &d->fold_used);
 		if (s) {
 			d->folded += s->count > 0;
@@ -286,12 +306,25 @@ int sp_digest_survey(sp_composer *c)
 
 /* ---- times for people ----------------------------------------------- */
 
+/* t in the reader's zone; the last second's answer is kept (a log's
+ * records come many to a second, and a zone lookup is not free). */
+static void civil(sp_composer *c, int64_t t, sp_civil *v)
+{
+	int64_t sec = t / 1000000 - (t % 1000000 < 0);
+	if (!c->civ_ok || sec != c->civ_sec) {
+		sp_zone_civil(c->zone, t, &c->civ);
+		c->civ_sec = sec;
+		c->civ_ok = true;
+	}
+	*v = c->civ;
+}
+
 /* "03:12:07" or, another day than the log's last, "12-01 23:58:01". */
-static void clock_time(const sp_composer *c, int64_t t, char *buf, size_t n,
+static void clock_time(sp_composer *c, int64_t t, char *buf, size_t n,
 		       bool with_date)
 {
 	sp_civil v;
-	sp_zone_civil(c->zone, t, &v);
+	civil(c, t, &v);
 	if (with_date)
 		snprintf(buf, n, "%04d-%02d-%02d %02d:%02d:%02d", v.year, v.mon,
 			 v.mday, v.hour, v.min, v.sec);
@@ -299,17 +332,24 @@ static void clock_time(const sp_composer *c, int64_t t, char *buf, size_t n,
 		snprintf(buf, n, "%02d:%02d:%02d", v.hour, v.min, v.sec);
 }
 
-static bool same_day(const sp_composer *c, int64_t a, int64_t b)
+static bool same_day(sp_composer *c, int64_t a, int64_t b)
 {
 	sp_civil x, y;
-	sp_zone_civil(c->zone, a, &x);
-	sp_zone_civil(c->zone, b, &y);
+	civil(c, a, &x);
+	civil(c, b, &y);
 	return x.year == y.year && x.mon == y.mon && x.mday == y.mday;
 }
 
-void sp_digest_hms(const sp_composer *c, int64_t t, char buf[32])
+void sp_digest_hms(sp_composer *c, int64_t t, char buf[32])
 {
-	clock_time(c, t, buf, 32, c->b->size.gz != NULL);
+	/* once a second, not once a record */
+	int64_t sec = t / 1000000 - (t % 1000000 < 0);
+	if (!c->hms_ok || sec != c->hms_sec) {
+		clock_time(c, t, c->hms, sizeof c->hms, c->b->size.gz != NULL);
+		c->hms_sec = sec;
+		c->hms_ok = true;
+	}
+	memcpy(buf, c->hms, sizeof c->hms);
 }
 
 /* "Wednesday 2026-12-02 (CET, UTC+01:00)". */
@@ -339,7 +379,7 @@ void sp_digest_headings(sp_composer *c, const sponge_record *r, spbuf *host,
 		c->cur_day = 0; /* each host's log starts with its day */
 	}
 	sp_civil v;
-	sp_zone_civil(c->zone, r->time_us, &v);
+	civil(c, r->time_us, &v);
 	int64_t key = ((int64_t)v.year * 10000 + v.mon * 100 + v.mday) *
 			      100000 + v.off_s / 60 + 50000;
 	if (key != c->cur_day) {
@@ -498,7 +538,7 @@ static void counts(sp_composer *c)
 	const sp_tally *n = &c->b->n;
 	char t1[32], t2[32], span[32], zone[48];
 	sp_civil v;
-	sp_zone_civil(c->zone, n->t_last, &v);
+	civil(c, n->t_last, &v);
 	sp_zone_label(&v, zone, sizeof zone);
 	clock_time(c, n->t_first, t1, sizeof t1, true);
 	clock_time(c, n->t_last, t2, sizeof t2, !same_day(c, n->t_first, n->t_last));
@@ -610,7 +650,7 @@ bool sp_digest_fold(sp_composer *c, const sponge_record *r, int64_t *times,
 	return true;
 }
 
-static int digest_tagw(const sp_composer *c) { return c->dg ? c->dg->tagw : 1; }
+static int digest_tagw(sp_composer *c) { return c->dg ? c->dg->tagw : 1; }
 
 bool sp_digest_line(sp_composer *c, spbuf *o, const sponge_record *r,
 		    int64_t times, int64_t last)
@@ -620,8 +660,17 @@ bool sp_digest_line(sp_composer *c, spbuf *o, const sponge_record *r,
 		"warning", "notice ", "info   ", "debug  "};
 	char t[32];
 	sp_digest_hms(c, r->time_us, t);
-	sb_printf(o, "%s %s %-*s ", t, padded[r->level & 7], digest_tagw(c),
-		  *r->tag ? r->tag : "-");
+	/* (by hand: this runs once a record, printf's cost showed) */
+	const char *tag = *r->tag ? r->tag : "-";
+	size_t tl = strlen(tag);
+	sb_adds(o, t);
+	sb_addc(o, ' ');
+	sb_add(o, padded[r->level & 7], 7);
+	sb_addc(o, ' ');
+	sb_add(o, tag, tl);
+	for (size_t w = tl; w < (size_t)digest_tagw(c); w++)
+		sb_addc(o, ' ');
+	sb_addc(o, ' ');
 	if (times > 1)
 		sb_printf(o, "\xC3\x97%lld ", (long long)times);
 	size_t n = first_line(r);

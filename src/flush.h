@@ -138,6 +138,12 @@ struct sp_composer {
 	char cur_host[256];     /* the log's host and day so far */
 	int64_t cur_day;
 	char dbuf[96];
+	int64_t civ_sec;        /* the second civ holds (civ_ok) */
+	sp_civil civ;
+	bool civ_ok;
+	int64_t hms_sec;        /* and the time hms shows */
+	char hms[32];
+	bool hms_ok;
 	int rc;                 /* first error (SPONGE_*) */
 	uint64_t bytes;         /* bytes handed out since rewind */
 	int64_t tsec;           /* second formatted in tbuf */
@@ -186,7 +192,7 @@ SP_HIDDEN bool sp_digest_line(sp_composer *c, spbuf *o,
 SP_HIDDEN void sp_digest_headings(sp_composer *c, const sponge_record *r,
 				  spbuf *host, spbuf *day);
 /* r's time as the log shows it: "03:12:07" (or with the date). */
-SP_HIDDEN void sp_digest_hms(const sp_composer *c, int64_t t, char buf[32]);
+SP_HIDDEN void sp_digest_hms(sp_composer *c, int64_t t, char buf[32]);
 /* compose.c: one body line (quoted-printable, or HTML in that part). */
 SP_HIDDEN bool sp_body_line(sp_composer *c, const char *s, size_t n);
 SP_HIDDEN bool sp_body_printf(sp_composer *c, const char *fmt, ...)

@@ -135,7 +135,12 @@ uint64_t sp_fold_hash(int level, const char *tag, const char *msg, size_t n,
 	h = (h ^ 0xFF) * prime; /* no tag/message ambiguity: 0xFF is not UTF-8 */
 	const unsigned char *s = (const unsigned char *)msg;
 	for (size_t i = 0; i < n;) {
-		size_t j = masked ? value_end(s, i, n) : i;
+		/* a value starts at a hex digit: other bytes at once */
+		if (!masked || !is_hex(s[i])) {
+			h = (h ^ s[i++]) * prime;
+			continue;
+		}
+		size_t j = value_end(s, i, n);
 		if (j > i) { /* as sp_mask writes it: "#" */
 			h = (h ^ '#') * prime;
 			i = j;
