@@ -55,6 +55,7 @@ typedef struct ctx_rec {
 	int64_t time;
 	int level;
 	char tag[48];
+	char host[64];
 	spbuf msg;             /* up to CONTEXT_LINES lines */
 } ctx_rec;
 
@@ -185,6 +186,7 @@ static void keep_record(ctx_rec *k, const sponge_record *r)
 	k->time = r->time_us;
 	k->level = r->level;
 	copy_cut(k->tag, sizeof k->tag, r->tag, strlen(r->tag));
+	copy_cut(k->host, sizeof k->host, r->host, strlen(r->host));
 	sb_reset(&k->msg);
 	const char *m = r->message, *end = m + r->message_len;
 	for (int line = 0; m <= end && line < CONTEXT_LINES; line++) {
@@ -465,9 +467,11 @@ static void context_record(sp_composer *c, const ctx_rec *k, const char *mark)
 	clock_time(c, k->time, t, sizeof t, !same_day(c, k->time, c->b->n.t_last));
 	const char *m = k->msg.data ? k->msg.data : "";
 	size_t n = strcspn(m, "\n");
-	sp_body_printf(c, "%s%s %-7s %s: %.*s", mark, t,
+	/* several hosts: the tag's records may come from more than one */
+	bool other = c->b->n.nhosts > 1 && strcmp(k->host, c->dg->top.host);
+	sp_body_printf(c, "%s%s %-7s %s%s%s: %.*s", mark, t,
 		       sponge_level_name(k->level & 7), k->tag[0] ? k->tag : "-",
-		       (int)n, m);
+		       other ? "@" : "", other ? k->host : "", (int)n, m);
 	for (m += n; *m == '\n';) {
 		m++;
 		n = strcspn(m, "\n");
@@ -483,11 +487,14 @@ static void context(sp_composer *c)
 		return;
 	sp_body_line(c, "", 0);
 	const char *lv = sponge_level_name(c->b->n.highest);
+	char on[80] = "";
+	if (c->b->n.nhosts > 1) /* which host, when there are several */
+		snprintf(on, sizeof on, " (on %s)", d->top.host);
 	if (d->nring)
-		sp_body_printf(c, "The first %s, after what %s logged before it:",
-			       lv, d->top.tag[0] ? d->top.tag : "-");
+		sp_body_printf(c, "The first %s%s, after what %s logged before "
+				  "it:", lv, on, d->top.tag[0] ? d->top.tag : "-");
 	else
-		sp_body_printf(c, "The first %s:", lv);
+		sp_body_printf(c, "The first %s%s:", lv, on);
 	for (int i = 0; i < d->nring; i++)
 		context_record(c, &d->ring[(d->ring_at + i) % CONTEXT], "  ");
 	context_record(c, &d->top, "* ");

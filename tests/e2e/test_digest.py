@@ -832,6 +832,21 @@ class AttentionTest(SpoolTest):
         self.assertIn("nginx upstream down  10:00:01\u201310:00:03 (several "
                       "hosts)", body)
         self.assertIn("tls   certificate expires  at 10:00:04 (web2)", body)
+        # the first err came from web2, and the context says so
+        self.assertIn("\nThe first err (on web2):\n", body)
+
+    def test_context_names_other_hosts(self):
+        self.config()
+        self.add(syslog(4, "web3", "nginx", "10:00:00", "slow upstream") +
+                 syslog(4, "web2", "nginx", "10:00:01", "slower upstream") +
+                 syslog(3, "web2", "nginx", "10:00:02", "upstream down"),
+                 "--format", "rfc5424")
+        body = self.text()
+        self.assertIn("The first err (on web2), after what nginx logged "
+                      "before it:\n"
+                      "  10:00:00 warning nginx@web3: slow upstream\n"
+                      "  10:00:01 warning nginx: slower upstream\n"
+                      "* 10:00:02 err     nginx: upstream down\n", body)
 
     def test_folded_records_are_counted(self):
         self.config(policy="count_level = warning\n")
