@@ -39,6 +39,21 @@ def build_program(directory, source, name):
     return exe
 
 
+def foreign_env(env):
+    """env for a program that is not ours but loads liblogsponge.so
+    (Debian's python3 with ctypes): under the sanitizers the ASan runtime
+    must come first, so it is preloaded, and the interpreter's own
+    allocations at exit are not our leaks (ASan still checks every
+    access the library makes)."""
+    e = dict(env)
+    if "sanitize=" in os.environ.get("LOGSPONGE_CFLAGS", ""):
+        asan = subprocess.run(["cc", "-print-file-name=libasan.so"],
+                              capture_output=True, text=True).stdout.strip()
+        e["LD_PRELOAD"] = asan
+        e["ASAN_OPTIONS"] = "detect_leaks=0"
+    return e
+
+
 def scaled(n, least=1):
     return max(least, int(n * SCALE))
 

@@ -14,7 +14,7 @@ import textwrap
 import time
 import unittest
 
-from common import BIN, BUILD, ROOT, SpoolTest
+from common import BIN, BUILD, ROOT, SpoolTest, foreign_env
 
 
 class InstallTest(SpoolTest):
@@ -39,7 +39,7 @@ class InstallTest(SpoolTest):
                 dest, "usr/lib/systemd/system/logsponge-flush.service")) as f:
             self.assertIn("ExecStart=/usr/bin/logsponge flush", f.read())
         # the installed package works with the installed library
-        env = dict(self.env,
+        env = dict(foreign_env(self.env),
                    PYTHONPATH=os.path.join(dest,
                                            "usr/lib/python3/dist-packages"),
                    LD_LIBRARY_PATH=os.path.join(dest, "usr/lib"))

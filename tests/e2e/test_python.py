@@ -6,7 +6,7 @@ import os
 import subprocess
 import textwrap
 
-from common import BUILD, ROOT, SpoolTest
+from common import BUILD, ROOT, SpoolTest, foreign_env
 
 PYDIR = os.path.join(ROOT, "python")
 
@@ -16,7 +16,7 @@ class PythonHandlerTest(SpoolTest):
     def py(self, code, check=True, env=None):
         """Run code with /usr/bin/python3, the package from the build tree;
         $SPOOL is this test's spool."""
-        e = dict(env or self.env)
+        e = foreign_env(env or self.env)
         e["PYTHONPATH"] = PYDIR
         e["LD_LIBRARY_PATH"] = os.path.abspath(BUILD)
         e["SPOOL"] = self.spool
