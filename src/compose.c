@@ -346,9 +346,11 @@ static bool headers(sp_composer *c)
 	char date[64];
 	rfc5322_date(b->env.date_us, date, sizeof date);
 	if (c->readable) { /* for people: no encoding, no MIME structure */
-		sb_printf(o, "From: %s\r\nTo: ", cfg->from);
+		sb_printf(o, "From: %s\r\nTo: ",
+			  cfg->from_show ? cfg->from_show : cfg->from);
 		for (int i = 0; i < cfg->nto; i++)
-			sb_printf(o, "%s%s", cfg->to[i],
+			sb_printf(o, "%s%s",
+				  cfg->to_show[i] ? cfg->to_show[i] : cfg->to[i],
 				  i + 1 < cfg->nto ? ", " : "\r\n");
 		sb_printf(o, "Subject: %s\r\nDate: %s\r\nMessage-ID: <%s>"
 			     "\r\n\r\n", b->env.subject, date,

@@ -29,7 +29,7 @@ void sp_config_defaults(sp_config *c)
 void sp_config_free(sp_config *c)
 {
 	char **strs[] = {&c->path, &c->spool_path, &c->from, &c->from_addr,
-			 &c->subject, &c->timezone, &c->transport, &c->host, &c->ca_file,
+			 &c->from_show, &c->subject, &c->timezone, &c->transport, &c->host, &c->ca_file,
 			 &c->user, &c->password_file, &c->password_command,
 			 &c->token_command, &c->helo, &c->sendmail_cmd, &c->maildir};
 	for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++) {
@@ -39,6 +39,7 @@ void sp_config_free(sp_config *c)
 	for (int i = 0; i < c->nto; i++) {
 		sp_free(c->to[i]);
 		sp_free(c->to_addr[i]);
+		sp_free(c->to_show[i]);
 	}
 	c->nto = 0;
 }
@@ -158,9 +159,12 @@ static const char *item_end(const char *p)
  * "<a@b.c>".  *addr gets the address, *hdr the header form, the display
  * name written so that no reader takes it for something else (quoted
  * when it holds specials, RFC 2047 words when it is not ASCII). */
-static bool parse_mailbox(const char *in, size_t n, char **hdr, char **addr)
+/* *hdr: the header form (a name quoted or RFC 2047-encoded as needed);
+ * *addr: the address; *show: the two as people read them. */
+static bool parse_mailbox(const char *in, size_t n, char **hdr, char **addr,
+			  char **show)
 {
-	*hdr = *addr = NULL;
+	*hdr = *addr = *show = NULL;
 	while (n && (*in == ' ' || *in == '\t'))
 		in++, n--;
 	while (n && (in[n - 1] == ' ' || in[n - 1] == '\t'))
@@ -211,7 +215,15 @@ static bool parse_mailbox(const char *in, size_t n, char **hdr, char **addr)
 			sb_adds(&b, *addr ? *addr : "");
 		}
 		*hdr = b.failed ? NULL : sp_strdup(b.data);
-		ok = *hdr && *addr;
+		sb_reset(&b);
+		if (name.len && strpbrk(name.data, ",;:<>@\"()[]\\"))
+			sb_printf(&b, "\"%s\" <%s>", name.data, *addr ? *addr : "");
+		else if (name.len) /* (a '"' inside shows as it is: for reading) */
+			sb_printf(&b, "%s <%s>", name.data, *addr ? *addr : "");
+		else
+			sb_adds(&b, *addr ? *addr : "");
+		*show = b.failed ? NULL : sp_strdup(b.data);
+		ok = *hdr && *addr && *show;
 	}
 	sb_free(&b);
 	sb_free(&name);
@@ -239,15 +251,17 @@ static int set_to(parse_ctx *pc, const char *v)
 		}
 		if (c->nto == SP_MAX_RCPT)
 			return bad(pc, "mail", "to", v, "more than 64 recipients");
-		char *h, *a;
-		if (!parse_mailbox(p, n, &h, &a)) {
+		char *h, *a, *w;
+		if (!parse_mailbox(p, n, &h, &a, &w)) {
 			sp_free(h);
 			sp_free(a);
+			sp_free(w);
 			return bad(pc, "mail", "to", v,
 				   "not a list of addresses (a@b.c, "
 				   "Name <d@e.f>, \"Doe, Jane\" <g@h.i>)");
 		}
 		c->to[c->nto] = h;
+		c->to_show[c->nto] = w;
 		c->to_addr[c->nto++] = a;
 		if (!comma)
 			break;
@@ -338,18 +352,21 @@ static int handler_mail(parse_ctx *pc, const char *sec, const char *key,
 {
 	sp_config *c = pc->cfg;
 	if (strcmp(key, "from") == 0) {
-		char *h, *a;
-		if (!parse_mailbox(v, strlen(v), &h, &a)) {
+		char *h, *a, *w;
+		if (!parse_mailbox(v, strlen(v), &h, &a, &w)) {
 			sp_free(h);
 			sp_free(a);
+			sp_free(w);
 			return bad(pc, sec, key, v,
 				   "not an address (a@b.c, Name <a@b.c> or "
 				   "\"Doe, Jane\" <a@b.c>)");
 		}
 		sp_free(c->from);
 		sp_free(c->from_addr);
+		sp_free(c->from_show);
 		c->from = h;
 		c->from_addr = a;
+		c->from_show = w;
 		return 1;
 	}
 	if (strcmp(key, "to") == 0)

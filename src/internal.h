@@ -106,6 +106,8 @@ typedef struct sp_config {
 	char *from_addr;        /* envelope form, "a@b" */
 	char *to[SP_MAX_RCPT];  /* header forms */
 	char *to_addr[SP_MAX_RCPT];
+	char *from_show;        /* as people read them: "Jörg Müller <j@x>" */
+	char *to_show[SP_MAX_RCPT];
 	int nto;
 	char *subject;          /* template, or NULL for the default */
 	char *timezone;         /* [mail] timezone: NULL/"local", "UTC", a name */

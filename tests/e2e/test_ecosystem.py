@@ -224,7 +224,8 @@ class SharpEdgesTest(SpoolTest):
 
     def test_dry_run_is_decoded_on_a_terminal_and_raw_on_request(self):
         self.env["LOGSPONGE_CONFIG"] = self.config(
-            "[mail]\nfrom = a@b.c\nto = d@e.f\ntransport = stdout\n"
+            "[mail]\nfrom = J\u00f6rg M\u00fcller <a@b.c>\n"
+            "to = \"Doe, Jane\" <d@e.f>, ops@e.f\ntransport = stdout\n"
             "html = yes\nsubject = [logsponge] \u00e9chec: {first}\n")
         self.add("caf\u00e9 = ferm\u00e9 \u2014 un tr\u00e8s long message "
                  "qui d\u00e9passe septante-six octets sans aucun "
@@ -235,6 +236,8 @@ class SharpEdgesTest(SpoolTest):
         self.assertIn("caf\u00e9 = ferm\u00e9 \u2014 un tr\u00e8s long "
                       "message qui d\u00e9passe septante-six octets sans "
                       "aucun doute".encode(), tty)
+        self.assertIn("From: J\u00f6rg M\u00fcller <a@b.c>\n".encode(), tty)
+        self.assertIn(b'To: "Doe, Jane" <d@e.f>, ops@e.f\n', tty)
         self.assertNotIn(b"=?UTF-8?", tty)
         self.assertNotIn(b"quoted-printable", tty)
         self.assertIn(b"[a text/html alternative follows", tty)
