@@ -1,9 +1,11 @@
 /* compose.c - one UTF-8 MIME message, streamed from the spool.
  *
- * Headers, then a quoted-printable text/plain body: a summary, then every
- * record of the batch in order.  Every line ends in CRLF and no encoded
- * line is longer than 76 octets, whatever the records hold.  Memory is
- * one chunk (~32 KiB) plus one record, whatever the batch size. */
+ * Headers, then a quoted-printable text/plain body (what it says is
+ * digest.c's: the top part, then the log), an optional text/html
+ * alternative with the same, and past max_size the gzip attachment.
+ * Every line ends in CRLF and no encoded line is longer than 76 octets,
+ * whatever the records hold.  Memory is one chunk (~32 KiB) plus one
+ * record and the survey's bounded tables, whatever the batch size. */
 #define _DEFAULT_SOURCE /* gmtime_r */
 #include <stdarg.h>
 #include <stdio.h>
@@ -421,8 +423,6 @@ static bool html_escape(spbuf *out, const char *s, size_t n)
 	return true;
 }
 
-/* One line of the body: as it is in the text part; escaped, as a
- * paragraph, in the HTML part (an empty line is nothing there). */
 /* A line of a part's body: quoted-printable, or (the readable view of
  * flush --dry-run) as it is. */
 static bool out_line(sp_composer *c, const char *s, size_t n)
@@ -432,6 +432,8 @@ static bool out_line(sp_composer *c, const char *s, size_t n)
 	return sp_qp_line(&c->out, s, n);
 }
 
+/* One line of the body: as it is in the text part; escaped, as a <div>,
+ * in the HTML part (an empty line a <br>). */
 bool sp_body_line(sp_composer *c, const char *s, size_t n)
 {
 	if (!c->html)
@@ -466,11 +468,11 @@ static bool heartbeat_summary(sp_composer *c)
 			   sizeof span);
 	sp_body_printf(c, "logsponge on %s: nothing to report since %s (%s).",
 		    c->sp->host, t1, span);
-	if (b->n.waiting_after)
+	int64_t waiting = sp_waiting(&b->n);
+	if (waiting)
 		sp_body_printf(c, "%lld record%s below the policy's triggers wait "
 			       "in the spool.",
-			    (long long)b->n.waiting_after,
-			    b->n.waiting_after == 1 ? "" : "s");
+			    (long long)waiting, waiting == 1 ? "" : "s");
 	return !c->out.failed && !c->scratch.failed;
 }
 

@@ -74,6 +74,31 @@ struct sp_digest {
 	int64_t folded;        /* records merged into an earlier one */
 };
 
+/* Level names padded to the longest, "warning". */
+static const char *const level_col[8] = {
+	"emerg  ", "alert  ", "crit   ", "err    ",
+	"warning", "notice ", "info   ", "debug  "};
+
+/* Characters (not bytes) of UTF-8 text: what a column takes. */
+static size_t columns(const char *s)
+{
+	size_t n = 0;
+	for (; *s; s++)
+		n += ((unsigned char)*s & 0xC0) != 0x80;
+	return n;
+}
+
+/* The tag, "-" for none, padded to the tag column, and a space. */
+static void tag_column(const sp_composer *c, spbuf *o, const char *tag)
+{
+	const char *t = *tag ? tag : "-";
+	sb_adds(o, t);
+	for (size_t w = columns(t), want = c->dg ? (size_t)c->dg->tagw : 1;
+	     w < want; w++)
+		sb_addc(o, ' ');
+	sb_addc(o, ' ');
+}
+
 static uint64_t host_hash(const char *h)
 {
 	uint64_t v = 1469598103934665603ULL;
@@ -277,7 +302,7 @@ int sp_digest_survey(sp_composer *c)
 	const sponge_record *r;
 	while (rc == SPONGE_OK && (rc = c->src->next(c->src, &r)) == SPONGE_ROW) {
 		rc = SPONGE_OK;
-		int w = (int)strlen(*r->tag ? r->tag : "-");
+		int w = (int)columns(*r->tag ? r->tag : "-");
 		if (w > d->tagw && w <= 16)
 			d->tagw = w;
 		/* fold = exact hashes each first line once, for both */
@@ -406,15 +431,13 @@ static int kind_order(const void *pa, const void *pb)
 /* "  ×312 err     api      upstream timeout after #ms  02:58:01–03:14:55" */
 static void kind_line(sp_composer *c, const kind *k, int cw, int64_t end)
 {
-	static const char *const padded[8] = {
-		"emerg  ", "alert  ", "crit   ", "err    ",
-		"warning", "notice ", "info   ", "debug  "};
 	spbuf *o = &c->line;
 	sb_reset(o);
 	char cnt[32];
 	snprintf(cnt, sizeof cnt, "\xC3\x97%lld", (long long)k->count);
-	sb_printf(o, "  %-*s %s %-*s ", cw + 2 /* "×" is 2 bytes */, cnt, padded[k->level & 7],
-		  c->dg->tagw, k->tag[0] ? k->tag : "-");
+	sb_printf(o, "  %-*s %s ", cw + 2 /* "×" is 2 bytes */, cnt,
+		  level_col[k->level & 7]);
+	tag_column(c, o, k->tag);
 	if (k->varies) {
 		sp_mask(o, k->text, strlen(k->text));
 	} else {
@@ -469,8 +492,8 @@ static void context_record(sp_composer *c, const ctx_rec *k, const char *mark)
 	size_t n = strcspn(m, "\n");
 	/* several hosts: the tag's records may come from more than one */
 	bool other = c->b->n.nhosts > 1 && strcmp(k->host, c->dg->top.host);
-	sp_body_printf(c, "%s%s %-7s %s%s%s: %.*s", mark, t,
-		       sponge_level_name(k->level & 7), k->tag[0] ? k->tag : "-",
+	sp_body_printf(c, "%s%s %s %s%s%s: %.*s", mark, t,
+		       level_col[k->level & 7], k->tag[0] ? k->tag : "-",
 		       other ? "@" : "", other ? k->host : "", (int)n, m);
 	for (m += n; *m == '\n';) {
 		m++;
@@ -657,27 +680,17 @@ bool sp_digest_fold(sp_composer *c, const sponge_record *r, int64_t *times,
 	return true;
 }
 
-static int digest_tagw(sp_composer *c) { return c->dg ? c->dg->tagw : 1; }
-
 bool sp_digest_line(sp_composer *c, spbuf *o, const sponge_record *r,
 		    int64_t times, int64_t last)
 {
-	static const char *const padded[8] = {
-		"emerg  ", "alert  ", "crit   ", "err    ",
-		"warning", "notice ", "info   ", "debug  "};
 	char t[32];
 	sp_digest_hms(c, r->time_us, t);
 	/* (by hand: this runs once a record, printf's cost showed) */
-	const char *tag = *r->tag ? r->tag : "-";
-	size_t tl = strlen(tag);
 	sb_adds(o, t);
 	sb_addc(o, ' ');
-	sb_add(o, padded[r->level & 7], 7);
+	sb_add(o, level_col[r->level & 7], 7);
 	sb_addc(o, ' ');
-	sb_add(o, tag, tl);
-	for (size_t w = tl; w < (size_t)digest_tagw(c); w++)
-		sb_addc(o, ' ');
-	sb_addc(o, ' ');
+	tag_column(c, o, r->tag);
 	if (times > 1)
 		sb_printf(o, "\xC3\x97%lld ", (long long)times);
 	size_t n = first_line(r);

@@ -32,8 +32,8 @@ typedef struct sp_tally {
 	char first_tag[72];     /* most frequent tag ("" none) */
 	char tags[512];         /* "backup 80, cron 27, - 16" (top 5) */
 	int64_t msg_bytes;      /* bytes of the batch's messages and tags */
-	int64_t waiting_after;  /* pending records with id > max_id */
-	int64_t waiting[8];     /* pending records left out, by level */
+	int64_t waiting[8];     /* pending records left out, by level
+				   (arrived later, or past a level cap) */
 	int nhosts;             /* hosts the records come from */
 	char hosts[512];        /* "web1 9000, web2 1000" (top 5) */
 	int64_t dropped[8];     /* dropped by the spool caps, reported here */
@@ -80,6 +80,8 @@ SP_HIDDEN int sp_plan_tally(sponge *sp, int64_t max_id, sp_tally *n);
 /* The same within a level cap (see sp_tally.level_cap). */
 SP_HIDDEN int sp_plan_tally_capped(sponge *sp, int64_t max_id, int level_cap,
 				   sp_tally *n);
+/* Pending records that are not in batch n (its waiting, summed). */
+SP_HIDDEN int64_t sp_waiting(const sp_tally *n);
 /* The least severe level batch n holds: 7 (debug) unless capped. */
 static inline int sp_batch_max_level(const sp_tally *n)
 {

@@ -269,15 +269,11 @@ int sp_plan_tally_capped(sponge *sp, int64_t max_id, int level_cap,
 	memset(n, 0, sizeof *n);
 	n->highest = 7;
 	n->level_cap = level_cap > 0 && level_cap < 8 ? level_cap : 0;
-	if (max_id <= 0) { /* a heartbeat: only what waits */
-		int rc = sp_store_pending_after(sp, 0, &n->waiting_after);
-		return rc ? rc : count_waiting(sp, n);
-	}
+	if (max_id <= 0) /* a heartbeat: only what waits */
+		return count_waiting(sp, n);
 	int rc = scan_levels(sp, max_id, n);
 	if (rc == SPONGE_OK)
 		rc = sp_dropped(sp, n->dropped);
-	if (rc == SPONGE_OK)
-		rc = sp_store_pending_after(sp, n->max_id, &n->waiting_after);
 	if (rc == SPONGE_OK)
 		rc = count_waiting(sp, n);
 	if (rc == SPONGE_OK && n->count && n->first_of[n->highest])
@@ -472,7 +468,7 @@ static int levels_that_fit(const sp_tally *n, uint64_t raw)
 	return keep;
 }
 
-static int64_t waiting_total(const sp_tally *n)
+int64_t sp_waiting(const sp_tally *n)
 {
 	int64_t w = 0;
 	for (int l = 0; l < 8; l++)
@@ -502,7 +498,7 @@ int sp_plan_size(sponge *sp, sp_batch *b, uint64_t server_max)
 	/* base64 turns 57 bytes into a 78-byte line; keep 24 KiB for the
 	 * headers, the summary and a few records in the body */
 	uint64_t budget = (max - (24u << 10)) / 78 * 57;
-	int64_t arrivals = b->n.waiting_after, before = waiting_total(&b->n);
+	int64_t before = sp_waiting(&b->n);
 	for (int attempt = 0; attempt < 16; attempt++) {
 		FILE *f;
 		uint64_t bytes, raw;
@@ -530,9 +526,8 @@ int sp_plan_size(sponge *sp, sp_batch *b, uint64_t server_max)
 			fclose(f);
 			return rc;
 		}
-		if (waiting_total(&b->n) > before) /* left for the next one */
-			b->size.cut = waiting_total(&b->n) - before;
-		b->n.waiting_after = arrivals;
+		if (sp_waiting(&b->n) > before) /* left for the next one */
+			b->size.cut = sp_waiting(&b->n) - before;
 		b->size.gz = f;
 		b->size.gz_bytes = bytes;
 		uint64_t b64 = (bytes + 56) / 57 * 78;

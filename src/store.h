@@ -56,8 +56,6 @@ typedef void (*sp_scan_fn)(void *arg, const sp_scan_row *row);
 SP_HIDDEN int sp_store_scan_batch(sponge *sp, int64_t max_id, int max_level,
 				  sp_scan_fn fn,
 				  void *arg);
-/* Pending records with an id above `id`. */
-SP_HIDDEN int sp_store_pending_after(sponge *sp, int64_t id, int64_t *n);
 /* One record's time, tag and message (empty when it is gone). */
 SP_HIDDEN int sp_store_record(sponge *sp, int64_t id, int64_t *time_us,
 			      spbuf *tag, spbuf *message);

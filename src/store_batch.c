@@ -391,15 +391,6 @@ int sp_store_scan_batch(sponge *sp, int64_t max_id, int max_level,
 				: sp_dberr(sp, r, "reading the batch");
 }
 
-int sp_store_pending_after(sponge *sp, int64_t id, int64_t *n)
-{
-	int rc = SPONGE_OK;
-	/* ids are a rowid range: a lookup, not a scan */
-	*n = scalar(sp, "SELECT count(*) FROM records WHERE id > ? AND sent "
-			"IS NULL", id, &rc);
-	return rc;
-}
-
 int sp_store_record(sponge *sp, int64_t id, int64_t *time_us, spbuf *tag,
 		    spbuf *message)
 {

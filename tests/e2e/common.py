@@ -54,6 +54,29 @@ def foreign_env(env):
     return e
 
 
+def reformime_sections(path):
+    """[(section, content type)] of a message as reformime (maildrop)
+    sees it."""
+    p = subprocess.run(["reformime", "-i"], stdin=open(path, "rb"),
+                       capture_output=True, text=True, check=True)
+    return [(sec.split("section: ")[1].split("\n")[0],
+             sec.split("content-type: ")[1].split("\n")[0])
+            for sec in p.stdout.split("\n\n") if "section:" in sec]
+
+
+def munpack_log(test, path, out):
+    """The .log.gz attachment of a message as munpack (mpack) extracts it
+    into directory out (one, or the test fails)."""
+    os.makedirs(out, exist_ok=True)
+    p = subprocess.run(["munpack", "-q", "-C", out, path],
+                       capture_output=True, text=True)
+    test.assertEqual(p.returncode, 0, p.stderr)
+    files = [f for f in os.listdir(out) if f.endswith(".log.gz")]
+    test.assertEqual(len(files), 1, os.listdir(out))
+    with open(os.path.join(out, files[0]), "rb") as f:
+        return f.read()
+
+
 def scaled(n, least=1):
     return max(least, int(n * SCALE))
 

@@ -8,7 +8,8 @@ import json
 import socket
 import unittest
 
-from common import ROOT, SpoolTest, digest_log, scaled
+from common import (ROOT, SpoolTest, digest_log, munpack_log,
+                    reformime_sections, scaled)
 
 TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z")
 
@@ -447,14 +448,8 @@ class IndependentParsersTest(SpoolTest):
         return raw, path
 
     def test_reformime_sees_the_parts_that_are_there(self):
-        import subprocess
         raw, path = self.capped_html()
-        p = subprocess.run(["reformime", "-i"], stdin=open(path, "rb"),
-                           capture_output=True, text=True, check=True)
-        types = [(sec.split("section: ")[1].split("\n")[0],
-                  sec.split("content-type: ")[1].split("\n")[0])
-                 for sec in p.stdout.split("\n\n") if "section:" in sec]
-        self.assertEqual(types, [("1", "multipart/mixed"),
+        self.assertEqual(reformime_sections(path), [("1", "multipart/mixed"),
                                  ("1.1", "multipart/alternative"),
                                  ("1.1.1", "text/plain"),
                                  ("1.1.2", "text/html"),
@@ -462,17 +457,9 @@ class IndependentParsersTest(SpoolTest):
 
     def test_munpack_extracts_the_attachment(self):
         import gzip
-        import subprocess
         raw, path = self.capped_html()
-        out = os.path.join(self.dir, "out")
-        os.mkdir(out)
-        p = subprocess.run(["munpack", "-q", "-C", out, path],
-                           capture_output=True, text=True)
-        self.assertEqual(p.returncode, 0, p.stderr)
-        files = [f for f in os.listdir(out) if f.endswith(".log.gz")]
-        self.assertEqual(len(files), 1, os.listdir(out))
-        with open(os.path.join(out, files[0]), "rb") as f:
-            log = gzip.decompress(f.read()).splitlines()
+        log = gzip.decompress(munpack_log(
+            self, path, os.path.join(self.dir, "out"))).splitlines()
         self.assertEqual(len(log) + len(self.records()), 30000)
 
     def test_header_lines_fit_78_octets(self):

@@ -21,7 +21,8 @@ import sqlite3
 import subprocess
 import unittest
 
-from common import BIN, SpoolTest, digest_log
+from common import (BIN, SpoolTest, digest_log, munpack_log,
+                    reformime_sections)
 
 PERL_WALK = r"""
 use strict; use warnings; use Email::MIME;
@@ -132,13 +133,8 @@ class MimeMatrixTest(SpoolTest):
         return parts
 
     def reformime_parts(self, path):
-        p = subprocess.run(["reformime", "-i"], stdin=open(path, "rb"),
-                           capture_output=True, text=True, check=True)
-        secs = [(sec.split("section: ")[1].split("\n")[0],
-                 sec.split("content-type: ")[1].split("\n")[0])
-                for sec in p.stdout.split("\n\n") if "section:" in sec]
         parts = []
-        for sec, ct in secs:
+        for sec, ct in reformime_sections(path):
             if ct.startswith("multipart/"):
                 continue
             body = subprocess.run(["reformime", "-e", "-s", sec],
@@ -147,16 +143,6 @@ class MimeMatrixTest(SpoolTest):
             parts.append((ct, body))
         return parts
 
-    def munpack_gz(self, path):
-        out = os.path.join(self.dir, "munpack")
-        os.makedirs(out, exist_ok=True)
-        p = subprocess.run(["munpack", "-q", "-C", out, path],
-                           capture_output=True, text=True)
-        self.assertEqual(p.returncode, 0, p.stderr)
-        files = [f for f in os.listdir(out) if f.endswith(".log.gz")]
-        self.assertEqual(len(files), 1, os.listdir(out))
-        with open(os.path.join(out, files[0]), "rb") as f:
-            return f.read()
 
     # ---- the checks -------------------------------------------------------
 
@@ -207,7 +193,8 @@ class MimeMatrixTest(SpoolTest):
         sent = [r for r in before if r["id"] not in left]
         want = [(r["level"], r["tag"] or "-", r["message"]) for r in sent]
         if gz:
-            self.assertEqual(gz[0], self.munpack_gz(path), variant)
+            self.assertEqual(gz[0], munpack_log(
+                self, path, os.path.join(self.dir, "munpack")), variant)
             got = attachment_records(gzip.decompress(gz[0]).decode())
             self.assertEqual(sorted(got), sorted(want), variant)
         else:

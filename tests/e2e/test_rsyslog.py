@@ -14,36 +14,54 @@ from smtpserver import free_port
 
 RSYSLOGD = shutil.which("rsyslogd") or "/usr/sbin/rsyslogd"
 
+# The README recipe's template: RFC 5424 with exactly one space before MSG
+# (RFC 3164 input keeps the space after "tag:" in %msg%)
+TEMPLATE = ('template(name="logsponge" type="string" string="<%PRI%>1 '
+            '%TIMESTAMP:::date-rfc3339% %HOSTNAME% %APP-NAME% '
+            '%PROCID% %MSGID% %STRUCTURED-DATA%%msg:::sp-if-no-1st-sp'
+            '%%msg:::drop-last-lf%\\n")')
+
+
+def start_rsyslogd(work, text, env, stderr=subprocess.DEVNULL):
+    """rsyslogd in the foreground with config text (its workDirectory is
+    work, which it gets as %(work)s)."""
+    os.makedirs(work, exist_ok=True)
+    conf = os.path.join(work, "rsyslog.conf")
+    with open(conf, "w") as f:
+        f.write(text.replace("%(work)s", work))
+    return subprocess.Popen([RSYSLOGD, "-n", "-f", conf, "-i",
+                             os.path.join(work, "pid")],
+                            stdout=subprocess.DEVNULL, stderr=stderr, env=env)
+
+
+def stop_rsyslogd(p):
+    p.send_signal(signal.SIGTERM)
+    try:
+        p.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.wait()
+
 
 @unittest.skipUnless(os.path.exists(RSYSLOGD), "rsyslogd is not installed")
 class RsyslogTest(SpoolTest):
     def test_omprog_feeds_logsponge(self):
         port = free_port()
-        work = os.path.join(self.dir, "rsyslog")
-        os.makedirs(work)
-        conf = os.path.join(work, "rsyslog.conf")
-        with open(conf, "w") as f:
-            f.write("""
-global(workDirectory="%(work)s")
+        p = start_rsyslogd(os.path.join(self.dir, "rsyslog"), """
+global(workDirectory="%%(work)s")
 module(load="imudp")
 input(type="imudp" address="127.0.0.1" port="%(port)d")
 # --- the README recipe ---
 module(load="omprog")
-# RFC 5424 with exactly one space before MSG (RFC 3164 input keeps the
-# space after "tag:" in %%msg%%)
-template(name="logsponge" type="string"
-         string="<%%PRI%%>1 %%TIMESTAMP:::date-rfc3339%% %%HOSTNAME%% %%APP-NAME%% %%PROCID%% %%MSGID%% %%STRUCTURED-DATA%%%%msg:::sp-if-no-1st-sp%%%%msg:::drop-last-lf%%\n")
+%(template)s
 # warnings and worse go to the spool
 if $syslogseverity <= 4 then {
   action(type="omprog"
          binary="%(bin)s -s %(spool)s add --format rfc5424"
          template="logsponge")
 }
-""" % dict(work=work, port=port, bin=BIN, spool=self.spool))
-        p = subprocess.Popen([RSYSLOGD, "-n", "-f", conf, "-i",
-                              os.path.join(work, "pid")],
-                             stdout=subprocess.DEVNULL,
-                             stderr=subprocess.PIPE, env=self.env)
+""" % dict(port=port, bin=BIN, spool=self.spool, template=TEMPLATE),
+            self.env, stderr=subprocess.PIPE)
         try:
             time.sleep(1.0)
             self.assertIsNone(p.poll(), p.stderr.read() if p.poll() else "")
@@ -75,12 +93,7 @@ if $syslogseverity <= 4 then {
             times = sorted(r["time"] for r in recs)
             self.assertEqual(times[0], "2026-11-21T10:00:00.500000Z")
         finally:
-            p.send_signal(signal.SIGTERM)
-            try:
-                p.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
+            stop_rsyslogd(p)
             p.stderr.close()
 
 
@@ -97,12 +110,11 @@ class FleetTest(SpoolTest):
     is stopped and started again while the edge keeps sending."""
 
     CENTRAL = """
-global(workDirectory="%(work)s")
+global(workDirectory="%%(work)s")
 module(load="%(inmod)s")
 input(type="%(inmod)s" port="%(port)d" address="127.0.0.1")
 module(load="omprog")
-template(name="logsponge" type="string"
-         string="<%%PRI%%>1 %%TIMESTAMP:::date-rfc3339%% %%HOSTNAME%% %%APP-NAME%% %%PROCID%% %%MSGID%% %%STRUCTURED-DATA%%%%msg:::sp-if-no-1st-sp%%%%msg:::drop-last-lf%%\\n")
+%(template)s
 if $syslogseverity <= 4 then {
   action(type="omprog" binary="%(bin)s -s %(spool)s add --format rfc5424"
          template="logsponge"
@@ -111,7 +123,7 @@ if $syslogseverity <= 4 then {
 }
 """
     EDGE = """
-global(workDirectory="%(work)s")
+global(workDirectory="%%(work)s")
 module(load="imudp")
 input(type="imudp" address="127.0.0.1" port="%(udp)d")
 %(outload)s
@@ -125,25 +137,11 @@ if $syslogseverity <= 4 then {
 """
 
     def start(self, name, text):
-        work = os.path.join(self.dir, name)
-        os.makedirs(work, exist_ok=True)
-        conf = os.path.join(work, "rsyslog.conf")
-        with open(conf, "w") as f:
-            f.write(text % dict(self.params, work=work))
-        p = subprocess.Popen([RSYSLOGD, "-n", "-f", conf, "-i",
-                              os.path.join(work, "pid")],
-                             stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL, env=self.env)
+        p = start_rsyslogd(os.path.join(self.dir, name),
+                           text % dict(self.params, template=TEMPLATE),
+                           self.env)
         self.procs.append(p)
         return p
-
-    def stop(self, p):
-        p.send_signal(signal.SIGTERM)
-        try:
-            p.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
 
     def send(self, host, i):
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -177,7 +175,7 @@ if $syslogseverity <= 4 then {
                 self.send("web%d" % (1 + i % 2), i)
             self.assertEqual(len(self.wait_for(6)), 6)
             # the central rsyslog goes away; the hosts keep logging
-            self.stop(central)
+            stop_rsyslogd(central)
             for i in range(6, 12):
                 self.send("web%d" % (1 + i % 2), i)
             time.sleep(1)
@@ -186,7 +184,7 @@ if $syslogseverity <= 4 then {
         finally:
             for p in self.procs:
                 if p.poll() is None:
-                    self.stop(p)
+                    stop_rsyslogd(p)
         got = sorted((r["host"], r["message"]) for r in recs)
         self.assertEqual(got, sorted(("web%d" % (1 + i % 2),
                                       "disk full %d" % i)

@@ -216,17 +216,17 @@ START_TEST(plan_tally_counts_the_batch)
 	ck_assert_str_eq(n.top_tag, "db");
 	ck_assert_ptr_nonnull(n.top_msg);
 	ck_assert_str_eq(n.top_msg, "first error");
-	ck_assert_int_eq(n.waiting_after, 0);
+	ck_assert_int_eq(sp_waiting(&n), 0);
 	int64_t top = n.max_id;
 	/* a batch that ends at the third record: two wait after it */
 	ck_assert_int_eq(sp_plan_tally(sp, top - 2, &n), SPONGE_OK);
 	ck_assert_int_eq(n.count, 3);
 	ck_assert_int_eq(n.max_id, top - 2);
-	ck_assert_int_eq(n.waiting_after, 2);
+	ck_assert_int_eq(sp_waiting(&n), 2);
 	/* a heartbeat's tally: nothing in it, everything waits */
 	ck_assert_int_eq(sp_plan_tally(sp, 0, &n), SPONGE_OK);
 	ck_assert_int_eq(n.count, 0);
-	ck_assert_int_eq(n.waiting_after, 5);
+	ck_assert_int_eq(sp_waiting(&n), 5);
 	ck_assert_ptr_null(n.top_msg);
 	sponge_close(sp);
 }
