@@ -19,6 +19,7 @@ static void give(void *to, size_t to_size, const void *from, size_t size)
 int sponge_query_sized(sponge *sp, const sponge_filter *f, size_t f_size,
 		       sponge_iter **out)
 {
+	SP_GUARD;
 	if (!f)
 		return sp_query(sp, NULL, out);
 	sponge_filter full;
@@ -29,6 +30,7 @@ int sponge_query_sized(sponge *sp, const sponge_filter *f, size_t f_size,
 
 int sponge_stats_get_sized(sponge *sp, sponge_stats *out, size_t size)
 {
+	SP_GUARD;
 	if (!out)
 		return SPONGE_EINVAL;
 	sponge_stats full;
@@ -53,6 +55,7 @@ int sponge_get_policy_sized(const sponge *sp, sponge_policy *out,
 int sponge_flush_sized(sponge *sp, unsigned flags, sponge_writer out,
 		       void *arg, sponge_flush_result *res, size_t res_size)
 {
+	SP_GUARD;
 	sponge_flush_result full;
 	int rc = sp_flush(sp, flags, out, arg, &full);
 	if (res)

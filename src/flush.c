@@ -537,7 +537,7 @@ int sp_flush(sponge *sp, unsigned flags, sponge_writer out, void *arg,
 	if (!res)
 		res = &dummy;
 	memset(res, 0, sizeof *res);
-	if (!sp || !sp->db)
+	if (!sp_usable(sp))
 		return SPONGE_EINVAL;
 	flush_run f;
 	memset(&f, 0, sizeof f);
@@ -595,7 +595,8 @@ int sp_flush(sponge *sp, unsigned flags, sponge_writer out, void *arg,
 int sponge_decide(sponge *sp, unsigned flags, int *verdict, char *reason,
 		  size_t n)
 {
-	if (!sp || !sp->db || !verdict)
+	SP_GUARD;
+	if (!sp_usable(sp) || !verdict)
 		return SPONGE_EINVAL;
 	*verdict = SPONGE_VERDICT_UNKNOWN;
 	sponge_stats st;
@@ -610,7 +611,8 @@ int sponge_decide(sponge *sp, unsigned flags, int *verdict, char *reason,
 
 int sponge_check_config(sponge *sp)
 {
-	if (!sp || !sp->db)
+	SP_GUARD;
+	if (!sp_usable(sp))
 		return SPONGE_EINVAL;
 	sb_reset(&sp->err);
 	if (sp->cfg_error.len)
@@ -633,7 +635,8 @@ int sponge_check_config(sponge *sp)
 
 int sponge_check_smtp(sponge *sp)
 {
-	if (!sp || !sp->db)
+	SP_GUARD;
+	if (!sp_usable(sp))
 		return SPONGE_EINVAL;
 	sb_reset(&sp->err);
 	sb_reset(&sp->info);

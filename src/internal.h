@@ -16,6 +16,21 @@ SP_HIDDEN void *sp_realloc(void *p, size_t n);
 SP_HIDDEN void sp_free(void *p);
 SP_HIDDEN char *sp_strdup(const char *s);
 
+/* ---- fork safety (guard.c) ---- */
+/* SP_GUARD; first in an entry point that reaches SQLite, OpenSSL or
+ * state shared by the process: a fork() in another thread waits until
+ * the call returns.  sp_fork_generation(): how many forks this process
+ * descends from (a handle opened in an older generation is a parent's). */
+SP_HIDDEN int sp_guard_enter(void);
+SP_HIDDEN void sp_guard_leave(int *unused);
+SP_HIDDEN unsigned sp_fork_generation(void);
+/* A handle this process may use: open, and not inherited over a fork. */
+#define sp_usable(sp) \
+	((sp) && (sp)->db && (sp)->generation == sp_fork_generation())
+#define SP_GUARD \
+	__attribute__((cleanup(sp_guard_leave), unused)) int sp_guard_ = \
+		sp_guard_enter()
+
 /* ---- fault injection, in the test build only (testhooks.c) ---- */
 /*
  * sp_crash_point("name"): when $LOGSPONGE_TEST_CRASH names this point,
@@ -256,6 +271,7 @@ struct sponge {
 	int64_t q_first_us;
 	int64_t rcv_now;   /* wall clock for received times (coarse) */
 	unsigned rcv_reads;
+	unsigned generation; /* sp_fork_generation() when it was opened */
 };
 
 /* A display name as an RFC 5322 phrase (compose.c): as written when it

@@ -342,6 +342,7 @@ out:
 int sponge_open(sponge **out, const char *spool_path, const char *config_path,
 		unsigned flags)
 {
+	SP_GUARD;
 	if (!out)
 		return SPONGE_EINVAL;
 	sponge *sp = sp_malloc(sizeof *sp);
@@ -349,6 +350,7 @@ int sponge_open(sponge **out, const char *spool_path, const char *config_path,
 	if (!sp)
 		return SPONGE_ENOMEM;
 	memset(sp, 0, sizeof *sp);
+	sp->generation = sp_fork_generation();
 	sb_init(&sp->err, 4096);
 	sb_init(&sp->info, 1024);
 	sb_init(&sp->cfg_error, 4096);
@@ -378,10 +380,15 @@ int sponge_close(sponge *sp)
 {
 	if (!sp)
 		return SPONGE_OK;
+	SP_GUARD;
 	int rc = SPONGE_OK;
-	if (sp->db && sp->qn)
-		rc = sp_store_write(sp, true);
-	sp_store_close(sp);
+	/* a parent's handle in a forked child: its connection and its queued
+	 * records are the parent's; only our memory is freed */
+	if (sp->generation == sp_fork_generation()) {
+		if (sp->db && sp->qn)
+			rc = sp_store_write(sp, true);
+		sp_store_close(sp);
+	}
 	sp_config_free(&sp->cfg);
 	sp_free(sp->path);
 	sp_free(sp->q);
@@ -460,7 +467,8 @@ static bool clean_field(sponge *sp, const char *s, size_t limit, size_t *len)
 
 int sponge_append_entry(sponge *sp, const sponge_entry *e)
 {
-	if (!sp || !sp->db || !e)
+	SP_GUARD;
+	if (!sp_usable(sp) || !e)
 		return SPONGE_EINVAL;
 	if (e->level < 0 || e->level > 7)
 		return sp_fail(sp, SPONGE_EINVAL, "level %d out of range 0…7",
@@ -566,7 +574,8 @@ int sponge_log(sponge *sp, int level, const char *tag, const char *fmt, ...)
 int sponge_set_batch(sponge *sp, unsigned max_records, size_t max_bytes,
 		     unsigned max_ms)
 {
-	if (!sp || !sp->db)
+	SP_GUARD;
+	if (!sp_usable(sp))
 		return SPONGE_EINVAL;
 	sp->batch_max = max_records;
 	sp->batch_bytes_max = max_bytes ? max_bytes : SIZE_MAX;
@@ -580,7 +589,8 @@ size_t sponge_queued(const sponge *sp) { return sp ? sp->qn : 0; }
 
 int sponge_sync(sponge *sp)
 {
-	if (!sp || !sp->db)
+	SP_GUARD;
+	if (!sp_usable(sp))
 		return SPONGE_EINVAL;
 	if (sp->qn)
 		return sp_store_write(sp, true);

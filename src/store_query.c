@@ -101,7 +101,7 @@ int sp_query(sponge *sp, const sponge_filter *f, sponge_iter **out)
 	static const sponge_filter all;
 	if (out)
 		*out = NULL;
-	if (!sp || !sp->db || !out)
+	if (!sp_usable(sp) || !out)
 		return SPONGE_EINVAL;
 	if (!f)
 		f = &all;
@@ -136,7 +136,8 @@ static const char *col_text(sqlite3_stmt *st, int i)
 
 int sponge_query_next(sponge_iter *it, const sponge_record **rec)
 {
-	if (!it || !rec)
+	SP_GUARD;
+	if (!it || !rec || !sp_usable(it->sp))
 		return SPONGE_EINVAL;
 	*rec = NULL;
 	int rc = sqlite3_step(it->st);
@@ -161,7 +162,9 @@ void sponge_query_close(sponge_iter *it)
 {
 	if (!it)
 		return;
-	sqlite3_finalize(it->st);
+	SP_GUARD;
+	if (sp_usable(it->sp))
+		sqlite3_finalize(it->st);
 	sp_free(it);
 }
 
@@ -211,7 +214,7 @@ static int edge(sponge *sp, bool last, int64_t from, int64_t *t, int64_t *id)
  */
 int sp_stats_get(sponge *sp, sponge_stats *out)
 {
-	if (!sp || !sp->db || !out)
+	if (!sp_usable(sp) || !out)
 		return SPONGE_EINVAL;
 	memset(out, 0, sizeof *out);
 	/* one read transaction: the counts and the edges agree */
@@ -241,7 +244,8 @@ int sponge_purge(sponge *sp, int64_t before_us, int64_t *deleted)
 {
 	if (deleted)
 		*deleted = 0;
-	if (!sp || !sp->db)
+	SP_GUARD;
+	if (!sp_usable(sp))
 		return SPONGE_EINVAL;
 	sqlite3_stmt *st = NULL;
 	int s = sqlite3_exec(sp->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
@@ -290,7 +294,8 @@ int sponge_history(sponge *sp, int64_t limit, sponge_hiter **out)
 {
 	if (out)
 		*out = NULL;
-	if (!sp || !sp->db || !out)
+	SP_GUARD;
+	if (!sp_usable(sp) || !out)
 		return SPONGE_EINVAL;
 	sponge_hiter *it = sp_malloc(sizeof *it);
 	if (!it)
@@ -313,7 +318,8 @@ int sponge_history(sponge *sp, int64_t limit, sponge_hiter **out)
 
 int sponge_history_next(sponge_hiter *it, const sponge_attempt **att)
 {
-	if (!it || !att)
+	SP_GUARD;
+	if (!it || !att || !sp_usable(it->sp))
 		return SPONGE_EINVAL;
 	*att = NULL;
 	int rc = sqlite3_step(it->st);
@@ -338,7 +344,9 @@ void sponge_history_close(sponge_hiter *it)
 {
 	if (!it)
 		return;
-	sqlite3_finalize(it->st);
+	SP_GUARD;
+	if (sp_usable(it->sp))
+		sqlite3_finalize(it->st);
 	sp_free(it);
 }
 
