@@ -9,13 +9,16 @@ network: `logsponge flush`, from cron or a systemd timer, decides by the
 config's policy whether the records are worth a mail and sends them as
 one digest.  It never raises into the application (a failure goes to
 logging's handleError), is safe with threads, and after fork() the child
-opens a spool handle of its own.
+opens a spool handle of its own.  It never hangs or crashes its program:
+a record logged from a signal handler while the same thread is writing
+one is queued and written right after it, and a record logged at exit
+(after logging.shutdown, from a __del__) is written at once.
 """
 import atexit
+import collections
 import ctypes
 import logging
 import os
-import threading
 import weakref
 
 __all__ = ["SpongeHandler", "LogspongeError", "syslog_level", "LEVELS"]
@@ -50,41 +53,42 @@ class LogspongeError(OSError):
 
 
 _lib = None
-_lib_lock = threading.Lock()
 
 
 def _load():
     """liblogsponge.so.0, found as the dynamic linker finds libraries
-    (LD_LIBRARY_PATH, the ldconfig cache)."""
+    (LD_LIBRARY_PATH, the ldconfig cache).  No lock: loading twice (two
+    threads, or a signal handler while the first load runs) loads the
+    same library twice, which the dynamic linker counts; a lock here
+    would deadlock a signal handler that logs."""
     global _lib
-    with _lib_lock:
-        if _lib is not None:
-            return _lib
-        try:
-            lib = ctypes.CDLL("liblogsponge.so.0")
-        except OSError as e:
-            raise LogspongeError("cannot load liblogsponge.so.0: %s" % e)
-        vp = ctypes.c_void_p
-        lib.sponge_open.argtypes = [ctypes.POINTER(vp), ctypes.c_char_p,
-                                    ctypes.c_char_p, ctypes.c_uint]
-        lib.sponge_open.restype = ctypes.c_int
-        lib.sponge_close.argtypes = [vp]
-        lib.sponge_close.restype = ctypes.c_int
-        lib.sponge_errmsg.argtypes = [vp]
-        lib.sponge_errmsg.restype = ctypes.c_char_p
-        lib.sponge_strerror.argtypes = [ctypes.c_int]
-        lib.sponge_strerror.restype = ctypes.c_char_p
-        lib.sponge_append.argtypes = [vp, ctypes.c_int, ctypes.c_char_p,
-                                      ctypes.c_int64, ctypes.c_char_p,
-                                      ctypes.c_size_t]
-        lib.sponge_append.restype = ctypes.c_int
-        lib.sponge_set_batch.argtypes = [vp, ctypes.c_uint, ctypes.c_size_t,
-                                         ctypes.c_uint]
-        lib.sponge_set_batch.restype = ctypes.c_int
-        lib.sponge_sync.argtypes = [vp]
-        lib.sponge_sync.restype = ctypes.c_int
-        _lib = lib
-        return lib
+    if _lib is not None:
+        return _lib
+    try:
+        lib = ctypes.CDLL("liblogsponge.so.0")
+    except OSError as e:
+        raise LogspongeError("cannot load liblogsponge.so.0: %s" % e)
+    vp = ctypes.c_void_p
+    lib.sponge_open.argtypes = [ctypes.POINTER(vp), ctypes.c_char_p,
+                                ctypes.c_char_p, ctypes.c_uint]
+    lib.sponge_open.restype = ctypes.c_int
+    lib.sponge_close.argtypes = [vp]
+    lib.sponge_close.restype = ctypes.c_int
+    lib.sponge_errmsg.argtypes = [vp]
+    lib.sponge_errmsg.restype = ctypes.c_char_p
+    lib.sponge_strerror.argtypes = [ctypes.c_int]
+    lib.sponge_strerror.restype = ctypes.c_char_p
+    lib.sponge_append.argtypes = [vp, ctypes.c_int, ctypes.c_char_p,
+                                  ctypes.c_int64, ctypes.c_char_p,
+                                  ctypes.c_size_t]
+    lib.sponge_append.restype = ctypes.c_int
+    lib.sponge_set_batch.argtypes = [vp, ctypes.c_uint, ctypes.c_size_t,
+                                     ctypes.c_uint]
+    lib.sponge_set_batch.restype = ctypes.c_int
+    lib.sponge_sync.argtypes = [vp]
+    lib.sponge_sync.restype = ctypes.c_int
+    _lib = lib
+    return lib
 
 
 def _encode(s):
@@ -94,12 +98,27 @@ def _encode(s):
 
 # handlers alive, so that records they hold are written at exit
 _live = weakref.WeakSet()
+# set at exit: from then on every record is written when it is logged
+_exiting = False
 
 
 @atexit.register
 def _write_all_at_exit():
+    global _exiting
+    _exiting = True
     for h in list(_live):
         h.flush()
+
+
+def _after_fork_in_child():
+    # the parent's queue and its writer are the parent's
+    for h in list(_live):
+        h._pending.clear()
+        h._writing = False
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class SpongeHandler(logging.Handler):
@@ -128,6 +147,10 @@ class SpongeHandler(logging.Handler):
         self.batch = int(batch)
         self._sp = None
         self._pid = None
+        self._closed = False
+        # records waiting for the writer of this thread (see emit)
+        self._pending = collections.deque()
+        self._writing = False
         _live.add(self)
 
     # ---- the spool handle ------------------------------------------------
@@ -149,7 +172,7 @@ class SpongeHandler(logging.Handler):
             lib.sponge_close(sp)
             raise LogspongeError("logsponge: spool: %s%s" % (
                 what, ": " + why if why else ""))
-        if self.batch > 1:
+        if self.batch > 1 and not (_exiting or self._closed):
             lib.sponge_set_batch(sp, self.batch, 0, 0)
         self._sp, self._pid = sp, os.getpid()
         return sp
@@ -166,15 +189,38 @@ class SpongeHandler(logging.Handler):
     # ---- logging.Handler -------------------------------------------------
 
     def emit(self, record):
+        """logging calls this with the handler's lock held, so only one
+        thread is here; the same thread can come back from a signal
+        handler at any point.  Such a record is queued, and whoever is
+        writing writes it next: nothing waits on a lock, and the library
+        is never entered twice."""
         try:
-            text = self.format(record)
-            msg = text.encode("utf-8", "surrogateescape")
+            msg = self.format(record).encode("utf-8", "surrogateescape")
             tag = _encode(self.tag if self.tag is not None else record.name)
+            self._pending.append((record, syslog_level(record.levelno), tag,
+                                  int(record.created * 1e6), msg))
+        except RecursionError:
+            raise
+        except Exception:
+            self.handleError(record)
+            return
+        while self._pending and not self._writing:
+            self._writing = True
+            try:
+                while self._pending:
+                    self._write(self._pending.popleft())
+            finally:
+                self._writing = False
+
+    def _write(self, item):
+        record, level, tag, time_us, msg = item
+        try:
             sp = self._handle()
-            rc = _load().sponge_append(sp, syslog_level(record.levelno), tag,
-                                       int(record.created * 1e6), msg,
-                                       len(msg))
-            self._check(rc, "recording")
+            lib = _load()
+            self._check(lib.sponge_append(sp, level, tag, time_us, msg,
+                                          len(msg)), "recording")
+            if _exiting or self._closed:  # nobody would write it later
+                self._check(lib.sponge_sync(sp), "writing")
         except RecursionError:
             raise
         except Exception:
@@ -194,6 +240,7 @@ class SpongeHandler(logging.Handler):
     def close(self):
         self.acquire()
         try:
+            self._closed = True
             if self._sp is not None and self._pid == os.getpid():
                 self._check(_load().sponge_close(self._sp), "closing")
             self._sp = None

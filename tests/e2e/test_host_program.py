@@ -110,7 +110,7 @@ class ForkWhileThreadsLogTest(SpoolTest):
         exe = build_program(d, C_FORKS, "forks")
         p = subprocess.run([exe, self.spool, str(FORKS)], capture_output=True,
                            text=True, timeout=600)
-        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(p.returncode, 0, p.stderr[-3000:])
         self.assertEqual(p.stdout.strip(), "hung 0 failed 0 rc 0")
         self.assertEqual(self.child_records(),
                          sorted("child %d" % n for n in range(FORKS)))
@@ -154,7 +154,7 @@ class ForkWhileThreadsLogTest(SpoolTest):
             print("hung", hung, "failed", failed)
             """.replace("FORKS", str(FORKS))
         p = run_python(self, code)
-        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(p.returncode, 0, p.stderr[-3000:])
         self.assertEqual(p.stdout.decode().strip(), "hung 0 failed 0")
         self.assertEqual(self.child_records(),
                          sorted("child %d" % n for n in range(FORKS)))
@@ -169,3 +169,80 @@ def run_python(test, code, timeout=600):
     e["SPOOL"] = test.spool
     return subprocess.run(["/usr/bin/python3", "-c", textwrap.dedent(code)],
                           capture_output=True, env=e, timeout=timeout)
+
+
+class SignalHandlerLogsTest(SpoolTest):
+    """A SIGTERM handler that logs, arriving while the first record
+    loaded the library, waited for ever on the handler's own lock; with
+    a 1 ms repeating timer whose handler logs, the process crashed."""
+
+    def test_one_shot_while_the_library_loads(self):
+        # the signal arrives inside the first load, every time: CDLL
+        # sends it to the process before it loads
+        code = """
+            import ctypes, logging, os, signal, logsponge
+            log = logging.getLogger("app")
+            log.addHandler(logsponge.SpongeHandler(spool=os.environ["SPOOL"]))
+            signal.signal(signal.SIGTERM,
+                          lambda *a: log.warning("shutting down"))
+            real = ctypes.CDLL
+            def cdll(*a, **k):
+                os.kill(os.getpid(), signal.SIGTERM)
+                return real(*a, **k)
+            ctypes.CDLL = cdll
+            log.warning("first record")
+            """
+        for _ in range(3):
+            p = run_python(self, code, timeout=60)
+            self.assertEqual(p.returncode, 0, p.stderr[-3000:])
+        self.assertEqual(sorted(self.db_messages()),
+                         ["first record"] * 3 + ["shutting down"] * 3)
+
+    def test_repeating_1ms_timer_for_10s(self):
+        code = """
+            import logging, os, signal, time, logsponge
+            log = logging.getLogger("app")
+            log.addHandler(logsponge.SpongeHandler(spool=os.environ["SPOOL"]))
+            ticks = 0
+            def tick(*a):
+                global ticks
+                ticks += 1
+                log.warning("tick %d", ticks)
+            signal.signal(signal.SIGALRM, tick)
+            signal.setitimer(signal.ITIMER_REAL, 0.001, 0.001)
+            end, n = time.monotonic() + 10, 0
+            while time.monotonic() < end:
+                n += 1
+                log.warning("main %d", n)
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            print(ticks, n)
+            """
+        p = run_python(self, code, timeout=120)
+        self.assertEqual(p.returncode, 0, p.stderr[-3000:])
+        ticks, n = map(int, p.stdout.split())
+        self.assertGreater(ticks, 100)
+        got = self.db_messages()
+        self.assertEqual(sorted(m for m in got if m.startswith("tick")),
+                         sorted("tick %d" % i for i in range(1, ticks + 1)))
+        self.assertEqual(sum(m.startswith("main") for m in got), n)
+
+
+class LoggedAtExitTest(SpoolTest):
+    """A record logged from __del__ at interpreter exit, after logging's
+    shutdown, was held in the batch and lost."""
+
+    def test_del_at_exit_with_a_batch(self):
+        p = run_python(self, """
+            import logging, os, logsponge
+            log = logging.getLogger("app")
+            log.addHandler(logsponge.SpongeHandler(spool=os.environ["SPOOL"],
+                                                   batch=100))
+            class Conn:
+                def __del__(self):
+                    log.warning("connection closed at exit")
+            keep = Conn()
+            log.warning("running")
+            """)
+        self.assertEqual(p.returncode, 0, p.stderr[-3000:])
+        self.assertEqual(sorted(self.db_messages()),
+                         ["connection closed at exit", "running"])
