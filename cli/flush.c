@@ -73,6 +73,8 @@ int cmd_flush(globals *g, int argc, char **argv)
 	if (res.insecure && g->verbosity >= 0)
 		errorf("warning: smtp.verify = no: the server's certificate "
 		       "is not checked");
+	if (res.warning[0] && g->verbosity >= 0)
+		errorf("warning: %s", res.warning);
 	if (g->verbosity > 0 && res.reason[0])
 		fprintf(stderr, "logsponge: %s\n", res.reason);
 	if (res.expired && g->verbosity > 0)

@@ -433,6 +433,10 @@ typedef struct sponge_flush_result {
 	/* sent, but the server refused these recipients (one line:
 	   "RCPT <a@b>: 550 5.1.1 …; RCPT <c@d>: …"), or "" */
 	char refused[1024];
+	/* something the flush set right on its way that its user should
+	   know of (one line, e.g. a journal note of another spool it
+	   ignored), or "" */
+	char warning[512];
 } sponge_flush_result;
 
 /*

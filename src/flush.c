@@ -16,7 +16,7 @@
 
 /* ---- the lock ----------------------------------------------------- */
 
-static void journal_reserve(int fd);
+static int journal_reserve(int fd);
 
 static int take_lock(sponge *sp, int *fd)
 {
@@ -48,7 +48,7 @@ static int take_lock(sponge *sp, int *fd)
 		sb_free(&p);
 		return rc;
 	}
-	journal_reserve(*fd);
+	(void)journal_reserve(*fd); /* checked again before sending */
 	if (flock(*fd, LOCK_EX | LOCK_NB) != 0) {
 		int e = errno;
 		close(*fd);
@@ -77,11 +77,30 @@ static int take_lock(sponge *sp, int *fd)
 #define JOURNAL_SIZE 4096
 #define JOURNAL_TAG "logsponge-accepted 1 "
 
-static void journal_reserve(int fd)
+/* 0, or the errno why the journal's room cannot be had. */
+static int journal_reserve(int fd)
 {
 	struct stat st;
-	if (fstat(fd, &st) == 0 && st.st_size < JOURNAL_SIZE)
-		(void)posix_fallocate(fd, 0, JOURNAL_SIZE); /* best effort */
+	if (fstat(fd, &st) != 0)
+		return errno;
+	if (st.st_size >= JOURNAL_SIZE &&
+	    (blkcnt_t)st.st_blocks * 512 >= JOURNAL_SIZE)
+		return 0;
+	return posix_fallocate(fd, 0, JOURNAL_SIZE);
+}
+
+/* A message goes only when its "accepted" note has room: without it a
+ * commit that fails after the 250 would send the batch again and again. */
+static int journal_ready(sponge *sp, int fd)
+{
+	int e = journal_reserve(fd);
+	if (!e)
+		return SPONGE_OK;
+	return sp_fail(sp, e == ENOSPC || e == EDQUOT ? SPONGE_ETEMPFAIL
+						     : SPONGE_EIO,
+		       "%s.lock: cannot reserve %d bytes for the flush's "
+		       "journal: %s (nothing was sent)", sp->path, JOURNAL_SIZE,
+		       strerror(e));
 }
 
 /* A batch's bounds as one word: "<max id>", or "<max id>/<least severe
@@ -140,6 +159,18 @@ static void journal_clear(int fd)
 {
 	if (pwrite(fd, "\n", 1, 0) == 1)
 		(void)fdatasync(fd);
+}
+
+/* The spool token in a Message-ID (logsponge.<ids>.<token>@host). */
+static bool mid_token(const char *mid, char tok[33])
+{
+	const char *at = strchr(mid, '@');
+	const char *dot = at ? memrchr(mid, '.', (size_t)(at - mid)) : NULL;
+	if (!dot || at - dot - 1 != 32)
+		return false;
+	memcpy(tok, dot + 1, 32);
+	tok[32] = '\0';
+	return true;
 }
 
 /* A batch accepted but not yet removed, from the journal: fills b (the
@@ -337,6 +368,26 @@ static int flush_start(flush_run *f)
 	return SPONGE_OK;
 }
 
+/* A note that names another spool (its Message-ID carries that spool's
+ * token): the spool was replaced after a send whose removal failed.  It
+ * says nothing of these records: cleared, with a warning. */
+static bool note_is_foreign(flush_run *f, const sp_batch *done)
+{
+	char mine[33], theirs[33];
+	if (sp_store_token(f->sp, mine) != SPONGE_OK)
+		return false; /* unknown: keep the note, the commit decides */
+	if (mid_token(done->env.message_id, theirs) &&
+	    strcmp(mine, theirs) == 0)
+		return false;
+	snprintf(f->res->warning, sizeof f->res->warning,
+		 "%s.lock: ignored a note of a sent message (<%.300s>) that "
+		 "belongs to another spool file at this path; no record of "
+		 "this spool was removed", f->sp->path,
+		 done->env.message_id);
+	journal_clear(f->lockfd);
+	return true;
+}
+
 /* A batch the server accepted whose removal failed: finish that, never
  * send it again. */
 static int finish_accepted(flush_run *f)
@@ -345,7 +396,8 @@ static int finish_accepted(flush_run *f)
 	sb_init(&reply, 0);
 	sp_batch done;
 	int rc = SPONGE_OK;
-	if (!f->dry && journal_pending(f->lockfd, &done, &reply)) {
+	if (!f->dry && journal_pending(f->lockfd, &done, &reply) &&
+	    !note_is_foreign(f, &done)) {
 		rc = sp_store_commit_sent(f->sp, &done, reply.data);
 		if (rc == SPONGE_OK)
 			journal_clear(f->lockfd);
@@ -463,8 +515,14 @@ static int deliver(flush_run *f, sp_composer *comp, sp_send_result *sr,
 {
 	sponge *sp = f->sp;
 	uint64_t server_max = 0;
-	int rc = f->t->open ? f->t->open(sp, sr, &f->link, &server_max)
-			    : SPONGE_OK;
+	int rc = journal_ready(sp, f->lockfd);
+	if (rc) {
+		sr->outcome = rc == SPONGE_ETEMPFAIL ? SP_TEMPORARY : SP_LOCAL;
+		sr->stage = "journal";
+		return rc;
+	}
+	rc = f->t->open ? f->t->open(sp, sr, &f->link, &server_max)
+			: SPONGE_OK;
 	if (rc == SPONGE_OK && (rc = plan(f, server_max)) == SPONGE_EPERMFAIL) {
 		/* too big for this server even alone: say so in history */
 		sr->outcome = SP_PERMANENT;
@@ -489,6 +547,8 @@ static int settle(flush_run *f, int rc, sp_send_result *sr)
 	if (rc == SPONGE_OK && sr->outcome == SP_SENT) {
 		sp_crash_point("after-250");
 		bool noted = journal_accept(f->lockfd, &f->b, sr->reply.data);
+		if (noted)
+			sp_crash_point("after-note");
 		rc = sp_store_commit_sent(sp, &f->b, sr->reply.data);
 		snprintf(f->res->refused, sizeof f->res->refused, "%s",
 			 sr->refused.data);

@@ -736,3 +736,73 @@ def json_lines(p):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class JournalBelongsToItsSpoolTest(FlushTest):
+    """A flush whose removal failed after the 250 leaves an "accepted"
+    note in spool.db.lock.  A user who then moved spool.db* aside and
+    started afresh, keeping the lock file, had the old note applied to
+    the new spool: its unsent records deleted, history saying "sent".
+    And a first flush on a disk already full (the lock file made empty)
+    sent the same batch on every flush, having nowhere to note it."""
+
+    def fs(self, size):
+        fs = Tmpfs(size)
+        if not fs.ok:
+            self.skipTest("mount -t tmpfs refused: " + fs.why)
+        self.addCleanup(fs.close)
+        self.spool = os.path.join(fs.dir, "spool.db")
+        return fs
+
+    def test_a_note_of_another_spool_removes_nothing(self):
+        fs = self.fs("16m")
+        filler = os.path.join(fs.dir, "filler")
+        srv = self.start(bulk=True, keep_all=True)
+        self.write_config(srv.port, mail_extra="max_size = 16M\n")
+        self.add(b"".join(b"old record %06d\n" % i for i in range(30001)))
+        self.run_ls("flush", "--dry-run")  # makes the lock file
+        fill(filler, leave=96 << 10)
+        self.assertEqual(self.flush().returncode, 74)  # sent, not removed
+        self.assertEqual(len(srv.messages), 1)
+        # the user starts afresh, keeping spool.db.lock
+        for suffix in ("", "-wal", "-shm"):
+            if os.path.exists(self.spool + suffix):
+                os.unlink(self.spool + suffix)
+        os.unlink(filler)
+        self.add(b"".join(b"fresh %03d\n" % i for i in range(500)))
+        p = self.flush()
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn(b"belongs to another spool", p.stderr)
+        self.assertEqual(len(p.stderr.strip().splitlines()), 1, p.stderr)
+        self.assertEqual(len(srv.messages), 2)  # the fresh ones went
+        body = self.parse(srv.messages[1][1])
+        self.assertIn("fresh 499", body.get_body(("plain",)).get_content())
+        sent = [h for h in self.history() if h["outcome"] == "sent"]
+        self.assertEqual([h["records"] for h in sent], [500])
+        self.assertEqual(self.snapshot(), [])
+        # the note is gone: the next flush says nothing of it
+        self.add(b"later\n")
+        p = self.flush()
+        self.assertEqual((p.returncode, p.stderr), (0, b""))
+
+    def test_first_flush_on_a_full_disk_sends_nothing(self):
+        fs = self.fs("4m")
+        filler = os.path.join(fs.dir, "filler")
+        srv = self.start(keep_all=True)
+        self.write_config(srv.port)
+        # the spool stays open meanwhile, as under a program that logs:
+        # its write-ahead log keeps its size, with room for small writes
+        self.add(b"first\n")
+        con = sqlite3.connect(self.spool)
+        self.addCleanup(con.close)
+        con.execute("SELECT count(*) FROM records").fetchall()
+        self.add(b"".join(b"record %04d\n" % i for i in range(2000)))
+        fill(filler, leave=1024)
+        runs = [self.flush() for _ in range(3)]
+        for r in runs:
+            self.assertOneLineError(r, 75, "cannot reserve", "journal")
+        self.assertEqual(srv.messages, [])
+        os.unlink(filler)
+        self.assertEqual(self.flush().returncode, 0)
+        self.assertEqual(len(srv.messages), 1)
+        self.assertEqual(self.snapshot(), [])
