@@ -283,6 +283,11 @@ SP_HIDDEN bool sp_phrase(spbuf *out, const char *name);
  * dot and is not localhost…) into out; false when there is none. */
 SP_HIDDEN bool sp_host_fqdn(char *out, size_t n);
 
+/* Resolve sp->path one component at a time (spool_path.c): make what
+ * is missing (unless SPONGE_OPEN_NOCREATE), refuse links that are not
+ * the caller's or root's, and leave the canonical path in sp->path. */
+SP_HIDDEN int sp_spool_resolve(sponge *sp, unsigned flags);
+
 /* Record an error on sp (sprintf-style detail) and return code. */
 SP_HIDDEN int sp_fail(sponge *sp, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));

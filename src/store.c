@@ -199,7 +199,8 @@ static int wal_and_schema(sponge *sp)
 int sp_store_open(sponge *sp)
 {
 	int rc = sqlite3_open_v2(sp->path, &sp->db,
-				 SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
+				 SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX |
+					 SQLITE_OPEN_NOFOLLOW,
 				 NULL);
 	if (rc != SQLITE_OK)
 		return sp_dberr(sp, rc, "cannot open");

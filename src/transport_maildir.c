@@ -51,23 +51,17 @@ static bool ensure_parents(const char *path)
 	return ok;
 }
 
-static bool ensure_dir(const char *path)
+/* dir/sub as a directory descriptor, made 0700 when missing; a link
+ * there (the maildir's owner could plant one) is never followed. */
+static int open_sub(int dir, const char *sub)
 {
-	if (mkdir(path, 0700) == 0 || errno == EEXIST) {
-		struct stat st;
-		return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
-	}
-	return false;
-}
-
-static int fsync_dir(const char *path)
-{
-	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
+	if (mkdirat(dir, sub, 0700) != 0 && errno != EEXIST)
 		return -1;
-	int rc = fsync(fd);
-	close(fd);
-	return rc;
+	int fd = openat(dir, sub, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+					O_CLOEXEC);
+	if (fd < 0 && errno == ELOOP)
+		errno = ENOTDIR;
+	return fd;
 }
 
 /* A file name unique on this host: time.MusecPpidQcount.host ("/" and
@@ -87,22 +81,37 @@ static bool maildir_name(const sponge *sp, spbuf *name)
 			 __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED), host);
 }
 
-/* dir, dir/tmp, dir/cur and dir/new exist (made 0700 when missing). */
-static bool maildir_ready(const char *dir, sp_send_result *r)
+/* dir, dir/tmp, dir/cur and dir/new exist (made 0700 when missing):
+ * fd[0] tmp/, fd[1] new/, opened without following links. */
+static bool maildir_ready(const char *dir, int fd[2], sp_send_result *r)
 {
-	spbuf p;
-	sb_init(&p, 0);
 	errno = 0;
-	bool ok = ensure_parents(dir) && ensure_dir(dir);
-	static const char *const sub[] = {"tmp", "cur", "new"};
-	for (int i = 0; i < 3 && ok; i++) {
-		sb_reset(&p);
-		ok = sb_printf(&p, "%s/%s", dir, sub[i]) && ensure_dir(p.data);
+	const char *bad = dir;
+	int top = ensure_parents(dir) && (mkdir(dir, 0700) == 0 ||
+					  errno == EEXIST)
+			  ? open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+			  : -1;
+	int cur = -1;
+	if (top >= 0) {
+		bad = "tmp";
+		if ((fd[0] = open_sub(top, "tmp")) >= 0)
+			bad = "cur";
+		if (fd[0] >= 0 && (cur = open_sub(top, "cur")) >= 0)
+			bad = "new";
+		if (cur >= 0)
+			fd[1] = open_sub(top, "new");
 	}
+	int e = errno ? errno : ENOTDIR;
+	bool ok = top >= 0 && fd[0] >= 0 && fd[1] >= 0;
 	if (!ok)
-		sb_printf(&r->reply, "%s: not a usable Maildir: %s", dir,
-			  strerror(errno ? errno : ENOTDIR));
-	sb_free(&p);
+		sb_printf(&r->reply, "%s%s%s: not a usable Maildir: %s", dir,
+			  bad == dir ? "" : "/", bad == dir ? "" : bad,
+			  e == ENOTDIR ? "not a directory (a link there is "
+					 "not followed)" : strerror(e));
+	if (top >= 0)
+		close(top);
+	if (cur >= 0)
+		close(cur);
 	return ok;
 }
 
@@ -112,25 +121,23 @@ static int send_maildir(sponge *sp, void *link, sp_composer *c,
 {
 	(void)link, (void)out, (void)arg;
 	const char *dir = sp->cfg.maildir;
-	spbuf tmp, nw, name;
-	sb_init(&tmp, 0);
-	sb_init(&nw, 0);
+	spbuf name;
 	sb_init(&name, 0);
 	r->stage = "maildir";
 	r->outcome = SP_LOCAL;
 	file_ctx f = {-1, 0};
-	if (!maildir_ready(dir, r))
+	int fd[2] = {-1, -1};
+	if (!maildir_ready(dir, fd, r))
 		goto out;
-	if (!maildir_name(sp, &name) ||
-	    !sb_printf(&tmp, "%s/tmp/%s", dir, name.data) ||
-	    !sb_printf(&nw, "%s/new/%s", dir, name.data)) {
+	if (!maildir_name(sp, &name)) {
 		sb_adds(&r->reply, "out of memory");
 		goto out;
 	}
-	f.fd = open(tmp.data, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
-				      O_CLOEXEC, 0600);
+	f.fd = openat(fd[0], name.data, O_WRONLY | O_CREAT | O_EXCL |
+						O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (f.fd < 0) {
-		sb_printf(&r->reply, "%s: %s", tmp.data, strerror(errno));
+		sb_printf(&r->reply, "%s/tmp/%s: %s", dir, name.data,
+			  strerror(errno));
 		goto out;
 	}
 	int rc = sp_send_stream(c, true, file_write, &f);
@@ -139,24 +146,22 @@ static int send_maildir(sponge *sp, void *link, sp_composer *c,
 	if (close(f.fd) != 0 && rc == SPONGE_OK)
 		f.err = errno, rc = SPONGE_EIO;
 	f.fd = -1;
-	if (rc == SPONGE_OK && rename(tmp.data, nw.data) != 0)
+	if (rc == SPONGE_OK && renameat(fd[0], name.data, fd[1], name.data))
 		f.err = errno, rc = SPONGE_EIO;
 	if (rc == SPONGE_OK) {
-		*strrchr(nw.data, '/') = '\0';
-		fsync_dir(nw.data);
+		(void)fsync(fd[1]);
 		r->outcome = SP_SENT;
 		r->stage = "";
 		sb_printf(&r->reply, "delivered to %s/new/%s", dir, name.data);
 	} else {
-		unlink(tmp.data);
-		sb_printf(&r->reply, "%s: %s", tmp.data,
+		unlinkat(fd[0], name.data, 0);
+		sb_printf(&r->reply, "%s/tmp/%s: %s", dir, name.data,
 			  f.err ? strerror(f.err) : sponge_errmsg(sp));
 	}
 out:
-	if (f.fd >= 0)
-		close(f.fd);
-	sb_free(&tmp);
-	sb_free(&nw);
+	for (int i = 0; i < 2; i++)
+		if (fd[i] >= 0)
+			close(fd[i]);
 	sb_free(&name);
 	return r->outcome == SP_SENT ? SPONGE_OK
 				     : sp_send_failed(sp, r, "maildir");
