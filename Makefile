@@ -53,7 +53,7 @@ LIB_SRC = src/buf.c src/utf8.c src/level.c src/timeutil.c src/config.c \
           src/smtp_conn.c src/smtp_relay.c \
           src/transports.c src/transport_local.c src/transport_sendmail.c \
           src/transport_maildir.c src/formats.c src/command.c src/policy.c src/abi.c \
-          src/zone.c src/guard.c src/spool_path.c
+          src/zone.c src/guard.c src/spool_path.c src/tzif.c
 CLI_SRC = cli/main.c cli/add.c cli/lines.c cli/join.c cli/run.c cli/query.c cli/flush.c
 UNIT_SRC = $(wildcard tests/unit/*.c)
 

@@ -379,10 +379,9 @@ static int handler_mail(parse_ctx *pc, const char *sec, const char *key,
 	if (strcmp(key, "html") == 0)
 		return set_bool(pc, sec, key, v, &c->html);
 	if (strcmp(key, "timezone") == 0) {
-		if (!sp_zone_name_ok(v))
-			return bad(pc, sec, key, v,
-				   "not local, UTC or a zone of the system's "
-				   "tzdata (like Europe/Berlin)");
+		const char *why = sp_zone_problem(v);
+		if (why)
+			return bad(pc, sec, key, v, why);
 		return set_str(pc, &c->timezone, v);
 	}
 	if (strcmp(key, "max_size") == 0) {

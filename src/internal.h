@@ -186,9 +186,13 @@ typedef struct sp_civil {
 	int off_s;       /* east of UTC, seconds */
 	char abbr[16];   /* "CET", "UTC", "+0530", or "" */
 } sp_civil;
-/* local (NULL or "local"), "UTC" or an IANA name of the system's tzdata
- * (a file test, no parsing: the config checks names with it). */
-SP_HIDDEN bool sp_zone_name_ok(const char *spec);
+/* NULL for local (NULL or "local"), "UTC" or an IANA name of the
+ * system's tzdata whose file is whole; else why not (static text).  The
+ * config checks names with it. */
+SP_HIDDEN const char *sp_zone_problem(const char *spec);
+/* NULL when the TZif file at path is whole and consistent, else what is
+ * wrong with it (static text). */
+SP_HIDDEN const char *sp_tzif_check(const char *path);
 /* SPONGE_ECONFIG with *why when a named zone cannot be loaded. */
 SP_HIDDEN int sp_zone_open(const char *spec, sp_zone **z, spbuf *why);
 SP_HIDDEN void sp_zone_close(sp_zone *z);

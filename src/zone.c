@@ -33,24 +33,37 @@ struct sp_zone {
 	char name[64];
 };
 
-bool sp_zone_name_ok(const char *spec)
+static const char *const NOT_A_ZONE =
+	"not local, UTC or a zone of the system's tzdata (like "
+	"Europe/Berlin)";
+
+const char *sp_zone_problem(const char *spec)
 {
 	if (!spec || !strcmp(spec, "local") || !strcasecmp(spec, "UTC"))
-		return true;
+		return NULL;
 	/* an IANA name: letters, digits, "/_-+", no ".." nor a leading "/" */
 	size_t n = strlen(spec);
 	if (!n || n >= 64 || spec[0] == '/' || strstr(spec, ".."))
-		return false;
+		return NOT_A_ZONE;
 	for (const char *p = spec; *p; p++)
 		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
 		      (*p >= '0' && *p <= '9') || strchr("/_-+", *p)))
-			return false;
+			return NOT_A_ZONE;
+	/* the file GLib will read: $TZDIR/NAME, else the system's */
 	const char *dir = getenv("TZDIR");
 	char path[4096];
 	snprintf(path, sizeof path, "%s/%s",
 		 dir && *dir ? dir : "/usr/share/zoneinfo", spec);
 	struct stat st;
-	return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+	if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
+		return NOT_A_ZONE;
+	const char *bad = sp_tzif_check(path);
+	if (!bad)
+		return NULL;
+	static _Thread_local char why[256];
+	snprintf(why, sizeof why, "the zone file %.120s is damaged: %s", path,
+		 bad);
+	return why;
 }
 
 static int load_glib(sp_zone *z, spbuf *why)
@@ -97,11 +110,10 @@ int sp_zone_open(const char *spec, sp_zone **out, spbuf *why)
 	} else {
 		z->kind = 2;
 		snprintf(z->name, sizeof z->name, "%s", spec);
-		int rc = sp_zone_name_ok(spec) ? load_glib(z, why)
-					       : (sb_printf(why, "timezone %s: "
-								 "no such zone",
-							    spec),
-						  SPONGE_ECONFIG);
+		const char *bad = sp_zone_problem(spec);
+		int rc = !bad ? load_glib(z, why)
+			      : (sb_printf(why, "timezone %s: %s", spec, bad),
+				 SPONGE_ECONFIG);
 		if (rc) {
 			sp_zone_close(z);
 			return rc;

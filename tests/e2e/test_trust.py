@@ -806,3 +806,29 @@ class JournalBelongsToItsSpoolTest(FlushTest):
         self.assertEqual(self.flush().returncode, 0)
         self.assertEqual(len(srv.messages), 1)
         self.assertEqual(self.snapshot(), [])
+
+
+class DamagedZoneTest(SpoolTest):
+    """[mail] timezone naming a TZif file whose counts are 0xFF crashed
+    every flush inside GLib (SIGSEGV); the records stayed, unsent."""
+
+    def test_damaged_zone_is_a_config_error(self):
+        tzdir = os.path.join(self.dir, "zoneinfo")
+        os.makedirs(os.path.join(tzdir, "Bad"))
+        with open("/usr/share/zoneinfo/Europe/Berlin", "rb") as f:
+            data = bytearray(f.read())
+        data[20:44] = b"\xff" * 24
+        with open(os.path.join(tzdir, "Bad", "Zone"), "wb") as f:
+            f.write(data)
+        cfg = os.path.join(self.dir, "tz.conf")
+        with open(cfg, "w") as f:
+            f.write("[mail]\nfrom = a@b.c\nto = d@e.f\ntransport = null\n"
+                    "timezone = Bad/Zone\n")
+        self.env.update(LOGSPONGE_CONFIG=cfg, TZDIR=tzdir)
+        self.add(b"kept\n")
+        p = self.run_ls("flush", "--force", check=False)
+        self.assertOneLineError(p, 78, "Bad/Zone", "damaged")
+        p = self.run_ls("check", check=False)
+        self.assertEqual(p.returncode, 78, p.stderr)
+        self.assertIn(b"Bad/Zone", p.stderr)
+        self.assertEqual(self.db_messages(), ["kept"])

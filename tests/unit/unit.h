@@ -8,5 +8,6 @@ Suite *compose_suite(void);
 Suite *faults_suite(void);
 Suite *policy_suite(void);
 Suite *layers_suite(void);
+Suite *tzif_suite(void);
 void faults_install(void);
 #endif
