@@ -89,6 +89,53 @@ static void io_failed(sc_conn *c, const char *why)
 	sb_reset(&c->lines); /* lines doubles as the I/O error's text */
 	sb_adds(&c->lines, why);
 	c->code = 0;
+	c->tls_alert = false;
+}
+
+/* The TLS alert the server sent, from OpenSSL's error queue, in words;
+ * NULL when the last error is not an alert. */
+static const char *alert_text(unsigned long e)
+{
+	int r = ERR_GET_REASON(e);
+	if (!e || r < SSL_AD_REASON_OFFSET || r >= SSL_AD_REASON_OFFSET + 256)
+		return NULL;
+	switch (r) {
+	case SSL_R_TLSV13_ALERT_CERTIFICATE_REQUIRED:
+		return "the server requires a client certificate (TLS alert "
+		       "certificate required)";
+	case SSL_R_SSLV3_ALERT_HANDSHAKE_FAILURE:
+		return "the server refused the handshake (TLS alert handshake "
+		       "failure: no cipher in common, or it requires a client "
+		       "certificate)";
+	case SSL_R_SSLV3_ALERT_BAD_CERTIFICATE:
+	case SSL_R_SSLV3_ALERT_CERTIFICATE_UNKNOWN:
+	case SSL_R_TLSV1_ALERT_UNKNOWN_CA:
+		return "the server refused the client's certificate (TLS "
+		       "alert bad or unknown certificate)";
+	case SSL_R_TLSV1_ALERT_ACCESS_DENIED:
+		return "the server denied access (TLS alert access denied)";
+	case SSL_R_TLSV1_ALERT_PROTOCOL_VERSION:
+		return "no protocol version in common (TLS alert protocol "
+		       "version)";
+	case SSL_R_TLSV1_ALERT_INSUFFICIENT_SECURITY:
+		return "the server wants stronger security (TLS alert "
+		       "insufficient security)";
+	default: {
+		static _Thread_local char buf[160];
+		const char *s = ERR_reason_error_string(e);
+		snprintf(buf, sizeof buf, "the server sent a TLS alert (%s)",
+			 s ? s : "unknown");
+		return buf;
+	}
+	}
+}
+
+/* An SSL_read/SSL_write failure: the server's alert when it sent one. */
+static void ssl_io_failed(sc_conn *c, const char *otherwise)
+{
+	const char *a = alert_text(ERR_peek_last_error());
+	io_failed(c, a ? a : otherwise);
+	c->tls_alert = a != NULL;
 }
 
 static ssize_t wire_read(sc_conn *c, char *buf, size_t n, int64_t deadline)
@@ -106,7 +153,7 @@ static ssize_t wire_read(sc_conn *c, char *buf, size_t n, int64_t deadline)
 				return 0;
 			}
 			if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) {
-				io_failed(c, "the connection was lost");
+				ssl_io_failed(c, "the connection was lost");
 				return -1;
 			}
 			w = sc_wait(c->fd, e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT,
@@ -167,7 +214,7 @@ bool sc_send(sc_conn *c, const char *p, size_t n, int64_t deadline)
 			}
 			int e = SSL_get_error(c->ssl, k);
 			if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) {
-				io_failed(c, "the connection was lost");
+				ssl_io_failed(c, "the connection was lost");
 				return false;
 			}
 			w = sc_wait(c->fd, e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT,
@@ -209,6 +256,16 @@ bool sc_reply(sc_conn *c, int64_t deadline, spbuf *raw)
 	sb_reset(&c->lines);
 	c->code = 0;
 	for (bool first = true;;) {
+		/* a server that keeps talking is bounded like a silent one */
+		if (sponge_now() > deadline) {
+			io_failed(c, "timed out (smtp.timeout): the reply did "
+				     "not end");
+			return false;
+		}
+		if (c->reply.len + c->lines.len > (1u << 20)) {
+			io_failed(c, "a reply longer than 1 MiB");
+			return false;
+		}
 		char *nl = memchr(c->in.data, '\n', c->in.len);
 		if (!nl) {
 			if (c->in.len > (64u << 10)) {
@@ -267,7 +324,10 @@ static int exchange(sc_conn *c, const char *stage, const char *cmd, size_t n)
 {
 	int64_t d = sc_deadline(c);
 	if ((n && !sc_send(c, cmd, n, d)) || !sc_reply(c, d, NULL))
-		return fail(c, SP_TEMPORARY, stage, "%s", c->lines.data);
+		return c->tls_alert /* refused, not a network fault */
+			       ? fail(c, SP_TLS, "tls", "%s", c->lines.data)
+			       : fail(c, SP_TEMPORARY, stage, "%s",
+				      c->lines.data);
 	return SPONGE_OK;
 }
 
@@ -460,7 +520,9 @@ static int tls_failed(sc_conn *c, int wait)
 	unsigned long e = ERR_peek_last_error();
 	int reason = ERR_GET_REASON(e);
 	const char *why;
-	if (wait == 0)
+	if (wait != 0 && alert_text(e))
+		why = alert_text(e);
+	else if (wait == 0)
 		why = "timed out (smtp.timeout)";
 	else if (!e || reason == SSL_R_UNEXPECTED_EOF_WHILE_READING)
 		why = "the server closed the connection";

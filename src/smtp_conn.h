@@ -38,6 +38,9 @@ typedef struct sc_conn {
 	char cert_names[256];   /* the certificate's names (a mismatch) */
 	char cert_subject[256]; /* the subject that failed verification */
 	const char *mech;       /* the AUTH mechanism used, or NULL */
+	bool tls_alert;         /* the last I/O failure was the server's
+				   TLS alert (a refusal, not a network
+				   fault) */
 } sc_conn;
 
 /* Connect, read the greeting, EHLO, STARTTLS (or implicit TLS) and EHLO

@@ -230,7 +230,8 @@ class Server:
 
     def __init__(self, cert="good", starttls=True, auth=True, bulk=False,
                  implicit=False, keep_all=False, size_limit=None,
-                 tls_min=None, tls_max=None, mechanisms=None):
+                 tls_min=None, tls_max=None, mechanisms=None,
+                 client_cert=False):
         self.handler = Handler()
         self.handler.keep_all = keep_all
         self.port = free_port()
@@ -261,6 +262,10 @@ class Server:
                 ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
                 ctx.minimum_version = ssl.TLSVersion.MINIMUM_SUPPORTED
                 ctx.maximum_version = tls_max
+
+            if client_cert:  # OpenSMTPD's tls-require verify
+                ctx.verify_mode = ssl.CERT_REQUIRED
+                ctx.load_verify_locations(certs.ca)
 
             def sni(sslobj, name, context):
                 self.sni.append(name)

@@ -179,6 +179,98 @@ class TlsErrorsTest(FlushTest):
                       self.history()[-1]["reply"])
 
 
+class ClientCertificateTest(FlushTest):
+    """A server that requires a client certificate (OpenSSL's s_server
+    -Verify, as OpenSMTPD's tls-require verify): over TLS 1.3 its alert
+    comes after the handshake, and the flush said "smtp ehlo: the
+    connection was lost" (75, so cron retried for ever); over TLS 1.2
+    only "sslv3 alert handshake failure"."""
+
+    def flush_against(self, version):
+        port = free_port()
+        certs = Certs.get()
+        srv = subprocess.Popen(
+            ["openssl", "s_server", "-accept", str(port), "-cert",
+             certs.good[0], "-key", certs.good[1], "-CAfile", certs.ca,
+             "-Verify", "1", "-verify_return_error", version, "-quiet"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            for _ in range(100):  # until it listens
+                try:
+                    socket.create_connection(("127.0.0.1", port), 1).close()
+                    break
+                except OSError:
+                    time.sleep(0.05)
+            self.write_config(port, smtp_extra="tls = tls\n")
+            self.seed()
+            p = self.flush()
+        finally:
+            srv.kill()
+            srv.wait()
+        self.assertEqual(p.returncode, EX_UNAVAILABLE, p.stderr)
+        self.assertEqual(len(p.stderr.splitlines()), 1, p.stderr)
+        h = self.history()[-1]
+        self.assertEqual((h["outcome"], h["stage"]), ("tls", "tls"))
+        return p, h
+
+    def test_over_tls_1_3(self):
+        p, h = self.flush_against("-tls1_3")
+        self.assertIn("the server requires a client certificate",
+                      h["reply"])
+        self.assertIn(b"client certificate", p.stderr)
+
+    def test_over_tls_1_2(self):
+        p, h = self.flush_against("-tls1_2")
+        self.assertIn("the server refused the handshake", h["reply"])
+        self.assertIn("client certificate", h["reply"])
+
+
+class FloodServer:
+    """Greets, then answers EHLO with 250- lines that never end."""
+
+    def __init__(self):
+        import threading
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(4)
+        self.port = self.sock.getsockname()[1]
+        self.stop = False
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def serve(self):
+        conn, _ = self.sock.accept()
+        conn.sendall(b"220 flood ESMTP\r\n")
+        conn.recv(1000)
+        line = b"250-" + b"x" * 60 + b"\r\n"
+        end = time.monotonic() + 60
+        try:
+            while not self.stop and time.monotonic() < end:
+                conn.sendall(line * 2000)
+        except OSError:
+            pass
+        conn.close()
+
+    def close(self):
+        self.stop = True
+        self.sock.close()
+
+
+class EndlessReplyTest(FlushTest):
+    def test_ehlo_flood_is_bounded_by_the_timeout(self):
+        """250- lines without end stretched a 5 s timeout to 11 s."""
+        srv = FloodServer()
+        self.addCleanup(srv.close)
+        self.write_config(srv.port, user=False, smtp_extra="tls = none\n")
+        self.seed()
+        t0 = time.monotonic()
+        p = self.flush()
+        took = time.monotonic() - t0
+        self.assertEqual(p.returncode, 75, p.stderr)
+        self.assertIn(b"timed out", p.stderr)
+        self.assertLess(took, 4, p.stderr)  # 2 s, with room for a busy CI
+
+
 class RepliesTest(FlushTest):
     def test_enhanced_status_codes_are_kept(self):
         srv = self.start()
