@@ -52,6 +52,7 @@ int exit_code(int code)
 	case SPONGE_OK: return 0;
 	case SPONGE_EINVAL: return EXIT_USAGE;
 	case SPONGE_ENOMEM: return EXIT_OSERR;
+	case SPONGE_ERESOURCE: return EXIT_OSERR;
 	case SPONGE_ECANTOPEN: return EXIT_CANTCREAT;
 	case SPONGE_ENOTSPOOL: return EXIT_DATAERR;
 	case SPONGE_EVERSION: return EXIT_DATAERR;

@@ -71,6 +71,7 @@ typedef enum sponge_code {
 	SPONGE_EPERMFAIL = 13, /* delivery refused: 5xx */
 	SPONGE_EAUTH = 14,     /* the server refused the credentials */
 	SPONGE_ETLS = 15,      /* no STARTTLS, TLS handshake or certificate */
+	SPONGE_ERESOURCE = 16, /* out of file descriptors (EMFILE, ENFILE) */
 	SPONGE_ROW = 100,      /* sponge_query_next(): a record is available */
 	SPONGE_DONE = 101      /* sponge_query_next(): no more records */
 } sponge_code;

@@ -140,7 +140,7 @@ int sp_run_command(const char *cmd, int64_t timeout_us, size_t cap,
 	int e = start(cmd, &pid, fd);
 	if (e) {
 		sb_printf(why, "cannot run /bin/sh: %s", strerror(e));
-		return SPONGE_EIO;
+		return sp_errno_code(e, SPONGE_EIO);
 	}
 	spbuf err;
 	sb_init(&err, cap);

@@ -29,8 +29,8 @@ static int take_lock(sponge *sp, int *fd)
 	}
 	*fd = open(p.data, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (*fd < 0) {
-		int rc = sp_fail(sp, SPONGE_EIO, "%s: %s", p.data,
-				 strerror(errno));
+		int rc = sp_fail(sp, sp_errno_code(errno, SPONGE_EIO), "%s: %s",
+				 p.data, strerror(errno));
 		sb_free(&p);
 		return rc;
 	}

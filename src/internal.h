@@ -292,6 +292,10 @@ SP_HIDDEN bool sp_host_fqdn(char *out, size_t n);
  * the caller's or root's, and leave the canonical path in sp->path. */
 SP_HIDDEN int sp_spool_resolve(sponge *sp, unsigned flags);
 
+/* SPONGE_ERESOURCE for EMFILE and ENFILE, else `otherwise`. */
+#define sp_errno_code(e, otherwise) \
+	((e) == EMFILE || (e) == ENFILE ? SPONGE_ERESOURCE : (otherwise))
+
 /* Record an error on sp (sprintf-style detail) and return code. */
 SP_HIDDEN int sp_fail(sponge *sp, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));

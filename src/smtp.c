@@ -92,8 +92,9 @@ static int smtp_secret(sponge *sp, spbuf *out)
 	} else if (c->password_file) {
 		FILE *f = fopen(c->password_file, "re");
 		if (!f)
-			return sp_fail(sp, SPONGE_ECONFIG, "%s: %s",
-				       c->password_file, strerror(errno));
+			return sp_fail(sp, sp_errno_code(errno, SPONGE_ECONFIG),
+				       "%s: %s", c->password_file,
+				       strerror(errno));
 		int ch;
 		while ((ch = fgetc(f)) != EOF && ch != '\n' && out->len < 1024)
 			sb_addc(out, (char)ch);
@@ -142,7 +143,9 @@ static int smtp_open(sponge *sp, sp_send_result *r, void **link,
 	int rc = SPONGE_OK;
 	if (sp->cfg.user && (rc = smtp_secret(sp, &secret)) != SPONGE_OK) {
 		/* a command that timed out may work next time */
-		r->outcome = rc == SPONGE_ETEMPFAIL ? SP_TEMPORARY : SP_CONFIG;
+		r->outcome = rc == SPONGE_ETEMPFAIL	? SP_TEMPORARY
+			     : rc == SPONGE_ERESOURCE	? SP_RESOURCE
+							: SP_CONFIG;
 		r->stage = "password";
 		sb_adds(&r->reply, sponge_errmsg(sp));
 	}
@@ -242,7 +245,10 @@ static void outcome(smtp_relay *rl, sp_composer *comp, sp_send_result *r,
 		r->stage = "data";
 		sb_adds(&r->reply, rl->reply.data);
 	} else { /* no verdict: the connection broke or timed out */
-		r->outcome = SP_TEMPORARY;
+		/* libESMTP gives a system error as its errno negated */
+		r->outcome = rl->out_of_fds || smtp_err == -EMFILE ||
+					     smtp_err == -ENFILE
+				     ? SP_RESOURCE : SP_TEMPORARY;
 		sb_adds(&r->reply, rl->broke.len ? rl->broke.data
 			: smtp_strerror(smtp_err, ebuf, sizeof ebuf));
 		if (rl->reply.len)
@@ -293,9 +299,10 @@ static int smtp_send(sponge *sp, void *link, sp_composer *comp,
 	smtp_link *l = link;
 	smtp_relay rl;
 	if (!sr_start(&rl, &l->c)) {
-		r->outcome = SP_LOCAL;
+		int e = errno;
+		r->outcome = e == EMFILE || e == ENFILE ? SP_RESOURCE : SP_LOCAL;
 		r->stage = "relay";
-		sb_printf(&r->reply, "starting the relay: %s", strerror(errno));
+		sb_printf(&r->reply, "starting the relay: %s", strerror(e));
 		sr_stop(&rl);
 		sr_free(&rl);
 		return sp_send_failed(sp, r, "smtp relay");

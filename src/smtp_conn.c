@@ -401,7 +401,9 @@ static int tcp_connect(sc_conn *c)
 	if (c->fd >= 0)
 		return SPONGE_OK;
 	if (local)
-		return fail(c, SP_LOCAL, "connect", "socket: %s", strerror(err));
+		return fail(c, err == EMFILE || err == ENFILE ? SP_RESOURCE
+							       : SP_LOCAL,
+			    "connect", "socket: %s", strerror(err));
 	return fail(c, SP_TEMPORARY, "connect", "%s port %d: %s", c->cfg->host,
 		    c->port, strerror(err));
 }
@@ -544,7 +546,12 @@ static int tls_failed(sc_conn *c, int wait)
 static int tls_start(sc_conn *c)
 {
 	const sp_config *cfg = c->cfg;
-	if (!c->ctx && !(c->ctx = make_ctx(cfg)))
+	errno = 0;
+	if (!c->ctx && !(c->ctx = make_ctx(cfg)) &&
+	    (errno == EMFILE || errno == ENFILE)) /* not the config's fault */
+		return fail(c, SP_RESOURCE, "tls", "cannot set up TLS: %s",
+			    strerror(errno));
+	if (!c->ctx)
 		return fail(c, SP_CONFIG, "config",
 			    "cannot set up TLS (ca_file %s)",
 			    cfg->ca_file ? cfg->ca_file : "system");

@@ -109,6 +109,14 @@ static bool admit(smtp_relay *rl, lside *l)
 			break;
 		int fd = accept4(rl->listen_fd, NULL, NULL,
 				 SOCK_CLOEXEC | SOCK_NONBLOCK);
+		if (fd < 0 && (errno == EMFILE || errno == ENFILE)) {
+			/* the connection stays pending: waiting would spin */
+			rl->out_of_fds = true;
+			sb_reset(&rl->broke);
+			sb_printf(&rl->broke, "accepting libESMTP's connection: "
+					      "%s", strerror(errno));
+			break;
+		}
 		if (fd < 0)
 			continue;
 		int one = 1;

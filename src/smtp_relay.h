@@ -34,6 +34,7 @@ typedef struct smtp_relay {
 	bool aborted;           /* the dot was withheld (abort_data) */
 	spbuf reply;            /* the last reply, whole */
 	spbuf broke;            /* the server side failed: why ("" no) */
+	bool out_of_fds;        /* it failed for want of a descriptor */
 } smtp_relay;
 
 /* Listen on 127.0.0.1 and start the thread.  False on failure (errno). */

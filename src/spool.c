@@ -32,6 +32,7 @@ static const char *const errtext[] = {
 	[SPONGE_EPERMFAIL] = "delivery refused",
 	[SPONGE_EAUTH] = "authentication refused",
 	[SPONGE_ETLS] = "TLS failure",
+	[SPONGE_ERESOURCE] = "out of file descriptors",
 };
 
 const char *sponge_strerror(int code)

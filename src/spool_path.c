@@ -36,7 +36,7 @@ static bool trusted(uid_t uid) { return uid == geteuid() || uid == 0; }
 
 static int fail_at(walk *w, const char *name, const char *why)
 {
-	return sp_fail(w->sp, SPONGE_ECANTOPEN, "%s: %s%s%s: %s", w->sp->path,
+	return sp_fail(w->sp, sp_errno_code(errno, SPONGE_ECANTOPEN), "%s: %s%s%s: %s", w->sp->path,
 		       w->canon.data, w->canon.len > 1 ? "/" : "", name, why);
 }
 
@@ -262,7 +262,7 @@ int sp_spool_resolve(sponge *sp, unsigned flags)
 	char name[NAME_MAX + 1];
 	bool last = false;
 	if (start(&w, sp->path[0] == '/') != 0)
-		rc = sp_fail(sp, SPONGE_ECANTOPEN, "%s: %s", sp->path,
+		rc = sp_fail(sp, sp_errno_code(errno, SPONGE_ECANTOPEN), "%s: %s", sp->path,
 			     strerror(errno));
 	while (rc == SPONGE_OK && next_name(&w, name, sizeof name, &last))
 		rc = step(&w, name, last);

@@ -2,6 +2,7 @@
  * and closing it, writing queued records.  The store (store*.c) holds
  * every SQL statement of the library; nothing else calls sqlite3_*. */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,7 +78,12 @@ int sp_dberr(sponge *sp, int rc, const char *what)
 	case SQLITE_PERM: case SQLITE_AUTH: code = SPONGE_ECANTOPEN; break;
 	default: code = SPONGE_EIO; break;
 	}
+	int e = sp->db ? sqlite3_system_errno(sp->db) : 0;
+	if ((rc & 0xff) == SQLITE_CANTOPEN || (rc & 0xff) == SQLITE_IOERR)
+		code = sp_errno_code(e, code);
 	const char *m = sp->db ? sqlite3_errmsg(sp->db) : sqlite3_errstr(rc);
+	if (code == SPONGE_ERESOURCE)
+		m = strerror(e);
 	if ((rc & 0xff) == SQLITE_NOTADB || (rc & 0xff) == SQLITE_CORRUPT)
 		m = "file is not a logsponge spool (not an SQLite database, "
 		    "or damaged)";

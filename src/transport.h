@@ -18,6 +18,7 @@ enum sp_outcome {
 	SP_TLS,       /* no STARTTLS, handshake or certificate failure */
 	SP_CONFIG,    /* the configuration cannot work */
 	SP_LOCAL,     /* local failure (memory, spool read) */
+	SP_RESOURCE,  /* out of file descriptors: a local failure too */
 };
 
 typedef struct sp_send_result {

@@ -61,8 +61,8 @@ const char *sp_outcome_name(int o)
 {
 	static const char *const n[] = {"local", "sent", "temporary",
 					"permanent", "auth", "tls", "config",
-					"local"};
-	return o >= 0 && o <= SP_LOCAL ? n[o] : "local";
+					"local", "local"};
+	return o >= 0 && o <= SP_RESOURCE ? n[o] : "local";
 }
 
 int sp_outcome_code(int o)
@@ -73,6 +73,7 @@ int sp_outcome_code(int o)
 	case SP_PERMANENT: return SPONGE_EPERMFAIL;
 	case SP_AUTH: return SPONGE_EAUTH;
 	case SP_TLS: return SPONGE_ETLS;
+	case SP_RESOURCE: return SPONGE_ERESOURCE;
 	case SP_CONFIG: return SPONGE_ECONFIG;
 	default: return SPONGE_EIO;
 	}

@@ -9,7 +9,7 @@ import subprocess
 import time
 import unittest
 
-from common import SCALE, build_program, scaled
+from common import BIN, SCALE, build_program, scaled
 from smtpserver import TOKEN, USER, Certs, free_port
 from test_flush import (EX_IOERR, EX_NOPERM, EX_UNAVAILABLE,
                         FlushTest)
@@ -435,9 +435,36 @@ class DescriptorsTest(FlushTest):
                    ASAN_OPTIONS="verify_asan_link_order=0")
         p = self.flush(env=env)
         self.assertNotEqual(p.returncode, EX_NOPERM, p.stderr)
-        self.assertEqual(p.returncode, EX_IOERR, p.stderr)
+        self.assertEqual(p.returncode, 71, p.stderr)  # EX_OSERR
         self.assertIn(b"Too many open files", p.stderr)
         self.assertEqual(self.history()[-1]["outcome"], "local")
+
+
+class FewDescriptorsTest(FlushTest):
+    def test_every_limit_is_a_resource_error_or_a_send(self):
+        """Under ulimit -n 7 the flush said "cannot set up TLS" as a
+        configuration error (78): EMFILE is the system's, 71."""
+        import resource
+        srv = self.start()
+        self.write_config(srv.port)
+        self.seed()
+        codes = {}
+        for n in range(4, 40):
+            def limit(n=n):
+                resource.setrlimit(resource.RLIMIT_NOFILE, (n, n))
+            p = subprocess.run([BIN, "-s", self.spool, "flush"],
+                               capture_output=True, env=self.env,
+                               preexec_fn=limit)
+            codes[n] = p.returncode
+            if p.returncode == 0:
+                break
+            self.assertEqual(p.returncode, 71, (n, p.stderr))
+            self.assertEqual(len(p.stderr.splitlines()), 1, p.stderr)
+            self.assertIn(b"Too many open files", p.stderr)
+        self.assertIn(0, codes.values(), codes)
+        self.assertIn(71, codes.values(), codes)
+        self.assertEqual(len(srv.messages), 1)
+        self.assertEqual(self.snapshot(), [])
 
 
 class SizeTest(FlushTest):
