@@ -26,6 +26,11 @@
  *  - Times are microseconds since the Unix epoch, UTC (int64_t).
  *  - A handle must not be used by two threads at the same time; separate
  *    handles on one spool (in one or many processes) are safe.
+ *  - fork() is safe while other threads are inside the library: the fork
+ *    waits until no thread is in a call that reaches SQLite or OpenSSL.
+ *    A handle does not cross it: in the child, calls on an inherited
+ *    handle return SPONGE_EINVAL and sponge_close() only frees it; the
+ *    child opens its own.  No function is async-signal-safe.
  */
 #ifndef LOGSPONGE_H
 #define LOGSPONGE_H
