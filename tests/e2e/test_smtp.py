@@ -112,6 +112,31 @@ class Tls13Test(FlushTest):
         self.assertIn(b"TLSv1.3", p.stdout)
 
 
+def flush_against_s_server(test, *args):
+    """A flush of three records over implicit TLS to OpenSSL's own
+    s_server started with args (it speaks no SMTP: what is tested is the
+    handshake and the alerts)."""
+    port = free_port()
+    certs = Certs.get()
+    srv = subprocess.Popen(
+        ["openssl", "s_server", "-accept", str(port), "-cert", certs.good[0],
+         "-key", certs.good[1], "-quiet"] + list(args),
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(100):  # until it listens
+            try:
+                socket.create_connection(("127.0.0.1", port), 1).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        test.write_config(port, smtp_extra="tls = tls\n")
+        test.seed()
+        return test.flush()
+    finally:
+        srv.kill()
+        srv.wait()
+
+
 class TlsErrorsTest(FlushTest):
     def fails_with(self, reply, **kw):
         srv = self.start(**kw)
@@ -130,26 +155,8 @@ class TlsErrorsTest(FlushTest):
     def test_no_protocol_version_in_common(self):
         """An old server (TLS 1.1 at most): OpenSSL's own s_server, over
         implicit TLS (aiosmtpd just closes the connection there)."""
-        port = free_port()
-        certs = Certs.get()
-        srv = subprocess.Popen(
-            ["openssl", "s_server", "-accept", str(port), "-cert",
-             certs.good[0], "-key", certs.good[1], "-tls1_1", "-cipher",
-             "DEFAULT@SECLEVEL=0", "-quiet"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            for _ in range(100):  # until it listens
-                try:
-                    socket.create_connection(("127.0.0.1", port), 1).close()
-                    break
-                except OSError:
-                    time.sleep(0.05)
-            self.write_config(port, smtp_extra="tls = tls\n")
-            self.seed()
-            p = self.flush()
-        finally:
-            srv.kill()
-            srv.wait()
+        p = flush_against_s_server(self, "-tls1_1", "-cipher",
+                                   "DEFAULT@SECLEVEL=0")
         self.assertEqual(p.returncode, EX_UNAVAILABLE, p.stderr)
         self.assertIn(b"smtp tls: TLS handshake with localhost failed: no "
                       b"protocol version in common", p.stderr)
@@ -187,26 +194,9 @@ class ClientCertificateTest(FlushTest):
     only "sslv3 alert handshake failure"."""
 
     def flush_against(self, version):
-        port = free_port()
-        certs = Certs.get()
-        srv = subprocess.Popen(
-            ["openssl", "s_server", "-accept", str(port), "-cert",
-             certs.good[0], "-key", certs.good[1], "-CAfile", certs.ca,
-             "-Verify", "1", "-verify_return_error", version, "-quiet"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            for _ in range(100):  # until it listens
-                try:
-                    socket.create_connection(("127.0.0.1", port), 1).close()
-                    break
-                except OSError:
-                    time.sleep(0.05)
-            self.write_config(port, smtp_extra="tls = tls\n")
-            self.seed()
-            p = self.flush()
-        finally:
-            srv.kill()
-            srv.wait()
+        p = flush_against_s_server(self, "-CAfile", Certs.get().ca,
+                                   "-Verify", "1", "-verify_return_error",
+                                   version)
         self.assertEqual(p.returncode, EX_UNAVAILABLE, p.stderr)
         self.assertEqual(len(p.stderr.splitlines()), 1, p.stderr)
         h = self.history()[-1]
