@@ -47,8 +47,8 @@ ALL_CFLAGS = -std=c11 $(OPT) $(WARN) $(SANFLAGS) $(PKG_CFLAGS) $(CFLAGS)
 LIB_CFLAGS = $(ALL_CFLAGS) -fPIC -fvisibility=hidden
 LDFLAGS   += $(SANFLAGS)
 
-LIB_SRC = src/buf.c src/utf8.c src/level.c src/timeutil.c src/config.c \
-          src/spool.c src/store.c src/store_batch.c src/store_counts.c \
+LIB_SRC = src/buf.c src/error.c src/host.c src/utf8.c src/level.c src/timeutil.c src/config.c \
+          src/spool.c src/store_error.c src/store.c src/store_batch.c src/store_counts.c \
           src/store_query.c src/plan.c src/digest.c src/compose.c src/flush.c src/smtp.c \
           src/smtp_conn.c src/smtp_relay.c \
           src/transports.c src/transport_local.c src/transport_sendmail.c \
@@ -141,9 +141,11 @@ e2e: $(BIN) $(TBIN) $(SHARED) $(FAULTFS)
 	  LOGSPONGE_CFLAGS="$(SANFLAGS)" LOGSPONGE_FAULTFS=$(abspath $(FAULTFS)) \
 	  $(PYTHON) -m unittest discover -s tests/e2e -p 'test_*.py' -v
 
-# the layers (tests/lint/layers.sh): SQL only in the store, and so on
-lint:
+# the layers (tests/lint/layers.sh): SQL only in the store, and so on;
+# dependencies run one way (tests/lint/deps.sh, over the objects)
+lint: $(LIB_OBJ)
 	@sh tests/lint/layers.sh
+	@sh tests/lint/deps.sh $(BUILD)
 
 man-check:
 	@for m in man/*.[0-9]; do \

@@ -308,7 +308,7 @@ static int verdict_now(sponge *sp, unsigned flags, bool dry, int64_t now,
 		       sponge_stats *st, sp_policy_in *in, int *verdict,
 		       char *why, size_t n)
 {
-	int rc = sponge_stats_get(sp, st);
+	int rc = sp_stats_get(sp, st);
 	if (rc)
 		return rc;
 	const sponge_policy *pol = &sp->cfg.policy;

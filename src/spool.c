@@ -1,8 +1,7 @@
-/* spool.c - the handle: finding, creating and opening the spool file,
- * errors, queueing records (the store writes them). */
+/* spool.c - the handle: opening the spool (its path in spool_path.c),
+ * queueing records (the store writes them). */
 #define _GNU_SOURCE /* O_NOFOLLOW, O_CLOEXEC, gethostname */
 #include <errno.h>
-#include <netdb.h>
 #include <fcntl.h>
 #include <pwd.h>
 #include <stdarg.h>
@@ -15,57 +14,6 @@
 
 #include "store.h"
 
-static const char *const errtext[] = {
-	[SPONGE_OK] = "success",
-	[SPONGE_EINVAL] = "invalid argument",
-	[SPONGE_ENOMEM] = "out of memory",
-	[SPONGE_ECANTOPEN] = "cannot create or open the spool",
-	[SPONGE_ENOTSPOOL] = "not a logsponge spool",
-	[SPONGE_EVERSION] = "spool made by a newer logsponge",
-	[SPONGE_EIO] = "spool I/O error",
-	[SPONGE_EFULL] = "disk full",
-	[SPONGE_EREADONLY] = "spool is read-only",
-	[SPONGE_EBUSY] = "spool is locked",
-	[SPONGE_ECONFIG] = "configuration error",
-	[SPONGE_ENOENT] = "no such spool",
-	[SPONGE_ETEMPFAIL] = "temporary delivery failure",
-	[SPONGE_EPERMFAIL] = "delivery refused",
-	[SPONGE_EAUTH] = "authentication refused",
-	[SPONGE_ETLS] = "TLS failure",
-	[SPONGE_ERESOURCE] = "out of file descriptors",
-};
-
-const char *sponge_strerror(int code)
-{
-	if (code == SPONGE_ROW)
-		return "another row is ready";
-	if (code == SPONGE_DONE)
-		return "no more rows";
-	if (code < 0 || code >= (int)(sizeof errtext / sizeof errtext[0]) ||
-	    !errtext[code])
-		return "unknown error";
-	return errtext[code];
-}
-
-const char *sponge_version(void) { return SPONGE_VERSION; }
-int sponge_version_number(void) { return SPONGE_VERSION_NUMBER; }
-
-int sp_fail(sponge *sp, int code, const char *fmt, ...)
-{
-	if (!sp)
-		return code;
-	sb_reset(&sp->err);
-	va_list ap;
-	va_start(ap, fmt);
-	sb_vprintf(&sp->err, fmt, ap);
-	va_end(ap);
-	return code;
-}
-
-const char *sponge_errmsg(const sponge *sp)
-{
-	return sp ? sp->err.data : "no handle";
-}
 const char *sponge_path(const sponge *sp) { return sp ? sp->path : NULL; }
 const char *sponge_config_path(const sponge *sp)
 {
@@ -474,23 +422,4 @@ size_t sponge_discard_queue(sponge *sp, sponge_writer out, void *arg)
 	sp->qn = 0;
 	sb_reset(&sp->qdata);
 	return n;
-}
-
-bool sp_host_fqdn(char *out, size_t n)
-{
-	char host[256] = "";
-	struct addrinfo hints, *res = NULL;
-	memset(&hints, 0, sizeof hints);
-	hints.ai_flags = AI_CANONNAME;
-	hints.ai_socktype = SOCK_STREAM;
-	bool ok = gethostname(host, sizeof host - 1) == 0 &&
-		  getaddrinfo(host, NULL, &hints, &res) == 0 &&
-		  res->ai_canonname && strchr(res->ai_canonname, '.') &&
-		  strncmp(res->ai_canonname, "localhost", 9) != 0 &&
-		  strlen(res->ai_canonname) < n;
-	if (ok)
-		snprintf(out, n, "%s", res->ai_canonname);
-	if (res)
-		freeaddrinfo(res);
-	return ok;
 }
