@@ -215,9 +215,6 @@ SP_HIDDEN void sp_compose_stop(sp_composer *c);
 /* True once the whole message was handed out. */
 SP_HIDDEN bool sp_compose_done(const sp_composer *c);
 
-/* Encoders, exposed for unit tests. */
-SP_HIDDEN bool sp_qp_line(spbuf *out, const char *s, size_t n);
-SP_HIDDEN bool sp_header_text(spbuf *out, const char *name, const char *text);
 
 
 /* Stream the whole message to out (CRLF, or LF when lf is set). */

@@ -278,10 +278,20 @@ struct sponge {
 	unsigned generation; /* sp_fork_generation() when it was opened */
 };
 
-/* A display name as an RFC 5322 phrase (compose.c): as written when it
- * is atoms, a quoted string when it holds specials ("Doe, Jane"), RFC
- * 2047 words when it is not ASCII. */
+/* ---- the MIME encoders (mime.c), pure ---- */
+/* A display name as an RFC 5322 phrase: as written when it is atoms, a
+ * quoted string when it holds specials ("Doe, Jane"), RFC 2047 words
+ * when it is not ASCII. */
 SP_HIDDEN bool sp_phrase(spbuf *out, const char *name);
+/* One line, quoted-printable, its CRLF appended (no line over 76). */
+SP_HIDDEN bool sp_qp_line(spbuf *out, const char *s, size_t n);
+/* "Name: text" CRLF for unstructured text, folded within 78 octets. */
+SP_HIDDEN bool sp_header_text(spbuf *out, const char *name, const char *text);
+SP_HIDDEN bool sp_base64(spbuf *out, const unsigned char *p, size_t n);
+/* "Sun, 06 Dec 2026 10:00:00 +0000" */
+SP_HIDDEN void sp_rfc5322_date(int64_t t_us, char *buf, size_t n);
+/* s[0..n) with & < > " ' as entities. */
+SP_HIDDEN bool sp_html_escape(spbuf *out, const char *s, size_t n);
 
 /* This host's fully qualified name (its canonical name, when that has a
  * dot and is not localhost…) into out; false when there is none. */
