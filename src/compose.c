@@ -25,6 +25,17 @@ enum {
 
 
 
+/* A structured header whose value is one word: folded after the name
+ * when the line would pass 78 octets (RFC 5322 2.1.1 and 3.6.4, where
+ * the fold is white space around the msg-id, not part of it). */
+static void word_header(spbuf *o, const char *name, const char *pre,
+			const char *word, const char *post)
+{
+	size_t n = strlen(name) + 2 + strlen(pre) + strlen(word) + strlen(post);
+	sb_printf(o, "%s:%s%s%s%s\r\n", name, n > 78 ? "\r\n " : " ", pre,
+		  word, post);
+}
+
 static bool headers(sp_composer *c)
 {
 	const sp_config *cfg = &c->sp->cfg;
@@ -51,7 +62,7 @@ static bool headers(sp_composer *c)
 		sb_printf(o, "%s%s", cfg->to[i], i + 1 < cfg->nto ? ",\r\n " : "\r\n");
 	sp_header_text(o, "Subject", b->env.subject);
 	sb_printf(o, "Date: %s\r\n", date);
-	sb_printf(o, "Message-ID: <%s>\r\n", b->env.message_id);
+	word_header(o, "Message-ID", "<", b->env.message_id, ">");
 	sb_adds(o, "MIME-Version: 1.0\r\n");
 	/* the boundaries cannot occur in the parts: quoted-printable writes
 	 * every "=" as =3D, base64 has no "_"; and neither begins with the
@@ -69,6 +80,8 @@ static bool headers(sp_composer *c)
 		   "X-Auto-Response-Suppress: OOF, AutoReply\r\n"
 		   "X-Mailer: logsponge " SPONGE_VERSION "\r\n");
 	/* for mail filters: where from, and how bad */
+	/* (unstructured: never folded right after the name, where readers
+	 * would keep the fold's space in the value) */
 	sp_header_text(o, "X-Logsponge-Host", c->sp->host);
 	sb_printf(o, "X-Logsponge-Level: %s\r\n",
 		  b->n.count ? sponge_level_name(b->n.highest) : "none");

@@ -157,6 +157,12 @@ class MimeMatrixTest(SpoolTest):
                 # longer only when it is one word (no fold could help)
                 value = re.sub(rb"^[A-Za-z-]+:", b"", line).strip()
                 self.assertNotRegex(value, rb"[ \t]", line)
+                # and in a structured field (where the fold's space is
+                # not part of the value) a fold after the name would not
+                # have helped
+                if re.match(rb"^(Message-ID|In-Reply-To|References):",
+                            line, re.I):
+                    self.assertGreater(len(value) + 1, 78, line)
 
     def check(self, raw, variant, before, heartbeat=False):
         path = os.path.join(self.dir, variant + ".eml")
