@@ -42,11 +42,15 @@ SP_HIDDEN unsigned sp_fork_generation(void);
  */
 #ifdef SPONGE_TESTING
 SP_HIDDEN void sp_crash_point(const char *name);
+/* sp_test_delay("name"): a 300 ms pause when $LOGSPONGE_TEST_DELAY names
+ * this point (a race a test must be able to lose on purpose). */
+SP_HIDDEN void sp_test_delay(const char *name);
 SP_HIDDEN void sp_alloc_fail_at(unsigned long k);
 SP_HIDDEN unsigned long sp_alloc_count(void);
 SP_HIDDEN bool sp_alloc_should_fail(void);
 #else
 #define sp_crash_point(name) ((void)0)
+#define sp_test_delay(name) ((void)0)
 static inline bool sp_alloc_should_fail(void) { return false; }
 #endif
 

@@ -96,47 +96,134 @@ static bool l_line(lside *l, spbuf *line)
 
 /* ---- the session ------------------------------------------------------ */
 
-/* Take the connection whose EHLO names our token; answer greeting and
- * EHLO.  Any other connection is closed unanswered past the greeting. */
+/* Admission: every local connection to the relay's port is greeted and
+ * waited on at the same time; the first whose first line is the EHLO
+ * naming our token is libESMTP's.  A silent or wrong one never holds the
+ * others back (at most CANDIDATES wait at once, the oldest giving way). */
+#define CANDIDATES 8
+
+typedef struct candidate {
+	int fd;
+	size_t n;
+	char line[96];
+} candidate;
+
+static void drop(candidate *cs, int *nc, int i)
+{
+	close(cs[i].fd);
+	memmove(cs + i, cs + i + 1, (size_t)(*nc - i - 1) * sizeof *cs);
+	(*nc)--;
+}
+
+/* A new connection: greeted, and waited on. */
+static void take(smtp_relay *rl, candidate *cs, int *nc)
+{
+	int fd = accept4(rl->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	if (fd < 0 && (errno == EMFILE || errno == ENFILE)) {
+		/* the connection stays pending: waiting would spin */
+		rl->out_of_fds = true;
+		sb_reset(&rl->broke);
+		sb_printf(&rl->broke, "accepting libESMTP's connection: %s",
+			  strerror(errno));
+		return;
+	}
+	if (fd < 0)
+		return;
+	static const char hello[] = "220 logsponge relay\r\n";
+	if (send(fd, hello, sizeof hello - 1, MSG_NOSIGNAL) !=
+	    (ssize_t)sizeof hello - 1) {
+		close(fd);
+		return;
+	}
+	if (*nc == CANDIDATES)
+		drop(cs, nc, 0);
+	cs[(*nc)++] = (candidate){fd, 0, ""};
+}
+
+/* Bytes from candidate i: true when it sent the line we wait for (any
+ * bytes after it go to l->in); a wrong line, or its end, drops it. */
+static bool hear(lside *l, candidate *cs, int *nc, int i, const char *want)
+{
+	candidate *c = &cs[i];
+	ssize_t k = read(c->fd, c->line + c->n, sizeof c->line - 1 - c->n);
+	if (k < 0 && (errno == EAGAIN || errno == EINTR))
+		return false;
+	if (k <= 0) {
+		drop(cs, nc, i);
+		return false;
+	}
+	c->n += (size_t)k;
+	c->line[c->n] = '\0';
+	char *nl = memchr(c->line, '\n', c->n);
+	size_t wl = strlen(want);
+	if (!nl) {
+		if (c->n == sizeof c->line - 1)
+			drop(cs, nc, i); /* too long for the line we want */
+		return false;
+	}
+	if ((size_t)(nl - c->line) + 1 != wl || memcmp(c->line, want, wl)) {
+		drop(cs, nc, i);
+		return false;
+	}
+	l->rl->fd = c->fd;
+	sb_add(&l->in, nl + 1, c->n - wl);
+	memmove(cs + i, cs + i + 1, (size_t)(*nc - i - 1) * sizeof *cs);
+	(*nc)--;
+	return true;
+}
+
+/* Wait on the listener, the stop pipe and every candidate at once. */
+static int wait_any(smtp_relay *rl, const candidate *cs, int nc,
+		    struct pollfd *p, int64_t deadline)
+{
+	for (;;) {
+		int64_t left = (deadline - sponge_now()) / 1000;
+		if (left <= 0)
+			return 0;
+		p[0] = (struct pollfd){rl->listen_fd, POLLIN, 0};
+		p[1] = (struct pollfd){rl->stop[0], POLLIN, 0};
+		for (int i = 0; i < nc; i++)
+			p[2 + i] = (struct pollfd){cs[i].fd, POLLIN, 0};
+		int r = poll(p, (nfds_t)(2 + nc), left > 60000 ? 60000 : (int)left);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0 || p[1].revents)
+			return -1;
+		return 1;
+	}
+}
+
 static bool admit(smtp_relay *rl, lside *l)
 {
-	spbuf line;
-	sb_init(&line, 0);
 	char want[64];
 	snprintf(want, sizeof want, "EHLO %s\r\n", rl->token);
-	while (rl->fd < 0) {
-		if (wait_in(rl, rl->listen_fd, l->deadline) != 1)
-			break;
-		int fd = accept4(rl->listen_fd, NULL, NULL,
-				 SOCK_CLOEXEC | SOCK_NONBLOCK);
-		if (fd < 0 && (errno == EMFILE || errno == ENFILE)) {
-			/* the connection stays pending: waiting would spin */
-			rl->out_of_fds = true;
-			sb_reset(&rl->broke);
-			sb_printf(&rl->broke, "accepting libESMTP's connection: "
-					      "%s", strerror(errno));
-			break;
-		}
-		if (fd < 0)
-			continue;
-		int one = 1;
-		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-		rl->fd = fd;
-		sb_reset(&l->in);
-		static const char hello[] = "220 logsponge relay\r\n";
-		if (!l_send(l, hello, sizeof hello - 1) || !l_line(l, &line) ||
-		    strcmp(line.data, want) != 0) {
-			close(fd); /* not ours */
-			rl->fd = -1;
-		}
+	candidate cs[CANDIDATES];
+	struct pollfd p[2 + CANDIDATES];
+	int nc = 0;
+	while (rl->fd < 0 && !rl->out_of_fds &&
+	       wait_any(rl, cs, nc, p, l->deadline) == 1) {
+		int had = nc;
+		/* candidates first (indexes shift as they go), newest down */
+		for (int i = had - 1; i >= 0 && rl->fd < 0; i--)
+			if (p[2 + i].revents && hear(l, cs, &nc, i, want))
+				break;
+		if (rl->fd < 0 && p[0].revents)
+			take(rl, cs, &nc);
 	}
-	sb_reset(&line);
+	while (nc > 0)
+		drop(cs, &nc, nc - 1);
+	if (rl->fd < 0)
+		return false;
+	int one = 1;
+	setsockopt(rl->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	spbuf line;
+	sb_init(&line, 0);
 	sb_adds(&line, "250-logsponge relay\r\n");
 	if (rl->c->has_size && rl->c->size)
 		sb_printf(&line, "250-SIZE %llu\r\n",
 			  (unsigned long long)rl->c->size);
 	sb_adds(&line, "250 ENHANCEDSTATUSCODES\r\n");
-	bool ok = rl->fd >= 0 && l_send(l, line.data, line.len);
+	bool ok = l_send(l, line.data, line.len);
 	sb_free(&line);
 	return ok;
 }
@@ -322,10 +409,11 @@ bool sr_start(smtp_relay *rl, sc_conn *c)
 	    (rl->listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC |
 						     SOCK_NONBLOCK, 0)) < 0 ||
 	    bind(rl->listen_fd, (struct sockaddr *)&a, sizeof a) != 0 ||
-	    listen(rl->listen_fd, 4) != 0 ||
+	    listen(rl->listen_fd, 16) != 0 ||
 	    getsockname(rl->listen_fd, (struct sockaddr *)&a, &al) != 0)
 		return false;
 	rl->port = ntohs(a.sin_port);
+	sp_test_delay("relay-listening");
 	/* SIGPIPE stays blocked in the thread (it inherits the mask) */
 	sigset_t set, old;
 	sigemptyset(&set);

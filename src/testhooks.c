@@ -5,10 +5,12 @@
 #ifndef SPONGE_TESTING
 #error "testhooks.c belongs to the test build only (-DSPONGE_TESTING)"
 #endif
+#define _POSIX_C_SOURCE 200809L /* nanosleep */
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "internal.h"
 
@@ -34,4 +36,12 @@ void sp_crash_point(const char *name)
 	const char *want = getenv("LOGSPONGE_TEST_CRASH");
 	if (want && strcmp(want, name) == 0)
 		raise(SIGKILL);
+}
+
+void sp_test_delay(const char *name)
+{
+	const char *want = getenv("LOGSPONGE_TEST_DELAY");
+	struct timespec ts = {0, 300000000};
+	if (want && strcmp(want, name) == 0)
+		nanosleep(&ts, NULL);
 }

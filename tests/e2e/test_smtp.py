@@ -9,7 +9,7 @@ import subprocess
 import time
 import unittest
 
-from common import BIN, SCALE, build_program, scaled
+from common import BIN, SCALE, TEST_BIN, build_program, scaled
 from smtpserver import TOKEN, USER, Certs, free_port
 from test_flush import (EX_IOERR, EX_NOPERM, EX_UNAVAILABLE,
                         FlushTest)
@@ -259,6 +259,69 @@ class EndlessReplyTest(FlushTest):
         self.assertEqual(p.returncode, 75, p.stderr)
         self.assertIn(b"timed out", p.stderr)
         self.assertLess(took, 4, p.stderr)  # 2 s, with room for a busy CI
+
+
+SQUATTER = r"""
+import os, signal, socket, sys, time
+os.setgroups([]); os.setgid(65534); os.setuid(65534)
+stop = []
+signal.signal(signal.SIGTERM, lambda *a: stop.append(1))
+
+def listeners():
+    ports = set()
+    for line in open("/proc/net/tcp").read().splitlines()[1:]:
+        f = line.split()
+        addr, port = f[1].split(":")
+        if addr == "0100007F" and f[3] == "0A":
+            ports.add(int(port, 16))
+    return ports
+
+seen, held, end = listeners(), [], time.monotonic() + float(sys.argv[1])
+print("ready", flush=True)
+while time.monotonic() < end and not stop:
+    for port in listeners() - seen:
+        seen.add(port)
+        try:  # connect and say nothing
+            held.append(socket.create_connection(("127.0.0.1", port), 1))
+        except OSError:
+            pass
+    time.sleep(0.002)
+print(len(held), flush=True)
+"""
+
+
+class RelayAdmissionTest(FlushTest):
+    """Another user connects to every new listener on 127.0.0.1 as soon
+    as it appears and stays silent: the relay's port among them.  The
+    relay greeted one connection at a time and waited for its EHLO until
+    the step's deadline, so a squatter that came first stalled the flush
+    until it failed; now every connection is waited on at once.  The test
+    build pauses 300 ms after the relay listens, so the squatter always
+    comes first."""
+
+    def test_a_silent_squatter_changes_nothing(self):
+        srv = self.start()
+        self.write_config(srv.port)
+        sq = subprocess.Popen(["/usr/bin/python3", "-c", SQUATTER, "120"],
+                              stdout=subprocess.PIPE, text=True)
+        self.addCleanup(sq.kill)
+        self.assertEqual(sq.stdout.readline().strip(), "ready")
+        env = dict(self.env, LOGSPONGE_TEST_DELAY="relay-listening")
+        n = scaled(20, 5)
+        slow = []
+        for i in range(n):
+            self.add(b"record %d\n" % i)
+            t0 = time.monotonic()
+            p = self.flush(env=env, bin=TEST_BIN)
+            took = time.monotonic() - t0
+            self.assertEqual(p.returncode, 0, p.stderr)
+            if took > 1.5:  # the pause is 0.3 s; smtp.timeout 2 s
+                slow.append(took)
+        sq.terminate()
+        squatted = int(sq.communicate(timeout=30)[0].strip())
+        self.assertEqual(slow, [])
+        self.assertEqual(len(srv.messages), n)
+        self.assertGreaterEqual(squatted, n, "the squatter came too late")
 
 
 class RepliesTest(FlushTest):
