@@ -17,14 +17,19 @@
  * another thread holds a fork back until it ends (each of its steps is
  * bounded by smtp.timeout). */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 
 #include "internal.h"
 
+/* The fast path is two atomic operations: a thread counts itself in,
+ * then looks whether a fork has begun (both sequentially consistent, so
+ * either the fork sees the thread inside or the thread sees the fork).
+ * The mutex and condition are for waiting only. */
 static pthread_mutex_t gate = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t gate_cv = PTHREAD_COND_INITIALIZER;
-static unsigned inside;      /* threads inside the library */
-static bool forking;         /* a fork is waiting or under way */
+static atomic_uint inside;   /* threads inside the library */
+static atomic_bool forking;  /* a fork is waiting or under way */
 static unsigned generation;  /* forks survived by this process */
 static _Thread_local unsigned depth;
 static _Thread_local bool forker; /* this thread's fork closed the gate */
@@ -35,9 +40,9 @@ static void prepare(void)
 	if (depth) /* forking from inside the library (a signal handler) */
 		return;
 	pthread_mutex_lock(&gate);
-	forking = true;
+	atomic_store(&forking, true);
 	forker = true;
-	while (inside)
+	while (atomic_load(&inside))
 		pthread_cond_wait(&gate_cv, &gate);
 	pthread_mutex_unlock(&gate);
 }
@@ -48,7 +53,7 @@ static void parent(void)
 		return;
 	forker = false;
 	pthread_mutex_lock(&gate);
-	forking = false;
+	atomic_store(&forking, false);
 	pthread_cond_broadcast(&gate_cv);
 	pthread_mutex_unlock(&gate);
 }
@@ -60,25 +65,39 @@ static void child(void)
 	static const pthread_cond_t c0 = PTHREAD_COND_INITIALIZER;
 	gate = m0;
 	gate_cv = c0;
-	inside = depth ? 1 : 0;
-	forking = false;
+	atomic_store(&inside, depth ? 1u : 0u);
+	atomic_store(&forking, false);
 	forker = false;
 	generation++;
 }
 
 static void install(void) { pthread_atfork(prepare, parent, child); }
 
+/* Counted out: the last one out wakes a fork that waits. */
+static void count_out(void)
+{
+	if (atomic_fetch_sub(&inside, 1) == 1 && atomic_load(&forking)) {
+		pthread_mutex_lock(&gate);
+		pthread_cond_broadcast(&gate_cv);
+		pthread_mutex_unlock(&gate);
+	}
+}
+
 int sp_guard_enter(void)
 {
 	if (depth++)
 		return 0;
 	pthread_once(&once, install);
-	pthread_mutex_lock(&gate);
-	while (forking)
-		pthread_cond_wait(&gate_cv, &gate);
-	inside++;
-	pthread_mutex_unlock(&gate);
-	return 0;
+	for (;;) {
+		atomic_fetch_add(&inside, 1);
+		if (!atomic_load(&forking))
+			return 0;
+		count_out(); /* a fork is under way: wait it out */
+		pthread_mutex_lock(&gate);
+		while (atomic_load(&forking))
+			pthread_cond_wait(&gate_cv, &gate);
+		pthread_mutex_unlock(&gate);
+	}
 }
 
 void sp_guard_leave(int *unused)
@@ -86,10 +105,7 @@ void sp_guard_leave(int *unused)
 	(void)unused;
 	if (--depth)
 		return;
-	pthread_mutex_lock(&gate);
-	if (--inside == 0 && forking)
-		pthread_cond_broadcast(&gate_cv);
-	pthread_mutex_unlock(&gate);
+	count_out();
 }
 
 unsigned sp_fork_generation(void) { return generation; }
