@@ -279,6 +279,7 @@ struct sponge {
 	int64_t q_first_us;
 	int64_t rcv_now;   /* wall clock for received times (coarse) */
 	unsigned rcv_reads;
+	int64_t busy_since;       /* when the current wait for a lock began */
 	unsigned generation; /* sp_fork_generation() when it was opened */
 };
 
