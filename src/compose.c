@@ -7,6 +7,7 @@
  * whatever the records hold.  Memory is one chunk (~32 KiB) plus one
  * record and the survey's bounded tables, whatever the batch size. */
 #define _DEFAULT_SOURCE /* gmtime_r */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -20,7 +21,8 @@
 enum {
 	ST_HEADERS, ST_SUMMARY, ST_RECORDS, /* the text part */
 	ST_HTML, ST_HTML_RECORDS,           /* the HTML part, if any */
-	ST_ATTACH, ST_END
+	ST_ATTACH, ST_END,
+	ST_PLAYBACK                         /* the kept message, again */
 };
 
 
@@ -486,6 +488,7 @@ void sp_compose_free(sp_composer *c)
 	sp_zone_close(c->zone);
 	c->zone = NULL;
 	sp_compose_stop(c);
+	sp_compose_replan(c);
 	sb_free(&c->out);
 	sb_free(&c->scratch);
 	sb_free(&c->line);
@@ -498,6 +501,14 @@ int sp_compose_rewind(sp_composer *c)
 	sp_compose_stop(c);
 	c->rc = SPONGE_OK;
 	c->bytes = 0;
+	c->playing = c->kept && !c->readable;
+	if (c->playing) {
+		c->state = ST_PLAYBACK;
+		if (fseek(c->kept, 0, SEEK_SET) != 0)
+			c->rc = sp_fail(c->sp, SPONGE_EIO, "rewinding the "
+					"composed message: %s", strerror(errno));
+		return c->rc;
+	}
 	c->state = ST_HEADERS;
 	c->att_started = false;
 	c->html = false;
@@ -536,12 +547,34 @@ static int open_records(sp_composer *c)
 							 : SP_OLDEST_FIRST);
 }
 
+/* The kept message, a chunk at a time. */
+static const char *play_back(sp_composer *c, size_t *len)
+{
+	if (c->state == ST_END || !sb_grow(&c->out, CHUNK))
+		return NULL;
+	size_t n = fread(c->out.data, 1, CHUNK, c->kept);
+	if (n < CHUNK) {
+		c->state = ST_END;
+		if (ferror(c->kept))
+			c->rc = sp_fail(c->sp, SPONGE_EIO, "reading the "
+					"composed message back: %s",
+					strerror(errno));
+	}
+	c->out.len = n;
+	c->out.data[n] = '\0';
+	*len = c->rc == SPONGE_OK ? n : 0;
+	c->bytes += *len;
+	return *len ? c->out.data : NULL;
+}
+
 const char *sp_compose_next(sp_composer *c, size_t *len)
 {
 	*len = 0;
 	if (c->rc != SPONGE_OK)
 		return NULL;
 	sb_reset(&c->out);
+	if (c->playing)
+		return play_back(c, len);
 	while (c->out.len < CHUNK && c->state != ST_END) {
 		switch (c->state) {
 		case ST_HEADERS:
@@ -625,4 +658,43 @@ const char *sp_compose_next(sp_composer *c, size_t *len)
 	*len = c->out.len;
 	c->bytes += c->out.len;
 	return c->out.len ? c->out.data : NULL;
+}
+
+int sp_compose_measure(sp_composer *c, uint64_t limit, bool *fits,
+		       uint64_t *size)
+{
+	sp_compose_replan(c);
+	/* no temporary file: it only counts, and composes again to send */
+	FILE *f = tmpfile();
+	int rc = sp_compose_rewind(c);
+	uint64_t total = 0;
+	size_t n;
+	const char *p;
+	while (rc == SPONGE_OK && total <= limit &&
+	       (p = sp_compose_next(c, &n)) != NULL) {
+		total += n;
+		if (f && total <= limit && fwrite(p, 1, n, f) != n) {
+			fclose(f);
+			f = NULL;
+		}
+	}
+	if (rc == SPONGE_OK)
+		rc = c->rc;
+	sp_compose_stop(c);
+	*fits = rc == SPONGE_OK && total <= limit;
+	*size = total;
+	if (*fits && f && fflush(f) == 0)
+		c->kept = f;
+	else if (f)
+		fclose(f);
+	return rc;
+}
+
+void sp_compose_replan(sp_composer *c)
+{
+	if (c->kept)
+		fclose(c->kept);
+	c->kept = NULL;
+	c->playing = false;
+	sp_digest_free(c);
 }

@@ -485,7 +485,7 @@ static int tally(flush_run *f)
 }
 
 /* Then the envelope and the size plan, within the server's limit. */
-static int plan(flush_run *f, uint64_t server_max)
+static int plan(flush_run *f, sp_composer *comp, uint64_t server_max)
 {
 	sponge *sp = f->sp;
 	sp_batch *b = &f->b;
@@ -499,7 +499,7 @@ static int plan(flush_run *f, uint64_t server_max)
 	int rc;
 	if ((rc = sp_plan_envelope(sp, &b->n, &b->env,
 				   f->resend ? f->pinned_mid : NULL)) ||
-	    (b->n.count && (rc = sp_plan_size(sp, b, server_max))))
+	    (b->n.count && (rc = sp_plan_size(sp, b, comp, server_max))))
 		return rc;
 	f->res->decided = 1;
 	f->res->records = b->n.count;
@@ -523,7 +523,7 @@ static int deliver(flush_run *f, sp_composer *comp, sp_send_result *sr,
 	}
 	rc = f->t->open ? f->t->open(sp, sr, &f->link, &server_max)
 			: SPONGE_OK;
-	if (rc == SPONGE_OK && (rc = plan(f, server_max)) == SPONGE_EPERMFAIL) {
+	if (rc == SPONGE_OK && (rc = plan(f, comp, server_max)) == SPONGE_EPERMFAIL) {
 		/* too big for this server even alone: say so in history */
 		sr->outcome = SP_PERMANENT;
 		sr->stage = "size";
@@ -629,7 +629,7 @@ int sp_flush(sponge *sp, unsigned flags, sponge_writer out, void *arg,
 	    (rc = tally(&f)) == SPONGE_OK) {
 		if (!f.dry)
 			rc = settle(&f, deliver(&f, &comp, &sr, out, arg), &sr);
-		else if ((rc = plan(&f, 0)) == SPONGE_OK) {
+		else if ((rc = plan(&f, &comp, 0)) == SPONGE_OK) {
 			comp.readable = flags & SPONGE_FLUSH_READABLE;
 			rc = sp_send_stream(&comp, comp.readable, out, arg);
 		}

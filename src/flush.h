@@ -12,7 +12,7 @@
  * afterwards (the composer and the transports get it const):
  *   1. the tally: what the batch holds, from the store (sp_plan_tally);
  *   2. the envelope: subject, Message-ID, date, boundary (sp_plan_envelope);
- *   3. the size plan: past mail.max_size, the attachment (sp_plan_size).
+ *   3. the size plan: past mail.max_size, the attachment (size.c).
  * A heartbeat has an empty tally and goes through the same steps.  When
  * the size plan narrows the batch (its log does not fit even compressed),
  * the smaller batch gets a tally and an envelope of its own.
@@ -92,10 +92,6 @@ static inline int sp_batch_max_level(const sp_tally *n)
  * caller's.  pinned_mid: a Message-ID the batch had before (or NULL). */
 SP_HIDDEN int sp_plan_envelope(sponge *sp, const sp_tally *n,
 			       sp_envelope *e, const char *pinned_mid);
-/* Step 3: the size plan within mail.max_size and the server's limit
- * (server_max, 0: none known); when the batch must shrink, b->n and
- * b->env are replaced by the smaller batch's. */
-SP_HIDDEN int sp_plan_size(sponge *sp, sp_batch *b, uint64_t server_max);
 /* What a plan holds (the attachment's file, the top record). */
 SP_HIDDEN void sp_plan_free(sp_batch *b);
 
@@ -160,6 +156,8 @@ struct sp_composer {
 				   encoding, no MIME structure */
 	uint64_t part_start;    /* bytes before the current part */
 	char tbuf[32];
+	FILE *kept;             /* the message composed once (measure) */
+	bool playing;           /* this pass plays it back */
 };
 
 /* sp: the config, host name and error message; the records come from src
@@ -172,6 +170,25 @@ SP_HIDDEN int sp_compose_rewind(sp_composer *c);
 /* Next chunk; *len 0 and NULL at the end or on error (see c->rc).  The
  * chunk is valid until the next call. */
 SP_HIDDEN const char *sp_compose_next(sp_composer *c, size_t *len);
+/* Compose the whole message once, counting, and stop past `limit`
+ * bytes: *fits says whether it stayed within, *size how big it is (when
+ * it fits).  A message that fits is kept (in a temporary file) and every
+ * later rewind plays it back instead of composing it again; for people
+ * (c->readable) it is composed afresh. */
+SP_HIDDEN int sp_compose_measure(sp_composer *c, uint64_t limit, bool *fits,
+				 uint64_t *size);
+/* The plan changed (a size plan with an attachment, a smaller batch):
+ * drop the kept message and the survey. */
+SP_HIDDEN void sp_compose_replan(sp_composer *c);
+
+/* ---- the size plan (size.c) ---- */
+/* Step 3: the size plan within mail.max_size and the server's limit
+ * (server_max, 0: none known); when the batch must shrink, b->n and
+ * b->env are replaced by the smaller batch's.  comp is the composer that
+ * will send b: when only composing tells whether the message fits, it
+ * composes it once and keeps it. */
+SP_HIDDEN int sp_plan_size(sponge *sp, sp_batch *b, sp_composer *comp,
+			   uint64_t server_max);
 
 /* ---- what the digest says (digest.c) ---- */
 typedef struct sp_digest sp_digest;

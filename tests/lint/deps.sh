@@ -19,18 +19,18 @@ LAYERS='
 5 policy
 6 plan digest
 7 compose
-8 transport_util
-9 transport_local transport_sendmail transport_maildir
-9 smtp smtp_conn smtp_relay
-10 transports
-11 flush
-12 abi
+8 size
+9 transport_util
+10 transport_local transport_sendmail transport_maildir
+10 smtp smtp_conn smtp_relay
+11 transports
+12 flush
+13 abi
 '
 # upward edges not yet untied: "caller callee"
 DEBT='
 config transports
 digest compose
-plan compose
 '
 tmp=$(mktemp -d) || exit 2
 trap 'rm -rf "$tmp"' EXIT

@@ -304,15 +304,16 @@ START_TEST(plan_size_attaches_past_the_cap)
 	b.env.date_us = sponge_now();
 	ck_assert_int_eq(sp_plan_envelope(sp, &b.n, &b.env, NULL), SPONGE_OK);
 	ck_assert_str_eq(sponge_config_error(sp), "");
-	ck_assert_int_eq(sp_plan_size(sp, &b, 0), SPONGE_OK);
-	ck_assert_ptr_nonnull(b.size.gz);
-	ck_assert_uint_eq(b.size.max_size, 256u << 10);
-	ck_assert_uint_gt(b.size.gz_bytes, 0);
-	/* the message it plans fits the cap */
 	sp_batch_source src;
 	sp_batch_source_init(&src, sp, &b);
 	sp_composer c;
 	sp_compose_init(&c, sp, &b, &src.base);
+	ck_assert_int_eq(sp_plan_size(sp, &b, &c, 0), SPONGE_OK);
+	ck_assert_ptr_nonnull(b.size.gz);
+	ck_assert_ptr_null(c.kept); /* the measured plain message is moot */
+	ck_assert_uint_eq(b.size.max_size, 256u << 10);
+	ck_assert_uint_gt(b.size.gz_bytes, 0);
+	/* the message it plans fits the cap */
 	spbuf out;
 	sb_init(&out, 0);
 	ck_assert_int_eq(sp_send_stream(&c, false, collect_out, &out),
@@ -322,6 +323,59 @@ START_TEST(plan_size_attaches_past_the_cap)
 	ck_assert_ptr_nonnull(strstr(out.data, "The most severe records first"));
 	sp_compose_free(&c);
 	sb_free(&out);
+	sp_plan_free(&b);
+	sponge_close(sp);
+}
+END_TEST
+
+/* Where only composing tells whether the message fits, it is composed
+ * once: sending plays the kept message back, byte for byte what
+ * composing afresh gives, and its size is the estimate MAIL FROM states. */
+START_TEST(plan_size_composes_once)
+{
+	sponge *sp = open_with("max_size = 512k\nhtml = true\n");
+	for (int i = 0; i < 3000; i++)
+		ck_assert_int_eq(sponge_log(sp, i % 7 ? SPONGE_INFO : SPONGE_ERR,
+					    "t", "record %d =\xc3\xa9 %s", i,
+					    i % 3 ? "" : "again"), 0);
+	ck_assert_int_eq(sponge_sync(sp), 0);
+	sp_batch b;
+	memset(&b, 0, sizeof b);
+	ck_assert_int_eq(sp_plan_tally(sp, INT64_MAX, &b.n), SPONGE_OK);
+	b.env.date_us = T0;
+	ck_assert_int_eq(sp_plan_envelope(sp, &b.n, &b.env, NULL), SPONGE_OK);
+	sp_batch_source src, src2;
+	sp_batch_source_init(&src, sp, &b);
+	sp_batch_source_init(&src2, sp, &b);
+	sp_composer c, fresh;
+	sp_compose_init(&c, sp, &b, &src.base);
+	sp_compose_init(&fresh, sp, &b, &src2.base);
+	ck_assert_int_eq(sp_plan_size(sp, &b, &c, 0), SPONGE_OK);
+	ck_assert_ptr_null(b.size.gz);
+	ck_assert_ptr_nonnull(c.kept); /* the sure bound said "maybe" */
+	spbuf a, f;
+	sb_init(&a, 0);
+	sb_init(&f, 0);
+	for (int pass = 0; pass < 2; pass++) { /* libESMTP may rewind */
+		sb_reset(&a);
+		ck_assert_int_eq(sp_send_stream(&c, false, collect_out, &a),
+				 SPONGE_OK);
+	}
+	ck_assert_int_eq(sp_send_stream(&fresh, false, collect_out, &f),
+			 SPONGE_OK);
+	ck_assert_uint_gt(a.len, 100000);
+	ck_assert_uint_eq(a.len, f.len);
+	ck_assert_int_eq(memcmp(a.data, f.data, a.len), 0);
+	ck_assert_uint_eq(b.size.estimate, a.len);
+	/* for people (flush --dry-run) it composes afresh */
+	c.readable = true;
+	sb_reset(&a);
+	ck_assert_int_eq(sp_send_stream(&c, true, collect_out, &a), SPONGE_OK);
+	ck_assert_ptr_null(strstr(a.data, "Content-Transfer-Encoding"));
+	sp_compose_free(&c);
+	sp_compose_free(&fresh);
+	sb_free(&a);
+	sb_free(&f);
 	sp_plan_free(&b);
 	sponge_close(sp);
 }
@@ -450,6 +504,7 @@ Suite *layers_suite(void)
 	tcase_add_test(t, plan_tally_counts_the_batch);
 	tcase_add_test(t, plan_envelope_from_a_tally);
 	tcase_add_test(t, plan_size_attaches_past_the_cap);
+	tcase_add_test(t, plan_size_composes_once);
 	tcase_add_test(t, store_counts_follow_every_change);
 	tcase_add_test(t, transport_registry);
 	tcase_add_test(t, outcome_unknown_is_not_sent);
