@@ -398,6 +398,15 @@ void sp_store_rollback(sponge *sp)
 	sqlite3_exec(sp->db, "ROLLBACK", NULL, NULL, NULL);
 }
 
+int sp_store_end(sponge *sp, int rc, const char *what)
+{
+	if (rc == SPONGE_OK)
+		rc = sp_store_exec(sp, "COMMIT", what);
+	if (rc != SPONGE_OK)
+		sp_store_rollback(sp);
+	return rc;
+}
+
 void sp_store_cache(sponge *sp, int kib)
 {
 	char sql[48];

@@ -24,6 +24,13 @@ SP_HIDDEN int sp_store_exec(sponge *sp, const char *sql, const char *what);
 /* The first column of the first row of sql (0 without rows). */
 SP_HIDDEN int sp_store_int(sponge *sp, const char *sql, int64_t *v);
 SP_HIDDEN void sp_store_rollback(sponge *sp);
+/* End a write transaction: COMMIT when rc is SPONGE_OK, else (or when
+ * the COMMIT fails) ROLLBACK; returns the outcome. */
+SP_HIDDEN int sp_store_end(sponge *sp, int rc, const char *what);
+/* A write transaction removes at most this many records: deleting a
+ * large batch in one holds every writer back (a million records, about
+ * a second); a piece of 32,768 takes about 25 ms. */
+#define SP_PIECE_ROWS 32768
 /* The page cache, in KiB. */
 SP_HIDDEN void sp_store_cache(sponge *sp, int kib);
 
@@ -79,7 +86,7 @@ SP_HIDDEN int sp_store_record_failure(sponge *sp, const struct sp_batch *b,
 	"WHERE true ON CONFLICT(key) DO UPDATE SET value = "                  \
 	"max(value, coalesce(excluded.value, 0))"
 
-/* ---- counts and caps (counts.c) ---- */
+/* ---- counts and caps (store_counts.c) ---- */
 /* counts.k: 0..7 pending records per level, 8 sent records kept */
 #define SP_COUNTS 9
 #define SP_COUNT_SENT 8
@@ -91,17 +98,12 @@ SP_HIDDEN int sp_counts_get(sponge *sp, int64_t n[SP_COUNTS],
 /* Step a prepared "DELETE ... RETURNING level, sent" (or, with to_sent,
  * "UPDATE ... SET sent = ... RETURNING level": pending records become
  * kept sent ones) to its end and update the counts; *changed (may be
- * NULL) gets how many rows.  The caller finalizes st. */
+ * NULL) gets how many rows; *max_id (may be NULL), when the statement
+ * returns an id third ("RETURNING level, sent, id"), the highest of
+ * them and its own value.  The caller finalizes st. */
 SP_HIDDEN int sp_counts_step(sponge *sp, sqlite3_stmt *st, bool to_sent,
-			     int64_t *changed, const char *what);
-/* Every pending record with id <= max_id is about to go (to_sent: to be
- * kept as sent): take them off the counts.  Call it in the same write
- * transaction, just before the plain DELETE or UPDATE. */
-SP_HIDDEN int sp_counts_batch_gone(sponge *sp, int64_t max_id, int max_level,
-				   bool to_sent);
-/* Count every record again (a full scan: only when something else
- * removed records the caller counted on). */
-SP_HIDDEN int sp_counts_recount(sponge *sp);
+			     int64_t *changed, int64_t *max_id,
+			     const char *what);
 /* Every pending record with id <= max_id is gone: move the cursors. */
 SP_HIDDEN int sp_counts_moved_past(sponge *sp, int64_t max_id, int max_level);
 /* Keep the spool within [spool] max_records and max_bytes, inside the

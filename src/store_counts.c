@@ -77,7 +77,7 @@ static int set_cursor(sponge *sp, int k, int64_t id)
 }
 
 int sp_counts_step(sponge *sp, sqlite3_stmt *st, bool to_sent,
-		   int64_t *changed, const char *what)
+		   int64_t *changed, int64_t *max_id, const char *what)
 {
 	int64_t d[SP_COUNTS] = {0}, total = 0;
 	int r;
@@ -85,6 +85,8 @@ int sp_counts_step(sponge *sp, sqlite3_stmt *st, bool to_sent,
 		int level = sqlite3_column_int(st, 0) & 7;
 		bool was_sent = sqlite3_column_count(st) > 1 &&
 				sqlite3_column_type(st, 1) != SQLITE_NULL;
+		if (max_id && sqlite3_column_int64(st, 2) > *max_id)
+			*max_id = sqlite3_column_int64(st, 2);
 		d[was_sent ? SP_COUNT_SENT : level]--;
 		if (to_sent)
 			d[SP_COUNT_SENT]++;
@@ -95,47 +97,6 @@ int sp_counts_step(sponge *sp, sqlite3_stmt *st, bool to_sent,
 	if (changed)
 		*changed = total;
 	return sp_counts_add(sp, d);
-}
-
-int sp_counts_batch_gone(sponge *sp, int64_t max_id, int max_level,
-			 bool to_sent)
-{
-	/* a GROUP BY over the id range, before the plain DELETE/UPDATE: in
-	 * the same write transaction it counts exactly what goes, at a
-	 * fraction of what RETURNING costs per row */
-	sqlite3_stmt *st;
-	int r = sqlite3_prepare_v2(sp->db,
-				   "SELECT level, count(*) FROM records WHERE "
-				   "id <= ?1 AND level <= ?2 AND sent IS NULL "
-				   "GROUP BY level",
-				   -1, &st, NULL);
-	if (r != SQLITE_OK)
-		return sp_dberr(sp, r, "counting records");
-	sqlite3_bind_int64(st, 1, max_id);
-	sqlite3_bind_int(st, 2, max_level);
-	int64_t d[SP_COUNTS] = {0};
-	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-		int64_t n = sqlite3_column_int64(st, 1);
-		d[sqlite3_column_int(st, 0) & 7] -= n;
-		if (to_sent)
-			d[SP_COUNT_SENT] += n;
-	}
-	sqlite3_finalize(st);
-	if (r != SQLITE_DONE)
-		return sp_dberr(sp, r, "counting records");
-	return sp_counts_add(sp, d);
-}
-
-int sp_counts_recount(sponge *sp)
-{
-	int r = sqlite3_exec(
-		sp->db,
-		"UPDATE counts SET n = 0;"
-		"INSERT INTO counts(k, n) SELECT CASE WHEN sent IS NULL THEN "
-		"level ELSE 8 END, count(*) FROM records WHERE true GROUP BY 1 "
-		"ON CONFLICT(k) DO UPDATE SET n = excluded.n;",
-		NULL, NULL, NULL);
-	return r == SQLITE_OK ? SPONGE_OK : sp_dberr(sp, r, "counting records");
 }
 
 int sp_counts_moved_past(sponge *sp, int64_t max_id, int max_level)
@@ -210,7 +171,7 @@ static int64_t drop_sent(sponge *sp, cap_state *cs, int64_t want,
 	/* by bytes: a page's worth at a time, measured again after */
 	sqlite3_bind_int64(st, 1, bytes > 0 ? 16 : want);
 	int64_t gone = 0;
-	*rc = sp_counts_step(sp, st, false, &gone, "keeping the spool within "
+	*rc = sp_counts_step(sp, st, false, &gone, NULL, "keeping the spool within "
 						   "its caps");
 	sqlite3_finalize(st);
 	cs->n[SP_COUNT_SENT] -= gone;

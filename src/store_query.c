@@ -240,6 +240,37 @@ int sp_stats_get(sponge *sp, sponge_stats *out)
 	return rc;
 }
 
+/* One piece of a purge, a transaction of its own: up to SP_PIECE_ROWS
+ * records past id *after received before before_us (any, when <= 0);
+ * *after moves to the last one, *n counts them. */
+static int purge_piece(sponge *sp, int64_t before_us, int64_t *after,
+		       int64_t *n)
+{
+	*n = 0;
+	int rc = sp_store_exec(sp, "BEGIN IMMEDIATE", "purging");
+	if (rc)
+		return rc;
+	sqlite3_stmt *st = NULL;
+	if ((rc = sp_store_exec(sp, ID_FLOOR_SQL, "purging")) == SPONGE_OK) {
+		int r = sqlite3_prepare_v2(
+			sp->db,
+			"DELETE FROM records WHERE id IN (SELECT id FROM records "
+			"WHERE id > ?1 AND (?2 <= 0 OR " SP_RECEIVED_SQL
+			" < ?2) ORDER BY id LIMIT ?3) RETURNING level, sent, id",
+			-1, &st, NULL);
+		if (r != SQLITE_OK)
+			rc = sp_dberr(sp, r, "purging");
+	}
+	if (rc == SPONGE_OK) {
+		sqlite3_bind_int64(st, 1, *after);
+		sqlite3_bind_int64(st, 2, before_us);
+		sqlite3_bind_int(st, 3, SP_PIECE_ROWS);
+		rc = sp_counts_step(sp, st, false, n, after, "purging");
+	}
+	sqlite3_finalize(st);
+	return sp_store_end(sp, rc, "purging");
+}
+
 int sponge_purge(sponge *sp, int64_t before_us, int64_t *deleted)
 {
 	if (deleted)
@@ -247,47 +278,19 @@ int sponge_purge(sponge *sp, int64_t before_us, int64_t *deleted)
 	SP_GUARD;
 	if (!sp_usable(sp))
 		return SPONGE_EINVAL;
-	sqlite3_stmt *st = NULL;
-	int s = sqlite3_exec(sp->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
-	if (s == SQLITE_OK)
-		s = sqlite3_exec(sp->db, ID_FLOOR_SQL, NULL, NULL, NULL);
-	if (s == SQLITE_OK)
-		s = sqlite3_prepare_v2(sp->db,
-				       before_us > 0
-					       ? "DELETE FROM records WHERE "
-						 SP_RECEIVED_SQL " < ? "
-						 "RETURNING level, sent"
-					       : "DELETE FROM records",
-				       -1, &st, NULL);
-	int64_t n = 0;
-	if (s == SQLITE_OK && before_us > 0) {
-		sqlite3_bind_int64(st, 1, before_us);
-		int rc = sp_counts_step(sp, st, false, &n, "purging");
-		sqlite3_finalize(st);
-		if (rc) {
-			sqlite3_exec(sp->db, "ROLLBACK", NULL, NULL, NULL);
-			return rc;
-		}
-	} else if (s == SQLITE_OK) {
-		s = sqlite3_step(st);
-		n = sqlite3_changes64(sp->db);
-		sqlite3_finalize(st);
-		if (s == SQLITE_DONE)
-			s = sqlite3_exec(sp->db, "UPDATE counts SET n = 0", NULL,
-					 NULL, NULL);
-	}
-	if (s == SQLITE_OK || s == SQLITE_DONE) {
-		s = sqlite3_exec(sp->db, "COMMIT", NULL, NULL, NULL);
-		if (s == SQLITE_OK && deleted)
-			*deleted = n;
-		if (s == SQLITE_OK && n)
-			sp_shrink(sp);
-	}
-	if (s == SQLITE_OK)
-		return SPONGE_OK;
-	int code = sp_dberr(sp, s, "purging");
-	sqlite3_exec(sp->db, "ROLLBACK", NULL, NULL, NULL);
-	return code;
+	/* in pieces, so that no writer waits long; each piece is whole */
+	int64_t after = 0, n, total = 0;
+	int rc;
+	do {
+		rc = purge_piece(sp, before_us, &after, &n);
+		if (rc == SPONGE_OK)
+			total += n;
+		if (deleted && rc == SPONGE_OK)
+			*deleted = total;
+	} while (rc == SPONGE_OK && n == SP_PIECE_ROWS);
+	if (total)
+		sp_shrink(sp);
+	return rc;
 }
 
 int sponge_history(sponge *sp, int64_t limit, sponge_hiter **out)

@@ -1,6 +1,7 @@
 """Hardening: a flush killed at every step, I/O faults during add, hostile
 header input, and a long load run against the real server."""
 import email
+import json
 import email.policy
 import os
 import re
@@ -292,3 +293,57 @@ class ModesTest(FlushTest):
                   os.path.join(self.dir, "mail")):
             self.assertEqual(os.stat(d).st_mode & 0o777, 0o700, d)
         con.close()
+
+
+class PiecewiseCommitTest(FlushTest):
+    """A large batch leaves the spool a piece per transaction (a single
+    DELETE of a million records held every writer back for a second).
+    Killed between two pieces, the flush has recorded the message as
+    sent; the next one finishes the removal from its journal, sends
+    nothing again and leaves later records alone."""
+
+    def pending(self):
+        return json.loads(self.run_ls("status", "--json").stdout)["pending"]
+
+    def test_killed_between_pieces(self):
+        self.check_killed_between_pieces("")
+
+    def test_killed_between_pieces_keeping_sent_records(self):
+        self.check_killed_between_pieces("keep_sent = 30d\n")
+
+    def check_killed_between_pieces(self, keep):
+        srv = self.start()
+        self.write_config(srv.port, spool_extra=keep)
+        n = 140000  # five pieces (one line, folded: a small message)
+        self.add(b"big\n" * n)
+        env = dict(self.env, LOGSPONGE_TEST_CRASH="between-pieces")
+        p = self.flush(env=env, bin=TEST_BIN)
+        self.assertEqual(p.returncode, -signal.SIGKILL, p.stderr)
+        self.assertEqual(len(srv.messages), 1)
+        # the first piece is gone, counted; history says sent
+        left = self.pending()
+        self.assertGreater(left, 0)
+        self.assertLess(left, n)
+        con = sqlite3.connect(self.spool)
+        self.assertEqual(con.execute(
+            "SELECT count(*) FROM records WHERE sent IS NULL").fetchone()[0],
+            left)
+        con.close()
+        self.assertEqual([h["outcome"] for h in self.history()], ["sent"])
+        self.add(b"later\n")
+        p = self.flush()
+        self.assertEqual(p.returncode, 0, p.stderr)
+        # the rest went without a second copy; "later" in a message of its own
+        self.assertEqual(len(srv.messages), 2)
+        second = self.parse(srv.messages[1][1]).get_content()
+        self.assertIn("later", second)
+        self.assertNotIn("big", second)
+        self.assertEqual(self.pending(), 0)
+        self.assertEqual([h["outcome"] for h in self.history()],
+                         ["sent", "sent"])
+        con = sqlite3.connect(self.spool)
+        kept = con.execute("SELECT count(*) FROM records").fetchone()[0]
+        self.assertEqual(con.execute("PRAGMA integrity_check").fetchone()[0],
+                         "ok")
+        con.close()
+        self.assertEqual(kept, n + 1 if keep else 0)

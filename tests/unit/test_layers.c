@@ -434,6 +434,30 @@ START_TEST(store_counts_follow_every_change)
 }
 END_TEST
 
+/* A purge larger than a piece goes in pieces, each whole: all of it
+ * goes, counted, and a purge of nothing older deletes nothing. */
+START_TEST(store_purge_in_pieces)
+{
+	sponge *sp = open_with("");
+	ck_assert_int_eq(sponge_set_batch(sp, 4096, 0, 0), 0);
+	int n = 2 * SP_PIECE_ROWS + 1000;
+	for (int i = 0; i < n; i++)
+		ck_assert_int_eq(sponge_log(sp, i % 8, "t", "r %d", i), 0);
+	ck_assert_int_eq(sponge_sync(sp), 0);
+	int64_t purged = -1;
+	ck_assert_int_eq(sponge_purge(sp, sponge_now() - 3600000000LL, &purged),
+			 SPONGE_OK);
+	ck_assert_int_eq(purged, 0);
+	ck_assert_int_eq(sponge_purge(sp, 0, &purged), SPONGE_OK);
+	ck_assert_int_eq(purged, n);
+	assert_counts_match(sp);
+	sponge_stats st;
+	ck_assert_int_eq(sponge_stats_get(sp, &st), SPONGE_OK);
+	ck_assert_int_eq(st.pending, 0);
+	sponge_close(sp);
+}
+END_TEST
+
 /* ---- transports --------------------------------------------------------- */
 
 START_TEST(transport_registry)
@@ -506,6 +530,7 @@ Suite *layers_suite(void)
 	tcase_add_test(t, plan_size_attaches_past_the_cap);
 	tcase_add_test(t, plan_size_composes_once);
 	tcase_add_test(t, store_counts_follow_every_change);
+	tcase_add_test(t, store_purge_in_pieces);
 	tcase_add_test(t, transport_registry);
 	tcase_add_test(t, outcome_unknown_is_not_sent);
 	suite_add_tcase(s, t);
