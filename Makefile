@@ -161,6 +161,8 @@ bench: deps
 	@$(MAKE) --no-print-directory all
 	@sh tests/bench/ingest.sh $(BIN)
 	@sh tests/bench/flush.sh $(BIN)
+	@sh tests/bench/flush_sizes.sh $(BIN)
+	@sh tests/bench/commit_latency.sh $(BUILD)
 	@sh tests/bench/caps.sh $(BUILD)
 	@sh tests/bench/scale.sh $(BIN)
 
