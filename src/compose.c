@@ -103,8 +103,6 @@ static bool headers(sp_composer *c)
 }
 
 
-/* One body line, quoted-printable, appended to the chunk. */
-
 /* A line of a part's body: quoted-printable, or (the readable view of
  * flush --dry-run) as it is. */
 static bool out_line(sp_composer *c, const char *s, size_t n)
@@ -114,9 +112,9 @@ static bool out_line(sp_composer *c, const char *s, size_t n)
 	return sp_qp_line(&c->out, s, n);
 }
 
-/* One line of the body: as it is in the text part; escaped, as a <div>,
- * in the HTML part (an empty line a <br>). */
-bool sp_body_line(sp_composer *c, const char *s, size_t n)
+/* The body's line sink (c->say): as it is in the text part; escaped,
+ * as a <div>, in the HTML part (an empty line a <br>). */
+static bool body_line(sp_composer *c, const char *s, size_t n)
 {
 	if (!c->html)
 		return out_line(c, s, n);
@@ -130,15 +128,6 @@ bool sp_body_line(sp_composer *c, const char *s, size_t n)
 	return ok;
 }
 
-bool sp_body_printf(sp_composer *c, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	sb_reset(&c->scratch);
-	bool ok = sb_vprintf(&c->scratch, fmt, ap);
-	va_end(ap);
-	return ok && sp_body_line(c, c->scratch.data, c->scratch.len);
-}
 
 /* A heartbeat's body: nothing to report since the last message. */
 static bool heartbeat_summary(sp_composer *c)
@@ -474,6 +463,7 @@ void sp_compose_init(sp_composer *c, sponge *sp, const sp_batch *b,
 	c->sp = sp;
 	c->b = b;
 	c->src = src;
+	c->say = body_line;
 	sb_init(&c->out, 0);
 	sb_init(&c->scratch, 0);
 	sb_init(&c->line, 0);

@@ -7,6 +7,7 @@
  * memory: folding counts, up to KINDS_MAX kinds of problem, and the few
  * records before the first of the most severe.  compose.c writes the
  * lines out as MIME. */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,6 +81,24 @@ static const char *const level_col[8] = {
 	"warning", "notice ", "info   ", "debug  "};
 
 /* Characters (not bytes) of UTF-8 text: what a column takes. */
+/* ---- the line sink ---------------------------------------------------- */
+
+/* Lines go to the composer's sink (c->say), whatever part it writes. */
+bool sp_body_line(sp_composer *c, const char *s, size_t n)
+{
+	return c->say(c, s, n);
+}
+
+bool sp_body_printf(sp_composer *c, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	sb_reset(&c->scratch);
+	bool ok = sb_vprintf(&c->scratch, fmt, ap);
+	va_end(ap);
+	return ok && c->say(c, c->scratch.data, c->scratch.len);
+}
+
 static size_t columns(const char *s)
 {
 	size_t n = 0;

@@ -157,6 +157,9 @@ struct sp_composer {
 	uint64_t part_start;    /* bytes before the current part */
 	char tbuf[32];
 	FILE *kept;             /* the message composed once (measure) */
+	/* the body's line sink, set by the composer: the digest writes
+	 * its lines through it (sp_body_line) */
+	bool (*say)(sp_composer *c, const char *s, size_t n);
 	bool playing;           /* this pass plays it back */
 };
 
@@ -212,7 +215,8 @@ SP_HIDDEN void sp_digest_headings(sp_composer *c, const sponge_record *r,
 				  spbuf *host, spbuf *day);
 /* r's time as the log shows it: "03:12:07" (or with the date). */
 SP_HIDDEN void sp_digest_hms(sp_composer *c, int64_t t, char buf[32]);
-/* compose.c: one body line (quoted-printable, or HTML in that part). */
+/* One body line, into the composer's line sink (c->say: quoted-
+ * printable, or HTML in that part); printf-style. */
 SP_HIDDEN bool sp_body_line(sp_composer *c, const char *s, size_t n);
 SP_HIDDEN bool sp_body_printf(sp_composer *c, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));

@@ -29,8 +29,6 @@ LAYERS='
 '
 # upward edges not yet untied: "caller callee"
 DEBT='
-config transports
-digest compose
 '
 tmp=$(mktemp -d) || exit 2
 trap 'rm -rf "$tmp"' EXIT

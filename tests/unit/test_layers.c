@@ -476,6 +476,35 @@ START_TEST(transport_registry)
 	}
 	ck_assert_int_eq(found, 5);
 	ck_assert_ptr_null(sp_transport_find("smtps"));
+	/* the config accepts exactly the registry's names, and lists them */
+	snprintf(names, sizeof names, "%s", sp_transport_names());
+	for (char *save = NULL, *t = strtok_r(names, ", ", &save); t;
+	     t = strtok_r(NULL, ", ", &save)) {
+		char extra[64];
+		snprintf(extra, sizeof extra, "transport = %s\n", t);
+		FILE *f = fopen(cfgpath, "w");
+		ck_assert_ptr_nonnull(f);
+		fprintf(f, "[mail]\nfrom = a@b.c\nto = d@e.f\n%s", extra);
+		fclose(f);
+		sponge *sp = NULL;
+		ck_assert_int_eq(sponge_open(&sp, path, cfgpath, 0), SPONGE_OK);
+		ck_assert_ptr_null(strstr(sponge_config_error(sp), "transport"));
+		sponge_close(sp);
+	}
+	FILE *f = fopen(cfgpath, "w");
+	ck_assert_ptr_nonnull(f);
+	fprintf(f, "[mail]\nfrom = a@b.c\nto = d@e.f\ntransport = smtps\n");
+	fclose(f);
+	sponge *bad = NULL;
+	sponge_open(&bad, path, cfgpath, 0);
+	char want[160];
+	snprintf(want, sizeof want, "unknown transport (%s)",
+		 sp_transport_names());
+	ck_assert_ptr_nonnull(bad);
+	ck_assert_ptr_nonnull(strstr(sponge_errmsg(bad)[0] ? sponge_errmsg(bad)
+						       : sponge_config_error(bad),
+				     want));
+	sponge_close(bad);
 	ck_assert_ptr_null(sp_transport_find(NULL));
 
 	sp_config c;
