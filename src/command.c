@@ -3,12 +3,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "sigpipe.h"
 #include "internal.h"
 
 extern char **environ;
@@ -181,4 +183,26 @@ int sp_run_command(const char *cmd, int64_t timeout_us, size_t cap,
 		rc = SPONGE_ENOMEM;
 	}
 	return rc;
+}
+
+void sp_pipe_block(sp_pipe_guard *g)
+{
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGPIPE);
+	g->blocked = pthread_sigmask(SIG_BLOCK, &set, &g->old) == 0;
+}
+
+void sp_pipe_restore(sp_pipe_guard *g)
+{
+	if (!g->blocked)
+		return;
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGPIPE);
+	struct timespec zero = {0, 0};
+	while (sigtimedwait(&set, NULL, &zero) > 0)
+		;
+	pthread_sigmask(SIG_SETMASK, &g->old, NULL);
+	g->blocked = false;
 }

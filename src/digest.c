@@ -120,9 +120,9 @@ static void tag_column(const sp_composer *c, spbuf *o, const char *tag)
 
 static uint64_t host_hash(const char *h)
 {
-	uint64_t v = 1469598103934665603ULL;
+	uint64_t v = SP_FNV_BASIS;
 	for (; *h; h++)
-		v = (v ^ (unsigned char)*h) * 1099511628211ULL;
+		v = sp_fnv_byte(v, (unsigned char)*h);
 	return v;
 }
 

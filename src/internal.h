@@ -104,6 +104,13 @@ enum sp_auth { SP_AUTH_AUTO, SP_AUTH_PLAIN, SP_AUTH_LOGIN, SP_AUTH_XOAUTH2,
 /* The folding key of [mail] fold = masked: every run of hex digits that
  * holds a decimal digit (numbers, hex ids, UUID parts) becomes "#". */
 SP_HIDDEN bool sp_mask(spbuf *out, const char *s, size_t n);
+/* 64-bit FNV-1a: the offset basis and prime, and one byte more into h. */
+#define SP_FNV_BASIS 14695981039346656037ULL
+#define SP_FNV_PRIME 1099511628211ULL
+static inline uint64_t sp_fnv_byte(uint64_t h, unsigned char b)
+{
+	return (h ^ b) * SP_FNV_PRIME;
+}
 /* 64-bit FNV-1a of (level, tag, message), the message masked when asked
  * (hashing what sp_mask would write, without writing it). */
 SP_HIDDEN uint64_t sp_fold_hash(int level, const char *tag, const char *msg,

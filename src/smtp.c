@@ -22,6 +22,7 @@
 #include <auth-client.h>
 #include <libesmtp.h>
 
+#include "sigpipe.h"
 #include "flush.h"
 #include "smtp_relay.h"
 
@@ -29,33 +30,9 @@ typedef struct smtp_link {
 	sc_conn c;
 	bool open;     /* sc_open succeeded */
 	bool clean;    /* between transactions: QUIT may be said */
-	bool masked;   /* SIGPIPE blocked in this thread until close */
-	sigset_t old;
+	sp_pipe_guard pipe; /* SIGPIPE blocked in this thread until close:
+			       OpenSSL and libESMTP write with write() */
 } smtp_link;
-
-/* A closed connection must be an error, not SIGPIPE (OpenSSL and
- * libESMTP write with write()): block it in the calling thread from open
- * to close, then swallow any that became pending and restore the mask. */
-static void pipe_block(smtp_link *l)
-{
-	sigset_t set;
-	sigemptyset(&set);
-	sigaddset(&set, SIGPIPE);
-	l->masked = pthread_sigmask(SIG_BLOCK, &set, &l->old) == 0;
-}
-
-static void pipe_restore(smtp_link *l)
-{
-	if (!l->masked)
-		return;
-	sigset_t set;
-	sigemptyset(&set);
-	sigaddset(&set, SIGPIPE);
-	struct timespec zero = {0, 0};
-	while (sigtimedwait(&set, NULL, &zero) > 0)
-		;
-	pthread_sigmask(SIG_SETMASK, &l->old, NULL);
-}
 
 /* ---- credentials ---------------------------------------------------- */
 
@@ -137,7 +114,7 @@ static int smtp_open(sponge *sp, sp_send_result *r, void **link,
 	memset(l, 0, sizeof *l);
 	l->c.fd = -1;
 	*link = l;
-	pipe_block(l);
+	sp_pipe_block(&l->pipe);
 	spbuf secret;
 	sb_init(&secret, 0);
 	int rc = SPONGE_OK;
@@ -168,7 +145,7 @@ static void smtp_close(void *link)
 		return;
 	if (l->c.cfg)
 		sc_close(&l->c, l->open && l->clean);
-	pipe_restore(l);
+	sp_pipe_restore(&l->pipe);
 	sp_free(l);
 }
 

@@ -17,6 +17,7 @@
 
 #include <openssl/rand.h>
 
+#include "sigpipe.h"
 #include "smtp_relay.h"
 
 /* Ready to read from fd, or told to stop, or out of time: 1, 0, -1. */
@@ -415,12 +416,10 @@ bool sr_start(smtp_relay *rl, sc_conn *c)
 	rl->port = ntohs(a.sin_port);
 	sp_test_delay("relay-listening");
 	/* SIGPIPE stays blocked in the thread (it inherits the mask) */
-	sigset_t set, old;
-	sigemptyset(&set);
-	sigaddset(&set, SIGPIPE);
-	pthread_sigmask(SIG_BLOCK, &set, &old);
+	sp_pipe_guard g;
+	sp_pipe_block(&g);
 	int e = pthread_create(&rl->thread, NULL, relay_main, rl);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	sp_pipe_restore(&g);
 	if (e != 0) {
 		errno = e;
 		return false;

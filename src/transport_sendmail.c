@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "sigpipe.h"
 #include "flush.h"
 
 extern char **environ;
@@ -125,19 +126,12 @@ static int spawn_command(const char *cmd, pipe_ctx *pc, pid_t *pid,
  * not SIGPIPE. */
 static int write_message(sp_composer *c, pipe_ctx *pc)
 {
-	sigset_t pipe_set, old_set;
-	sigemptyset(&pipe_set);
-	sigaddset(&pipe_set, SIGPIPE);
-	bool masked = pthread_sigmask(SIG_BLOCK, &pipe_set, &old_set) == 0;
+	sp_pipe_guard g;
+	sp_pipe_block(&g);
 	int rc = sp_send_stream(c, true, pipe_write, pc);
 	close(pc->in);
 	pc->in = -1;
-	if (masked) {
-		struct timespec zero = {0, 0};
-		while (sigtimedwait(&pipe_set, NULL, &zero) > 0)
-			;
-		pthread_sigmask(SIG_SETMASK, &old_set, NULL);
-	}
+	sp_pipe_restore(&g);
 	return rc;
 }
 

@@ -127,29 +127,27 @@ bool sp_mask(spbuf *out, const char *s, size_t n)
 uint64_t sp_fold_hash(int level, const char *tag, const char *msg, size_t n,
 		      bool masked)
 {
-	const uint64_t prime = 1099511628211ULL;
-	uint64_t h = 14695981039346656037ULL;
-	h = (h ^ (uint64_t)(level & 7)) * prime;
+	uint64_t h = sp_fnv_byte(SP_FNV_BASIS, (unsigned char)(level & 7));
 	for (const char *t = tag; *t; t++)
-		h = (h ^ (unsigned char)*t) * prime;
-	h = (h ^ 0xFF) * prime; /* no tag/message ambiguity: 0xFF is not UTF-8 */
+		h = sp_fnv_byte(h, (unsigned char)*t);
+	h = sp_fnv_byte(h, 0xFF); /* no tag/message ambiguity: 0xFF is not UTF-8 */
 	const unsigned char *s = (const unsigned char *)msg;
 	for (size_t i = 0; i < n;) {
 		/* a value starts at a hex digit: other bytes at once */
 		if (!masked || !is_hex(s[i])) {
-			h = (h ^ s[i++]) * prime;
+			h = sp_fnv_byte(h, s[i++]);
 			continue;
 		}
 		size_t j = value_end(s, i, n);
 		if (j > i) { /* as sp_mask writes it: "#" */
-			h = (h ^ '#') * prime;
+			h = sp_fnv_byte(h, '#');
 			i = j;
 			continue;
 		}
-		h = (h ^ s[i++]) * prime;
+		h = sp_fnv_byte(h, s[i++]);
 	}
 	/* exact: the length too, one more way for a collision to fail */
-	return masked ? h : (h ^ (uint64_t)n) * prime;
+	return masked ? h : (h ^ (uint64_t)n) * SP_FNV_PRIME;
 }
 
 bool sp_is_clean(const char *in, size_t len)
