@@ -158,9 +158,6 @@ bool sp_record_line(spbuf *out, const sponge_record *r,
 		    const char *local_host, int64_t *tsec, char tbuf[32],
 		    const char *suffix)
 {
-	static const char *const padded[8] = {
-		"emerg   ", "alert   ", "crit    ", "err     ",
-		"warning ", "notice  ", "info    ", "debug   "};
 	/* the date and time are formatted once per second */
 	if (r->time_us / 1000000 != *tsec || !*tsec) {
 		*tsec = r->time_us / 1000000;
@@ -173,7 +170,8 @@ bool sp_record_line(spbuf *out, const sponge_record *r,
 	sb_add(out, tbuf, 20);
 	sb_add(out, us, 6);
 	sb_add(out, "Z ", 2);
-	sb_add(out, padded[r->level & 7], 8);
+	sb_add(out, sp_level_column(r->level), SP_LEVEL_COLUMN);
+	sb_addc(out, ' ');
 	sb_adds(out, *r->tag ? r->tag : "-");
 	if (strcmp(r->host, local_host) != 0) {
 		sb_addc(out, '@');

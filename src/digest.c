@@ -75,12 +75,6 @@ struct sp_digest {
 	int64_t folded;        /* records merged into an earlier one */
 };
 
-/* Level names padded to the longest, "warning". */
-static const char *const level_col[8] = {
-	"emerg  ", "alert  ", "crit   ", "err    ",
-	"warning", "notice ", "info   ", "debug  "};
-
-/* Characters (not bytes) of UTF-8 text: what a column takes. */
 /* ---- the line sink ---------------------------------------------------- */
 
 /* Lines go to the composer's sink (c->say), whatever part it writes. */
@@ -99,6 +93,7 @@ bool sp_body_printf(sp_composer *c, const char *fmt, ...)
 	return ok && c->say(c, c->scratch.data, c->scratch.len);
 }
 
+/* Characters (not bytes) of UTF-8 text: what a column takes. */
 static size_t columns(const char *s)
 {
 	size_t n = 0;
@@ -455,7 +450,7 @@ static void kind_line(sp_composer *c, const kind *k, int cw, int64_t end)
 	char cnt[32];
 	snprintf(cnt, sizeof cnt, "\xC3\x97%lld", (long long)k->count);
 	sb_printf(o, "  %-*s %s ", cw + 2 /* "×" is 2 bytes */, cnt,
-		  level_col[k->level & 7]);
+		  sp_level_column(k->level));
 	tag_column(c, o, k->tag);
 	if (k->varies) {
 		sp_mask(o, k->text, strlen(k->text));
@@ -512,7 +507,7 @@ static void context_record(sp_composer *c, const ctx_rec *k, const char *mark)
 	/* several hosts: the tag's records may come from more than one */
 	bool other = c->b->n.nhosts > 1 && strcmp(k->host, c->dg->top.host);
 	sp_body_printf(c, "%s%s %s %s%s%s: %.*s", mark, t,
-		       level_col[k->level & 7], k->tag[0] ? k->tag : "-",
+		       sp_level_column(k->level), k->tag[0] ? k->tag : "-",
 		       other ? "@" : "", other ? k->host : "", (int)n, m);
 	for (m += n; *m == '\n';) {
 		m++;
@@ -707,7 +702,7 @@ bool sp_digest_line(sp_composer *c, spbuf *o, const sponge_record *r,
 	/* (by hand: this runs once a record, printf's cost showed) */
 	sb_adds(o, t);
 	sb_addc(o, ' ');
-	sb_add(o, level_col[r->level & 7], 7);
+	sb_add(o, sp_level_column(r->level), SP_LEVEL_COLUMN);
 	sb_addc(o, ' ');
 	tag_column(c, o, r->tag);
 	if (times > 1)

@@ -101,6 +101,10 @@ enum sp_fold { SP_FOLD_EXACT, SP_FOLD_MASKED, SP_FOLD_OFF };
 enum sp_auth { SP_AUTH_AUTO, SP_AUTH_PLAIN, SP_AUTH_LOGIN, SP_AUTH_XOAUTH2,
 	       SP_AUTH_OAUTHBEARER };
 
+/* A level's name padded to SP_LEVEL_COLUMN characters ("err    "). */
+#define SP_LEVEL_COLUMN 7
+SP_HIDDEN const char *sp_level_column(int level);
+
 /* The folding key of [mail] fold = masked: every run of hex digits that
  * holds a decimal digit (numbers, hex ids, UUID parts) becomes "#". */
 SP_HIDDEN bool sp_mask(spbuf *out, const char *s, size_t n);

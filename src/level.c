@@ -8,6 +8,14 @@ static const char *const level_names[8] = {
 	"emerg", "alert", "crit", "err", "warning", "notice", "info", "debug",
 };
 
+/* The same, padded to the longest ("warning"): a column of the log. */
+static const char *const level_columns[8] = {
+	"emerg  ", "alert  ", "crit   ", "err    ",
+	"warning", "notice ", "info   ", "debug  ",
+};
+
+const char *sp_level_column(int level) { return level_columns[level & 7]; }
+
 static const struct alias {
 	const char *name;
 	int level;
