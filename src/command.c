@@ -54,6 +54,34 @@ static void add_said(spbuf *why, const spbuf *err)
 	}
 }
 
+
+int sp_spawn_sh(const char *cmd, const int fds[3], pid_t *pid)
+{
+	posix_spawn_file_actions_t fa;
+	posix_spawn_file_actions_init(&fa);
+	for (int k = 0; k < 3; k++)
+		if (fds[k] < 0)
+			posix_spawn_file_actions_addopen(&fa, k, "/dev/null",
+							 k ? O_WRONLY : O_RDONLY,
+							 0);
+		else
+			posix_spawn_file_actions_adddup2(&fa, fds[k], k);
+	/* its own process group: a timeout kills all it started */
+	posix_spawnattr_t at;
+	posix_spawnattr_init(&at);
+	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP);
+	posix_spawnattr_setpgroup(&at, 0);
+	char sh[] = "sh", dash_c[] = "-c";
+	char *copy = sp_strdup(cmd);
+	char *argv[] = {sh, dash_c, copy, NULL};
+	int e = copy ? posix_spawn(pid, "/bin/sh", &fa, &at, argv, environ)
+		     : ENOMEM;
+	posix_spawnattr_destroy(&at);
+	posix_spawn_file_actions_destroy(&fa);
+	sp_free(copy);
+	return e;
+}
+
 /* Start `/bin/sh -c cmd` in a process group of its own, stdin
  * /dev/null, stdout and stderr on two pipes (fd[0], fd[1]: the read
  * ends, non-blocking).  Returns 0 or an errno. */
@@ -68,26 +96,9 @@ static int start(const char *cmd, pid_t *pid, int fd[2])
 		close(p[1]);
 		return e;
 	}
-	posix_spawn_file_actions_t fa;
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-	posix_spawn_file_actions_adddup2(&fa, p[1], 1);
 	/* its stderr is ours to read too: never the caller's, which a
 	 * child it leaves behind would hold open (cron waits for it) */
-	posix_spawn_file_actions_adddup2(&fa, q[1], 2);
-	/* its own process group: a timeout kills all it started */
-	posix_spawnattr_t at;
-	posix_spawnattr_init(&at);
-	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP);
-	posix_spawnattr_setpgroup(&at, 0);
-	char sh[] = "sh", dash_c[] = "-c";
-	char *copy = sp_strdup(cmd);
-	char *argv[] = {sh, dash_c, copy, NULL};
-	int e = copy ? posix_spawn(pid, "/bin/sh", &fa, &at, argv, environ)
-		     : ENOMEM;
-	posix_spawnattr_destroy(&at);
-	posix_spawn_file_actions_destroy(&fa);
-	sp_free(copy);
+	int e = sp_spawn_sh(cmd, (const int[3]){-1, p[1], q[1]}, pid);
 	close(p[1]);
 	close(q[1]);
 	fd[0] = p[0];

@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "logsponge.h"
 
@@ -250,6 +251,10 @@ SP_HIDDEN int sp_policy(const sponge_policy *p, const sp_policy_in *in,
  */
 SP_HIDDEN int sp_run_command(const char *cmd, int64_t timeout_us, size_t cap,
 			     spbuf *out, spbuf *why);
+/* Start `/bin/sh -c cmd` in a process group of its own (a timeout can
+ * kill all it started), fds[k] as its descriptor k (-1: /dev/null).
+ * Returns 0 or an errno. */
+SP_HIDDEN int sp_spawn_sh(const char *cmd, const int fds[3], pid_t *pid);
 
 /* ---- the handle (spool.c) ---- */
 typedef struct sqlite3 sqlite3;

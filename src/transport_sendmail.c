@@ -6,7 +6,6 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,8 +15,6 @@
 
 #include "sigpipe.h"
 #include "flush.h"
-
-extern char **environ;
 
 typedef struct pipe_ctx {
 	sponge *sp;
@@ -90,23 +87,7 @@ static int spawn_command(const char *cmd, pipe_ctx *pc, pid_t *pid,
 				close(in[i]);
 		return e;
 	}
-	posix_spawn_file_actions_t fa;
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_adddup2(&fa, in[0], 0);
-	posix_spawn_file_actions_adddup2(&fa, err[1], 1);
-	posix_spawn_file_actions_adddup2(&fa, err[1], 2);
-	char sh[] = "sh", dash_c[] = "-c";
-	char *cmdcopy = sp_strdup(cmd);
-	char *argv[] = {sh, dash_c, cmdcopy, NULL};
-	posix_spawnattr_t at;
-	posix_spawnattr_init(&at);
-	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP);
-	posix_spawnattr_setpgroup(&at, 0);
-	int e = cmdcopy ? posix_spawn(pid, "/bin/sh", &fa, &at, argv, environ)
-			: ENOMEM;
-	posix_spawnattr_destroy(&at);
-	posix_spawn_file_actions_destroy(&fa);
-	sp_free(cmdcopy);
+	int e = sp_spawn_sh(cmd, (const int[3]){in[0], err[1], err[1]}, pid);
 	close(in[0]);
 	close(err[1]);
 	if (e != 0) {
