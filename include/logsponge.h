@@ -410,7 +410,8 @@ SPONGE_API void sponge_history_close(sponge_hiter *it);
 /*
  * Delete records the spool received before before_us (all of them when
  * before_us <= 0): pending ones and sent ones kept by spool.keep_sent
- * alike.  *deleted (may be NULL) receives how many went.
+ * alike, in pieces of 32,768 records (a transaction each: writers never
+ * wait long).  *deleted (may be NULL) receives how many went.
  */
 SPONGE_API int sponge_purge(sponge *sp, int64_t before_us, int64_t *deleted);
 

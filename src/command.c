@@ -54,7 +54,6 @@ static void add_said(spbuf *why, const spbuf *err)
 	}
 }
 
-
 int sp_spawn_sh(const char *cmd, const int fds[3], pid_t *pid)
 {
 	posix_spawn_file_actions_t fa;

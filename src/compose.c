@@ -128,7 +128,6 @@ static bool body_line(sp_composer *c, const char *s, size_t n)
 	return ok;
 }
 
-
 /* A heartbeat's body: nothing to report since the last message. */
 static bool heartbeat_summary(sp_composer *c)
 {
@@ -472,7 +471,6 @@ void sp_compose_init(sp_composer *c, sponge *sp, const sp_batch *b,
 
 void sp_compose_free(sp_composer *c)
 {
-	sp_digest_free(c);
 	sp_zone_close(c->zone);
 	c->zone = NULL;
 	sp_compose_stop(c);
@@ -489,8 +487,7 @@ int sp_compose_rewind(sp_composer *c)
 	sp_compose_stop(c);
 	c->rc = SPONGE_OK;
 	c->bytes = 0;
-	c->playing = c->kept && !c->readable;
-	if (c->playing) {
+	if (c->kept && !c->readable) {
 		c->state = ST_PLAYBACK;
 		if (fseek(c->kept, 0, SEEK_SET) != 0)
 			c->rc = sp_fail(c->sp, SPONGE_EIO, "rewinding the "
@@ -538,8 +535,10 @@ static int open_records(sp_composer *c)
 /* The kept message, a chunk at a time. */
 static const char *play_back(sp_composer *c, size_t *len)
 {
-	if (c->state == ST_END || !sb_grow(&c->out, CHUNK))
+	if (!sb_grow(&c->out, CHUNK)) {
+		c->rc = sp_fail(c->sp, SPONGE_ENOMEM, "out of memory");
 		return NULL;
+	}
 	size_t n = fread(c->out.data, 1, CHUNK, c->kept);
 	if (n < CHUNK) {
 		c->state = ST_END;
@@ -561,7 +560,7 @@ const char *sp_compose_next(sp_composer *c, size_t *len)
 	if (c->rc != SPONGE_OK)
 		return NULL;
 	sb_reset(&c->out);
-	if (c->playing)
+	if (c->state == ST_PLAYBACK)
 		return play_back(c, len);
 	while (c->out.len < CHUNK && c->state != ST_END) {
 		switch (c->state) {
@@ -652,7 +651,8 @@ int sp_compose_measure(sp_composer *c, uint64_t limit, bool *fits,
 		       uint64_t *size)
 {
 	sp_compose_replan(c);
-	/* no temporary file: it only counts, and composes again to send */
+	/* without a temporary file it only counts (and composes again to
+	 * send) */
 	FILE *f = tmpfile();
 	int rc = sp_compose_rewind(c);
 	uint64_t total = 0;
@@ -683,6 +683,7 @@ void sp_compose_replan(sp_composer *c)
 	if (c->kept)
 		fclose(c->kept);
 	c->kept = NULL;
-	c->playing = false;
+	if (c->state == ST_PLAYBACK)
+		c->state = ST_END;
 	sp_digest_free(c);
 }

@@ -160,7 +160,6 @@ struct sp_composer {
 	/* the body's line sink, set by the composer: the digest writes
 	 * its lines through it (sp_body_line) */
 	bool (*say)(sp_composer *c, const char *s, size_t n);
-	bool playing;           /* this pass plays it back */
 };
 
 /* sp: the config, host name and error message; the records come from src
