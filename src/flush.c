@@ -446,7 +446,7 @@ static int select_batch(flush_run *f, bool *go)
 		snprintf(f->pinned_mid, sizeof f->pinned_mid, "%s", mid_at + 1);
 	sb_free(&v);
 	if (rc == SPONGE_OK && f->inflight > 0 &&
-	    (rc = sp_plan_tally_capped(sp, f->inflight, f->inflight_cap,
+	    (rc = sp_plan_tally_capped(sp, f->inflight, f->inflight_cap, 0,
 				       &f->b.n)) == SPONGE_OK &&
 	    f->b.n.count > 0) {
 		f->resend = true;
@@ -481,7 +481,9 @@ static int tally(flush_run *f)
 {
 	if (f->resend)
 		return SPONGE_OK;
-	return sp_plan_tally(f->sp, f->since ? 0 : INT64_MAX, &f->b.n);
+	/* past mail.max_size the batch cannot go whole: read no further */
+	return sp_plan_tally(f->sp, f->since ? 0 : INT64_MAX,
+			     f->sp->cfg.max_size, &f->b.n);
 }
 
 /* Then the envelope and the size plan, within the server's limit. */

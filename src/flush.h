@@ -42,6 +42,12 @@ typedef struct sp_tally {
 	char top_tag[72];
 	char *top_msg;          /* NULL: none */
 	size_t top_len;
+	/* Read only in part: its messages passed the byte limit, so the
+	 * batch (every pending record, max_id INT64_MAX) cannot go as it is.
+	 * Its counts are the kept counts, its bytes by level estimated from
+	 * what was read; times, tags, hosts and the top record are not
+	 * known.  The size plan shrinks it to an exact tally. */
+	bool partial;
 } sp_tally;
 
 typedef struct sp_envelope {
@@ -75,11 +81,15 @@ typedef struct sp_batch {
 
 /* ---- the plan (plan.c) ---- */
 /* Step 1: the tally of every pending record with id <= max_id (with
- * INT64_MAX: all of them), and the top record. */
-SP_HIDDEN int sp_plan_tally(sponge *sp, int64_t max_id, sp_tally *n);
+ * INT64_MAX: all of them), and the top record.  With INT64_MAX and a
+ * byte_limit (0: none), reading stops once the messages pass it and the
+ * tally is partial (see sp_tally.partial): a capped flush reads what it
+ * sends, not what waits. */
+SP_HIDDEN int sp_plan_tally(sponge *sp, int64_t max_id, uint64_t byte_limit,
+			    sp_tally *n);
 /* The same within a level cap (see sp_tally.level_cap). */
 SP_HIDDEN int sp_plan_tally_capped(sponge *sp, int64_t max_id, int level_cap,
-				   sp_tally *n);
+				   uint64_t byte_limit, sp_tally *n);
 /* Pending records that are not in batch n (its waiting, summed). */
 SP_HIDDEN int64_t sp_waiting(const sp_tally *n);
 /* The least severe level batch n holds: 7 (debug) unless capped. */

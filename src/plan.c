@@ -168,9 +168,10 @@ typedef struct level_scan {
 	sp_tally *n;
 	tag_count *tags, *hosts;
 	int64_t others, other_hosts;
+	uint64_t limit; /* stop past this many bytes of messages (0: none) */
 } level_scan;
 
-static void add_row(void *arg, const sp_scan_row *r)
+static bool add_row(void *arg, const sp_scan_row *r)
 {
 	level_scan *ls = arg;
 	sp_tally *n = ls->n;
@@ -194,12 +195,18 @@ static void add_row(void *arg, const sp_scan_row *r)
 	count_tag(ls->hosts, &ls->other_hosts, r->host);
 	n->msg_bytes += r->bytes;
 	n->bytes_by_level[r->level] += r->bytes;
+	if (ls->limit && (uint64_t)n->msg_bytes > ls->limit) {
+		n->partial = true;
+		return false;
+	}
+	return true;
 }
 
-static int scan_levels(sponge *sp, int64_t max_id, sp_tally *n)
+static int scan_levels(sponge *sp, int64_t max_id, uint64_t limit,
+		       sp_tally *n)
 {
 	level_scan ls = {n, sp_malloc(2 * TAG_SLOTS * sizeof *ls.tags), NULL,
-			 0, 0};
+			 0, 0, limit};
 	if (!ls.tags)
 		return sp_fail(sp, SPONGE_ENOMEM, "out of memory");
 	memset(ls.tags, 0, 2 * TAG_SLOTS * sizeof *ls.tags);
@@ -237,6 +244,36 @@ static int load_top(sponge *sp, sp_tally *n)
 	return rc;
 }
 
+/* A partial tally stands for every pending record within its level cap:
+ * the kept counts, and bytes by level in the proportion of what was read
+ * (a level not met yet: the average record).  The size plan only needs
+ * these to choose the levels that go first; it checks what it chose. */
+static int estimate_rest(sponge *sp, sp_tally *n)
+{
+	sponge_stats st;
+	int rc = sp_stats_get(sp, &st);
+	if (rc)
+		return rc;
+	int64_t avg = n->count ? n->msg_bytes / n->count : 0;
+	n->count = n->msg_bytes = 0;
+	n->max_id = INT64_MAX;
+	n->highest = 7;
+	for (int l = 0; l <= sp_batch_max_level(n); l++) {
+		int64_t seen = n->by_level[l], all = st.by_level[l];
+		if (all < seen)
+			all = seen;
+		n->bytes_by_level[l] =
+			seen ? (int64_t)((double)n->bytes_by_level[l] * all / seen)
+			     : avg * all;
+		n->by_level[l] = all;
+		n->count += all;
+		n->msg_bytes += n->bytes_by_level[l];
+		if (all && l < n->highest)
+			n->highest = l;
+	}
+	return SPONGE_OK;
+}
+
 /* What stays pending, by level: the kept counts less the batch's. */
 static int count_waiting(sponge *sp, sp_tally *n)
 {
@@ -255,13 +292,14 @@ static void tally_free(sp_tally *n)
 	n->top_msg = NULL;
 }
 
-int sp_plan_tally(sponge *sp, int64_t max_id, sp_tally *n)
+int sp_plan_tally(sponge *sp, int64_t max_id, uint64_t byte_limit,
+		  sp_tally *n)
 {
-	return sp_plan_tally_capped(sp, max_id, 0, n);
+	return sp_plan_tally_capped(sp, max_id, 0, byte_limit, n);
 }
 
 int sp_plan_tally_capped(sponge *sp, int64_t max_id, int level_cap,
-			 sp_tally *n)
+			 uint64_t byte_limit, sp_tally *n)
 {
 	tally_free(n);
 	memset(n, 0, sizeof *n);
@@ -269,12 +307,16 @@ int sp_plan_tally_capped(sponge *sp, int64_t max_id, int level_cap,
 	n->level_cap = level_cap > 0 && level_cap < 8 ? level_cap : 0;
 	if (max_id <= 0) /* a heartbeat: only what waits */
 		return count_waiting(sp, n);
-	int rc = scan_levels(sp, max_id, n);
+	int rc = scan_levels(sp, max_id, max_id == INT64_MAX ? byte_limit : 0,
+			     n);
+	if (rc == SPONGE_OK && n->partial)
+		rc = estimate_rest(sp, n);
 	if (rc == SPONGE_OK)
 		rc = sp_dropped(sp, n->dropped);
 	if (rc == SPONGE_OK)
 		rc = count_waiting(sp, n);
-	if (rc == SPONGE_OK && n->count && n->first_of[n->highest])
+	if (rc == SPONGE_OK && n->count && !n->partial &&
+	    n->first_of[n->highest])
 		rc = load_top(sp, n);
 	return rc;
 }

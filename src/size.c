@@ -43,14 +43,19 @@ static int plain_fits(sponge *sp, sp_batch *b, sp_composer *comp,
 
 /* gzip the batch's log (one line per record, oldest first) into a
  * temporary file, within `budget` compressed bytes: when it does not fit,
- * stop at an earlier record and return its id in *last (else 0).  Memory
- * is zlib's state and one line. */
+ * stop at an earlier record and return its id in *last (else 0); the id
+ * of the last record it holds in *end.  Memory is zlib's state and one
+ * line. */
+typedef struct gz_result {
+	FILE *f;
+	uint64_t bytes, raw; /* compressed; the log's own */
+	int64_t last, end;
+} gz_result;
+
 static int gzip_log(sponge *sp, const sp_batch *b, uint64_t budget,
-		    FILE **out, uint64_t *bytes, int64_t *last, uint64_t *raw)
+		    gz_result *g)
 {
-	*out = NULL;
-	*last = 0;
-	*raw = 0;
+	memset(g, 0, sizeof *g);
 	FILE *f = tmpfile();
 	if (!f)
 		return sp_fail(sp, SPONGE_EIO, "attachment: temporary file: %s",
@@ -75,7 +80,7 @@ static int gzip_log(sponge *sp, const sp_batch *b, uint64_t budget,
 	int zr = Z_OK, q = SPONGE_OK;
 	while (rc == SPONGE_OK && (q = src.base.next(&src.base, &r)) == SPONGE_ROW) {
 		if (z.total_out + margin > budget && prev) {
-			*last = prev;
+			g->last = prev;
 			break;
 		}
 		sb_reset(&line);
@@ -110,8 +115,9 @@ static int gzip_log(sponge *sp, const sp_batch *b, uint64_t budget,
 			rc = sp_fail(sp, SPONGE_EIO, "attachment: %s",
 				     strerror(errno));
 	} while (zr == Z_OK && rc == SPONGE_OK);
-	*bytes = z.total_out;
-	*raw = z.total_in;
+	g->bytes = z.total_out;
+	g->raw = z.total_in;
+	g->end = prev;
 	deflateEnd(&z);
 	src.base.close(&src.base);
 	sb_free(&line);
@@ -121,7 +127,7 @@ static int gzip_log(sponge *sp, const sp_batch *b, uint64_t budget,
 		fclose(f);
 		return rc;
 	}
-	*out = f;
+	g->f = f;
 	return SPONGE_OK;
 }
 
@@ -130,8 +136,18 @@ static int gzip_log(sponge *sp, const sp_batch *b, uint64_t budget,
  * and size cap stay. */
 static int shrink(sponge *sp, sp_batch *b, int64_t last, int level_cap)
 {
-	int rc = sp_plan_tally_capped(sp, last, level_cap, &b->n);
+	int rc = sp_plan_tally_capped(sp, last, level_cap, sp->cfg.max_size,
+				      &b->n);
 	return rc ? rc : sp_plan_envelope(sp, &b->n, &b->env, NULL);
+}
+
+/* The least severe level batch n holds records of. */
+static int least_severe(const sp_tally *n)
+{
+	int l = sp_batch_max_level(n);
+	while (l > n->highest && !n->by_level[l])
+		l--;
+	return l;
 }
 
 /* The least severe level whose records, with all the more severe ones,
@@ -178,37 +194,38 @@ int sp_plan_size(sponge *sp, sp_batch *b, sp_composer *comp,
 	uint64_t budget = (max - (24u << 10)) / 78 * 57;
 	int64_t before = sp_waiting(&b->n);
 	for (int attempt = 0; attempt < 16; attempt++) {
-		FILE *f;
-		uint64_t bytes, raw;
-		int64_t last;
-		if ((rc = gzip_log(sp, b, budget, &f, &bytes, &last, &raw)))
+		gz_result g;
+		if ((rc = gzip_log(sp, b, budget, &g)))
 			return rc;
-		if (bytes > (max - (24u << 10)) / 78 * 57) {
-			fclose(f); /* over after all: aim lower */
+		if (g.bytes > (max - (24u << 10)) / 78 * 57) {
+			fclose(g.f); /* over after all: aim lower */
 			budget = budget / 10 * 8;
 			continue;
 		}
 		/* too much even compressed: keep the most severe levels whose
 		 * log fits (an err never waits behind 51,557 info records),
 		 * and of the highest level alone, the oldest records */
-		int cur = sp_batch_max_level(&b->n);
-		int keep = last ? levels_that_fit(&b->n, raw) : cur;
-		if (last && cur > b->n.highest) {
-			fclose(f);
+		int cur = least_severe(&b->n);
+		int keep = g.last ? levels_that_fit(&b->n, g.raw) : cur;
+		if (g.last && cur > b->n.highest) {
+			fclose(g.f);
 			if ((rc = shrink(sp, b, b->n.max_id,
 					 (keep < cur ? keep : b->n.highest) + 1)))
 				return rc;
 			continue;
 		}
-		if (last && (rc = shrink(sp, b, last, cur + 1)) != SPONGE_OK) {
-			fclose(f);
+		/* the batch is what the attachment holds: a partial tally
+		 * that fits whole becomes exact up to its last record */
+		int64_t upto = g.last ? g.last : b->n.partial ? g.end : 0;
+		if (upto && (rc = shrink(sp, b, upto, cur + 1)) != SPONGE_OK) {
+			fclose(g.f);
 			return rc;
 		}
 		if (sp_waiting(&b->n) > before) /* left for the next one */
 			b->size.cut = sp_waiting(&b->n) - before;
-		b->size.gz = f;
-		b->size.gz_bytes = bytes;
-		uint64_t b64 = (bytes + 56) / 57 * 78;
+		b->size.gz = g.f;
+		b->size.gz_bytes = g.bytes;
+		uint64_t b64 = (g.bytes + 56) / 57 * 78;
 		b->size.body_budget = (int64_t)(max - b64) - 2048;
 		/* logsponge-HOST-20261121T100000Z.log.gz: the host cut to 24
 		 * characters keeps " filename=\"…\"" within 78 octets */

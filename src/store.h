@@ -58,8 +58,10 @@ typedef struct sp_scan_row {
 	const char *tag;
 	const char *host;
 } sp_scan_row;
-typedef void (*sp_scan_fn)(void *arg, const sp_scan_row *row);
-/* Every pending record with id <= max_id, in no particular order. */
+/* false: stop reading (the scan still succeeds) */
+typedef bool (*sp_scan_fn)(void *arg, const sp_scan_row *row);
+/* Every pending record with id <= max_id at max_level or more severe,
+ * oldest first, until fn says stop. */
 SP_HIDDEN int sp_store_scan_batch(sponge *sp, int64_t max_id, int max_level,
 				  sp_scan_fn fn,
 				  void *arg);

@@ -401,7 +401,7 @@ int sp_store_scan_batch(sponge *sp, int64_t max_id, int max_level,
 				   "length(CAST(message AS BLOB)), "
 				   SP_RECEIVED_SQL ", host FROM records "
 				   "WHERE id <= ?1 AND level <= ?2 AND sent "
-				   "IS NULL",
+				   "IS NULL ORDER BY id",
 				   -1, &st, NULL);
 	if (r != SQLITE_OK)
 		return sp_dberr(sp, r, "reading the batch");
@@ -421,7 +421,10 @@ int sp_store_scan_batch(sponge *sp, int64_t max_id, int max_level,
 		row.host = (const char *)sqlite3_column_text(st, 6);
 		if (!row.host)
 			row.host = "";
-		fn(arg, &row);
+		if (!fn(arg, &row)) {
+			r = SQLITE_DONE;
+			break;
+		}
 	}
 	sqlite3_finalize(st);
 	return r == SQLITE_DONE ? SPONGE_OK

@@ -206,7 +206,7 @@ START_TEST(plan_tally_counts_the_batch)
 	ck_assert_int_eq(sponge_sync(sp), 0);
 	sp_tally n;
 	memset(&n, 0, sizeof n);
-	ck_assert_int_eq(sp_plan_tally(sp, INT64_MAX, &n), SPONGE_OK);
+	ck_assert_int_eq(sp_plan_tally(sp, INT64_MAX, 0, &n), SPONGE_OK);
 	ck_assert_int_eq(n.count, 5);
 	ck_assert_int_eq(n.by_level[SPONGE_ERR], 2);
 	ck_assert_int_eq(n.by_level[SPONGE_INFO], 3);
@@ -219,12 +219,12 @@ START_TEST(plan_tally_counts_the_batch)
 	ck_assert_int_eq(sp_waiting(&n), 0);
 	int64_t top = n.max_id;
 	/* a batch that ends at the third record: two wait after it */
-	ck_assert_int_eq(sp_plan_tally(sp, top - 2, &n), SPONGE_OK);
+	ck_assert_int_eq(sp_plan_tally(sp, top - 2, 0, &n), SPONGE_OK);
 	ck_assert_int_eq(n.count, 3);
 	ck_assert_int_eq(n.max_id, top - 2);
 	ck_assert_int_eq(sp_waiting(&n), 2);
 	/* a heartbeat's tally: nothing in it, everything waits */
-	ck_assert_int_eq(sp_plan_tally(sp, 0, &n), SPONGE_OK);
+	ck_assert_int_eq(sp_plan_tally(sp, 0, 0, &n), SPONGE_OK);
 	ck_assert_int_eq(n.count, 0);
 	ck_assert_int_eq(sp_waiting(&n), 5);
 	ck_assert_ptr_null(n.top_msg);
@@ -300,7 +300,7 @@ START_TEST(plan_size_attaches_past_the_cap)
 	ck_assert_int_eq(sponge_sync(sp), 0);
 	sp_batch b;
 	memset(&b, 0, sizeof b);
-	ck_assert_int_eq(sp_plan_tally(sp, INT64_MAX, &b.n), SPONGE_OK);
+	ck_assert_int_eq(sp_plan_tally(sp, INT64_MAX, 0, &b.n), SPONGE_OK);
 	b.env.date_us = sponge_now();
 	ck_assert_int_eq(sp_plan_envelope(sp, &b.n, &b.env, NULL), SPONGE_OK);
 	ck_assert_str_eq(sponge_config_error(sp), "");
@@ -328,6 +328,136 @@ START_TEST(plan_size_attaches_past_the_cap)
 }
 END_TEST
 
+/* SQLite's virtual machine steps on the spool, counted. */
+static int count_steps(void *arg)
+{
+	(*(long *)arg)++;
+	return 0;
+}
+
+static int64_t count_rows(sponge *sp, const char *where)
+{
+	char sql[160];
+	snprintf(sql, sizeof sql, "SELECT count(*) FROM records WHERE %s",
+		 where);
+	sqlite3_stmt *st;
+	ck_assert_int_eq(sqlite3_prepare_v2(sp->db, sql, -1, &st, NULL),
+			 SQLITE_OK);
+	ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
+	int64_t n = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return n;
+}
+
+/* 20,000 records of 200 letters, one in a hundred an err: random
+ * letters (4 MB that gzip keeps above 2 MB), or 26 lines over and over
+ * (4 MB that gzip makes 30 KB); mail.max_size 128 KiB. */
+static sponge *fill_20000(bool repeat)
+{
+	sponge *sp = open_with("max_size = 128k\n");
+	char msg[201];
+	unsigned x = 12345;
+	for (int i = 0; i < 20000; i++) {
+		for (int k = 0; k < 200; k++) {
+			x = x * 1103515245u + 12345u;
+			msg[k] = (char)('a' + (repeat ? (unsigned)(i * 15 + k * k)
+						      : x >> 16) % 26);
+		}
+		msg[200] = '\0';
+		ck_assert_int_eq(sponge_log(sp, i % 100 ? SPONGE_INFO
+							: SPONGE_ERR,
+					    "t", "%s", msg),
+				 0);
+	}
+	ck_assert_int_eq(sponge_sync(sp), 0);
+	return sp;
+}
+
+/* A batch past mail.max_size cannot go whole: its tally stops reading
+ * once the messages pass the cap (counts from the kept counts), and the
+ * size plan turns it into an exact tally of what the attachment holds. */
+START_TEST(plan_capped_reads_what_it_sends)
+{
+	sponge *sp = fill_20000(false);
+	long whole = 0, part = 0;
+	sp_batch b;
+	memset(&b, 0, sizeof b);
+	sqlite3_progress_handler(sp->db, 64, count_steps, &whole);
+	ck_assert_int_eq(sp_plan_tally(sp, INT64_MAX, 0, &b.n), SPONGE_OK);
+	ck_assert(!b.n.partial);
+	int64_t all_bytes = b.n.msg_bytes;
+	sqlite3_progress_handler(sp->db, 64, count_steps, &part);
+	ck_assert_int_eq(sp_plan_tally(sp, INT64_MAX, 128u << 10, &b.n),
+			 SPONGE_OK);
+	sqlite3_progress_handler(sp->db, 0, NULL, NULL);
+	ck_assert(b.n.partial);
+	ck_assert_msg(part * 20 < whole, "read %ld of %ld steps", part, whole);
+	/* what it stands for: every pending record */
+	ck_assert_int_eq(b.n.count, 20000);
+	ck_assert_int_eq(b.n.by_level[SPONGE_ERR], 200);
+	ck_assert_int_eq(b.n.by_level[SPONGE_INFO], 19800);
+	ck_assert_int_eq(b.n.highest, SPONGE_ERR);
+	ck_assert_int_eq(b.n.max_id, INT64_MAX);
+	ck_assert_int_le(b.n.msg_bytes, all_bytes + all_bytes / 10);
+	ck_assert_int_ge(b.n.msg_bytes, all_bytes - all_bytes / 10);
+	ck_assert_ptr_null(b.n.top_msg);
+	/* the size plan: an exact batch, the errors first */
+	b.env.date_us = T0;
+	ck_assert_int_eq(sp_plan_envelope(sp, &b.n, &b.env, NULL), SPONGE_OK);
+	sp_batch_source src;
+	sp_batch_source_init(&src, sp, &b);
+	sp_composer c;
+	sp_compose_init(&c, sp, &b, &src.base);
+	ck_assert_int_eq(sp_plan_size(sp, &b, &c, 0), SPONGE_OK);
+	ck_assert(!b.n.partial);
+	ck_assert_ptr_nonnull(b.size.gz);
+	ck_assert_int_lt(b.n.max_id, INT64_MAX);
+	ck_assert_int_gt(b.n.count, 0);
+	ck_assert_int_lt(b.n.count, 20000);
+	ck_assert_int_eq(b.n.by_level[SPONGE_ERR], 200);
+	char where[96];
+	snprintf(where, sizeof where, "id <= %lld AND level <= %d",
+		 (long long)b.n.max_id, sp_batch_max_level(&b.n));
+	ck_assert_int_eq(b.n.count, count_rows(sp, where));
+	ck_assert_int_eq(sp_waiting(&b.n), 20000 - b.n.count);
+	ck_assert_ptr_nonnull(b.n.top_msg);
+	sp_compose_free(&c);
+	sp_plan_free(&b);
+	sponge_close(sp);
+}
+END_TEST
+
+/* A partial tally whose log compresses within the cap becomes the exact
+ * tally of everything the attachment holds. */
+START_TEST(plan_capped_that_fits_whole)
+{
+	sponge *sp = fill_20000(true);
+	sp_batch b;
+	memset(&b, 0, sizeof b);
+	ck_assert_int_eq(sp_plan_tally(sp, INT64_MAX, 128u << 10, &b.n),
+			 SPONGE_OK);
+	ck_assert(b.n.partial);
+	b.env.date_us = T0;
+	ck_assert_int_eq(sp_plan_envelope(sp, &b.n, &b.env, NULL), SPONGE_OK);
+	sp_batch_source src;
+	sp_batch_source_init(&src, sp, &b);
+	sp_composer c;
+	sp_compose_init(&c, sp, &b, &src.base);
+	ck_assert_int_eq(sp_plan_size(sp, &b, &c, 0), SPONGE_OK);
+	ck_assert(!b.n.partial);
+	ck_assert_ptr_nonnull(b.size.gz);
+	ck_assert_int_eq(b.n.count, 20000);
+	ck_assert_int_eq(b.n.max_id, count_rows(sp, "1"));
+	ck_assert_int_eq(sp_waiting(&b.n), 0);
+	ck_assert_str_eq(b.n.tags, "t 20000");
+	ck_assert_ptr_nonnull(b.n.top_msg);
+	ck_assert_ptr_nonnull(strstr(b.env.subject, "20000 records"));
+	sp_compose_free(&c);
+	sp_plan_free(&b);
+	sponge_close(sp);
+}
+END_TEST
+
 /* Where only composing tells whether the message fits, it is composed
  * once: sending plays the kept message back, byte for byte what
  * composing afresh gives, and its size is the estimate MAIL FROM states. */
@@ -341,7 +471,7 @@ START_TEST(plan_size_composes_once)
 	ck_assert_int_eq(sponge_sync(sp), 0);
 	sp_batch b;
 	memset(&b, 0, sizeof b);
-	ck_assert_int_eq(sp_plan_tally(sp, INT64_MAX, &b.n), SPONGE_OK);
+	ck_assert_int_eq(sp_plan_tally(sp, INT64_MAX, 0, &b.n), SPONGE_OK);
 	b.env.date_us = T0;
 	ck_assert_int_eq(sp_plan_envelope(sp, &b.n, &b.env, NULL), SPONGE_OK);
 	sp_batch_source src, src2;
@@ -558,6 +688,8 @@ Suite *layers_suite(void)
 	tcase_add_test(t, plan_envelope_from_a_tally);
 	tcase_add_test(t, plan_size_attaches_past_the_cap);
 	tcase_add_test(t, plan_size_composes_once);
+	tcase_add_test(t, plan_capped_reads_what_it_sends);
+	tcase_add_test(t, plan_capped_that_fits_whole);
 	tcase_add_test(t, store_counts_follow_every_change);
 	tcase_add_test(t, store_purge_in_pieces);
 	tcase_add_test(t, transport_registry);
