@@ -28,6 +28,7 @@
 
 typedef struct smtp_link {
 	sc_conn c;
+	bool started;  /* sc_open was called (c holds what to free) */
 	bool open;     /* sc_open succeeded */
 	bool clean;    /* between transactions: QUIT may be said */
 	sp_pipe_guard pipe; /* SIGPIPE blocked in this thread until close:
@@ -103,6 +104,14 @@ static int smtp_secret(sponge *sp, spbuf *out)
 
 /* ---- open, close, describe ------------------------------------------ */
 
+/* r's failure as the handle's message: "smtp <stage>: <reply>". */
+static int failed(sponge *sp, sp_send_result *r)
+{
+	char what[48];
+	snprintf(what, sizeof what, "smtp %s", r->stage ? r->stage : "");
+	return sp_send_failed(sp, r, what);
+}
+
 static int smtp_open(sponge *sp, sp_send_result *r, void **link,
 		     uint64_t *max_size)
 {
@@ -126,9 +135,21 @@ static int smtp_open(sponge *sp, sp_send_result *r, void **link,
 		r->stage = "password";
 		sb_adds(&r->reply, sponge_errmsg(sp));
 	}
-	if (rc == SPONGE_OK)
-		rc = sc_open(&l->c, sp, r, secret.data,
-			     sp->cfg.token_command != NULL);
+	if (rc == SPONGE_OK) {
+		const sp_config *cfg = &sp->cfg;
+		sc_params p = {
+			.host = cfg->host, .port = cfg->port, .tls = cfg->tls,
+			.verify = cfg->verify, .ca_file = cfg->ca_file,
+			.helo = cfg->helo,
+			.timeout_ms = (int)(cfg->timeout_us / 1000),
+			.user = cfg->user, .auth = cfg->auth,
+			.secret = secret.data,
+			.token = cfg->token_command != NULL,
+		};
+		l->started = true;
+		if (sc_open(&l->c, &p, r) != SPONGE_OK)
+			rc = failed(sp, r);
+	}
 	if (secret.cap)
 		OPENSSL_cleanse(secret.data, secret.cap);
 	sb_free(&secret);
@@ -143,7 +164,7 @@ static void smtp_close(void *link)
 	smtp_link *l = link;
 	if (!l)
 		return;
-	if (l->c.cfg)
+	if (l->started)
 		sc_close(&l->c, l->open && l->clean);
 	sp_pipe_restore(&l->pipe);
 	sp_free(l);
@@ -153,10 +174,10 @@ static void smtp_describe(void *link, spbuf *out)
 {
 	const smtp_link *l = link;
 	const sc_conn *c = &l->c;
-	sb_printf(out, "%s port %d, %s, EHLO %s", c->cfg->host, c->port,
+	sb_printf(out, "%s port %d, %s, EHLO %s", c->p.host, c->p.port,
 		  c->tls_version[0] ? c->tls_version : "no TLS", c->helo);
 	if (c->mech)
-		sb_printf(out, ", AUTH %s as %s", c->mech, c->cfg->user);
+		sb_printf(out, ", AUTH %s as %s", c->mech, c->p.user);
 	if (c->has_size && c->size)
 		sb_printf(out, ", SIZE %llu", (unsigned long long)c->size);
 }
@@ -190,8 +211,8 @@ static int class_of(int code)
 }
 
 /* What the relay's record says happened. */
-static void outcome(smtp_relay *rl, sp_composer *comp, sp_send_result *r,
-		    int smtp_err)
+static void outcome(sponge *sp, smtp_relay *rl, sp_composer *comp,
+		    sp_send_result *r, int smtp_err)
 {
 	char ebuf[128];
 	r->stage = rl->stage ? rl->stage : "mail";
@@ -199,7 +220,7 @@ static void outcome(smtp_relay *rl, sp_composer *comp, sp_send_result *r,
 		r->outcome = SP_LOCAL;
 		r->stage = "compose";
 		sb_printf(&r->reply, "reading the spool failed: %s",
-			  sponge_errmsg(rl->c->sp));
+			  sponge_errmsg(sp));
 	} else if (rl->mail_code >= 400) {
 		r->outcome = rl->mail_code == 530 ? SP_AUTH : class_of(rl->mail_code);
 		r->stage = "mail";
@@ -240,9 +261,9 @@ static void outcome(smtp_relay *rl, sp_composer *comp, sp_send_result *r,
  * envelope, SIZE= (the relay offers SIZE when the server does), the
  * message from the composer.  Its timeouts outlast the relay's, so the
  * relay, which talks to the server, decides. */
-static int run_libesmtp(smtp_relay *rl, sp_composer *comp, int *smtp_err)
+static int run_libesmtp(const sp_config *cfg, smtp_relay *rl,
+			sp_composer *comp, int *smtp_err)
 {
-	const sp_config *cfg = rl->c->cfg;
 	smtp_session_t s = smtp_create_session();
 	smtp_message_t m = s ? smtp_add_message(s) : NULL;
 	if (!m) {
@@ -254,7 +275,7 @@ static int run_libesmtp(smtp_relay *rl, sp_composer *comp, int *smtp_err)
 	snprintf(hostport, sizeof hostport, "127.0.0.1:%d", rl->port);
 	smtp_set_server(s, hostport);
 	smtp_set_hostname(s, rl->token);
-	long ms = (long)rl->c->timeout_ms * 2 + 1000;
+	long ms = (long)rl->c->p.timeout_ms * 2 + 1000;
 	for (int w = Timeout_GREETING; w <= Timeout_DATA2; w++)
 		smtp_set_timeout(s, w | Timeout_OVERRIDE_RFC2822_MINIMUM, ms);
 	smtp_set_reverse_path(m, cfg->from_addr);
@@ -285,20 +306,16 @@ static int smtp_send(sponge *sp, void *link, sp_composer *comp,
 		return sp_send_failed(sp, r, "smtp relay");
 	}
 	int smtp_err = 0;
-	int rc = run_libesmtp(&rl, comp, &smtp_err);
+	int rc = run_libesmtp(&sp->cfg, &rl, comp, &smtp_err);
 	sr_stop(&rl);
 	if (rc == SPONGE_OK)
-		outcome(&rl, comp, r, smtp_err);
+		outcome(sp, &rl, comp, r, smtp_err);
 	/* QUIT only between transactions: inside DATA it would be text */
 	l->clean = !rl.broke.len && (!rl.data_started || rl.data_sent);
 	sr_free(&rl);
 	if (rc != SPONGE_OK)
 		return sp_fail(sp, rc, "smtp: out of memory");
-	if (r->outcome == SP_SENT)
-		return SPONGE_OK;
-	char what[48];
-	snprintf(what, sizeof what, "smtp %s", r->stage);
-	return sp_send_failed(sp, r, what);
+	return r->outcome == SP_SENT ? SPONGE_OK : failed(sp, r);
 }
 
 static bool smtp_config_ok(const sp_config *c, spbuf *why)

@@ -30,7 +30,7 @@
 
 int64_t sc_deadline(const sc_conn *c)
 {
-	return sponge_now() + (int64_t)c->timeout_ms * 1000;
+	return sponge_now() + (int64_t)c->p.timeout_ms * 1000;
 }
 
 /* ---- failures -------------------------------------------------------- */
@@ -43,9 +43,7 @@ static int failv(sc_conn *c, int outcome, const char *stage, const char *fmt,
 	r->stage = stage;
 	sb_reset(&r->reply);
 	sb_vprintf(&r->reply, fmt, ap);
-	char what[48];
-	snprintf(what, sizeof what, "smtp %s", stage);
-	return sp_send_failed(c->sp, r, what);
+	return sp_outcome_code(outcome);
 }
 
 static int fail(sc_conn *c, int outcome, const char *stage, const char *fmt,
@@ -355,15 +353,15 @@ static int command(sc_conn *c, const char *stage, const char *fmt, ...)
 static int tcp_connect(sc_conn *c)
 {
 	char port[8];
-	snprintf(port, sizeof port, "%d", c->port);
+	snprintf(port, sizeof port, "%d", c->p.port);
 	struct addrinfo hints, *res = NULL;
 	memset(&hints, 0, sizeof hints);
 	hints.ai_socktype = SOCK_STREAM;
 	hints.ai_family = AF_UNSPEC;
-	int g = getaddrinfo(c->cfg->host, port, &hints, &res);
+	int g = getaddrinfo(c->p.host, port, &hints, &res);
 	if (g != 0)
 		return fail(c, g == EAI_MEMORY ? SP_LOCAL : SP_TEMPORARY,
-			    "connect", "%s: %s", c->cfg->host,
+			    "connect", "%s: %s", c->p.host,
 			    g == EAI_SYSTEM ? strerror(errno) : gai_strerror(g));
 	int err = ETIMEDOUT;
 	bool local = false;
@@ -404,16 +402,16 @@ static int tcp_connect(sc_conn *c)
 		return fail(c, err == EMFILE || err == ENFILE ? SP_RESOURCE
 							       : SP_LOCAL,
 			    "connect", "socket: %s", strerror(err));
-	return fail(c, SP_TEMPORARY, "connect", "%s port %d: %s", c->cfg->host,
-		    c->port, strerror(err));
+	return fail(c, SP_TEMPORARY, "connect", "%s port %d: %s", c->p.host,
+		    c->p.port, strerror(err));
 }
 
 /* The name to greet with: smtp.helo, else this host's fully qualified
  * name, else (RFC 5321 4.1.3) the address literal of our end. */
 static void helo_name(sc_conn *c)
 {
-	if (c->cfg->helo) {
-		snprintf(c->helo, sizeof c->helo, "%s", c->cfg->helo);
+	if (c->p.helo) {
+		snprintf(c->helo, sizeof c->helo, "%s", c->p.helo);
 		return;
 	}
 	if (sp_host_fqdn(c->helo, sizeof c->helo))
@@ -486,16 +484,16 @@ static int verify_cb(int ok, X509_STORE_CTX *store)
 	return ok;
 }
 
-static SSL_CTX *make_ctx(const sp_config *cfg)
+static SSL_CTX *make_ctx(const sc_params *par)
 {
 	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
 	if (!ctx)
 		return NULL;
 	/* any version both sides speak, 1.2 at least */
 	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-	if (cfg->verify) {
-		if (!(cfg->ca_file
-			      ? SSL_CTX_load_verify_locations(ctx, cfg->ca_file,
+	if (par->verify) {
+		if (!(par->ca_file
+			      ? SSL_CTX_load_verify_locations(ctx, par->ca_file,
 							      NULL)
 			      : SSL_CTX_set_default_verify_paths(ctx))) {
 			SSL_CTX_free(ctx);
@@ -511,7 +509,7 @@ static SSL_CTX *make_ctx(const sp_config *cfg)
 /* Why a handshake failed, in words. */
 static int tls_failed(sc_conn *c, int wait)
 {
-	const char *host = c->cfg->host;
+	const char *host = c->p.host;
 	long v = c->verify_err;
 	if (v == X509_V_ERR_HOSTNAME_MISMATCH || v == X509_V_ERR_IP_ADDRESS_MISMATCH)
 		return fail(c, SP_TLS, "tls", "certificate is for %s, not %s",
@@ -545,16 +543,16 @@ static int tls_failed(sc_conn *c, int wait)
 
 static int tls_start(sc_conn *c)
 {
-	const sp_config *cfg = c->cfg;
+	const sc_params *par = &c->p;
 	errno = 0;
-	if (!c->ctx && !(c->ctx = make_ctx(cfg)) &&
+	if (!c->ctx && !(c->ctx = make_ctx(par)) &&
 	    (errno == EMFILE || errno == ENFILE)) /* not the config's fault */
 		return fail(c, SP_RESOURCE, "tls", "cannot set up TLS: %s",
 			    strerror(errno));
 	if (!c->ctx)
 		return fail(c, SP_CONFIG, "config",
 			    "cannot set up TLS (ca_file %s)",
-			    cfg->ca_file ? cfg->ca_file : "system");
+			    par->ca_file ? par->ca_file : "system");
 	c->ssl = SSL_new(c->ctx);
 	if (!c->ssl || !SSL_set_fd(c->ssl, c->fd))
 		return fail(c, SP_LOCAL, "tls", "TLS: out of memory");
@@ -562,11 +560,11 @@ static int tls_start(sc_conn *c)
 	X509_VERIFY_PARAM *p = SSL_get0_param(c->ssl);
 	X509_VERIFY_PARAM_set_hostflags(p, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
 	if (!c->is_ip) /* SNI for names, never for address literals */
-		SSL_set_tlsext_host_name(c->ssl, cfg->host);
-	if (cfg->verify && !(c->is_ip ? X509_VERIFY_PARAM_set1_ip_asc(p, cfg->host)
-				      : X509_VERIFY_PARAM_set1_host(p, cfg->host, 0)))
+		SSL_set_tlsext_host_name(c->ssl, par->host);
+	if (par->verify && !(c->is_ip ? X509_VERIFY_PARAM_set1_ip_asc(p, par->host)
+				      : X509_VERIFY_PARAM_set1_host(p, par->host, 0)))
 		return fail(c, SP_CONFIG, "config", "%s: not a usable host name",
-			    cfg->host);
+			    par->host);
 	int64_t d = sc_deadline(c);
 	for (;;) {
 		ERR_clear_error();
@@ -598,6 +596,27 @@ static bool keyword(const char *line, const char *kw, const char **rest)
 	return true;
 }
 
+/* The mechanisms of an AUTH line, upper case, each followed by a space,
+ * appended to list (" PLAIN LOGIN "); those that do not fit whole are
+ * left out. */
+static void add_mechs(char *list, size_t size, const char *rest)
+{
+	size_t at = strlen(list);
+	for (const char *w = rest; *w && *w != '\n';) {
+		size_t n = strcspn(w, " \n");
+		if (n && at + n + 1 < size) { /* the word, its space, the NUL */
+			for (size_t i = 0; i < n; i++)
+				list[at++] = (char)(w[i] >= 'a' && w[i] <= 'z'
+							    ? w[i] - 32 : w[i]);
+			list[at++] = ' ';
+		}
+		w += n;
+		while (*w == ' ')
+			w++;
+	}
+	list[at] = '\0';
+}
+
 static void parse_ehlo(sc_conn *c)
 {
 	c->has_size = c->starttls = c->chunking = c->pipelining = false;
@@ -621,12 +640,7 @@ static void parse_ehlo(sc_conn *c)
 		} else if (keyword(l, "8BITMIME", &rest)) {
 			c->eightbit = true;
 		} else if (keyword(l, "AUTH", &rest)) {
-			size_t n = strcspn(rest, "\n"), at = strlen(c->auth);
-			for (size_t i = 0; i < n && at + 2 < sizeof c->auth; i++)
-				c->auth[at++] = (char)(rest[i] >= 'a' && rest[i] <= 'z'
-							       ? rest[i] - 32 : rest[i]);
-			c->auth[at++] = ' ';
-			c->auth[at] = '\0';
+			add_mechs(c->auth, sizeof c->auth, rest);
 		}
 	}
 }
@@ -649,7 +663,7 @@ static int starttls(sc_conn *c)
 	if (!c->starttls)
 		return fail(c, SP_TLS, "starttls",
 			    "%s does not offer STARTTLS (and smtp.tls = starttls "
-			    "requires it)", c->cfg->host);
+			    "requires it)", c->p.host);
 	sp_crash_point("starttls");
 	int rc = command(c, "starttls", "STARTTLS");
 	if (rc)
@@ -680,8 +694,8 @@ static bool offers(const sc_conn *c, int mech)
 /* smtp.auth, or the best the server offers for the credentials given. */
 static int pick_mech(const sc_conn *c, bool token)
 {
-	if (c->cfg->auth)
-		return c->cfg->auth;
+	if (c->p.auth)
+		return c->p.auth;
 	if (token)
 		return offers(c, SP_AUTH_OAUTHBEARER) ? SP_AUTH_OAUTHBEARER
 						       : SP_AUTH_XOAUTH2;
@@ -747,14 +761,14 @@ static int auth_exchange(sc_conn *c, int mech, const char *user,
 
 static int authenticate(sc_conn *c, const char *secret, bool token)
 {
-	const char *user = c->cfg->user;
+	const char *user = c->p.user;
 	int mech = pick_mech(c, token);
 	if (!strcmp(c->auth, " "))
 		return fail(c, SP_AUTH, "auth", "%s offers no AUTH (smtp.user "
-						"is set)", c->cfg->host);
+						"is set)", c->p.host);
 	if (!offers(c, mech))
 		return fail(c, SP_AUTH, "auth", "%s does not offer AUTH %s (it "
-						"offers%s)", c->cfg->host,
+						"offers%s)", c->p.host,
 			    mech_names[mech], c->auth);
 	int rc = auth_exchange(c, mech, user, secret);
 	if (rc)
@@ -775,36 +789,51 @@ static int greeting(sc_conn *c)
 	return c->code == 220 ? SPONGE_OK : refused(c, "greeting", SP_PERMANENT);
 }
 
-int sc_open(sc_conn *c, sponge *sp, sp_send_result *r, const char *secret,
-	    bool token)
+static void init(sc_conn *c, const sc_params *p, sp_send_result *r)
 {
-	const sp_config *cfg = &sp->cfg;
 	memset(c, 0, sizeof *c);
-	c->sp = sp;
-	c->cfg = cfg;
+	c->p = *p;
 	c->r = r;
 	c->fd = -1;
-	c->timeout_ms = (int)(cfg->timeout_us / 1000);
-	c->port = cfg->port ? cfg->port : cfg->tls == SP_TLS_IMPLICIT ? 465 : 587;
+	if (!c->p.port)
+		c->p.port = p->tls == SP_TLS_IMPLICIT ? 465 : 587;
 	unsigned char ip[16];
-	c->is_ip = inet_pton(AF_INET, cfg->host, ip) == 1 ||
-		   inet_pton(AF_INET6, cfg->host, ip) == 1;
+	c->is_ip = inet_pton(AF_INET, p->host, ip) == 1 ||
+		   inet_pton(AF_INET6, p->host, ip) == 1;
 	sb_init(&c->reply, 8192);
 	sb_init(&c->lines, 16384);
 	sb_init(&c->in, 0);
+}
+
+void sc_attach(sc_conn *c, const sc_params *p, sp_send_result *r, int fd)
+{
+	init(c, p, r);
+	c->p.secret = NULL;
+	c->fd = fd;
+	snprintf(c->helo, sizeof c->helo, "%s", p->helo ? p->helo : "[127.0.0.1]");
+}
+
+int sc_hello(sc_conn *c)
+{
+	int rc = greeting(c);
+	return rc ? rc : ehlo(c);
+}
+
+int sc_open(sc_conn *c, const sc_params *p, sp_send_result *r)
+{
+	init(c, p, r);
 	int rc = tcp_connect(c);
 	if (rc == SPONGE_OK)
 		helo_name(c);
-	if (rc == SPONGE_OK && cfg->tls == SP_TLS_IMPLICIT)
+	if (rc == SPONGE_OK && p->tls == SP_TLS_IMPLICIT)
 		rc = tls_start(c);
 	if (rc == SPONGE_OK)
-		rc = greeting(c);
-	if (rc == SPONGE_OK)
-		rc = ehlo(c);
-	if (rc == SPONGE_OK && cfg->tls == SP_TLS_STARTTLS)
+		rc = sc_hello(c);
+	if (rc == SPONGE_OK && p->tls == SP_TLS_STARTTLS)
 		rc = starttls(c);
-	if (rc == SPONGE_OK && cfg->user)
-		rc = authenticate(c, secret, token);
+	if (rc == SPONGE_OK && p->user)
+		rc = authenticate(c, p->secret, p->token);
+	c->p.secret = NULL; /* the caller's, and wiped by it */
 	return rc;
 }
 

@@ -12,16 +12,30 @@
 
 #include "transport.h"
 
+/* What a connection needs to know: the [smtp] settings it uses, and
+ * nothing of the handle. */
+typedef struct sc_params {
+	const char *host;
+	int port;               /* 0: 587, or 465 with implicit TLS */
+	int tls;                /* enum sp_tls */
+	bool verify;            /* the chain and the host name or IP */
+	const char *ca_file;    /* NULL: the system's CAs */
+	const char *helo;       /* NULL: this host's name */
+	int timeout_ms;         /* each step's bound */
+	const char *user;       /* NULL: no AUTH */
+	int auth;               /* enum sp_auth (0: the best offered) */
+	const char *secret;     /* a password, or with token an OAuth2
+				   access token; used by sc_open only */
+	bool token;
+} sc_params;
+
 typedef struct sc_conn {
-	sponge *sp;
-	const sp_config *cfg;
+	sc_params p;            /* secret NULL once open */
 	sp_send_result *r;      /* where failures are described */
 	int fd;                 /* -1: not connected */
 	SSL_CTX *ctx;
 	SSL *ssl;               /* NULL until TLS is up */
-	int timeout_ms;         /* each step's bound */
-	int port;
-	bool is_ip;             /* cfg->host is an address literal */
+	bool is_ip;             /* p.host is an address literal */
 	char helo[300];         /* the name we greet with */
 	/* what the server's last EHLO offered */
 	bool has_size, starttls, chunking, pipelining, enhanced, eightbit;
@@ -44,12 +58,17 @@ typedef struct sc_conn {
 } sc_conn;
 
 /* Connect, read the greeting, EHLO, STARTTLS (or implicit TLS) and EHLO
- * again, AUTH with user and secret (a password, or with `token` an OAuth2
- * access token; user NULL: no AUTH).  On failure r says how (outcome,
- * stage, the server's whole reply or the cause) and the code is returned
- * (sp_send_failed). */
-SP_HIDDEN int sc_open(sc_conn *c, sponge *sp, sp_send_result *r,
-		      const char *secret, bool token);
+ * again, AUTH (p->user NULL: none).  On failure r says how (outcome,
+ * stage, the server's whole reply or the cause) and the outcome's code
+ * is returned (sp_outcome_code); the handle's message is the caller's. */
+SP_HIDDEN int sc_open(sc_conn *c, const sc_params *p, sp_send_result *r);
+/* The same steps over a connected socket fd (c owns it from now on):
+ * sc_attach sets c up, sc_hello reads the greeting and EHLOs.  sc_open
+ * is connect + attach + hello + TLS + AUTH; the tests and the fuzz
+ * target speak to the parsers through a socketpair. */
+SP_HIDDEN void sc_attach(sc_conn *c, const sc_params *p, sp_send_result *r,
+			 int fd);
+SP_HIDDEN int sc_hello(sc_conn *c);
 /* QUIT (its 221 waited for at most a second), close; c can be reused. */
 SP_HIDDEN void sc_close(sc_conn *c, bool quit);
 

@@ -9,5 +9,6 @@ Suite *faults_suite(void);
 Suite *policy_suite(void);
 Suite *layers_suite(void);
 Suite *tzif_suite(void);
+Suite *smtp_conn_suite(void);
 void faults_install(void);
 #endif
