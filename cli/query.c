@@ -75,14 +75,6 @@ static void fmt_bytes(uint64_t v, char *b, size_t n)
 
 /* ---- status ------------------------------------------------------- */
 
-static int64_t at_or_above(const sponge_stats *st, int level)
-{
-	int64_t n = 0;
-	for (int l = 0; l <= level && l < 8; l++)
-		n += st->by_level[l];
-	return n;
-}
-
 static const sponge_attempt *last_attempt(sponge *sp, sponge_hiter **it)
 {
 	const sponge_attempt *a = NULL;
@@ -99,15 +91,9 @@ static const char *verdict_name(int v)
 	return v >= 0 && v <= SPONGE_VERDICT_HEARTBEAT ? names[v] : "unknown";
 }
 
-/* What the next flush would do, as the library decides it. */
-typedef struct next_flush {
-	int verdict;
-	char reason[256];
-} next_flush;
-
 static json_t *status_json(sponge *sp, const sponge_stats *st,
-			   const sponge_policy *pol, int64_t now,
-			   const sponge_attempt *last, const next_flush *next)
+			   const sponge_policy *pol, const sponge_attempt *last,
+			   const sponge_decision *d)
 {
 	json_t *o = json_object(), *lv = json_object(), *p = json_object();
 	json_object_set_new(o, "spool", json_string(sponge_path(sp)));
@@ -126,34 +112,27 @@ static json_t *status_json(sponge *sp, const sponge_stats *st,
 				    json_integer(st->dropped[l]));
 	json_object_set_new(o, "dropped", dr);
 
-	int64_t have = at_or_above(st, pol->count_level);
-	json_object_set_new(
-		p, "threshold",
-		json_pack("{s:I,s:I,s:s,s:b}", "have", (json_int_t)have,
-			  "need", (json_int_t)pol->threshold, "level",
-			  sponge_level_name(pol->count_level), "met",
-			  have >= pol->threshold));
-	if (pol->flush_level >= 0) {
-		int64_t n = at_or_above(st, pol->flush_level);
-		json_object_set_new(
-			p, "flush_level",
-			json_pack("{s:s,s:I,s:b}", "level",
-				  sponge_level_name(pol->flush_level), "have",
-				  (json_int_t)n, "met", n > 0));
-	} else {
-		json_object_set_new(p, "flush_level", json_null());
-	}
-	if (pol->max_age_us) {
-		int64_t age = st->oldest_us ? now - st->oldest_us : 0;
-		json_object_set_new(
-			p, "max_age",
-			json_pack("{s:I,s:I,s:b}", "seconds",
-				  (json_int_t)(pol->max_age_us / 1000000),
-				  "oldest_age_seconds", (json_int_t)(age / 1000000),
-				  "met", st->oldest_us && age > pol->max_age_us));
-	} else {
-		json_object_set_new(p, "max_age", json_null());
-	}
+	const sponge_rule *t = &d->threshold, *f = &d->flush_level;
+	json_object_set_new(p, "threshold",
+			    json_pack("{s:I,s:I,s:s,s:b}", "have",
+				      (json_int_t)t->have, "need",
+				      (json_int_t)t->need, "level",
+				      sponge_level_name(t->level), "met",
+				      t->met));
+	json_object_set_new(p, "flush_level",
+			    f->set ? json_pack("{s:s,s:I,s:b}", "level",
+					       sponge_level_name(f->level),
+					       "have", (json_int_t)f->have,
+					       "met", f->met)
+				   : json_null());
+	const sponge_rule *a = &d->max_age;
+	json_object_set_new(p, "max_age",
+			    a->set ? json_pack("{s:I,s:I,s:b}", "seconds",
+					       (json_int_t)(a->need / 1000000),
+					       "oldest_age_seconds",
+					       (json_int_t)(a->have / 1000000),
+					       "met", a->met)
+				   : json_null());
 	json_object_set_new(p, "expire",
 			    pol->expire_us ? json_integer(pol->expire_us /
 							   1000000)
@@ -169,8 +148,8 @@ static json_t *status_json(sponge *sp, const sponge_stats *st,
 	json_object_set_new(o, "policy", p);
 	json_object_set_new(o, "next_flush",
 			    json_pack("{s:s,s:s}", "verdict",
-				      verdict_name(next->verdict), "reason",
-				      next->reason));
+				      verdict_name(d->verdict), "reason",
+				      d->reason));
 	if (last)
 		json_object_set_new(
 			o, "last_attempt",
@@ -184,9 +163,9 @@ static json_t *status_json(sponge *sp, const sponge_stats *st,
 	return o;
 }
 
-static void status_text(sponge *sp, const sponge_stats *st,
-			const sponge_policy *pol, int64_t now,
-			const sponge_attempt *last, const next_flush *next)
+/* The spool's part of status: pending, by level, oldest and newest,
+ * dropped. */
+static void status_spool(sponge *sp, const sponge_stats *st, int64_t now)
 {
 	char b1[32], b2[32], age[32];
 	fmt_bytes(st->spool_bytes, b1, sizeof b1);
@@ -209,64 +188,66 @@ static void status_text(sponge *sp, const sponge_stats *st,
 	int64_t dropped = 0;
 	for (int l = 0; l < 8; l++)
 		dropped += st->dropped[l];
-	if (dropped) {
-		printf("dropped:  %lld record%s since the last message, the "
-		       "spool being full:", (long long)dropped,
-		       dropped == 1 ? "" : "s");
-		for (int l = 0; l < 8; l++)
-			if (st->dropped[l])
-				printf(" %s %lld", sponge_level_name(l),
-				       (long long)st->dropped[l]);
-		printf("\n");
-	}
+	if (!dropped)
+		return;
+	printf("dropped:  %lld record%s since the last message, the spool "
+	       "being full:", (long long)dropped, dropped == 1 ? "" : "s");
+	for (int l = 0; l < 8; l++)
+		if (st->dropped[l])
+			printf(" %s %lld", sponge_level_name(l),
+			       (long long)st->dropped[l]);
+	printf("\n");
+}
+
+/* The rules as the decision read them, then the other settings. */
+static void status_policy(const sponge_policy *pol, const sponge_decision *d,
+			  bool pending)
+{
+	char b1[32], age[32];
+	const sponge_rule *t = &d->threshold, *f = &d->flush_level,
+			  *a = &d->max_age;
 	printf("policy:\n");
-	int64_t have = at_or_above(st, pol->count_level);
 	printf("  threshold:   %lld of %lld record%s at %s or above%s\n",
-	       (long long)(have < pol->threshold ? have : pol->threshold),
-	       (long long)pol->threshold, pol->threshold == 1 ? "" : "s",
-	       sponge_level_name(pol->count_level),
-	       have >= pol->threshold ? " (met)" : "");
-	if (pol->flush_level >= 0) {
-		int64_t n = at_or_above(st, pol->flush_level);
+	       (long long)(t->have < t->need ? t->have : t->need),
+	       (long long)t->need, t->need == 1 ? "" : "s",
+	       sponge_level_name(t->level), t->met ? " (met)" : "");
+	if (f->set)
 		printf("  flush_level: %lld record%s at %s or above%s\n",
-		       (long long)n, n == 1 ? "" : "s",
-		       sponge_level_name(pol->flush_level),
-		       n ? " (met)" : "");
-	} else {
+		       (long long)f->have, f->have == 1 ? "" : "s",
+		       sponge_level_name(f->level), f->met ? " (met)" : "");
+	else
 		printf("  flush_level: none\n");
-	}
-	if (pol->max_age_us) {
-		sponge_format_span(pol->max_age_us, b1, sizeof b1);
-		if (st->oldest_us) {
-			sponge_format_span(now - st->oldest_us, age, sizeof age);
-			printf("  max_age:     oldest is %s old of %s%s\n", age,
-			       b1,
-			       now - st->oldest_us > pol->max_age_us
-				       ? " (met)"
-				       : "");
-		} else {
-			printf("  max_age:     %s (nothing pending)\n", b1);
-		}
-	} else {
+	sponge_format_span(a->need, b1, sizeof b1);
+	sponge_format_span(a->have, age, sizeof age);
+	if (!a->set)
 		printf("  max_age:     none\n");
-	}
-	if (pol->expire_us) {
-		sponge_format_span(pol->expire_us, b1, sizeof b1);
-		printf("  expire:      records older than %s are dropped\n",
-		       b1);
-	} else {
+	else if (pending)
+		printf("  max_age:     oldest is %s old of %s%s\n", age, b1,
+		       a->met ? " (met)" : "");
+	else
+		printf("  max_age:     %s (nothing pending)\n", b1);
+	sponge_format_span(pol->expire_us, b1, sizeof b1);
+	if (pol->expire_us)
+		printf("  expire:      records older than %s are dropped\n", b1);
+	else
 		printf("  expire:      none\n");
-	}
-	if (pol->min_interval_us) {
-		sponge_format_span(pol->min_interval_us, b1, sizeof b1);
+	sponge_format_span(pol->min_interval_us, b1, sizeof b1);
+	if (pol->min_interval_us)
 		printf("  min_interval: at most one message every %s\n", b1);
-	}
-	if (pol->heartbeat_us) {
-		sponge_format_span(pol->heartbeat_us, b1, sizeof b1);
+	sponge_format_span(pol->heartbeat_us, b1, sizeof b1);
+	if (pol->heartbeat_us)
 		printf("  heartbeat:   a \"nothing to report\" message after %s "
 		       "without one\n", b1);
-	}
+}
+
+static void status_text(sponge *sp, const sponge_stats *st,
+			const sponge_policy *pol, const sponge_attempt *last,
+			const sponge_decision *d)
+{
+	status_spool(sp, st, d->now);
+	status_policy(pol, d, st->pending > 0);
 	if (last) {
+		char b1[32];
 		sponge_format_time(last->time_us, b1);
 		printf("last flush: %s %s, %lld record%s%s%s%s%s\n", b1,
 		       last->outcome, (long long)last->records,
@@ -275,7 +256,7 @@ static void status_text(sponge *sp, const sponge_stats *st,
 	} else {
 		printf("last flush: never\n");
 	}
-	printf("next flush: %s\n", next->reason);
+	printf("next flush: %s\n", d->reason);
 }
 
 int cmd_status(globals *g, int argc, char **argv)
@@ -312,17 +293,18 @@ int cmd_status(globals *g, int argc, char **argv)
 	}
 	sponge_hiter *hit = NULL;
 	const sponge_attempt *last = last_attempt(sp, &hit);
-	int64_t now = sponge_now();
-	/* the flush's own decision, so that the two never disagree */
-	next_flush next = {SPONGE_VERDICT_UNKNOWN, ""};
-	if (sponge_decide(sp, 0, &next.verdict, next.reason,
-			  sizeof next.reason) != SPONGE_OK)
-		snprintf(next.reason, sizeof next.reason, "unknown: %s",
+	/* the flush's own decision and the rules it read, so that the two
+	 * never disagree */
+	sponge_decision d;
+	if (sponge_decide_rules(sp, 0, &d) != SPONGE_OK) {
+		snprintf(d.reason, sizeof d.reason, "unknown: %s",
 			 sponge_errmsg(sp));
+		d.now = sponge_now();
+	}
 	if (json)
-		json_line(status_json(sp, &st, &pol, now, last, &next));
+		json_line(status_json(sp, &st, &pol, last, &d));
 	else
-		status_text(sp, &st, &pol, now, last, &next);
+		status_text(sp, &st, &pol, last, &d);
 	sponge_history_close(hit);
 	sponge_close(sp);
 	return finish_output(0);
@@ -348,7 +330,44 @@ static void list_usage(FILE *f)
 		"      --json      one JSON object per line\n");
 }
 
-int cmd_list(globals *g, int argc, char **argv)
+/* One record as a JSON line. */
+static bool list_json(const sponge_record *r, const char *tb)
+{
+	json_t *o = json_object();
+	json_object_set_new(o, "id", json_integer(r->id));
+	json_object_set_new(o, "time", json_string(tb));
+	json_object_set_new(o, "level", json_string(sponge_level_name(r->level)));
+	json_object_set_new(o, "tag", *r->tag ? json_string(r->tag) : json_null());
+	json_object_set_new(o, "host", json_string(r->host));
+	json_object_set_new(o, "message", json_stringn(r->message, r->message_len));
+	if (r->sent_in)
+		json_object_set_new(o, "sent_in", json_integer(r->sent_in));
+	return json_line(o);
+}
+
+/* One record as text: a record of several lines has its other lines
+ * indented under the first. */
+static bool list_text(const sponge_record *r, const char *tb)
+{
+	const char *m = r->message;
+	const char *nl = strchr(m, '\n');
+	bool ok = printf("%s %-7s %s: %.*s", tb, sponge_level_name(r->level),
+			 *r->tag ? r->tag : "-",
+			 (int)(nl ? nl - m : (ptrdiff_t)strlen(m)), m) >= 0;
+	while (ok && nl) {
+		m = nl + 1;
+		nl = strchr(m, '\n');
+		ok = printf("\n    %.*s",
+			    (int)(nl ? nl - m : (ptrdiff_t)strlen(m)), m) >= 0;
+	}
+	if (ok && r->sent_in)
+		ok = printf("  [sent in #%lld]", (long long)r->sent_in) >= 0;
+	return ok && putchar('\n') != EOF;
+}
+
+/* list's options into f and *json: -1, or the exit status to return. */
+static int list_options(globals *g, int argc, char **argv, sponge_filter *f,
+			bool *json)
 {
 	static const struct option opts[] = {
 		{"level", required_argument, NULL, 'l'},
@@ -362,47 +381,52 @@ int cmd_list(globals *g, int argc, char **argv)
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
-	sponge_filter f;
-	memset(&f, 0, sizeof f);
-	bool json = false;
 	int64_t now = sponge_now();
-	int c, status = 0;
-	while ((c = cmd_getopt(g, argc, argv, "+l:t:S:U:g:n:jh", opts)) !=
-	       -1) {
+	int c;
+	while ((c = cmd_getopt(g, argc, argv, "+l:t:S:U:g:n:jh", opts)) != -1) {
+		bool ok = true;
 		switch (c) {
 		case 'l':
-			if (!parse_level_opt("list: --level", optarg, &f.level))
-				return EXIT_USAGE;
-			f.has_level = 1;
+			ok = parse_level_opt("list: --level", optarg, &f->level);
+			f->has_level = 1;
 			break;
-		case 't': f.tag = optarg; break;
+		case 't': f->tag = optarg; break;
 		case 'S':
-			if (!parse_time_opt("list: --since", optarg, now,
-					    &f.since_us))
-				return EXIT_USAGE;
+			ok = parse_time_opt("list: --since", optarg, now,
+					    &f->since_us);
 			break;
 		case 'U':
-			if (!parse_time_opt("list: --until", optarg, now,
-					    &f.until_us))
-				return EXIT_USAGE;
+			ok = parse_time_opt("list: --until", optarg, now,
+					    &f->until_us);
 			break;
-		case 'g': f.grep = optarg; break;
-		case 'n':
-			if (!parse_count("list: --limit", optarg, &f.limit))
-				return EXIT_USAGE;
-			break;
-		case 'j': json = true; break;
-		case 'X': f.sent = SPONGE_SENT_ONLY; break;
+		case 'g': f->grep = optarg; break;
+		case 'n': ok = parse_count("list: --limit", optarg, &f->limit); break;
+		case 'j': *json = true; break;
+		case 'X': f->sent = SPONGE_SENT_ONLY; break;
 		case 'h': list_usage(stdout); return 0;
 		default: return option_error("list", "+l:t:S:U:g:n:jh", argv);
 		}
+		if (!ok)
+			return EXIT_USAGE;
 	}
 	if (optind < argc) {
 		errorf("list: %s: unexpected argument", argv[optind]);
 		return EXIT_USAGE;
 	}
-	if (f.tag && strcmp(f.tag, "-") == 0)
-		f.tag = ""; /* `--tag -` selects records without a tag */
+	if (f->tag && strcmp(f->tag, "-") == 0)
+		f->tag = ""; /* `--tag -` selects records without a tag */
+	return -1;
+}
+
+int cmd_list(globals *g, int argc, char **argv)
+{
+	sponge_filter f;
+	memset(&f, 0, sizeof f);
+	bool json = false;
+	int status = list_options(g, argc, argv, &f, &json);
+	if (status >= 0)
+		return status;
+	status = 0;
 	sponge *sp = open_spool(g, USE_QUERY, &status, NULL);
 	if (!sp)
 		return status;
@@ -410,47 +434,9 @@ int cmd_list(globals *g, int argc, char **argv)
 	int rc = sponge_query(sp, &f, &it);
 	const sponge_record *r;
 	while (rc == SPONGE_OK && (rc = sponge_query_next(it, &r)) == SPONGE_ROW) {
-		bool ok;
 		char tb[32];
 		sponge_format_time(r->time_us, tb);
-		if (json) {
-			json_t *o = json_object();
-			json_object_set_new(o, "id", json_integer(r->id));
-			json_object_set_new(o, "time", json_string(tb));
-			json_object_set_new(o, "level",
-					    json_string(sponge_level_name(r->level)));
-			json_object_set_new(o, "tag", *r->tag ? json_string(r->tag)
-							     : json_null());
-			json_object_set_new(o, "host", json_string(r->host));
-			json_object_set_new(o, "message",
-					    json_stringn(r->message, r->message_len));
-			if (r->sent_in)
-				json_object_set_new(o, "sent_in",
-						    json_integer(r->sent_in));
-			ok = json_line(o);
-		} else {
-			/* a record of several lines: its other lines
-			 * indented under the first */
-			const char *m = r->message;
-			const char *nl = strchr(m, '\n');
-			ok = printf("%s %-7s %s: %.*s", tb,
-				    sponge_level_name(r->level),
-				    *r->tag ? r->tag : "-",
-				    (int)(nl ? nl - m : (ptrdiff_t)strlen(m)),
-				    m) >= 0;
-			while (ok && nl) {
-				m = nl + 1;
-				nl = strchr(m, '\n');
-				ok = printf("\n    %.*s",
-					    (int)(nl ? nl - m : (ptrdiff_t)strlen(m)),
-					    m) >= 0;
-			}
-			if (ok && r->sent_in)
-				ok = printf("  [sent in #%lld]",
-					    (long long)r->sent_in) >= 0;
-			ok = ok && putchar('\n') != EOF;
-		}
-		if (!ok)
+		if (!(json ? list_json(r, tb) : list_text(r, tb)))
 			break;
 		rc = SPONGE_OK;
 	}

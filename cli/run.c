@@ -196,7 +196,14 @@ static int run_unrecorded(char **cmd)
 	return exit_status_of(wait_status(pid));
 }
 
-int cmd_run(globals *g, int argc, char **argv)
+typedef struct run_opts {
+	const char *tag;
+	bool detect, tee, join;
+	int err_level;
+} run_opts;
+
+/* run's options into o: -1, or the exit status to return at once. */
+static int run_options(globals *g, int argc, char **argv, run_opts *o)
 {
 	static const struct option opts[] = {
 		{"tag", required_argument, NULL, 't'},
@@ -207,21 +214,20 @@ int cmd_run(globals *g, int argc, char **argv)
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
-	const char *tag = NULL;
-	bool detect = false, tee = false, join = true;
-	int c, status = 0, err_level = SPONGE_ERR;
+	*o = (run_opts){NULL, false, false, true, SPONGE_ERR};
+	int c;
 	while ((c = cmd_getopt(g, argc, argv, "+t:dh", opts)) != -1) {
 		switch (c) {
-		case 't': tag = optarg; break;
-		case 'd': detect = true; break;
-		case 'T': tee = true; break;
+		case 't': o->tag = optarg; break;
+		case 'd': o->detect = true; break;
+		case 'T': o->tee = true; break;
 		case 'J':
-			if (!parse_join_opt("run", optarg, &join))
+			if (!parse_join_opt("run", optarg, &o->join))
 				return EXIT_USAGE;
 			break;
 		case 'E':
 			if (!parse_level_opt("run: --stderr-level", optarg,
-					     &err_level))
+					     &o->err_level))
 				return EXIT_USAGE;
 			break;
 		case 'h': run_usage(stdout); return 0;
@@ -233,25 +239,50 @@ int cmd_run(globals *g, int argc, char **argv)
 		       "[ARG...])");
 		return EXIT_USAGE;
 	}
-	char **cmd = argv + optind;
-	if (!tag) {
-		const char *slash = strrchr(cmd[0], '/');
-		tag = slash ? slash + 1 : cmd[0];
-	}
-	sponge *sp = open_spool(g, USE_INGEST, &status,
-				"; running the command with its output passed "
-				"through, not recorded");
-	if (!sp)
-		return run_unrecorded(cmd);
-	sponge_set_batch(sp, BATCH_RECORDS, BATCH_BYTES, BATCH_MS);
-	adder ad[2];
-	adder_init(&ad[0], sp, tag, SPONGE_INFO, detect, SPONGE_FORMAT_TEXT,
-		   STDOUT_FILENO, "run");
-	adder_init(&ad[1], sp, tag, err_level, detect, SPONGE_FORMAT_TEXT,
-		   STDERR_FILENO, "run");
-	ad[1].spool_rc = &ad[0].rc; /* one spool: one failure for both */
-	ad[0].join = ad[1].join = join;
+	return -1;
+}
 
+/* The command could not start: said, recorded at err; 127 or 126. */
+static int not_started(adder *err_ad, const char *prog, int e)
+{
+	char msg[512];
+	snprintf(msg, sizeof msg, "cannot run \"%s\": %s", prog, strerror(e));
+	errorf("run: %s: %s", prog, strerror(e));
+	err_ad->level = SPONGE_ERR;
+	adder_record(err_ad, msg, strlen(msg), 0);
+	return e == ENOENT ? 127 : 126;
+}
+
+/* The command ran: how it ended, recorded after its output (at err when
+ * it failed, whatever --stderr-level says); its exit status. */
+static int ended(adder ad[2], const char *prog, int ws, int64_t t0)
+{
+	char msg[512];
+	double secs = (double)(sponge_now() - t0) / 1e6;
+	int exit_status = exit_status_of(ws);
+	if (WIFSIGNALED(ws))
+		snprintf(msg, sizeof msg,
+			 "\"%s\" was killed by signal %d (%s) after %.1fs",
+			 prog, WTERMSIG(ws), strsignal(WTERMSIG(ws)), secs);
+	else
+		snprintf(msg, sizeof msg,
+			 "\"%s\" exited with status %d after %.1fs", prog,
+			 exit_status, secs);
+	/* once the spool has failed the line goes to stderr with the rest */
+	adder *st = exit_status ? &ad[1] : &ad[0];
+	st->now = 0;
+	st->detect = false;
+	join_flush(&ad[0]); /* the output's last records first */
+	join_flush(&ad[1]);
+	if (exit_status)
+		st->level = SPONGE_ERR;
+	adder_record(st, msg, strlen(msg), 0);
+	return exit_status;
+}
+
+/* Run cmd with its stdout and stderr read into ad[0] and ad[1]. */
+static int run_recorded(sponge *sp, char **cmd, adder ad[2], bool tee)
+{
 	/* Find the command first: posix_spawnp reports a missing program only
 	 * as exit status 127 on some systems (valgrind, older libcs). */
 	int e = findable(cmd[0]);
@@ -266,47 +297,45 @@ int cmd_run(globals *g, int argc, char **argv)
 		close(out[1]);
 	if (err[1] >= 0)
 		close(err[1]);
-	int exit_status;
-	char msg[512];
 	if (e) {
 		if (out[0] >= 0)
 			close(out[0]);
 		if (err[0] >= 0)
 			close(err[0]);
-		snprintf(msg, sizeof msg, "cannot run \"%s\": %s", cmd[0],
-			 strerror(e));
-		errorf("run: %s: %s", cmd[0], strerror(e));
-		ad[1].level = SPONGE_ERR;
-		adder_record(&ad[1], msg, strlen(msg), 0);
-		exit_status = e == ENOENT ? 127 : 126;
-	} else {
-		catch_signals();
-		int fds[2] = {out[0], err[0]};
-		pump(sp, fds, ad, tee, pid);
-		int ws = wait_status(pid);
-		double secs = (double)(sponge_now() - t0) / 1e6;
-		exit_status = exit_status_of(ws);
-		if (WIFSIGNALED(ws))
-			snprintf(msg, sizeof msg,
-				 "\"%s\" was killed by signal %d (%s) after "
-				 "%.1fs",
-				 cmd[0], WTERMSIG(ws), strsignal(WTERMSIG(ws)),
-				 secs);
-		else
-			snprintf(msg, sizeof msg,
-				 "\"%s\" exited with status %d after %.1fs",
-				 cmd[0], exit_status, secs);
-		/* the status line: at err when it failed; once the spool has
-		 * failed it goes to stderr with the rest */
-		adder *st = exit_status ? &ad[1] : &ad[0];
-		st->now = 0;
-		st->detect = false;
-		join_flush(&ad[0]); /* the output's last records first */
-		join_flush(&ad[1]);
-		if (exit_status) /* whatever --stderr-level says */
-			st->level = SPONGE_ERR;
-		adder_record(st, msg, strlen(msg), 0);
+		return not_started(&ad[1], cmd[0], e);
 	}
+	catch_signals();
+	int fds[2] = {out[0], err[0]};
+	pump(sp, fds, ad, tee, pid);
+	return ended(ad, cmd[0], wait_status(pid), t0);
+}
+
+int cmd_run(globals *g, int argc, char **argv)
+{
+	run_opts o;
+	int status = run_options(g, argc, argv, &o);
+	if (status >= 0)
+		return status;
+	status = 0;
+	char **cmd = argv + optind;
+	if (!o.tag) {
+		const char *slash = strrchr(cmd[0], '/');
+		o.tag = slash ? slash + 1 : cmd[0];
+	}
+	sponge *sp = open_spool(g, USE_INGEST, &status,
+				"; running the command with its output passed "
+				"through, not recorded");
+	if (!sp)
+		return run_unrecorded(cmd);
+	sponge_set_batch(sp, BATCH_RECORDS, BATCH_BYTES, BATCH_MS);
+	adder ad[2];
+	adder_init(&ad[0], sp, o.tag, SPONGE_INFO, o.detect,
+		   SPONGE_FORMAT_TEXT, STDOUT_FILENO, "run");
+	adder_init(&ad[1], sp, o.tag, o.err_level, o.detect,
+		   SPONGE_FORMAT_TEXT, STDERR_FILENO, "run");
+	ad[1].spool_rc = &ad[0].rc; /* one spool: one failure for both */
+	ad[0].join = ad[1].join = o.join;
+	int exit_status = run_recorded(sp, cmd, ad, o.tee);
 	join_flush(&ad[1]);
 	finish_adding(&ad[0], 0);
 	adder_free(&ad[0]);

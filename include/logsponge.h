@@ -520,6 +520,34 @@ typedef enum sponge_verdict {
 SPONGE_API int sponge_decide(sponge *sp, unsigned flags, int *verdict,
 			     char *reason, size_t n);
 
+/* One [policy] rule as the decision read it. */
+typedef struct sponge_rule {
+	int set;         /* configured (threshold always is) */
+	int met;         /* on its own, it would send now */
+	int level;       /* the level it counts at or above; -1: none */
+	int64_t have;    /* threshold, flush_level: pending records at level
+			    or above; max_age: the oldest pending record's
+			    age in microseconds (0: nothing pending) */
+	int64_t need;    /* threshold: the threshold; flush_level: 1;
+			    max_age: max_age in microseconds */
+} sponge_rule;
+
+/* sponge_decide() with the rules it read, for showing them (status):
+ * the verdict and reason, the time it decided at, and each rule's state,
+ * all from one reading of the kept counts by the same function. */
+typedef struct sponge_decision {
+	int verdict;          /* a sponge_verdict */
+	char reason[256];
+	int64_t now;
+	sponge_rule threshold, flush_level, max_age;
+} sponge_decision;
+
+SPONGE_API int sponge_decide_rules_sized(sponge *sp, unsigned flags,
+					 sponge_decision *out, size_t size);
+#define sponge_decide_rules(sp, flags, out)                                   \
+	sponge_decide_rules_sized((sp), (flags), (out),                       \
+				  sizeof(sponge_decision))
+
 /*
  * What is allowed but unwise in the configuration, one line each ending
  * in "\n" ("" when nothing is): smtp.verify = no, smtp.tls = none, a

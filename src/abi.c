@@ -62,3 +62,15 @@ int sponge_flush_sized(sponge *sp, unsigned flags, sponge_writer out,
 		give(res, res_size, &full, sizeof full);
 	return rc;
 }
+
+int sponge_decide_rules_sized(sponge *sp, unsigned flags,
+			      sponge_decision *out, size_t size)
+{
+	SP_GUARD;
+	if (!out)
+		return SPONGE_EINVAL;
+	sponge_decision full;
+	int rc = sp_decide(sp, flags, &full);
+	give(out, size, &full, sizeof full);
+	return rc;
+}

@@ -654,20 +654,35 @@ int sp_flush(sponge *sp, unsigned flags, sponge_writer out, void *arg,
 	return rc;
 }
 
+int sp_decide(sponge *sp, unsigned flags, sponge_decision *d)
+{
+	memset(d, 0, sizeof *d);
+	d->verdict = SPONGE_VERDICT_UNKNOWN;
+	if (!sp_usable(sp))
+		return SPONGE_EINVAL;
+	d->now = sponge_now();
+	sponge_stats st;
+	sp_policy_in in;
+	int rc = verdict_now(sp, flags, true, d->now, &st, &in, &d->verdict,
+			     d->reason, sizeof d->reason);
+	if (rc == SPONGE_OK)
+		sp_policy_rules(&sp->cfg.policy, &in, d);
+	else
+		d->verdict = SPONGE_VERDICT_UNKNOWN;
+	return rc;
+}
+
 int sponge_decide(sponge *sp, unsigned flags, int *verdict, char *reason,
 		  size_t n)
 {
 	SP_GUARD;
-	if (!sp_usable(sp) || !verdict)
+	if (!verdict)
 		return SPONGE_EINVAL;
-	*verdict = SPONGE_VERDICT_UNKNOWN;
-	sponge_stats st;
-	sp_policy_in in;
-	char why[256];
-	int rc = verdict_now(sp, flags, true, sponge_now(), &st, &in, verdict,
-			     why, sizeof why);
+	sponge_decision d;
+	int rc = sp_decide(sp, flags, &d);
+	*verdict = d.verdict;
 	if (rc == SPONGE_OK && reason && n)
-		snprintf(reason, n, "%s", why);
+		snprintf(reason, n, "%s", d.reason);
 	return rc;
 }
 

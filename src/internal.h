@@ -223,6 +223,8 @@ SP_HIDDEN int sp_stats_get(sponge *sp, sponge_stats *out);
 SP_HIDDEN int sp_get_policy(const sponge *sp, sponge_policy *out);
 SP_HIDDEN int sp_flush(sponge *sp, unsigned flags, sponge_writer out,
 		       void *arg, sponge_flush_result *res);
+/* sponge_decide_rules (flush.c): the verdict with the rules it read. */
+SP_HIDDEN int sp_decide(sponge *sp, unsigned flags, sponge_decision *d);
 
 /* ---- the policy (policy.c) ---- */
 typedef struct sp_policy_in {
@@ -237,6 +239,9 @@ typedef struct sp_policy_in {
  * reason in why[0..n).  Pure: no I/O, no clock. */
 SP_HIDDEN int sp_policy(const sponge_policy *p, const sp_policy_in *in,
 			char *why, size_t n);
+/* Each rule's state: what sp_policy decides by (d's rules only). */
+SP_HIDDEN void sp_policy_rules(const sponge_policy *p, const sp_policy_in *in,
+			       sponge_decision *d);
 
 /* ---- commands of the config (command.c) ---- */
 #define SP_COMMAND_OUTPUT_MAX 4096

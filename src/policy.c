@@ -14,11 +14,31 @@ static int64_t at_or_above(const int64_t by_level[8], int level)
 	return n;
 }
 
+void sp_policy_rules(const sponge_policy *p, const sp_policy_in *in,
+		     sponge_decision *d)
+{
+	sponge_rule *t = &d->threshold, *f = &d->flush_level, *a = &d->max_age;
+	*t = (sponge_rule){1, 0, p->count_level,
+			   at_or_above(in->by_level, p->count_level),
+			   p->threshold};
+	t->met = in->pending && t->have >= t->need;
+	*f = (sponge_rule){p->flush_level >= 0, 0, p->flush_level, 0, 1};
+	if (f->set)
+		f->have = at_or_above(in->by_level, p->flush_level);
+	f->met = f->set && f->have > 0;
+	*a = (sponge_rule){p->max_age_us > 0, 0, -1,
+			   in->pending ? sp_sub(in->now, in->oldest_us) : 0,
+			   p->max_age_us};
+	a->met = a->set && in->pending && a->have > a->need;
+}
+
 /* Would the records go now, min_interval and heartbeat aside? */
 static bool due(const sponge_policy *p, const sp_policy_in *in, char *why,
 		size_t n)
 {
-	int64_t have = at_or_above(in->by_level, p->count_level);
+	sponge_decision d;
+	sp_policy_rules(p, in, &d);
+	const sponge_rule *t = &d.threshold;
 	if (!in->pending) {
 		snprintf(why, n, "not sending: nothing pending");
 		return false;
@@ -28,35 +48,26 @@ static bool due(const sponge_policy *p, const sp_policy_in *in, char *why,
 			 (long long)in->pending);
 		return true;
 	}
-	if (p->flush_level >= 0) {
-		int64_t urgent = at_or_above(in->by_level, p->flush_level);
-		if (urgent) {
-			snprintf(why, n, "sending: flush_level: %lld record%s "
-					 "at %s or above",
-				 (long long)urgent, urgent == 1 ? "" : "s",
-				 sponge_level_name(p->flush_level));
-			return true;
-		}
-	}
-	if (have >= p->threshold) {
-		snprintf(why, n, "sending: threshold: %lld of %lld record%s at "
-				 "%s or above",
-			 (long long)have, (long long)p->threshold,
-			 p->threshold == 1 ? "" : "s",
-			 sponge_level_name(p->count_level));
+	if (d.flush_level.met) {
+		snprintf(why, n, "sending: flush_level: %lld record%s at %s or "
+				 "above",
+			 (long long)d.flush_level.have,
+			 d.flush_level.have == 1 ? "" : "s",
+			 sponge_level_name(p->flush_level));
 		return true;
 	}
-	int64_t age = sp_sub(in->now, in->oldest_us);
-	if (p->max_age_us && age > p->max_age_us) {
+	snprintf(why, n, "%s: %lld of %lld record%s at %s or above",
+		 t->met ? "sending: threshold" : "not sending",
+		 (long long)t->have, (long long)t->need,
+		 t->need == 1 ? "" : "s", sponge_level_name(t->level));
+	if (t->met)
+		return true;
+	if (d.max_age.met) {
 		snprintf(why, n, "sending: max_age: the oldest record came "
 				 "%llds ago",
-			 (long long)(age / 1000000));
+			 (long long)(d.max_age.have / 1000000));
 		return true;
 	}
-	snprintf(why, n, "not sending: %lld of %lld record%s at %s or above",
-		 (long long)have, (long long)p->threshold,
-		 p->threshold == 1 ? "" : "s",
-		 sponge_level_name(p->count_level));
 	return false;
 }
 

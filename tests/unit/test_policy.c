@@ -96,6 +96,23 @@ START_TEST(policy_table)
 		      v, c->verdict, why);
 	ck_assert_msg(strstr(why, c->reason), "%s: reason \"%s\"", c->name,
 		      why);
+	/* the rules status shows say the same */
+	sponge_decision d;
+	sp_policy_rules(&p, &in, &d);
+	bool any = d.threshold.met || d.flush_level.met || d.max_age.met;
+	bool due = v == SPONGE_VERDICT_SEND || v == SPONGE_VERDICT_HOLD;
+	ck_assert_msg(c->force || any == due, "%s: a rule met %d, verdict %d",
+		      c->name, any, v);
+	ck_assert(!strstr(why, "sending: threshold") || d.threshold.met);
+	ck_assert(!strstr(why, "sending: flush_level") || d.flush_level.met);
+	ck_assert(!strstr(why, "sending: max_age") || d.max_age.met);
+	int64_t have = 0;
+	for (int l = 0; l <= c->count_level; l++)
+		have += c->by_level[l];
+	ck_assert_int_eq(d.threshold.have, have);
+	ck_assert_int_eq(d.threshold.need, c->threshold);
+	ck_assert_int_eq(d.flush_level.set, c->flush_level >= 0);
+	ck_assert_int_eq(d.max_age.set, c->max_age > 0);
 }
 END_TEST
 
