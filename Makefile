@@ -146,6 +146,7 @@ e2e: $(BIN) $(TBIN) $(SHARED) $(FAULTFS)
 lint: $(LIB_OBJ)
 	@sh tests/lint/layers.sh
 	@sh tests/lint/deps.sh $(BUILD)
+	@sh tests/lint/funclen.sh
 
 man-check:
 	@for m in man/*.[0-9]; do \

@@ -167,7 +167,14 @@ bool parse_join_opt(const char *who, const char *arg, bool *join)
 	return false;
 }
 
-int cmd_add(globals *g, int argc, char **argv)
+typedef struct add_opts {
+	int level, format;
+	const char *tag;
+	bool tee, detect, join;
+} add_opts;
+
+/* add's options into o: -1, or the exit status to return at once. */
+static int add_options(globals *g, int argc, char **argv, add_opts *o)
 {
 	static const struct option opts[] = {
 		{"level", required_argument, NULL, 'l'},
@@ -179,78 +186,95 @@ int cmd_add(globals *g, int argc, char **argv)
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
-	int level = SPONGE_INFO, format = SPONGE_FORMAT_TEXT;
-	const char *tag = NULL;
-	bool tee = false, detect = false, join = true;
+	*o = (add_opts){SPONGE_INFO, SPONGE_FORMAT_TEXT, NULL, false, false,
+			true};
 	int c;
 	while ((c = cmd_getopt(g, argc, argv, "+l:t:df:h", opts)) != -1) {
+		bool ok = true;
 		switch (c) {
-		case 'l':
-			if (!parse_level_opt("add: --level", optarg, &level))
-				return EXIT_USAGE;
-			break;
-		case 't': tag = optarg; break;
-		case 'd': detect = true; break;
-		case 'f':
-			if (!parse_format_opt(optarg, &format))
-				return EXIT_USAGE;
-			break;
-		case 'T': tee = true; break;
-		case 'J':
-			if (!parse_join_opt("add", optarg, &join))
-				return EXIT_USAGE;
-			break;
+		case 'l': ok = parse_level_opt("add: --level", optarg, &o->level); break;
+		case 't': o->tag = optarg; break;
+		case 'd': o->detect = true; break;
+		case 'f': ok = parse_format_opt(optarg, &o->format); break;
+		case 'T': o->tee = true; break;
+		case 'J': ok = parse_join_opt("add", optarg, &o->join); break;
 		case 'h': add_usage(stdout); return 0;
 		default: return option_error("add", "+l:t:df:h", argv);
 		}
+		if (!ok)
+			return EXIT_USAGE;
 	}
+	return -1;
+}
 
-	int status = 0;
+/* Nothing can be stored: the records go to stderr, and the producer
+ * still gets to write all it has. */
+static void add_unstored(int argc, char **argv)
+{
+	for (int i = optind; i < argc; i++) {
+		write_all(STDERR_FILENO, argv[i], strlen(argv[i]));
+		write_all(STDERR_FILENO, "\n", 1);
+	}
+	if (optind >= argc) {
+		adder none;
+		memset(&none, 0, sizeof none);
+		read_stdin(&none, false);
+	}
+}
+
+/* Each argument is a record (each of its lines, if several). */
+static void add_arguments(adder *a, int argc, char **argv)
+{
+	for (int i = optind; i < argc; i++) {
+		bool cr = false;
+		a->now = 0;
+		adder_split(a, argv[i], strlen(argv[i]), &cr);
+		if (a->in_line || !argv[i][0])
+			adder_end_line(a, "", 0);
+		join_flush(a); /* an argument ends its record */
+	}
+}
+
+/* SIGINT, SIGTERM and SIGHUP end the reading (after a commit); a signal
+ * ignored by whoever started us stays ignored (the journal unit's
+ * `trap "" TERM`: read on to the end of input, so nothing journalctl
+ * printed is lost). */
+static void catch_stop_signals(void)
+{
+	struct sigaction sa, old;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_signal; /* no SA_RESTART: wake read/poll */
+	static const int sigs[] = {SIGINT, SIGTERM, SIGHUP};
+	for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+		if (sigaction(sigs[i], NULL, &old) == 0 &&
+		    old.sa_handler != SIG_IGN)
+			sigaction(sigs[i], &sa, NULL);
+}
+
+int cmd_add(globals *g, int argc, char **argv)
+{
+	add_opts o;
+	int status = add_options(g, argc, argv, &o);
+	if (status >= 0)
+		return status;
+	status = 0;
 	sponge *sp = open_spool(g, USE_INGEST, &status,
 				"; the lines not stored follow on standard "
 				"error");
 	if (!sp) {
-		/* nothing can be stored: the lines go to stderr, and the
-		 * producer still gets to write all it has */
-		for (int i = optind; i < argc; i++) {
-			write_all(STDERR_FILENO, argv[i], strlen(argv[i]));
-			write_all(STDERR_FILENO, "\n", 1);
-		}
-		if (optind >= argc) {
-			adder none;
-			memset(&none, 0, sizeof none);
-			read_stdin(&none, false);
-		}
+		add_unstored(argc, argv);
 		return status;
 	}
 	adder a;
-	adder_init(&a, sp, tag, level, detect, format, STDERR_FILENO, "add");
-	a.join = a.join && join;
-
+	adder_init(&a, sp, o.tag, o.level, o.detect, o.format, STDERR_FILENO,
+		   "add");
+	a.join = a.join && o.join;
 	if (optind < argc) {
-		/* Each argument is a record (each of its lines, if several). */
-		for (int i = optind; i < argc; i++) {
-			bool cr = false;
-			a.now = 0;
-			adder_split(&a, argv[i], strlen(argv[i]), &cr);
-			if (a.in_line || !argv[i][0])
-				adder_end_line(&a, "", 0);
-			join_flush(&a); /* an argument ends its record */
-		}
+		add_arguments(&a, argc, argv);
 	} else {
-		struct sigaction sa, old;
-		memset(&sa, 0, sizeof sa);
-		sa.sa_handler = on_signal; /* no SA_RESTART: wake read/poll */
-		/* a signal ignored by whoever started us stays ignored (the
-		 * journal unit's `trap "" TERM`: read on to the end of input,
-		 * so nothing journalctl printed is lost) */
-		static const int sigs[] = {SIGINT, SIGTERM, SIGHUP};
-		for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
-			if (sigaction(sigs[i], NULL, &old) == 0 &&
-			    old.sa_handler != SIG_IGN)
-				sigaction(sigs[i], &sa, NULL);
+		catch_stop_signals();
 		sponge_set_batch(sp, BATCH_RECORDS, BATCH_BYTES, BATCH_MS);
-		status = read_stdin(&a, tee);
+		status = read_stdin(&a, o.tee);
 	}
 	status = finish_adding(&a, status);
 	adder_free(&a);

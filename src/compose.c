@@ -554,6 +554,102 @@ static const char *play_back(sp_composer *c, size_t *len)
 	return *len ? c->out.data : NULL;
 }
 
+/* What follows the text part's records, and the HTML part's. */
+static int after_text(const sp_composer *c)
+{
+	return c->sp->cfg.html ? ST_HTML : c->b->size.gz ? ST_ATTACH : ST_END;
+}
+
+static int after_html(const sp_composer *c)
+{
+	return c->b->size.gz ? ST_ATTACH : ST_END;
+}
+
+/* The text part's records, then what the attachment holds beyond them. */
+static void step_records(sp_composer *c)
+{
+	if (c->b->n.count == 0) { /* a heartbeat: no records */
+		c->state = after_text(c);
+		return;
+	}
+	int rc = records(c);
+	if (rc != SPONGE_DONE) {
+		if (rc != SPONGE_ROW)
+			c->rc = rc;
+		return;
+	}
+	c->state = after_text(c);
+	if (c->b->size.gz && c->in_body < c->b->n.count) {
+		int64_t more = c->b->n.count - c->in_body;
+		sp_body_line(c, "", 0);
+		sp_body_printf(c, "... and %lld more record%s, in the "
+				  "attachment.",
+			       (long long)more, more == 1 ? "" : "s");
+	}
+}
+
+static void step_html(sp_composer *c)
+{
+	if (c->readable) {
+		readable_note(c, "[a text/html alternative follows: the same, "
+				 "as a table]");
+		c->state = after_html(c);
+		return;
+	}
+	/* the same content again, as HTML */
+	if (!html_start(c))
+		c->rc = c->rc ? c->rc : SPONGE_ENOMEM;
+	c->state = ST_HTML_RECORDS;
+}
+
+static void step_html_records(sp_composer *c)
+{
+	int rc = c->b->n.count ? records(c) : SPONGE_DONE;
+	if (rc == SPONGE_DONE) {
+		html_end(c);
+		c->state = after_html(c);
+	} else if (rc != SPONGE_ROW) {
+		c->rc = rc;
+	}
+}
+
+static void step_attach(sp_composer *c)
+{
+	if (!c->readable) {
+		if (attachment(c))
+			c->state = ST_END;
+		return;
+	}
+	spbuf *o = &c->scratch;
+	sb_reset(o);
+	sb_printf(o, "[attached: %s, %llu bytes, gzip]", c->b->size.gz_name,
+		  (unsigned long long)c->b->size.gz_bytes);
+	readable_note(c, o->data);
+	c->state = ST_END;
+}
+
+/* One step of the message, by state. */
+static void step(sp_composer *c)
+{
+	switch (c->state) {
+	case ST_HEADERS:
+		if (!headers(c))
+			c->rc = SPONGE_ENOMEM;
+		c->state = ST_SUMMARY;
+		break;
+	case ST_SUMMARY:
+		if (!summary(c))
+			c->rc = SPONGE_ENOMEM;
+		c->state = ST_RECORDS;
+		break;
+	case ST_RECORDS: step_records(c); break;
+	case ST_HTML: step_html(c); break;
+	case ST_HTML_RECORDS: step_html_records(c); break;
+	case ST_ATTACH: step_attach(c); break;
+	default: c->state = ST_END; break;
+	}
+}
+
 const char *sp_compose_next(sp_composer *c, size_t *len)
 {
 	*len = 0;
@@ -563,82 +659,7 @@ const char *sp_compose_next(sp_composer *c, size_t *len)
 	if (c->state == ST_PLAYBACK)
 		return play_back(c, len);
 	while (c->out.len < CHUNK && c->state != ST_END) {
-		switch (c->state) {
-		case ST_HEADERS:
-			if (!headers(c))
-				c->rc = SPONGE_ENOMEM;
-			c->state = ST_SUMMARY;
-			break;
-		case ST_SUMMARY:
-			if (!summary(c))
-				c->rc = SPONGE_ENOMEM;
-			c->state = ST_RECORDS;
-			break;
-		case ST_RECORDS: {
-			if (c->b->n.count == 0) { /* a heartbeat: no records */
-				c->state = c->sp->cfg.html ? ST_HTML : ST_END;
-				break;
-			}
-			int rc = records(c);
-			if (rc == SPONGE_DONE)
-				c->state = c->sp->cfg.html ? ST_HTML
-				   : c->b->size.gz ? ST_ATTACH : ST_END;
-			else if (rc != SPONGE_ROW)
-				c->rc = rc;
-			if (rc == SPONGE_DONE && c->b->size.gz &&
-			    c->in_body < c->b->n.count) {
-				sp_body_line(c, "", 0);
-				sp_body_printf(c, "... and %lld more record%s, in "
-					       "the attachment.",
-					    (long long)(c->b->n.count - c->in_body),
-					    c->b->n.count - c->in_body == 1 ? ""
-									  : "s");
-			}
-			break;
-		}
-		case ST_HTML:
-			if (c->readable) {
-				readable_note(c, "[a text/html alternative "
-						 "follows: the same, as a "
-						 "table]");
-				c->state = c->b->size.gz ? ST_ATTACH : ST_END;
-				break;
-			}
-			/* the same content again, as HTML */
-			if (!html_start(c))
-				c->rc = c->rc ? c->rc : SPONGE_ENOMEM;
-			c->state = ST_HTML_RECORDS;
-			break;
-		case ST_HTML_RECORDS: {
-			if (c->b->n.count == 0) {
-				html_end(c);
-				c->state = c->b->size.gz ? ST_ATTACH : ST_END;
-				break;
-			}
-			int rc = records(c);
-			if (rc == SPONGE_DONE) {
-				html_end(c);
-				c->state = c->b->size.gz ? ST_ATTACH : ST_END;
-			} else if (rc != SPONGE_ROW) {
-				c->rc = rc;
-			}
-			break;
-		}
-		case ST_ATTACH:
-			if (c->readable) {
-				spbuf *o = &c->scratch;
-				sb_reset(o);
-				sb_printf(o, "[attached: %s, %llu bytes, gzip]",
-					  c->b->size.gz_name,
-					  (unsigned long long)c->b->size.gz_bytes);
-				readable_note(c, o->data);
-				c->state = ST_END;
-				break;
-			}
-			if (attachment(c))
-				c->state = ST_END;
-			break;
-		}
+		step(c);
 		if (c->rc != SPONGE_OK)
 			return NULL;
 	}

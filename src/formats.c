@@ -126,6 +126,51 @@ static bool token(cursor *c, const char **s, size_t *n)
 	return *n > 0;
 }
 
+/* RFC 5424's structured data at c: "-" or [id k="v" …]… with \" \] \\
+ * escapes, and the space after it; false when it is not. */
+static bool structured_data(cursor *c)
+{
+	const char *sd = c->p;
+	if (!at_end(c) && *c->p == '-') {
+		c->p++;
+	} else {
+		while (!at_end(c) && *c->p == '[') {
+			bool quoted = false;
+			for (c->p++; !at_end(c); c->p++) {
+				if (*c->p == '\\' && quoted && c->p + 1 < c->end) {
+					c->p++;
+					continue;
+				}
+				if (*c->p == '"')
+					quoted = !quoted;
+				else if (*c->p == ']' && !quoted)
+					break;
+			}
+			if (at_end(c))
+				return false;
+			c->p++;
+		}
+		if (c->p == sd)
+			return false;
+	}
+	if (at_end(c))
+		return true;
+	return *c->p++ == ' ';
+}
+
+/* The stated time, when the field is one (a full date). */
+static void stated_time(const char *ts, size_t tsl, sponge_entry *e)
+{
+	if ((tsl == 1 && ts[0] == '-') || tsl >= 64)
+		return;
+	char buf[64];
+	memcpy(buf, ts, tsl);
+	buf[tsl] = '\0';
+	int64_t t;
+	if (sponge_parse_time(buf, 0, &t) == SPONGE_OK && buf[4] == '-')
+		e->time_us = t;
+}
+
 static int parse_5424(sponge *sp, const char *line, size_t len,
 		      sponge_entry *e)
 {
@@ -140,36 +185,12 @@ static int parse_5424(sponge *sp, const char *line, size_t len,
 	    !token(&c, &app, &al) || !token(&c, &procid, &pl) ||
 	    !token(&c, &msgid, &ml))
 		return 0;
-	/* structured data: "-" or [id k="v" …]… with \" \] \\ escapes */
 	const char *sd = c.p;
-	if (!at_end(&c) && *c.p == '-') {
-		c.p++;
-	} else {
-		while (!at_end(&c) && *c.p == '[') {
-			bool quoted = false;
-			for (c.p++; !at_end(&c); c.p++) {
-				if (*c.p == '\\' && quoted && c.p + 1 < c.end) {
-					c.p++;
-					continue;
-				}
-				if (*c.p == '"')
-					quoted = !quoted;
-				else if (*c.p == ']' && !quoted)
-					break;
-			}
-			if (at_end(&c))
-				return 0;
-			c.p++;
-		}
-		if (c.p == sd)
-			return 0;
-	}
+	if (!structured_data(&c))
+		return 0;
 	size_t sdl = (size_t)(c.p - sd);
-	if (!at_end(&c)) {
-		if (*c.p != ' ')
-			return 0;
-		c.p++;
-	}
+	if (sdl && sd[sdl - 1] == ' ')
+		sdl--;
 	const char *msg = c.p;
 	size_t mlen = (size_t)(c.end - c.p);
 	if (mlen >= 3 && memcmp(msg, "\xEF\xBB\xBF", 3) == 0)
@@ -181,7 +202,7 @@ static int parse_5424(sponge *sp, const char *line, size_t len,
 		toff = keep(sp, app, al);
 	if (!(hl == 1 && host[0] == '-'))
 		hoff = keep(sp, host, hl);
-	if (!(sdl == 1 && sd[0] == '-')) {
+	if (!(sdl == 1 && sd[0] == '-')) { /* the data goes before the text */
 		moff = (long)sp->parsed.len;
 		sb_add(&sp->parsed, sd, sdl);
 		if (mlen)
@@ -190,14 +211,7 @@ static int parse_5424(sponge *sp, const char *line, size_t len,
 		mlen = sp->parsed.len - (size_t)moff;
 		sb_addc(&sp->parsed, '\0');
 	}
-	if (!(tsl == 1 && ts[0] == '-') && tsl < 64) {
-		char buf[64];
-		memcpy(buf, ts, tsl);
-		buf[tsl] = '\0';
-		int64_t t;
-		if (sponge_parse_time(buf, 0, &t) == SPONGE_OK && buf[4] == '-')
-			e->time_us = t;
-	}
+	stated_time(ts, tsl, e);
 	if (sp->parsed.failed)
 		return 0;
 	e->level = pri & 7;
