@@ -4,7 +4,9 @@
  * TLS verified, EHLO, AUTH -- which also tells the plan the server's SIZE.
  * send: libESMTP runs the transaction (MAIL with SIZE=, RCPT, DATA,
  * dot-stuffing) through the relay (smtp_relay.c), which records every
- * reply whole; the outcome is read from that record.
+ * reply whole; the outcome's codes are libESMTP's status API's (the
+ * relay's where that API has nothing or a known quirk), its words the
+ * relay's record.
  * close: QUIT when the connection is between transactions. */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -210,27 +212,78 @@ static int class_of(int code)
 	return code >= 500 ? SP_PERMANENT : SP_TEMPORARY;
 }
 
+/* The transaction's reply codes.  libESMTP's own status API says what it
+ * saw: MAIL's reply, each recipient's, the message's.  The relay's record
+ * stands in where that API has nothing to say or its notes list a quirk:
+ * with every recipient refused the message's status is the answer to
+ * DATA (a 503), a 421 at RCPT leaves it 0, and a refusal before the dot
+ * (the relay stops the transfer) never reaches libESMTP. */
+typedef struct codes {
+	int mail, data;
+	int rcpt_ok, rcpt_temp, rcpt_perm;
+} codes;
+
+static void count_rcpt(smtp_recipient_t r, const char *mailbox, void *arg)
+{
+	(void)mailbox;
+	codes *k = arg;
+	const smtp_status_t *st = smtp_recipient_status(r);
+	int code = st ? st->code : 0;
+	if (code >= 200 && code < 300)
+		k->rcpt_ok++;
+	else if (code >= 500)
+		k->rcpt_perm++;
+	else if (code >= 400)
+		k->rcpt_temp++;
+}
+
+/* What libESMTP says, read before its session goes. */
+static void esmtp_codes(smtp_message_t m, codes *k)
+{
+	memset(k, 0, sizeof *k);
+	const smtp_status_t *st = smtp_reverse_path_status(m);
+	k->mail = st ? st->code : 0;
+	smtp_enumerate_recipients(m, count_rcpt, k);
+	st = smtp_message_transfer_status(m);
+	k->data = st ? st->code : 0;
+}
+
+/* libESMTP's codes, the relay's where libESMTP has none or a quirk. */
+static void merge_codes(codes *k, const smtp_relay *rl)
+{
+	if (!k->mail)
+		k->mail = rl->mail_code;
+	if (!k->rcpt_ok && !k->rcpt_temp && !k->rcpt_perm) {
+		k->rcpt_ok = rl->rcpt_ok;
+		k->rcpt_temp = rl->rcpt_temp;
+		k->rcpt_perm = rl->rcpt_perm;
+	}
+	if (!k->rcpt_ok || !rl->data_sent || !k->data)
+		k->data = rl->data_code;
+}
+
 /* What the relay's record says happened. */
 static void outcome(sponge *sp, smtp_relay *rl, sp_composer *comp,
-		    sp_send_result *r, int smtp_err)
+		    sp_send_result *r, codes k, int smtp_err)
 {
 	char ebuf[128];
+	merge_codes(&k, rl);
 	r->stage = rl->stage ? rl->stage : "mail";
 	if (rl->aborted || comp->rc != SPONGE_OK) {
 		r->outcome = SP_LOCAL;
 		r->stage = "compose";
 		sb_printf(&r->reply, "reading the spool failed: %s",
 			  sponge_errmsg(sp));
-	} else if (rl->mail_code >= 400) {
-		r->outcome = rl->mail_code == 530 ? SP_AUTH : class_of(rl->mail_code);
+	} else if (k.mail >= 400) {
+		r->outcome = k.mail == 530 ? SP_AUTH : class_of(k.mail);
 		r->stage = "mail";
 		sb_adds(&r->reply, rl->reply.data);
-	} else if (rl->mail_code && !rl->rcpt_ok &&
-		   (rl->rcpt_temp || rl->rcpt_perm)) {
-		r->outcome = rl->rcpt_temp ? SP_TEMPORARY : SP_PERMANENT;
+	} else if (k.mail && !k.rcpt_ok &&
+		   (k.rcpt_temp || k.rcpt_perm)) {
+		r->outcome = k.rcpt_temp ? SP_TEMPORARY : SP_PERMANENT;
 		r->stage = "rcpt";
 		sb_adds(&r->reply, rl->refused.data);
-	} else if (rl->data_sent && rl->data_code >= 200 && rl->data_code < 300) {
+	} else if (rl->data_sent && k.data >= 200 && k.data < 300) {
 		r->outcome = SP_SENT;
 		r->stage = "";
 		sb_adds(&r->reply, rl->reply.data);
@@ -238,8 +291,8 @@ static void outcome(sponge *sp, smtp_relay *rl, sp_composer *comp,
 		if (rl->refused.len)
 			sb_printf(&r->reply, "; not accepted: %s",
 				  rl->refused.data);
-	} else if (rl->data_code >= 400) {
-		r->outcome = class_of(rl->data_code);
+	} else if (k.data >= 400) {
+		r->outcome = class_of(k.data);
 		r->stage = "data";
 		sb_adds(&r->reply, rl->reply.data);
 	} else { /* no verdict: the connection broke or timed out */
@@ -262,7 +315,7 @@ static void outcome(sponge *sp, smtp_relay *rl, sp_composer *comp,
  * message from the composer.  Its timeouts outlast the relay's, so the
  * relay, which talks to the server, decides. */
 static int run_libesmtp(const sp_config *cfg, smtp_relay *rl,
-			sp_composer *comp, int *smtp_err)
+			sp_composer *comp, codes *k, int *smtp_err)
 {
 	smtp_session_t s = smtp_create_session();
 	smtp_message_t m = s ? smtp_add_message(s) : NULL;
@@ -286,6 +339,7 @@ static int run_libesmtp(const sp_config *cfg, smtp_relay *rl,
 	smtp_set_messagecb(m, message_cb, &mc);
 	smtp_start_session(s);
 	*smtp_err = smtp_errno();
+	esmtp_codes(m, k);
 	smtp_destroy_session(s);
 	return SPONGE_OK;
 }
@@ -306,10 +360,12 @@ static int smtp_send(sponge *sp, void *link, sp_composer *comp,
 		return sp_send_failed(sp, r, "smtp relay");
 	}
 	int smtp_err = 0;
-	int rc = run_libesmtp(&sp->cfg, &rl, comp, &smtp_err);
+	codes k;
+	memset(&k, 0, sizeof k);
+	int rc = run_libesmtp(&sp->cfg, &rl, comp, &k, &smtp_err);
 	sr_stop(&rl);
 	if (rc == SPONGE_OK)
-		outcome(sp, &rl, comp, r, smtp_err);
+		outcome(sp, &rl, comp, r, k, smtp_err);
 	/* QUIT only between transactions: inside DATA it would be text */
 	l->clean = !rl.broke.len && (!rl.data_started || rl.data_sent);
 	sr_free(&rl);
