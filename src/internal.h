@@ -265,7 +265,7 @@ SP_HIDDEN int sp_spawn_sh(const char *cmd, const int fds[3], pid_t *pid);
 typedef struct sqlite3 sqlite3;
 typedef struct sqlite3_stmt sqlite3_stmt;
 
-#define MULTI_ROWS 32
+#define SP_MULTI_ROWS 32
 
 typedef struct sp_queued {
 	int64_t time_us;
@@ -282,12 +282,13 @@ struct sponge {
 	sp_config cfg;
 	char host[256];
 	spbuf err;
+	spbuf warnings;         /* sponge_config_warnings' text */
 	spbuf info;        /* what the last sponge_check_smtp() found */
 	spbuf cfg_error;   /* a config problem outside [spool] ("" none):
 			      ingestion goes on, flush refuses */
 	sqlite3_stmt *ins[2];       /* insert one record ([1]: with the
 				       received column) */
-	sqlite3_stmt *ins_multi[2]; /* insert MULTI_ROWS records */
+	sqlite3_stmt *ins_multi[2]; /* insert SP_MULTI_ROWS records */
 	spbuf clean;       /* scratch for cleaning one message */
 	spbuf parsed;      /* storage for sponge_parse_line() results */
 	/* batching */

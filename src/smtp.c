@@ -344,6 +344,25 @@ static int run_libesmtp(const sp_config *cfg, smtp_relay *rl,
 	return SPONGE_OK;
 }
 
+/* The relay could not start: out of descriptors, a sandbox that forbids
+ * listening on loopback (a setting to change, so a configuration error),
+ * or else a local failure. */
+static void relay_failed(sp_send_result *r, int e)
+{
+	r->stage = "relay";
+	if (e == EPERM || e == EACCES || e == EADDRNOTAVAIL || e == EAFNOSUPPORT) {
+		r->outcome = SP_CONFIG;
+		sb_printf(&r->reply, "listening on 127.0.0.1 is not allowed here "
+				     "(%s): the SMTP transport passes the message "
+				     "through a loopback listener of its own; "
+				     "allow it in the sandbox (or use transport "
+				     "= sendmail)", strerror(e));
+		return;
+	}
+	r->outcome = e == EMFILE || e == ENFILE ? SP_RESOURCE : SP_LOCAL;
+	sb_printf(&r->reply, "starting the relay: %s", strerror(e));
+}
+
 static int smtp_send(sponge *sp, void *link, sp_composer *comp,
 		     sp_send_result *r, sponge_writer out, void *arg)
 {
@@ -351,10 +370,7 @@ static int smtp_send(sponge *sp, void *link, sp_composer *comp,
 	smtp_link *l = link;
 	smtp_relay rl;
 	if (!sr_start(&rl, &l->c)) {
-		int e = errno;
-		r->outcome = e == EMFILE || e == ENFILE ? SP_RESOURCE : SP_LOCAL;
-		r->stage = "relay";
-		sb_printf(&r->reply, "starting the relay: %s", strerror(e));
+		relay_failed(r, errno);
 		sr_stop(&rl);
 		sr_free(&rl);
 		return sp_send_failed(sp, r, "smtp relay");

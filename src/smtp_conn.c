@@ -323,7 +323,7 @@ static int exchange(sc_conn *c, const char *stage, const char *cmd, size_t n)
 	int64_t d = sc_deadline(c);
 	if ((n && !sc_send(c, cmd, n, d)) || !sc_reply(c, d, NULL))
 		return c->tls_alert /* refused, not a network fault */
-			       ? fail(c, SP_TLS, "tls", "%s", c->lines.data)
+			       ? fail(c, SP_TLS_FAILED, "tls", "%s", c->lines.data)
 			       : fail(c, SP_TEMPORARY, stage, "%s",
 				      c->lines.data);
 	return SPONGE_OK;
@@ -512,10 +512,10 @@ static int tls_failed(sc_conn *c, int wait)
 	const char *host = c->p.host;
 	long v = c->verify_err;
 	if (v == X509_V_ERR_HOSTNAME_MISMATCH || v == X509_V_ERR_IP_ADDRESS_MISMATCH)
-		return fail(c, SP_TLS, "tls", "certificate is for %s, not %s",
+		return fail(c, SP_TLS_FAILED, "tls", "certificate is for %s, not %s",
 			    c->cert_names[0] ? c->cert_names : "no name", host);
 	if (v)
-		return fail(c, SP_TLS, "tls", "certificate verify failed: %s (%s)",
+		return fail(c, SP_TLS_FAILED, "tls", "certificate verify failed: %s (%s)",
 			    X509_verify_cert_error_string(v), c->cert_subject);
 	unsigned long e = ERR_peek_last_error();
 	int reason = ERR_GET_REASON(e);
@@ -537,7 +537,7 @@ static int tls_failed(sc_conn *c, int wait)
 	else
 		why = ERR_reason_error_string(e) ? ERR_reason_error_string(e)
 						 : "unknown error";
-	return fail(c, SP_TLS, "tls", "TLS handshake with %s failed: %s", host,
+	return fail(c, SP_TLS_FAILED, "tls", "TLS handshake with %s failed: %s", host,
 		    why);
 }
 
@@ -661,7 +661,7 @@ static int ehlo(sc_conn *c)
 static int starttls(sc_conn *c)
 {
 	if (!c->starttls)
-		return fail(c, SP_TLS, "starttls",
+		return fail(c, SP_TLS_FAILED, "starttls",
 			    "%s does not offer STARTTLS (and smtp.tls = starttls "
 			    "requires it)", c->p.host);
 	sp_crash_point("starttls");
@@ -669,10 +669,10 @@ static int starttls(sc_conn *c)
 	if (rc)
 		return rc;
 	if (c->code != 220)
-		return fail(c, SP_TLS, "starttls", "STARTTLS refused: %s",
+		return fail(c, SP_TLS_FAILED, "starttls", "STARTTLS refused: %s",
 			    c->reply.data);
 	if (c->in.len) /* bytes sent before TLS must not count as after it */
-		return fail(c, SP_TLS, "starttls", "the server sent data after "
+		return fail(c, SP_TLS_FAILED, "starttls", "the server sent data after "
 						   "its STARTTLS reply");
 	if ((rc = tls_start(c)))
 		return rc;

@@ -29,22 +29,22 @@ const char *sponge_config_warnings(sponge *sp)
 {
 	if (!sp)
 		return "";
-	sb_reset(&sp->err);
+	sb_reset(&sp->warnings);
 	const sp_config *c = &sp->cfg;
 	const char *f = c->path ? c->path : "(no config file)";
 	if (!c->verify)
-		sb_printf(&sp->err, "%s: smtp.verify = no: the server's "
+		sb_printf(&sp->warnings, "%s: smtp.verify = no: the server's "
 				    "certificate and name are not checked\n", f);
 	if (c->tls == SP_TLS_NONE)
-		sb_printf(&sp->err, "%s: smtp.tls = none: mail goes over the "
+		sb_printf(&sp->warnings, "%s: smtp.tls = none: mail goes over the "
 				    "network in clear text\n", f);
 	struct stat st;
 	if (c->path && c->password_command && stat(c->path, &st) == 0 &&
 	    (st.st_mode & 044))
-		sb_printf(&sp->err, "%s: readable by group or others, and "
+		sb_printf(&sp->warnings, "%s: readable by group or others, and "
 				    "smtp.password_command may hold the password "
 				    "(chmod 600 it)\n", f);
-	return sp->err.data;
+	return sp->warnings.data;
 }
 
 int sp_get_policy(const sponge *sp, sponge_policy *out)
@@ -166,6 +166,7 @@ int sponge_open(sponge **out, const char *spool_path, const char *config_path,
 	memset(sp, 0, sizeof *sp);
 	sp->generation = sp_fork_generation();
 	sb_init(&sp->err, 4096);
+	sb_init(&sp->warnings, 0);
 	sb_init(&sp->info, 1024);
 	sb_init(&sp->cfg_error, 4096);
 	sb_init(&sp->clean, 0);
@@ -208,6 +209,7 @@ int sponge_close(sponge *sp)
 	sb_free(&sp->clean);
 	sb_free(&sp->parsed);
 	sb_free(&sp->err);
+	sb_free(&sp->warnings);
 	sb_free(&sp->info);
 	sb_free(&sp->cfg_error);
 	sp_free(sp);

@@ -215,7 +215,7 @@ int sp_store_open(sponge *sp)
 	}
 	if (code != SPONGE_OK)
 		return code;
-	/* One statement for a single row and one for MULTI_ROWS rows at a
+	/* One statement for a single row and one for SP_MULTI_ROWS rows at a
 	 * time: per-statement overhead is a large part of ingest cost.  Each
 	 * without and with the received column (rarely needed: a column
 	 * more in every row costs ingest about a tenth). */
@@ -229,7 +229,7 @@ int sp_store_open(sponge *sp)
 		rc = sqlite3_prepare_v3(sp->db, sql.data, -1,
 					SQLITE_PREPARE_PERSISTENT, &sp->ins[r],
 					NULL);
-		for (int i = 1; i < MULTI_ROWS; i++)
+		for (int i = 1; i < SP_MULTI_ROWS; i++)
 			sb_adds(&sql, r ? ",(?,?,?,?,?,?,?)" : ",(?,?,?,?,?,?)");
 		if (rc == SQLITE_OK)
 			rc = sql.failed ? SQLITE_NOMEM
@@ -260,7 +260,7 @@ int sp_shrink(sponge *sp)
 
 /* ---- writing ------------------------------------------------------ */
 
-/* Insert n queued records (1 or MULTI_ROWS); the first gets id `id` when
+/* Insert n queued records (1 or SP_MULTI_ROWS); the first gets id `id` when
  * id > 0, the others the next ids. */
 static int insert_rows(sponge *sp, int n, int64_t id, const sp_queued *q)
 {
@@ -319,9 +319,9 @@ int sp_store_write(sponge *sp, bool durable)
 	if (rc == SPONGE_OK &&
 	    (rc = sp_store_int(sp, NEXT_ID_SQL, &next)) == SPONGE_OK) {
 		size_t i = 0;
-		for (; rc == SPONGE_OK && i + MULTI_ROWS <= sp->qn;
-		     i += MULTI_ROWS)
-			rc = insert_rows(sp, MULTI_ROWS, i ? 0 : next,
+		for (; rc == SPONGE_OK && i + SP_MULTI_ROWS <= sp->qn;
+		     i += SP_MULTI_ROWS)
+			rc = insert_rows(sp, SP_MULTI_ROWS, i ? 0 : next,
 					 &sp->q[i]);
 		for (; rc == SPONGE_OK && i < sp->qn; i++)
 			rc = insert_rows(sp, 1, i ? 0 : next, &sp->q[i]);

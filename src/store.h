@@ -83,7 +83,7 @@ SP_HIDDEN int sp_store_record_failure(sponge *sp, const struct sp_batch *b,
 
 /* Before deleting records: remember the highest id handed out so far,
  * so that no id is ever reused. */
-#define ID_FLOOR_SQL                                                          \
+#define SP_ID_FLOOR_SQL                                                          \
 	"INSERT INTO meta(key, value) SELECT 'id_floor', max(id) FROM records " \
 	"WHERE true ON CONFLICT(key) DO UPDATE SET value = "                  \
 	"max(value, coalesce(excluded.value, 0))"

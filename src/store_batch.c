@@ -147,7 +147,7 @@ int sp_store_expire(sponge *sp, int64_t now, int64_t *dropped)
 	if (rc)
 		return rc;
 	sqlite3_stmt *st;
-	int r = sqlite3_exec(sp->db, ID_FLOOR_SQL, NULL, NULL, NULL);
+	int r = sqlite3_exec(sp->db, SP_ID_FLOOR_SQL, NULL, NULL, NULL);
 	if (r == SQLITE_OK)
 		r = sqlite3_prepare_v2(sp->db,
 				       "DELETE FROM records WHERE "
@@ -328,7 +328,7 @@ static int commit_first(sponge *sp, const sp_batch *b, const char *reply,
 			int64_t *hist, bool *more)
 {
 	int rc;
-	if ((rc = sp_store_exec(sp, ID_FLOOR_SQL, "committing the flush")) ||
+	if ((rc = sp_store_exec(sp, SP_ID_FLOOR_SQL, "committing the flush")) ||
 	    (rc = history_row(sp, "sent", "", reply, b)))
 		return rc;
 	*hist = sqlite3_last_insert_rowid(sp->db);

@@ -1,4 +1,4 @@
-/* counts.c - records counted per level as they come and go, and the
+/* store_counts.c - records counted per level as they come and go, and the
  * spool caps that use those counts. */
 #include <stdio.h>
 #include <string.h>
@@ -263,7 +263,7 @@ static int64_t drop(sponge *sp, cap_state *cs, int64_t want, int64_t bytes,
 		    int *rc)
 {
 	if (!cs->floor_set) {
-		int r = sqlite3_exec(sp->db, ID_FLOOR_SQL, NULL, NULL, NULL);
+		int r = sqlite3_exec(sp->db, SP_ID_FLOOR_SQL, NULL, NULL, NULL);
 		if (r != SQLITE_OK) {
 			*rc = sp_dberr(sp, r, "keeping the spool small");
 			return 0;

@@ -251,7 +251,7 @@ static int purge_piece(sponge *sp, int64_t before_us, int64_t *after,
 	if (rc)
 		return rc;
 	sqlite3_stmt *st = NULL;
-	if ((rc = sp_store_exec(sp, ID_FLOOR_SQL, "purging")) == SPONGE_OK) {
+	if ((rc = sp_store_exec(sp, SP_ID_FLOOR_SQL, "purging")) == SPONGE_OK) {
 		int r = sqlite3_prepare_v2(
 			sp->db,
 			"DELETE FROM records WHERE id IN (SELECT id FROM records "

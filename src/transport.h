@@ -11,14 +11,14 @@ typedef struct sp_composer sp_composer; /* flush.h */
  * without saying what happened has not sent anything. */
 enum sp_outcome {
 	SP_OUTCOME_UNKNOWN = 0,
-	SP_SENT,      /* the server (or command, or file) took it */
-	SP_TEMPORARY, /* try again later: network, 4xx, timeout */
-	SP_PERMANENT, /* 5xx */
-	SP_AUTH,      /* AUTH refused */
-	SP_TLS,       /* no STARTTLS, handshake or certificate failure */
-	SP_CONFIG,    /* the configuration cannot work */
-	SP_LOCAL,     /* local failure (memory, spool read) */
-	SP_RESOURCE,  /* out of file descriptors: a local failure too */
+	SP_SENT,       /* the server (or command, or file) took it */
+	SP_TEMPORARY,  /* try again later: network, 4xx, timeout */
+	SP_PERMANENT,  /* 5xx */
+	SP_AUTH,       /* AUTH refused */
+	SP_TLS_FAILED, /* no STARTTLS, handshake or certificate failure */
+	SP_CONFIG,     /* the configuration cannot work */
+	SP_LOCAL,      /* local failure (memory, spool read) */
+	SP_RESOURCE,   /* out of file descriptors: a local failure too */
 };
 
 typedef struct sp_send_result {

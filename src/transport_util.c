@@ -70,7 +70,7 @@ int sp_outcome_code(int o)
 	case SP_TEMPORARY: return SPONGE_ETEMPFAIL;
 	case SP_PERMANENT: return SPONGE_EPERMFAIL;
 	case SP_AUTH: return SPONGE_EAUTH;
-	case SP_TLS: return SPONGE_ETLS;
+	case SP_TLS_FAILED: return SPONGE_ETLS;
 	case SP_RESOURCE: return SPONGE_ERESOURCE;
 	case SP_CONFIG: return SPONGE_ECONFIG;
 	default: return SPONGE_EIO;

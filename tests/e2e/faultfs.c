@@ -76,3 +76,16 @@ int socket(int domain, int type, int protocol)
 		real = (int (*)(int, int, int))dlsym(RTLD_NEXT, "socket");
 	return real(domain, type, protocol);
 }
+
+int bind(int fd, const struct sockaddr *a, socklen_t n)
+{
+	static int (*real)(int, const struct sockaddr *, socklen_t);
+	const char *e = getenv("FAULTFS_BIND_ERRNO");
+	if (e) {
+		errno = atoi(e);
+		return -1;
+	}
+	if (!real)
+		*(void **)&real = dlsym(RTLD_NEXT, "bind");
+	return real(fd, a, n);
+}

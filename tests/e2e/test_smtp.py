@@ -2,6 +2,7 @@
 the library owns, TLS 1.3 with STARTTLS, TLS errors that name the cause,
 the server's SIZE on the first message, replies kept whole, the HELO
 name, refused recipients, OAuth2, running out of descriptors."""
+import errno
 import os
 import socket
 import ssl
@@ -491,6 +492,27 @@ class DescriptorsTest(FlushTest):
         self.assertEqual(p.returncode, 71, p.stderr)  # EX_OSERR
         self.assertIn(b"Too many open files", p.stderr)
         self.assertEqual(self.history()[-1]["outcome"], "local")
+
+
+class SandboxTest(FlushTest):
+    def test_no_loopback_listener_says_so(self):
+        """A sandbox that forbids listening (bind fails with EPERM) is
+        named as such, a configuration error, and nothing is lost."""
+        srv = self.start()
+        self.write_config(srv.port)
+        self.seed()
+        env = dict(self.env, LD_PRELOAD=os.environ["LOGSPONGE_FAULTFS"],
+                   FAULTFS_BIND_ERRNO=str(errno.EPERM),
+                   ASAN_OPTIONS="verify_asan_link_order=0")
+        p = self.flush(env=env)
+        self.assertEqual(p.returncode, 78, p.stderr)  # EX_CONFIG
+        self.assertIn(b"listening on 127.0.0.1 is not allowed here", p.stderr)
+        self.assertEqual(len(p.stderr.strip().split(b"\n")), 1, p.stderr)
+        self.assertEqual(self.history()[-1]["stage"], "relay")
+        self.assertEqual(srv.messages, [])
+        p = self.flush()  # the sandbox lifted: it goes
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(len(srv.messages), 1)
 
 
 class FewDescriptorsTest(FlushTest):

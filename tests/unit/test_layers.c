@@ -676,6 +676,22 @@ START_TEST(outcome_unknown_is_not_sent)
 }
 END_TEST
 
+/* The config's warnings have a buffer of their own: asking for them
+ * leaves the last error's message as it was. */
+START_TEST(warnings_keep_the_error)
+{
+	sponge *sp = open_with("[smtp]\nverify = no\n");
+	sponge_flush_result res;
+	ck_assert_int_eq(sponge_flush(sp, SPONGE_FLUSH_DRY_RUN, NULL, NULL, &res),
+			 SPONGE_EINVAL);
+	ck_assert_str_eq(sponge_errmsg(sp), "dry run needs a writer");
+	ck_assert_ptr_nonnull(strstr(sponge_config_warnings(sp),
+				     "smtp.verify = no"));
+	ck_assert_str_eq(sponge_errmsg(sp), "dry run needs a writer");
+	sponge_close(sp);
+}
+END_TEST
+
 Suite *layers_suite(void)
 {
 	Suite *s = suite_create("layers");
@@ -690,6 +706,7 @@ Suite *layers_suite(void)
 	tcase_add_test(t, plan_size_composes_once);
 	tcase_add_test(t, plan_capped_reads_what_it_sends);
 	tcase_add_test(t, plan_capped_that_fits_whole);
+	tcase_add_test(t, warnings_keep_the_error);
 	tcase_add_test(t, store_counts_follow_every_change);
 	tcase_add_test(t, store_purge_in_pieces);
 	tcase_add_test(t, transport_registry);
