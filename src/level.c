@@ -18,14 +18,75 @@ const char *sp_level_column(int level) { return level_columns[level & 7]; }
 
 static const struct alias {
 	const char *name;
-	int level;
+	unsigned char len;
+	unsigned char level;
 } aliases[] = {
-	{"emerg", 0},    {"emergency", 0}, {"panic", 0},    {"alert", 1},
-	{"crit", 2},     {"critical", 2},  {"fatal", 2},    {"err", 3},
-	{"error", 3},    {"warning", 4},   {"warn", 4},     {"notice", 5},
-	{"info", 6},     {"information", 6}, {"informational", 6},
-	{"debug", 7},    {"trace", 7},
+#define A(name, level) {name, sizeof name - 1, level}
+	/* by first letter: see first_alias() */
+	A("alert", 1),	  A("crit", 2),	     A("critical", 2), A("debug", 7),
+	A("emerg", 0),	  A("emergency", 0), A("err", 3),      A("error", 3),
+	A("fatal", 2),	  A("info", 6),	     A("information", 6),
+	A("informational", 6), A("notice", 5), A("panic", 0), A("trace", 7),
+	A("warning", 4),  A("warn", 4),
+#undef A
 };
+#define NALIASES (sizeof aliases / sizeof aliases[0])
+
+/* The first alias starting with letter c (lower case), or NALIASES. */
+static size_t first_alias(char c)
+{
+	switch (c) {
+	case 'a': return 0;
+	case 'c': return 1;
+	case 'd': return 3;
+	case 'e': return 4;
+	case 'f': return 8;
+	case 'i': return 9;
+	case 'n': return 12;
+	case 'p': return 13;
+	case 't': return 14;
+	case 'w': return 15;
+	default: return NALIASES;
+	}
+}
+
+/* Byte classes for the scanners below: one table lookup per byte. */
+enum {
+	C_DIGIT = 1,
+	C_ALPHA = 2,
+	C_SPACE = 4,  /* space, tab */
+	C_TS = 8,     /* in a timestamp token: digits and -:.,/TZ+ */
+	C_KEY = 16,   /* may start a level key (level lvl loglevel severity) */
+	C_WEND = 32,  /* may end a level word: :]>)|, */
+};
+#define DIGITS(f)                                                              \
+	['0'] = (f), ['1'] = (f), ['2'] = (f), ['3'] = (f), ['4'] = (f),       \
+	['5'] = (f), ['6'] = (f), ['7'] = (f), ['8'] = (f), ['9'] = (f)
+static const unsigned char cls[256] = {
+	DIGITS(C_DIGIT | C_TS),
+	[' '] = C_SPACE, ['\t'] = C_SPACE,
+	['-'] = C_TS, [':'] = C_TS | C_WEND, ['.'] = C_TS, [','] = C_TS | C_WEND,
+	['/'] = C_TS, ['+'] = C_TS,
+	[']'] = C_WEND, ['>'] = C_WEND, [')'] = C_WEND, ['|'] = C_WEND,
+	['a'] = C_ALPHA, ['b'] = C_ALPHA, ['c'] = C_ALPHA, ['d'] = C_ALPHA,
+	['e'] = C_ALPHA, ['f'] = C_ALPHA, ['g'] = C_ALPHA, ['h'] = C_ALPHA,
+	['i'] = C_ALPHA, ['j'] = C_ALPHA, ['k'] = C_ALPHA,
+	['l'] = C_ALPHA | C_KEY, ['m'] = C_ALPHA, ['n'] = C_ALPHA,
+	['o'] = C_ALPHA, ['p'] = C_ALPHA, ['q'] = C_ALPHA, ['r'] = C_ALPHA,
+	['s'] = C_ALPHA | C_KEY, ['t'] = C_ALPHA, ['u'] = C_ALPHA,
+	['v'] = C_ALPHA, ['w'] = C_ALPHA, ['x'] = C_ALPHA, ['y'] = C_ALPHA,
+	['z'] = C_ALPHA,
+	['A'] = C_ALPHA, ['B'] = C_ALPHA, ['C'] = C_ALPHA, ['D'] = C_ALPHA,
+	['E'] = C_ALPHA, ['F'] = C_ALPHA, ['G'] = C_ALPHA, ['H'] = C_ALPHA,
+	['I'] = C_ALPHA, ['J'] = C_ALPHA, ['K'] = C_ALPHA,
+	['L'] = C_ALPHA | C_KEY, ['M'] = C_ALPHA, ['N'] = C_ALPHA,
+	['O'] = C_ALPHA, ['P'] = C_ALPHA, ['Q'] = C_ALPHA, ['R'] = C_ALPHA,
+	['S'] = C_ALPHA | C_KEY, ['T'] = C_ALPHA | C_TS, ['U'] = C_ALPHA,
+	['V'] = C_ALPHA, ['W'] = C_ALPHA, ['X'] = C_ALPHA, ['Y'] = C_ALPHA,
+	['Z'] = C_ALPHA | C_TS,
+};
+#undef DIGITS
+#define IS(c, f) ((cls[(unsigned char)(c)] & (f)) != 0)
 
 const char *sponge_level_name(int level)
 {
@@ -36,9 +97,12 @@ static int level_from_word(const char *w, size_t n)
 {
 	if (n == 1 && w[0] >= '0' && w[0] <= '7')
 		return w[0] - '0';
-	for (size_t i = 0; i < sizeof aliases / sizeof aliases[0]; i++)
-		if (strlen(aliases[i].name) == n &&
-		    strncasecmp(aliases[i].name, w, n) == 0)
+	if (n < 3 || n > 13)
+		return -1;
+	char first = (char)(w[0] | 0x20);
+	for (size_t i = first_alias(first);
+	     i < NALIASES && aliases[i].name[0] == first; i++)
+		if (aliases[i].len == n && strncasecmp(aliases[i].name, w, n) == 0)
 			return aliases[i].level;
 	return -1;
 }
@@ -48,12 +112,9 @@ int sponge_level_from_name(const char *name)
 	return name ? level_from_word(name, strlen(name)) : -1;
 }
 
-static bool is_alpha(unsigned char c)
-{
-	return (c | 0x20) >= 'a' && (c | 0x20) <= 'z';
-}
-static bool is_digit(unsigned char c) { return c >= '0' && c <= '9'; }
-static bool is_space(unsigned char c) { return c == ' ' || c == '\t'; }
+static bool is_alpha(unsigned char c) { return IS(c, C_ALPHA); }
+static bool is_digit(unsigned char c) { return IS(c, C_DIGIT); }
+static bool is_space(unsigned char c) { return IS(c, C_SPACE); }
 
 /* "<N>" or "<PRI>" syslog / sd-daemon prefix. */
 static int detect_pri(const char *s, size_t n, size_t *skip)
@@ -90,15 +151,16 @@ static int level_from_number(long v)
 
 static const char *const level_keys[] = {"level", "lvl", "severity",
 					 "loglevel"};
+static const unsigned char level_key_len[] = {5, 3, 8, 8};
 
 /* `"level": "error"` or `"level": 50` anywhere in a JSON object line. */
 static int detect_json(const char *s, size_t n)
 {
 	for (size_t i = 0; i + 1 < n; i++) {
-		if (s[i] != '"')
+		if (s[i] != '"' || !IS(s[i + 1], C_KEY))
 			continue;
 		for (size_t k = 0; k < 4; k++) {
-			size_t kl = strlen(level_keys[k]);
+			size_t kl = level_key_len[k];
 			if (i + kl + 2 > n ||
 			    strncasecmp(s + i + 1, level_keys[k], kl) != 0 ||
 			    s[i + 1 + kl] != '"')
@@ -138,10 +200,11 @@ static int detect_json(const char *s, size_t n)
 static int detect_logfmt(const char *s, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
-		if (i > 0 && !is_space((unsigned char)s[i - 1]))
+		if (!IS(s[i], C_KEY) ||
+		    (i > 0 && !is_space((unsigned char)s[i - 1])))
 			continue;
 		for (size_t k = 0; k < 4; k++) {
-			size_t kl = strlen(level_keys[k]);
+			size_t kl = level_key_len[k];
 			if (i + kl + 1 >= n ||
 			    strncasecmp(s + i, level_keys[k], kl) != 0 ||
 			    s[i + kl] != '=')
@@ -188,18 +251,18 @@ static size_t timestamp_token(const char *s, size_t n)
 	}
 	if (i >= n || !is_digit((unsigned char)s[i]))
 		return 0;
-	while (i < n && (br || !is_space((unsigned char)s[i])) && s[i] != ']') {
-		if (!strchr(br ? "0123456789-:.,/TZ+ " : "0123456789-:.,/TZ+",
-			    s[i]))
+	if (!br) { /* up to a space, a ']' or the end */
+		while (i < n && IS(s[i], C_TS))
+			i++;
+		return i < n && !is_space((unsigned char)s[i]) && s[i] != ']' ? 0
+									  : i;
+	}
+	while (i < n && s[i] != ']') { /* spaces too, not tabs */
+		if (!IS(s[i], C_TS) && s[i] != ' ')
 			return 0;
 		i++;
 	}
-	if (br) {
-		if (i >= n || s[i] != ']')
-			return 0;
-		i++;
-	}
-	return i;
+	return i < n ? i + 1 : 0; /* past the ']' */
 }
 
 /* "ERROR:", "[warn]", "<crit>", "E ", glog "E1121 …", after up to two
@@ -239,7 +302,7 @@ static int detect_word(const char *s, size_t n)
 			return letter_level(s[w]);
 		return -1;
 	}
-	if (!(is_space((unsigned char)end) || strchr(":]>)|,", end)))
+	if (!IS(end, C_SPACE | C_WEND))
 		return -1;
 	return level_from_word(s + w, wl);
 }

@@ -126,6 +126,19 @@ START_TEST(level_names)
 	for (int l = 0; l < 8; l++)
 		ck_assert_int_eq(sponge_level_from_name(sponge_level_name(l)),
 				 l);
+	static const struct { const char *name; int level; } every[] = {
+		{"emerg", 0}, {"EMERGENCY", 0}, {"Panic", 0}, {"alert", 1},
+		{"crit", 2}, {"CRITICAL", 2}, {"fatal", 2}, {"err", 3},
+		{"Error", 3}, {"warning", 4}, {"warn", 4}, {"NOTICE", 5},
+		{"info", 6}, {"Information", 6}, {"informational", 6},
+		{"debug", 7}, {"TRACE", 7}, {"0", 0}, {"7", 7},
+		{"8", -1}, {"er", -1}, {"errors", -1}, {"informationals", -1},
+		{"", -1}, {"xyz", -1}, {"@rror", -1}, {"[rror", -1},
+	};
+	for (size_t i = 0; i < sizeof every / sizeof every[0]; i++)
+		ck_assert_msg(sponge_level_from_name(every[i].name) ==
+				      every[i].level,
+			      "%s", every[i].name);
 	ck_assert_int_eq(sponge_level_from_name("WARN"), SPONGE_WARNING);
 	ck_assert_int_eq(sponge_level_from_name("Fatal"), SPONGE_CRIT);
 	ck_assert_int_eq(sponge_level_from_name("trace"), SPONGE_DEBUG);
