@@ -112,6 +112,23 @@ SP_HIDDEN bool sp_mask(spbuf *out, const char *s, size_t n);
 /* 64-bit FNV-1a: the offset basis and prime, and one byte more into h. */
 #define SP_FNV_BASIS 14695981039346656037ULL
 #define SP_FNV_PRIME 1099511628211ULL
+/* True when all 8 bytes of w are in 0x20..0x7E (SWAR; see "Bit Twiddling
+ * Hacks", hasless/haszero). */
+#define SP_ONES 0x0101010101010101ULL
+#define SP_HIGH 0x8080808080808080ULL
+static inline bool sp_word_printable(uint64_t w)
+{
+	uint64_t lt20 = (w - SP_ONES * 0x20) & ~w & SP_HIGH;
+	uint64_t x = w ^ (SP_ONES * 0x7F);
+	uint64_t is7f = (x - SP_ONES) & ~x & SP_HIGH;
+	return ((w & SP_HIGH) | lt20 | is7f) == 0;
+}
+/* True when no byte of w is c. */
+static inline bool sp_word_lacks(uint64_t w, unsigned char c)
+{
+	uint64_t x = w ^ (SP_ONES * c);
+	return ((x - SP_ONES) & ~x & SP_HIGH) == 0;
+}
 static inline uint64_t sp_fnv_byte(uint64_t h, unsigned char b)
 {
 	return (h ^ b) * SP_FNV_PRIME;

@@ -46,6 +46,11 @@ bool sp_qp_line(spbuf *out, const char *s, size_t n)
 		 * the first, which may be "." or "From "; not a final blank) */
 		size_t run = 0;
 		if (i > 0) {
+			for (uint64_t w; i + run + 8 <= n; run += 8) {
+				memcpy(&w, s + i + run, 8); /* 8 at a time */
+				if (!sp_word_printable(w) || !sp_word_lacks(w, '='))
+					break;
+			}
 			while (i + run < n && qp_plain(s[i + run]))
 				run++;
 			if (run && i + run == n &&

@@ -51,55 +51,64 @@ static size_t utf8_seq(const unsigned char *s, size_t avail, size_t *bad)
 	return need;
 }
 
-#define ONES 0x0101010101010101ULL
-#define HIGH 0x8080808080808080ULL
+/* Byte classes for masking values: one lookup per byte. */
+enum { V_DIGIT = 1, V_HEX = 2, V_ALNUM = 4, V_SEP = 8 };
+#define V_D (V_DIGIT | V_HEX | V_ALNUM)
+#define V_X (V_HEX | V_ALNUM)
+#define V_A V_ALNUM
+static const unsigned char vcls[256] = {
+	['0'] = V_D, ['1'] = V_D, ['2'] = V_D, ['3'] = V_D, ['4'] = V_D,
+	['5'] = V_D, ['6'] = V_D, ['7'] = V_D, ['8'] = V_D, ['9'] = V_D,
+	['a'] = V_X, ['b'] = V_X, ['c'] = V_X, ['d'] = V_X, ['e'] = V_X,
+	['f'] = V_X, ['A'] = V_X, ['B'] = V_X, ['C'] = V_X, ['D'] = V_X,
+	['E'] = V_X, ['F'] = V_X,
+	['g'] = V_A, ['h'] = V_A, ['i'] = V_A, ['j'] = V_A, ['k'] = V_A,
+	['l'] = V_A, ['m'] = V_A, ['n'] = V_A, ['o'] = V_A, ['p'] = V_A,
+	['q'] = V_A, ['r'] = V_A, ['s'] = V_A, ['t'] = V_A, ['u'] = V_A,
+	['v'] = V_A, ['w'] = V_A, ['x'] = V_A, ['y'] = V_A, ['z'] = V_A,
+	['G'] = V_A, ['H'] = V_A, ['I'] = V_A, ['J'] = V_A, ['K'] = V_A,
+	['L'] = V_A, ['M'] = V_A, ['N'] = V_A, ['O'] = V_A, ['P'] = V_A,
+	['Q'] = V_A, ['R'] = V_A, ['S'] = V_A, ['T'] = V_A, ['U'] = V_A,
+	['V'] = V_A, ['W'] = V_A, ['X'] = V_A, ['Y'] = V_A, ['Z'] = V_A,
+	['.'] = V_SEP, [':'] = V_SEP, ['-'] = V_SEP,
+};
+#undef V_D
+#undef V_X
+#undef V_A
+#define V(c, f) ((vcls[(c)] & (f)) != 0)
 
-/* True when all 8 bytes of w are in 0x20..0x7E (SWAR; see "Bit Twiddling
- * Hacks", hasless/haszero). */
-static inline bool word_printable(uint64_t w)
+/* Can a value start at s[i]?  At a hex digit, but inside a word only at
+ * a decimal digit ("thread42": "thread#"). */
+static inline bool value_may_start(const unsigned char *s, size_t i)
 {
-	uint64_t lt20 = (w - ONES * 0x20) & ~w & HIGH;
-	uint64_t x = w ^ (ONES * 0x7F);
-	uint64_t is7f = (x - ONES) & ~x & HIGH;
-	return ((w & HIGH) | lt20 | is7f) == 0;
-}
-
-static bool is_hex(unsigned char c)
-{
-	return (c >= '0' && c <= '9') || ((c | 0x20) >= 'a' && (c | 0x20) <= 'f');
+	return V(s[i], V_HEX) &&
+	       (i == 0 || !V(s[i - 1], V_ALNUM) || V(s[i], V_DIGIT));
 }
 
 /*
- * The end of the value that starts at s[i], or i when none does: a run
- * of hex digits holding at least one decimal digit, numbers, hex ids,
- * UUIDs whose groups are letters only ("deadbeef-cafe-…-0123"), IPv4 and
- * IPv6 addresses: hex groups joined by '.', ':' or '-' count as one value
- * when the whole holds a decimal digit.  A run of hex letters alone is a
- * word ("dead beef cafe").
+ * The end of the value that starts at s[i] (value_may_start), or i when
+ * none does: a run of hex digits holding at least one decimal digit,
+ * numbers, hex ids, UUIDs whose groups are letters only
+ * ("deadbeef-cafe-…-0123"), IPv4 and IPv6 addresses: hex groups joined by
+ * '.', ':' or '-' count as one value when the whole holds a decimal
+ * digit.  A run of hex letters alone is a word ("dead beef cafe").
  */
 static size_t value_end(const unsigned char *s, size_t i, size_t n)
 {
-	/* inside a word a value starts at a digit ("thread42": "thread#") */
-	bool alnum_before = i > 0 && ((s[i - 1] >= '0' && s[i - 1] <= '9') ||
-				      ((s[i - 1] | 0x20) >= 'a' &&
-				       (s[i - 1] | 0x20) <= 'z'));
-	if (alnum_before && !(s[i] >= '0' && s[i] <= '9'))
-		return i;
 	size_t j = i, end = i;
 	bool digit = false;
 	while (j < n) {
 		size_t k = j;
-		while (k < n && is_hex(s[k]))
-			digit |= s[k] >= '0' && s[k] <= '9', k++;
+		while (k < n && V(s[k], V_HEX))
+			digit |= V(s[k], V_DIGIT), k++;
 		if (k == j)
 			break;
 		end = k;
 		/* a separator continues the value only before another group */
 		size_t sep = k;
-		while (sep < n && sep - k < 2 &&
-		       (s[sep] == '.' || s[sep] == ':' || s[sep] == '-'))
+		while (sep < n && sep - k < 2 && V(s[sep], V_SEP))
 			sep++;
-		if (sep == k || sep >= n || !is_hex(s[sep]))
+		if (sep == k || sep >= n || !V(s[sep], V_HEX))
 			break;
 		j = sep;
 	}
@@ -111,7 +120,7 @@ bool sp_mask(spbuf *out, const char *s, size_t n)
 	const unsigned char *u = (const unsigned char *)s;
 	size_t i = 0;
 	while (i < n) {
-		size_t j = value_end(u, i, n);
+		size_t j = value_may_start(u, i) ? value_end(u, i, n) : i;
 		if (j > i) {
 			if (!sb_addc(out, '#'))
 				return false;
@@ -132,22 +141,24 @@ uint64_t sp_fold_hash(int level, const char *tag, const char *msg, size_t n,
 		h = sp_fnv_byte(h, (unsigned char)*t);
 	h = sp_fnv_byte(h, 0xFF); /* no tag/message ambiguity: 0xFF is not UTF-8 */
 	const unsigned char *s = (const unsigned char *)msg;
+	if (!masked) { /* exact: the length too, one more way for a collision
+			  to fail */
+		for (size_t i = 0; i < n; i++)
+			h = sp_fnv_byte(h, s[i]);
+		return (h ^ (uint64_t)n) * SP_FNV_PRIME;
+	}
 	for (size_t i = 0; i < n;) {
-		/* a value starts at a hex digit: other bytes at once */
-		if (!masked || !is_hex(s[i])) {
-			h = sp_fnv_byte(h, s[i++]);
-			continue;
-		}
-		size_t j = value_end(s, i, n);
-		if (j > i) { /* as sp_mask writes it: "#" */
-			h = sp_fnv_byte(h, '#');
-			i = j;
-			continue;
+		if (value_may_start(s, i)) {
+			size_t j = value_end(s, i, n);
+			if (j > i) { /* as sp_mask writes it: "#" */
+				h = sp_fnv_byte(h, '#');
+				i = j;
+				continue;
+			}
 		}
 		h = sp_fnv_byte(h, s[i++]);
 	}
-	/* exact: the length too, one more way for a collision to fail */
-	return masked ? h : (h ^ (uint64_t)n) * SP_FNV_PRIME;
+	return h;
 }
 
 bool sp_is_clean(const char *in, size_t len)
@@ -158,7 +169,7 @@ bool sp_is_clean(const char *in, size_t len)
 		if (len - i >= 8) {
 			uint64_t w;
 			memcpy(&w, s + i, 8);
-			if (word_printable(w)) {
+			if (sp_word_printable(w)) {
 				i += 8;
 				continue;
 			}
