@@ -668,10 +668,20 @@ const char *sp_compose_next(sp_composer *c, size_t *len)
 	return c->out.len ? c->out.data : NULL;
 }
 
+/* The kept message goes (the survey stays: the batch is the same). */
+static void drop_kept(sp_composer *c)
+{
+	if (c->kept)
+		fclose(c->kept);
+	c->kept = NULL;
+	if (c->state == ST_PLAYBACK)
+		c->state = ST_END;
+}
+
 int sp_compose_measure(sp_composer *c, uint64_t limit, bool *fits,
 		       uint64_t *size)
 {
-	sp_compose_replan(c);
+	drop_kept(c);
 	/* without a temporary file it only counts (and composes again to
 	 * send) */
 	FILE *f = tmpfile();
@@ -701,10 +711,6 @@ int sp_compose_measure(sp_composer *c, uint64_t limit, bool *fits,
 
 void sp_compose_replan(sp_composer *c)
 {
-	if (c->kept)
-		fclose(c->kept);
-	c->kept = NULL;
-	if (c->state == ST_PLAYBACK)
-		c->state = ST_END;
+	drop_kept(c);
 	sp_digest_free(c);
 }

@@ -50,7 +50,6 @@ typedef struct kind {
 } kind;
 
 /* The records before the first of the most severe, from its tag. */
-#define CONTEXT 3
 #define CONTEXT_LINES 12
 typedef struct ctx_rec {
 	int64_t time;
@@ -61,18 +60,23 @@ typedef struct ctx_rec {
 } ctx_rec;
 
 struct sp_digest {
-	fold_slot *fold;       /* NULL: fold = off */
+	fold_slot *fold_t;     /* NULL: fold = off */
 	size_t fold_used;
 	kind *kinds;
 	int nkinds;
 	int32_t *kidx;         /* KIND_SLOTS: index + 1 into kinds, 0 empty */
 	int64_t kinds_lost;    /* records of kinds past KINDS_MAX */
-	ctx_rec ring[CONTEXT]; /* the last ones of the top tag, a ring */
+	ctx_rec ring[SP_CONTEXT]; /* the last ones of the top tag, a ring */
 	int nring, ring_at;
 	ctx_rec top;           /* the first of the most severe */
 	bool have_top;
 	int tagw;              /* the tag column's width */
 	int64_t folded;        /* records merged into an earlier one */
+	bool fold, masked;     /* fold = off, exact, masked */
+	int count_level;
+	char host_last[256];   /* the last host's hash, kept */
+	uint64_t host_h;
+	bool host_ok;
 };
 
 /* ---- the line sink ---------------------------------------------------- */
@@ -123,21 +127,26 @@ static uint64_t host_hash(const char *h)
 
 /* The folding key: level, tag, the first line (a record of several lines
  * folds by it: two of the same traceback differ in their frames'
- * addresses), and the host when the batch has several. */
-static uint64_t keyed(const sp_composer *c, const sponge_record *r,
-		      uint64_t h)
+ * addresses), and the host (records of two hosts never fold together;
+ * with one host it changes nothing). */
+static uint64_t keyed(sp_digest *d, const sponge_record *r, uint64_t h)
 {
-	if (c->b->n.nhosts > 1)
-		h ^= host_hash(r->host) * 31;
+	size_t hl = strlen(r->host);
+	if (!d->host_ok || strcmp(d->host_last, r->host) != 0) {
+		d->host_h = host_hash(r->host);
+		d->host_ok = hl < sizeof d->host_last;
+		if (d->host_ok)
+			memcpy(d->host_last, r->host, hl + 1);
+	}
+	h ^= d->host_h * 31;
 	return h ? h : 1;
 }
 
-static uint64_t record_key(const sp_composer *c, const sponge_record *r,
-			   bool masked)
+static uint64_t record_key(sp_digest *d, const sponge_record *r, bool masked)
 {
 	const char *nl = memchr(r->message, '\n', r->message_len);
 	size_t n = nl ? (size_t)(nl - r->message) : r->message_len;
-	return keyed(c, r, sp_fold_hash(r->level, r->tag, r->message, n, masked));
+	return keyed(d, r, sp_fold_hash(r->level, r->tag, r->message, n, masked));
 }
 
 static fold_slot *fold_find(fold_slot *t, uint64_t key, bool insert,
@@ -246,40 +255,14 @@ static void keep_record(ctx_rec *k, const sponge_record *r)
 	}
 }
 
-/* Before the first record at the batch's highest level: keep the last
- * CONTEXT records of its tag; then keep it. */
-static void watch_context(sp_digest *d, sp_composer *c,
-			  const sponge_record *r)
-{
-	if (d->have_top)
-		return;
-	if (r->level == c->b->n.highest) {
-		keep_record(&d->top, r);
-		d->have_top = true;
-		return;
-	}
-	/* the top record's tag is the first record's at that level: the
-	 * tally knows it (top_tag) */
-	if (strcmp(r->tag, c->b->n.top_tag) != 0)
-		return;
-	ctx_rec *k;
-	if (d->nring < CONTEXT) {
-		k = &d->ring[(d->ring_at + d->nring++) % CONTEXT];
-	} else {
-		k = &d->ring[d->ring_at];
-		d->ring_at = (d->ring_at + 1) % CONTEXT;
-	}
-	keep_record(k, r);
-}
-
 static void digest_free(sp_digest *d)
 {
 	if (!d)
 		return;
-	sp_free(d->fold);
+	sp_free(d->fold_t);
 	sp_free(d->kinds);
 	sp_free(d->kidx);
-	for (int i = 0; i < CONTEXT; i++)
+	for (int i = 0; i < SP_CONTEXT; i++)
 		sb_free(&d->ring[i].msg);
 	sb_free(&d->top.msg);
 	sp_free(d);
@@ -291,58 +274,111 @@ void sp_digest_free(sp_composer *c)
 	c->dg = NULL;
 }
 
-int sp_digest_survey(sp_composer *c)
+int sp_digest_begin(sp_composer *c)
 {
+	sp_digest_free(c);
 	sp_digest *d = sp_malloc(sizeof *d);
 	if (!d)
 		return sp_fail(c->sp, SPONGE_ENOMEM, "out of memory");
 	memset(d, 0, sizeof *d);
 	c->dg = d;
-	bool fold = c->sp->cfg.fold != SP_FOLD_OFF;
-	bool masked = c->sp->cfg.fold == SP_FOLD_MASKED;
+	d->fold = c->sp->cfg.fold != SP_FOLD_OFF;
+	d->masked = c->sp->cfg.fold == SP_FOLD_MASKED;
+	d->count_level = c->sp->cfg.policy.count_level;
 	d->kinds = sp_malloc(KINDS_MAX * sizeof *d->kinds);
 	d->kidx = sp_malloc(KIND_SLOTS * sizeof *d->kidx);
-	d->fold = fold ? sp_malloc(FOLD_SLOTS * sizeof *d->fold) : NULL;
-	if (!d->kinds || !d->kidx || (fold && !d->fold))
-		return sp_fail(c->sp, SPONGE_ENOMEM, "out of memory");
-	memset(d->kidx, 0, KIND_SLOTS * sizeof *d->kidx);
-	if (fold)
-		memset(d->fold, 0, FOLD_SLOTS * sizeof *d->fold);
-	for (int i = 0; i < CONTEXT; i++)
+	d->fold_t = d->fold ? sp_malloc(FOLD_SLOTS * sizeof *d->fold_t) : NULL;
+	for (int i = 0; i < SP_CONTEXT; i++)
 		sb_init(&d->ring[i].msg, 0);
 	sb_init(&d->top.msg, 0);
-	int count_level = c->sp->cfg.policy.count_level;
-	int rc = c->src->open(c->src, SP_OLDEST_FIRST);
+	if (!d->kinds || !d->kidx || (d->fold && !d->fold_t)) {
+		sp_digest_free(c);
+		return sp_fail(c->sp, SPONGE_ENOMEM, "out of memory");
+	}
+	memset(d->kidx, 0, KIND_SLOTS * sizeof *d->kidx);
+	if (d->fold)
+		memset(d->fold_t, 0, FOLD_SLOTS * sizeof *d->fold_t);
+	return SPONGE_OK;
+}
+
+void sp_digest_add(sp_composer *c, const sponge_record *r)
+{
+	sp_digest *d = c->dg;
+	if (!d)
+		return;
+	int w = (int)columns(*r->tag ? r->tag : "-");
+	if (w > d->tagw && w <= 16)
+		d->tagw = w;
+	/* fold = exact hashes each first line once, for both */
+	uint64_t exact = d->fold && !d->masked
+				 ? sp_fold_hash(r->level, r->tag, r->message,
+						first_line(r), false)
+				 : 0;
+	if (r->level <= d->count_level)
+		count_kind(d, r, exact);
+	if (!d->fold)
+		return;
+	fold_slot *s = fold_find(d->fold_t,
+				 d->masked ? record_key(d, r, true)
+					   : keyed(d, r, exact),
+				 true, &d->fold_used);
+	if (s) {
+		d->folded += s->count > 0;
+		s->count++;
+		s->last = r->time_us;
+	}
+}
+
+void sp_digest_each(void *composer, const sponge_record *r)
+{
+	sp_digest_add(composer, r);
+}
+
+/* The record with this id, copied into k (false: it is gone). */
+static int fetch(sp_composer *c, int64_t id, ctx_rec *k, bool *got)
+{
+	const sponge_record *r;
+	int rc = c->src->get(c->src, id, &r);
+	*got = rc == SPONGE_ROW;
+	if (*got)
+		keep_record(k, r);
+	return rc == SPONGE_ROW || rc == SPONGE_DONE ? SPONGE_OK : rc;
+}
+
+int sp_digest_end(sp_composer *c)
+{
+	sp_digest *d = c->dg;
+	const sp_tally *n = &c->b->n;
+	if (!d->tagw)
+		d->tagw = 1;
+	/* the first of the most severe, after what its tag logged before */
+	int rc = SPONGE_OK;
+	d->nring = d->ring_at = 0;
+	for (int i = 0; rc == SPONGE_OK && i < n->nctx; i++) {
+		bool got;
+		rc = fetch(c, n->ctx_ids[i], &d->ring[d->nring], &got);
+		d->nring += got;
+	}
+	int64_t top = n->count ? n->first_of[n->highest] : 0;
+	if (rc == SPONGE_OK && top)
+		rc = fetch(c, top, &d->top, &d->have_top);
+	return rc;
+}
+
+int sp_digest_survey(sp_composer *c)
+{
+	int rc = sp_digest_begin(c);
+	if (rc == SPONGE_OK)
+		rc = c->src->open(c->src, SP_OLDEST_FIRST);
 	const sponge_record *r;
 	while (rc == SPONGE_OK && (rc = c->src->next(c->src, &r)) == SPONGE_ROW) {
 		rc = SPONGE_OK;
-		int w = (int)columns(*r->tag ? r->tag : "-");
-		if (w > d->tagw && w <= 16)
-			d->tagw = w;
-		/* fold = exact hashes each first line once, for both */
-		uint64_t exact = fold && !masked
-					 ? sp_fold_hash(r->level, r->tag, r->message,
-							first_line(r), false)
-					 : 0;
-		if (r->level <= count_level)
-			count_kind(d, r, exact);
-		watch_context(d, c, r);
-		if (!fold)
-			continue;
-		fold_slot *s = fold_find(d->fold,
-					 masked ? record_key(c, r, true)
-						: keyed(c, r, exact),
-					 true, &d->fold_used);
-		if (s) {
-			d->folded += s->count > 0;
-			s->count++;
-			s->last = r->time_us;
-		}
+		sp_digest_add(c, r);
 	}
 	c->src->close(c->src);
-	if (!d->tagw)
-		d->tagw = 1;
-	return rc == SPONGE_DONE ? SPONGE_OK : rc;
+	if (rc == SPONGE_DONE)
+		rc = sp_digest_end(c);
+	return rc;
 }
 
 /* ---- times for people ----------------------------------------------- */
@@ -533,7 +569,7 @@ static void context(sp_composer *c)
 	else
 		sp_body_printf(c, "The first %s%s:", lv, on);
 	for (int i = 0; i < d->nring; i++)
-		context_record(c, &d->ring[(d->ring_at + i) % CONTEXT], "  ");
+		context_record(c, &d->ring[(d->ring_at + i) % SP_CONTEXT], "  ");
 	context_record(c, &d->top, "* ");
 }
 
@@ -681,9 +717,8 @@ bool sp_digest_fold(sp_composer *c, const sponge_record *r, int64_t *times,
 	if (!d || !d->fold)
 		return true;
 	size_t unused = 0;
-	fold_slot *s = fold_find(d->fold,
-				 record_key(c, r, c->sp->cfg.fold == SP_FOLD_MASKED),
-				 false, &unused);
+	fold_slot *s = fold_find(d->fold_t, record_key(d, r, d->masked), false,
+				 &unused);
 	if (!s || s->count < 2)
 		return true;
 	if (s->printed == c->generation)

@@ -476,14 +476,24 @@ static int select_batch(flush_run *f, bool *go)
 }
 
 /* The plan's first step: what the batch holds (read now, once a message
- * goes; a pinned batch's was read to select it). */
-static int tally(flush_run *f)
+ * goes; a pinned batch's was read to select it).  The digest's survey
+ * shares the scan; a batch that cannot go whole (past mail.max_size,
+ * where the scan stops) gets its survey when its size is planned. */
+static int tally(flush_run *f, sp_composer *comp)
 {
 	if (f->resend)
 		return SPONGE_OK;
-	/* past mail.max_size the batch cannot go whole: read no further */
-	return sp_plan_tally(f->sp, f->since ? 0 : INT64_MAX,
-			     f->sp->cfg.max_size, &f->b.n);
+	if (f->since) /* a heartbeat: nothing in it */
+		return sp_plan_tally(f->sp, 0, 0, &f->b.n);
+	int rc = sp_digest_begin(comp);
+	if (rc == SPONGE_OK)
+		rc = sp_plan_tally_each(f->sp, INT64_MAX, f->sp->cfg.max_size,
+					&f->b.n, sp_digest_each, comp);
+	if (rc == SPONGE_OK && f->b.n.count && !f->b.n.partial)
+		rc = sp_digest_end(comp);
+	if (rc != SPONGE_OK || !f->b.n.count || f->b.n.partial)
+		sp_digest_free(comp);
+	return rc;
 }
 
 /* Then the envelope and the size plan, within the server's limit. */
@@ -628,7 +638,7 @@ int sp_flush(sponge *sp, unsigned flags, sponge_writer out, void *arg,
 	bool go = false;
 	if ((rc = finish_accepted(&f)) == SPONGE_OK &&
 	    (rc = select_batch(&f, &go)) == SPONGE_OK && go &&
-	    (rc = tally(&f)) == SPONGE_OK) {
+	    (rc = tally(&f, &comp)) == SPONGE_OK) {
 		if (!f.dry)
 			rc = settle(&f, deliver(&f, &comp, &sr, out, arg), &sr);
 		else if ((rc = plan(&f, &comp, 0)) == SPONGE_OK) {

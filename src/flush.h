@@ -15,8 +15,13 @@
  *   3. the size plan: past mail.max_size, the attachment (size.c).
  * A heartbeat has an empty tally and goes through the same steps.  When
  * the size plan narrows the batch (its log does not fit even compressed),
- * the smaller batch gets a tally and an envelope of its own.
+ * the smaller batch gets a tally and an envelope of its own.  The tally's
+ * scan also feeds the digest's survey (sp_plan_tally_each), so a batch
+ * that goes whole is read twice: once for both, once to compose.
  */
+/* Records of the top record's tag shown before it (its context). */
+#define SP_CONTEXT 3
+
 typedef struct sp_tally {
 	int64_t max_id, first_id;  /* the batch: pending records <= max_id */
 	int level_cap;          /* 0: at every level; else only the levels
@@ -42,6 +47,10 @@ typedef struct sp_tally {
 	char top_tag[72];
 	char *top_msg;          /* NULL: none */
 	size_t top_len;
+	/* the records its tag logged just before the first of the most
+	 * severe (the digest's context), oldest first */
+	int64_t ctx_ids[SP_CONTEXT];
+	int nctx;
 	/* Read only in part: its messages passed the byte limit, so the
 	 * batch (every pending record, max_id INT64_MAX) cannot go as it is.
 	 * Its counts are the kept counts, its bytes by level estimated from
@@ -90,6 +99,13 @@ SP_HIDDEN int sp_plan_tally(sponge *sp, int64_t max_id, uint64_t byte_limit,
 /* The same within a level cap (see sp_tally.level_cap). */
 SP_HIDDEN int sp_plan_tally_capped(sponge *sp, int64_t max_id, int level_cap,
 				   uint64_t byte_limit, sp_tally *n);
+/* sp_plan_tally, handing each record read to each(arg, r) as well (the
+ * digest's survey shares the scan); a partial tally stops handing them
+ * on where it stops reading. */
+typedef void (*sp_record_fn)(void *arg, const sponge_record *r);
+SP_HIDDEN int sp_plan_tally_each(sponge *sp, int64_t max_id,
+				 uint64_t byte_limit, sp_tally *n,
+				 sp_record_fn each, void *arg);
 /* Pending records that are not in batch n (its waiting, summed). */
 SP_HIDDEN int64_t sp_waiting(const sp_tally *n);
 /* The least severe level batch n holds: 7 (debug) unless capped. */
@@ -118,6 +134,9 @@ struct sp_source {
 	int (*open)(sp_source *s, sp_order order);
 	int (*next)(sp_source *s, const sponge_record **r);
 	void (*close)(sp_source *s);
+	/* one record by id, whatever is open: SPONGE_ROW (*r valid until
+	 * the next get or close), SPONGE_DONE when it is not there */
+	int (*get)(sp_source *s, int64_t id, const sponge_record **r);
 };
 
 /* The pending records of batch b (id <= b->max_id at each open). */
@@ -126,6 +145,7 @@ typedef struct sp_batch_source {
 	sponge *sp;
 	const sp_batch *b;
 	sponge_iter *it;
+	sponge_iter *one;       /* get's */
 } sp_batch_source;
 SP_HIDDEN void sp_batch_source_init(sp_batch_source *s, sponge *sp,
 				    const sp_batch *b);
@@ -207,6 +227,15 @@ typedef struct sp_digest sp_digest;
 /* The pass over the batch before composing: folding counts, kinds of
  * problem, the context of the first most severe record. */
 SP_HIDDEN int sp_digest_survey(sp_composer *c);
+/* The survey in steps, for a scan that is not the composer's own:
+ * begin; add each record of the batch, oldest first (sp_digest_each is
+ * the same as an sp_record_fn, arg the composer); end, once the batch's
+ * tally is complete (it loads the top record and its context through
+ * the source). */
+SP_HIDDEN int sp_digest_begin(sp_composer *c);
+SP_HIDDEN void sp_digest_add(sp_composer *c, const sponge_record *r);
+SP_HIDDEN void sp_digest_each(void *composer, const sponge_record *r);
+SP_HIDDEN int sp_digest_end(sp_composer *c);
 SP_HIDDEN void sp_digest_free(sp_composer *c);
 /* The top of the body: attention, context, why, counts, log heading. */
 SP_HIDDEN bool sp_digest_top(sp_composer *c);

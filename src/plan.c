@@ -100,9 +100,12 @@ static void expand_subject(sponge *sp, const sp_tally *n, sp_envelope *e,
 typedef struct tag_count {
 	char tag[72];
 	int64_t n;
+	int64_t last[SP_CONTEXT]; /* its last records' ids, a ring */
 } tag_count;
 
-static void count_tag(tag_count *t, int64_t *others, const char *tag)
+/* The tag's slot (NULL: past TAG_SLOTS distinct tags, counted as
+ * others). */
+static tag_count *count_tag(tag_count *t, int64_t *others, const char *tag)
 {
 	size_t n = strlen(tag);
 	if (n >= sizeof t->tag)
@@ -116,14 +119,31 @@ static void count_tag(tag_count *t, int64_t *others, const char *tag)
 			memcpy(c->tag, tag, n);
 			c->tag[n] = '\0';
 			c->n = 1;
-			return;
+			return c;
 		}
 		if (strncmp(c->tag, tag, n) == 0 && c->tag[n] == '\0') {
 			c->n++;
-			return;
+			return c;
 		}
 	}
 	(*others)++;
+	return NULL;
+}
+
+/* The context of the most severe record so far: its tag's last records
+ * (before it), oldest first; then it joins its tag's ring. */
+static void track_context(sp_tally *n, tag_count *t, const sp_scan_row *r,
+			  bool new_top)
+{
+	if (!t)
+		return;
+	int64_t seen = t->n - 1; /* records of the tag before this one */
+	if (new_top) {
+		n->nctx = seen < SP_CONTEXT ? (int)seen : SP_CONTEXT;
+		for (int i = 0; i < n->nctx; i++)
+			n->ctx_ids[i] = t->last[(seen - n->nctx + i) % SP_CONTEXT];
+	}
+	t->last[seen % SP_CONTEXT] = r->id;
 }
 
 /* "backup 80, cron 27, - 16, …": the five most frequent tags (or
@@ -169,6 +189,8 @@ typedef struct level_scan {
 	tag_count *tags, *hosts;
 	int64_t others, other_hosts;
 	uint64_t limit; /* stop past this many bytes of messages (0: none) */
+	sp_record_fn each; /* and hand each record on (NULL: none) */
+	void *arg;
 } level_scan;
 
 static bool add_row(void *arg, const sp_scan_row *r)
@@ -187,12 +209,19 @@ static bool add_row(void *arg, const sp_scan_row *r)
 		n->t_first = r->time_us;
 	if (r->time_us > n->t_last)
 		n->t_last = r->time_us;
+	bool new_top = !n->by_level[r->level] &&
+		       (r->level < n->highest || n->count == 1);
 	if (!n->by_level[r->level]++)
 		n->first_of[r->level] = r->id;
 	if (r->level < n->highest)
 		n->highest = r->level;
-	count_tag(ls->tags, &ls->others, r->tag);
+	track_context(n, count_tag(ls->tags, &ls->others, r->tag), r, new_top);
 	count_tag(ls->hosts, &ls->other_hosts, r->host);
+	if (ls->each) {
+		sponge_record rec = {r->id, r->time_us, r->level, r->tag,
+				     r->host, r->message, r->message_len, 0};
+		ls->each(ls->arg, &rec);
+	}
 	n->msg_bytes += r->bytes;
 	n->bytes_by_level[r->level] += r->bytes;
 	if (ls->limit && (uint64_t)n->msg_bytes > ls->limit) {
@@ -203,16 +232,16 @@ static bool add_row(void *arg, const sp_scan_row *r)
 }
 
 static int scan_levels(sponge *sp, int64_t max_id, uint64_t limit,
-		       sp_tally *n)
+		       sp_tally *n, sp_record_fn each, void *arg)
 {
 	level_scan ls = {n, sp_malloc(2 * TAG_SLOTS * sizeof *ls.tags), NULL,
-			 0, 0, limit};
+			 0, 0, limit, each, arg};
 	if (!ls.tags)
 		return sp_fail(sp, SPONGE_ENOMEM, "out of memory");
 	memset(ls.tags, 0, 2 * TAG_SLOTS * sizeof *ls.tags);
 	ls.hosts = ls.tags + TAG_SLOTS;
 	int rc = sp_store_scan_batch(sp, max_id, sp_batch_max_level(n),
-				     add_row, &ls);
+				     each != NULL, add_row, &ls);
 	int ntags;
 	if (rc == SPONGE_OK) {
 		top_five(ls.tags, ls.others, n->tags, sizeof n->tags,
@@ -298,8 +327,25 @@ int sp_plan_tally(sponge *sp, int64_t max_id, uint64_t byte_limit,
 	return sp_plan_tally_capped(sp, max_id, 0, byte_limit, n);
 }
 
+static int tally(sponge *sp, int64_t max_id, int level_cap,
+		 uint64_t byte_limit, sp_tally *n, sp_record_fn each,
+		 void *arg);
+
 int sp_plan_tally_capped(sponge *sp, int64_t max_id, int level_cap,
 			 uint64_t byte_limit, sp_tally *n)
+{
+	return tally(sp, max_id, level_cap, byte_limit, n, NULL, NULL);
+}
+
+int sp_plan_tally_each(sponge *sp, int64_t max_id, uint64_t byte_limit,
+		       sp_tally *n, sp_record_fn each, void *arg)
+{
+	return tally(sp, max_id, 0, byte_limit, n, each, arg);
+}
+
+static int tally(sponge *sp, int64_t max_id, int level_cap,
+		 uint64_t byte_limit, sp_tally *n, sp_record_fn each,
+		 void *arg)
 {
 	tally_free(n);
 	memset(n, 0, sizeof *n);
@@ -308,7 +354,7 @@ int sp_plan_tally_capped(sponge *sp, int64_t max_id, int level_cap,
 	if (max_id <= 0) /* a heartbeat: only what waits */
 		return count_waiting(sp, n);
 	int rc = scan_levels(sp, max_id, max_id == INT64_MAX ? byte_limit : 0,
-			     n);
+			     n, each, arg);
 	if (rc == SPONGE_OK && n->partial)
 		rc = estimate_rest(sp, n);
 	if (rc == SPONGE_OK)

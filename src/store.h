@@ -50,21 +50,22 @@ SP_HIDDEN int sp_store_expire(sponge *sp, int64_t now, int64_t *dropped);
 /* Forget sent records kept past spool.keep_sent; one transaction. */
 SP_HIDDEN int sp_store_forget_sent(sponge *sp, int64_t now);
 
-/* One pending record of a batch scan (tag valid during the call). */
+/* One pending record of a batch scan (valid during the call). */
 typedef struct sp_scan_row {
 	int64_t id, time_us, received_us;
 	int64_t bytes; /* of its message and tag */
 	int level;
 	const char *tag;
 	const char *host;
+	const char *message; /* with messages only, else NULL */
+	size_t message_len;
 } sp_scan_row;
 /* false: stop reading (the scan still succeeds) */
 typedef bool (*sp_scan_fn)(void *arg, const sp_scan_row *row);
 /* Every pending record with id <= max_id at max_level or more severe,
- * oldest first, until fn says stop. */
+ * oldest first, until fn says stop; with messages, their text too. */
 SP_HIDDEN int sp_store_scan_batch(sponge *sp, int64_t max_id, int max_level,
-				  sp_scan_fn fn,
-				  void *arg);
+				  bool messages, sp_scan_fn fn, void *arg);
 /* One record's time, tag and message (empty when it is gone). */
 SP_HIDDEN int sp_store_record(sponge *sp, int64_t id, int64_t *time_us,
 			      spbuf *tag, spbuf *message);

@@ -393,15 +393,20 @@ int sp_store_record_failure(sponge *sp, const sp_batch *b, const char *outcome,
 /* ---- lookups for the plan and the policy ------------------------------ */
 
 int sp_store_scan_batch(sponge *sp, int64_t max_id, int max_level,
-			sp_scan_fn fn, void *arg)
+			bool messages, sp_scan_fn fn, void *arg)
 {
 	sqlite3_stmt *st;
 	int r = sqlite3_prepare_v2(sp->db,
-				   "SELECT id, time, level, tag, "
-				   "length(CAST(message AS BLOB)), "
-				   SP_RECEIVED_SQL ", host FROM records "
-				   "WHERE id <= ?1 AND level <= ?2 AND sent "
-				   "IS NULL ORDER BY id",
+				   messages
+					   ? "SELECT id, time, level, tag, message, "
+					     SP_RECEIVED_SQL ", host FROM records "
+					     "WHERE id <= ?1 AND level <= ?2 AND "
+					     "sent IS NULL ORDER BY id"
+					   : "SELECT id, time, level, tag, "
+					     "length(CAST(message AS BLOB)), "
+					     SP_RECEIVED_SQL ", host FROM records "
+					     "WHERE id <= ?1 AND level <= ?2 AND "
+					     "sent IS NULL ORDER BY id",
 				   -1, &st, NULL);
 	if (r != SQLITE_OK)
 		return sp_dberr(sp, r, "reading the batch");
@@ -415,8 +420,18 @@ int sp_store_scan_batch(sponge *sp, int64_t max_id, int max_level,
 		row.tag = (const char *)sqlite3_column_text(st, 3);
 		if (!row.tag)
 			row.tag = "";
-		row.bytes = sqlite3_column_int64(st, 4) +
-			    sqlite3_column_bytes(st, 3);
+		row.message = NULL;
+		row.message_len = 0;
+		if (messages) {
+			row.message = (const char *)sqlite3_column_text(st, 4);
+			row.message_len = (size_t)sqlite3_column_bytes(st, 4);
+			if (!row.message)
+				row.message = "";
+			row.bytes = (int64_t)row.message_len;
+		} else {
+			row.bytes = sqlite3_column_int64(st, 4);
+		}
+		row.bytes += sqlite3_column_bytes(st, 3);
 		row.received_us = sqlite3_column_int64(st, 5);
 		row.host = (const char *)sqlite3_column_text(st, 6);
 		if (!row.host)

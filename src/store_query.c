@@ -359,13 +359,16 @@ static void batch_close(sp_source *s)
 {
 	sp_batch_source *bs = (sp_batch_source *)s;
 	sponge_query_close(bs->it);
-	bs->it = NULL;
+	sponge_query_close(bs->one);
+	bs->it = bs->one = NULL;
 }
 
-/* An iterator over the batch in an order of the given SELECT's (?1 the
- * batch's max id, ?2 this host's name, ?3 its least severe level). */
-static int batch_sorted(sp_batch_source *bs, const char *sql)
+/* An iterator over the given SELECT (its columns those of
+ * sponge_query's), not yet bound. */
+static int select_iter(sp_batch_source *bs, const char *sql,
+		       sponge_iter **out)
 {
+	*out = NULL;
 	sponge_iter *it = sp_malloc(sizeof *it);
 	if (!it)
 		return sp_fail(bs->sp, SPONGE_ENOMEM, "out of memory");
@@ -376,6 +379,31 @@ static int batch_sorted(sp_batch_source *bs, const char *sql)
 		sp_free(it);
 		return rc;
 	}
+	*out = it;
+	return SPONGE_OK;
+}
+
+static int batch_get(sp_source *s, int64_t id, const sponge_record **r)
+{
+	sp_batch_source *bs = (sp_batch_source *)s;
+	sponge_query_close(bs->one);
+	int rc = select_iter(bs, "SELECT id,time,level,tag,host,message,sent "
+				 "FROM records WHERE id = ?1",
+			     &bs->one);
+	if (rc)
+		return rc;
+	sqlite3_bind_int64(bs->one->st, 1, id);
+	return sponge_query_next(bs->one, r);
+}
+
+/* An iterator over the batch in an order of the given SELECT's (?1 the
+ * batch's max id, ?2 this host's name, ?3 its least severe level). */
+static int batch_sorted(sp_batch_source *bs, const char *sql)
+{
+	sponge_iter *it;
+	int rc = select_iter(bs, sql, &it);
+	if (rc)
+		return rc;
 	sqlite3_bind_int64(it->st, 1, bs->b->n.max_id);
 	/* (?2 unused in one of them: binding it is harmless) */
 	sqlite3_bind_text(it->st, 2, bs->sp->host, -1, SQLITE_STATIC);
@@ -422,6 +450,7 @@ void sp_batch_source_init(sp_batch_source *s, sponge *sp, const sp_batch *b)
 	s->base.open = batch_open;
 	s->base.next = batch_next;
 	s->base.close = batch_close;
+	s->base.get = batch_get;
 	s->sp = sp;
 	s->b = b;
 }

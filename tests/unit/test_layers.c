@@ -82,6 +82,17 @@ static int arr_next(sp_source *s, const sponge_record **r)
 
 static void arr_close(sp_source *s) { (void)s; }
 
+static int arr_get(sp_source *s, int64_t id, const sponge_record **r)
+{
+	array_source *a = (array_source *)s;
+	for (size_t i = 0; i < a->n; i++)
+		if (a->rec[i].id == id) {
+			*r = &a->rec[i];
+			return SPONGE_ROW;
+		}
+	return SPONGE_DONE;
+}
+
 static void array_init(array_source *a, sponge *sp, const sponge_record *r,
 		       size_t n)
 {
@@ -89,6 +100,7 @@ static void array_init(array_source *a, sponge *sp, const sponge_record *r,
 	a->base.open = arr_open;
 	a->base.next = arr_next;
 	a->base.close = arr_close;
+	a->base.get = arr_get;
 	a->sp = sp;
 	a->rec = r;
 	a->n = n;
