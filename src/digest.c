@@ -19,12 +19,17 @@
 /*
  * Folding, while streaming and in bounded memory: the survey counts each
  * (level, tag, message) -- or its masked form -- by a 64-bit hash in a
- * table of FOLD_SLOTS entries (2 MiB); the log then lists a repeated
+ * table of FOLD_SLOTS entries (3 MiB); the log then lists a repeated
  * record once, at its first appearance, with its count and last time.
  * Once the table is 3/4 full, records whose key is not in it yet are
- * listed one by one, unfolded.
+ * listed one by one, unfolded.  The records at warning or above have a
+ * part of the table to themselves (FOLD_SEVERE slots): a message whose
+ * body lists the most severe first folds them whatever number of other
+ * records came before.
  */
-#define FOLD_SLOTS 65536
+#define FOLD_SEVERE 32768
+#define FOLD_REST 65536
+#define FOLD_SLOTS (FOLD_SEVERE + FOLD_REST)
 typedef struct fold_slot {
 	uint64_t key;    /* 0: empty */
 	int64_t count;
@@ -61,7 +66,7 @@ typedef struct ctx_rec {
 
 struct sp_digest {
 	fold_slot *fold_t;     /* NULL: fold = off */
-	size_t fold_used;
+	size_t fold_used[2];   /* in each part: warning or above, the rest */
 	kind *kinds;
 	int nkinds;
 	int32_t *kidx;         /* KIND_SLOTS: index + 1 into kinds, 0 empty */
@@ -149,15 +154,18 @@ static uint64_t record_key(sp_digest *d, const sponge_record *r, bool masked)
 	return keyed(d, r, sp_fold_hash(r->level, r->tag, r->message, n, masked));
 }
 
-static fold_slot *fold_find(fold_slot *t, uint64_t key, bool insert,
-			    size_t *used)
+static fold_slot *fold_find(sp_digest *d, int level, uint64_t key,
+			    bool insert)
 {
-	for (size_t i = (size_t)key % FOLD_SLOTS, k = 0; k < FOLD_SLOTS;
-	     k++, i = (i + 1) % FOLD_SLOTS) {
+	int rest = level > SPONGE_WARNING;
+	fold_slot *t = d->fold_t + (rest ? FOLD_SEVERE : 0);
+	size_t *used = &d->fold_used[rest], size = rest ? FOLD_REST : FOLD_SEVERE;
+	for (size_t i = (size_t)key % size, k = 0; k < size;
+	     k++, i = (i + 1) % size) {
 		if (t[i].key == key)
 			return &t[i];
 		if (!t[i].key) {
-			if (!insert || *used >= FOLD_SLOTS / 4 * 3)
+			if (!insert || *used >= size / 4 * 3)
 				return NULL;
 			(*used)++;
 			t[i].key = key;
@@ -318,10 +326,10 @@ void sp_digest_add(sp_composer *c, const sponge_record *r)
 		count_kind(d, r, exact);
 	if (!d->fold)
 		return;
-	fold_slot *s = fold_find(d->fold_t,
+	fold_slot *s = fold_find(d, r->level,
 				 d->masked ? record_key(d, r, true)
 					   : keyed(d, r, exact),
-				 true, &d->fold_used);
+				 true);
 	if (s) {
 		d->folded += s->count > 0;
 		s->count++;
@@ -716,9 +724,7 @@ bool sp_digest_fold(sp_composer *c, const sponge_record *r, int64_t *times,
 	sp_digest *d = c->dg;
 	if (!d || !d->fold)
 		return true;
-	size_t unused = 0;
-	fold_slot *s = fold_find(d->fold_t, record_key(d, r, d->masked), false,
-				 &unused);
+	fold_slot *s = fold_find(d, r->level, record_key(d, r, d->masked), false);
 	if (!s || s->count < 2)
 		return true;
 	if (s->printed == c->generation)

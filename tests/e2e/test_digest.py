@@ -512,6 +512,27 @@ class CappedBodyTest(SpoolTest):
         self.assertLessEqual(len(raw), 256 << 10)
         self.assertNotIn("did not fit even compressed", text)
 
+    def test_repeats_fold_after_many_other_records(self):
+        """60,000 different info lines, then 500 identical warnings, past
+        max_size: the fold table had filled with the infos before the
+        warnings came, and the body that lists the most severe first
+        showed the warning 500 times."""
+        self.config("max_size = 1M\n")
+        self.add(b"".join(b"info %06d %x\n" % (i, i * 2654435761)
+                          for i in range(60000)))
+        self.add(b"disk almost full on /srv\n" * 500, "-l", "warning")
+        raw, _ = self.flush_timed()
+        msg = email.message_from_bytes(raw, policy=email.policy.default)
+        self.assertTrue(any(p.get_content_type() == "application/gzip"
+                            for p in msg.walk()))
+        text = next(p for p in msg.walk()
+                    if p.get_content_type() == "text/plain").get_content()
+        self.assertIn("The most severe records first", text)
+        lines = digest_log(text.replace("\r\n", "\n"))
+        warn = [l for l in lines if "disk almost full" in l[3]]
+        self.assertEqual(len(warn), 1, warn[:3])
+        self.assertEqual(warn[0][2], 500)
+
 
 CHROMIUM = "/usr/bin/chromium"
 
