@@ -703,20 +703,6 @@ static int pick_mech(const sc_conn *c, bool token)
 		       ? SP_AUTH_PLAIN : SP_AUTH_LOGIN;
 }
 
-/* base64 of p[0..n) appended to out. */
-static bool b64(spbuf *out, const char *p, size_t n)
-{
-	size_t need = 4 * ((n + 2) / 3) + 1;
-	unsigned char *tmp = sp_malloc(need);
-	if (!tmp)
-		return false;
-	int k = EVP_EncodeBlock(tmp, (const unsigned char *)p, (int)n);
-	bool ok = sb_add(out, (const char *)tmp, (size_t)k);
-	OPENSSL_cleanse(tmp, need);
-	sp_free(tmp);
-	return ok;
-}
-
 /* AUTH <mech> <initial response>, then the continuations of LOGIN, or
  * the empty answer to an OAuth2 error challenge. */
 static int auth_exchange(sc_conn *c, int mech, const char *user,
@@ -735,7 +721,7 @@ static int auth_exchange(sc_conn *c, int mech, const char *user,
 	sb_printf(&line, "AUTH %s", mech_names[mech]);
 	if (ir.len) {
 		sb_addc(&line, ' ');
-		b64(&line, ir.data, ir.len);
+		sp_base64(&line, (const unsigned char *)ir.data, ir.len);
 	}
 	sp_crash_point("auth");
 	int rc = ir.failed || line.failed
@@ -745,8 +731,9 @@ static int auth_exchange(sc_conn *c, int mech, const char *user,
 	     step++) {
 		sb_reset(&line);
 		if (mech == SP_AUTH_LOGIN)
-			b64(&line, step ? secret : user,
-			    strlen(step ? secret : user));
+			sp_base64(&line,
+				  (const unsigned char *)(step ? secret : user),
+				  strlen(step ? secret : user));
 		else if (mech == SP_AUTH_OAUTHBEARER)
 			sb_adds(&line, "AQ=="); /* %x01: end the failed try */
 		/* XOAUTH2's error challenge, PLAIN asked again: empty */
