@@ -1,5 +1,6 @@
 /* config.c - the INI config file, parsed by Debian's libinih. */
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -272,81 +273,6 @@ static int set_to(parse_ctx *pc, const char *v)
 	return 1;
 }
 
-static int handler_spool(parse_ctx *pc, const char *sec, const char *key,
-			 const char *v)
-{
-	sp_config *c = pc->cfg;
-	if (strcmp(key, "path") == 0) {
-		if (v[0] != '/' && !(v[0] == '~' && v[1] == '/'))
-			return bad(pc, sec, key, v,
-				   "must be an absolute path or start with ~/");
-		return set_str(pc, &c->spool_path, v);
-	}
-	if (strcmp(key, "max_record") == 0) {
-		uint64_t n;
-		if (sponge_parse_size(v, &n) != SPONGE_OK)
-			return bad(pc, sec, key, v, "not a size (like 64k, 1M)");
-		if (n < 256 || n > 64ULL << 20)
-			return bad(pc, sec, key, v,
-				   "must be between 256 and 64M");
-		c->max_record = n;
-		return 1;
-	}
-	if (strcmp(key, "busy_timeout") == 0)
-		return set_duration(pc, sec, key, v, &c->busy_timeout_us, false);
-	if (strcmp(key, "keep_sent") == 0)
-		return set_duration(pc, sec, key, v, &c->keep_sent_us, true);
-	if (strcmp(key, "max_records") == 0) {
-		char *end;
-		errno = 0;
-		long long n = strtoll(v, &end, 10);
-		if (errno || end == v || *end || n < 1)
-			return bad(pc, sec, key, v, "not a whole number >= 1");
-		c->max_records = n;
-		return 1;
-	}
-	if (strcmp(key, "max_bytes") == 0) {
-		uint64_t n;
-		if (sponge_parse_size(v, &n) != SPONGE_OK || n < 65536)
-			return bad(pc, sec, key, v,
-				   "not a size of at least 64k (like 100M)");
-		c->max_bytes = n;
-		return 1;
-	}
-	return -1;
-}
-
-static int handler_policy(parse_ctx *pc, const char *sec, const char *key,
-			  const char *v)
-{
-	sp_config *c = pc->cfg;
-	if (strcmp(key, "threshold") == 0) {
-		char *end;
-		errno = 0;
-		long long n = strtoll(v, &end, 10);
-		if (errno || end == v || *end || n < 1)
-			return bad(pc, sec, key, v, "not a whole number >= 1");
-		c->policy.threshold = n;
-		return 1;
-	}
-	if (strcmp(key, "count_level") == 0)
-		return set_level(pc, sec, key, v, &c->policy.count_level, false);
-	if (strcmp(key, "flush_level") == 0)
-		return set_level(pc, sec, key, v, &c->policy.flush_level, true);
-	if (strcmp(key, "max_age") == 0)
-		return set_duration(pc, sec, key, v, &c->policy.max_age_us,
-				    true);
-	if (strcmp(key, "expire") == 0)
-		return set_duration(pc, sec, key, v, &c->policy.expire_us, true);
-	if (strcmp(key, "min_interval") == 0)
-		return set_duration(pc, sec, key, v, &c->policy.min_interval_us,
-				    true);
-	if (strcmp(key, "heartbeat") == 0)
-		return set_duration(pc, sec, key, v, &c->policy.heartbeat_us,
-				    true);
-	return -1;
-}
-
 /* What `transport =` accepts: the names of transports.c's registry (a
  * unit test holds the two lists equal; the registry sits above the
  * config, which names transports without knowing them). */
@@ -362,236 +288,336 @@ static bool transport_known(const char *v)
 	return false;
 }
 
-static int handler_mail(parse_ctx *pc, const char *sec, const char *key,
-			const char *v)
-{
-	sp_config *c = pc->cfg;
-	if (strcmp(key, "from") == 0) {
-		char *h, *a, *w;
-		if (!parse_mailbox(v, strlen(v), &h, &a, &w)) {
-			sp_free(h);
-			sp_free(a);
-			sp_free(w);
-			return bad(pc, sec, key, v,
-				   "not an address (a@b.c, Name <a@b.c> or "
-				   "\"Doe, Jane\" <a@b.c>)");
-		}
-		sp_free(c->from);
-		sp_free(c->from_addr);
-		sp_free(c->from_show);
-		c->from = h;
-		c->from_addr = a;
-		c->from_show = w;
-		return 1;
-	}
-	if (strcmp(key, "to") == 0)
-		return set_to(pc, v);
-	if (strcmp(key, "subject") == 0) {
-		if (has_ctl(v))
-			return bad(pc, sec, key, v, "control characters");
-		return set_str(pc, &c->subject, v);
-	}
-	if (strcmp(key, "html") == 0)
-		return set_bool(pc, sec, key, v, &c->html);
-	if (strcmp(key, "timezone") == 0) {
-		const char *why = sp_zone_problem(v);
-		if (why)
-			return bad(pc, sec, key, v, why);
-		return set_str(pc, &c->timezone, v);
-	}
-	if (strcmp(key, "max_size") == 0) {
-		uint64_t n;
-		if (sponge_parse_size(v, &n) != SPONGE_OK || n < (256u << 10))
-			return bad(pc, sec, key, v,
-				   "not a size of at least 256k (like 1M)");
-		c->max_size = n;
-		return 1;
-	}
-	if (strcmp(key, "fold") == 0) {
-		if (!strcmp(v, "exact"))
-			c->fold = SP_FOLD_EXACT;
-		else if (!strcmp(v, "masked"))
-			c->fold = SP_FOLD_MASKED;
-		else if (!strcmp(v, "off"))
-			c->fold = SP_FOLD_OFF;
-		else
-			return bad(pc, sec, key, v, "must be exact, masked or off");
-		return 1;
-	}
-	if (strcmp(key, "transport") == 0) {
-		if (!transport_known(v)) {
-			char why[160];
-			size_t n = (size_t)snprintf(why, sizeof why,
-						    "unknown transport (");
-			for (size_t i = 0; i < NTRANSPORT_NAMES; i++)
-				n += (size_t)snprintf(why + n, sizeof why - n,
-						      "%s%s", i ? ", " : "",
-						      transport_names[i]);
-			snprintf(why + n, sizeof why - n, ")");
-			return bad(pc, sec, key, v, why);
-		}
-		return set_str(pc, &c->transport, v);
-	}
-	return -1;
-}
+/* ---- keys that need more than a type ------------------------------- */
 
-/* [smtp] user, password_file, password_command, token_command, auth:
- * 1 ok, 0 error, -1 not one of these keys. */
-static int smtp_credentials(parse_ctx *pc, const char *sec, const char *key,
-			    const char *v)
+static int set_spool_path(parse_ctx *pc, const char *sec, const char *key,
+			  const char *v)
 {
-	sp_config *c = pc->cfg;
-	if (strcmp(key, "user") == 0) {
-		pc->line_user = pc->line;
-		if (strlen(v) > 255 || has_ctl(v))
-			return bad(pc, sec, key, v,
-				   "longer than 255 bytes or control characters");
-		return set_str(pc, &c->user, v);
-	}
-	if (strcmp(key, "password_file") == 0) {
-		pc->line_pwfile = pc->line;
-		struct stat st;
-		if (stat(v, &st) != 0)
-			return bad(pc, sec, key, v, strerror(errno));
-		if (st.st_mode & 077)
-			return bad(pc, sec, key, v,
-				   "readable by group or others (chmod 600 it)");
-		return set_str(pc, &c->password_file, v);
-	}
-	if (strcmp(key, "password_command") == 0) {
-		pc->line_pwcmd = pc->line;
-		return set_str(pc, &c->password_command, v);
-	}
-	if (strcmp(key, "token_command") == 0) {
-		pc->line_token = pc->line;
-		return set_str(pc, &c->token_command, v);
-	}
-	if (strcmp(key, "auth") == 0) {
-		static const char *const m[] = {"plain", "login", "xoauth2",
-						"oauthbearer"};
-		pc->line_auth = pc->line;
-		for (int i = 0; i < 4; i++)
-			if (strcasecmp(v, m[i]) == 0) {
-				c->auth = SP_AUTH_PLAIN + i;
-				return 1;
-			}
+	if (v[0] != '/' && !(v[0] == '~' && v[1] == '/'))
 		return bad(pc, sec, key, v,
-			   "must be plain, login, xoauth2 or oauthbearer");
-	}
-	return -1;
+			   "must be an absolute path or start with ~/");
+	return set_str(pc, &pc->cfg->spool_path, v);
 }
 
-static int handler_smtp(parse_ctx *pc, const char *sec, const char *key,
+static int set_from(parse_ctx *pc, const char *sec, const char *key,
+		    const char *v)
+{
+	sp_config *c = pc->cfg;
+	char *h, *a, *w;
+	if (!parse_mailbox(v, strlen(v), &h, &a, &w)) {
+		sp_free(h);
+		sp_free(a);
+		sp_free(w);
+		return bad(pc, sec, key, v,
+			   "not an address (a@b.c, Name <a@b.c> or "
+			   "\"Doe, Jane\" <a@b.c>)");
+	}
+	sp_free(c->from);
+	sp_free(c->from_addr);
+	sp_free(c->from_show);
+	c->from = h;
+	c->from_addr = a;
+	c->from_show = w;
+	return 1;
+}
+
+static int set_to_key(parse_ctx *pc, const char *sec, const char *key,
+		      const char *v)
+{
+	(void)sec, (void)key;
+	return set_to(pc, v);
+}
+
+static int set_timezone(parse_ctx *pc, const char *sec, const char *key,
 			const char *v)
 {
-	sp_config *c = pc->cfg;
-	if (strcmp(key, "host") == 0) {
-		if (!*v || strpbrk(v, " \t/:@") || has_ctl(v))
-			return bad(pc, sec, key, v, "not a host name or address");
-		return set_str(pc, &c->host, v);
-	}
-	if (strcmp(key, "port") == 0) {
-		char *end;
-		long n = strtol(v, &end, 10);
-		if (end == v || *end || n < 1 || n > 65535)
-			return bad(pc, sec, key, v, "not a port (1-65535)");
-		c->port = (int)n;
-		return 1;
-	}
-	if (strcmp(key, "tls") == 0) {
-		pc->line_tls = pc->line;
-		if (strcmp(v, "starttls") == 0)
-			c->tls = SP_TLS_STARTTLS;
-		else if (strcmp(v, "none") == 0)
-			c->tls = SP_TLS_NONE;
-		else if (strcmp(v, "tls") == 0)
-			c->tls = SP_TLS_IMPLICIT;
-		else
-			return bad(pc, sec, key, v,
-				   "must be starttls, tls or none");
-		return 1;
-	}
-	if (strcmp(key, "ca_file") == 0) {
-		if (access(v, R_OK) != 0)
-			return bad(pc, sec, key, v, strerror(errno));
-		return set_str(pc, &c->ca_file, v);
-	}
-	if (strcmp(key, "verify") == 0)
-		return set_bool(pc, sec, key, v, &c->verify);
-	int rc = smtp_credentials(pc, sec, key, v);
-	if (rc != -1)
-		return rc;
-	if (strcmp(key, "helo") == 0) {
-		if (!*v || strpbrk(v, " \t") || has_ctl(v))
-			return bad(pc, sec, key, v, "not a host name");
-		return set_str(pc, &c->helo, v);
-	}
-	if (strcmp(key, "timeout") == 0) {
-		rc = set_duration(pc, sec, key, v, &c->timeout_us, false);
-		if (rc && c->timeout_us < 1000000)
-			return bad(pc, sec, key, v, "at least 1s");
-		return rc;
-	}
-	return -1;
+	const char *why = sp_zone_problem(v);
+	return why ? bad(pc, sec, key, v, why)
+		   : set_str(pc, &pc->cfg->timezone, v);
 }
 
-static int handler_sendmail(parse_ctx *pc, const char *sec,
-			    const char *key, const char *v)
+static int set_transport(parse_ctx *pc, const char *sec, const char *key,
+			 const char *v)
 {
-	sp_config *c = pc->cfg;
-	if (strcmp(key, "command") == 0) {
-		if (!*v)
-			return bad(pc, sec, key, v, "empty command");
-		return set_str(pc, &c->sendmail_cmd, v);
-	}
-	if (strcmp(key, "timeout") == 0)
-		return set_duration(pc, sec, key, v, &c->sendmail_timeout_us,
-				    false);
-	return -1;
+	if (transport_known(v))
+		return set_str(pc, &pc->cfg->transport, v);
+	char why[160];
+	size_t n = (size_t)snprintf(why, sizeof why, "unknown transport (");
+	for (size_t i = 0; i < NTRANSPORT_NAMES; i++)
+		n += (size_t)snprintf(why + n, sizeof why - n, "%s%s",
+				      i ? ", " : "", transport_names[i]);
+	snprintf(why + n, sizeof why - n, ")");
+	return bad(pc, sec, key, v, why);
 }
 
-static int handler_maildir(parse_ctx *pc, const char *sec, const char *key,
-			   const char *v)
+static int set_host(parse_ctx *pc, const char *sec, const char *key,
+		    const char *v)
 {
-	sp_config *c = pc->cfg;
-	if (strcmp(key, "path") == 0) {
-		if (v[0] != '/')
-			return bad(pc, sec, key, v, "must be an absolute path");
-		return set_str(pc, &c->maildir, v);
-	}
-	return -1;
+	if (!*v || strpbrk(v, " \t/:@") || has_ctl(v))
+		return bad(pc, sec, key, v, "not a host name or address");
+	return set_str(pc, &pc->cfg->host, v);
 }
 
-static const struct section {
+static int set_port(parse_ctx *pc, const char *sec, const char *key,
+		    const char *v)
+{
+	char *end;
+	long n = strtol(v, &end, 10);
+	if (end == v || *end || n < 1 || n > 65535)
+		return bad(pc, sec, key, v, "not a port (1-65535)");
+	pc->cfg->port = (int)n;
+	return 1;
+}
+
+static int set_ca_file(parse_ctx *pc, const char *sec, const char *key,
+		       const char *v)
+{
+	if (access(v, R_OK) != 0)
+		return bad(pc, sec, key, v, strerror(errno));
+	return set_str(pc, &pc->cfg->ca_file, v);
+}
+
+static int set_user(parse_ctx *pc, const char *sec, const char *key,
+		    const char *v)
+{
+	if (strlen(v) > 255 || has_ctl(v))
+		return bad(pc, sec, key, v,
+			   "longer than 255 bytes or control characters");
+	return set_str(pc, &pc->cfg->user, v);
+}
+
+static int set_password_file(parse_ctx *pc, const char *sec, const char *key,
+			     const char *v)
+{
+	struct stat st;
+	if (stat(v, &st) != 0)
+		return bad(pc, sec, key, v, strerror(errno));
+	if (st.st_mode & 077)
+		return bad(pc, sec, key, v,
+			   "readable by group or others (chmod 600 it)");
+	return set_str(pc, &pc->cfg->password_file, v);
+}
+
+static int set_helo(parse_ctx *pc, const char *sec, const char *key,
+		    const char *v)
+{
+	if (!*v || strpbrk(v, " \t") || has_ctl(v))
+		return bad(pc, sec, key, v, "not a host name");
+	return set_str(pc, &pc->cfg->helo, v);
+}
+
+/* ---- the table of keys ------------------------------------------------ */
+
+typedef enum key_kind {
+	K_STR,      /* char *; why: refused when empty (NULL: allowed) */
+	K_TEXT,     /* char *, no control characters */
+	K_ABSPATH,  /* char *, an absolute path */
+	K_BOOL,     /* int */
+	K_LEVEL,    /* int; `none` (-1) when allowed */
+	K_DURATION, /* int64_t; `none` (0) when allowed; at least min µs */
+	K_COUNT,    /* int64_t, a whole number >= 1 */
+	K_SIZE,     /* uint64_t, min..max bytes */
+	K_CHOICE,   /* int: the value of one of choices */
+	K_FN,       /* its own function */
+} key_kind;
+
+typedef struct choice {
 	const char *name;
+	int value;
+} choice;
+
+typedef struct key_def {
+	const char *sec, *key;
+	key_kind kind;
+	size_t off;             /* of the field in sp_config */
+	bool none;              /* K_LEVEL, K_DURATION: `none` allowed */
+	uint64_t min, max;      /* K_SIZE bytes, K_DURATION µs */
+	const char *why;        /* what a bad value is told */
+	const choice *choices;  /* K_CHOICE, ending with a NULL name */
 	int (*fn)(parse_ctx *, const char *, const char *, const char *);
-} sections[] = {
-	{"spool", handler_spool},
-	{"policy", handler_policy},
-	{"mail", handler_mail},
-	{"smtp", handler_smtp},
-	{"sendmail", handler_sendmail},
-	{"maildir", handler_maildir},
+	size_t line;            /* offsetof(parse_ctx, line_…) to note, or 0 */
+} key_def;
+
+#define F(field) offsetof(sp_config, field)
+#define L(field) offsetof(parse_ctx, field)
+static const choice fold_choices[] = {
+	{"exact", SP_FOLD_EXACT}, {"masked", SP_FOLD_MASKED},
+	{"off", SP_FOLD_OFF}, {NULL, 0}};
+static const choice tls_choices[] = {
+	{"starttls", SP_TLS_STARTTLS}, {"none", SP_TLS_NONE},
+	{"tls", SP_TLS_IMPLICIT}, {NULL, 0}};
+static const choice auth_choices[] = { /* any case */
+	{"plain", SP_AUTH_PLAIN}, {"login", SP_AUTH_LOGIN},
+	{"xoauth2", SP_AUTH_XOAUTH2}, {"oauthbearer", SP_AUTH_OAUTHBEARER},
+	{NULL, 0}};
+#define SIZE_WHY(at_least) "not a size of at least " at_least
+static const key_def keys[] = {
+	{"spool", "path", K_FN, 0, 0, 0, 0, NULL, NULL, set_spool_path, 0},
+	{"spool", "max_record", K_SIZE, F(max_record), 0, 256, 64ULL << 20,
+	 "must be between 256 and 64M", NULL, NULL, 0},
+	{"spool", "busy_timeout", K_DURATION, F(busy_timeout_us), false, 0, 0,
+	 NULL, NULL, NULL, 0},
+	{"spool", "keep_sent", K_DURATION, F(keep_sent_us), true, 0, 0, NULL,
+	 NULL, NULL, 0},
+	{"spool", "max_records", K_COUNT, F(max_records), 0, 0, 0, NULL, NULL,
+	 NULL, 0},
+	{"spool", "max_bytes", K_SIZE, F(max_bytes), 0, 65536, 0,
+	 SIZE_WHY("64k (like 100M)"), NULL, NULL, 0},
+	{"policy", "threshold", K_COUNT, F(policy.threshold), 0, 0, 0, NULL,
+	 NULL, NULL, 0},
+	{"policy", "count_level", K_LEVEL, F(policy.count_level), false, 0, 0,
+	 NULL, NULL, NULL, 0},
+	{"policy", "flush_level", K_LEVEL, F(policy.flush_level), true, 0, 0,
+	 NULL, NULL, NULL, 0},
+	{"policy", "max_age", K_DURATION, F(policy.max_age_us), true, 0, 0,
+	 NULL, NULL, NULL, 0},
+	{"policy", "expire", K_DURATION, F(policy.expire_us), true, 0, 0, NULL,
+	 NULL, NULL, 0},
+	{"policy", "min_interval", K_DURATION, F(policy.min_interval_us), true,
+	 0, 0, NULL, NULL, NULL, 0},
+	{"policy", "heartbeat", K_DURATION, F(policy.heartbeat_us), true, 0, 0,
+	 NULL, NULL, NULL, 0},
+	{"mail", "from", K_FN, 0, 0, 0, 0, NULL, NULL, set_from, 0},
+	{"mail", "to", K_FN, 0, 0, 0, 0, NULL, NULL, set_to_key, 0},
+	{"mail", "subject", K_TEXT, F(subject), 0, 0, 0, NULL, NULL, NULL, 0},
+	{"mail", "html", K_BOOL, F(html), 0, 0, 0, NULL, NULL, NULL, 0},
+	{"mail", "timezone", K_FN, 0, 0, 0, 0, NULL, NULL, set_timezone, 0},
+	{"mail", "max_size", K_SIZE, F(max_size), 0, 256u << 10, 0,
+	 SIZE_WHY("256k (like 1M)"), NULL, NULL, 0},
+	{"mail", "fold", K_CHOICE, F(fold), 0, 0, 0,
+	 "must be exact, masked or off", fold_choices, NULL, 0},
+	{"mail", "transport", K_FN, 0, 0, 0, 0, NULL, NULL, set_transport, 0},
+	{"smtp", "host", K_FN, 0, 0, 0, 0, NULL, NULL, set_host, 0},
+	{"smtp", "port", K_FN, 0, 0, 0, 0, NULL, NULL, set_port, 0},
+	{"smtp", "tls", K_CHOICE, F(tls), 0, 0, 0,
+	 "must be starttls, tls or none", tls_choices, NULL, L(line_tls)},
+	{"smtp", "ca_file", K_FN, 0, 0, 0, 0, NULL, NULL, set_ca_file, 0},
+	{"smtp", "verify", K_BOOL, F(verify), 0, 0, 0, NULL, NULL, NULL, 0},
+	{"smtp", "user", K_FN, 0, 0, 0, 0, NULL, NULL, set_user, L(line_user)},
+	{"smtp", "password_file", K_FN, 0, 0, 0, 0, NULL, NULL,
+	 set_password_file, L(line_pwfile)},
+	{"smtp", "password_command", K_STR, F(password_command), 0, 0, 0, NULL,
+	 NULL, NULL, L(line_pwcmd)},
+	{"smtp", "token_command", K_STR, F(token_command), 0, 0, 0, NULL, NULL,
+	 NULL, L(line_token)},
+	{"smtp", "auth", K_CHOICE, F(auth), 0, 0, 0,
+	 "must be plain, login, xoauth2 or oauthbearer", auth_choices, NULL,
+	 L(line_auth)},
+	{"smtp", "helo", K_FN, 0, 0, 0, 0, NULL, NULL, set_helo, 0},
+	{"smtp", "timeout", K_DURATION, F(timeout_us), false, 1000000, 0,
+	 "at least 1s", NULL, NULL, 0},
+	{"sendmail", "command", K_STR, F(sendmail_cmd), 0, 0, 0,
+	 "empty command", NULL, NULL, 0},
+	{"sendmail", "timeout", K_DURATION, F(sendmail_timeout_us), false, 0, 0,
+	 NULL, NULL, NULL, 0},
+	{"maildir", "path", K_ABSPATH, F(maildir), 0, 0, 0,
+	 "must be an absolute path", NULL, NULL, 0},
 };
+#undef F
+#undef L
+#undef SIZE_WHY
+#define NKEYS (sizeof keys / sizeof keys[0])
+
+static int set_choice(parse_ctx *pc, const key_def *k, const char *v,
+		      int *out)
+{
+	for (const choice *c = k->choices; c->name; c++)
+		if (strcasecmp(v, c->name) == 0 &&
+		    (k->choices == auth_choices || strcmp(v, c->name) == 0)) {
+			*out = c->value;
+			return 1;
+		}
+	return bad(pc, k->sec, k->key, v, k->why);
+}
+
+static int set_count(parse_ctx *pc, const key_def *k, const char *v,
+		     int64_t *out)
+{
+	char *end;
+	errno = 0;
+	long long n = strtoll(v, &end, 10);
+	if (errno || end == v || *end || n < 1)
+		return bad(pc, k->sec, k->key, v, "not a whole number >= 1");
+	*out = n;
+	return 1;
+}
+
+static int set_size(parse_ctx *pc, const key_def *k, const char *v,
+		    uint64_t *out)
+{
+	uint64_t n;
+	bool parsed = sponge_parse_size(v, &n) == SPONGE_OK;
+	if (!k->max && (!parsed || n < k->min))
+		return bad(pc, k->sec, k->key, v, k->why);
+	if (!parsed)
+		return bad(pc, k->sec, k->key, v, "not a size (like 64k, 1M)");
+	if (n < k->min || (k->max && n > k->max))
+		return bad(pc, k->sec, k->key, v, k->why);
+	*out = n;
+	return 1;
+}
+
+/* One key by its kind, into its field. */
+static int set_key(parse_ctx *pc, const key_def *k, const char *v)
+{
+	char *f = (char *)pc->cfg + k->off;
+	int rc;
+	switch (k->kind) {
+	case K_STR:
+		if (k->why && !*v)
+			return bad(pc, k->sec, k->key, v, k->why);
+		return set_str(pc, (char **)(void *)f, v);
+	case K_TEXT:
+		return has_ctl(v) ? bad(pc, k->sec, k->key, v, "control characters")
+				  : set_str(pc, (char **)(void *)f, v);
+	case K_ABSPATH:
+		return v[0] != '/' ? bad(pc, k->sec, k->key, v, k->why)
+				   : set_str(pc, (char **)(void *)f, v);
+	case K_BOOL: return set_bool(pc, k->sec, k->key, v, (int *)(void *)f);
+	case K_LEVEL:
+		return set_level(pc, k->sec, k->key, v, (int *)(void *)f, k->none);
+	case K_DURATION:
+		rc = set_duration(pc, k->sec, k->key, v, (int64_t *)(void *)f,
+				  k->none);
+		if (rc && *(int64_t *)(void *)f < (int64_t)k->min)
+			return bad(pc, k->sec, k->key, v, k->why);
+		return rc;
+	case K_COUNT: return set_count(pc, k, v, (int64_t *)(void *)f);
+	case K_SIZE: return set_size(pc, k, v, (uint64_t *)(void *)f);
+	case K_CHOICE: return set_choice(pc, k, v, (int *)(void *)f);
+	case K_FN: return k->fn(pc, k->sec, k->key, v);
+	}
+	return 0;
+}
+
+/* The sections the table names, for "unknown section". */
+static bool section_known(const char *sec)
+{
+	for (size_t i = 0; i < NKEYS; i++)
+		if (strcmp(sec, keys[i].sec) == 0)
+			return true;
+	return false;
+}
 
 static int handler(void *user, const char *sec, const char *key,
 		   const char *v)
 {
 	parse_ctx *pc = user;
-	for (size_t i = 0; i < sizeof sections / sizeof sections[0]; i++) {
-		if (strcmp(sec, sections[i].name) != 0)
+	for (size_t i = 0; i < NKEYS; i++) {
+		const key_def *k = &keys[i];
+		if (strcmp(sec, k->sec) != 0 || strcmp(key, k->key) != 0)
 			continue;
-		int rc = sections[i].fn(pc, sec, key, v);
-		if (rc >= 0)
-			return rc;
-		if (pc->err->len == 0)
-			sb_printf(pc->err, "unknown key \"%s\" in [%s]", key,
-				  sec);
-		return 0;
+		if (k->line)
+			*(int *)(void *)((char *)pc + k->line) = pc->line;
+		return set_key(pc, k, v);
 	}
-	if (pc->err->len == 0)
-		sb_printf(pc->err, "unknown section [%s]",
-			  *sec ? sec : "(none: key before any section)");
+	if (pc->err->len == 0) {
+		if (section_known(sec))
+			sb_printf(pc->err, "unknown key \"%s\" in [%s]", key, sec);
+		else
+			sb_printf(pc->err, "unknown section [%s]",
+				  *sec ? sec : "(none: key before any section)");
+	}
 	return 0;
 }
 
