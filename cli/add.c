@@ -123,6 +123,7 @@ bool parse_format_opt(const char *arg, int *format)
 		{"journal-json", SPONGE_FORMAT_JOURNAL_JSON},
 		{"rfc5424", SPONGE_FORMAT_RFC5424},
 		{"rfc3164", SPONGE_FORMAT_RFC3164},
+		{"syslog", SPONGE_FORMAT_SYSLOG},
 	};
 	for (size_t i = 0; i < sizeof formats / sizeof formats[0]; i++)
 		if (strcmp(arg, formats[i].name) == 0) {
@@ -130,7 +131,7 @@ bool parse_format_opt(const char *arg, int *format)
 			return true;
 		}
 	errorf("add: --format %s: unknown format (text, journal-json, "
-	       "rfc5424, rfc3164)", arg);
+	       "rfc5424, rfc3164, syslog)", arg);
 	return false;
 }
 
@@ -148,7 +149,10 @@ static void add_usage(FILE *f)
 		"\"level\":\"error\")\n"
 		"  -f, --format FMT    text (default), journal-json "
 		"(journalctl -o json),\n"
-		"                      rfc5424 or rfc3164 (syslog lines)\n"
+		"                      rfc5424 or rfc3164 (syslog messages), "
+		"syslog (a\n"
+		"                      syslog file's lines: Dec  6 10:00:03 "
+		"host tag[pid]: …)\n"
 		"      --tee           copy standard input to standard output "
 		"unchanged\n"
 		"      --join MODE     auto (default): a traceback, stack trace "

@@ -79,13 +79,15 @@ void adder_record(adder *a, const char *line, size_t len, uint64_t cut)
 		      sponge_parse_line(a->sp, a->format, line, len, &e);
 	if (parsed && !e.time_us)
 		e.time_us = a->now;
-	if (a->detect && !parsed) {
+	/* a line's own level, or (a syslog file's line has none) its
+	 * message's */
+	if (a->detect && (!parsed || a->format == SPONGE_FORMAT_SYSLOG)) {
 		size_t skip = 0;
-		int l = sponge_detect_level(line, len, &skip);
+		int l = sponge_detect_level(e.msg, e.len, &skip);
 		if (l >= 0) {
 			e.level = l;
-			e.msg = line + skip;
-			e.len = len - skip;
+			e.msg += skip;
+			e.len -= skip;
 		}
 	}
 	size_t before = sponge_queued(a->sp);

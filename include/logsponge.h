@@ -256,7 +256,10 @@ typedef enum sponge_format {
 	SPONGE_FORMAT_TEXT = 0,         /* a plain line: nothing to parse */
 	SPONGE_FORMAT_JOURNAL_JSON = 1, /* one `journalctl -o json` object */
 	SPONGE_FORMAT_RFC5424 = 2,      /* <PRI>1 TIMESTAMP HOST APP … MSG */
-	SPONGE_FORMAT_RFC3164 = 3       /* <PRI>Mmm dd hh:mm:ss HOST TAG: MSG */
+	SPONGE_FORMAT_RFC3164 = 3,      /* <PRI>Mmm dd hh:mm:ss HOST TAG: MSG */
+	SPONGE_FORMAT_SYSLOG = 4        /* a syslog file's line (no PRI):
+					   Mmm dd hh:mm:ss HOST TAG[PID]: MSG
+					   or RFC3339-TIME HOST TAG[PID]: MSG */
 } sponge_format;
 
 /*
@@ -273,6 +276,9 @@ typedef enum sponge_format {
  *     removed); structured data other than "-" is kept in front of MSG.
  *   rfc3164: PRI, the timestamp (local time, this year or the last),
  *     HOSTNAME, TAG (without [pid]), MSG.
+ *   syslog: a syslog file's line, no PRI (the level is left as set): the
+ *     timestamp as rfc3164's or RFC 3339 (its offset kept), HOSTNAME, TAG
+ *     (without [pid]), MSG.  A line without a host is not one.
  */
 SPONGE_API int sponge_parse_line(sponge *sp, int format, const char *line,
 				 size_t len, sponge_entry *e);

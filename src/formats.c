@@ -254,27 +254,82 @@ static bool read_3164_time(cursor *c, int64_t *t)
 			return false;
 	if (day < 1 || day > 31 || h > 23 || mi > 59 || se > 60)
 		return false;
-	time_t now = time(NULL);
-	struct tm lt;
-	localtime_r(&now, &lt);
-	struct tm tm;
-	memset(&tm, 0, sizeof tm);
-	tm.tm_year = lt.tm_year;
-	tm.tm_mon = mon;
-	tm.tm_mday = day;
-	tm.tm_hour = h;
-	tm.tm_min = mi;
-	tm.tm_sec = se;
-	tm.tm_isdst = -1;
-	time_t v = mktime(&tm);
-	if (v > now + 86400) { /* December's lines read in January */
-		tm.tm_year--;
-		tm.tm_isdst = -1;
-		v = mktime(&tm);
-	}
-	*t = (int64_t)v * 1000000;
+	*t = sp_yearless_time(mon, day, h, mi, se, sponge_now());
 	c->p += 16;
 	return true;
+}
+
+/* "2026-12-06T10:00:03.123456+01:00 ": RFC 3339 as rsyslog's file
+ * format writes it (the offset kept), and a space. */
+static bool read_3339_time(cursor *c, int64_t *t)
+{
+	cursor save = *c;
+	const char *ts;
+	size_t tl;
+	if (c->end - c->p < 20 || c->p[4] != '-' || c->p[10] != 'T' ||
+	    !token(c, &ts, &tl) || tl >= 64 || at_end(c)) {
+		*c = save;
+		return false;
+	}
+	char buf[64];
+	memcpy(buf, ts, tl);
+	buf[tl] = '\0';
+	if (sponge_parse_time(buf, 0, t) != SPONGE_OK) {
+		*c = save;
+		return false;
+	}
+	return true;
+}
+
+/* "HOST TAG[PID]: " or "HOST TAG: " after the time: the host's and the
+ * tag's offsets in sp->parsed (-1: none); c past them. */
+static void host_and_tag(sponge *sp, cursor *c, long *hoff, long *toff)
+{
+	cursor save = *c;
+	const char *host;
+	size_t hl;
+	if (!token(c, &host, &hl)) {
+		*c = save;
+		return;
+	}
+	*hoff = keep(sp, host, hl);
+	const char *q = c->p;
+	while (q < c->end && q - c->p < 48 &&
+	       (((*q | 0x20) >= 'a' && (*q | 0x20) <= 'z') ||
+		(*q >= '0' && *q <= '9') || strchr("-_./", *q)))
+		q++;
+	const char *tend = q;
+	if (q < c->end && *q == '[') {
+		while (q < c->end && *q != ']')
+			q++;
+		if (q < c->end)
+			q++;
+	}
+	if (tend > c->p && q < c->end && *q == ':') {
+		*toff = keep(sp, c->p, (size_t)(tend - c->p));
+		c->p = q + 1;
+		if (!at_end(c) && *c->p == ' ')
+			c->p++;
+	}
+}
+
+/* What a line's fields were kept as, into e. */
+static int parsed(sponge *sp, const cursor *c, int level, int64_t t,
+		  long hoff, long toff, sponge_entry *e)
+{
+	if (sp->parsed.failed)
+		return 0;
+	if (level >= 0)
+		e->level = level;
+	if (t)
+		e->time_us = t;
+	if (hoff >= 0)
+		e->host = sp->parsed.data + hoff;
+	if (toff >= 0)
+		e->tag = sp->parsed.data + toff;
+	e->msg = c->p;
+	e->len = (size_t)(c->end - c->p);
+	return 1;
 }
 
 static int parse_3164(sponge *sp, const char *line, size_t len,
@@ -287,47 +342,26 @@ static int parse_3164(sponge *sp, const char *line, size_t len,
 	int64_t t = 0;
 	long hoff = -1, toff = -1;
 	sb_reset(&sp->parsed);
-	if (read_3164_time(&c, &t)) {
-		cursor save = c;
-		const char *host;
-		size_t hl;
-		if (token(&c, &host, &hl)) {
-			hoff = keep(sp, host, hl);
-			/* TAG[PID]: or TAG: */
-			const char *q = c.p;
-			while (q < c.end && q - c.p < 48 &&
-			       (((*q | 0x20) >= 'a' && (*q | 0x20) <= 'z') ||
-				(*q >= '0' && *q <= '9') || strchr("-_./", *q)))
-				q++;
-			const char *tend = q;
-			if (q < c.end && *q == '[') {
-				while (q < c.end && *q != ']')
-					q++;
-				if (q < c.end)
-					q++;
-			}
-			if (tend > c.p && q < c.end && *q == ':') {
-				toff = keep(sp, c.p, (size_t)(tend - c.p));
-				c.p = q + 1;
-				if (!at_end(&c) && *c.p == ' ')
-					c.p++;
-			}
-		} else {
-			c = save;
-		}
-	}
-	if (sp->parsed.failed)
+	if (read_3164_time(&c, &t))
+		host_and_tag(sp, &c, &hoff, &toff);
+	return parsed(sp, &c, pri & 7, t, hoff, toff, e);
+}
+
+/* A syslog file's line: no PRI (the level stays the caller's), a classic
+ * or an RFC 3339 time, the host, the tag (the pid after it is not kept). */
+static int parse_syslog(sponge *sp, const char *line, size_t len,
+			sponge_entry *e)
+{
+	cursor c = {line, line + len};
+	int64_t t = 0;
+	long hoff = -1, toff = -1;
+	sb_reset(&sp->parsed);
+	if (!read_3164_time(&c, &t) && !read_3339_time(&c, &t))
 		return 0;
-	e->level = pri & 7;
-	if (t)
-		e->time_us = t;
-	if (hoff >= 0)
-		e->host = sp->parsed.data + hoff;
-	if (toff >= 0)
-		e->tag = sp->parsed.data + toff;
-	e->msg = c.p;
-	e->len = (size_t)(c.end - c.p);
-	return 1;
+	host_and_tag(sp, &c, &hoff, &toff);
+	if (hoff < 0)
+		return 0; /* a time alone is not a syslog line */
+	return parsed(sp, &c, -1, t, hoff, toff, e);
 }
 
 int sponge_parse_line(sponge *sp, int format, const char *line, size_t len,
@@ -342,6 +376,8 @@ int sponge_parse_line(sponge *sp, int format, const char *line, size_t len,
 		return parse_5424(sp, line, len, e);
 	case SPONGE_FORMAT_RFC3164:
 		return parse_3164(sp, line, len, e);
+	case SPONGE_FORMAT_SYSLOG:
+		return parse_syslog(sp, line, len, e);
 	default:
 		return 0;
 	}

@@ -209,6 +209,11 @@ SP_HIDDEN int sp_config_load_string(sp_config *c, const char *text,
 /* When the spool received a record, in SQL (the column may be NULL). */
 #define SP_RECEIVED_SQL "coalesce(received, time)"
 SP_HIDDEN int64_t sp_clamp_time(int64_t t);
+/* A syslog time without a year (month 0-11, day, h:m:s, local time): in
+ * the year that puts it nearest before now_us (a day ahead is still this
+ * year: clocks differ), in microseconds. */
+SP_HIDDEN int64_t sp_yearless_time(int mon, int day, int h, int mi, int se,
+				   int64_t now_us);
 /* a - b, saturating at the int64 range. */
 SP_HIDDEN int64_t sp_sub(int64_t a, int64_t b);
 

@@ -13,6 +13,33 @@ int64_t sponge_now(void)
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
+/* Local time of a date (year since 1900, month 0-11), as mktime sees it. */
+static time_t local_date(int year, int mon, int day, int h, int mi, int se)
+{
+	struct tm tm;
+	memset(&tm, 0, sizeof tm);
+	tm.tm_year = year;
+	tm.tm_mon = mon;
+	tm.tm_mday = day;
+	tm.tm_hour = h;
+	tm.tm_min = mi;
+	tm.tm_sec = se;
+	tm.tm_isdst = -1;
+	return mktime(&tm);
+}
+
+int64_t sp_yearless_time(int mon, int day, int h, int mi, int se,
+			 int64_t now_us)
+{
+	time_t now = (time_t)(now_us / 1000000);
+	struct tm lt;
+	localtime_r(&now, &lt);
+	time_t v = local_date(lt.tm_year, mon, day, h, mi, se);
+	if (v > now + 86400) /* December's lines read in January */
+		v = local_date(lt.tm_year - 1, mon, day, h, mi, se);
+	return (int64_t)v * 1000000;
+}
+
 int64_t sp_clamp_time(int64_t t)
 {
 	return t < SP_TIME_MIN ? SP_TIME_MIN : t > SP_TIME_MAX ? SP_TIME_MAX : t;

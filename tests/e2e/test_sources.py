@@ -190,6 +190,25 @@ class FormatTest(SpoolTest):
         self.assertEqual((r["level"], r["message"]),
                          ("info", "just a message without header"))
 
+    def test_syslog_file_lines(self):
+        """A syslog file's lines (no <PRI>): host, tag and time parsed, the
+        level detected in the message part; they were untagged info
+        records that kept the timestamp, host and tag in their text."""
+        lines = [b"Dec  6 10:00:03 web1 sshd[555]: Accepted publickey",
+                 b"2026-12-06T10:00:03.123456+01:00 web1 app[9]: ERROR: "
+                 b"disk full",
+                 b"Dec  6 10:00:04 web1 kernel: [warn] link down",
+                 b"a plain line"]
+        recs = self.add_fmt("syslog", lines, "--detect-level")
+        got = [(r["level"], r["tag"], r["host"], r["message"]) for r in recs]
+        self.assertEqual(got[0], ("info", "sshd", "web1", "Accepted publickey"))
+        self.assertEqual(got[1], ("err", "app", "web1", "ERROR: disk full"))
+        self.assertEqual(recs[1]["time"], "2026-12-06T09:00:03.123456Z")
+        self.assertEqual(got[2], ("warning", "kernel", "web1",
+                                  "[warn] link down"))
+        self.assertEqual((got[3][0], got[3][1], got[3][3]),
+                         ("info", None, "a plain line"))
+
     def test_unknown_format(self):
         p = self.run_ls("add", "--format", "xml", check=False, input=b"")
         self.assertOneLineError(p, 64, "unknown format")

@@ -1,5 +1,5 @@
-/* Fuzz the journal-json, RFC 5424 and RFC 3164 parsers (the first byte
- * picks one), and store what they return. */
+/* Fuzz the journal-json, RFC 5424, RFC 3164 and syslog-file parsers
+ * (the first byte picks one), and store what they return. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,7 +22,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	if (!size)
 		return 0;
-	int fmt = 1 + data[0] % 3;
+	int fmt = 1 + data[0] % 4;
 	const char *line = (const char *)data + 1;
 	size_t len = size - 1;
 	sponge_entry e = {SPONGE_INFO, NULL, 0, NULL, NULL, 0, 0};

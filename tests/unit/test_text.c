@@ -1,9 +1,11 @@
 /* Unit tests: UTF-8 cleaning, level detection, durations, sizes, times. */
 #define _DEFAULT_SOURCE /* setenv, tzset */
 #include <check.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "internal.h"
 #include "unit.h"
@@ -307,6 +309,109 @@ END_TEST
 
 #define N(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
+/* ---- a syslog file's lines (--format syslog) ---- */
+
+static const struct syslog_case {
+	const char *line;
+	int ok;
+	const char *host, *tag, *msg;
+	const char *time; /* UTC, as sponge_format_time writes it; NULL: any */
+} syslog_cases[] = {
+	/* rsyslog's traditional file format and syslog-ng's default */
+	{"Dec  6 10:00:03 web1 sshd[555]: Accepted publickey for root", 1,
+	 "web1", "sshd", "Accepted publickey for root", NULL},
+	{"Nov 21 09:59:59 db1 postgres: checkpoint complete", 1, "db1",
+	 "postgres", "checkpoint complete", NULL},
+	{"Dec  6 10:00:03 mx postfix/smtpd[1234]: connect from x[10.0.0.1]", 1,
+	 "mx", "postfix/smtpd", "connect from x[10.0.0.1]", NULL},
+	/* rsyslog's RSYSLOG_FileFormat (Debian 12's default): the offset */
+	{"2026-12-06T10:00:03.123456+01:00 web1 CRON[77]: (root) CMD (x)", 1,
+	 "web1", "CRON", "(root) CMD (x)", "2026-12-06T09:00:03.123456Z"},
+	{"2026-12-06T10:00:03Z web2 kernel: [ 1.5] eth0: link up", 1, "web2",
+	 "kernel", "[ 1.5] eth0: link up", "2026-12-06T10:00:03.000000Z"},
+	/* no tag: the host, then the message whole */
+	{"Dec  6 10:00:03 web1 -- MARK --", 1, "web1", NULL, "-- MARK --", NULL},
+	{"Dec  6 10:00:03 web1 message repeated 3 times: [ x]", 1, "web1",
+	 NULL, "message repeated 3 times: [ x]", NULL},
+	/* not a syslog file's line: kept as plain text by the caller */
+	{"Dec  6 10:00:03", 0, NULL, NULL, NULL, NULL},
+	{"Dec 32 10:00:03 web1 x: y", 0, NULL, NULL, NULL, NULL},
+	{"<13>Dec  6 10:00:03 web1 x: y", 0, NULL, NULL, NULL, NULL},
+	{"2026-12-06 10:00:03 web1 x: y", 0, NULL, NULL, NULL, NULL},
+	{"just a line", 0, NULL, NULL, NULL, NULL},
+	{"", 0, NULL, NULL, NULL, NULL},
+};
+
+START_TEST(syslog_table)
+{
+	const struct syslog_case *k = &syslog_cases[_i];
+	sponge *sp = NULL;
+	char path[] = "/tmp/lssyslogXXXXXX";
+	int fd = mkstemp(path);
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	unlink(path);
+	ck_assert_int_eq(sponge_open(&sp, path, NULL, SPONGE_OPEN_NOCONFIG), 0);
+	sponge_entry e = {SPONGE_WARNING, "given", 7, "here", "x", 1, 0};
+	int ok = sponge_parse_line(sp, SPONGE_FORMAT_SYSLOG, k->line,
+				   strlen(k->line), &e);
+	ck_assert_msg(ok == k->ok, "%s: %d", k->line, ok);
+	ck_assert_int_eq(e.level, SPONGE_WARNING); /* a file line has none */
+	if (ok) {
+		ck_assert_str_eq(e.host, k->host);
+		ck_assert_str_eq(e.tag, k->tag ? k->tag : "given");
+		ck_assert_int_eq((int)e.len, (int)strlen(k->msg));
+		ck_assert(memcmp(e.msg, k->msg, e.len) == 0);
+		char t[32];
+		sponge_format_time(e.time_us, t);
+		if (k->time)
+			ck_assert_str_eq(t, k->time);
+		ck_assert_int_ne(e.time_us, 7);
+	} else {
+		ck_assert_str_eq(e.tag, "given");
+		ck_assert_int_eq(e.time_us, 7);
+	}
+	sponge_close(sp);
+	char wal[64];
+	unlink(path);
+	snprintf(wal, sizeof wal, "%s-wal", path);
+	unlink(wal);
+	snprintf(wal, sizeof wal, "%s-shm", path);
+	unlink(wal);
+}
+END_TEST
+
+/* A classic line has no year: the one that puts it nearest before now,
+ * a day ahead still this year (clocks differ). */
+START_TEST(yearless_across_new_year)
+{
+	char *old = getenv("TZ") ? strdup(getenv("TZ")) : NULL;
+	setenv("TZ", "UTC", 1);
+	tzset();
+	int64_t now = 1798763400000000LL; /* 2027-01-01T00:30:00Z */
+	char t[32];
+	sponge_format_time(sp_yearless_time(11, 31, 23, 59, 59, now), t);
+	ck_assert_str_eq(t, "2026-12-31T23:59:59.000000Z");
+	sponge_format_time(sp_yearless_time(0, 1, 0, 10, 0, now), t);
+	ck_assert_str_eq(t, "2027-01-01T00:10:00.000000Z");
+	sponge_format_time(sp_yearless_time(0, 2, 0, 10, 0, now), t);
+	ck_assert_str_eq(t, "2027-01-02T00:10:00.000000Z"); /* 23h40m ahead */
+	sponge_format_time(sp_yearless_time(1, 1, 0, 0, 0, now), t);
+	ck_assert_str_eq(t, "2026-02-01T00:00:00.000000Z");
+	/* and in the middle of a year, this year */
+	now = 1795255200000000LL; /* 2026-11-21T10:00:00Z */
+	sponge_format_time(sp_yearless_time(10, 21, 9, 0, 0, now), t);
+	ck_assert_str_eq(t, "2026-11-21T09:00:00.000000Z");
+	if (old) {
+		setenv("TZ", old, 1);
+		free(old);
+	} else {
+		unsetenv("TZ");
+	}
+	tzset();
+}
+END_TEST
+
 Suite *text_suite(void)
 {
 	Suite *s = suite_create("text");
@@ -321,6 +426,8 @@ Suite *text_suite(void)
 	tcase_add_test(t, time_format_roundtrip);
 	tcase_add_test(t, time_today_yesterday);
 	tcase_add_loop_test(t, mask_table, 0, N(mask_cases));
+	tcase_add_loop_test(t, syslog_table, 0, N(syslog_cases));
+	tcase_add_test(t, yearless_across_new_year);
 	suite_add_tcase(s, t);
 	return s;
 }
