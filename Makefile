@@ -31,9 +31,9 @@ BUILD     ?= build
 SANFLAGS   =
 endif
 
-PKGS       = sqlite3 jansson inih libesmtp-1.0 openssl zlib
+PKGS       = sqlite3 jansson inih libesmtp-1.0 openssl zlib libhs
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lsqlite3 -ljansson -linih -lesmtp -lssl -lcrypto -lz) -lpthread -ldl
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lsqlite3 -ljansson -linih -lesmtp -lssl -lcrypto -lz -lhs) -lpthread -ldl
 CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null || echo -lcheck)
 
 # The library sees its private headers; the command only the public one.
@@ -47,7 +47,8 @@ ALL_CFLAGS = -std=c11 $(OPT) $(WARN) $(SANFLAGS) $(PKG_CFLAGS) $(CFLAGS)
 LIB_CFLAGS = $(ALL_CFLAGS) -fPIC -fvisibility=hidden
 LDFLAGS   += $(SANFLAGS)
 
-LIB_SRC = src/buf.c src/error.c src/host.c src/mime.c src/utf8.c src/level.c src/timeutil.c src/config.c \
+LIB_SRC = src/buf.c src/error.c src/host.c src/mime.c src/utf8.c src/level.c src/timeutil.c \
+          src/match.c src/rules.c src/config.c \
           src/spool.c src/store_error.c src/store.c src/store_batch.c src/store_counts.c \
           src/store_query.c src/plan.c src/digest.c src/compose.c src/size.c src/flush.c src/smtp.c \
           src/smtp_conn.c src/smtp_relay.c \

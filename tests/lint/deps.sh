@@ -12,7 +12,7 @@ build=${1:-build}
 # layer rank per object, lowest first
 LAYERS='
 0 buf error host utf8 level timeutil tzif zone guard command
-1 mime
+1 mime match rules
 2 config
 3 store_error store store_counts store_batch store_query
 4 spool spool_path formats

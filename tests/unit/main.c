@@ -15,6 +15,7 @@ int main(void)
 	srunner_add_suite(r, layers_suite());
 	srunner_add_suite(r, tzif_suite());
 	srunner_add_suite(r, smtp_conn_suite());
+	srunner_add_suite(r, rules_suite());
 	srunner_run_all(r, CK_NORMAL);
 	int failed = srunner_ntests_failed(r);
 	srunner_free(r);

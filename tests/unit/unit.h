@@ -10,5 +10,6 @@ Suite *policy_suite(void);
 Suite *layers_suite(void);
 Suite *tzif_suite(void);
 Suite *smtp_conn_suite(void);
+Suite *rules_suite(void);
 void faults_install(void);
 #endif

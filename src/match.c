@@ -1,0 +1,108 @@
+/* match.c - many patterns against one line at once, with Vectorscan
+ * (Debian's libvectorscan, Hyperscan's maintained portable fork): all
+ * patterns compile into one database and one scan of a line finds every
+ * pattern that matches; the first of them (the lowest index) is the
+ * answer, as "first rule wins" needs.  No handle, no I/O. */
+#include <string.h>
+
+#include <hs/hs.h>
+
+#include "match.h"
+
+struct sp_matcher {
+	hs_database_t *db;
+	hs_scratch_t *scratch;
+	size_t n;
+};
+
+/* Every pattern reports once (SINGLEMATCH); a '.' crosses line ends (a
+ * record may hold several lines); an empty match counts (a rule "*"). */
+#define FLAGS (HS_FLAG_SINGLEMATCH | HS_FLAG_DOTALL | HS_FLAG_ALLOWEMPTY)
+
+int sp_matcher_build(const char *const *patterns, const unsigned *ids_in,
+		     const bool *caseless, size_t n, sp_matcher **out,
+		     spbuf *why, long *bad)
+{
+	*out = NULL;
+	*bad = -1;
+	if (!n || n > 1000000)
+		return n ? SPONGE_EINVAL : SPONGE_OK; /* nothing to match */
+	sp_matcher *m = sp_malloc(sizeof *m);
+	unsigned *flags = sp_malloc(n * sizeof *flags);
+	unsigned *ids = sp_malloc(n * sizeof *ids);
+	if (!m || !flags || !ids) {
+		sp_free(m);
+		sp_free(flags);
+		sp_free(ids);
+		return SPONGE_ENOMEM;
+	}
+	memset(m, 0, sizeof *m);
+	m->n = n;
+	for (size_t i = 0; i < n; i++) {
+		flags[i] = FLAGS | (caseless && caseless[i] ? HS_FLAG_CASELESS : 0);
+		ids[i] = ids_in ? ids_in[i] : (unsigned)i;
+	}
+	hs_compile_error_t *err = NULL;
+	int rc = SPONGE_OK;
+	if (hs_compile_multi(patterns, flags, ids, (unsigned)n, HS_MODE_BLOCK,
+			     NULL, &m->db, &err) != HS_SUCCESS) {
+		rc = SPONGE_ECONFIG;
+		*bad = err && err->expression >= 0 ? err->expression : -1;
+		sb_adds(why, err && err->message ? err->message : "cannot compile");
+		hs_free_compile_error(err);
+	} else if (hs_alloc_scratch(m->db, &m->scratch) != HS_SUCCESS) {
+		rc = SPONGE_ENOMEM;
+	}
+	sp_free(flags);
+	sp_free(ids);
+	if (rc) {
+		sp_matcher_free(m);
+		return rc;
+	}
+	*out = m;
+	return SPONGE_OK;
+}
+
+typedef struct scan_ctx {
+	long first;
+	sp_match_ok ok;
+	void *arg;
+} scan_ctx;
+
+/* A match: keep the lowest pattern index the caller accepts; index 0
+ * cannot be beaten.  (Matches come in the order they end, not by
+ * index.) */
+static int on_match(unsigned int id, unsigned long long from,
+		    unsigned long long to, unsigned int flags, void *ctx)
+{
+	(void)from, (void)to, (void)flags;
+	scan_ctx *s = ctx;
+	if ((s->first < 0 || (long)id < s->first) &&
+	    (!s->ok || s->ok(s->arg, (long)id)))
+		s->first = (long)id;
+	return s->first == 0; /* non-zero stops the scan */
+}
+
+long sp_matcher_first(sp_matcher *m, const char *text, size_t len,
+		      sp_match_ok ok, void *arg)
+{
+	scan_ctx s = {-1, ok, arg};
+	if (!m || len > 0xFFFFFFFFu)
+		return -1;
+	hs_error_t e = hs_scan(m->db, text, (unsigned)len, 0, m->scratch,
+			       on_match, &s);
+	if (e != HS_SUCCESS && e != HS_SCAN_TERMINATED)
+		return -1;
+	return s.first;
+}
+
+size_t sp_matcher_count(const sp_matcher *m) { return m ? m->n : 0; }
+
+void sp_matcher_free(sp_matcher *m)
+{
+	if (!m)
+		return;
+	hs_free_scratch(m->scratch);
+	hs_free_database(m->db);
+	sp_free(m);
+}

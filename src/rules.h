@@ -1,0 +1,51 @@
+/* rules.h - noise rules: one per line, first match wins (rules.c). */
+#ifndef SPONGE_RULES_H
+#define SPONGE_RULES_H
+
+#include "internal.h"
+
+/* What a rule does with a record it matches. */
+enum sp_verb {
+	SP_VERB_IGNORE, /* kept, out of the triggers and the listed log */
+	SP_VERB_DROP,   /* not stored; counted */
+	SP_VERB_LEVEL,  /* re-levelled (to=L) */
+	SP_VERB_KEEP,   /* exempt from every later rule; to=L raises it */
+};
+
+typedef struct sp_rule {
+	int verb;               /* enum sp_verb */
+	int to;                 /* LEVEL, KEEP: the new level; -1 none */
+	char *tag, *host;       /* globs (fnmatch); NULL: any */
+	int most, least;        /* level>=L: no less severe than L (the
+				   number at most L); level<=L: no more
+				   severe (at least L); -1 none */
+	bool masked;            /* "text" in the digest's masked form (matched
+				   whole against the masked line), else /ERE/
+				   (anywhere in the message) */
+	char *pattern;          /* as written, without its quotes/slashes */
+	char *regex;            /* what the engine compiles */
+	char *name;             /* name=, else FILE:LINE */
+	int64_t until_us;       /* until=: it expires then; 0 never */
+	int64_t unless_n;       /* unless=N/WINDOW: past N matches in the */
+	int64_t unless_us;      /*   window the records count again; 0 none */
+	char where[160];        /* FILE:LINE */
+} sp_rule;
+
+typedef struct sp_rules {
+	sp_rule *r;
+	size_t n, cap;
+} sp_rules;
+
+/* Parse a rules file's text (file names it in messages) and append its
+ * rules to rs.  On the first line that does not parse: SPONGE_ECONFIG
+ * and err says "FILE:LINE: why" (the rules before it are kept). */
+SP_HIDDEN int sp_rules_parse(sp_rules *rs, const char *file, const char *text,
+			     size_t len, spbuf *err);
+SP_HIDDEN void sp_rules_free(sp_rules *rs);
+
+/* The Vectorscan expression for a masked pattern: anchored at both ends,
+ * "#" one masked value (as "#" stands in the masked line), "*" any text,
+ * everything else itself. */
+SP_HIDDEN bool sp_rules_masked_regex(spbuf *out, const char *pattern);
+
+#endif
