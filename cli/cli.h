@@ -92,6 +92,9 @@ typedef struct adder {
 	const char *jptr;/* or, a single line, still in the caller's buffer */
 	size_t jplen;
 	unsigned jblank; /* blank lines held back */
+	/* instead of storing each record: hand it to judge (rules test) */
+	void (*judge)(void *arg, const sponge_entry *e);
+	void *judge_arg;
 } adder;
 
 /* out_fd: where lines go when the spool fails (the lines queued and not
@@ -146,6 +149,13 @@ int cmd_status(globals *g, int argc, char **argv);
 int cmd_list(globals *g, int argc, char **argv);
 int cmd_history(globals *g, int argc, char **argv);
 int cmd_purge(globals *g, int argc, char **argv);
+int cmd_rules(globals *g, int argc, char **argv);
+/* Write one JSON object (jansson's, taken) as a line; false when stdout
+ * failed (query.c). */
+struct json_t;
+bool json_line(struct json_t *o);
+/* Flush stdout; a reader that went away (EPIPE) is not worth a message. */
+int finish_output(int status);
 int cmd_flush(globals *g, int argc, char **argv);
 int cmd_check(globals *g, int argc, char **argv);
 

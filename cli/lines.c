@@ -90,6 +90,10 @@ void adder_record(adder *a, const char *line, size_t len, uint64_t cut)
 			e.len -= skip;
 		}
 	}
+	if (a->judge) {
+		a->judge(a->judge_arg, &e);
+		return;
+	}
 	size_t before = sponge_queued(a->sp);
 	int rc = sponge_append_entry(a->sp, &e);
 	if (rc == SPONGE_OK)

@@ -33,6 +33,10 @@ static const command commands[] = {
 	 "if the policy says so, send pending records as one email"},
 	{"check", cmd_check, "[--smtp]",
 	 "validate the config; with --smtp, also connect, TLS, AUTH, QUIT"},
+	{"rules", cmd_rules,
+	 "test [-l LEVEL] [-t TAG] [--detect-level] [--format FMT] "
+	 "[--join MODE] [--json] [--expect FILE] [FILE...]",
+	 "judge lines by the noise rules, store nothing"},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 

@@ -10,8 +10,7 @@
 
 #include "cli.h"
 
-/* Write one JSON object as a line; false when stdout failed. */
-static bool json_line(json_t *o)
+bool json_line(json_t *o)
 {
 	bool ok = o && json_dumpf(o, stdout, JSON_COMPACT) == 0 &&
 		  fputc('\n', stdout) != EOF;
@@ -28,8 +27,7 @@ static json_t *json_time(int64_t t)
 	return json_string(b);
 }
 
-/* Flush stdout; a reader that went away (EPIPE) is not worth a message. */
-static int finish_output(int status)
+int finish_output(int status)
 {
 	if (fflush(stdout) != 0 || ferror(stdout)) {
 		if (errno != EPIPE)

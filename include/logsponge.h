@@ -156,6 +156,10 @@ typedef struct sponge sponge;
 /* Flags for sponge_open(). */
 #define SPONGE_OPEN_NOCREATE 0x1u  /* fail with SPONGE_ENOENT if missing */
 #define SPONGE_OPEN_NOCONFIG 0x2u  /* read no config file at all */
+#define SPONGE_OPEN_NOSPOOL 0x4u   /* read the config only, open no spool:
+				      for sponge_rules_* and the config's
+				      accessors; other calls give
+				      SPONGE_EINVAL */
 
 /*
  * Open (and create, mode 0600 in a 0700 directory) a spool.
@@ -282,6 +286,51 @@ typedef enum sponge_format {
  */
 SPONGE_API int sponge_parse_line(sponge *sp, int format, const char *line,
 				 size_t len, sponge_entry *e);
+
+/* ---- noise rules ------------------------------------------------------ */
+
+/* What a rule does (sponge_judgement.verdict). */
+typedef enum sponge_rule_verb {
+	SPONGE_RULE_NONE = 0,   /* no rule matched */
+	SPONGE_RULE_IGNORE = 1, /* kept, out of the triggers and the log */
+	SPONGE_RULE_DROP = 2,   /* not stored */
+	SPONGE_RULE_LEVEL = 3,  /* re-levelled */
+	SPONGE_RULE_KEEP = 4    /* exempt from every later rule */
+} sponge_rule_verb;
+
+/* What the rules say of one record. */
+typedef struct sponge_judgement {
+	int verdict;          /* a sponge_rule_verb */
+	int level;            /* the record's level after the rule */
+	long rule;            /* the rule's index (sponge_rule_name), or -1 */
+	const char *masked;   /* the record's first line in the digest's
+				 masked form (fold = masked); owned by sp,
+				 valid until the next call on sp */
+} sponge_judgement;
+
+/*
+ * Read the rules: the files *.rules of [rules] path (default: rules.d
+ * beside the config file), in name order, first match wins.  A missing
+ * directory is no rules.  A file that does not parse, or a pattern the
+ * engine cannot take: SPONGE_ECONFIG, and sponge_errmsg() names the file
+ * and line.  Called again, it reads them again.
+ */
+SPONGE_API int sponge_rules_load(sponge *sp);
+/* How many rules are loaded; rule i's name (name=, else FILE:LINE), its
+ * verb, and where it is written (FILE:LINE); NULL past the end. */
+SPONGE_API size_t sponge_rules_count(const sponge *sp);
+SPONGE_API const char *sponge_rule_name(const sponge *sp, size_t i);
+SPONGE_API int sponge_rule_verb_of(const sponge *sp, size_t i);
+SPONGE_API const char *sponge_rule_where(const sponge *sp, size_t i);
+/* The loaded rules' verdict on entry e (as sponge_append_entry would get
+ * it: its level, tag, host and message), at the time now_us (a rule
+ * past its until= no longer applies). */
+SPONGE_API int sponge_rules_judge_sized(sponge *sp, const sponge_entry *e,
+					int64_t now_us, sponge_judgement *out,
+					size_t size);
+#define sponge_rules_judge(sp, e, now, out)                                   \
+	sponge_rules_judge_sized((sp), (e), (now), (out),                     \
+				 sizeof(sponge_judgement))
 
 /* The longest message kept (spool.max_record); longer ones are cut.  A
  * caller streaming a long line needs to keep only this many bytes of it. */

@@ -32,7 +32,8 @@ void sp_config_free(sp_config *c)
 	char **strs[] = {&c->path, &c->spool_path, &c->from, &c->from_addr,
 			 &c->from_show, &c->subject, &c->timezone, &c->transport, &c->host, &c->ca_file,
 			 &c->user, &c->password_file, &c->password_command,
-			 &c->token_command, &c->helo, &c->sendmail_cmd, &c->maildir};
+			 &c->token_command, &c->helo, &c->sendmail_cmd, &c->maildir,
+			 &c->rules_path};
 	for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++) {
 		sp_free(*strs[i]);
 		*strs[i] = NULL;
@@ -511,6 +512,8 @@ static const key_def keys[] = {
 	{"sendmail", "timeout", K_DURATION, F(sendmail_timeout_us), false, 0, 0,
 	 NULL, NULL, NULL, 0},
 	{"maildir", "path", K_ABSPATH, F(maildir), 0, 0, 0,
+	 "must be an absolute path", NULL, NULL, 0},
+	{"rules", "path", K_ABSPATH, F(rules_path), 0, 0, 0,
 	 "must be an absolute path", NULL, NULL, 0},
 };
 #undef F

@@ -28,6 +28,8 @@ SP_HIDDEN unsigned sp_fork_generation(void);
 /* A handle this process may use: open, and not inherited over a fork. */
 #define sp_usable(sp) \
 	((sp) && (sp)->db && (sp)->generation == sp_fork_generation())
+/* The same for calls that need no spool (SPONGE_OPEN_NOSPOOL). */
+#define sp_alive(sp) ((sp) && (sp)->generation == sp_fork_generation())
 #define SP_GUARD \
 	__attribute__((cleanup(sp_guard_leave), unused)) int sp_guard_ = \
 		sp_guard_enter()
@@ -181,6 +183,9 @@ typedef struct sp_config {
 	int64_t sendmail_timeout_us;
 	/* [maildir] */
 	char *maildir;
+	/* [rules] */
+	char *rules_path;       /* the rules directory; NULL: rules.d beside
+				   the config file */
 } sp_config;
 
 SP_HIDDEN void sp_config_defaults(sp_config *c);
@@ -298,7 +303,12 @@ typedef struct sp_queued {
 	size_t msg_off, msg_len;
 } sp_queued;
 
+/* The rules a handle applies (ruleset.c); freed with the handle. */
+typedef struct sp_ruleset sp_ruleset;
+SP_HIDDEN void sp_ruleset_free(sponge *sp);
+
 struct sponge {
+	sp_ruleset *rules;      /* loaded by sponge_rules_load (ruleset.c) */
 	sqlite3 *db;
 	char *path;
 	sp_config cfg;

@@ -175,6 +175,8 @@ int sponge_open(sponge **out, const char *spool_path, const char *config_path,
 	sp_config_defaults(&sp->cfg);
 
 	int rc = pick_config(sp, config_path, flags);
+	if (rc == SPONGE_OK && (flags & SPONGE_OPEN_NOSPOOL))
+		return SPONGE_OK; /* the config alone */
 	if (rc == SPONGE_OK)
 		rc = pick_spool(sp, spool_path);
 	if (rc == SPONGE_OK)
@@ -202,6 +204,7 @@ int sponge_close(sponge *sp)
 			rc = sp_store_write(sp, true);
 		sp_store_close(sp);
 	}
+	sp_ruleset_free(sp);
 	sp_config_free(&sp->cfg);
 	sp_free(sp->path);
 	sp_free(sp->q);

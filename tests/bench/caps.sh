@@ -13,7 +13,7 @@ DIR=$(mktemp -d /tmp/logsponge-cbench.XXXXXX)
 trap 'rm -rf "$DIR"' EXIT
 
 cc -O2 -Iinclude -o "$DIR/caplat" "$HERE/caplat.c" "$BUILD/liblogsponge.a" \
-	$(pkg-config --libs sqlite3 jansson inih libesmtp-1.0 openssl zlib) \
+	$(pkg-config --libs sqlite3 jansson inih libesmtp-1.0 openssl zlib libhs) \
 	-lpthread
 "$PY" "$HERE/genlogs.py" 1000000 "$DIR/lines.txt" "$DIR/lines.csv"
 printf '[spool]\nmax_records = 1000000\n' > "$DIR/at.conf"

@@ -12,7 +12,7 @@ DIR=$(mktemp -d /tmp/logsponge-lbench.XXXXXX)
 trap 'rm -rf "$DIR"' EXIT
 
 cc -O2 -Iinclude -o "$DIR/caplat" "$HERE/caplat.c" "$BUILD/liblogsponge.a" \
-	$(pkg-config --libs sqlite3 jansson inih libesmtp-1.0 openssl zlib) \
+	$(pkg-config --libs sqlite3 jansson inih libesmtp-1.0 openssl zlib libhs) \
 	-lpthread
 "$PY" "$HERE/genlogs.py" "$N" "$DIR/lines.txt" "$DIR/lines.csv"
 printf '[mail]\nfrom = a@b.c\nto = d@e.f\ntransport = null\nmax_size = 4G\nfold = off\n' > "$DIR/conf"

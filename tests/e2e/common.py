@@ -28,7 +28,7 @@ def build_program(directory, source, name):
         f.write(source)
     exe = os.path.join(directory, name)
     libs = subprocess.run(["pkg-config", "--libs", "sqlite3", "jansson",
-                           "inih", "libesmtp-1.0", "openssl", "zlib"],
+                           "inih", "libesmtp-1.0", "openssl", "zlib", "libhs"],
                           capture_output=True, text=True).stdout.split()
     cflags = os.environ.get("LOGSPONGE_CFLAGS", "").split()
     subprocess.run(["cc", "-std=c11", "-D_DEFAULT_SOURCE", "-Wall",

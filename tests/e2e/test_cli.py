@@ -8,7 +8,8 @@ import subprocess
 
 from common import BIN, BUILD, ROOT, SpoolTest, build_program
 
-COMMANDS = ["add", "run", "status", "list", "history", "purge", "flush", "check"]
+COMMANDS = ["add", "run", "status", "list", "history", "purge", "flush", "check",
+            "rules"]
 
 
 class ErrorsTest(SpoolTest):

@@ -15,7 +15,7 @@ LAYERS='
 1 mime match rules
 2 config
 3 store_error store store_counts store_batch store_query
-4 spool spool_path formats
+4 spool spool_path formats ruleset
 5 policy
 6 plan digest
 7 compose

@@ -1,0 +1,328 @@
+/* rules.c - `logsponge rules test`: lines read exactly as `add` reads
+ * them, judged by the rules, nothing stored; hits per rule, the rules
+ * that matched nothing, and the lines no rule matched, grouped by their
+ * masked form and written as rules ready to paste. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "cli.h"
+
+static const char *const verdict_names[] = {"none", "ignore", "drop",
+					    "level", "keep"};
+
+/* A line no rule matched: its tag and masked first line, counted. */
+typedef struct kind {
+	char *key;   /* "tag\tmasked" */
+	int64_t n;
+} kind;
+
+typedef struct tester {
+	sponge *sp;
+	bool json;
+	int64_t n, by_verdict[5];
+	int64_t *hits;    /* per rule */
+	kind *kinds;
+	size_t nkinds, cap;
+	bool failed;
+	/* --expect: the verdict each record must get (NULL: none) */
+	const char *want;
+	bool mismatch;
+} tester;
+
+static void remember_kind(tester *t, const sponge_entry *e, const char *m)
+{
+	if (t->nkinds == t->cap) {
+		size_t cap = t->cap ? t->cap * 2 : 1024;
+		kind *k = realloc(t->kinds, cap * sizeof *k);
+		if (!k) {
+			t->failed = true;
+			return;
+		}
+		t->kinds = k;
+		t->cap = cap;
+	}
+	char *key = NULL;
+	if (asprintf(&key, "%s\t%s", e->tag ? e->tag : "", m) < 0) {
+		t->failed = true;
+		return;
+	}
+	t->kinds[t->nkinds++] = (kind){key, 1};
+}
+
+static void judge(void *arg, const sponge_entry *e)
+{
+	tester *t = arg;
+	sponge_judgement j;
+	if (sponge_rules_judge(t->sp, e, sponge_now(), &j) != SPONGE_OK) {
+		t->failed = true;
+		return;
+	}
+	t->n++;
+	t->by_verdict[j.verdict]++;
+	if (j.rule >= 0)
+		t->hits[j.rule]++;
+	else
+		remember_kind(t, e, j.masked);
+	if (t->want && strcmp(t->want, verdict_names[j.verdict]) != 0) {
+		t->mismatch = true;
+		printf("expected %s, got %s (%s): %.*s\n", t->want,
+		       verdict_names[j.verdict],
+		       j.rule >= 0 ? sponge_rule_name(t->sp, (size_t)j.rule) : "no rule",
+		       (int)e->len, e->msg);
+	}
+	if (t->json) {
+		json_t *o = json_pack("{s:I,s:s,s:s?}", "n", (json_int_t)t->n,
+				      "verdict", verdict_names[j.verdict],
+				      "rule", j.rule >= 0
+						      ? sponge_rule_name(t->sp,
+								(size_t)j.rule)
+						      : NULL);
+		if (!o || !json_line(o))
+			t->failed = true;
+	}
+}
+
+static int by_key(const void *a, const void *b)
+{
+	return strcmp(((const kind *)a)->key, ((const kind *)b)->key);
+}
+
+static int by_count(const void *a, const void *b)
+{
+	const kind *x = a, *y = b;
+	return x->n != y->n ? (x->n < y->n ? 1 : -1) : strcmp(x->key, y->key);
+}
+
+/* The unmatched lines' kinds, most frequent first, as rules. */
+static void print_kinds(tester *t, size_t most)
+{
+	qsort(t->kinds, t->nkinds, sizeof *t->kinds, by_key);
+	size_t n = 0;
+	for (size_t i = 0; i < t->nkinds; i++) {
+		if (n && strcmp(t->kinds[n - 1].key, t->kinds[i].key) == 0) {
+			t->kinds[n - 1].n++;
+			free(t->kinds[i].key);
+			continue;
+		}
+		t->kinds[n++] = t->kinds[i];
+	}
+	t->nkinds = n;
+	qsort(t->kinds, n, sizeof *t->kinds, by_count);
+	printf("unmatched, by kind (most frequent first), as rules:\n");
+	for (size_t i = 0; i < n && i < most; i++) {
+		char *tab = strchr(t->kinds[i].key, '\t');
+		*tab = '\0';
+		printf("%8lld  ignore ", (long long)t->kinds[i].n);
+		if (*t->kinds[i].key)
+			printf("tag=%s ", t->kinds[i].key);
+		putchar('"');
+		for (const char *p = tab + 1; *p; p++)
+			printf(*p == '"' || *p == '\\' ? "\\%c" : "%c", *p);
+		printf("\"\n");
+		*tab = '\t';
+	}
+	if (n > most)
+		printf("%8s  … and %zu more kinds\n", "", n - most);
+}
+
+static void print_summary(tester *t)
+{
+	printf("%lld record%s: ignore %lld, drop %lld, level %lld, keep %lld, "
+	       "no rule %lld\n",
+	       (long long)t->n, t->n == 1 ? "" : "s", (long long)t->by_verdict[1],
+	       (long long)t->by_verdict[2], (long long)t->by_verdict[3],
+	       (long long)t->by_verdict[4], (long long)t->by_verdict[0]);
+	size_t nr = sponge_rules_count(t->sp);
+	if (nr)
+		printf("hits per rule:\n");
+	for (size_t i = 0; i < nr; i++) {
+		const char *name = sponge_rule_name(t->sp, i);
+		const char *where = sponge_rule_where(t->sp, i);
+		printf("%8lld  %-6s %s", (long long)t->hits[i],
+		       verdict_names[sponge_rule_verb_of(t->sp, i)], name);
+		if (strcmp(name, where) != 0)
+			printf(" (%s)", where);
+		printf("%s\n", t->hits[i] ? "" : "  matched nothing");
+	}
+	if (t->nkinds)
+		print_kinds(t, 50);
+}
+
+static void rules_usage(FILE *f)
+{
+	usage(f, "rules");
+	fprintf(f,
+		"  test [FILE...]    judge each line (of the files, else of "
+		"standard input)\n"
+		"                    as add would read it; store nothing\n"
+		"options of test:\n"
+		"  -l, --level LEVEL, -t, --tag TAG, -d, --detect-level, "
+		"-f, --format FMT,\n"
+		"      --join MODE   as for add\n"
+		"      --json        one object per record: n, verdict, rule\n"
+		"      --expect FILE lines VERDICT<TAB>LINE: exit 1 on a "
+		"different verdict\n");
+}
+
+typedef struct test_opts {
+	int level, format;
+	const char *tag, *expect;
+	bool detect, join, json;
+} test_opts;
+
+static int test_options(globals *g, int argc, char **argv, test_opts *o)
+{
+	static const struct option opts[] = {
+		{"level", required_argument, NULL, 'l'},
+		{"tag", required_argument, NULL, 't'},
+		{"detect-level", no_argument, NULL, 'd'},
+		{"format", required_argument, NULL, 'f'},
+		{"join", required_argument, NULL, 'J'},
+		{"json", no_argument, NULL, 'j'},
+		{"expect", required_argument, NULL, 'E'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	*o = (test_opts){SPONGE_INFO, SPONGE_FORMAT_TEXT, NULL, NULL, false,
+			 true, false};
+	int c;
+	while ((c = cmd_getopt(g, argc, argv, "+l:t:df:h", opts)) != -1) {
+		bool ok = true;
+		switch (c) {
+		case 'l': ok = parse_level_opt("rules test: --level", optarg, &o->level); break;
+		case 't': o->tag = optarg; break;
+		case 'd': o->detect = true; break;
+		case 'f': ok = parse_format_opt(optarg, &o->format); break;
+		case 'J': ok = parse_join_opt("rules test", optarg, &o->join); break;
+		case 'j': o->json = true; break;
+		case 'E': o->expect = optarg; break;
+		case 'h': rules_usage(stdout); return 0;
+		default: return option_error("rules test", "+l:t:df:h", argv);
+		}
+		if (!ok)
+			return EXIT_USAGE;
+	}
+	return -1;
+}
+
+static bool feed_fd(adder *a, int fd)
+{
+	char buf[65536];
+	ssize_t k;
+	while ((k = read(fd, buf, sizeof buf)) > 0)
+		adder_feed(a, buf, (size_t)k);
+	return k == 0;
+}
+
+/* --expect FILE: each line VERDICT<TAB>LINE, judged as a record alone. */
+static int run_expect(tester *t, adder *a, const char *path)
+{
+	FILE *f = fopen(path, "r");
+	if (!f) {
+		errorf("rules test: %s: %s", path, strerror(errno));
+		return EXIT_NOINPUT;
+	}
+	a->join = false;
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t n;
+	int status = 0;
+	while ((n = getline(&line, &cap, f)) > 0) {
+		char *tab = memchr(line, '\t', (size_t)n);
+		if (!tab) {
+			errorf("rules test: %s: a line without VERDICT<TAB>", path);
+			status = EXIT_DATAERR;
+			break;
+		}
+		*tab = '\0';
+		t->want = line;
+		adder_feed(a, tab + 1, (size_t)(line + n - tab - 1));
+		adder_finish(a);
+	}
+	free(line);
+	fclose(f);
+	t->want = NULL;
+	return status ? status : t->mismatch ? 1 : 0;
+}
+
+static int rules_test(globals *g, int argc, char **argv)
+{
+	test_opts o;
+	int status = test_options(g, argc, argv, &o);
+	if (status >= 0)
+		return status;
+	status = 0;
+	sponge *sp = NULL;
+	int rc = sponge_open(&sp, NULL, g->config, SPONGE_OPEN_NOSPOOL);
+	if (rc == SPONGE_OK)
+		rc = sponge_rules_load(sp);
+	if (rc != SPONGE_OK) {
+		status = fail(sp, rc);
+		sponge_close(sp);
+		return status;
+	}
+	tester t;
+	memset(&t, 0, sizeof t);
+	t.sp = sp;
+	t.json = o.json;
+	t.hits = calloc(sponge_rules_count(sp) + 1, sizeof *t.hits);
+	adder a;
+	adder_init(&a, sp, o.tag, o.level, o.detect, o.format, STDERR_FILENO,
+		   "rules test");
+	a.join = a.join && o.join;
+	a.judge = judge;
+	a.judge_arg = &t;
+	if (o.expect) {
+		status = run_expect(&t, &a, o.expect);
+	} else {
+		for (int i = optind; i < argc && !status; i++) {
+			int fd = open(argv[i], O_RDONLY | O_CLOEXEC);
+			if (fd < 0 || !feed_fd(&a, fd)) {
+				errorf("rules test: %s: %s", argv[i], strerror(errno));
+				status = EXIT_NOINPUT;
+			}
+			if (fd >= 0)
+				close(fd);
+		}
+		if (optind >= argc && !feed_fd(&a, STDIN_FILENO)) {
+			errorf("rules test: standard input: %s", strerror(errno));
+			status = EXIT_IOERR;
+		}
+		adder_finish(&a);
+	}
+	if (!status && !o.json && !o.expect)
+		print_summary(&t);
+	if (t.failed && !status) {
+		errorf("rules test: %s", *sponge_errmsg(sp) ? sponge_errmsg(sp)
+							  : "out of memory");
+		status = EXIT_SOFTWARE;
+	}
+	for (size_t i = 0; i < t.nkinds; i++)
+		free(t.kinds[i].key);
+	free(t.kinds);
+	free(t.hits);
+	adder_free(&a);
+	sponge_close(sp);
+	return finish_output(status);
+}
+
+int cmd_rules(globals *g, int argc, char **argv)
+{
+	if (argc >= 2 && strcmp(argv[1], "test") == 0)
+		return rules_test(g, argc - 1, argv + 1);
+	if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+		rules_usage(stdout);
+		return 0;
+	}
+	errorf("rules: %s: not a subcommand (test)", argc >= 2 ? argv[1]
+							    : "(none)");
+	return EXIT_USAGE;
+}

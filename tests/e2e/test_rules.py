@@ -1,0 +1,136 @@
+"""Noise rules: `logsponge rules test` judges lines as `add` reads them,
+stores nothing, and names a broken rule by file and line."""
+import json
+import os
+
+from common import SpoolTest
+
+LOG = b"""\
+Dec  6 10:00:03 web1 sshd[555]: Accepted publickey for root from 10.0.0.5 port 51234 ssh2
+Dec  6 10:00:04 web1 sshd[556]: Accepted publickey for deploy from 10.0.0.6 port 51299 ssh2
+Dec  6 10:00:05 web1 sshd[557]: Connection closed by 10.0.0.7 port 40000
+Dec  6 10:00:06 web1 nginx[12]: 10.0.0.1 - - "GET /healthz HTTP/1.1" 200
+Dec  6 10:00:07 web1 rsync[99]: file has vanished: /srv/x
+Dec  6 10:00:08 web1 kernel: ERROR: disk sda failed
+Dec  6 10:00:09 web1 cron[5]: (root) CMD (run-parts /etc/cron.hourly)
+Dec  6 10:01:09 web1 cron[6]: (root) CMD (run-parts /etc/cron.hourly)
+Dec  6 10:01:10 web1 sshd[558]: Connection closed by 10.0.0.8 port 40001
+"""
+
+RULES = {
+    "10-ssh.rules": """\
+# sshd's everyday lines (a user name is a word: *)
+ignore tag=sshd "Accepted publickey for * from # port # ssh#" name=ssh-ok
+ignore tag=sshd "Connection closed by # port #"
+drop tag=nginx /GET \\/healthz/ name=healthz
+""",
+    "20-misc.rules": """\
+level tag=rsync /vanished/ to=warning
+keep level>=err "*"
+ignore "never matches anything #"
+ignore tag=cron "old rule" until=2020-01-01
+""",
+    "README": "not a rules file: ignored\n",
+}
+
+
+class RulesTestTest(SpoolTest):
+    def setUp(self):
+        super().setUp()
+        self.rules = os.path.join(self.dir, "rules.d")
+        os.makedirs(self.rules)
+        for name, text in RULES.items():
+            with open(os.path.join(self.rules, name), "w") as f:
+                f.write(text)
+        self.cfg = os.path.join(self.dir, "logsponge.conf")
+        with open(self.cfg, "w") as f:
+            f.write("[mail]\nfrom = a@b.c\nto = d@e.f\n")
+        self.env["LOGSPONGE_CONFIG"] = self.cfg
+
+    def rules_test(self, *args, input=LOG, check=True):
+        return self.run_ls("rules", "test", "--format", "syslog",
+                           "--detect-level", *args, input=input, check=check,
+                           spool=False)
+
+    def test_verdicts_hits_and_suggestions(self):
+        out = self.rules_test().stdout.decode()
+        self.assertIn("9 records: ignore 4, drop 1, level 1, keep 1, "
+                      "no rule 2", out)
+        lines = out.splitlines()
+        hits = {l.split()[2]: int(l.split()[0]) for l in lines
+                if l.startswith("  ") and ("rules:" in l or "ssh-ok" in l
+                                           or "healthz" in l)}
+        self.assertEqual(hits["ssh-ok"], 2)
+        self.assertEqual(hits["healthz"], 1)
+        self.assertTrue(any("never matches" not in l and "matched nothing" in l
+                            and "20-misc.rules:3" in l for l in lines), out)
+        # the expired rule applies no more
+        self.assertTrue(any("20-misc.rules:4" in l and "matched nothing" in l
+                            for l in lines), out)
+        # what no rule matched, as rules to paste, most frequent first
+        i = lines.index("unmatched, by kind (most frequent first), as rules:")
+        self.assertEqual(lines[i + 1].split(None, 1),
+                         ["2", 'ignore tag=cron "(root) CMD (run-parts '
+                               '/etc/cron.hourly)"'])
+
+    def test_json_one_object_per_record(self):
+        out = self.rules_test("--json").stdout.decode().splitlines()
+        got = [json.loads(l) for l in out]
+        self.assertEqual([g["n"] for g in got], list(range(1, 10)))
+        self.assertEqual([g["verdict"] for g in got],
+                         ["ignore", "ignore", "ignore", "drop", "level",
+                          "keep", "none", "none", "ignore"])
+        self.assertEqual(got[0]["rule"], "ssh-ok")
+        self.assertEqual(got[3]["rule"], "healthz")
+        self.assertIsNone(got[6]["rule"])
+        self.assertTrue(got[2]["rule"].endswith("10-ssh.rules:3"))
+
+    def test_a_suggested_rule_works(self):
+        out = self.rules_test().stdout.decode().splitlines()
+        i = out.index("unmatched, by kind (most frequent first), as rules:")
+        rule = out[i + 1].split(None, 1)[1]
+        with open(os.path.join(self.rules, "30-new.rules"), "w") as f:
+            f.write(rule + " name=cron-hourly\n")
+        got = [json.loads(l)["rule"]
+               for l in self.rules_test("--json").stdout.decode().splitlines()]
+        self.assertEqual(got[6:8], ["cron-hourly", "cron-hourly"])
+
+    def test_expect(self):
+        exp = os.path.join(self.dir, "expect")
+        with open(exp, "wb") as f:
+            f.write(b"ignore\tDec  6 10:00:05 web1 sshd[557]: Connection "
+                    b"closed by 10.0.0.7 port 40000\n"
+                    b"drop\tDec  6 10:00:06 web1 nginx[1]: GET /healthz x\n"
+                    b"none\tDec  6 10:00:09 web1 cron[5]: anything\n")
+        p = self.rules_test("--expect", exp, input=b"")
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        with open(exp, "ab") as f:
+            f.write(b"ignore\tDec  6 10:00:09 web1 cron[5]: anything\n")
+        p = self.rules_test("--expect", exp, input=b"", check=False)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn(b"expected ignore, got none (no rule): anything",
+                      p.stdout)
+
+    def test_stores_nothing(self):
+        self.rules_test()
+        self.assertFalse(os.path.exists(self.spool))
+
+    def test_broken_rules_file_is_named(self):
+        with open(os.path.join(self.rules, "15-bad.rules"), "w") as f:
+            f.write("# fine\nignore \"ok\"\nsilence \"x\"\n")
+        p = self.rules_test(check=False)
+        self.assertOneLineError(p, 78, "15-bad.rules:3",
+                                'unknown verb "silence"')
+
+    def test_pattern_the_engine_refuses_is_named(self):
+        with open(os.path.join(self.rules, "15-bad.rules"), "w") as f:
+            f.write("ignore /(a)\\1/\n")
+        p = self.rules_test(check=False)
+        self.assertOneLineError(p, 78, "15-bad.rules:1", "/(a)\\1/")
+
+    def test_no_rules_directory(self):
+        with open(self.cfg, "a") as f:
+            f.write("[rules]\npath = %s\n" % os.path.join(self.dir, "none"))
+        out = self.rules_test().stdout.decode()
+        self.assertIn("9 records: ignore 0, drop 0, level 0, keep 0, "
+                      "no rule 9", out)
