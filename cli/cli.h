@@ -93,7 +93,8 @@ typedef struct adder {
 	size_t jplen;
 	unsigned jblank; /* blank lines held back */
 	/* instead of storing each record: hand it to judge (rules test) */
-	void (*judge)(void *arg, const sponge_entry *e);
+	void (*judge)(void *arg, const sponge_entry *e, const char *line,
+		      size_t len);
 	void *judge_arg;
 } adder;
 

@@ -91,7 +91,7 @@ void adder_record(adder *a, const char *line, size_t len, uint64_t cut)
 		}
 	}
 	if (a->judge) {
-		a->judge(a->judge_arg, &e);
+		a->judge(a->judge_arg, &e, line, len);
 		return;
 	}
 	size_t before = sponge_queued(a->sp);

@@ -27,6 +27,7 @@ typedef struct kind {
 typedef struct tester {
 	sponge *sp;
 	bool json;
+	int format;
 	int64_t n, by_verdict[5];
 	int64_t *hits;    /* per rule */
 	kind *kinds;
@@ -57,11 +58,15 @@ static void remember_kind(tester *t, const sponge_entry *e, const char *m)
 	t->kinds[t->nkinds++] = (kind){key, 1};
 }
 
-static void judge(void *arg, const sponge_entry *e)
+static void judge(void *arg, const sponge_entry *e, const char *line,
+		  size_t len)
 {
 	tester *t = arg;
 	sponge_judgement j;
-	if (sponge_rules_judge(t->sp, e, sponge_now(), &j) != SPONGE_OK) {
+	/* logcheck's rules read a syslog file's line as it is */
+	bool raw = t->format == SPONGE_FORMAT_SYSLOG;
+	if (sponge_rules_judge(t->sp, e, raw ? line : NULL, raw ? len : 0,
+			       sponge_now(), &j) != SPONGE_OK) {
 		t->failed = true;
 		return;
 	}
@@ -140,10 +145,15 @@ static void print_summary(tester *t)
 	       (long long)t->n, t->n == 1 ? "" : "s", (long long)t->by_verdict[1],
 	       (long long)t->by_verdict[2], (long long)t->by_verdict[3],
 	       (long long)t->by_verdict[4], (long long)t->by_verdict[0]);
-	size_t nr = sponge_rules_count(t->sp);
+	size_t nr = sponge_rules_count(t->sp), idle = 0;
+	for (size_t i = 0; i < nr; i++)
+		idle += !t->hits[i];
+	bool list_idle = idle <= 20; /* a big set (logcheck's): count them */
 	if (nr)
 		printf("hits per rule:\n");
 	for (size_t i = 0; i < nr; i++) {
+		if (!t->hits[i] && !list_idle)
+			continue;
 		const char *name = sponge_rule_name(t->sp, i);
 		const char *where = sponge_rule_where(t->sp, i);
 		printf("%8lld  %-6s %s", (long long)t->hits[i],
@@ -152,6 +162,8 @@ static void print_summary(tester *t)
 			printf(" (%s)", where);
 		printf("%s\n", t->hits[i] ? "" : "  matched nothing");
 	}
+	if (!list_idle)
+		printf("%8s  and %zu rules that matched nothing\n", "", idle);
 	if (t->nkinds)
 		print_kinds(t, 50);
 }
@@ -273,6 +285,7 @@ static int rules_test(globals *g, int argc, char **argv)
 	memset(&t, 0, sizeof t);
 	t.sp = sp;
 	t.json = o.json;
+	t.format = o.format;
 	t.hits = calloc(sponge_rules_count(sp) + 1, sizeof *t.hits);
 	adder a;
 	adder_init(&a, sp, o.tag, o.level, o.detect, o.format, STDERR_FILENO,

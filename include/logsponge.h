@@ -324,12 +324,15 @@ SPONGE_API int sponge_rule_verb_of(const sponge *sp, size_t i);
 SPONGE_API const char *sponge_rule_where(const sponge *sp, size_t i);
 /* The loaded rules' verdict on entry e (as sponge_append_entry would get
  * it: its level, tag, host and message), at the time now_us (a rule
- * past its until= no longer applies). */
+ * past its until= no longer applies).  logcheck's rules read line[0..len)
+ * (the record as a syslog file has it); line NULL: the record written as
+ * one, "Mmm dd hh:mm:ss HOST TAG: MESSAGE", local time. */
 SPONGE_API int sponge_rules_judge_sized(sponge *sp, const sponge_entry *e,
+					const char *line, size_t len,
 					int64_t now_us, sponge_judgement *out,
 					size_t size);
-#define sponge_rules_judge(sp, e, now, out)                                   \
-	sponge_rules_judge_sized((sp), (e), (now), (out),                     \
+#define sponge_rules_judge(sp, e, line, len, now, out)                        \
+	sponge_rules_judge_sized((sp), (e), (line), (len), (now), (out),      \
 				 sizeof(sponge_judgement))
 
 /* The longest message kept (spool.max_record); longer ones are cut.  A

@@ -33,7 +33,7 @@ void sp_config_free(sp_config *c)
 			 &c->from_show, &c->subject, &c->timezone, &c->transport, &c->host, &c->ca_file,
 			 &c->user, &c->password_file, &c->password_command,
 			 &c->token_command, &c->helo, &c->sendmail_cmd, &c->maildir,
-			 &c->rules_path};
+			 &c->rules_path, &c->rules_logcheck};
 	for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++) {
 		sp_free(*strs[i]);
 		*strs[i] = NULL;
@@ -407,6 +407,19 @@ static int set_helo(parse_ctx *pc, const char *sec, const char *key,
 	return set_str(pc, &pc->cfg->helo, v);
 }
 
+/* [rules] logcheck: directories, absolute, blank-separated. */
+static int set_logcheck(parse_ctx *pc, const char *sec, const char *key,
+			const char *v)
+{
+	for (const char *p = v; *p;) {
+		p += strspn(p, " \t");
+		if (*p && *p != '/')
+			return bad(pc, sec, key, v, "directories with absolute paths");
+		p += strcspn(p, " \t");
+	}
+	return set_str(pc, &pc->cfg->rules_logcheck, v);
+}
+
 /* ---- the table of keys ------------------------------------------------ */
 
 typedef enum key_kind {
@@ -515,6 +528,7 @@ static const key_def keys[] = {
 	 "must be an absolute path", NULL, NULL, 0},
 	{"rules", "path", K_ABSPATH, F(rules_path), 0, 0, 0,
 	 "must be an absolute path", NULL, NULL, 0},
+	{"rules", "logcheck", K_FN, 0, 0, 0, 0, NULL, NULL, set_logcheck, 0},
 };
 #undef F
 #undef L

@@ -186,6 +186,7 @@ typedef struct sp_config {
 	/* [rules] */
 	char *rules_path;       /* the rules directory; NULL: rules.d beside
 				   the config file */
+	char *rules_logcheck;   /* logcheck rule directories, blank-separated */
 } sp_config;
 
 SP_HIDDEN void sp_config_defaults(sp_config *c);

@@ -3,6 +3,7 @@
  * patterns compile into one database and one scan of a line finds every
  * pattern that matches; the first of them (the lowest index) is the
  * answer, as "first rule wins" needs.  No handle, no I/O. */
+#include <stdlib.h>
 #include <string.h>
 
 #include <hs/hs.h>
@@ -97,6 +98,56 @@ long sp_matcher_first(sp_matcher *m, const char *text, size_t len,
 }
 
 size_t sp_matcher_count(const sp_matcher *m) { return m ? m->n : 0; }
+
+uint64_t sp_matcher_key(const char *const *patterns, const unsigned *ids,
+			size_t n)
+{
+	uint64_t h = SP_FNV_BASIS;
+	for (const char *v = hs_version(); *v; v++)
+		h = sp_fnv_byte(h, (unsigned char)*v);
+	for (size_t i = 0; i < n; i++) {
+		for (const char *p = patterns[i]; *p; p++)
+			h = sp_fnv_byte(h, (unsigned char)*p);
+		unsigned id = ids ? ids[i] : (unsigned)i;
+		for (int b = 0; b < 4; b++)
+			h = sp_fnv_byte(h, (unsigned char)(id >> (8 * b)));
+		h = sp_fnv_byte(h, 0xFF);
+	}
+	return sp_fnv_byte(h, (unsigned char)FLAGS);
+}
+
+int sp_matcher_save(const sp_matcher *m, char **bytes, size_t *len)
+{
+	return m && hs_serialize_database(m->db, bytes, len) == HS_SUCCESS
+		       ? SPONGE_OK : SPONGE_ENOMEM;
+}
+
+int sp_matcher_load(const char *bytes, size_t len, size_t n, sp_matcher **out)
+{
+	*out = NULL;
+	sp_matcher *m = sp_malloc(sizeof *m);
+	if (!m)
+		return SPONGE_ENOMEM;
+	memset(m, 0, sizeof *m);
+	m->n = n;
+	if (hs_deserialize_database(bytes, len, &m->db) != HS_SUCCESS ||
+	    hs_alloc_scratch(m->db, &m->scratch) != HS_SUCCESS) {
+		sp_matcher_free(m);
+		return SPONGE_EINVAL;
+	}
+	*out = m;
+	return SPONGE_OK;
+}
+
+bool sp_matcher_accepts(const char *pattern)
+{
+	hs_expr_info_t *info = NULL;
+	hs_compile_error_t *err = NULL;
+	bool ok = hs_expression_info(pattern, FLAGS, &info, &err) == HS_SUCCESS;
+	free(info); /* allocated with the default allocator, malloc */
+	hs_free_compile_error(err);
+	return ok;
+}
 
 void sp_matcher_free(sp_matcher *m)
 {

@@ -24,6 +24,18 @@ typedef bool (*sp_match_ok)(void *arg, long index);
 SP_HIDDEN long sp_matcher_first(sp_matcher *m, const char *text, size_t len,
 				sp_match_ok ok, void *arg);
 SP_HIDDEN size_t sp_matcher_count(const sp_matcher *m);
+/* What a compiled set is known by: the engine's version, the patterns
+ * and their ids (a cache's key). */
+SP_HIDDEN uint64_t sp_matcher_key(const char *const *patterns,
+				  const unsigned *ids, size_t n);
+/* The compiled database as bytes (free() them), and back: a matcher of
+ * n patterns from bytes the engine checks (SPONGE_EINVAL when not
+ * its). */
+SP_HIDDEN int sp_matcher_save(const sp_matcher *m, char **bytes, size_t *len);
+SP_HIDDEN int sp_matcher_load(const char *bytes, size_t len, size_t n,
+			      sp_matcher **out);
+/* Would the engine take this pattern (alone)? */
+SP_HIDDEN bool sp_matcher_accepts(const char *pattern);
 SP_HIDDEN void sp_matcher_free(sp_matcher *m);
 
 #endif

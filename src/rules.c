@@ -13,6 +13,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <regex.h>
 #include <string.h>
 
 #include "rules.h"
@@ -183,6 +184,10 @@ static int coherent(line_ctx *lc, sp_rule *r)
 
 static void rule_free(sp_rule *r)
 {
+	if (r->posix) {
+		regfree(r->posix);
+		sp_free(r->posix);
+	}
 	sp_free(r->tag);
 	sp_free(r->host);
 	sp_free(r->pattern);
@@ -300,4 +305,133 @@ bool sp_rules_masked_regex(spbuf *out, const char *pattern)
 	}
 	sb_addc(out, '$');
 	return !out->failed;
+}
+
+/* A bracket expression of a POSIX ERE starting at p ('['), copied for
+ * Vectorscan; the end past its ']' in *end.  False: leave it to regex. */
+static bool copy_bracket(const char *p, spbuf *out, const char **end)
+{
+	const char *q = p + 1;
+	sb_addc(out, '[');
+	if (*q == '^')
+		sb_addc(out, *q++);
+	if (*q == ']')
+		sb_adds(out, "\\]"), q++;
+	else if (*q == ':' || *q == '-')
+		sb_addc(out, '\\'), sb_addc(out, *q++);
+	for (; *q && *q != ']'; q++) {
+		if (*q == '[' && (q[1] == '=' || q[1] == '.'))
+			return false;
+		if (*q == '[' && q[1] == ':') { /* a class: [:alpha:] */
+			const char *c = strstr(q + 2, ":]");
+			if (!c)
+				return false;
+			sb_add(out, q, (size_t)(c + 2 - q));
+			q = c + 1;
+			continue;
+		}
+		if (*q == '\\' || *q == '[')
+			sb_addc(out, '\\');
+		sb_addc(out, *q);
+	}
+	if (*q != ']')
+		return false;
+	sb_addc(out, ']');
+	*end = q + 1;
+	return true;
+}
+
+bool sp_posix_to_pcre(const char *ere, spbuf *out)
+{
+	for (const char *p = ere; *p;) {
+		if (*p == '[') {
+			if (!copy_bracket(p, out, &p))
+				return false;
+		} else if (*p == '\\' && p[1]) {
+			char c = p[1];
+			if ((c >= '1' && c <= '9') || c == '<' || c == '>' || c == '`' ||
+			    c == '\'')
+				return false; /* back-reference, word edges */
+			bool alnum = ((c | 0x20) >= 'a' && (c | 0x20) <= 'z') ||
+				     (c >= '0' && c <= '9');
+			if (strchr("wWsSbB", c) || !alnum)
+				sb_addc(out, '\\'); /* GNU's meaning, or a symbol */
+			sb_addc(out, c);
+			p += 2;
+		} else if (*p == '{' && p[1] == ',') {
+			sb_adds(out, "{0");
+			p++;
+		} else {
+			sb_addc(out, *p++);
+		}
+	}
+	return !out->failed;
+}
+
+/* One logcheck line as a rule: the engine's pattern, or the C library's
+ * regex when the engine cannot take it (decided later, by the matcher:
+ * regex NULL and posix set). */
+static int logcheck_rule(sp_rules *rs, const char *file, int line,
+			 const char *ere, spbuf *err)
+{
+	if (!grow(rs))
+		return SPONGE_ENOMEM;
+	sp_rule *r = &rs->r[rs->n];
+	memset(r, 0, sizeof *r);
+	r->verb = SP_VERB_IGNORE;
+	r->to = r->most = r->least = -1;
+	r->logcheck = true;
+	snprintf(r->where, sizeof r->where, "%s:%d", file, line);
+	r->pattern = sp_strdup(ere);
+	r->name = sp_strdup(r->where);
+	spbuf re;
+	sb_init(&re, 0);
+	if (sp_posix_to_pcre(ere, &re) && re.data)
+		r->regex = re.data;
+	else
+		sb_free(&re);
+	if (!r->regex) { /* the C library's, as grep's */
+		r->posix = sp_malloc(sizeof(regex_t));
+		if (r->posix && regcomp(r->posix, ere, REG_EXTENDED | REG_NOSUB)) {
+			sp_free(r->posix);
+			r->posix = NULL;
+			sb_printf(err, "%s: not a regular expression: %s",
+				  r->where, ere);
+			rule_free(r);
+			return SPONGE_ECONFIG;
+		}
+	}
+	if (!r->pattern || !r->name || (!r->regex && !r->posix)) {
+		rule_free(r);
+		return SPONGE_ENOMEM;
+	}
+	rs->n++;
+	return SPONGE_OK;
+}
+
+int sp_rules_add_logcheck(sp_rules *rs, const char *file, const char *text,
+			  size_t len, spbuf *err)
+{
+	const char *p = text, *end = text + len;
+	int line = 0, rc = SPONGE_OK;
+	spbuf l;
+	sb_init(&l, 0);
+	while (rc == SPONGE_OK && p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		const char *e = nl ? nl : end;
+		line++;
+		size_t i = 0, n = (size_t)(e - p);
+		while (i < n && (p[i] == ' ' || p[i] == '\t' || p[i] == '\r' ||
+				 p[i] == '\f' || p[i] == '\v'))
+			i++;
+		if (i < n && p[0] != '#') {
+			sb_reset(&l);
+			sb_add(&l, p, n);
+			rc = l.failed ? SPONGE_ENOMEM
+				      : logcheck_rule(rs, file, line, l.data, err);
+		}
+		p = nl ? nl + 1 : end;
+	}
+	sb_free(&l);
+	return rc;
 }

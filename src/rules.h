@@ -29,6 +29,10 @@ typedef struct sp_rule {
 	int64_t unless_n;       /* unless=N/WINDOW: past N matches in the */
 	int64_t unless_us;      /*   window the records count again; 0 none */
 	char where[160];        /* FILE:LINE */
+	bool logcheck;          /* a logcheck rule: an ERE against the record
+				   as a syslog file's line */
+	void *posix;            /* regex_t, for an ERE the engine cannot take
+				   (NULL: the engine's) */
 } sp_rule;
 
 typedef struct sp_rules {
@@ -42,10 +46,22 @@ typedef struct sp_rules {
 SP_HIDDEN int sp_rules_parse(sp_rules *rs, const char *file, const char *text,
 			     size_t len, spbuf *err);
 SP_HIDDEN void sp_rules_free(sp_rules *rs);
+/* Append logcheck's rules of one file (grep -E lines; blank lines and
+ * lines starting with '#' skipped, as logcheck's cleanrules does). */
+SP_HIDDEN int sp_rules_add_logcheck(sp_rules *rs, const char *file,
+				    const char *text, size_t len, spbuf *err);
 
 /* The Vectorscan expression for a masked pattern: anchored at both ends,
  * "#" one masked value (as "#" stands in the masked line), "*" any text,
  * everything else itself. */
 SP_HIDDEN bool sp_rules_masked_regex(spbuf *out, const char *pattern);
+
+/* A POSIX ERE as GNU grep -E reads it, written for Vectorscan: inside a
+ * bracket a backslash is itself and a leading ':' is escaped; outside,
+ * {,n} is {0,n} and an escaped letter or digit that GNU does not give a
+ * meaning (\d, \x) is the character itself.  False when the rule needs
+ * what the engine lacks (a back-reference, \< \>, [= =], [. .]): match
+ * it with the C library's regex instead. */
+SP_HIDDEN bool sp_posix_to_pcre(const char *ere, spbuf *out);
 
 #endif

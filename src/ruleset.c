@@ -8,10 +8,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <fnmatch.h>
+#include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "match.h"
@@ -19,8 +21,11 @@
 
 struct sp_ruleset {
 	sp_rules rules;
-	sp_matcher *masked, *plain;
-	spbuf line;   /* the masked first line being judged */
+	sp_matcher *masked, *plain, *syslog; /* rules by what they read */
+	size_t *posix; /* rules the C library's regex matches, and */
+	size_t nposix; /*   how many */
+	spbuf line;    /* the masked first line being judged */
+	spbuf rendered;/* the record as a syslog file's line */
 };
 
 /* What a rule's field tests and its expiry say of record e. */
@@ -37,7 +42,10 @@ static void set_free(sp_ruleset *s)
 	sp_rules_free(&s->rules);
 	sp_matcher_free(s->masked);
 	sp_matcher_free(s->plain);
+	sp_matcher_free(s->syslog);
+	sp_free(s->posix);
 	sb_free(&s->line);
+	sb_free(&s->rendered);
 	sp_free(s);
 }
 
@@ -63,8 +71,12 @@ static int is_rules_file(const struct dirent *d)
 	       strcmp(d->d_name + n - 6, ".rules") == 0;
 }
 
+typedef int (*parse_fn)(sp_rules *, const char *, const char *, size_t,
+			spbuf *);
+
 /* One file's rules, appended. */
-static int read_file(sponge *sp, sp_ruleset *s, const char *path)
+static int read_file(sponge *sp, sp_ruleset *s, const char *path,
+		     parse_fn parse)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	struct stat st;
@@ -88,9 +100,9 @@ static int read_file(sponge *sp, sp_ruleset *s, const char *path)
 	int rc = k < 0 ? sp_fail(sp, SPONGE_ECONFIG, "%s: %s", path,
 				 strerror(errno))
 		 : text.failed ? sp_fail(sp, SPONGE_ENOMEM, "out of memory")
-			       : sp_rules_parse(&s->rules, path,
-						text.data ? text.data : "",
-						text.len, &err);
+			       : parse(&s->rules, path,
+				       text.data ? text.data : "", text.len,
+				       &err);
 	if (rc == SPONGE_ECONFIG && err.len)
 		sp_fail(sp, rc, "%s", err.data);
 	sb_free(&text);
@@ -98,10 +110,28 @@ static int read_file(sponge *sp, sp_ruleset *s, const char *path)
 	return rc;
 }
 
-static int read_dir(sponge *sp, sp_ruleset *s, const char *dir)
+/* run-parts' names: letters, digits, '_' and '-' (no editor backups,
+ * no .dpkg-old), as logcheck reads its directories. */
+static int is_run_parts_name(const struct dirent *d)
+{
+	const char *p = d->d_name;
+	for (; *p; p++)
+		if (!(((*p | 0x20) >= 'a' && (*p | 0x20) <= 'z') ||
+		      (*p >= '0' && *p <= '9') || *p == '_' || *p == '-'))
+			return 0;
+	return p != d->d_name;
+}
+
+static int by_name(const struct dirent **a, const struct dirent **b)
+{
+	return strcmp((*a)->d_name, (*b)->d_name);
+}
+
+static int read_dir(sponge *sp, sp_ruleset *s, const char *dir, bool logcheck)
 {
 	struct dirent **names = NULL;
-	int n = scandir(dir, &names, is_rules_file, alphasort);
+	int n = scandir(dir, &names, logcheck ? is_run_parts_name : is_rules_file,
+			by_name);
 	if (n < 0)
 		return errno == ENOENT ? SPONGE_OK /* no rules */
 				       : sp_fail(sp, SPONGE_ECONFIG, "%s: %s",
@@ -113,7 +143,9 @@ static int read_dir(sponge *sp, sp_ruleset *s, const char *dir)
 		sb_printf(&path, "%s/%s", dir, names[i]->d_name);
 		if (rc == SPONGE_OK)
 			rc = path.failed ? sp_fail(sp, SPONGE_ENOMEM, "out of memory")
-					 : read_file(sp, s, path.data);
+					 : read_file(sp, s, path.data,
+						     logcheck ? sp_rules_add_logcheck
+							      : sp_rules_parse);
 		sb_free(&path);
 		free(names[i]);
 	}
@@ -121,24 +153,125 @@ static int read_dir(sponge *sp, sp_ruleset *s, const char *dir)
 	return rc;
 }
 
-/* One matcher for the rules of one form, each reported by its index. */
-static int compile(sponge *sp, const sp_rules *rs, bool masked,
+/* ---- the compiled databases, cached --------------------------------- */
+
+/* $XDG_CACHE_HOME/logsponge (or ~/.cache/logsponge), made 0700 when
+ * missing; only a directory of our own that others cannot write. */
+static bool cache_dir(spbuf *dir)
+{
+	const char *x = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+	if (x && x[0] == '/')
+		sb_printf(dir, "%s", x);
+	else if (home && home[0] == '/')
+		sb_printf(dir, "%s/.cache", home);
+	else
+		return false;
+	mkdir(dir->data, 0700);
+	sb_adds(dir, "/logsponge");
+	mkdir(dir->data, 0700);
+	struct stat st;
+	return !dir->failed && lstat(dir->data, &st) == 0 &&
+	       S_ISDIR(st.st_mode) && st.st_uid == geteuid() &&
+	       !(st.st_mode & 022);
+}
+
+static bool cache_file(spbuf *path, const char *const *re,
+		       const unsigned *ids, size_t n)
+{
+	if (!cache_dir(path))
+		return false;
+	sb_printf(path, "/rules-%016llx.hsdb",
+		  (unsigned long long)sp_matcher_key(re, ids, n));
+	return !path->failed;
+}
+
+/* The database compiled before for these patterns, if a trusted cache
+ * file has it (the engine checks the bytes are a database of its own). */
+static bool cache_load(const char *const *re, const unsigned *ids, size_t n,
+		       sp_matcher **out)
+{
+	spbuf path, bytes;
+	sb_init(&path, 0);
+	sb_init(&bytes, 0);
+	bool ok = false;
+	int fd = cache_file(&path, re, ids, n)
+			 ? open(path.data, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+			 : -1;
+	struct stat st;
+	if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+	    st.st_uid == geteuid() && !(st.st_mode & 022) &&
+	    st.st_size < (256 << 20)) {
+		char buf[65536];
+		ssize_t k;
+		while ((k = read(fd, buf, sizeof buf)) > 0)
+			sb_add(&bytes, buf, (size_t)k);
+		ok = k == 0 && !bytes.failed && bytes.len &&
+		     sp_matcher_load(bytes.data, bytes.len, n, out) == SPONGE_OK;
+	}
+	if (fd >= 0)
+		close(fd);
+	sb_free(&path);
+	sb_free(&bytes);
+	return ok;
+}
+
+/* Keep the compiled database for the next load (a failure costs only
+ * the next compile). */
+static void cache_save(const char *const *re, const unsigned *ids, size_t n,
+		       const sp_matcher *m)
+{
+	spbuf path, tmp;
+	sb_init(&path, 0);
+	sb_init(&tmp, 0);
+	char *bytes = NULL;
+	size_t len = 0;
+	if (cache_file(&path, re, ids, n) &&
+	    sp_matcher_save(m, &bytes, &len) == SPONGE_OK) {
+		sb_printf(&tmp, "%s.XXXXXX", path.data);
+		int fd = tmp.failed ? -1 : mkostemp(tmp.data, O_CLOEXEC);
+		bool ok = fd >= 0 && write(fd, bytes, len) == (ssize_t)len &&
+			  fsync(fd) == 0;
+		if (fd >= 0)
+			close(fd);
+		if (fd >= 0 && (!ok || rename(tmp.data, path.data) != 0))
+			unlink(tmp.data);
+	}
+	free(bytes);
+	sb_free(&path);
+	sb_free(&tmp);
+}
+
+/* What a rule reads: 0 the masked first line, 1 the message, 2 the
+ * record as a syslog file's line. */
+static int reads(const sp_rule *r)
+{
+	return r->logcheck ? 2 : r->masked ? 0 : 1;
+}
+
+/* One matcher for the rules that read the same text, each reported by
+ * its index (a rule left to the C library's regex is not in it). */
+static int compile(sponge *sp, const sp_rules *rs, int kind,
 		   sp_matcher **out)
 {
+	bool masked = kind == 0;
 	const char **re = sp_malloc((rs->n + 1) * sizeof *re);
 	unsigned *ids = sp_malloc((rs->n + 1) * sizeof *ids);
 	size_t n = 0;
 	int rc = re && ids ? SPONGE_OK : sp_fail(sp, SPONGE_ENOMEM, "out of memory");
 	for (size_t i = 0; rc == SPONGE_OK && i < rs->n; i++)
-		if (rs->r[i].masked == masked) {
+		if (reads(&rs->r[i]) == kind && rs->r[i].regex) {
 			re[n] = rs->r[i].regex;
 			ids[n++] = (unsigned)i;
 		}
 	spbuf why;
 	sb_init(&why, 0);
 	long bad = -1;
-	if (rc == SPONGE_OK &&
-	    (rc = sp_matcher_build(re, ids, NULL, n, out, &why, &bad)) != SPONGE_OK)
+	if (rc == SPONGE_OK && n && cache_load(re, ids, n, out))
+		n = 0; /* compiled before: the cached database */
+	if (rc == SPONGE_OK && n &&
+	    (rc = sp_matcher_build(re, ids, NULL, n, out, &why, &bad)) == SPONGE_OK)
+		cache_save(re, ids, n, *out);
+	if (rc != SPONGE_OK)
 		rc = bad >= 0 ? sp_fail(sp, rc, "%s: the pattern %s%s%s: %s",
 					rs->r[ids[bad]].where, masked ? "\"" : "/",
 					rs->r[ids[bad]].pattern,
@@ -151,6 +284,59 @@ static int compile(sponge *sp, const sp_rules *rs, bool masked,
 	return rc;
 }
 
+/* [rules] logcheck: each directory, as logcheck reads it. */
+static int read_logcheck(sponge *sp, sp_ruleset *s)
+{
+	const char *p = sp->cfg.rules_logcheck;
+	int rc = SPONGE_OK;
+	while (rc == SPONGE_OK && p && *(p += strspn(p, " \t"))) {
+		size_t n = strcspn(p, " \t");
+		spbuf dir;
+		sb_init(&dir, 0);
+		sb_add(&dir, p, n);
+		struct stat st;
+		rc = dir.failed ? sp_fail(sp, SPONGE_ENOMEM, "out of memory")
+		     : stat(dir.data, &st) != 0 || !S_ISDIR(st.st_mode)
+			     ? sp_fail(sp, SPONGE_ECONFIG, "[rules] logcheck: %s: "
+						 "not a directory", dir.data)
+			     : read_dir(sp, s, dir.data, true);
+		sb_free(&dir);
+		p += n;
+	}
+	return rc;
+}
+
+/* A logcheck rule the engine cannot take goes to the C library's regex
+ * (grep's own), matched one by one. */
+static int fall_back(sponge *sp, sp_ruleset *s)
+{
+	sp_rules *rs = &s->rules;
+	s->posix = sp_malloc((rs->n + 1) * sizeof *s->posix);
+	if (!s->posix)
+		return sp_fail(sp, SPONGE_ENOMEM, "out of memory");
+	for (size_t i = 0; i < rs->n; i++) {
+		sp_rule *r = &rs->r[i];
+		if (!r->logcheck)
+			continue;
+		if (r->regex && !sp_matcher_accepts(r->regex)) {
+			r->posix = sp_malloc(sizeof(regex_t));
+			if (!r->posix || regcomp(r->posix, r->pattern,
+						 REG_EXTENDED | REG_NOSUB)) {
+				sp_free(r->posix);
+				r->posix = NULL;
+				return sp_fail(sp, SPONGE_ECONFIG,
+					       "%s: not a regular expression: %s",
+					       r->where, r->pattern);
+			}
+			sp_free(r->regex);
+			r->regex = NULL;
+		}
+		if (r->posix)
+			s->posix[s->nposix++] = i;
+	}
+	return SPONGE_OK;
+}
+
 int sponge_rules_load(sponge *sp)
 {
 	SP_GUARD;
@@ -161,13 +347,18 @@ int sponge_rules_load(sponge *sp)
 		return sp_fail(sp, SPONGE_ENOMEM, "out of memory");
 	memset(s, 0, sizeof *s);
 	sb_init(&s->line, 0);
+	sb_init(&s->rendered, 0);
 	char dir[4096];
-	int rc = rules_dir(sp, dir, sizeof dir) ? read_dir(sp, s, dir)
+	int rc = rules_dir(sp, dir, sizeof dir) ? read_dir(sp, s, dir, false)
 						: SPONGE_OK;
 	if (rc == SPONGE_OK)
-		rc = compile(sp, &s->rules, true, &s->masked);
+		rc = read_logcheck(sp, s);
 	if (rc == SPONGE_OK)
-		rc = compile(sp, &s->rules, false, &s->plain);
+		rc = fall_back(sp, s);
+	for (int kind = 0; rc == SPONGE_OK && kind < 3; kind++)
+		rc = compile(sp, &s->rules, kind,
+			     kind == 0 ? &s->masked : kind == 1 ? &s->plain
+							: &s->syslog);
 	if (rc) {
 		set_free(s);
 		return rc;
@@ -232,29 +423,75 @@ static long lowest(long a, long b)
 	return a < 0 ? b : b < 0 ? a : a < b ? a : b;
 }
 
+/* The record as a syslog file's line, into out: the line as read, or
+ * "Mmm dd hh:mm:ss HOST TAG: MESSAGE" (local time, no pid). */
+static bool syslog_line(spbuf *out, const sponge_entry *e, const char *line,
+			size_t len)
+{
+	sb_reset(out);
+	if (line)
+		return sb_add(out, line, len);
+	static const char mon[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
+	time_t t = (time_t)(e->time_us / 1000000);
+	struct tm tm;
+	if (!localtime_r(&t, &tm))
+		memset(&tm, 0, sizeof tm);
+	sb_printf(out, "%.3s %2d %02d:%02d:%02d %s ", mon + 3 * (tm.tm_mon % 12),
+		  tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+		  e->host && *e->host ? e->host : "localhost");
+	if (e->tag && *e->tag)
+		sb_printf(out, "%s: ", e->tag);
+	return sb_add(out, e->msg ? e->msg : "", e->len);
+}
+
+/* The first rule that matches e, or -1. */
+static long first_match(sp_ruleset *s, const sponge_entry *e,
+			const char *masked, size_t mlen, int64_t now)
+{
+	judge_ctx ctx = {s, e, now};
+	long best = lowest(sp_matcher_first(s->masked, masked, mlen, applies,
+					    &ctx),
+			   sp_matcher_first(s->plain, e->msg ? e->msg : "",
+					    e->len, applies, &ctx));
+	if (!s->syslog && !s->nposix)
+		return best;
+	const spbuf *l = &s->rendered;
+	best = lowest(best, sp_matcher_first(s->syslog, l->data ? l->data : "",
+					     l->len, applies, &ctx));
+	for (size_t k = 0; k < s->nposix; k++) { /* in rule order */
+		size_t i = s->posix[k];
+		if (best >= 0 && (long)i >= best)
+			break;
+		if (applies(&ctx, (long)i) &&
+		    regexec(s->rules.r[i].posix, l->data ? l->data : "", 0, NULL,
+			    0) == 0)
+			return (long)i;
+	}
+	return best;
+}
+
 int sponge_rules_judge_sized(sponge *sp, const sponge_entry *e,
-			     int64_t now_us, sponge_judgement *out, size_t size)
+			     const char *line, size_t len, int64_t now_us,
+			     sponge_judgement *out, size_t size)
 {
 	SP_GUARD;
-	if (!sp_alive(sp) || !e || !out || (!e->msg && e->len))
+	if (!sp_alive(sp) || !e || !out || (!e->msg && e->len) ||
+	    (!line && len))
 		return SPONGE_EINVAL;
 	sponge_judgement j = {SPONGE_RULE_NONE, e->level, -1, ""};
 	sp_ruleset *s = sp->rules;
 	const char *msg = e->msg ? e->msg : "";
 	const char *nl = memchr(msg, '\n', e->len);
 	size_t first = nl ? (size_t)(nl - msg) : e->len;
-	sb_reset(s ? &s->line : &sp->parsed);
-	spbuf *line = s ? &s->line : &sp->parsed;
-	if (!sp_mask(line, msg, first))
+	spbuf *masked = s ? &s->line : &sp->parsed;
+	sb_reset(masked);
+	if (!sp_mask(masked, msg, first) ||
+	    (s && (s->syslog || s->nposix) &&
+	     !syslog_line(&s->rendered, e, line, len)))
 		return sp_fail(sp, SPONGE_ENOMEM, "out of memory");
-	j.masked = line->data ? line->data : "";
-	if (s) {
-		judge_ctx ctx = {s, e, now_us};
-		j.rule = lowest(sp_matcher_first(s->masked, j.masked, line->len,
-						 applies, &ctx),
-				sp_matcher_first(s->plain, msg, e->len, applies,
-						 &ctx));
-	}
+	j.masked = masked->data ? masked->data : "";
+	if (s)
+		j.rule = first_match(s, e, j.masked, masked->len, now_us);
 	if (j.rule >= 0) {
 		const sp_rule *r = &s->rules.r[j.rule];
 		j.verdict = r->verb + 1;

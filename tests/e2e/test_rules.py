@@ -2,8 +2,13 @@
 stores nothing, and names a broken rule by file and line."""
 import json
 import os
+import subprocess
+import sys
+import unittest
 
 from common import SpoolTest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
 
 LOG = b"""\
 Dec  6 10:00:03 web1 sshd[555]: Accepted publickey for root from 10.0.0.5 port 51234 ssh2
@@ -134,3 +139,61 @@ class RulesTestTest(SpoolTest):
         out = self.rules_test().stdout.decode()
         self.assertIn("9 records: ignore 0, drop 0, level 0, keep 0, "
                       "no rule 9", out)
+
+
+LOGCHECK = ["/etc/logcheck/ignore.d.paranoid", "/etc/logcheck/ignore.d.server"]
+
+
+@unittest.skipUnless(all(os.path.isdir(d) for d in LOGCHECK),
+                     "Debian's logcheck-database (make deps)")
+class LogcheckTest(SpoolTest):
+    """Debian's logcheck rules as they are: the same verdict as logcheck's
+    own `grep -E -v -f` (one grep per cleaned rule file) on every line of
+    a corpus of the daemons those rules name, hostile lines included."""
+
+    def cleaned(self):
+        """The rule files as logcheck's cleanrules makes them."""
+        out = os.path.join(self.dir, "clean")
+        os.makedirs(out)
+        for d in LOGCHECK:
+            names = subprocess.run(["run-parts", "--list", d],
+                                   capture_output=True, text=True,
+                                   check=True).stdout.split()
+            for path in names:
+                kept = subprocess.run(
+                    ["grep", "-E", "--text", "-v", r"^[[:space:]]*$|^#", path],
+                    capture_output=True, env={"LC_ALL": "C"}).stdout
+                with open(os.path.join(out, os.path.basename(path)),
+                          "ab") as f:
+                    f.write(kept)
+        return [os.path.join(out, n) for n in sorted(os.listdir(out))]
+
+    def test_same_verdict_as_grep_on_every_line(self):
+        corpus = subprocess.run(
+            [sys.executable, os.path.join(HERE, "syslog_corpus.py"),
+             "20000", "7"], capture_output=True, check=True).stdout
+        # logcheck's way: each cleaned file takes away what it matches
+        left = corpus
+        for f in self.cleaned():
+            left = subprocess.run(["grep", "-E", "--text", "-v", "-f", f],
+                                  input=left, capture_output=True,
+                                  env={"LC_ALL": "C"}).stdout
+        kept = set(left.split(b"\n"))
+        cfg = os.path.join(self.dir, "lc.conf")
+        with open(cfg, "w") as f:
+            f.write("[rules]\npath = %s\nlogcheck = %s\n"
+                    % (os.path.join(self.dir, "none"), " ".join(LOGCHECK)))
+        src = os.path.join(self.dir, "corpus")
+        with open(src, "wb") as f:
+            f.write(corpus)
+        out = self.run_ls("-c", cfg, "rules", "test", "--format", "syslog",
+                          "--json", src, spool=False).stdout.decode()
+        got = [json.loads(l)["verdict"] for l in out.splitlines()]
+        lines = corpus.split(b"\n")[:-1]
+        self.assertEqual(len(got), len(lines))
+        diff = [(v, l) for v, l in zip(got, lines)
+                if (v == "ignore") == (l in kept)]
+        self.assertEqual(diff[:5], [])
+        ignored = sum(v == "ignore" for v in got)
+        self.assertGreater(ignored, 5000)  # the corpus meets the rules
+        self.assertGreater(len(lines) - ignored, 2000)

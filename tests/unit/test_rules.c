@@ -272,6 +272,43 @@ START_TEST(masked_form_matches_its_lines)
 }
 END_TEST
 
+
+/* POSIX EREs as GNU grep reads them, for Vectorscan. */
+static const struct posix_case {
+	const char *ere, *pcre; /* pcre NULL: left to the C library */
+} posix_cases[] = {
+	{"^\\w{3} [ :[:digit:]]{11}", "^\\w{3} [ :[:digit:]]{11}"},
+	{"[:[:digit:]]+", "[\\:[:digit:]]+"},
+	{"a[\\]b", "a[\\\\]b"},      /* a backslash is itself in a bracket */
+	{"[]x]", "[\\]x]"},
+	{"[^]x]", "[^\\]x]"},
+	{"x{,3}", "x{0,3}"},
+	{"\\d\\.", "d\\."},          /* GNU: \d is d */
+	{"\\s+\\S \\w\\b", "\\s+\\S \\w\\b"},
+	{"sshd\\[[[:digit:]]+\\]: ", "sshd\\[[[:digit:]]+\\]: "},
+	{"(a)\\1", NULL},
+	{"\\<word\\>", NULL},
+	{"[[=a=]]", NULL},
+	{"[abc", NULL},
+};
+
+START_TEST(posix_table)
+{
+	const struct posix_case *k = &posix_cases[_i];
+	spbuf out;
+	sb_init(&out, 0);
+	bool ok = sp_posix_to_pcre(k->ere, &out);
+	if (!k->pcre) {
+		ck_assert_msg(!ok, "%s -> %s", k->ere, out.data);
+	} else {
+		ck_assert_msg(ok, "%s", k->ere);
+		ck_assert_str_eq(out.data, k->pcre);
+		ck_assert(sp_matcher_accepts(out.data));
+	}
+	sb_free(&out);
+}
+END_TEST
+
 Suite *rules_suite(void)
 {
 	Suite *s = suite_create("rules");
@@ -280,6 +317,8 @@ Suite *rules_suite(void)
 			    (int)(sizeof parse_cases / sizeof parse_cases[0]));
 	tcase_add_loop_test(t, bad_table, 0,
 			    (int)(sizeof bad_cases / sizeof bad_cases[0]));
+	tcase_add_loop_test(t, posix_table, 0,
+			    (int)(sizeof posix_cases / sizeof posix_cases[0]));
 	tcase_add_test(t, match_table);
 	tcase_add_test(t, first_accepted_wins);
 	tcase_add_test(t, engine_refusal_named);
