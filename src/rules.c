@@ -341,7 +341,7 @@ static bool copy_bracket(const char *p, spbuf *out, const char **end)
 	return true;
 }
 
-bool sp_posix_to_pcre(const char *ere, spbuf *out)
+static bool rewrite(const char *ere, spbuf *out, bool superset)
 {
 	for (const char *p = ere; *p;) {
 		if (*p == '[') {
@@ -350,8 +350,14 @@ bool sp_posix_to_pcre(const char *ere, spbuf *out)
 		} else if (*p == '\\' && p[1]) {
 			char c = p[1];
 			if ((c >= '1' && c <= '9') || c == '<' || c == '>' || c == '`' ||
-			    c == '\'')
-				return false; /* back-reference, word edges */
+			    c == '\'') { /* back-reference, word edges */
+				if (!superset)
+					return false;
+				if (c >= '1' && c <= '9')
+					sb_adds(out, ".*");
+				p += 2;
+				continue;
+			}
 			bool alnum = ((c | 0x20) >= 'a' && (c | 0x20) <= 'z') ||
 				     (c >= '0' && c <= '9');
 			if (strchr("wWsSbB", c) || !alnum)
@@ -366,6 +372,16 @@ bool sp_posix_to_pcre(const char *ere, spbuf *out)
 		}
 	}
 	return !out->failed;
+}
+
+bool sp_posix_to_pcre(const char *ere, spbuf *out)
+{
+	return rewrite(ere, out, false);
+}
+
+bool sp_posix_superset(const char *ere, spbuf *out)
+{
+	return rewrite(ere, out, true);
 }
 
 /* One logcheck line as a rule: the engine's pattern, or the C library's
@@ -386,11 +402,17 @@ static int logcheck_rule(sp_rules *rs, const char *file, int line,
 	r->name = sp_strdup(r->where);
 	spbuf re;
 	sb_init(&re, 0);
-	if (sp_posix_to_pcre(ere, &re) && re.data)
+	bool exact = sp_posix_to_pcre(ere, &re);
+	if (!exact) { /* a prefilter, confirmed by the C library's regex */
+		sb_reset(&re);
+		if (!sp_posix_superset(ere, &re))
+			sb_reset(&re);
+	}
+	if (re.len)
 		r->regex = re.data;
 	else
 		sb_free(&re);
-	if (!r->regex) { /* the C library's, as grep's */
+	if (!exact) { /* the C library's, as grep's */
 		r->posix = sp_malloc(sizeof(regex_t));
 		if (r->posix && regcomp(r->posix, ere, REG_EXTENDED | REG_NOSUB)) {
 			sp_free(r->posix);

@@ -63,5 +63,10 @@ SP_HIDDEN bool sp_rules_masked_regex(spbuf *out, const char *pattern);
  * what the engine lacks (a back-reference, \< \>, [= =], [. .]): match
  * it with the C library's regex instead. */
 SP_HIDDEN bool sp_posix_to_pcre(const char *ere, spbuf *out);
+/* The same, but where the engine lacks something, a pattern that matches
+ * at least what the ERE matches (a back-reference becomes .*, \\< and \\>
+ * nothing): a prefilter, each of its matches to be confirmed by the C
+ * library's regex.  False only for [= =] and [. .]. */
+SP_HIDDEN bool sp_posix_superset(const char *ere, spbuf *out);
 
 #endif

@@ -33,6 +33,7 @@ typedef struct judge_ctx {
 	const sp_ruleset *set;
 	const sponge_entry *e;
 	int64_t now;
+	const char *line; /* the record as a syslog file's line */
 } judge_ctx;
 
 static void set_free(sp_ruleset *s)
@@ -319,7 +320,10 @@ static int fall_back(sponge *sp, sp_ruleset *s)
 		if (!r->logcheck)
 			continue;
 		if (r->regex && !sp_matcher_accepts(r->regex)) {
-			r->posix = sp_malloc(sizeof(regex_t));
+			if (!r->posix)
+				r->posix = sp_malloc(sizeof(regex_t));
+			else
+				regfree(r->posix);
 			if (!r->posix || regcomp(r->posix, r->pattern,
 						 REG_EXTENDED | REG_NOSUB)) {
 				sp_free(r->posix);
@@ -331,7 +335,7 @@ static int fall_back(sponge *sp, sp_ruleset *s)
 			sp_free(r->regex);
 			r->regex = NULL;
 		}
-		if (r->posix)
+		if (r->posix && !r->regex) /* no prefilter: tried one by one */
 			s->posix[s->nposix++] = i;
 	}
 	return SPONGE_OK;
@@ -415,7 +419,10 @@ static bool applies(void *arg, long i)
 		return false;
 	if (r->tag && fnmatch(r->tag, e->tag ? e->tag : "", 0) != 0)
 		return false;
-	return !r->host || fnmatch(r->host, e->host ? e->host : "", 0) == 0;
+	if (r->host && fnmatch(r->host, e->host ? e->host : "", 0) != 0)
+		return false;
+	/* a prefilter's match, confirmed by the C library's regex */
+	return !r->posix || !r->regex || regexec(r->posix, j->line, 0, NULL, 0) == 0;
 }
 
 static long lowest(long a, long b)
@@ -448,7 +455,7 @@ static bool syslog_line(spbuf *out, const sponge_entry *e, const char *line,
 static long first_match(sp_ruleset *s, const sponge_entry *e,
 			const char *masked, size_t mlen, int64_t now)
 {
-	judge_ctx ctx = {s, e, now};
+	judge_ctx ctx = {s, e, now, s->rendered.data ? s->rendered.data : ""};
 	long best = lowest(sp_matcher_first(s->masked, masked, mlen, applies,
 					    &ctx),
 			   sp_matcher_first(s->plain, e->msg ? e->msg : "",

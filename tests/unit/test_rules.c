@@ -309,6 +309,27 @@ START_TEST(posix_table)
 }
 END_TEST
 
+/* What the engine lacks becomes a prefilter that matches at least as
+ * much (each match confirmed by the C library's regex). */
+START_TEST(posix_superset)
+{
+	static const char *const in[] = {"(a+)-\\1$", "\\<word\\>", "x"};
+	static const char *const want[] = {"(a+)-.*$", "word", "x"};
+	for (int i = 0; i < 3; i++) {
+		spbuf out;
+		sb_init(&out, 0);
+		ck_assert(sp_posix_superset(in[i], &out));
+		ck_assert_str_eq(out.data, want[i]);
+		ck_assert(sp_matcher_accepts(out.data));
+		sb_free(&out);
+	}
+	spbuf out;
+	sb_init(&out, 0);
+	ck_assert(!sp_posix_superset("[[=a=]]", &out));
+	sb_free(&out);
+}
+END_TEST
+
 Suite *rules_suite(void)
 {
 	Suite *s = suite_create("rules");
@@ -319,6 +340,7 @@ Suite *rules_suite(void)
 			    (int)(sizeof bad_cases / sizeof bad_cases[0]));
 	tcase_add_loop_test(t, posix_table, 0,
 			    (int)(sizeof posix_cases / sizeof posix_cases[0]));
+	tcase_add_test(t, posix_superset);
 	tcase_add_test(t, match_table);
 	tcase_add_test(t, first_accepted_wins);
 	tcase_add_test(t, engine_refusal_named);
