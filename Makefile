@@ -167,6 +167,7 @@ bench: deps
 	@sh tests/bench/flush_sizes.sh $(BIN)
 	@sh tests/bench/commit_latency.sh $(BUILD)
 	@sh tests/bench/capped.sh $(BIN)
+	@sh tests/bench/rules.sh $(BIN)
 	@sh tests/bench/caps.sh $(BUILD)
 	@sh tests/bench/scale.sh $(BIN)
 
