@@ -177,13 +177,51 @@ static bool cache_dir(spbuf *dir)
 }
 
 static bool cache_file(spbuf *path, const char *const *re,
-		       const unsigned *ids, size_t n)
+		       const unsigned *ids, size_t n, const char *suffix)
 {
 	if (!cache_dir(path))
 		return false;
-	sb_printf(path, "/rules-%016llx.hsdb",
-		  (unsigned long long)sp_matcher_key(re, ids, n));
+	sb_printf(path, "/rules-%016llx.%s",
+		  (unsigned long long)sp_matcher_key(re, ids, n), suffix);
 	return !path->failed;
+}
+
+/* A trusted cache file's bytes into out (ours, no one else may write
+ * it, not a link). */
+static bool cache_read(const char *path, spbuf *out)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	struct stat st;
+	bool ok = false;
+	if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+	    st.st_uid == geteuid() && !(st.st_mode & 022) &&
+	    st.st_size < (256 << 20)) {
+		char buf[65536];
+		ssize_t k;
+		while ((k = read(fd, buf, sizeof buf)) > 0)
+			sb_add(out, buf, (size_t)k);
+		ok = k == 0 && !out->failed && out->len;
+	}
+	if (fd >= 0)
+		close(fd);
+	return ok;
+}
+
+/* Write a cache file whole (a temporary file renamed over it); a
+ * failure costs only the next compile. */
+static void cache_write(const char *path, const char *bytes, size_t len)
+{
+	spbuf tmp;
+	sb_init(&tmp, 0);
+	sb_printf(&tmp, "%s.XXXXXX", path);
+	int fd = tmp.failed ? -1 : mkostemp(tmp.data, O_CLOEXEC);
+	bool ok = fd >= 0 && write(fd, bytes, len) == (ssize_t)len &&
+		  fsync(fd) == 0;
+	if (fd >= 0)
+		close(fd);
+	if (fd >= 0 && (!ok || rename(tmp.data, path) != 0))
+		unlink(tmp.data);
+	sb_free(&tmp);
 }
 
 /* The database compiled before for these patterns, if a trusted cache
@@ -194,52 +232,26 @@ static bool cache_load(const char *const *re, const unsigned *ids, size_t n,
 	spbuf path, bytes;
 	sb_init(&path, 0);
 	sb_init(&bytes, 0);
-	bool ok = false;
-	int fd = cache_file(&path, re, ids, n)
-			 ? open(path.data, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
-			 : -1;
-	struct stat st;
-	if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
-	    st.st_uid == geteuid() && !(st.st_mode & 022) &&
-	    st.st_size < (256 << 20)) {
-		char buf[65536];
-		ssize_t k;
-		while ((k = read(fd, buf, sizeof buf)) > 0)
-			sb_add(&bytes, buf, (size_t)k);
-		ok = k == 0 && !bytes.failed && bytes.len &&
-		     sp_matcher_load(bytes.data, bytes.len, n, out) == SPONGE_OK;
-	}
-	if (fd >= 0)
-		close(fd);
+	bool ok = cache_file(&path, re, ids, n, "hsdb") &&
+		  cache_read(path.data, &bytes) &&
+		  sp_matcher_load(bytes.data, bytes.len, n, out) == SPONGE_OK;
 	sb_free(&path);
 	sb_free(&bytes);
 	return ok;
 }
 
-/* Keep the compiled database for the next load (a failure costs only
- * the next compile). */
 static void cache_save(const char *const *re, const unsigned *ids, size_t n,
 		       const sp_matcher *m)
 {
-	spbuf path, tmp;
+	spbuf path;
 	sb_init(&path, 0);
-	sb_init(&tmp, 0);
 	char *bytes = NULL;
 	size_t len = 0;
-	if (cache_file(&path, re, ids, n) &&
-	    sp_matcher_save(m, &bytes, &len) == SPONGE_OK) {
-		sb_printf(&tmp, "%s.XXXXXX", path.data);
-		int fd = tmp.failed ? -1 : mkostemp(tmp.data, O_CLOEXEC);
-		bool ok = fd >= 0 && write(fd, bytes, len) == (ssize_t)len &&
-			  fsync(fd) == 0;
-		if (fd >= 0)
-			close(fd);
-		if (fd >= 0 && (!ok || rename(tmp.data, path.data) != 0))
-			unlink(tmp.data);
-	}
+	if (cache_file(&path, re, ids, n, "hsdb") &&
+	    sp_matcher_save(m, &bytes, &len) == SPONGE_OK)
+		cache_write(path.data, bytes, len);
 	free(bytes);
 	sb_free(&path);
-	sb_free(&tmp);
 }
 
 /* What a rule reads: 0 the masked first line, 1 the message, 2 the
@@ -307,19 +319,66 @@ static int read_logcheck(sponge *sp, sp_ruleset *s)
 	return rc;
 }
 
+/* Which logcheck rules' patterns the engine refuses: asking it costs a
+ * partial compile each, so the answer is cached with the databases
+ * ("ok" and the refused rules' indexes, one a line).  refused[i] set for
+ * those. */
+static bool refused_rules(const sp_rules *rs, bool *refused)
+{
+	const char **re = sp_malloc((rs->n + 1) * sizeof *re);
+	if (!re)
+		return false;
+	for (size_t i = 0; i < rs->n; i++)
+		re[i] = rs->r[i].logcheck && rs->r[i].regex ? rs->r[i].regex : "";
+	spbuf path, list;
+	sb_init(&path, 0);
+	sb_init(&list, 0);
+	bool cached = cache_file(&path, re, NULL, rs->n, "refused") &&
+		      cache_read(path.data, &list) &&
+		      !strncmp(list.data, "ok\n", 3);
+	if (cached) {
+		for (const char *p = list.data + 3; *p;) {
+			char *end;
+			unsigned long i = strtoul(p, &end, 10);
+			if (end == p || i >= rs->n)
+				break;
+			refused[i] = true;
+			p = *end ? end + 1 : end;
+		}
+	} else {
+		sb_reset(&list);
+		sb_adds(&list, "ok\n");
+		for (size_t i = 0; i < rs->n; i++)
+			if (*re[i] && (refused[i] = !sp_matcher_accepts(re[i])))
+				sb_printf(&list, "%zu\n", i);
+		if (path.len && !list.failed)
+			cache_write(path.data, list.data, list.len);
+	}
+	sb_free(&path);
+	sb_free(&list);
+	sp_free(re);
+	return true;
+}
+
 /* A logcheck rule the engine cannot take goes to the C library's regex
  * (grep's own), matched one by one. */
 static int fall_back(sponge *sp, sp_ruleset *s)
 {
 	sp_rules *rs = &s->rules;
 	s->posix = sp_malloc((rs->n + 1) * sizeof *s->posix);
-	if (!s->posix)
+	bool *refused = sp_malloc((rs->n + 1) * sizeof *refused);
+	if (refused)
+		memset(refused, 0, (rs->n + 1) * sizeof *refused);
+	if (!s->posix || !refused || !refused_rules(rs, refused)) {
+		sp_free(refused);
 		return sp_fail(sp, SPONGE_ENOMEM, "out of memory");
-	for (size_t i = 0; i < rs->n; i++) {
+	}
+	int rc = SPONGE_OK;
+	for (size_t i = 0; rc == SPONGE_OK && i < rs->n; i++) {
 		sp_rule *r = &rs->r[i];
 		if (!r->logcheck)
 			continue;
-		if (r->regex && !sp_matcher_accepts(r->regex)) {
+		if (r->regex && refused[i]) {
 			if (!r->posix)
 				r->posix = sp_malloc(sizeof(regex_t));
 			else
@@ -328,9 +387,10 @@ static int fall_back(sponge *sp, sp_ruleset *s)
 						 REG_EXTENDED | REG_NOSUB)) {
 				sp_free(r->posix);
 				r->posix = NULL;
-				return sp_fail(sp, SPONGE_ECONFIG,
-					       "%s: not a regular expression: %s",
-					       r->where, r->pattern);
+				rc = sp_fail(sp, SPONGE_ECONFIG,
+					     "%s: not a regular expression: %s",
+					     r->where, r->pattern);
+				break;
 			}
 			sp_free(r->regex);
 			r->regex = NULL;
@@ -338,7 +398,8 @@ static int fall_back(sponge *sp, sp_ruleset *s)
 		if (r->posix && !r->regex) /* no prefilter: tried one by one */
 			s->posix[s->nposix++] = i;
 	}
-	return SPONGE_OK;
+	sp_free(refused);
+	return rc;
 }
 
 int sponge_rules_load(sponge *sp)
