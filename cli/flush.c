@@ -133,10 +133,17 @@ int cmd_check(globals *g, int argc, char **argv)
 		sponge_close(sp);
 		return exit_code(crc);
 	}
+	/* the noise rules compile (a broken file fails the check) */
+	if ((crc = sponge_rules_load(sp)) != SPONGE_OK) {
+		errorf("check: %s", sponge_errmsg(sp));
+		sponge_close(sp);
+		return exit_code(crc);
+	}
 	const char *cfg = sponge_config_path(sp);
 	if (g->verbosity >= 0)
-		printf("config: %s: ok\nspool: %s: ok\n",
-		       cfg ? cfg : "(none, defaults)", sponge_path(sp));
+		printf("config: %s: ok\nspool: %s: ok\nrules: %zu\n",
+		       cfg ? cfg : "(none, defaults)", sponge_path(sp),
+		       sponge_rules_count(sp));
 	/* allowed but unwise: warnings, not errors */
 	const char *w = sponge_config_warnings(sp);
 	for (const char *nl; *w && (nl = strchr(w, '\n')); w = nl + 1)

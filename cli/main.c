@@ -34,9 +34,9 @@ static const command commands[] = {
 	{"check", cmd_check, "[--smtp]",
 	 "validate the config; with --smtp, also connect, TLS, AUTH, QUIT"},
 	{"rules", cmd_rules,
-	 "test [-l LEVEL] [-t TAG] [--detect-level] [--format FMT] "
-	 "[--join MODE] [--json] [--expect FILE] [FILE...]",
-	 "judge lines by the noise rules, store nothing"},
+	 "(check | test [-l LEVEL] [-t TAG] [--detect-level] [--format FMT] "
+	 "[--join MODE] [--json] [--expect FILE] [FILE...])",
+	 "check the noise rules, or judge lines by them, storing nothing"},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 

@@ -175,6 +175,8 @@ static void rules_usage(FILE *f)
 		"  test [FILE...]    judge each line (of the files, else of "
 		"standard input)\n"
 		"                    as add would read it; store nothing\n"
+		"  check             load and compile the rules; say which "
+		"expired\n"
 		"options of test:\n"
 		"  -l, --level LEVEL, -t, --tag TAG, -d, --detect-level, "
 		"-f, --format FMT,\n"
@@ -327,15 +329,56 @@ static int rules_test(globals *g, int argc, char **argv)
 	return finish_output(status);
 }
 
+/* rules check: the rules load and compile; rules past their until= are
+ * said (a warning each). */
+static int rules_check(globals *g, int argc, char **argv)
+{
+	if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+		rules_usage(stdout);
+		return 0;
+	}
+	if (argc > 1) {
+		errorf("rules check: %s: unexpected argument", argv[1]);
+		return EXIT_USAGE;
+	}
+	sponge *sp = NULL;
+	int rc = sponge_open(&sp, NULL, g->config, SPONGE_OPEN_NOSPOOL);
+	if (rc == SPONGE_OK)
+		rc = sponge_rules_load(sp);
+	if (rc != SPONGE_OK) {
+		int status = fail(sp, rc);
+		sponge_close(sp);
+		return status;
+	}
+	size_t n = sponge_rules_count(sp), expired = 0;
+	int64_t now = sponge_now();
+	for (size_t i = 0; i < n; i++) {
+		int64_t until = sponge_rule_until(sp, i);
+		if (until && until <= now) {
+			char t[32];
+			sponge_format_time(until, t);
+			errorf("warning: %s: expired %.10s: it no longer applies",
+			       sponge_rule_where(sp, i), t);
+			expired++;
+		}
+	}
+	if (g->verbosity >= 0)
+		printf("rules: %zu, ok%s\n", n, expired ? " (some expired)" : "");
+	sponge_close(sp);
+	return finish_output(0);
+}
+
 int cmd_rules(globals *g, int argc, char **argv)
 {
 	if (argc >= 2 && strcmp(argv[1], "test") == 0)
 		return rules_test(g, argc - 1, argv + 1);
+	if (argc >= 2 && strcmp(argv[1], "check") == 0)
+		return rules_check(g, argc - 1, argv + 1);
 	if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
 		rules_usage(stdout);
 		return 0;
 	}
-	errorf("rules: %s: not a subcommand (test)", argc >= 2 ? argv[1]
-							    : "(none)");
+	errorf("rules: %s: not a subcommand (test, check)",
+	       argc >= 2 ? argv[1] : "(none)");
 	return EXIT_USAGE;
 }

@@ -322,6 +322,8 @@ SPONGE_API size_t sponge_rules_count(const sponge *sp);
 SPONGE_API const char *sponge_rule_name(const sponge *sp, size_t i);
 SPONGE_API int sponge_rule_verb_of(const sponge *sp, size_t i);
 SPONGE_API const char *sponge_rule_where(const sponge *sp, size_t i);
+/* Rule i's until= (0: none); past it the rule no longer applies. */
+SPONGE_API int64_t sponge_rule_until(const sponge *sp, size_t i);
 /* The loaded rules' verdict on entry e (as sponge_append_entry would get
  * it: its level, tag, host and message), at the time now_us (a rule
  * past its until= no longer applies).  logcheck's rules read line[0..len)

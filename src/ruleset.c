@@ -461,6 +461,12 @@ int sponge_rule_verb_of(const sponge *sp, size_t i)
 	return r ? r->verb + 1 : SPONGE_RULE_NONE;
 }
 
+int64_t sponge_rule_until(const sponge *sp, size_t i)
+{
+	const sp_rule *r = rule_at(sp, i);
+	return r ? r->until_us : 0;
+}
+
 const char *sponge_rule_where(const sponge *sp, size_t i)
 {
 	const sp_rule *r = rule_at(sp, i);

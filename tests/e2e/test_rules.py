@@ -140,6 +140,28 @@ class RulesTestTest(SpoolTest):
         self.assertIn("9 records: ignore 0, drop 0, level 0, keep 0, "
                       "no rule 9", out)
 
+    def test_rules_check(self):
+        p = self.run_ls("rules", "check", spool=False)
+        self.assertIn(b"rules: 7, ok (some expired)", p.stdout)
+        self.assertIn(b"20-misc.rules:4: expired 2020-01-01", p.stderr)
+        with open(os.path.join(self.rules, "15-bad.rules"), "w") as f:
+            f.write("level \"x\"\n")
+        p = self.run_ls("rules", "check", spool=False, check=False)
+        self.assertOneLineError(p, 78, "15-bad.rules:1",
+                                "level needs to=LEVEL")
+
+    def test_check_refuses_broken_rules(self):
+        with open(self.cfg, "a") as f:
+            f.write("transport = null\n")
+        self.add(b"x\n")
+        p = self.run_ls("check", check=False)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn(b"rules: 7", p.stdout)
+        with open(os.path.join(self.rules, "15-bad.rules"), "w") as f:
+            f.write("ignore /(a)\\1/\n")
+        p = self.run_ls("check", check=False)
+        self.assertOneLineError(p, 78, "15-bad.rules:1")
+
 
 LOGCHECK = ["/etc/logcheck/ignore.d.paranoid", "/etc/logcheck/ignore.d.server"]
 
