@@ -385,6 +385,20 @@ static sponge *fill_20000(bool repeat)
 	return sp;
 }
 
+/* The envelope and the size plan of a batch past the cap: an exact
+ * batch with an attachment. */
+static void plan_capped(sponge *sp, sp_batch *b, sp_batch_source *src,
+			sp_composer *c)
+{
+	b->env.date_us = T0;
+	ck_assert_int_eq(sp_plan_envelope(sp, &b->n, &b->env, NULL), SPONGE_OK);
+	sp_batch_source_init(src, sp, b);
+	sp_compose_init(c, sp, b, &src->base);
+	ck_assert_int_eq(sp_plan_size(sp, b, c, 0), SPONGE_OK);
+	ck_assert(!b->n.partial);
+	ck_assert_ptr_nonnull(b->size.gz);
+}
+
 /* A batch past mail.max_size cannot go whole: its tally stops reading
  * once the messages pass the cap (counts from the kept counts), and the
  * size plan turns it into an exact tally of what the attachment holds. */
@@ -414,15 +428,9 @@ START_TEST(plan_capped_reads_what_it_sends)
 	ck_assert_int_ge(b.n.msg_bytes, all_bytes - all_bytes / 10);
 	ck_assert_ptr_null(b.n.top_msg);
 	/* the size plan: an exact batch, the errors first */
-	b.env.date_us = T0;
-	ck_assert_int_eq(sp_plan_envelope(sp, &b.n, &b.env, NULL), SPONGE_OK);
 	sp_batch_source src;
-	sp_batch_source_init(&src, sp, &b);
 	sp_composer c;
-	sp_compose_init(&c, sp, &b, &src.base);
-	ck_assert_int_eq(sp_plan_size(sp, &b, &c, 0), SPONGE_OK);
-	ck_assert(!b.n.partial);
-	ck_assert_ptr_nonnull(b.size.gz);
+	plan_capped(sp, &b, &src, &c);
 	ck_assert_int_lt(b.n.max_id, INT64_MAX);
 	ck_assert_int_gt(b.n.count, 0);
 	ck_assert_int_lt(b.n.count, 20000);
@@ -449,15 +457,9 @@ START_TEST(plan_capped_that_fits_whole)
 	ck_assert_int_eq(sp_plan_tally(sp, INT64_MAX, 128u << 10, &b.n),
 			 SPONGE_OK);
 	ck_assert(b.n.partial);
-	b.env.date_us = T0;
-	ck_assert_int_eq(sp_plan_envelope(sp, &b.n, &b.env, NULL), SPONGE_OK);
 	sp_batch_source src;
-	sp_batch_source_init(&src, sp, &b);
 	sp_composer c;
-	sp_compose_init(&c, sp, &b, &src.base);
-	ck_assert_int_eq(sp_plan_size(sp, &b, &c, 0), SPONGE_OK);
-	ck_assert(!b.n.partial);
-	ck_assert_ptr_nonnull(b.size.gz);
+	plan_capped(sp, &b, &src, &c);
 	ck_assert_int_eq(b.n.count, 20000);
 	ck_assert_int_eq(b.n.max_id, count_rows(sp, "1"));
 	ck_assert_int_eq(sp_waiting(&b.n), 0);
