@@ -219,7 +219,7 @@ uninstall:
 # libFuzzer targets for every parser of untrusted bytes (clang).
 FUZZ_SECONDS ?= 60
 FUZZ_BUILD    = build-fuzz
-FUZZ_TARGETS  = clean detect formats config time encode smtp
+FUZZ_TARGETS  = clean detect formats config time encode smtp rules
 FUZZ_SAN      = -fsanitize=address,undefined -fno-sanitize-recover=all
 FUZZ_LIB_OBJ  = $(LIB_SRC:%.c=$(FUZZ_BUILD)/%.o)
 FUZZ_BINS     = $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/fuzz_%)

@@ -129,7 +129,8 @@ static int parse_pattern(line_ctx *lc, sp_rule *r)
 		sb_free(&b);
 		return failf(lc, "%s", b.failed ? "out of memory" : "an empty /ERE/");
 	}
-	r->pattern = b.data ? b.data : sp_strdup("");
+	/* (an empty buffer holds no allocation of its own) */
+	r->pattern = b.cap ? b.data : sp_strdup("");
 	return r->pattern ? SPONGE_OK : failf(lc, "%s", "out of memory");
 }
 
@@ -230,7 +231,7 @@ static int parse_rule(line_ctx *lc, sp_rule *r)
 	if (rc == SPONGE_OK) {
 		bool ok = r->masked ? sp_rules_masked_regex(&re, r->pattern)
 				    : sb_adds(&re, r->pattern);
-		r->regex = ok && re.data ? re.data : NULL;
+		r->regex = ok && re.cap ? re.data : NULL;
 		if (!r->regex) {
 			sb_free(&re);
 			rc = failf(lc, "%s", "out of memory");
@@ -384,6 +385,39 @@ bool sp_posix_superset(const char *ere, spbuf *out)
 	return rewrite(ere, out, true);
 }
 
+/* Would the C library's regcomp build a huge automaton for it?  It copies
+ * a repeated group once per count ({200}{200}: 40,000 copies): bound the
+ * product of the repetition counts of an expression. */
+static bool too_repetitive(const char *ere)
+{
+	double product = 1;
+	int stacked = 0; /* quantifiers one after another: a++++ */
+	for (const char *p = ere; *p; p++) {
+		bool escaped = p > ere && p[-1] == '\\';
+		if (escaped || !strchr("+*?{", *p)) {
+			stacked = 0;
+			continue;
+		}
+		if (++stacked > 2)
+			return true;
+		if (*p != '{')
+			continue;
+		char *end;
+		unsigned long lo = strtoul(p + 1, &end, 10);
+		unsigned long hi = lo;
+		if (*end == ',')
+			hi = end[1] == '}' ? 255 : strtoul(end + 1, &end, 10);
+		if (hi > lo)
+			lo = hi;
+		if (lo > 1)
+			product *= (double)lo;
+		const char *close = strchr(p, '}');
+		if (close)
+			p = close;
+	}
+	return product > 100000;
+}
+
 /* One logcheck line as a rule: the engine's pattern, or the C library's
  * regex when the engine cannot take it (decided later, by the matcher:
  * regex NULL and posix set). */
@@ -413,6 +447,12 @@ static int logcheck_rule(sp_rules *rs, const char *file, int line,
 	else
 		sb_free(&re);
 	if (!exact) { /* the C library's, as grep's */
+		if (too_repetitive(ere)) {
+			sb_printf(err, "%s: too many repetitions for the C "
+				       "library's regex: %s", r->where, ere);
+			rule_free(r);
+			return SPONGE_ECONFIG;
+		}
 		r->posix = sp_malloc(sizeof(regex_t));
 		if (r->posix && regcomp(r->posix, ere, REG_EXTENDED | REG_NOSUB)) {
 			sp_free(r->posix);

@@ -5,7 +5,7 @@
 set -eu
 BUILD=$1
 SECONDS_EACH=${2:-60}
-TARGETS="clean detect formats config time encode smtp"
+TARGETS="clean detect formats config time encode smtp rules"
 total=0
 for t in $TARGETS; do
 	work=$(mktemp -d /tmp/lsfuzz-corpus.XXXXXX)

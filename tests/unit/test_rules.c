@@ -27,6 +27,9 @@ static const struct parse_case {
 	 -1, -1, 0, NULL, "a/b \\d+", "t.rules:1"},
 	{"ignore \"say \\\"hi\\\" \\\\ bye\"", SP_VERB_IGNORE, -1, -1, -1, 1, NULL,
 	 "say \"hi\" \\ bye", "t.rules:1"},
+	/* an empty masked pattern (an empty first line); freeing it was a
+	 * bad free (fuzz_rules) */
+	{"ignore \"\"", SP_VERB_IGNORE, -1, -1, -1, 1, NULL, "", "t.rules:1"},
 };
 
 START_TEST(parse_table)
@@ -330,6 +333,39 @@ START_TEST(posix_superset)
 }
 END_TEST
 
+/* logcheck lines that would make the C library's regcomp build a huge
+ * automaton are refused, not compiled (fuzz_rules ran it out of memory
+ * with a++++…). */
+START_TEST(logcheck_too_repetitive)
+{
+	static const char *const bad[] = {"(a\\>)++++b", "x\\1{300}{400}"};
+	for (int i = 0; i < 2; i++) {
+		sp_rules rs = {0};
+		spbuf err;
+		sb_init(&err, 0);
+		ck_assert_int_eq(sp_rules_add_logcheck(&rs, "lc", bad[i],
+						       strlen(bad[i]), &err),
+				 SPONGE_ECONFIG);
+		ck_assert_ptr_nonnull(strstr(err.data, "too many repetitions"));
+		ck_assert_uint_eq(rs.n, 0);
+		sp_rules_free(&rs);
+		sb_free(&err);
+	}
+	/* and a plain one, with a comment and a blank line, is taken */
+	const char ok[] = "# c\n\n^(\\w{3} [ :[:digit:]]{11}) x\\[[0-9]+\\]: y$\n";
+	sp_rules rs = {0};
+	spbuf err;
+	sb_init(&err, 0);
+	ck_assert_int_eq(sp_rules_add_logcheck(&rs, "lc", ok, sizeof ok - 1, &err),
+			 SPONGE_OK);
+	ck_assert_uint_eq(rs.n, 1);
+	ck_assert_str_eq(rs.r[0].where, "lc:3");
+	ck_assert(rs.r[0].logcheck && rs.r[0].regex && !rs.r[0].posix);
+	sp_rules_free(&rs);
+	sb_free(&err);
+}
+END_TEST
+
 Suite *rules_suite(void)
 {
 	Suite *s = suite_create("rules");
@@ -341,6 +377,7 @@ Suite *rules_suite(void)
 	tcase_add_loop_test(t, posix_table, 0,
 			    (int)(sizeof posix_cases / sizeof posix_cases[0]));
 	tcase_add_test(t, posix_superset);
+	tcase_add_test(t, logcheck_too_repetitive);
 	tcase_add_test(t, match_table);
 	tcase_add_test(t, first_accepted_wins);
 	tcase_add_test(t, engine_refusal_named);
