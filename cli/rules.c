@@ -30,6 +30,7 @@ typedef struct tester {
 	int format;
 	int64_t n, by_verdict[5];
 	int64_t *hits;    /* per rule */
+	int64_t *would;   /* per rule: records it matched, first or not */
 	kind *kinds;
 	size_t nkinds, cap;
 	bool failed;
@@ -58,6 +59,11 @@ static void remember_kind(tester *t, const sponge_entry *e, const char *m)
 	t->kinds[t->nkinds++] = (kind){key, 1};
 }
 
+static void count_would(void *arg, size_t i)
+{
+	((tester *)arg)->would[i]++;
+}
+
 static void judge(void *arg, const sponge_entry *e, const char *line,
 		  size_t len)
 {
@@ -72,10 +78,14 @@ static void judge(void *arg, const sponge_entry *e, const char *line,
 	}
 	t->n++;
 	t->by_verdict[j.verdict]++;
-	if (j.rule >= 0)
+	if (j.rule >= 0) {
 		t->hits[j.rule]++;
-	else
+		/* which later rules this record would have met too */
+		if (!t->json && !t->want)
+			sponge_rules_each(t->sp, e, sponge_now(), count_would, t);
+	} else {
 		remember_kind(t, e, j.masked);
+	}
 	if (t->want && strcmp(t->want, verdict_names[j.verdict]) != 0) {
 		t->mismatch = true;
 		printf("expected %s, got %s (%s): %.*s\n", t->want,
@@ -147,12 +157,13 @@ static void print_summary(tester *t)
 	       (long long)t->by_verdict[4], (long long)t->by_verdict[0]);
 	size_t nr = sponge_rules_count(t->sp), idle = 0;
 	for (size_t i = 0; i < nr; i++)
-		idle += !t->hits[i];
+		idle += !t->hits[i] && !t->would[i];
 	bool list_idle = idle <= 20; /* a big set (logcheck's): count them */
 	if (nr)
 		printf("hits per rule:\n");
 	for (size_t i = 0; i < nr; i++) {
-		if (!t->hits[i] && !list_idle)
+		bool shadowed = !t->hits[i] && t->would[i];
+		if (!t->hits[i] && !list_idle && !shadowed)
 			continue;
 		const char *name = sponge_rule_name(t->sp, i);
 		const char *where = sponge_rule_where(t->sp, i);
@@ -160,7 +171,12 @@ static void print_summary(tester *t)
 		       verdict_names[sponge_rule_verb_of(t->sp, i)], name);
 		if (strcmp(name, where) != 0)
 			printf(" (%s)", where);
-		printf("%s\n", t->hits[i] ? "" : "  matched nothing");
+		if (shadowed)
+			printf("  shadowed: its %lld record%s went to earlier "
+			       "rules\n", (long long)t->would[i],
+			       t->would[i] == 1 ? "" : "s");
+		else
+			printf("%s\n", t->hits[i] ? "" : "  matched nothing");
 	}
 	if (!list_idle)
 		printf("%8s  and %zu rules that matched nothing\n", "", idle);
@@ -289,6 +305,7 @@ static int rules_test(globals *g, int argc, char **argv)
 	t.json = o.json;
 	t.format = o.format;
 	t.hits = calloc(sponge_rules_count(sp) + 1, sizeof *t.hits);
+	t.would = calloc(sponge_rules_count(sp) + 1, sizeof *t.would);
 	adder a;
 	adder_init(&a, sp, o.tag, o.level, o.detect, o.format, STDERR_FILENO,
 		   "rules test");
@@ -324,6 +341,7 @@ static int rules_test(globals *g, int argc, char **argv)
 		free(t.kinds[i].key);
 	free(t.kinds);
 	free(t.hits);
+	free(t.would);
 	adder_free(&a);
 	sponge_close(sp);
 	return finish_output(status);

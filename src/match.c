@@ -68,6 +68,7 @@ typedef struct scan_ctx {
 	long first;
 	sp_match_ok ok;
 	void *arg;
+	bool all;  /* every match to ok, the scan never stopped */
 } scan_ctx;
 
 /* A match: keep the lowest pattern index the caller accepts; index 0
@@ -78,6 +79,10 @@ static int on_match(unsigned int id, unsigned long long from,
 {
 	(void)from, (void)to, (void)flags;
 	scan_ctx *s = ctx;
+	if (s->all) {
+		s->ok(s->arg, (long)id);
+		return 0;
+	}
 	if ((s->first < 0 || (long)id < s->first) &&
 	    (!s->ok || s->ok(s->arg, (long)id)))
 		s->first = (long)id;
@@ -87,7 +92,7 @@ static int on_match(unsigned int id, unsigned long long from,
 long sp_matcher_first(sp_matcher *m, const char *text, size_t len,
 		      sp_match_ok ok, void *arg)
 {
-	scan_ctx s = {-1, ok, arg};
+	scan_ctx s = {-1, ok, arg, false};
 	if (!m || len > 0xFFFFFFFFu)
 		return -1;
 	hs_error_t e = hs_scan(m->db, text, (unsigned)len, 0, m->scratch,
@@ -95,6 +100,14 @@ long sp_matcher_first(sp_matcher *m, const char *text, size_t len,
 	if (e != HS_SUCCESS && e != HS_SCAN_TERMINATED)
 		return -1;
 	return s.first;
+}
+
+void sp_matcher_all(sp_matcher *m, const char *text, size_t len,
+		    sp_match_ok each, void *arg)
+{
+	scan_ctx s = {-1, each, arg, true};
+	if (m && len <= 0xFFFFFFFFu)
+		hs_scan(m->db, text, (unsigned)len, 0, m->scratch, on_match, &s);
 }
 
 size_t sp_matcher_count(const sp_matcher *m) { return m ? m->n : 0; }

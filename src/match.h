@@ -23,6 +23,10 @@ SP_HIDDEN int sp_matcher_build(const char *const *patterns,
 typedef bool (*sp_match_ok)(void *arg, long index);
 SP_HIDDEN long sp_matcher_first(sp_matcher *m, const char *text, size_t len,
 				sp_match_ok ok, void *arg);
+/* Every pattern that matches text[0..len), each once, to each(arg, id)
+ * (its answer is not used). */
+SP_HIDDEN void sp_matcher_all(sp_matcher *m, const char *text, size_t len,
+			      sp_match_ok each, void *arg);
 SP_HIDDEN size_t sp_matcher_count(const sp_matcher *m);
 /* What a compiled set is known by: the engine's version, the patterns
  * and their ids (a cache's key). */

@@ -577,3 +577,41 @@ int sponge_rules_judge_sized(sponge *sp, const sponge_entry *e,
 	memcpy(out, &j, n);
 	return SPONGE_OK;
 }
+
+typedef struct each_ctx {
+	judge_ctx j;
+	void (*each)(void *, size_t);
+	void *arg;
+} each_ctx;
+
+static bool each_applies(void *arg, long i)
+{
+	each_ctx *c = arg;
+	if (applies(&c->j, i))
+		c->each(c->arg, (size_t)i);
+	return false;
+}
+
+int sponge_rules_each(sponge *sp, const sponge_entry *e, int64_t now_us,
+		      void (*each)(void *arg, size_t i), void *arg)
+{
+	SP_GUARD;
+	if (!sp_alive(sp) || !e || !each)
+		return SPONGE_EINVAL;
+	sp_ruleset *s = sp->rules;
+	if (!s)
+		return SPONGE_OK;
+	const spbuf *m = &s->line, *l = &s->rendered;
+	each_ctx c = {{s, e, now_us, l->data ? l->data : ""}, each, arg};
+	sp_matcher_all(s->masked, m->data ? m->data : "", m->len, each_applies,
+		       &c);
+	sp_matcher_all(s->plain, e->msg ? e->msg : "", e->len, each_applies, &c);
+	sp_matcher_all(s->syslog, c.j.line, l->len, each_applies, &c);
+	for (size_t k = 0; k < s->nposix; k++) {
+		size_t i = s->posix[k];
+		if (applies(&c.j, (long)i) &&
+		    regexec(s->rules.r[i].posix, c.j.line, 0, NULL, 0) == 0)
+			each(arg, i);
+	}
+	return SPONGE_OK;
+}

@@ -78,6 +78,17 @@ class RulesTestTest(SpoolTest):
                          ["2", 'ignore tag=cron "(root) CMD (run-parts '
                                '/etc/cron.hourly)"'])
 
+    def test_shadowed_rules_are_named(self):
+        """A rule whose records all went to earlier rules says so."""
+        with open(os.path.join(self.rules, "05-first.rules"), "w") as f:
+            f.write('ignore tag=sshd /closed/ name=broad\n')
+        out = self.rules_test().stdout.decode().splitlines()
+        broad = [l for l in out if " broad " in l][0]
+        self.assertEqual(broad.split()[0], "2")
+        later = [l for l in out if "10-ssh.rules:3" in l][0]
+        self.assertIn("shadowed: its 2 records went to earlier rules", later)
+        self.assertEqual(later.split()[0], "0")
+
     def test_json_one_object_per_record(self):
         out = self.rules_test("--json").stdout.decode().splitlines()
         got = [json.loads(l) for l in out]
