@@ -1,6 +1,7 @@
 /* timeutil.c - durations, sizes and ISO 8601 times. */
 #define _DEFAULT_SOURCE /* timegm */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -28,15 +29,48 @@ static time_t local_date(int year, int mon, int day, int h, int mi, int se)
 	return mktime(&tm);
 }
 
+/* The start of an hour of local time.  mktime looks at the zone file
+ * each time (a stat per call) and a log's lines come many to an hour:
+ * the last answer is kept, with the TZ it was made under (zones change
+ * their offset on the hour). */
+static time_t hour_start(int year, int mon, int day, int h)
+{
+	static _Thread_local struct {
+		int year, mon, day, h;
+		char tz[64];
+		time_t start;
+		bool ok;
+	} last;
+	const char *tz = getenv("TZ");
+	if (!tz)
+		tz = "";
+	if (!last.ok || last.year != year || last.mon != mon ||
+	    last.day != day || last.h != h || strncmp(last.tz, tz, 63) != 0 ||
+	    strlen(tz) > 62) {
+		last.start = local_date(year, mon, day, h, 0, 0);
+		last.year = year;
+		last.mon = mon;
+		last.day = day;
+		last.h = h;
+		snprintf(last.tz, sizeof last.tz, "%s", tz);
+		last.ok = true;
+	}
+	return last.start;
+}
+
 int64_t sp_yearless_time(int mon, int day, int h, int mi, int se,
 			 int64_t now_us)
 {
 	time_t now = (time_t)(now_us / 1000000);
 	struct tm lt;
-	localtime_r(&now, &lt);
-	time_t v = local_date(lt.tm_year, mon, day, h, mi, se);
+	gmtime_r(&now, &lt); /* the year, near enough: a day either way is
+				 settled below */
+	int year = lt.tm_year;
+	if (lt.tm_mon == 0 && lt.tm_mday == 1) /* local may still be Dec 31 */
+		localtime_r(&now, &lt), year = lt.tm_year;
+	time_t v = hour_start(year, mon, day, h) + mi * 60 + se;
 	if (v > now + 86400) /* December's lines read in January */
-		v = local_date(lt.tm_year - 1, mon, day, h, mi, se);
+		v = hour_start(year - 1, mon, day, h) + mi * 60 + se;
 	return (int64_t)v * 1000000;
 }
 

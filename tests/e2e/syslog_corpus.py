@@ -6,6 +6,7 @@ brackets, backslashes, bytes past ASCII, long lines).  Deterministic for
 a seed.  Usage: syslog_corpus.py N SEED > lines"""
 import random
 import sys
+import time
 
 DAEMON_LINES = [
     ("sshd", True, "Accepted publickey for {user} from {ip} port {port} ssh2: "
@@ -122,14 +123,25 @@ def fill(rnd, text):
     return text.format(**values)
 
 
-def stamp(rnd):
-    if rnd.random() < 0.8:
-        return "%s %2d %02d:%02d:%02d" % (
-            rnd.choice(MONTHS), rnd.randint(1, 28), rnd.randint(0, 23),
-            rnd.randint(0, 59), rnd.randint(0, 59))
-    return "2026-12-%02dT%02d:%02d:%02d.%06d+01:00" % (
-        rnd.randint(1, 28), rnd.randint(0, 23), rnd.randint(0, 59),
-        rnd.randint(0, 59), rnd.randint(0, 999999))
+class Clock:
+    """A log's time: it only moves forward, a few seconds a line."""
+
+    def __init__(self):
+        self.t = 1796083200  # 2026-12-01T00:00:00Z
+
+    def stamp(self, rnd):
+        self.t += rnd.randint(0, 3)
+        tm = time.gmtime(self.t)
+        if rnd.random() < 0.8:
+            return "%s %2d %02d:%02d:%02d" % (
+                MONTHS[tm.tm_mon - 1], tm.tm_mday, tm.tm_hour, tm.tm_min,
+                tm.tm_sec)
+        return "%04d-%02d-%02dT%02d:%02d:%02d.%06d+01:00" % (
+            tm.tm_year, tm.tm_mon, tm.tm_mday, tm.tm_hour, tm.tm_min,
+            tm.tm_sec, rnd.randint(0, 999999))
+
+
+CLOCK = Clock()
 
 
 def line(rnd):
@@ -141,7 +153,8 @@ def line(rnd):
     msg = fill(rnd, text)
     if rnd.random() < 0.05:  # a variant: something appended
         msg += rnd.choice([" (extra)", " retry", ":", " \\"])
-    return "%s %s %s%s: %s" % (stamp(rnd), rnd.choice(["web1", "mx", "db-2"]),
+    return "%s %s %s%s: %s" % (CLOCK.stamp(rnd),
+                               rnd.choice(["web1", "mx", "db-2"]),
                                tag, pid, msg)
 
 

@@ -402,6 +402,11 @@ START_TEST(yearless_across_new_year)
 	now = 1795255200000000LL; /* 2026-11-21T10:00:00Z */
 	sponge_format_time(sp_yearless_time(10, 21, 9, 0, 0, now), t);
 	ck_assert_str_eq(t, "2026-11-21T09:00:00.000000Z");
+	/* the same hour asked again under another zone: not the kept one */
+	setenv("TZ", "EST5", 1);
+	tzset();
+	sponge_format_time(sp_yearless_time(10, 21, 9, 0, 0, now), t);
+	ck_assert_str_eq(t, "2026-11-21T14:00:00.000000Z");
 	if (old) {
 		setenv("TZ", old, 1);
 		free(old);
