@@ -66,7 +66,8 @@ int64_t sp_yearless_time(int mon, int day, int h, int mi, int se,
 	gmtime_r(&now, &lt); /* the year, near enough: a day either way is
 				 settled below */
 	int year = lt.tm_year;
-	if (lt.tm_mon == 0 && lt.tm_mday == 1) /* local may still be Dec 31 */
+	if ((lt.tm_mon == 0 && lt.tm_mday == 1) ||
+	    (lt.tm_mon == 11 && lt.tm_mday == 31)) /* the local year may differ */
 		localtime_r(&now, &lt), year = lt.tm_year;
 	time_t v = hour_start(year, mon, day, h) + mi * 60 + se;
 	if (v > now + 86400) /* December's lines read in January */

@@ -402,6 +402,15 @@ START_TEST(yearless_across_new_year)
 	now = 1795255200000000LL; /* 2026-11-21T10:00:00Z */
 	sponge_format_time(sp_yearless_time(10, 21, 9, 0, 0, now), t);
 	ck_assert_str_eq(t, "2026-11-21T09:00:00.000000Z");
+	/* a zone ahead of UTC: its new year came while UTC's is still old */
+	setenv("TZ", "<+14>-14", 1);
+	tzset();
+	now = 1798714800000000LL; /* 2026-12-31T11:00:00Z, local 01:00 Jan 1 */
+	sponge_format_time(sp_yearless_time(0, 1, 0, 30, 0, now), t);
+	ck_assert_str_eq(t, "2026-12-31T10:30:00.000000Z");
+	setenv("TZ", "UTC", 1);
+	tzset();
+	now = 1795255200000000LL;
 	/* the same hour asked again under another zone: not the kept one */
 	setenv("TZ", "EST5", 1);
 	tzset();
