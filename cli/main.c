@@ -34,9 +34,9 @@ static const command commands[] = {
 	{"check", cmd_check, "[--smtp]",
 	 "validate the config; with --smtp, also connect, TLS, AUTH, QUIT"},
 	{"rules", cmd_rules,
-	 "(check | test [-l LEVEL] [-t TAG] [--detect-level] [--format FMT] "
-	 "[--join MODE] [--json] [--expect FILE] [FILE...])",
-	 "check the noise rules, or judge lines by them, storing nothing"},
+	 "(check | suggest | test [-l LEVEL] [-t TAG] [--detect-level] "
+	 "[--format FMT] [--join MODE] [--json] [--expect FILE] [FILE...])",
+	 "check the noise rules, suggest some, or judge lines by them"},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 

@@ -116,8 +116,10 @@ static int by_count(const void *a, const void *b)
 	return x->n != y->n ? (x->n < y->n ? 1 : -1) : strcmp(x->key, y->key);
 }
 
-/* The unmatched lines' kinds, most frequent first, as rules. */
-static void print_kinds(tester *t, size_t most)
+/* The unmatched lines' kinds, most frequent first, as rules (each line
+ * starting with prefix; kinds seen fewer than min_n times left out). */
+static void print_kinds(tester *t, size_t most, const char *prefix,
+			int64_t min_n)
 {
 	qsort(t->kinds, t->nkinds, sizeof *t->kinds, by_key);
 	size_t n = 0;
@@ -131,11 +133,15 @@ static void print_kinds(tester *t, size_t most)
 	}
 	t->nkinds = n;
 	qsort(t->kinds, n, sizeof *t->kinds, by_count);
-	printf("unmatched, by kind (most frequent first), as rules:\n");
-	for (size_t i = 0; i < n && i < most; i++) {
+	for (size_t i = 0; i < n && i < most && t->kinds[i].n >= min_n; i++) {
 		char *tab = strchr(t->kinds[i].key, '\t');
 		*tab = '\0';
-		printf("%8lld  ignore ", (long long)t->kinds[i].n);
+		if (*prefix) /* commented out: the count apart, so that
+			      * uncommenting the rule gives a rule */
+			printf("%s%lld records:\n%signore ", prefix,
+			       (long long)t->kinds[i].n, prefix);
+		else
+			printf("%8lld  ignore ", (long long)t->kinds[i].n);
 		if (*t->kinds[i].key)
 			printf("tag=%s ", t->kinds[i].key);
 		putchar('"');
@@ -145,7 +151,7 @@ static void print_kinds(tester *t, size_t most)
 		*tab = '\t';
 	}
 	if (n > most)
-		printf("%8s  … and %zu more kinds\n", "", n - most);
+		printf("%s%8s  … and %zu more kinds\n", prefix, "", n - most);
 }
 
 static void print_summary(tester *t)
@@ -180,8 +186,10 @@ static void print_summary(tester *t)
 	}
 	if (!list_idle)
 		printf("%8s  and %zu rules that matched nothing\n", "", idle);
-	if (t->nkinds)
-		print_kinds(t, 50);
+	if (t->nkinds) {
+		printf("unmatched, by kind (most frequent first), as rules:\n");
+		print_kinds(t, 50, "", 1);
+	}
 }
 
 static void rules_usage(FILE *f)
@@ -193,6 +201,10 @@ static void rules_usage(FILE *f)
 		"                    as add would read it; store nothing\n"
 		"  check             load and compile the rules; say which "
 		"expired\n"
+		"  suggest           the most frequent unmatched kinds of "
+		"pending record\n"
+		"                    at notice or below, as rules commented "
+		"out\n"
 		"options of test:\n"
 		"  -l, --level LEVEL, -t, --tag TAG, -d, --detect-level, "
 		"-f, --format FMT,\n"
@@ -386,8 +398,66 @@ static int rules_check(globals *g, int argc, char **argv)
 	return finish_output(0);
 }
 
+/* rules suggest: the most frequent kinds of pending record at notice or
+ * below that no rule matches, as rules commented out. */
+static int rules_suggest(globals *g, int argc, char **argv)
+{
+	if (argc > 1) {
+		if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+			rules_usage(stdout);
+			return 0;
+		}
+		errorf("rules suggest: %s: unexpected argument", argv[1]);
+		return EXIT_USAGE;
+	}
+	int status = 0;
+	sponge *sp = open_spool(g, USE_QUERY, &status, NULL);
+	if (!sp)
+		return status;
+	int rc = sponge_rules_load(sp);
+	sponge_iter *it = NULL;
+	sponge_filter f;
+	memset(&f, 0, sizeof f);
+	if (rc == SPONGE_OK)
+		rc = sponge_query(sp, &f, &it);
+	tester t;
+	memset(&t, 0, sizeof t);
+	t.sp = sp;
+	const sponge_record *r;
+	int64_t now = sponge_now();
+	while (rc == SPONGE_OK && (rc = sponge_query_next(it, &r)) == SPONGE_ROW) {
+		rc = SPONGE_OK;
+		if (r->level < SPONGE_NOTICE)
+			continue; /* worth reading: never suggested */
+		sponge_entry e = {r->level, r->tag, r->time_us, r->host,
+				  r->message, r->message_len, 0};
+		sponge_judgement j;
+		if ((rc = sponge_rules_judge(sp, &e, NULL, 0, now, &j)) == SPONGE_OK &&
+		    j.rule < 0)
+			remember_kind(&t, &e, j.masked);
+	}
+	sponge_query_close(it);
+	if (rc != SPONGE_DONE && rc != SPONGE_OK)
+		status = fail(sp, rc);
+	else if (t.failed)
+		status = fail(sp, SPONGE_ENOMEM);
+	else {
+		printf("# the most frequent kinds of pending record at notice or "
+		       "below that no rule\n# matches (seen twice or more); "
+		       "uncomment a rule to use it\n");
+		print_kinds(&t, 20, "# ", 2);
+	}
+	for (size_t i = 0; i < t.nkinds; i++)
+		free(t.kinds[i].key);
+	free(t.kinds);
+	sponge_close(sp);
+	return finish_output(status);
+}
+
 int cmd_rules(globals *g, int argc, char **argv)
 {
+	if (argc >= 2 && strcmp(argv[1], "suggest") == 0)
+		return rules_suggest(g, argc - 1, argv + 1);
 	if (argc >= 2 && strcmp(argv[1], "test") == 0)
 		return rules_test(g, argc - 1, argv + 1);
 	if (argc >= 2 && strcmp(argv[1], "check") == 0)
@@ -396,7 +466,7 @@ int cmd_rules(globals *g, int argc, char **argv)
 		rules_usage(stdout);
 		return 0;
 	}
-	errorf("rules: %s: not a subcommand (test, check)",
+	errorf("rules: %s: not a subcommand (test, check, suggest)",
 	       argc >= 2 ? argv[1] : "(none)");
 	return EXIT_USAGE;
 }

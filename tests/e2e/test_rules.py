@@ -89,6 +89,23 @@ class RulesTestTest(SpoolTest):
         self.assertIn("shadowed: its 2 records went to earlier rules", later)
         self.assertEqual(later.split()[0], "0")
 
+    def test_suggest_from_the_spool(self):
+        """The most frequent unmatched low kinds of the spool, as rules
+        commented out; one uncommented is a working rule."""
+        self.add(LOG, "--format", "syslog", "--detect-level")
+        self.add(b"Dec  6 10:02:00 web1 kernel: ERROR: disk sda failed\n",
+                 "--format", "syslog", "--detect-level")
+        out = self.run_ls("rules", "suggest").stdout.decode().splitlines()
+        self.assertTrue(all(l.startswith("#") for l in out), out)
+        rules = [l[2:] for l in out if l.startswith("# ignore ")]
+        # the cron line, twice; the err lines are never suggested
+        self.assertEqual(rules, ['ignore tag=cron "(root) CMD (run-parts '
+                                 '/etc/cron.hourly)"'])
+        with open(os.path.join(self.rules, "30-new.rules"), "w") as f:
+            f.write(rules[0] + "\n")
+        out = self.run_ls("rules", "suggest").stdout.decode()
+        self.assertNotIn("# ignore ", out)
+
     def test_json_one_object_per_record(self):
         out = self.rules_test("--json").stdout.decode().splitlines()
         got = [json.loads(l) for l in out]
