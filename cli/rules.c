@@ -71,8 +71,11 @@ static void judge(void *arg, const sponge_entry *e, const char *line,
 	sponge_judgement j;
 	/* logcheck's rules read a syslog file's line as it is */
 	bool raw = t->format == SPONGE_FORMAT_SYSLOG;
-	if (sponge_rules_judge(t->sp, e, raw ? line : NULL, raw ? len : 0,
-			       sponge_now(), &j) != SPONGE_OK) {
+	/* every rule a record meets, for the shadowed ones (text output) */
+	bool all = !t->json && !t->want;
+	if (sponge_rules_judge_all(t->sp, e, raw ? line : NULL, raw ? len : 0,
+				   sponge_now(), all ? count_would : NULL, t,
+				   &j) != SPONGE_OK) {
 		t->failed = true;
 		return;
 	}
@@ -80,9 +83,6 @@ static void judge(void *arg, const sponge_entry *e, const char *line,
 	t->by_verdict[j.verdict]++;
 	if (j.rule >= 0) {
 		t->hits[j.rule]++;
-		/* which later rules this record would have met too */
-		if (!t->json && !t->want)
-			sponge_rules_each(t->sp, e, sponge_now(), count_would, t);
 	} else {
 		remember_kind(t, e, j.masked);
 	}

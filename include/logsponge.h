@@ -333,13 +333,18 @@ SPONGE_API int sponge_rules_judge_sized(sponge *sp, const sponge_entry *e,
 					const char *line, size_t len,
 					int64_t now_us, sponge_judgement *out,
 					size_t size);
-/* Every rule that matches e (not only the first), each(arg, i) in no
- * particular order; e and line as for sponge_rules_judge, which must
- * have judged e just before (its masked and syslog forms are reused).
- * For showing rules that earlier ones shadow. */
-SPONGE_API int sponge_rules_each(sponge *sp, const sponge_entry *e,
-				 int64_t now_us,
-				 void (*each)(void *arg, size_t i), void *arg);
+/* The same, and every rule that matches e (not only the first) to
+ * each(arg, i), in no particular order, in the same scan: for showing
+ * the rules that earlier ones shadow. */
+SPONGE_API int sponge_rules_judge_all_sized(sponge *sp, const sponge_entry *e,
+					    const char *line, size_t len,
+					    int64_t now_us,
+					    void (*each)(void *arg, size_t i),
+					    void *arg, sponge_judgement *out,
+					    size_t size);
+#define sponge_rules_judge_all(sp, e, line, len, now, each, arg, out)         \
+	sponge_rules_judge_all_sized((sp), (e), (line), (len), (now), (each), \
+				     (arg), (out), sizeof(sponge_judgement))
 #define sponge_rules_judge(sp, e, line, len, now, out)                        \
 	sponge_rules_judge_sized((sp), (e), (line), (len), (now), (out),      \
 				 sizeof(sponge_judgement))

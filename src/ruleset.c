@@ -544,9 +544,48 @@ static long first_match(sp_ruleset *s, const sponge_entry *e,
 	return best;
 }
 
-int sponge_rules_judge_sized(sponge *sp, const sponge_entry *e,
-			     const char *line, size_t len, int64_t now_us,
-			     sponge_judgement *out, size_t size)
+/* Every rule that matches e, each(arg, i), and the first of them. */
+typedef struct all_ctx {
+	judge_ctx j;
+	void (*each)(void *, size_t);
+	void *arg;
+	long first;
+} all_ctx;
+
+static bool each_applies(void *arg, long i)
+{
+	all_ctx *c = arg;
+	if (applies(&c->j, i)) {
+		c->each(c->arg, (size_t)i);
+		c->first = lowest(c->first, i);
+	}
+	return false;
+}
+
+static long all_matches(sp_ruleset *s, const sponge_entry *e,
+			const char *masked, size_t mlen, int64_t now,
+			void (*each)(void *, size_t), void *arg)
+{
+	const spbuf *l = &s->rendered;
+	all_ctx c = {{s, e, now, l->data ? l->data : ""}, each, arg, -1};
+	sp_matcher_all(s->masked, masked, mlen, each_applies, &c);
+	sp_matcher_all(s->plain, e->msg ? e->msg : "", e->len, each_applies, &c);
+	sp_matcher_all(s->syslog, c.j.line, l->len, each_applies, &c);
+	for (size_t k = 0; k < s->nposix; k++) {
+		size_t i = s->posix[k];
+		if (applies(&c.j, (long)i) &&
+		    regexec(s->rules.r[i].posix, c.j.line, 0, NULL, 0) == 0) {
+			each(arg, i);
+			c.first = lowest(c.first, (long)i);
+		}
+	}
+	return c.first;
+}
+
+int sponge_rules_judge_all_sized(sponge *sp, const sponge_entry *e,
+				 const char *line, size_t len, int64_t now_us,
+				 void (*each)(void *arg, size_t i), void *arg,
+				 sponge_judgement *out, size_t size)
 {
 	SP_GUARD;
 	if (!sp_alive(sp) || !e || !out || (!e->msg && e->len) ||
@@ -565,7 +604,9 @@ int sponge_rules_judge_sized(sponge *sp, const sponge_entry *e,
 		return sp_fail(sp, SPONGE_ENOMEM, "out of memory");
 	j.masked = masked->data ? masked->data : "";
 	if (s)
-		j.rule = first_match(s, e, j.masked, masked->len, now_us);
+		j.rule = each ? all_matches(s, e, j.masked, masked->len, now_us,
+					    each, arg)
+			      : first_match(s, e, j.masked, masked->len, now_us);
 	if (j.rule >= 0) {
 		const sp_rule *r = &s->rules.r[j.rule];
 		j.verdict = r->verb + 1;
@@ -578,40 +619,10 @@ int sponge_rules_judge_sized(sponge *sp, const sponge_entry *e,
 	return SPONGE_OK;
 }
 
-typedef struct each_ctx {
-	judge_ctx j;
-	void (*each)(void *, size_t);
-	void *arg;
-} each_ctx;
-
-static bool each_applies(void *arg, long i)
+int sponge_rules_judge_sized(sponge *sp, const sponge_entry *e,
+			     const char *line, size_t len, int64_t now_us,
+			     sponge_judgement *out, size_t size)
 {
-	each_ctx *c = arg;
-	if (applies(&c->j, i))
-		c->each(c->arg, (size_t)i);
-	return false;
-}
-
-int sponge_rules_each(sponge *sp, const sponge_entry *e, int64_t now_us,
-		      void (*each)(void *arg, size_t i), void *arg)
-{
-	SP_GUARD;
-	if (!sp_alive(sp) || !e || !each)
-		return SPONGE_EINVAL;
-	sp_ruleset *s = sp->rules;
-	if (!s)
-		return SPONGE_OK;
-	const spbuf *m = &s->line, *l = &s->rendered;
-	each_ctx c = {{s, e, now_us, l->data ? l->data : ""}, each, arg};
-	sp_matcher_all(s->masked, m->data ? m->data : "", m->len, each_applies,
-		       &c);
-	sp_matcher_all(s->plain, e->msg ? e->msg : "", e->len, each_applies, &c);
-	sp_matcher_all(s->syslog, c.j.line, l->len, each_applies, &c);
-	for (size_t k = 0; k < s->nposix; k++) {
-		size_t i = s->posix[k];
-		if (applies(&c.j, (long)i) &&
-		    regexec(s->rules.r[i].posix, c.j.line, 0, NULL, 0) == 0)
-			each(arg, i);
-	}
-	return SPONGE_OK;
+	return sponge_rules_judge_all_sized(sp, e, line, len, now_us, NULL,
+					    NULL, out, size);
 }
