@@ -240,6 +240,55 @@ static bool cache_load(const char *const *re, const unsigned *ids, size_t n,
 	return ok;
 }
 
+/* The cache keeps the CACHE_KEEP newest files (each rules edit makes
+ * new ones): the older go when a new one is written. */
+#define CACHE_KEEP 8
+typedef struct aged {
+	char name[64];
+	time_t mtime;
+} aged;
+
+static int newest_first(const void *a, const void *b)
+{
+	const aged *x = a, *y = b;
+	return x->mtime != y->mtime ? (x->mtime < y->mtime ? 1 : -1)
+				    : strcmp(x->name, y->name);
+}
+
+static void cache_trim(void)
+{
+	spbuf dir;
+	sb_init(&dir, 0);
+	DIR *d = cache_dir(&dir) ? opendir(dir.data) : NULL;
+	aged *a = NULL;
+	size_t n = 0, cap = 0;
+	for (struct dirent *e; d && (e = readdir(d));) {
+		struct stat st;
+		if (strncmp(e->d_name, "rules-", 6) != 0 ||
+		    strlen(e->d_name) >= sizeof a->name ||
+		    fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) ||
+		    !S_ISREG(st.st_mode))
+			continue;
+		if (n == cap) {
+			aged *b = sp_realloc(a, (cap = cap ? cap * 2 : 16) * sizeof *a);
+			if (!b)
+				break;
+			a = b;
+		}
+		snprintf(a[n].name, sizeof a[n].name, "%s", e->d_name);
+		a[n++].mtime = st.st_mtime;
+	}
+	if (a && n > CACHE_KEEP) {
+		qsort(a, n, sizeof *a, newest_first);
+		for (size_t i = CACHE_KEEP; i < n; i++)
+			unlinkat(dirfd(d), a[i].name, 0);
+	}
+	sp_free(a);
+	if (d)
+		closedir(d);
+	sb_free(&dir);
+}
+
 static void cache_save(const char *const *re, const unsigned *ids, size_t n,
 		       const sp_matcher *m)
 {
@@ -248,8 +297,10 @@ static void cache_save(const char *const *re, const unsigned *ids, size_t n,
 	char *bytes = NULL;
 	size_t len = 0;
 	if (cache_file(&path, re, ids, n, "hsdb") &&
-	    sp_matcher_save(m, &bytes, &len) == SPONGE_OK)
+	    sp_matcher_save(m, &bytes, &len) == SPONGE_OK) {
 		cache_write(path.data, bytes, len);
+		cache_trim();
+	}
 	free(bytes);
 	sb_free(&path);
 }
