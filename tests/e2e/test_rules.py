@@ -106,6 +106,32 @@ class RulesTestTest(SpoolTest):
         out = self.run_ls("rules", "suggest").stdout.decode()
         self.assertNotIn("# ignore ", out)
 
+    def test_cache_is_kept_bounded_and_checked(self):
+        """Compiled rules are cached (the eight newest files kept); a
+        damaged cache file, or one others may write, is not used."""
+        cache = os.path.join(self.dir, "cache")
+        env = dict(self.env, XDG_CACHE_HOME=cache)
+        for i in range(10):
+            with open(os.path.join(self.rules, "90-x.rules"), "w") as f:
+                f.write("ignore /unique%d/\n" % i)
+            self.run_ls("rules", "check", spool=False, env=env)
+        files = os.listdir(os.path.join(cache, "logsponge"))
+        self.assertTrue(files)
+        self.assertLessEqual(len(files), 8)
+        # damage every cached database: the rules compile again, alike
+        for name in files:
+            with open(os.path.join(cache, "logsponge", name), "wb") as f:
+                f.write(b"not a database")
+        args = ("rules", "test", "--format", "syslog", "--detect-level",
+                "--json")
+        got = self.run_ls(*args, input=LOG, spool=False, env=env).stdout
+        want = self.rules_test("--json").stdout
+        self.assertEqual(got, want)
+        # a cache directory others may write is not used at all
+        os.chmod(os.path.join(cache, "logsponge"), 0o777)
+        got = self.run_ls(*args, input=LOG, spool=False, env=env).stdout
+        self.assertEqual(got, want)
+
     def test_json_one_object_per_record(self):
         out = self.rules_test("--json").stdout.decode().splitlines()
         got = [json.loads(l) for l in out]
