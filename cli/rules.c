@@ -121,6 +121,8 @@ static int by_count(const void *a, const void *b)
 static void print_kinds(tester *t, size_t most, const char *prefix,
 			int64_t min_n)
 {
+	if (!t->nkinds)
+		return; /* (qsort takes no NULL, even for nothing) */
 	qsort(t->kinds, t->nkinds, sizeof *t->kinds, by_key);
 	size_t n = 0;
 	for (size_t i = 0; i < t->nkinds; i++) {
