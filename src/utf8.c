@@ -117,19 +117,22 @@ static size_t value_end(const unsigned char *s, size_t i, size_t n)
 
 bool sp_mask(spbuf *out, const char *s, size_t n)
 {
+	/* a value becomes one '#': never longer than what it masks */
+	if (!sb_grow(out, n))
+		return false;
 	const unsigned char *u = (const unsigned char *)s;
-	size_t i = 0;
-	while (i < n) {
+	char *o = out->data + out->len;
+	for (size_t i = 0; i < n;) {
 		size_t j = value_may_start(u, i) ? value_end(u, i, n) : i;
 		if (j > i) {
-			if (!sb_addc(out, '#'))
-				return false;
+			*o++ = '#';
 			i = j;
-			continue;
+		} else {
+			*o++ = s[i++];
 		}
-		if (!sb_addc(out, s[i++]))
-			return false;
 	}
+	out->len = (size_t)(o - out->data);
+	out->data[out->len] = '\0';
 	return true;
 }
 
