@@ -13,7 +13,6 @@
 struct sp_matcher {
 	hs_database_t *db;
 	hs_scratch_t *scratch;
-	size_t n;
 };
 
 /* Every pattern reports once (SINGLEMATCH); a '.' crosses line ends (a
@@ -21,8 +20,7 @@ struct sp_matcher {
 #define FLAGS (HS_FLAG_SINGLEMATCH | HS_FLAG_DOTALL | HS_FLAG_ALLOWEMPTY)
 
 int sp_matcher_build(const char *const *patterns, const unsigned *ids_in,
-		     const bool *caseless, size_t n, sp_matcher **out,
-		     spbuf *why, long *bad)
+		     size_t n, sp_matcher **out, spbuf *why, long *bad)
 {
 	*out = NULL;
 	*bad = -1;
@@ -38,9 +36,8 @@ int sp_matcher_build(const char *const *patterns, const unsigned *ids_in,
 		return SPONGE_ENOMEM;
 	}
 	memset(m, 0, sizeof *m);
-	m->n = n;
 	for (size_t i = 0; i < n; i++) {
-		flags[i] = FLAGS | (caseless && caseless[i] ? HS_FLAG_CASELESS : 0);
+		flags[i] = FLAGS;
 		ids[i] = ids_in ? ids_in[i] : (unsigned)i;
 	}
 	hs_compile_error_t *err = NULL;
@@ -110,8 +107,6 @@ void sp_matcher_all(sp_matcher *m, const char *text, size_t len,
 		hs_scan(m->db, text, (unsigned)len, 0, m->scratch, on_match, &s);
 }
 
-size_t sp_matcher_count(const sp_matcher *m) { return m ? m->n : 0; }
-
 uint64_t sp_matcher_key(const char *const *patterns, const unsigned *ids,
 			size_t n)
 {
@@ -135,14 +130,13 @@ int sp_matcher_save(const sp_matcher *m, char **bytes, size_t *len)
 		       ? SPONGE_OK : SPONGE_ENOMEM;
 }
 
-int sp_matcher_load(const char *bytes, size_t len, size_t n, sp_matcher **out)
+int sp_matcher_load(const char *bytes, size_t len, sp_matcher **out)
 {
 	*out = NULL;
 	sp_matcher *m = sp_malloc(sizeof *m);
 	if (!m)
 		return SPONGE_ENOMEM;
 	memset(m, 0, sizeof *m);
-	m->n = n;
 	if (hs_deserialize_database(bytes, len, &m->db) != HS_SUCCESS ||
 	    hs_alloc_scratch(m->db, &m->scratch) != HS_SUCCESS) {
 		sp_matcher_free(m);

@@ -418,6 +418,30 @@ static bool too_repetitive(const char *ere)
 	return product > 100000;
 }
 
+int sp_rule_posix(sp_rule *r, spbuf *err)
+{
+	if (r->posix)
+		return SPONGE_OK;
+	if (!r->pattern)
+		return SPONGE_ENOMEM;
+	if (too_repetitive(r->pattern)) {
+		sb_printf(err, "%s: too many repetitions for the C library's "
+			       "regex: %s", r->where, r->pattern);
+		return SPONGE_ECONFIG;
+	}
+	r->posix = sp_malloc(sizeof(regex_t));
+	if (!r->posix)
+		return SPONGE_ENOMEM;
+	if (regcomp(r->posix, r->pattern, REG_EXTENDED | REG_NOSUB)) {
+		sp_free(r->posix);
+		r->posix = NULL;
+		sb_printf(err, "%s: not a regular expression: %s", r->where,
+			  r->pattern);
+		return SPONGE_ECONFIG;
+	}
+	return SPONGE_OK;
+}
+
 /* One logcheck line as a rule: the engine's pattern, or the C library's
  * regex when the engine cannot take it (decided later, by the matcher:
  * regex NULL and posix set). */
@@ -447,20 +471,10 @@ static int logcheck_rule(sp_rules *rs, const char *file, int line,
 	else
 		sb_free(&re);
 	if (!exact) { /* the C library's, as grep's */
-		if (too_repetitive(ere)) {
-			sb_printf(err, "%s: too many repetitions for the C "
-				       "library's regex: %s", r->where, ere);
+		int rc = sp_rule_posix(r, err);
+		if (rc) {
 			rule_free(r);
-			return SPONGE_ECONFIG;
-		}
-		r->posix = sp_malloc(sizeof(regex_t));
-		if (r->posix && regcomp(r->posix, ere, REG_EXTENDED | REG_NOSUB)) {
-			sp_free(r->posix);
-			r->posix = NULL;
-			sb_printf(err, "%s: not a regular expression: %s",
-				  r->where, ere);
-			rule_free(r);
-			return SPONGE_ECONFIG;
+			return rc;
 		}
 	}
 	if (!r->pattern || !r->name || (!r->regex && !r->posix)) {

@@ -46,6 +46,10 @@ typedef struct sp_rules {
 SP_HIDDEN int sp_rules_parse(sp_rules *rs, const char *file, const char *text,
 			     size_t len, spbuf *err);
 SP_HIDDEN void sp_rules_free(sp_rules *rs);
+/* Compile rule r's pattern (an ERE) with the C library's regex into
+ * r->posix, once; one that would make regcomp build a huge automaton
+ * ({200}{200}, a++++) is refused.  SPONGE_ECONFIG with err "WHERE: why". */
+SP_HIDDEN int sp_rule_posix(sp_rule *r, spbuf *err);
 /* Append logcheck's rules of one file (grep -E lines; blank lines and
  * lines starting with '#' skipped, as logcheck's cleanrules does). */
 SP_HIDDEN int sp_rules_add_logcheck(sp_rules *rs, const char *file,

@@ -1,6 +1,7 @@
 /* ruleset.c - the rules a handle applies: read from the rules directory
- * (*.rules in name order), compiled into two matchers (rules in the
- * masked form against the masked line, /ERE/ rules against the message),
+ * (*.rules in name order) and logcheck's directories, compiled into three
+ * matchers (rules in the masked form against the masked line, /ERE/ rules
+ * against the message, logcheck's against the record as a syslog line),
  * and the verdict on one record: the first rule whose pattern and field
  * tests match. */
 #define _GNU_SOURCE
@@ -234,7 +235,7 @@ static bool cache_load(const char *const *re, const unsigned *ids, size_t n,
 	sb_init(&bytes, 0);
 	bool ok = cache_file(&path, re, ids, n, "hsdb") &&
 		  cache_read(path.data, &bytes) &&
-		  sp_matcher_load(bytes.data, bytes.len, n, out) == SPONGE_OK;
+		  sp_matcher_load(bytes.data, bytes.len, out) == SPONGE_OK;
 	sb_free(&path);
 	sb_free(&bytes);
 	return ok;
@@ -333,7 +334,7 @@ static int compile(sponge *sp, const sp_rules *rs, int kind,
 	if (rc == SPONGE_OK && n && cache_load(re, ids, n, out))
 		n = 0; /* compiled before: the cached database */
 	if (rc == SPONGE_OK && n &&
-	    (rc = sp_matcher_build(re, ids, NULL, n, out, &why, &bad)) == SPONGE_OK)
+	    (rc = sp_matcher_build(re, ids, n, out, &why, &bad)) == SPONGE_OK)
 		cache_save(re, ids, n, *out);
 	if (rc != SPONGE_OK)
 		rc = bad >= 0 ? sp_fail(sp, rc, "%s: the pattern %s%s%s: %s",
@@ -430,19 +431,13 @@ static int fall_back(sponge *sp, sp_ruleset *s)
 		if (!r->logcheck)
 			continue;
 		if (r->regex && refused[i]) {
-			if (!r->posix)
-				r->posix = sp_malloc(sizeof(regex_t));
-			else
-				regfree(r->posix);
-			if (!r->posix || regcomp(r->posix, r->pattern,
-						 REG_EXTENDED | REG_NOSUB)) {
-				sp_free(r->posix);
-				r->posix = NULL;
-				rc = sp_fail(sp, SPONGE_ECONFIG,
-					     "%s: not a regular expression: %s",
-					     r->where, r->pattern);
-				break;
-			}
+			spbuf why;
+			sb_init(&why, 0);
+			rc = sp_rule_posix(r, &why);
+			if (rc)
+				rc = sp_fail(sp, rc, "%s", why.len ? why.data
+								   : "out of memory");
+			sb_free(&why);
 			sp_free(r->regex);
 			r->regex = NULL;
 		}

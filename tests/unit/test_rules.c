@@ -124,7 +124,7 @@ static sp_matcher *build(const sp_rules *rs)
 	spbuf why;
 	sb_init(&why, 0);
 	long bad;
-	ck_assert_int_eq(sp_matcher_build(re, NULL, NULL, rs->n, &m, &why, &bad),
+	ck_assert_int_eq(sp_matcher_build(re, NULL, rs->n, &m, &why, &bad),
 			 SPONGE_OK);
 	sb_free(&why);
 	return m;
@@ -167,10 +167,10 @@ START_TEST(match_table)
 	spbuf why;
 	sb_init(&why, 0);
 	long bad;
-	ck_assert_msg(sp_matcher_build(rm, im, NULL, nm, &m, &why, &bad) ==
+	ck_assert_msg(sp_matcher_build(rm, im, nm, &m, &why, &bad) ==
 			      SPONGE_OK,
 		      "%ld %s", bad, why.data);
-	ck_assert_msg(sp_matcher_build(rp, ip, NULL, np, &p, &why, &bad) ==
+	ck_assert_msg(sp_matcher_build(rp, ip, np, &p, &why, &bad) ==
 			      SPONGE_OK,
 		      "%ld %s", bad, why.data);
 	for (size_t i = 0; i < sizeof match_cases / sizeof match_cases[0]; i++) {
@@ -222,14 +222,14 @@ START_TEST(engine_refusal_named)
 	spbuf why;
 	sb_init(&why, 0);
 	long bad = 99;
-	ck_assert_int_eq(sp_matcher_build(re, NULL, NULL, 3, &m, &why, &bad),
+	ck_assert_int_eq(sp_matcher_build(re, NULL, 3, &m, &why, &bad),
 			 SPONGE_ECONFIG);
 	ck_assert_ptr_null(m);
 	ck_assert_int_eq(bad, 1);
 	ck_assert_uint_gt(why.len, 0);
 	sb_free(&why);
 	/* no patterns: a matcher that matches nothing */
-	ck_assert_int_eq(sp_matcher_build(re, NULL, NULL, 0, &m, &why, &bad), SPONGE_OK);
+	ck_assert_int_eq(sp_matcher_build(re, NULL, 0, &m, &why, &bad), SPONGE_OK);
 	ck_assert_ptr_null(m);
 	ck_assert_int_eq(sp_matcher_first(m, "fine", 4, NULL, NULL), -1);
 }
@@ -260,7 +260,7 @@ START_TEST(masked_form_matches_its_lines)
 		spbuf why;
 		sb_init(&why, 0);
 		long bad;
-		ck_assert_msg(sp_matcher_build(p, NULL, NULL, 1, &m, &why, &bad) ==
+		ck_assert_msg(sp_matcher_build(p, NULL, 1, &m, &why, &bad) ==
 				      SPONGE_OK,
 			      "%s -> %s: %s", line, re.data, why.data);
 		ck_assert_msg(sp_matcher_first(m, ml.data ? ml.data : "", ml.len,
