@@ -136,8 +136,8 @@ static uint64_t host_hash(const char *h)
  * with one host it changes nothing). */
 static uint64_t keyed(sp_digest *d, const sponge_record *r, uint64_t h)
 {
-	size_t hl = strlen(r->host);
 	if (!d->host_ok || strcmp(d->host_last, r->host) != 0) {
+		size_t hl = strlen(r->host);
 		d->host_h = host_hash(r->host);
 		d->host_ok = hl < sizeof d->host_last;
 		if (d->host_ok)
