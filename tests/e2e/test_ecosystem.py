@@ -151,6 +151,11 @@ class CompletionTest(SpoolTest):
                          ["yesterday"])
         self.assertIn("--dry-run", self.complete("logsponge", "flush", "--"))
         self.assertIn("--raw", self.complete("logsponge", "flush", "--r"))
+        self.assertEqual(self.complete("logsponge", "ru"), ["run", "rules"])
+        self.assertEqual(self.complete("logsponge", "rules", "s"),
+                         ["suggest"])
+        self.assertEqual(self.complete("logsponge", "rules", "test", "--ex"),
+                         ["--expect"])
         self.assertEqual(self.complete("logsponge", "run", "--stderr-l"),
                          ["--stderr-level"])
         open(os.path.join(self.dir, "spool-a.db"), "w").close()
