@@ -23,7 +23,7 @@ static const command commands[] = {
 	 "pending records by level, policy progress, spool size"},
 	{"list", cmd_list,
 	 "[--level L] [--tag T] [--since T] [--until T] [--grep S] "
-	 "[--limit N] [--sent] [--json]",
+	 "[--limit N] [--sent] [--ignored] [--json]",
 	 "show records, oldest first"},
 	{"history", cmd_history, "[--limit N] [--json]",
 	 "past flush attempts and their outcomes"},
@@ -99,6 +99,11 @@ sponge *open_spool(const globals *g, enum spool_use use, int *status,
 		sponge_close(sp);
 		return NULL;
 	}
+	/* records are judged as they come; rules that do not read judge
+	 * nothing, and lose nothing */
+	if (use == USE_INGEST && sponge_rules_load(sp) != SPONGE_OK)
+		errorf("warning: %s; records are kept as they come",
+		       sponge_rules_error(sp));
 	const char *ce = sponge_config_error(sp);
 	if (!*ce)
 		return sp;

@@ -109,6 +109,11 @@ static json_t *status_json(sponge *sp, const sponge_stats *st,
 		json_object_set_new(dr, sponge_level_name(l),
 				    json_integer(st->dropped[l]));
 	json_object_set_new(o, "dropped", dr);
+	json_t *ig = json_object();
+	for (int l = 0; l < 8; l++)
+		json_object_set_new(ig, sponge_level_name(l),
+				    json_integer(st->ignored[l]));
+	json_object_set_new(o, "ignored", ig);
 
 	const sponge_rule *t = &d->threshold, *f = &d->flush_level;
 	json_object_set_new(p, "threshold",
@@ -183,6 +188,13 @@ static void status_spool(sponge *sp, const sponge_stats *st, int64_t now)
 		sponge_format_span(now - st->oldest_us, age, sizeof age);
 		printf("oldest:   %s (%s ago)\nnewest:   %s\n", b1, age, b2);
 	}
+	int64_t ignored = 0;
+	for (int l = 0; l < 8; l++)
+		ignored += st->ignored[l];
+	if (ignored)
+		printf("ignored:  %lld record%s the noise rules ignore, to go "
+		       "with the next message (list --ignored)\n",
+		       (long long)ignored, ignored == 1 ? "" : "s");
 	int64_t dropped = 0;
 	for (int l = 0; l < 8; l++)
 		dropped += st->dropped[l];
@@ -325,6 +337,8 @@ static void list_usage(FILE *f)
 		"  -n, --limit N   only the newest N matches\n"
 		"      --sent      sent records kept by spool.keep_sent, "
 		"instead of pending ones\n"
+		"      --ignored   records the noise rules ignore, instead of "
+		"the others\n"
 		"      --json      one JSON object per line\n");
 }
 
@@ -340,6 +354,13 @@ static bool list_json(const sponge_record *r, const char *tb)
 	json_object_set_new(o, "message", json_stringn(r->message, r->message_len));
 	if (r->sent_in)
 		json_object_set_new(o, "sent_in", json_integer(r->sent_in));
+	if (r->rule)
+		json_object_set_new(o, "rule", json_string(r->rule));
+	if (r->ignored)
+		json_object_set_new(o, "ignored", json_true());
+	if (r->orig_level >= 0)
+		json_object_set_new(o, "original_level", json_string(
+				sponge_level_name(r->orig_level)));
 	return json_line(o);
 }
 
@@ -360,6 +381,12 @@ static bool list_text(const sponge_record *r, const char *tb)
 	}
 	if (ok && r->sent_in)
 		ok = printf("  [sent in #%lld]", (long long)r->sent_in) >= 0;
+	if (ok && r->rule && r->orig_level >= 0)
+		ok = printf("  [%s, was %s]", r->rule,
+			    sponge_level_name(r->orig_level)) >= 0;
+	else if (ok && r->rule)
+		ok = printf("  [%s by %s]", r->ignored ? "ignored" : "kept",
+			    r->rule) >= 0;
 	return ok && putchar('\n') != EOF;
 }
 
@@ -376,6 +403,7 @@ static int list_options(globals *g, int argc, char **argv, sponge_filter *f,
 		{"limit", required_argument, NULL, 'n'},
 		{"json", no_argument, NULL, 'j'},
 		{"sent", no_argument, NULL, 'X'},
+		{"ignored", no_argument, NULL, 'I'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -401,6 +429,7 @@ static int list_options(globals *g, int argc, char **argv, sponge_filter *f,
 		case 'n': ok = parse_count("list: --limit", optarg, &f->limit); break;
 		case 'j': *json = true; break;
 		case 'X': f->sent = SPONGE_SENT_ONLY; break;
+		case 'I': f->ignored = SPONGE_IGNORED_ONLY; break;
 		case 'h': list_usage(stdout); return 0;
 		default: return option_error("list", "+l:t:S:U:g:n:jh", argv);
 		}

@@ -316,6 +316,11 @@ typedef struct sponge_judgement {
  * and line.  Called again, it reads them again.
  */
 SPONGE_API int sponge_rules_load(sponge *sp);
+/* Records are judged as they are added, by the rules the first of them
+ * reads (or those sponge_rules_load() read before).  When those do not
+ * read, nothing is judged and every record is kept as it came; this says
+ * why ("" when they read, or have not been read yet). */
+SPONGE_API const char *sponge_rules_error(const sponge *sp);
 /* How many rules are loaded; rule i's name (name=, else FILE:LINE), its
  * verb, and where it is written (FILE:LINE); NULL past the end. */
 SPONGE_API size_t sponge_rules_count(const sponge *sp);
@@ -407,6 +412,10 @@ typedef struct sponge_record {
 	size_t message_len;
 	int64_t sent_in;     /* history id of the message that carried it
 				(records kept by spool.keep_sent), or 0 */
+	int ignored;         /* 1: a noise rule ignores it (it goes with
+				the next message, counted, not listed) */
+	const char *rule;    /* the rule that judged it (its name), or NULL */
+	int orig_level;      /* its level before a rule changed it, or -1 */
 } sponge_record;
 
 /* Filters; zero-initialise and set what you need ({0} = everything). */
@@ -421,7 +430,13 @@ typedef struct sponge_filter {
 	int64_t max_id;      /* > 0: only ids <= max_id */
 	int sent;            /* SPONGE_PENDING (0): pending records only;
 				SPONGE_SENT_ONLY or SPONGE_SENT_TOO */
+	int ignored;         /* SPONGE_COUNTED (0): records no rule ignores;
+				SPONGE_IGNORED_ONLY or SPONGE_IGNORED_TOO */
 } sponge_filter;
+
+#define SPONGE_COUNTED 0
+#define SPONGE_IGNORED_ONLY 1
+#define SPONGE_IGNORED_TOO 2
 
 #define SPONGE_PENDING 0
 #define SPONGE_SENT_ONLY 1 /* sent records kept by spool.keep_sent */
@@ -452,6 +467,8 @@ typedef struct sponge_stats {
 	uint64_t spool_bytes; /* database + WAL file sizes */
 	int64_t dropped[8];   /* records dropped by spool.max_records or
 				 max_bytes since the last message, by level */
+	int64_t ignored[8];   /* pending records noise rules ignore, by
+				 level (not in pending or by_level) */
 } sponge_stats;
 
 SPONGE_API int sponge_stats_get_sized(sponge *sp, sponge_stats *out,

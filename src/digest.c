@@ -620,6 +620,47 @@ static void why_and_waiting(sp_composer *c)
 	level_counts_line(c, what, b->n.waiting);
 }
 
+/* " (ssh-ok 1180, cron-cmd 24, …)": the five largest of t[0..n) */
+static void rule_names(spbuf *o, const sp_rule_count *t, int n,
+		       int64_t others)
+{
+	bool taken[SP_RULE_SLOTS] = {false};
+	sb_adds(o, " (");
+	for (int shown = 0; shown < 5 && shown < n; shown++) {
+		int best = -1;
+		for (int i = 0; i < n; i++)
+			if (!taken[i] && (best < 0 || t[i].n > t[best].n))
+				best = i;
+		taken[best] = true;
+		sb_printf(o, "%s%s %lld", shown ? ", " : "", t[best].name,
+			  (long long)t[best].n);
+	}
+	sb_adds(o, n > 5 || others ? ", …)" : ")");
+}
+
+/* "Ignored by rules: 1204 (ssh-ok 1180, cron-cmd 24); dropped 9310
+ * (healthz 9310)": what the noise rules kept out of this message. */
+static void rules_line(sp_composer *c)
+{
+	const sp_tally *n = &c->b->n;
+	int64_t dropped = 0;
+	for (int i = 0; i < n->nrule_drops; i++)
+		dropped += n->rule_drops[i].n;
+	if (!n->ignored && !dropped)
+		return;
+	spbuf *o = &c->line;
+	sb_reset(o);
+	sb_printf(o, "Ignored by rules: %lld", (long long)n->ignored);
+	if (n->ignored)
+		rule_names(o, n->rule_ignored, n->nrule_ignored,
+			   n->ignored_others);
+	if (dropped) {
+		sb_printf(o, "; dropped %lld", (long long)dropped);
+		rule_names(o, n->rule_drops, n->nrule_drops, 0);
+	}
+	sp_body_line(c, o->data, o->len);
+}
+
 /* The counts: span, levels, tags, hosts, folding, drops, the wait. */
 static void counts(sp_composer *c)
 {
@@ -643,6 +684,7 @@ static void counts(sp_composer *c)
 			       c->dg->folded == 1 ? "" : "s",
 			       c->sp->cfg.fold == SP_FOLD_MASKED ? "masked"
 								 : "exact");
+	rules_line(c);
 	int64_t dropped = 0;
 	for (int l = 0; l < 8; l++)
 		dropped += n->dropped[l];

@@ -22,6 +22,13 @@
 /* Records of the top record's tag shown before it (its context). */
 #define SP_CONTEXT 3
 
+/* A noise rule and how many records it ignored or dropped. */
+#define SP_RULE_SLOTS 32
+typedef struct sp_rule_count {
+	char name[72];
+	int64_t n;
+} sp_rule_count;
+
 typedef struct sp_tally {
 	int64_t max_id, first_id;  /* the batch: pending records <= max_id */
 	int level_cap;          /* 0: at every level; else only the levels
@@ -42,6 +49,14 @@ typedef struct sp_tally {
 	int nhosts;             /* hosts the records come from */
 	char hosts[512];        /* "web1 9000, web2 1000" (top 5) */
 	int64_t dropped[8];     /* dropped by the spool caps, reported here */
+	/* what the noise rules did: ignored records of the batch (in it, not
+	 * in count or the log), by rule (past SP_RULE_SLOTS rules: others);
+	 * records dropped since the last message, by rule */
+	int64_t ignored, ignored_others;
+	sp_rule_count rule_ignored[SP_RULE_SLOTS];
+	int nrule_ignored;
+	sp_rule_count rule_drops[SP_RULE_SLOTS];
+	int nrule_drops;
 	/* the first record of the most severe level (the summary's) */
 	int64_t top_time;
 	char top_tag[72];

@@ -300,6 +300,10 @@ static void host_and_tag(sponge *sp, cursor *c, long *hoff, long *toff)
 		q++;
 	const char *tend = q;
 	if (q < c->end && *q == '[') {
+		int pid = 0;
+		while (++q < c->end && *q >= '0' && *q <= '9' && pid < 100000000)
+			pid = pid * 10 + (*q - '0');
+		sp->parsed_pid = q < c->end && *q == ']' ? pid : 0;
 		while (q < c->end && *q != ']')
 			q++;
 		if (q < c->end)
@@ -364,11 +368,30 @@ static int parse_syslog(sponge *sp, const char *line, size_t len,
 	return parsed(sp, &c, -1, t, hoff, toff, e);
 }
 
+static int parse(sponge *sp, int format, const char *line, size_t len,
+		 sponge_entry *e);
+
 int sponge_parse_line(sponge *sp, int format, const char *line, size_t len,
 		      sponge_entry *e)
 {
 	if (!sp || !e || (!line && len))
 		return 0;
+	sp->parsed_msg = NULL;
+	sp->parsed_pid = 0;
+	int ok = parse(sp, format, line, len, e);
+	if (ok && (format == SPONGE_FORMAT_SYSLOG ||
+		   format == SPONGE_FORMAT_RFC3164)) {
+		/* for the rules that read a record as a syslog file's line */
+		sp->parsed_msg = e->msg;
+		sp->parsed_line = format == SPONGE_FORMAT_SYSLOG ? line : NULL;
+		sp->parsed_len = format == SPONGE_FORMAT_SYSLOG ? len : 0;
+	}
+	return ok;
+}
+
+static int parse(sponge *sp, int format, const char *line, size_t len,
+		 sponge_entry *e)
+{
 	switch (format) {
 	case SPONGE_FORMAT_JOURNAL_JSON:
 		return parse_journal(sp, line, len, e);

@@ -302,7 +302,18 @@ typedef struct sp_queued {
 	size_t tag_off, tag_len;
 	size_t host_off, host_len;
 	size_t msg_off, msg_len;
+	int rule;       /* the rule that judged it (index), or -1 */
+	int orig_level; /* its level before a rule changed it, or -1 */
+	int pid;        /* the pid its syslog line named, or 0 */
 } sp_queued;
+
+/* How often a loaded rule matched since the handle last wrote (the store
+ * adds it to rule_hits, and drops to rule_dropped, with the next write). */
+typedef struct sp_rule_hit {
+	const char *name; /* owned by the ruleset */
+	int verdict;      /* a sponge_rule_verb */
+	int64_t n;
+} sp_rule_hit;
 
 /* The rules a handle applies (ruleset.c); freed with the handle. */
 typedef struct sp_ruleset sp_ruleset;
@@ -310,6 +321,16 @@ SP_HIDDEN void sp_ruleset_free(sponge *sp);
 
 struct sponge {
 	sp_ruleset *rules;      /* loaded by sponge_rules_load (ruleset.c) */
+	sp_rule_hit *hits;      /* per loaded rule (NULL: no rules) */
+	size_t nhits;
+	bool hits_pending;      /* some hit is not written yet */
+	bool rules_tried;       /* ingest loaded the rules (or failed to) */
+	spbuf rules_error;      /* why ingest judges nothing ("" none) */
+	/* the line sponge_parse_line() parsed last: its raw text and pid, for
+	 * the rules that read a record as its syslog line */
+	const char *parsed_line, *parsed_msg;
+	size_t parsed_len;
+	int parsed_pid;
 	sqlite3 *db;
 	char *path;
 	sp_config cfg;

@@ -193,10 +193,43 @@ typedef struct level_scan {
 	void *arg;
 } level_scan;
 
+/* rule's slot in t (n of them used, up to SP_RULE_SLOTS), counted;
+ * false when the slots are full and it has none */
+static bool count_rule(sp_rule_count *t, int *n, const char *rule,
+		       int64_t k)
+{
+	for (int i = 0; i < *n; i++)
+		if (strcmp(t[i].name, rule) == 0) {
+			t[i].n += k;
+			return true;
+		}
+	if (*n == SP_RULE_SLOTS)
+		return false;
+	snprintf(t[*n].name, sizeof t[*n].name, "%s", rule);
+	t[(*n)++].n = k;
+	return true;
+}
+
+/* An ignored record goes with the batch, counted by its rule, and is
+ * neither listed nor surveyed. */
+static void add_ignored(sp_tally *n, const sp_scan_row *r)
+{
+	n->ignored++;
+	if (r->id > n->max_id)
+		n->max_id = r->id;
+	if (!count_rule(n->rule_ignored, &n->nrule_ignored,
+			r->rule ? r->rule : "?", 1))
+		n->ignored_others++;
+}
+
 static bool add_row(void *arg, const sp_scan_row *r)
 {
 	level_scan *ls = arg;
 	sp_tally *n = ls->n;
+	if (r->ignored) {
+		add_ignored(n, r);
+		return true;
+	}
 	if (!n->count++) {
 		n->first_id = r->id;
 		n->t_first = n->t_last = r->time_us;
@@ -218,8 +251,10 @@ static bool add_row(void *arg, const sp_scan_row *r)
 	track_context(n, count_tag(ls->tags, &ls->others, r->tag), r, new_top);
 	count_tag(ls->hosts, &ls->other_hosts, r->host);
 	if (ls->each) {
-		sponge_record rec = {r->id, r->time_us, r->level, r->tag,
-				     r->host, r->message, r->message_len, 0};
+		sponge_record rec = {r->id,	    r->time_us, r->level,
+				     r->tag,	    r->host,	r->message,
+				     r->message_len, 0,	 0,
+				     r->rule,	    -1};
 		ls->each(ls->arg, &rec);
 	}
 	n->msg_bytes += r->bytes;
@@ -343,6 +378,14 @@ int sp_plan_tally_each(sponge *sp, int64_t max_id, uint64_t byte_limit,
 	return tally(sp, max_id, 0, byte_limit, n, each, arg);
 }
 
+/* The drops rules made since the last message (those past the slots
+ * wait for the next one). */
+static void add_rule_drop(void *arg, const char *rule, int64_t k)
+{
+	sp_tally *n = arg;
+	count_rule(n->rule_drops, &n->nrule_drops, rule ? rule : "?", k);
+}
+
 static int tally(sponge *sp, int64_t max_id, int level_cap,
 		 uint64_t byte_limit, sp_tally *n, sp_record_fn each,
 		 void *arg)
@@ -359,6 +402,8 @@ static int tally(sponge *sp, int64_t max_id, int level_cap,
 		rc = estimate_rest(sp, n);
 	if (rc == SPONGE_OK)
 		rc = sp_dropped(sp, n->dropped);
+	if (rc == SPONGE_OK)
+		rc = sp_store_rule_drops(sp, add_rule_drop, n);
 	if (rc == SPONGE_OK)
 		rc = count_waiting(sp, n);
 	if (rc == SPONGE_OK && n->count && !n->partial &&

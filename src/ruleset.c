@@ -19,6 +19,7 @@
 
 #include "match.h"
 #include "rules.h"
+#include "store.h"
 
 struct sp_ruleset {
 	sp_rules rules;
@@ -59,10 +60,13 @@ static bool rules_dir(const sponge *sp, char *out, size_t size)
 		return true;
 	}
 	const char *cfg = sp->cfg.path;
-	const char *slash = cfg ? strrchr(cfg, '/') : NULL;
-	if (!slash)
+	if (!cfg)
 		return false;
-	snprintf(out, size, "%.*s/rules.d", (int)(slash - cfg), cfg);
+	const char *slash = strrchr(cfg, '/');
+	if (!slash) /* a config named from the working directory */
+		snprintf(out, size, "rules.d");
+	else
+		snprintf(out, size, "%.*s/rules.d", (int)(slash - cfg), cfg);
 	return true;
 }
 
@@ -448,11 +452,57 @@ static int fall_back(sponge *sp, sp_ruleset *s)
 	return rc;
 }
 
+static int load(sponge *sp);
+
+/* The hits the store counts for set s (names owned by s). */
+static int make_hits(sponge *sp, sp_ruleset *s)
+{
+	size_t n = s->rules.n;
+	sp_rule_hit *h = n ? sp_malloc(n * sizeof *h) : NULL;
+	if (n && !h)
+		return sp_fail(sp, SPONGE_ENOMEM, "out of memory");
+	for (size_t i = 0; i < n; i++)
+		h[i] = (sp_rule_hit){s->rules.r[i].name ? s->rules.r[i].name
+							: s->rules.r[i].where,
+				     s->rules.r[i].verb + 1, 0};
+	sp_free(sp->hits);
+	sp->hits = h;
+	sp->nhits = n;
+	return SPONGE_OK;
+}
+
+/* Before the rules change: what the handle holds that names the old
+ * ones (queued records, hits) goes to the spool. */
+static int write_held(sponge *sp)
+{
+	if (!sp->db || (!sp->qn && !sp->hits_pending))
+		return SPONGE_OK;
+	return sp_store_write(sp, false);
+}
+
 int sponge_rules_load(sponge *sp)
 {
 	SP_GUARD;
 	if (!sp_alive(sp))
 		return SPONGE_EINVAL;
+	sp->rules_tried = true;
+	int rc = load(sp);
+	sb_reset(&sp->rules_error);
+	if (rc != SPONGE_OK)
+		sb_adds(&sp->rules_error, sponge_errmsg(sp));
+	return rc;
+}
+
+const char *sponge_rules_error(const sponge *sp)
+{
+	return sp && sp->rules_error.data ? sp->rules_error.data : "";
+}
+
+static int load(sponge *sp)
+{
+	int rc = write_held(sp);
+	if (rc)
+		return rc;
 	sp_ruleset *s = sp_malloc(sizeof *s);
 	if (!s)
 		return sp_fail(sp, SPONGE_ENOMEM, "out of memory");
@@ -460,8 +510,8 @@ int sponge_rules_load(sponge *sp)
 	sb_init(&s->line, 0);
 	sb_init(&s->rendered, 0);
 	char dir[4096];
-	int rc = rules_dir(sp, dir, sizeof dir) ? read_dir(sp, s, dir, false)
-						: SPONGE_OK;
+	rc = rules_dir(sp, dir, sizeof dir) ? read_dir(sp, s, dir, false)
+					    : SPONGE_OK;
 	if (rc == SPONGE_OK)
 		rc = read_logcheck(sp, s);
 	if (rc == SPONGE_OK)
@@ -470,6 +520,8 @@ int sponge_rules_load(sponge *sp)
 		rc = compile(sp, &s->rules, kind,
 			     kind == 0 ? &s->masked : kind == 1 ? &s->plain
 							: &s->syslog);
+	if (rc == SPONGE_OK)
+		rc = make_hits(sp, s);
 	if (rc) {
 		set_free(s);
 		return rc;
@@ -483,6 +535,9 @@ void sp_ruleset_free(sponge *sp)
 {
 	set_free(sp->rules);
 	sp->rules = NULL;
+	sp_free(sp->hits);
+	sp->hits = NULL;
+	sp->nhits = 0;
 }
 
 size_t sponge_rules_count(const sponge *sp)

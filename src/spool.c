@@ -171,6 +171,7 @@ int sponge_open(sponge **out, const char *spool_path, const char *config_path,
 	sb_init(&sp->cfg_error, 4096);
 	sb_init(&sp->clean, 0);
 	sb_init(&sp->parsed, 0);
+	sb_init(&sp->rules_error, 0);
 	sb_init(&sp->qdata, 0);
 	sp_config_defaults(&sp->cfg);
 
@@ -200,7 +201,7 @@ int sponge_close(sponge *sp)
 	/* a parent's handle in a forked child: its connection and its queued
 	 * records are the parent's; only our memory is freed */
 	if (sp->generation == sp_fork_generation()) {
-		if (sp->db && sp->qn)
+		if (sp->db && (sp->qn || sp->hits_pending))
 			rc = sp_store_write(sp, true);
 		sp_store_close(sp);
 	}
@@ -211,6 +212,7 @@ int sponge_close(sponge *sp)
 	sb_free(&sp->qdata);
 	sb_free(&sp->clean);
 	sb_free(&sp->parsed);
+	sb_free(&sp->rules_error);
 	sb_free(&sp->err);
 	sb_free(&sp->warnings);
 	sb_free(&sp->info);
@@ -228,7 +230,50 @@ static int64_t coarse_now(void)
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-static int enqueue(sponge *sp, int64_t t, int64_t received, int level,
+/* What the rules did to a record on its way in. */
+typedef struct verdict {
+	int level;      /* as stored: + SP_IGNORED when ignored */
+	int rule;       /* or -1 */
+	int orig_level; /* or -1 */
+	int pid;        /* or 0 */
+	bool drop;
+} verdict;
+
+/* Judge e by the noise rules (read at the first record; rules that do
+ * not read judge nothing, sponge_rules_error() says why).  A line
+ * sponge_parse_line() just parsed is judged as the syslog line it was. */
+static void judge(sponge *sp, const sponge_entry *e, verdict *v)
+{
+	*v = (verdict){e->level, -1, -1, 0, false};
+	if (!sp->rules_tried)
+		sponge_rules_load(sp);
+	bool parsed = sp->parsed_msg && e->msg == sp->parsed_msg;
+	sp->parsed_msg = NULL; /* it speaks of this record only */
+	if (parsed)
+		v->pid = sp->parsed_pid;
+	if (!sp->nhits)
+		return;
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME_COARSE, &ts);
+	sponge_judgement j;
+	if (sponge_rules_judge(sp, e, parsed ? sp->parsed_line : NULL,
+			       parsed ? sp->parsed_len : 0,
+			       (int64_t)ts.tv_sec * 1000000, &j) != SPONGE_OK ||
+	    j.rule < 0 || (size_t)j.rule >= sp->nhits)
+		return;
+	sp->hits[j.rule].n++;
+	sp->hits_pending = true;
+	v->rule = (int)j.rule;
+	v->drop = j.verdict == SPONGE_RULE_DROP;
+	if (j.verdict == SPONGE_RULE_IGNORE)
+		v->level = e->level + SP_IGNORED;
+	else if (j.level != e->level) {
+		v->orig_level = e->level;
+		v->level = j.level;
+	}
+}
+
+static int enqueue(sponge *sp, int64_t t, int64_t received, const verdict *v,
 		   const char *tag,
 		   size_t tlen, const char *host, size_t hlen, const char *msg,
 		   size_t mlen)
@@ -250,9 +295,10 @@ static int enqueue(sponge *sp, int64_t t, int64_t received, int level,
 	}
 	if (sp->qn == 0)
 		sp->q_first_us = coarse_now();
-	sp->q[sp->qn++] = (sp_queued){t,	  received,	     level,
-				      before,	  tlen,		     before + tlen,
-				      hlen,	  before + tlen + hlen, mlen};
+	sp->q[sp->qn++] = (sp_queued){
+		t,	   received,	      v->level, before, tlen,
+		before + tlen, hlen, before + tlen + hlen, mlen,
+		v->rule, v->orig_level, v->pid};
 	return SPONGE_OK;
 }
 
@@ -292,6 +338,11 @@ int sponge_append_entry(sponge *sp, const sponge_entry *e)
 			       e->level);
 	if (!e->msg && e->len)
 		return sp_fail(sp, SPONGE_EINVAL, "NULL message");
+	verdict v;
+	judge(sp, e, &v);
+	if (v.drop) /* counted by its rule, written with the next records */
+		return sp->batch_max <= 1 ? sp_store_write(sp, false)
+					  : SPONGE_OK;
 	const char *msg = e->msg ? e->msg : "";
 	size_t len = e->len;
 	/* A stated time is kept (clamped to years 0001-9999, so that no
@@ -342,8 +393,7 @@ int sponge_append_entry(sponge *sp, const sponge_entry *e)
 	if (!m)
 		m = sp->clean.data + moff;
 
-	int rc = enqueue(sp, t, received, e->level, tag, tlen, host, hlen, m,
-			 mlen);
+	int rc = enqueue(sp, t, received, &v, tag, tlen, host, hlen, m, mlen);
 	if (rc == SPONGE_OK && queue_due(sp))
 		rc = sp_store_write(sp, false);
 	if (rc != SPONGE_OK && sp->batch_max <= 1 && sp->qn) {
@@ -409,7 +459,7 @@ int sponge_sync(sponge *sp)
 	SP_GUARD;
 	if (!sp_usable(sp))
 		return SPONGE_EINVAL;
-	if (sp->qn)
+	if (sp->qn || sp->hits_pending)
 		return sp_store_write(sp, true);
 	return sp_store_sync(sp);
 }

@@ -62,6 +62,22 @@ static const char *const migrations[] = {
 	"ELSE 8 END, count(*) FROM records GROUP BY 1;"
 	"INSERT OR IGNORE INTO counts(k) VALUES(0),(1),(2),(3),(4),(5),(6),"
 	"(7),(8);",
+	/* 5 -> 6: the noise rules.  A record a rule judged names it (rule);
+	 * one it re-levelled keeps its level before (orig_level); an ignored
+	 * one is stored at level + 8 and counted apart (counts 9..16); the
+	 * pid its syslog line named is kept for rules that read it. */
+	"ALTER TABLE records ADD COLUMN rule TEXT;"
+	"ALTER TABLE records ADD COLUMN orig_level INTEGER;"
+	"ALTER TABLE records ADD COLUMN pid INTEGER;"
+	"INSERT OR IGNORE INTO counts(k) VALUES(9),(10),(11),(12),(13),(14),"
+	"(15),(16);"
+	/* each rule's matches per hour (rules stats) */
+	"CREATE TABLE rule_hits(rule TEXT NOT NULL, hour INTEGER NOT NULL,"
+	" verdict INTEGER NOT NULL, n INTEGER NOT NULL,"
+	" PRIMARY KEY(rule, hour, verdict)) WITHOUT ROWID;"
+	/* records each rule dropped that no message has reported yet */
+	"CREATE TABLE rule_dropped(rule TEXT PRIMARY KEY, n INTEGER NOT NULL)"
+	" WITHOUT ROWID;",
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -217,20 +233,23 @@ int sp_store_open(sponge *sp)
 		return code;
 	/* One statement for a single row and one for SP_MULTI_ROWS rows at a
 	 * time: per-statement overhead is a large part of ingest cost.  Each
-	 * without and with the received column (rarely needed: a column
-	 * more in every row costs ingest about a tenth). */
+	 * without and with the extra columns (received, rule, orig_level,
+	 * pid: rarely needed without rules; a column more in every row costs
+	 * ingest about a tenth). */
 	for (int r = 0; r < 2 && rc == SQLITE_OK; r++) {
 		spbuf sql;
 		sb_init(&sql, 0);
 		sb_adds(&sql, r ? "INSERT INTO records(id,time,level,tag,host,"
-				  "message,received) VALUES(?,?,?,?,?,?,?)"
+				  "message,received,rule,orig_level,pid) "
+				  "VALUES(?,?,?,?,?,?,?,?,?,?)"
 				: "INSERT INTO records(id,time,level,tag,host,"
 				  "message) VALUES(?,?,?,?,?,?)");
 		rc = sqlite3_prepare_v3(sp->db, sql.data, -1,
 					SQLITE_PREPARE_PERSISTENT, &sp->ins[r],
 					NULL);
 		for (int i = 1; i < SP_MULTI_ROWS; i++)
-			sb_adds(&sql, r ? ",(?,?,?,?,?,?,?)" : ",(?,?,?,?,?,?)");
+			sb_adds(&sql, r ? ",(?,?,?,?,?,?,?,?,?,?)"
+					: ",(?,?,?,?,?,?)");
 		if (rc == SQLITE_OK)
 			rc = sql.failed ? SQLITE_NOMEM
 					: sqlite3_prepare_v3(
@@ -260,6 +279,28 @@ int sp_shrink(sponge *sp)
 
 /* ---- writing ------------------------------------------------------ */
 
+static void bind_or_null(sqlite3_stmt *st, int k, bool has, int64_t v)
+{
+	if (has)
+		sqlite3_bind_int64(st, k, v);
+	else
+		sqlite3_bind_null(st, k);
+}
+
+/* received, rule, orig_level, pid from parameter k on */
+static void bind_extras(sponge *sp, sqlite3_stmt *st, int k,
+			const sp_queued *q)
+{
+	bind_or_null(st, k, q->received_us != 0, q->received_us);
+	if (q->rule >= 0 && (size_t)q->rule < sp->nhits)
+		sqlite3_bind_text(st, k + 1, sp->hits[q->rule].name, -1,
+				  SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, k + 1);
+	bind_or_null(st, k + 2, q->orig_level >= 0, q->orig_level);
+	bind_or_null(st, k + 3, q->pid != 0, q->pid);
+}
+
 /* Insert n queued records (1 or SP_MULTI_ROWS); the first gets id `id` when
  * id > 0, the others the next ids. */
 static int insert_rows(sponge *sp, int n, int64_t id, const sp_queued *q)
@@ -267,9 +308,9 @@ static int insert_rows(sponge *sp, int n, int64_t id, const sp_queued *q)
 	const char *d = sp->qdata.data;
 	int rcv = 0;
 	for (int i = 0; i < n && !rcv; i++)
-		rcv = q[i].received_us != 0;
+		rcv = q[i].received_us != 0 || q[i].rule >= 0 || q[i].pid;
 	sqlite3_stmt *st = n == 1 ? sp->ins[rcv] : sp->ins_multi[rcv];
-	for (int i = 0, k = 1; i < n; i++, q++, k += 6 + rcv) {
+	for (int i = 0, k = 1; i < n; i++, q++, k += rcv ? 10 : 6) {
 		/* Only the first id of a batch is given (it may have to skip
 		 * over deleted ids); SQLite gives the rest max(id)+1 without
 		 * the uniqueness lookup an explicit id costs. */
@@ -285,10 +326,8 @@ static int insert_rows(sponge *sp, int n, int64_t id, const sp_queued *q)
 				  SQLITE_STATIC);
 		sqlite3_bind_text(st, k + 5, d + q->msg_off, (int)q->msg_len,
 				  SQLITE_STATIC);
-		if (rcv && q->received_us)
-			sqlite3_bind_int64(st, k + 6, q->received_us);
-		else if (rcv)
-			sqlite3_bind_null(st, k + 6);
+		if (rcv)
+			bind_extras(sp, st, k + 6, q);
 	}
 	int rc = sqlite3_step(st);
 	sqlite3_reset(st);
@@ -334,8 +373,8 @@ int sp_store_write(sponge *sp, bool durable)
 	int top = 8, present = 8;
 	for (size_t i = 0; i < sp->qn; i++) {
 		int l = sp->q[i].level;
-		add[l]++;
-		if (l <= top) {
+		add[sp_count_key(l, false)]++;
+		if (l < SP_IGNORED && l <= top) {
 			top = l;
 			prot = next + (int64_t)i;
 		}
@@ -345,6 +384,8 @@ int sp_store_write(sponge *sp, bool durable)
 			present = l;
 	if (rc == SPONGE_OK)
 		rc = sp_counts_add(sp, add);
+	if (rc == SPONGE_OK && sp->hits_pending)
+		rc = sp_store_hits(sp, sponge_now());
 	if (rc == SPONGE_OK && caps)
 		rc = sp_enforce_caps(sp, top < present ? prot : 0);
 	if (rc == SPONGE_OK)
@@ -355,6 +396,9 @@ int sp_store_write(sponge *sp, bool durable)
 	}
 	sp->qn = 0;
 	sb_reset(&sp->qdata);
+	for (size_t i = 0; sp->hits_pending && i < sp->nhits; i++)
+		sp->hits[i].n = 0;
+	sp->hits_pending = false;
 out:
 	if (durable)
 		sqlite3_exec(sp->db, "PRAGMA synchronous=NORMAL", NULL, NULL,

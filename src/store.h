@@ -55,6 +55,8 @@ typedef struct sp_scan_row {
 	int64_t id, time_us, received_us;
 	int64_t bytes; /* of its message and tag */
 	int level;
+	bool ignored;        /* a noise rule ignores it */
+	const char *rule;    /* the rule that judged it, or NULL */
 	const char *tag;
 	const char *host;
 	const char *message; /* with messages only, else NULL */
@@ -90,9 +92,23 @@ SP_HIDDEN int sp_store_record_failure(sponge *sp, const struct sp_batch *b,
 	"max(value, coalesce(excluded.value, 0))"
 
 /* ---- counts and caps (store_counts.c) ---- */
-/* counts.k: 0..7 pending records per level, 8 sent records kept */
-#define SP_COUNTS 9
+/* A record a noise rule ignores is stored at level + SP_IGNORED (8…15):
+ * kept and sent along with the next message, but out of the counts the
+ * policy reads, the digest's attention block and its log. */
+#define SP_IGNORED 8
+/* counts.k: 0..7 pending records per level, 8 sent records kept, 9..16
+ * pending ignored records per level */
+#define SP_COUNTS 17
 #define SP_COUNT_SENT 8
+#define SP_COUNT_IGNORED 9
+/* The counts' key of a stored record (its level column, sent or not). */
+static inline int sp_count_key(int stored_level, bool sent)
+{
+	if (sent)
+		return SP_COUNT_SENT;
+	return (stored_level & SP_IGNORED) ? SP_COUNT_IGNORED + (stored_level & 7)
+					   : stored_level & 7;
+}
 /* Add d[k] to each count (inside the caller's write transaction). */
 SP_HIDDEN int sp_counts_add(sponge *sp, const int64_t d[SP_COUNTS]);
 /* The counts (and, when cur is not NULL, the per-level id cursors). */
@@ -111,11 +127,26 @@ SP_HIDDEN int sp_counts_step(sponge *sp, sqlite3_stmt *st, bool to_sent,
 SP_HIDDEN int sp_counts_moved_past(sponge *sp, int64_t max_id, int max_level);
 /* Keep the spool within [spool] max_records and max_bytes, inside the
  * caller's write transaction: drop exactly as many records as needed,
- * kept sent ones first, then the oldest of the least severe level; never
- * prot_id (0: none). */
+ * kept sent ones first, then ignored ones, then the oldest of the least
+ * severe level; never prot_id (0: none). */
 SP_HIDDEN int sp_enforce_caps(sponge *sp, int64_t prot_id);
 /* Records dropped by the caps, per level (meta dropped_0 … dropped_7). */
 SP_HIDDEN int sp_dropped(sponge *sp, int64_t out[8]);
+
+/* ---- what the noise rules did (store_rules.c) ---- */
+/* Write the handle's rule hits (sp->hits) into rule_hits (per rule and
+ * hour) and drops into rule_dropped, inside the caller's transaction. */
+SP_HIDDEN int sp_store_hits(sponge *sp, int64_t now);
+/* Each rule's drops not yet reported by a message: each(arg, name, n). */
+SP_HIDDEN int sp_store_rule_drops(sponge *sp,
+				  void (*each)(void *, const char *, int64_t),
+				  void *arg);
+/* After a message reported n of rule's drops, inside the caller's
+ * transaction. */
+SP_HIDDEN int sp_store_unreport_rule_drops(sponge *sp, const char *rule,
+					   int64_t n);
+/* Forget rule_hits older than 31 days, inside the caller's transaction. */
+SP_HIDDEN int sp_store_forget_hits(sponge *sp, int64_t now);
 
 /* After a large delete (outside any transaction): when half or more of
  * the file is free pages (at least 1 MiB), give them back to the file

@@ -122,7 +122,7 @@ static int history_row(sponge *sp, const char *outcome, const char *stage,
 	sqlite3_bind_text(st, 2, outcome, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 3, stage ? stage : "", -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 4, reply ? reply : "", -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 5, b ? b->n.count : 0);
+	sqlite3_bind_int64(st, 5, b ? b->n.count + b->n.ignored : 0);
 	if (b && b->n.count) {
 		sqlite3_bind_int64(st, 6, b->n.first_id);
 		sqlite3_bind_int64(st, 7, b->n.max_id);
@@ -213,8 +213,8 @@ static int next_piece(sponge *sp, const sp_batch *b, bool to_sent,
 	sqlite3_stmt *st;
 	int r = sqlite3_prepare_v2(sp->db,
 				   "SELECT id, level FROM records WHERE id <= ?1 "
-				   "AND level <= ?2 AND sent IS NULL ORDER BY id "
-				   "LIMIT ?3",
+				   "AND (level & 7) <= ?2 AND sent IS NULL "
+				   "ORDER BY id LIMIT ?3",
 				   -1, &st, NULL);
 	if (r != SQLITE_OK)
 		return sp_dberr(sp, r, "committing the flush");
@@ -224,7 +224,7 @@ static int next_piece(sponge *sp, const sp_batch *b, bool to_sent,
 	int64_t n = 0, last = 0;
 	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
 		last = sqlite3_column_int64(st, 0);
-		d[sqlite3_column_int(st, 1) & 7]--;
+		d[sp_count_key(sqlite3_column_int(st, 1), false)]--;
 		n++;
 	}
 	sqlite3_finalize(st);
@@ -268,10 +268,10 @@ static int remove_piece(sponge *sp, const sp_batch *b, int64_t hist,
 	sqlite3_stmt *st = NULL;
 	int r = sqlite3_prepare_v2(
 		sp->db,
-		keep ? "UPDATE records SET sent = ?2 WHERE id <= ?1 AND level "
-		       "<= ?3 AND sent IS NULL"
-		     : "DELETE FROM records WHERE id <= ?1 AND level <= ?3 "
-		       "AND sent IS NULL",
+		keep ? "UPDATE records SET sent = ?2 WHERE id <= ?1 AND "
+		       "(level & 7) <= ?3 AND sent IS NULL"
+		     : "DELETE FROM records WHERE id <= ?1 AND (level & 7) <= "
+		       "?3 AND sent IS NULL",
 		-1, &st, NULL);
 	if (r != SQLITE_OK)
 		return sp_dberr(sp, r, "committing the flush");
@@ -299,6 +299,9 @@ static int unreport_drops(sponge *sp, const sp_batch *b)
 			 "'dropped_%d'", (long long)b->n.dropped[l], l);
 		rc = sp_store_exec(sp, sql, "committing the flush");
 	}
+	for (int i = 0; i < b->n.nrule_drops && rc == SPONGE_OK; i++)
+		rc = sp_store_unreport_rule_drops(sp, b->n.rule_drops[i].name,
+						  b->n.rule_drops[i].n);
 	return rc;
 }
 
@@ -334,6 +337,7 @@ static int commit_first(sponge *sp, const sp_batch *b, const char *reply,
 	*hist = sqlite3_last_insert_rowid(sp->db);
 	if ((rc = remove_piece(sp, b, *hist, more)) == SPONGE_OK &&
 	    (rc = unreport_drops(sp, b)) == SPONGE_OK &&
+	    (rc = sp_store_forget_hits(sp, sponge_now())) == SPONGE_OK &&
 	    (rc = forget_sent_in(sp, sponge_now())) == SPONGE_OK &&
 	    (rc = sp_counts_moved_past(sp, b->n.max_id,
 				       sp_batch_max_level(&b->n))) == SPONGE_OK)
@@ -399,14 +403,14 @@ int sp_store_scan_batch(sponge *sp, int64_t max_id, int max_level,
 	int r = sqlite3_prepare_v2(sp->db,
 				   messages
 					   ? "SELECT id, time, level, tag, message, "
-					     SP_RECEIVED_SQL ", host FROM records "
-					     "WHERE id <= ?1 AND level <= ?2 AND "
-					     "sent IS NULL ORDER BY id"
+					     SP_RECEIVED_SQL ", host, rule FROM "
+					     "records WHERE id <= ?1 AND (level & "
+					     "7) <= ?2 AND sent IS NULL ORDER BY id"
 					   : "SELECT id, time, level, tag, "
 					     "length(CAST(message AS BLOB)), "
-					     SP_RECEIVED_SQL ", host FROM records "
-					     "WHERE id <= ?1 AND level <= ?2 AND "
-					     "sent IS NULL ORDER BY id",
+					     SP_RECEIVED_SQL ", host, rule FROM "
+					     "records WHERE id <= ?1 AND (level & "
+					     "7) <= ?2 AND sent IS NULL ORDER BY id",
 				   -1, &st, NULL);
 	if (r != SQLITE_OK)
 		return sp_dberr(sp, r, "reading the batch");
@@ -417,6 +421,8 @@ int sp_store_scan_batch(sponge *sp, int64_t max_id, int max_level,
 		row.id = sqlite3_column_int64(st, 0);
 		row.time_us = sqlite3_column_int64(st, 1);
 		row.level = sqlite3_column_int(st, 2) & 7;
+		row.ignored = (sqlite3_column_int(st, 2) & SP_IGNORED) != 0;
+		row.rule = (const char *)sqlite3_column_text(st, 7);
 		row.tag = (const char *)sqlite3_column_text(st, 3);
 		if (!row.tag)
 			row.tag = "";

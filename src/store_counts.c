@@ -8,7 +8,8 @@
 #include "store.h"
 
 /* The counts table (schema v5): k 0..7 = pending records at that level,
- * k 8 = sent records kept by spool.keep_sent.  cursor: no pending record
+ * k 8 = sent records kept by spool.keep_sent, k 9..16 (v6) = pending
+ * records a noise rule ignores, at level k - 9.  cursor: no pending record
  * of level k has a smaller id (so that looking for the oldest ones never
  * scans the same rows twice). */
 
@@ -82,12 +83,11 @@ int sp_counts_step(sponge *sp, sqlite3_stmt *st, bool to_sent,
 	int64_t d[SP_COUNTS] = {0}, total = 0;
 	int r;
 	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-		int level = sqlite3_column_int(st, 0) & 7;
 		bool was_sent = sqlite3_column_count(st) > 1 &&
 				sqlite3_column_type(st, 1) != SQLITE_NULL;
 		if (max_id && sqlite3_column_int64(st, 2) > *max_id)
 			*max_id = sqlite3_column_int64(st, 2);
-		d[was_sent ? SP_COUNT_SENT : level]--;
+		d[sp_count_key(sqlite3_column_int(st, 0), was_sent)]--;
 		if (to_sent)
 			d[SP_COUNT_SENT]++;
 		total++;
@@ -104,6 +104,8 @@ int sp_counts_moved_past(sponge *sp, int64_t max_id, int max_level)
 	/* less severe levels than the batch's keep their records */
 	for (int k = 0; k <= max_level && k < 8; k++) {
 		int rc = set_cursor(sp, k, max_id + 1);
+		if (rc == SPONGE_OK)
+			rc = set_cursor(sp, SP_COUNT_IGNORED + k, max_id + 1);
 		if (rc)
 			return rc;
 	}
@@ -184,7 +186,8 @@ static int64_t drop_sent(sponge *sp, cap_state *cs, int64_t want,
 static int64_t drop_level(sponge *sp, cap_state *cs, int level, int64_t want,
 			  int64_t bytes, int *rc)
 {
-	if (!cs->n[level] || *rc)
+	int k = sp_count_key(level, false);
+	if (!cs->n[k] || *rc)
 		return 0;
 	sqlite3_stmt *st;
 	int r = sqlite3_prepare_v2(
@@ -197,7 +200,7 @@ static int64_t drop_level(sponge *sp, cap_state *cs, int level, int64_t want,
 		*rc = sp_dberr(sp, r, "keeping the spool within its caps");
 		return 0;
 	}
-	sqlite3_bind_int64(st, 1, cs->cur[level]);
+	sqlite3_bind_int64(st, 1, cs->cur[k]);
 	sqlite3_bind_int(st, 2, level);
 	int64_t found = 0, held = 0, last = 0;
 	bool prot_seen = false;
@@ -221,9 +224,9 @@ static int64_t drop_level(sponge *sp, cap_state *cs, int level, int64_t want,
 		/* none left below the count's word: trust the rows */
 		if (!prot_seen) {
 			int64_t fix[SP_COUNTS] = {0};
-			fix[level] = -cs->n[level];
+			fix[k] = -cs->n[k];
 			*rc = sp_counts_add(sp, fix);
-			cs->n[level] = 0;
+			cs->n[k] = 0;
 		}
 		return 0;
 	}
@@ -232,7 +235,7 @@ static int64_t drop_level(sponge *sp, cap_state *cs, int level, int64_t want,
 			       "AND level = ?3 AND sent IS NULL AND id != ?4",
 			       -1, &st, NULL);
 	if (r == SQLITE_OK) {
-		sqlite3_bind_int64(st, 1, cs->cur[level]);
+		sqlite3_bind_int64(st, 1, cs->cur[k]);
 		sqlite3_bind_int64(st, 2, last);
 		sqlite3_bind_int(st, 3, level);
 		sqlite3_bind_int64(st, 4, cs->prot_id);
@@ -246,14 +249,14 @@ static int64_t drop_level(sponge *sp, cap_state *cs, int level, int64_t want,
 	}
 	int64_t gone = sqlite3_changes64(sp->db);
 	int64_t d[SP_COUNTS] = {0};
-	d[level] = -gone;
-	cs->n[level] -= gone;
+	d[k] = -gone;
+	cs->n[k] -= gone;
 	/* the protected record, if passed, keeps the cursor at itself */
 	int64_t next = prot_seen && cs->prot_id < last ? cs->prot_id : last + 1;
-	cs->cur[level] = next;
+	cs->cur[k] = next;
 	if ((*rc = sp_counts_add(sp, d)) == SPONGE_OK &&
-	    (*rc = set_cursor(sp, level, next)) == SPONGE_OK)
-		*rc = count_dropped(sp, level, gone);
+	    (*rc = set_cursor(sp, k, next)) == SPONGE_OK)
+		*rc = count_dropped(sp, level & 7, gone);
 	return gone;
 }
 
@@ -270,9 +273,10 @@ static int64_t drop(sponge *sp, cap_state *cs, int64_t want, int64_t bytes,
 		}
 		cs->floor_set = true;
 	}
+	/* sent ones, then ignored ones, then the least severe */
 	int64_t gone = drop_sent(sp, cs, want, bytes, rc);
-	for (int l = 7; l >= 0 && !*rc && (bytes > 0 ? !gone : gone < want);
-	     l--)
+	for (int l = 7 + SP_IGNORED;
+	     l >= 0 && !*rc && (bytes > 0 ? !gone : gone < want); l--)
 		gone += drop_level(sp, cs, l, want - gone, bytes, rc);
 	return gone;
 }

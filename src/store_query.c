@@ -19,6 +19,10 @@ struct sponge_hiter {
 	sponge_attempt att;
 };
 
+/* The columns sponge_query_next() reads. */
+#define RECORD_SELECT                                                         \
+	"SELECT id,time,level,tag,host,message,sent,rule,orig_level "
+
 static int prepare(sponge *sp, const char *sql, sqlite3_stmt **st,
 		   const char *what)
 {
@@ -29,13 +33,15 @@ static int prepare(sponge *sp, const char *sql, sqlite3_stmt **st,
 /* The SELECT for filter f, its values as named parameters. */
 static bool query_sql(const sponge_filter *f, spbuf *sql)
 {
-	sb_adds(sql, "SELECT id,time,level,tag,host,message,sent FROM records "
-		     "WHERE ");
+	sb_adds(sql, RECORD_SELECT "FROM records WHERE ");
 	sb_adds(sql, f->sent == SPONGE_SENT_ONLY ? "sent IS NOT NULL"
 		     : f->sent == SPONGE_SENT_TOO ? "1"
 						  : "sent IS NULL");
+	sb_adds(sql, f->ignored == SPONGE_IGNORED_ONLY ? " AND level >= 8"
+		     : f->ignored == SPONGE_IGNORED_TOO    ? ""
+							   : " AND level < 8");
 	if (f->has_level)
-		sb_adds(sql, " AND level <= :level AND id >= :from");
+		sb_adds(sql, " AND (level & 7) <= :level AND id >= :from");
 	if (f->tag)
 		sb_adds(sql, " AND tag = :tag");
 	if (f->since_us)
@@ -70,9 +76,13 @@ static int64_t level_start(sponge *sp, const sponge_filter *f)
 	int64_t n[SP_COUNTS], cur[SP_COUNTS], from = INT64_MAX;
 	if (sp_counts_get(sp, n, cur) != SPONGE_OK)
 		return 0;
-	for (int l = 0; l <= f->level; l++)
-		if (n[l] && cur[l] < from)
+	for (int l = 0; l <= f->level; l++) {
+		int k = SP_COUNT_IGNORED + l;
+		if (f->ignored != SPONGE_IGNORED_ONLY && n[l] && cur[l] < from)
 			from = cur[l];
+		if (f->ignored != SPONGE_COUNTED && n[k] && cur[k] < from)
+			from = cur[k];
+	}
 	return from;
 }
 
@@ -148,7 +158,12 @@ int sponge_query_next(sponge_iter *it, const sponge_record **rec)
 	sqlite3_stmt *st = it->st;
 	it->rec.id = sqlite3_column_int64(st, 0);
 	it->rec.time_us = sqlite3_column_int64(st, 1);
-	it->rec.level = sqlite3_column_int(st, 2);
+	it->rec.level = sqlite3_column_int(st, 2) & 7;
+	it->rec.ignored = (sqlite3_column_int(st, 2) & SP_IGNORED) != 0;
+	it->rec.rule = (const char *)sqlite3_column_text(st, 7);
+	it->rec.orig_level = sqlite3_column_type(st, 8) == SQLITE_NULL
+				     ? -1
+				     : sqlite3_column_int(st, 8);
 	it->rec.tag = col_text(st, 3);
 	it->rec.host = col_text(st, 4);
 	it->rec.message = col_text(st, 5);
@@ -187,10 +202,11 @@ static int edge(sponge *sp, bool last, int64_t from, int64_t *t, int64_t *id)
 	sqlite3_stmt *st;
 	*t = *id = 0;
 	int rc = prepare(sp, last ? "SELECT " SP_RECEIVED_SQL ", id FROM records "
-				    "WHERE sent IS NULL ORDER BY id DESC LIMIT 1"
+				    "WHERE sent IS NULL AND level < 8 ORDER BY id "
+				    "DESC LIMIT 1"
 				  : "SELECT " SP_RECEIVED_SQL ", id FROM records "
-				    "WHERE id >= ?1 AND sent IS NULL ORDER BY id "
-				    "LIMIT 1",
+				    "WHERE id >= ?1 AND sent IS NULL AND level < "
+				    "8 ORDER BY id LIMIT 1",
 			 &st, "reading counts");
 	if (rc)
 		return rc;
@@ -225,6 +241,7 @@ int sp_stats_get(sponge *sp, sponge_stats *out)
 	int rc = sp_counts_get(sp, n, cur);
 	for (int l = 0; l < 8 && rc == SPONGE_OK; l++) {
 		out->by_level[l] = n[l];
+		out->ignored[l] = n[SP_COUNT_IGNORED + l];
 		out->pending += n[l];
 		if (n[l] && cur[l] < from)
 			from = cur[l];
@@ -387,7 +404,7 @@ static int batch_get(sp_source *s, int64_t id, const sponge_record **r)
 {
 	sp_batch_source *bs = (sp_batch_source *)s;
 	sponge_query_close(bs->one);
-	int rc = select_iter(bs, "SELECT id,time,level,tag,host,message,sent "
+	int rc = select_iter(bs, RECORD_SELECT
 				 "FROM records WHERE id = ?1",
 			     &bs->one);
 	if (rc)
@@ -429,11 +446,11 @@ static int batch_open(sp_source *s, sp_order order)
 	/* the log grouped by host, this host's first; or most severe first
 	 * (the body of a message past mail.max_size) */
 	return batch_sorted(bs, order == SP_BY_HOST
-				    ? "SELECT id,time,level,tag,host,message,sent "
+				    ? RECORD_SELECT
 				      "FROM records WHERE id <= ?1 AND level <= ?3 "
 				      "AND sent IS NULL ORDER BY host <> ?2, "
 				      "host, id"
-				    : "SELECT id,time,level,tag,host,message,sent "
+				    : RECORD_SELECT
 				      "FROM records WHERE id <= ?1 AND level <= ?3 "
 				      "AND sent IS NULL ORDER BY level, id");
 }

@@ -14,7 +14,7 @@ LAYERS='
 0 buf error host utf8 level timeutil tzif zone guard command
 1 mime match rules
 2 config
-3 store_error store store_counts store_batch store_query
+3 store_error store store_counts store_rules store_batch store_query
 4 spool spool_path formats ruleset
 5 policy
 6 plan digest
