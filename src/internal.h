@@ -318,6 +318,11 @@ typedef struct sp_rule_hit {
 /* The rules a handle applies (ruleset.c); freed with the handle. */
 typedef struct sp_ruleset sp_ruleset;
 SP_HIDDEN void sp_ruleset_free(sponge *sp);
+/* sponge_rules_judge for a record on its way in: out->masked is "" unless
+ * a rule reads the masked line. */
+SP_HIDDEN int sp_rules_judge_ingest(sponge *sp, const sponge_entry *e,
+				    const char *line, size_t len,
+				    int64_t now_us, sponge_judgement *out);
 
 struct sponge {
 	sp_ruleset *rules;      /* loaded by sponge_rules_load (ruleset.c) */

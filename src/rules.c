@@ -457,7 +457,14 @@ static int logcheck_rule(sp_rules *rs, const char *file, int line,
 	r->logcheck = true;
 	snprintf(r->where, sizeof r->where, "%s:%d", file, line);
 	r->pattern = sp_strdup(ere);
-	r->name = sp_strdup(r->where);
+	/* named by its directory and file: "ignore.d.server/ssh:12" */
+	const char *base = file + strlen(file);
+	for (int slashes = 0; base > file; base--)
+		if (base[-1] == '/' && ++slashes == 2)
+			break;
+	char name[sizeof r->where];
+	snprintf(name, sizeof name, "%s:%d", base, line);
+	r->name = sp_strdup(name);
 	spbuf re;
 	sb_init(&re, 0);
 	bool exact = sp_posix_to_pcre(ere, &re);

@@ -683,25 +683,24 @@ static long all_matches(sp_ruleset *s, const sponge_entry *e,
 	return c.first;
 }
 
-int sponge_rules_judge_all_sized(sponge *sp, const sponge_entry *e,
-				 const char *line, size_t len, int64_t now_us,
-				 void (*each)(void *arg, size_t i), void *arg,
-				 sponge_judgement *out, size_t size)
+/* The verdict on e into *j; the masked first line only when a rule
+ * reads it or want_masked. */
+static int judge(sponge *sp, const sponge_entry *e, const char *line,
+		 size_t len, int64_t now_us, void (*each)(void *arg, size_t i),
+		 void *arg, bool want_masked, sponge_judgement *out)
 {
-	SP_GUARD;
-	if (!sp_alive(sp) || !e || !out || (!e->msg && e->len) ||
-	    (!line && len))
-		return SPONGE_EINVAL;
 	sponge_judgement j = {SPONGE_RULE_NONE, e->level, -1, ""};
 	sp_ruleset *s = sp->rules;
 	const char *msg = e->msg ? e->msg : "";
-	const char *nl = memchr(msg, '\n', e->len);
-	size_t first = nl ? (size_t)(nl - msg) : e->len;
 	spbuf *masked = s ? &s->line : &sp->parsed;
 	sb_reset(masked);
-	if (!sp_mask(masked, msg, first) ||
-	    (s && (s->syslog || s->nposix) &&
-	     !syslog_line(&s->rendered, e, line, len)))
+	if (want_masked || (s && s->masked)) {
+		const char *nl = memchr(msg, '\n', e->len);
+		if (!sp_mask(masked, msg, nl ? (size_t)(nl - msg) : e->len))
+			return sp_fail(sp, SPONGE_ENOMEM, "out of memory");
+	}
+	if (s && (s->syslog || s->nposix) &&
+	    !syslog_line(&s->rendered, e, line, len))
 		return sp_fail(sp, SPONGE_ENOMEM, "out of memory");
 	j.masked = masked->data ? masked->data : "";
 	if (s)
@@ -715,9 +714,30 @@ int sponge_rules_judge_all_sized(sponge *sp, const sponge_entry *e,
 		    (r->verb == SP_VERB_KEEP && r->to >= 0 && r->to < j.level))
 			j.level = r->to;
 	}
-	size_t n = size < sizeof j ? size : sizeof j;
-	memcpy(out, &j, n);
+	*out = j;
 	return SPONGE_OK;
+}
+
+int sp_rules_judge_ingest(sponge *sp, const sponge_entry *e, const char *line,
+			  size_t len, int64_t now_us, sponge_judgement *out)
+{
+	return judge(sp, e, line, len, now_us, NULL, NULL, false, out);
+}
+
+int sponge_rules_judge_all_sized(sponge *sp, const sponge_entry *e,
+				 const char *line, size_t len, int64_t now_us,
+				 void (*each)(void *arg, size_t i), void *arg,
+				 sponge_judgement *out, size_t size)
+{
+	SP_GUARD;
+	if (!sp_alive(sp) || !e || !out || (!e->msg && e->len) ||
+	    (!line && len))
+		return SPONGE_EINVAL;
+	sponge_judgement j;
+	int rc = judge(sp, e, line, len, now_us, each, arg, true, &j);
+	if (rc == SPONGE_OK)
+		memcpy(out, &j, size < sizeof j ? size : sizeof j);
+	return rc;
 }
 
 int sponge_rules_judge_sized(sponge *sp, const sponge_entry *e,

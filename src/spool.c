@@ -256,9 +256,9 @@ static void judge(sponge *sp, const sponge_entry *e, verdict *v)
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME_COARSE, &ts);
 	sponge_judgement j;
-	if (sponge_rules_judge(sp, e, parsed ? sp->parsed_line : NULL,
-			       parsed ? sp->parsed_len : 0,
-			       (int64_t)ts.tv_sec * 1000000, &j) != SPONGE_OK ||
+	if (sp_rules_judge_ingest(sp, e, parsed ? sp->parsed_line : NULL,
+				  parsed ? sp->parsed_len : 0,
+				  (int64_t)ts.tv_sec * 1000000, &j) != SPONGE_OK ||
 	    j.rule < 0 || (size_t)j.rule >= sp->nhits)
 		return;
 	sp->hits[j.rule].n++;

@@ -66,11 +66,14 @@ static const char *const migrations[] = {
 	 * one it re-levelled keeps its level before (orig_level); an ignored
 	 * one is stored at level + 8 and counted apart (counts 9..16); the
 	 * pid its syslog line named is kept for rules that read it. */
-	"ALTER TABLE records ADD COLUMN rule TEXT;"
+	"ALTER TABLE records ADD COLUMN rule INTEGER;" /* rule_names.id */
 	"ALTER TABLE records ADD COLUMN orig_level INTEGER;"
 	"ALTER TABLE records ADD COLUMN pid INTEGER;"
 	"INSERT OR IGNORE INTO counts(k) VALUES(9),(10),(11),(12),(13),(14),"
 	"(15),(16);"
+	/* a rule's name once, however many records it judged */
+	"CREATE TABLE rule_names(id INTEGER PRIMARY KEY, name TEXT NOT NULL "
+	"UNIQUE);"
 	/* each rule's matches per hour (rules stats) */
 	"CREATE TABLE rule_hits(rule TEXT NOT NULL, hour INTEGER NOT NULL,"
 	" verdict INTEGER NOT NULL, n INTEGER NOT NULL,"
@@ -287,23 +290,29 @@ static void bind_or_null(sqlite3_stmt *st, int k, bool has, int64_t v)
 		sqlite3_bind_null(st, k);
 }
 
-/* received, rule, orig_level, pid from parameter k on */
-static void bind_extras(sponge *sp, sqlite3_stmt *st, int k,
-			const sp_queued *q)
+/* received, rule, orig_level, pid from parameter k on; the rule's id in
+ * rule_names is looked up (or made) once per write, in ids[] */
+static int bind_extras(sponge *sp, sqlite3_stmt *st, int k,
+		       const sp_queued *q, int64_t *ids)
 {
 	bind_or_null(st, k, q->received_us != 0, q->received_us);
-	if (q->rule >= 0 && (size_t)q->rule < sp->nhits)
-		sqlite3_bind_text(st, k + 1, sp->hits[q->rule].name, -1,
-				  SQLITE_STATIC);
-	else
-		sqlite3_bind_null(st, k + 1);
+	bool rule = q->rule >= 0 && (size_t)q->rule < sp->nhits && ids;
+	if (rule && !ids[q->rule]) {
+		int rc = sp_store_rule_id(sp, sp->hits[q->rule].name,
+					  &ids[q->rule]);
+		if (rc)
+			return rc;
+	}
+	bind_or_null(st, k + 1, rule, rule ? ids[q->rule] : 0);
 	bind_or_null(st, k + 2, q->orig_level >= 0, q->orig_level);
 	bind_or_null(st, k + 3, q->pid != 0, q->pid);
+	return SPONGE_OK;
 }
 
 /* Insert n queued records (1 or SP_MULTI_ROWS); the first gets id `id` when
  * id > 0, the others the next ids. */
-static int insert_rows(sponge *sp, int n, int64_t id, const sp_queued *q)
+static int insert_rows(sponge *sp, int n, int64_t id, const sp_queued *q,
+		       int64_t *ids)
 {
 	const char *d = sp->qdata.data;
 	int rcv = 0;
@@ -326,8 +335,11 @@ static int insert_rows(sponge *sp, int n, int64_t id, const sp_queued *q)
 				  SQLITE_STATIC);
 		sqlite3_bind_text(st, k + 5, d + q->msg_off, (int)q->msg_len,
 				  SQLITE_STATIC);
-		if (rcv)
-			bind_extras(sp, st, k + 6, q);
+		int rc = rcv ? bind_extras(sp, st, k + 6, q, ids) : SPONGE_OK;
+		if (rc) {
+			sqlite3_reset(st);
+			return rc;
+		}
 	}
 	int rc = sqlite3_step(st);
 	sqlite3_reset(st);
@@ -355,16 +367,22 @@ int sp_store_write(sponge *sp, bool durable)
 	int64_t before[SP_COUNTS] = {0};
 	if (caps)
 		rc = sp_counts_get(sp, before, NULL);
+	int64_t *ids = sp->nhits ? sp_malloc(sp->nhits * sizeof *ids) : NULL;
+	if (sp->nhits && !ids)
+		rc = sp_fail(sp, SPONGE_ENOMEM, "out of memory");
+	else if (ids)
+		memset(ids, 0, sp->nhits * sizeof *ids);
 	if (rc == SPONGE_OK &&
 	    (rc = sp_store_int(sp, NEXT_ID_SQL, &next)) == SPONGE_OK) {
 		size_t i = 0;
 		for (; rc == SPONGE_OK && i + SP_MULTI_ROWS <= sp->qn;
 		     i += SP_MULTI_ROWS)
 			rc = insert_rows(sp, SP_MULTI_ROWS, i ? 0 : next,
-					 &sp->q[i]);
+					 &sp->q[i], ids);
 		for (; rc == SPONGE_OK && i < sp->qn; i++)
-			rc = insert_rows(sp, 1, i ? 0 : next, &sp->q[i]);
+			rc = insert_rows(sp, 1, i ? 0 : next, &sp->q[i], ids);
 	}
+	sp_free(ids);
 	/* the counts, and for the caps the one record they must keep: the
 	 * newest of the batch's most severe level, when that level is more
 	 * severe than every pending record before the batch (ids follow the

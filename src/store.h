@@ -145,6 +145,9 @@ SP_HIDDEN int sp_store_rule_drops(sponge *sp,
  * transaction. */
 SP_HIDDEN int sp_store_unreport_rule_drops(sponge *sp, const char *rule,
 					   int64_t n);
+/* The id of the rule named name in rule_names (made when new), inside
+ * the caller's write transaction. */
+SP_HIDDEN int sp_store_rule_id(sponge *sp, const char *name, int64_t *id);
 /* Forget rule_hits older than 31 days, inside the caller's transaction. */
 SP_HIDDEN int sp_store_forget_hits(sponge *sp, int64_t now);
 

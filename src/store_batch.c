@@ -396,6 +396,9 @@ int sp_store_record_failure(sponge *sp, const sp_batch *b, const char *outcome,
 
 /* ---- lookups for the plan and the policy ------------------------------ */
 
+/* A record's rule, by name */
+#define RULE_NAME_SQL "(SELECT name FROM rule_names WHERE rule_names.id = rule)"
+
 int sp_store_scan_batch(sponge *sp, int64_t max_id, int max_level,
 			bool messages, sp_scan_fn fn, void *arg)
 {
@@ -403,12 +406,12 @@ int sp_store_scan_batch(sponge *sp, int64_t max_id, int max_level,
 	int r = sqlite3_prepare_v2(sp->db,
 				   messages
 					   ? "SELECT id, time, level, tag, message, "
-					     SP_RECEIVED_SQL ", host, rule FROM "
+					     SP_RECEIVED_SQL ", host, " RULE_NAME_SQL " FROM "
 					     "records WHERE id <= ?1 AND (level & "
 					     "7) <= ?2 AND sent IS NULL ORDER BY id"
 					   : "SELECT id, time, level, tag, "
 					     "length(CAST(message AS BLOB)), "
-					     SP_RECEIVED_SQL ", host, rule FROM "
+					     SP_RECEIVED_SQL ", host, " RULE_NAME_SQL " FROM "
 					     "records WHERE id <= ?1 AND (level & "
 					     "7) <= ?2 AND sent IS NULL ORDER BY id",
 				   -1, &st, NULL);

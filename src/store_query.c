@@ -21,7 +21,8 @@ struct sponge_hiter {
 
 /* The columns sponge_query_next() reads. */
 #define RECORD_SELECT                                                         \
-	"SELECT id,time,level,tag,host,message,sent,rule,orig_level "
+	"SELECT id,time,level,tag,host,message,sent,(SELECT name FROM "        \
+	"rule_names WHERE rule_names.id = rule),orig_level "
 
 static int prepare(sponge *sp, const char *sql, sqlite3_stmt **st,
 		   const char *what)

@@ -94,3 +94,24 @@ int sp_store_unreport_rule_drops(sponge *sp, const char *rule, int64_t n)
 	return r == SQLITE_OK ? SPONGE_OK
 			      : sp_dberr(sp, r, "committing the flush");
 }
+
+int sp_store_rule_id(sponge *sp, const char *name, int64_t *id)
+{
+	sqlite3_stmt *st;
+	int r = sqlite3_prepare_v2(sp->db, "INSERT INTO rule_names(name) "
+					   "VALUES(?1) ON CONFLICT(name) DO "
+					   "UPDATE SET name = name RETURNING id",
+				   -1, &st, NULL);
+	if (r == SQLITE_OK) {
+		sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+		r = sqlite3_step(st);
+		if (r == SQLITE_ROW) {
+			*id = sqlite3_column_int64(st, 0);
+			r = sqlite3_step(st);
+		}
+		r = r == SQLITE_DONE ? SQLITE_OK : r;
+	}
+	sqlite3_finalize(st);
+	return r == SQLITE_OK ? SPONGE_OK
+			      : sp_dberr(sp, r, "naming a rule");
+}

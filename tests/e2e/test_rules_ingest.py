@@ -180,7 +180,7 @@ class RulesAtIngestTest(SpoolTest):
             "ALTER TABLE records DROP COLUMN rule;"
             "ALTER TABLE records DROP COLUMN orig_level;"
             "ALTER TABLE records DROP COLUMN pid;"
-            "DROP TABLE rule_hits; DROP TABLE rule_dropped;"
+            "DROP TABLE rule_hits; DROP TABLE rule_dropped; DROP TABLE rule_names;"
             "DELETE FROM counts WHERE k > 8; PRAGMA user_version = 5;")
         con.close()
         self.add_log()
