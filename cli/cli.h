@@ -151,6 +151,9 @@ int cmd_list(globals *g, int argc, char **argv);
 int cmd_history(globals *g, int argc, char **argv);
 int cmd_purge(globals *g, int argc, char **argv);
 int cmd_rules(globals *g, int argc, char **argv);
+/* rules stats and rules apply (rules_spool.c) */
+int rules_stats(globals *g, int argc, char **argv);
+int rules_apply(globals *g, int argc, char **argv);
 /* Write one JSON object (jansson's, taken) as a line; false when stdout
  * failed (query.c). */
 struct json_t;

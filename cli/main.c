@@ -34,9 +34,11 @@ static const command commands[] = {
 	{"check", cmd_check, "[--smtp]",
 	 "validate the config; with --smtp, also connect, TLS, AUTH, QUIT"},
 	{"rules", cmd_rules,
-	 "(check | suggest | test [-l LEVEL] [-t TAG] [--detect-level] "
-	 "[--format FMT] [--join MODE] [--json] [--expect FILE] [FILE...])",
-	 "check the noise rules, suggest some, or judge lines by them"},
+	 "(check | stats [--json] | suggest | apply | test [-l LEVEL] [-t TAG] "
+	 "[--detect-level] [--format FMT] [--join MODE] [--json] "
+	 "[--expect FILE] [FILE...])",
+	 "check the noise rules, count, suggest or apply them, or judge lines "
+	 "by them"},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 

@@ -203,10 +203,13 @@ static void rules_usage(FILE *f)
 		"                    as add would read it; store nothing\n"
 		"  check             load and compile the rules; say which "
 		"expired\n"
+		"  stats [--json]    each rule's matches in 24 h, 7 d, 30 d\n"
 		"  suggest           the most frequent unmatched kinds of "
 		"pending record\n"
 		"                    at notice or below, as rules commented "
 		"out\n"
+		"  apply             judge the pending records again by the "
+		"rules as they are\n"
 		"options of test:\n"
 		"  -l, --level LEVEL, -t, --tag TAG, -d, --detect-level, "
 		"-f, --format FMT,\n"
@@ -465,11 +468,16 @@ int cmd_rules(globals *g, int argc, char **argv)
 		return rules_test(g, argc - 1, argv + 1);
 	if (argc >= 2 && strcmp(argv[1], "check") == 0)
 		return rules_check(g, argc - 1, argv + 1);
+	if (argc >= 2 && strcmp(argv[1], "stats") == 0)
+		return rules_stats(g, argc - 1, argv + 1);
+	if (argc >= 2 && strcmp(argv[1], "apply") == 0)
+		return rules_apply(g, argc - 1, argv + 1);
 	if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
 		rules_usage(stdout);
 		return 0;
 	}
-	errorf("rules: %s: not a subcommand (test, check, suggest)",
+	errorf("rules: %s: not a subcommand (test, check, stats, suggest, "
+	       "apply)",
 	       argc >= 2 ? argv[1] : "(none)");
 	return EXIT_USAGE;
 }

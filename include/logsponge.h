@@ -354,6 +354,26 @@ SPONGE_API int sponge_rules_judge_all_sized(sponge *sp, const sponge_entry *e,
 	sponge_rules_judge_sized((sp), (e), (line), (len), (now), (out),      \
 				 sizeof(sponge_judgement))
 
+/* What one rule did, as the spool counted it (sponge_rule_stats). */
+typedef struct sponge_rule_stat {
+	const char *rule;  /* its name */
+	int verdict;       /* a sponge_rule_verb */
+	int64_t day, week, month; /* matches in the last 24 h, 7 d, 30 d */
+	int64_t last_us;   /* the hour of its last match (0: none) */
+} sponge_rule_stat;
+/* Each rule that matched a record in the last 30 days (most matches
+ * first) to each(arg, s); s is valid during the call. */
+SPONGE_API int sponge_rule_stats(sponge *sp, int64_t now_us,
+				 void (*each)(void *arg,
+					      const sponge_rule_stat *s),
+				 void *arg);
+/* Judge the pending records again by the loaded rules (after an edit):
+ * each gets the verdict it would get now, from its original level; a
+ * record a drop rule now takes is removed and counted by the rule.
+ * *changed (may be NULL): how many records changed. */
+SPONGE_API int sponge_rules_apply(sponge *sp, int64_t now_us,
+				  int64_t *changed);
+
 /* The longest message kept (spool.max_record); longer ones are cut.  A
  * caller streaming a long line needs to keep only this many bytes of it. */
 SPONGE_API size_t sponge_max_record(const sponge *sp);

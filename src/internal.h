@@ -321,8 +321,28 @@ SP_HIDDEN void sp_ruleset_free(sponge *sp);
 /* sponge_rules_judge for a record on its way in: out->masked is "" unless
  * a rule reads the masked line. */
 SP_HIDDEN int sp_rules_judge_ingest(sponge *sp, const sponge_entry *e,
-				    const char *line, size_t len,
+				    const char *line, size_t len, int pid,
 				    int64_t now_us, sponge_judgement *out);
+/* A record a noise rule ignores is stored at level + SP_IGNORED (8…15):
+ * kept and sent along with the next message, but out of the counts the
+ * policy reads, the digest's attention block and its log. */
+#define SP_IGNORED 8
+/* What judgement j makes of a record at `level`: the level to store (an
+ * ignored record's + 8), *orig its level before a rule changed it (-1:
+ * unchanged), *drop when it is not to be stored. */
+static inline int sp_verdict_level(const sponge_judgement *j, int level,
+				   int *orig, bool *drop)
+{
+	*orig = -1;
+	*drop = j->verdict == SPONGE_RULE_DROP;
+	if (j->verdict == SPONGE_RULE_IGNORE)
+		return level + SP_IGNORED;
+	if (j->rule >= 0 && j->level != level) {
+		*orig = level;
+		return j->level;
+	}
+	return level;
+}
 
 struct sponge {
 	sp_ruleset *rules;      /* loaded by sponge_rules_load (ruleset.c) */

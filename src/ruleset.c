@@ -599,9 +599,10 @@ static long lowest(long a, long b)
 }
 
 /* The record as a syslog file's line, into out: the line as read, or
- * "Mmm dd hh:mm:ss HOST TAG: MESSAGE" (local time, no pid). */
+ * "Mmm dd hh:mm:ss HOST TAG[PID]: MESSAGE" (local time; no [PID] when
+ * pid is 0). */
 static bool syslog_line(spbuf *out, const sponge_entry *e, const char *line,
-			size_t len)
+			size_t len, int pid)
 {
 	sb_reset(out);
 	if (line)
@@ -614,7 +615,9 @@ static bool syslog_line(spbuf *out, const sponge_entry *e, const char *line,
 	sb_printf(out, "%.3s %2d %02d:%02d:%02d %s ", mon + 3 * (tm.tm_mon % 12),
 		  tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
 		  e->host && *e->host ? e->host : "localhost");
-	if (e->tag && *e->tag)
+	if (e->tag && *e->tag && pid > 0)
+		sb_printf(out, "%s[%d]: ", e->tag, pid);
+	else if (e->tag && *e->tag)
 		sb_printf(out, "%s: ", e->tag);
 	return sb_add(out, e->msg ? e->msg : "", e->len);
 }
@@ -686,8 +689,9 @@ static long all_matches(sp_ruleset *s, const sponge_entry *e,
 /* The verdict on e into *j; the masked first line only when a rule
  * reads it or want_masked. */
 static int judge(sponge *sp, const sponge_entry *e, const char *line,
-		 size_t len, int64_t now_us, void (*each)(void *arg, size_t i),
-		 void *arg, bool want_masked, sponge_judgement *out)
+		 size_t len, int pid, int64_t now_us,
+		 void (*each)(void *arg, size_t i), void *arg, bool want_masked,
+		 sponge_judgement *out)
 {
 	sponge_judgement j = {SPONGE_RULE_NONE, e->level, -1, ""};
 	sp_ruleset *s = sp->rules;
@@ -700,7 +704,7 @@ static int judge(sponge *sp, const sponge_entry *e, const char *line,
 			return sp_fail(sp, SPONGE_ENOMEM, "out of memory");
 	}
 	if (s && (s->syslog || s->nposix) &&
-	    !syslog_line(&s->rendered, e, line, len))
+	    !syslog_line(&s->rendered, e, line, len, pid))
 		return sp_fail(sp, SPONGE_ENOMEM, "out of memory");
 	j.masked = masked->data ? masked->data : "";
 	if (s)
@@ -719,9 +723,10 @@ static int judge(sponge *sp, const sponge_entry *e, const char *line,
 }
 
 int sp_rules_judge_ingest(sponge *sp, const sponge_entry *e, const char *line,
-			  size_t len, int64_t now_us, sponge_judgement *out)
+			  size_t len, int pid, int64_t now_us,
+			  sponge_judgement *out)
 {
-	return judge(sp, e, line, len, now_us, NULL, NULL, false, out);
+	return judge(sp, e, line, len, pid, now_us, NULL, NULL, false, out);
 }
 
 int sponge_rules_judge_all_sized(sponge *sp, const sponge_entry *e,
@@ -734,7 +739,7 @@ int sponge_rules_judge_all_sized(sponge *sp, const sponge_entry *e,
 	    (!line && len))
 		return SPONGE_EINVAL;
 	sponge_judgement j;
-	int rc = judge(sp, e, line, len, now_us, each, arg, true, &j);
+	int rc = judge(sp, e, line, len, 0, now_us, each, arg, true, &j);
 	if (rc == SPONGE_OK)
 		memcpy(out, &j, size < sizeof j ? size : sizeof j);
 	return rc;

@@ -257,20 +257,14 @@ static void judge(sponge *sp, const sponge_entry *e, verdict *v)
 	clock_gettime(CLOCK_REALTIME_COARSE, &ts);
 	sponge_judgement j;
 	if (sp_rules_judge_ingest(sp, e, parsed ? sp->parsed_line : NULL,
-				  parsed ? sp->parsed_len : 0,
+				  parsed ? sp->parsed_len : 0, v->pid,
 				  (int64_t)ts.tv_sec * 1000000, &j) != SPONGE_OK ||
 	    j.rule < 0 || (size_t)j.rule >= sp->nhits)
 		return;
 	sp->hits[j.rule].n++;
 	sp->hits_pending = true;
 	v->rule = (int)j.rule;
-	v->drop = j.verdict == SPONGE_RULE_DROP;
-	if (j.verdict == SPONGE_RULE_IGNORE)
-		v->level = e->level + SP_IGNORED;
-	else if (j.level != e->level) {
-		v->orig_level = e->level;
-		v->level = j.level;
-	}
+	v->level = sp_verdict_level(&j, e->level, &v->orig_level, &v->drop);
 }
 
 static int enqueue(sponge *sp, int64_t t, int64_t received, const verdict *v,

@@ -92,10 +92,6 @@ SP_HIDDEN int sp_store_record_failure(sponge *sp, const struct sp_batch *b,
 	"max(value, coalesce(excluded.value, 0))"
 
 /* ---- counts and caps (store_counts.c) ---- */
-/* A record a noise rule ignores is stored at level + SP_IGNORED (8…15):
- * kept and sent along with the next message, but out of the counts the
- * policy reads, the digest's attention block and its log. */
-#define SP_IGNORED 8
 /* counts.k: 0..7 pending records per level, 8 sent records kept, 9..16
  * pending ignored records per level */
 #define SP_COUNTS 17
@@ -137,6 +133,8 @@ SP_HIDDEN int sp_dropped(sponge *sp, int64_t out[8]);
 /* Write the handle's rule hits (sp->hits) into rule_hits (per rule and
  * hour) and drops into rule_dropped, inside the caller's transaction. */
 SP_HIDDEN int sp_store_hits(sponge *sp, int64_t now);
+/* n more records rule dropped, for the next message to report. */
+SP_HIDDEN int sp_store_rule_dropped(sponge *sp, const char *rule, int64_t n);
 /* Each rule's drops not yet reported by a message: each(arg, name, n). */
 SP_HIDDEN int sp_store_rule_drops(sponge *sp,
 				  void (*each)(void *, const char *, int64_t),
@@ -148,6 +146,25 @@ SP_HIDDEN int sp_store_unreport_rule_drops(sponge *sp, const char *rule,
 /* The id of the rule named name in rule_names (made when new), inside
  * the caller's write transaction. */
 SP_HIDDEN int sp_store_rule_id(sponge *sp, const char *name, int64_t *id);
+/* One pending record judged again (rules apply). */
+typedef struct sp_rejudge_row {
+	sponge_entry e;   /* at its original level */
+	int pid;
+} sp_rejudge_row;
+/* What the rules make of it now: the level to store, the rule (an index
+ * into sp->hits, -1 none), the original level (-1), or drop. */
+typedef struct sp_rejudged {
+	int stored, rule, orig_level;
+	bool drop;
+} sp_rejudged;
+typedef void (*sp_rejudge_fn)(void *arg, const sp_rejudge_row *r,
+			      sp_rejudged *out);
+/* Judge the next SP_PIECE_ROWS pending records after id *after by fn and
+ * store what changed (drops removed, counted in rule_dropped), in one
+ * transaction; *after moves on; *changed adds the records changed;
+ * *more: records remain. */
+SP_HIDDEN int sp_store_rejudge(sponge *sp, int64_t *after, sp_rejudge_fn fn,
+			       void *arg, int64_t *changed, bool *more);
 /* Forget rule_hits older than 31 days, inside the caller's transaction. */
 SP_HIDDEN int sp_store_forget_hits(sponge *sp, int64_t now);
 

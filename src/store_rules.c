@@ -1,6 +1,8 @@
 /* store_rules.c - what the noise rules did: each rule's matches per hour
  * (rule_hits, for rules stats) and the records rules dropped that no
  * message has reported yet (rule_dropped). */
+#include <string.h>
+
 #include <sqlite3.h>
 
 #include "store.h"
@@ -39,11 +41,17 @@ int sp_store_hits(sponge *sp, int64_t now)
 				"VALUES(?1, ?2, ?3, ?4) ON CONFLICT DO UPDATE "
 				"SET n = n + excluded.n", h, hour);
 		if (rc == SPONGE_OK && h->verdict == SPONGE_RULE_DROP)
-			rc = upsert(sp, "INSERT INTO rule_dropped(rule, n) "
-					"VALUES(?1, ?2) ON CONFLICT DO UPDATE "
-					"SET n = n + excluded.n", h, hour);
+			rc = sp_store_rule_dropped(sp, h->name, h->n);
 	}
 	return rc;
+}
+
+int sp_store_rule_dropped(sponge *sp, const char *rule, int64_t n)
+{
+	sp_rule_hit h = {rule, SPONGE_RULE_DROP, n};
+	return upsert(sp, "INSERT INTO rule_dropped(rule, n) VALUES(?1, ?2) "
+			  "ON CONFLICT DO UPDATE SET n = n + excluded.n",
+		      &h, 0);
 }
 
 int sp_store_rule_drops(sponge *sp,
@@ -114,4 +122,41 @@ int sp_store_rule_id(sponge *sp, const char *name, int64_t *id)
 	sqlite3_finalize(st);
 	return r == SQLITE_OK ? SPONGE_OK
 			      : sp_dberr(sp, r, "naming a rule");
+}
+
+int sponge_rule_stats(sponge *sp, int64_t now_us,
+		      void (*each)(void *arg, const sponge_rule_stat *s),
+		      void *arg)
+{
+	SP_GUARD;
+	if (!sp_usable(sp) || !each)
+		return SPONGE_EINVAL;
+	sqlite3_stmt *st;
+	int r = sqlite3_prepare_v2(
+		sp->db,
+		"SELECT rule, verdict, total(n) FILTER (WHERE hour >= ?1), "
+		"total(n) FILTER (WHERE hour >= ?2), total(n), max(hour) FROM "
+		"rule_hits WHERE hour >= ?3 GROUP BY rule, verdict ORDER BY 5 "
+		"DESC, rule",
+		-1, &st, NULL);
+	if (r != SQLITE_OK)
+		return sp_dberr(sp, r, "reading rule matches");
+	int64_t hour = now_us / 3600000000LL;
+	sqlite3_bind_int64(st, 1, hour - 23);
+	sqlite3_bind_int64(st, 2, hour - 7 * 24 + 1);
+	sqlite3_bind_int64(st, 3, hour - 30 * 24 + 1);
+	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+		sponge_rule_stat s = {
+			(const char *)sqlite3_column_text(st, 0),
+			sqlite3_column_int(st, 1),
+			(int64_t)sqlite3_column_double(st, 2),
+			(int64_t)sqlite3_column_double(st, 3),
+			(int64_t)sqlite3_column_double(st, 4),
+			sqlite3_column_int64(st, 5) * 3600000000LL};
+		if (s.rule)
+			each(arg, &s);
+	}
+	sqlite3_finalize(st);
+	return r == SQLITE_DONE ? SPONGE_OK
+				: sp_dberr(sp, r, "reading rule matches");
 }

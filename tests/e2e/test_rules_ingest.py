@@ -172,6 +172,54 @@ class RulesAtIngestTest(SpoolTest):
                          ["Connection closed by 10.0.0.7 port 40000",
                           "Connection closed by 10.0.0.8 port 40001"])
 
+    def test_rules_apply_judges_pending_records_again(self):
+        self.add_log()
+        self.write_rules(
+            'ignore tag=sshd "Accepted publickey for * from # port # ssh#" '
+            'name=ssh-ok\n'
+            'drop tag=kernel /disk sda/ name=no-sda\n'
+            'level tag=rsync /vanished/ to=warning name=rsync-vanished\n'
+            'ignore tag=cron "(root) CMD (*)" name=cron-cmd\n')
+        p = self.run_ls("rules", "apply")
+        self.assertEqual(p.stdout, b"rules apply: 5 pending records "
+                                   b"judged anew\n")
+        counted = self.records()
+        # the closed connections count again; rsync from its original err
+        self.assertEqual([(r["tag"], r["level"]) for r in counted],
+                         [("sshd", "err"), ("rsync", "warning"),
+                          ("sshd", "err")])
+        self.assertEqual(counted[1]["original_level"], "err")
+        self.assertEqual(sorted(r["rule"] for r in self.records("--ignored")),
+                         ["cron-cmd", "ssh-ok", "ssh-ok"])
+        st = json.loads(self.run_ls("status", "--json").stdout)
+        self.assertEqual((st["pending"], st["ignored"]["err"]), (3, 3))
+        # the record dropped now is counted for the next message
+        self.assertEqual(self.run_ls("flush").returncode, 0)
+        body = self.mails()[0].get_body(("plain",)).get_content()
+        self.assertIn("Ignored by rules: 3 (ssh-ok 2, cron-cmd 1); dropped 3 "
+                      "(healthz 2, no-sda 1)", body)
+        self.assertEqual(self.db("SELECT count(*) FROM records"), [(0,)])
+        # nothing changes the second time
+        self.add_log()
+        self.assertEqual(self.run_ls("rules", "apply").stdout,
+                         b"rules apply: 0 pending records judged anew\n")
+
+    def test_rules_stats(self):
+        self.write_rules(RULES + 'ignore "never # matches" name=idle\n')
+        self.add_log()
+        rows = [json.loads(l) for l in self.run_ls(
+            "rules", "stats", "--json").stdout.splitlines()]
+        by = {r["rule"]: r for r in rows}
+        self.assertEqual([r["rule"] for r in rows],
+                         ["ssh-ok", "ssh-closed", "healthz",
+                          "rsync-vanished", "idle"])
+        self.assertEqual((by["healthz"]["verdict"], by["healthz"]["day"],
+                          by["healthz"]["month"]), ("drop", 2, 2))
+        self.assertEqual(by["idle"]["month"], 0)
+        self.write_rules(RULES.splitlines(True)[0])
+        text = self.run_ls("rules", "stats").stdout.decode()
+        self.assertIn("healthz  (no longer loaded)", text)
+
     def test_an_older_spool_is_migrated(self):
         self.add(b"before\n")
         # make it the schema before the rules (version 5)

@@ -14,8 +14,8 @@ LAYERS='
 0 buf error host utf8 level timeutil tzif zone guard command
 1 mime match rules
 2 config
-3 store_error store store_counts store_rules store_batch store_query
-4 spool spool_path formats ruleset
+3 store_error store store_counts store_rules store_rejudge store_batch store_query
+4 spool spool_path formats ruleset rules_apply
 5 policy
 6 plan digest
 7 compose
