@@ -358,6 +358,8 @@ static bool list_json(const sponge_record *r, const char *tb)
 		json_object_set_new(o, "rule", json_string(r->rule));
 	if (r->ignored)
 		json_object_set_new(o, "ignored", json_true());
+	if (r->escalated)
+		json_object_set_new(o, "escalated", json_true());
 	if (r->orig_level >= 0)
 		json_object_set_new(o, "original_level", json_string(
 				sponge_level_name(r->orig_level)));
@@ -381,7 +383,9 @@ static bool list_text(const sponge_record *r, const char *tb)
 	}
 	if (ok && r->sent_in)
 		ok = printf("  [sent in #%lld]", (long long)r->sent_in) >= 0;
-	if (ok && r->rule && r->orig_level >= 0)
+	if (ok && r->rule && r->escalated)
+		ok = printf("  [ESCALATING: %s past unless=]", r->rule) >= 0;
+	else if (ok && r->rule && r->orig_level >= 0)
 		ok = printf("  [%s, was %s]", r->rule,
 			    sponge_level_name(r->orig_level)) >= 0;
 	else if (ok && r->rule)

@@ -436,6 +436,8 @@ typedef struct sponge_record {
 				the next message, counted, not listed) */
 	const char *rule;    /* the rule that judged it (its name), or NULL */
 	int orig_level;      /* its level before a rule changed it, or -1 */
+	int escalated;       /* 1: its ignore or drop rule had matched its
+				unless=N times in the window, so it counts */
 } sponge_record;
 
 /* Filters; zero-initialise and set what you need ({0} = everything). */

@@ -47,6 +47,7 @@ typedef struct kind {
 	uint64_t key, exact;   /* masked key; exact hash of the first */
 	bool varies;           /* not all its records say the same */
 	bool hosts;            /* on more than one host */
+	bool escalating;       /* some record passed its rule's unless= */
 	int level;
 	int64_t count, first, last;
 	char tag[48];
@@ -214,6 +215,7 @@ static void count_kind(sp_digest *d, const sponge_record *r, uint64_t exact)
 								  r->message, n,
 								  false));
 			x->hosts |= strcmp(x->host, r->host) != 0;
+			x->escalating |= r->escalated != 0;
 			return;
 		}
 		if (d->nkinds >= KINDS_MAX)
@@ -226,6 +228,7 @@ static void count_kind(sp_digest *d, const sponge_record *r, uint64_t exact)
 				 : sp_fold_hash(r->level, r->tag, r->message, n,
 						false);
 		x->level = r->level;
+		x->escalating = r->escalated != 0;
 		x->count = 1;
 		x->first = x->last = r->time_us;
 		copy_cut(x->tag, sizeof x->tag, r->tag, strlen(r->tag));
@@ -496,6 +499,8 @@ static void kind_line(sp_composer *c, const kind *k, int cw, int64_t end)
 	sb_printf(o, "  %-*s %s ", cw + 2 /* "×" is 2 bytes */, cnt,
 		  sp_level_column(k->level));
 	tag_column(c, o, k->tag);
+	if (k->escalating)
+		sb_adds(o, "ESCALATING ");
 	if (k->varies) {
 		sp_mask(o, k->text, strlen(k->text));
 	} else {
@@ -661,6 +666,61 @@ static void rules_line(sp_composer *c)
 	sp_body_line(c, o->data, o->len);
 }
 
+/* "ESCALATING: 250 records counted again, their rules past unless=
+ * (ssh-fail 250)" */
+static void escalating_line(sp_composer *c)
+{
+	const sp_tally *n = &c->b->n;
+	int64_t k = 0;
+	for (int i = 0; i < n->nrule_escalated; i++)
+		k += n->rule_escalated[i].n;
+	if (!k)
+		return;
+	spbuf *o = &c->line;
+	sb_reset(o);
+	sb_printf(o, "ESCALATING: %lld record%s counted again, %s rule%s past "
+		     "unless=", (long long)k, k == 1 ? "" : "s",
+		  n->nrule_escalated == 1 ? "its" : "their",
+		  n->nrule_escalated == 1 ? "" : "s");
+	rule_names(o, n->rule_escalated, n->nrule_escalated, 0);
+	sp_body_line(c, o->data, o->len);
+}
+
+/* The rules of n that expire (past: expired) by `now`, as
+ * "a on 2026-12-10, b on 2026-12-11" after head; false: none. */
+static bool expiry_list(spbuf *o, const sp_tally *n, int64_t now, bool past,
+			const char *head)
+{
+	bool any = false;
+	for (int i = 0; i < n->nexpiring; i++) {
+		const sp_rule_count *e = &n->expiring[i];
+		if ((e->n <= now) != past)
+			continue;
+		char t[32];
+		sponge_format_time(e->n, t);
+		sb_printf(o, "%s%s on %.10s", any ? ", " : head, e->name, t);
+		any = true;
+	}
+	return any;
+}
+
+/* "Rules expiring: ssh-ok on 2026-12-10; expired: old on 2026-12-01
+ * (no longer applies)": until= within a week, before or after */
+static void expiry_line(sp_composer *c)
+{
+	const sp_tally *n = &c->b->n;
+	if (!n->nexpiring)
+		return;
+	spbuf *o = &c->line;
+	sb_reset(o);
+	int64_t now = c->b->env.date_us;
+	bool coming = expiry_list(o, n, now, false, "Rules expiring: ");
+	if (expiry_list(o, n, now, true, coming ? "; expired: "
+						: "Rules expired: "))
+		sb_adds(o, " (no longer applied)");
+	sp_body_line(c, o->data, o->len);
+}
+
 /* The counts: span, levels, tags, hosts, folding, drops, the wait. */
 static void counts(sp_composer *c)
 {
@@ -685,6 +745,8 @@ static void counts(sp_composer *c)
 			       c->sp->cfg.fold == SP_FOLD_MASKED ? "masked"
 								 : "exact");
 	rules_line(c);
+	escalating_line(c);
+	expiry_line(c);
 	int64_t dropped = 0;
 	for (int l = 0; l < 8; l++)
 		dropped += n->dropped[l];

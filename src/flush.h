@@ -57,6 +57,13 @@ typedef struct sp_tally {
 	int nrule_ignored;
 	sp_rule_count rule_drops[SP_RULE_SLOTS];
 	int nrule_drops;
+	/* records counted because their rule passed its unless=, by rule */
+	sp_rule_count rule_escalated[SP_RULE_SLOTS];
+	int nrule_escalated;
+	/* rules whose until= is within a week, before or after (n: the
+	 * time, in microseconds) */
+	sp_rule_count expiring[8];
+	int nexpiring;
 	/* the first record of the most severe level (the summary's) */
 	int64_t top_time;
 	char top_tag[72];

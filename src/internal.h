@@ -305,6 +305,7 @@ typedef struct sp_queued {
 	int rule;       /* the rule that judged it (index), or -1 */
 	int orig_level; /* its level before a rule changed it, or -1 */
 	int pid;        /* the pid its syslog line named, or 0 */
+	bool escalated; /* its rule's unless= threshold was passed */
 } sp_queued;
 
 /* How often a loaded rule matched since the handle last wrote (the store
@@ -313,6 +314,11 @@ typedef struct sp_rule_hit {
 	const char *name; /* owned by the ruleset */
 	int verdict;      /* a sponge_rule_verb */
 	int64_t n;
+	/* unless=N/WINDOW (N 0: none): matches in the window are what the
+	 * spool counted when last asked (base, at base_at), what this handle
+	 * wrote since (since_base), and n */
+	int64_t unless_n, unless_us;
+	int64_t base, since_base, base_at;
 } sp_rule_hit;
 
 /* The rules a handle applies (ruleset.c); freed with the handle. */
@@ -323,6 +329,11 @@ SP_HIDDEN void sp_ruleset_free(sponge *sp);
 SP_HIDDEN int sp_rules_judge_ingest(sponge *sp, const sponge_entry *e,
 				    const char *line, size_t len, int pid,
 				    int64_t now_us, sponge_judgement *out);
+/* The rules of [rules] path whose until= falls within `window` of now,
+ * before or after, to each(arg, name, until): read, not compiled. */
+SP_HIDDEN int sp_rules_expiring(sponge *sp, int64_t now, int64_t window,
+				void (*each)(void *, const char *, int64_t),
+				void *arg);
 /* A record a noise rule ignores is stored at level + SP_IGNORED (8…15):
  * kept and sent along with the next message, but out of the counts the
  * policy reads, the digest's attention block and its log. */

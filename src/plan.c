@@ -230,6 +230,9 @@ static bool add_row(void *arg, const sp_scan_row *r)
 		add_ignored(n, r);
 		return true;
 	}
+	if (r->escalated)
+		count_rule(n->rule_escalated, &n->nrule_escalated,
+			   r->rule ? r->rule : "?", 1);
 	if (!n->count++) {
 		n->first_id = r->id;
 		n->t_first = n->t_last = r->time_us;
@@ -254,7 +257,7 @@ static bool add_row(void *arg, const sp_scan_row *r)
 		sponge_record rec = {r->id,	    r->time_us, r->level,
 				     r->tag,	    r->host,	r->message,
 				     r->message_len, 0,	 0,
-				     r->rule,	    -1};
+				     r->rule,	    -1, r->escalated};
 		ls->each(ls->arg, &rec);
 	}
 	n->msg_bytes += r->bytes;
@@ -386,6 +389,17 @@ static void add_rule_drop(void *arg, const char *rule, int64_t k)
 	count_rule(n->rule_drops, &n->nrule_drops, rule ? rule : "?", k);
 }
 
+/* A rule that expires within a week, or did in the last one. */
+static void add_expiring(void *arg, const char *rule, int64_t until)
+{
+	sp_tally *n = arg;
+	if (n->nexpiring < (int)(sizeof n->expiring / sizeof n->expiring[0])) {
+		sp_rule_count *e = &n->expiring[n->nexpiring++];
+		snprintf(e->name, sizeof e->name, "%s", rule);
+		e->n = until;
+	}
+}
+
 static int tally(sponge *sp, int64_t max_id, int level_cap,
 		 uint64_t byte_limit, sp_tally *n, sp_record_fn each,
 		 void *arg)
@@ -404,6 +418,9 @@ static int tally(sponge *sp, int64_t max_id, int level_cap,
 		rc = sp_dropped(sp, n->dropped);
 	if (rc == SPONGE_OK)
 		rc = sp_store_rule_drops(sp, add_rule_drop, n);
+	if (rc == SPONGE_OK) /* rules that do not read name nothing here */
+		sp_rules_expiring(sp, sponge_now(), 7 * 86400 * 1000000LL,
+				  add_expiring, n);
 	if (rc == SPONGE_OK)
 		rc = count_waiting(sp, n);
 	if (rc == SPONGE_OK && n->count && !n->partial &&

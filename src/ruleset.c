@@ -159,6 +159,25 @@ static int read_dir(sponge *sp, sp_ruleset *s, const char *dir, bool logcheck)
 	return rc;
 }
 
+int sp_rules_expiring(sponge *sp, int64_t now, int64_t window,
+		      void (*each)(void *, const char *, int64_t), void *arg)
+{
+	char dir[4096];
+	if (!rules_dir(sp, dir, sizeof dir))
+		return SPONGE_OK;
+	sp_ruleset s;
+	memset(&s, 0, sizeof s);
+	int rc = read_dir(sp, &s, dir, false);
+	for (size_t i = 0; rc == SPONGE_OK && i < s.rules.n; i++) {
+		const sp_rule *r = &s.rules.r[i];
+		if (r->until_us && r->until_us > now - window &&
+		    r->until_us <= now + window)
+			each(arg, r->name ? r->name : r->where, r->until_us);
+	}
+	sp_rules_free(&s.rules);
+	return rc;
+}
+
 /* ---- the compiled databases, cached --------------------------------- */
 
 /* $XDG_CACHE_HOME/logsponge (or ~/.cache/logsponge), made 0700 when
@@ -461,10 +480,11 @@ static int make_hits(sponge *sp, sp_ruleset *s)
 	sp_rule_hit *h = n ? sp_malloc(n * sizeof *h) : NULL;
 	if (n && !h)
 		return sp_fail(sp, SPONGE_ENOMEM, "out of memory");
-	for (size_t i = 0; i < n; i++)
-		h[i] = (sp_rule_hit){s->rules.r[i].name ? s->rules.r[i].name
-							: s->rules.r[i].where,
-				     s->rules.r[i].verb + 1, 0};
+	for (size_t i = 0; i < n; i++) {
+		const sp_rule *r = &s->rules.r[i];
+		h[i] = (sp_rule_hit){r->name ? r->name : r->where, r->verb + 1,
+				     0, r->unless_n, r->unless_us, 0, 0, 0};
+	}
 	sp_free(sp->hits);
 	sp->hits = h;
 	sp->nhits = n;

@@ -237,14 +237,36 @@ typedef struct verdict {
 	int orig_level; /* or -1 */
 	int pid;        /* or 0 */
 	bool drop;
+	bool escalated; /* past its rule's unless=: counted after all */
 } verdict;
+
+/* The spool's count of rule h's matches in its unless= window is read
+ * again after this long (it is counted by the hour). */
+#define UNLESS_REREAD_US (60 * 1000000LL)
+
+/* Has rule h matched its unless=N times within its window already? */
+static bool past_unless(sponge *sp, sp_rule_hit *h, int64_t now)
+{
+	if (!h->unless_n)
+		return false;
+	if (sp->db && (!h->base_at || now - h->base_at >= UNLESS_REREAD_US)) {
+		int64_t base = 0;
+		if (sp_store_rule_window(sp, h->name, now - h->unless_us,
+					 &base) == SPONGE_OK) {
+			h->base = base;
+			h->since_base = 0;
+			h->base_at = now;
+		}
+	}
+	return h->base + h->since_base + h->n >= h->unless_n;
+}
 
 /* Judge e by the noise rules (read at the first record; rules that do
  * not read judge nothing, sponge_rules_error() says why).  A line
  * sponge_parse_line() just parsed is judged as the syslog line it was. */
 static void judge(sponge *sp, const sponge_entry *e, verdict *v)
 {
-	*v = (verdict){e->level, -1, -1, 0, false};
+	*v = (verdict){e->level, -1, -1, 0, false, false};
 	if (!sp->rules_tried)
 		sponge_rules_load(sp);
 	bool parsed = sp->parsed_msg && e->msg == sp->parsed_msg;
@@ -261,10 +283,14 @@ static void judge(sponge *sp, const sponge_entry *e, verdict *v)
 				  (int64_t)ts.tv_sec * 1000000, &j) != SPONGE_OK ||
 	    j.rule < 0 || (size_t)j.rule >= sp->nhits)
 		return;
+	int64_t now = (int64_t)ts.tv_sec * 1000000;
+	v->rule = (int)j.rule;
+	v->escalated = past_unless(sp, &sp->hits[j.rule], now);
 	sp->hits[j.rule].n++;
 	sp->hits_pending = true;
-	v->rule = (int)j.rule;
-	v->level = sp_verdict_level(&j, e->level, &v->orig_level, &v->drop);
+	if (!v->escalated)
+		v->level = sp_verdict_level(&j, e->level, &v->orig_level,
+					    &v->drop);
 }
 
 static int enqueue(sponge *sp, int64_t t, int64_t received, const verdict *v,
@@ -292,7 +318,7 @@ static int enqueue(sponge *sp, int64_t t, int64_t received, const verdict *v,
 	sp->q[sp->qn++] = (sp_queued){
 		t,	   received,	      v->level, before, tlen,
 		before + tlen, hlen, before + tlen + hlen, mlen,
-		v->rule, v->orig_level, v->pid};
+		v->rule, v->orig_level, v->pid, v->escalated};
 	return SPONGE_OK;
 }
 

@@ -69,6 +69,8 @@ static const char *const migrations[] = {
 	"ALTER TABLE records ADD COLUMN rule INTEGER;" /* rule_names.id */
 	"ALTER TABLE records ADD COLUMN orig_level INTEGER;"
 	"ALTER TABLE records ADD COLUMN pid INTEGER;"
+	/* 1: its rule's unless= threshold was passed, so it counts */
+	"ALTER TABLE records ADD COLUMN escalated INTEGER;"
 	"INSERT OR IGNORE INTO counts(k) VALUES(9),(10),(11),(12),(13),(14),"
 	"(15),(16);"
 	/* a rule's name once, however many records it judged */
@@ -243,15 +245,15 @@ int sp_store_open(sponge *sp)
 		spbuf sql;
 		sb_init(&sql, 0);
 		sb_adds(&sql, r ? "INSERT INTO records(id,time,level,tag,host,"
-				  "message,received,rule,orig_level,pid) "
-				  "VALUES(?,?,?,?,?,?,?,?,?,?)"
+				  "message,received,rule,orig_level,pid,"
+				  "escalated) VALUES(?,?,?,?,?,?,?,?,?,?,?)"
 				: "INSERT INTO records(id,time,level,tag,host,"
 				  "message) VALUES(?,?,?,?,?,?)");
 		rc = sqlite3_prepare_v3(sp->db, sql.data, -1,
 					SQLITE_PREPARE_PERSISTENT, &sp->ins[r],
 					NULL);
 		for (int i = 1; i < SP_MULTI_ROWS; i++)
-			sb_adds(&sql, r ? ",(?,?,?,?,?,?,?,?,?,?)"
+			sb_adds(&sql, r ? ",(?,?,?,?,?,?,?,?,?,?,?)"
 					: ",(?,?,?,?,?,?)");
 		if (rc == SQLITE_OK)
 			rc = sql.failed ? SQLITE_NOMEM
@@ -290,7 +292,7 @@ static void bind_or_null(sqlite3_stmt *st, int k, bool has, int64_t v)
 		sqlite3_bind_null(st, k);
 }
 
-/* received, rule, orig_level, pid from parameter k on; the rule's id in
+/* received, rule, orig_level, pid, escalated from parameter k on; the rule's id in
  * rule_names is looked up (or made) once per write, in ids[] */
 static int bind_extras(sponge *sp, sqlite3_stmt *st, int k,
 		       const sp_queued *q, int64_t *ids)
@@ -306,6 +308,7 @@ static int bind_extras(sponge *sp, sqlite3_stmt *st, int k,
 	bind_or_null(st, k + 1, rule, rule ? ids[q->rule] : 0);
 	bind_or_null(st, k + 2, q->orig_level >= 0, q->orig_level);
 	bind_or_null(st, k + 3, q->pid != 0, q->pid);
+	bind_or_null(st, k + 4, q->escalated, 1);
 	return SPONGE_OK;
 }
 
@@ -319,7 +322,7 @@ static int insert_rows(sponge *sp, int n, int64_t id, const sp_queued *q,
 	for (int i = 0; i < n && !rcv; i++)
 		rcv = q[i].received_us != 0 || q[i].rule >= 0 || q[i].pid;
 	sqlite3_stmt *st = n == 1 ? sp->ins[rcv] : sp->ins_multi[rcv];
-	for (int i = 0, k = 1; i < n; i++, q++, k += rcv ? 10 : 6) {
+	for (int i = 0, k = 1; i < n; i++, q++, k += rcv ? 11 : 6) {
 		/* Only the first id of a batch is given (it may have to skip
 		 * over deleted ids); SQLite gives the rest max(id)+1 without
 		 * the uniqueness lookup an explicit id costs. */
@@ -414,8 +417,10 @@ int sp_store_write(sponge *sp, bool durable)
 	}
 	sp->qn = 0;
 	sb_reset(&sp->qdata);
-	for (size_t i = 0; sp->hits_pending && i < sp->nhits; i++)
+	for (size_t i = 0; sp->hits_pending && i < sp->nhits; i++) {
+		sp->hits[i].since_base += sp->hits[i].n;
 		sp->hits[i].n = 0;
+	}
 	sp->hits_pending = false;
 out:
 	if (durable)

@@ -56,6 +56,7 @@ typedef struct sp_scan_row {
 	int64_t bytes; /* of its message and tag */
 	int level;
 	bool ignored;        /* a noise rule ignores it */
+	bool escalated;      /* counted: its rule passed unless= */
 	const char *rule;    /* the rule that judged it, or NULL */
 	const char *tag;
 	const char *host;
@@ -143,6 +144,10 @@ SP_HIDDEN int sp_store_rule_drops(sponge *sp,
  * transaction. */
 SP_HIDDEN int sp_store_unreport_rule_drops(sponge *sp, const char *rule,
 					   int64_t n);
+/* How many times rule matched from from_us on, as rule_hits counts
+ * (by the hour: the hour from_us falls in counts whole). */
+SP_HIDDEN int sp_store_rule_window(sponge *sp, const char *rule,
+				   int64_t from_us, int64_t *n);
 /* The id of the rule named name in rule_names (made when new), inside
  * the caller's write transaction. */
 SP_HIDDEN int sp_store_rule_id(sponge *sp, const char *name, int64_t *id);

@@ -406,14 +406,16 @@ int sp_store_scan_batch(sponge *sp, int64_t max_id, int max_level,
 	int r = sqlite3_prepare_v2(sp->db,
 				   messages
 					   ? "SELECT id, time, level, tag, message, "
-					     SP_RECEIVED_SQL ", host, " RULE_NAME_SQL " FROM "
-					     "records WHERE id <= ?1 AND (level & "
-					     "7) <= ?2 AND sent IS NULL ORDER BY id"
+					     SP_RECEIVED_SQL ", host, " RULE_NAME_SQL ", "
+					     "escalated FROM records WHERE id <= ?1 "
+					     "AND (level & 7) <= ?2 AND sent IS NULL "
+					     "ORDER BY id"
 					   : "SELECT id, time, level, tag, "
 					     "length(CAST(message AS BLOB)), "
-					     SP_RECEIVED_SQL ", host, " RULE_NAME_SQL " FROM "
-					     "records WHERE id <= ?1 AND (level & "
-					     "7) <= ?2 AND sent IS NULL ORDER BY id",
+					     SP_RECEIVED_SQL ", host, " RULE_NAME_SQL ", "
+					     "escalated FROM records WHERE id <= ?1 "
+					     "AND (level & 7) <= ?2 AND sent IS NULL "
+					     "ORDER BY id",
 				   -1, &st, NULL);
 	if (r != SQLITE_OK)
 		return sp_dberr(sp, r, "reading the batch");
@@ -426,6 +428,7 @@ int sp_store_scan_batch(sponge *sp, int64_t max_id, int max_level,
 		row.level = sqlite3_column_int(st, 2) & 7;
 		row.ignored = (sqlite3_column_int(st, 2) & SP_IGNORED) != 0;
 		row.rule = (const char *)sqlite3_column_text(st, 7);
+		row.escalated = sqlite3_column_int(st, 8) != 0;
 		row.tag = (const char *)sqlite3_column_text(st, 3);
 		if (!row.tag)
 			row.tag = "";

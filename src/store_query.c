@@ -22,7 +22,7 @@ struct sponge_hiter {
 /* The columns sponge_query_next() reads. */
 #define RECORD_SELECT                                                         \
 	"SELECT id,time,level,tag,host,message,sent,(SELECT name FROM "        \
-	"rule_names WHERE rule_names.id = rule),orig_level "
+	"rule_names WHERE rule_names.id = rule),orig_level,escalated "
 
 static int prepare(sponge *sp, const char *sql, sqlite3_stmt **st,
 		   const char *what)
@@ -165,6 +165,7 @@ int sponge_query_next(sponge_iter *it, const sponge_record **rec)
 	it->rec.orig_level = sqlite3_column_type(st, 8) == SQLITE_NULL
 				     ? -1
 				     : sqlite3_column_int(st, 8);
+	it->rec.escalated = sqlite3_column_int(st, 9) != 0;
 	it->rec.tag = col_text(st, 3);
 	it->rec.host = col_text(st, 4);
 	it->rec.message = col_text(st, 5);

@@ -47,8 +47,9 @@ static int judge_piece(sponge *sp, int64_t after, sp_rejudge_fn fn,
 	int r = sqlite3_prepare_v2(
 		sp->db,
 		"SELECT id, time, level, orig_level, tag, host, message, pid, "
-		"rule, (SELECT name FROM rule_names WHERE rule_names.id = rule) "
-		"FROM records WHERE id > ?1 AND sent IS NULL ORDER BY id LIMIT ?2",
+		"rule, (SELECT name FROM rule_names WHERE rule_names.id = rule), "
+		"escalated FROM records WHERE id > ?1 AND sent IS NULL ORDER BY "
+		"id LIMIT ?2",
 		-1, &st, NULL);
 	if (r != SQLITE_OK)
 		return sp_dberr(sp, r, "judging records again");
@@ -68,7 +69,8 @@ static int judge_piece(sponge *sp, int64_t after, sp_rejudge_fn fn,
 		fn(arg, &row, &j);
 		p->last = sqlite3_column_int64(st, 0);
 		p->read++;
-		if (same(sp, st, &j))
+		/* an escalated record keeps what its rule's count said */
+		if (sqlite3_column_int(st, 10) || same(sp, st, &j))
 			continue;
 		p->c[p->n++] = (change){p->last, sp_count_key(stored, false), j};
 	}

@@ -48,7 +48,7 @@ int sp_store_hits(sponge *sp, int64_t now)
 
 int sp_store_rule_dropped(sponge *sp, const char *rule, int64_t n)
 {
-	sp_rule_hit h = {rule, SPONGE_RULE_DROP, n};
+	sp_rule_hit h = {rule, SPONGE_RULE_DROP, n, 0, 0, 0, 0, 0};
 	return upsert(sp, "INSERT INTO rule_dropped(rule, n) VALUES(?1, ?2) "
 			  "ON CONFLICT DO UPDATE SET n = n + excluded.n",
 		      &h, 0);
@@ -101,6 +101,26 @@ int sp_store_unreport_rule_drops(sponge *sp, const char *rule, int64_t n)
 	sqlite3_finalize(st);
 	return r == SQLITE_OK ? SPONGE_OK
 			      : sp_dberr(sp, r, "committing the flush");
+}
+
+int sp_store_rule_window(sponge *sp, const char *rule, int64_t from_us,
+			 int64_t *n)
+{
+	sqlite3_stmt *st;
+	int r = sqlite3_prepare_v2(sp->db, "SELECT total(n) FROM rule_hits "
+					   "WHERE rule = ?1 AND hour >= ?2",
+				   -1, &st, NULL);
+	if (r == SQLITE_OK) {
+		sqlite3_bind_text(st, 1, rule, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 2, from_us / 3600000000LL);
+		if ((r = sqlite3_step(st)) == SQLITE_ROW) {
+			*n = (int64_t)sqlite3_column_double(st, 0);
+			r = SQLITE_OK;
+		}
+	}
+	sqlite3_finalize(st);
+	return r == SQLITE_OK ? SPONGE_OK
+			      : sp_dberr(sp, r, "counting rule matches");
 }
 
 int sp_store_rule_id(sponge *sp, const char *name, int64_t *id)

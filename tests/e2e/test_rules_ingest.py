@@ -7,6 +7,7 @@ import mailbox
 import os
 import re
 import sqlite3
+import time
 import unittest
 
 from common import SpoolTest
@@ -204,6 +205,46 @@ class RulesAtIngestTest(SpoolTest):
         self.assertEqual(self.run_ls("rules", "apply").stdout,
                          b"rules apply: 0 pending records judged anew\n")
 
+    def test_the_mail_names_rules_that_expire_or_did(self):
+        day = 86400
+        soon = time.strftime("%Y-%m-%d", time.gmtime(time.time() + 3 * day))
+        gone = time.strftime("%Y-%m-%d", time.gmtime(time.time() - 2 * day))
+        far = time.strftime("%Y-%m-%d", time.gmtime(time.time() + 30 * day))
+        self.write_rules(RULES +
+                         'ignore tag=cron "*" name=cron-soon until=%s\n'
+                         'ignore tag=ntp "*" name=ntp-gone until=%s\n'
+                         'ignore tag=x "*" name=later until=%s\n'
+                         % (soon, gone, far))
+        self.add_log()
+        self.assertEqual(self.run_ls("flush").returncode, 0)
+        body = self.mails()[0].get_body(("plain",)).get_content()
+        self.assertIn("Rules expiring: cron-soon on %s; expired: ntp-gone "
+                      "on %s (no longer applied)" % (soon, gone), body)
+        self.assertNotIn("later", body)
+        # the cron line was ignored by the rule that still applies
+        self.assertIn("cron-soon 1", body)
+
+    def test_unless_counts_records_again_past_n_in_the_window(self):
+        self.write_rules('ignore tag=sshd "Failed password for * from # '
+                         'port # ssh#" name=ssh-fail unless=3/1h\n')
+        fail = ("Dec  6 10:00:0%d web1 sshd[5%d]: Failed password for root "
+                "from 10.0.0.%d port 4%d ssh2\n")
+        # two runs: the spool's count carries from one to the next
+        for run in (range(1, 3), range(3, 6)):
+            self.add_log("".join(fail % (i, i, i, i) for i in run).encode())
+        counted = self.records()
+        self.assertEqual([r["message"][-21:] for r in counted],
+                         ["10.0.0.4 port 44 ssh2", "10.0.0.5 port 45 ssh2"])
+        self.assertEqual([(r["rule"], r.get("escalated")) for r in counted],
+                         [("ssh-fail", True)] * 2)
+        self.assertEqual(len(self.records("--ignored")), 3)
+        self.assertEqual(self.run_ls("flush").returncode, 0)
+        body = self.mails()[0].get_body(("plain",)).get_content()
+        self.assertIn("ESCALATING: 2 records counted again, its rule past "
+                      "unless= (ssh-fail 2)", body)
+        self.assertRegex(body, r"\u00d72 err +sshd +ESCALATING Failed "
+                               r"password")
+
     def test_rules_stats(self):
         self.write_rules(RULES + 'ignore "never # matches" name=idle\n')
         self.add_log()
@@ -228,6 +269,7 @@ class RulesAtIngestTest(SpoolTest):
             "ALTER TABLE records DROP COLUMN rule;"
             "ALTER TABLE records DROP COLUMN orig_level;"
             "ALTER TABLE records DROP COLUMN pid;"
+            "ALTER TABLE records DROP COLUMN escalated;"
             "DROP TABLE rule_hits; DROP TABLE rule_dropped; DROP TABLE rule_names;"
             "DELETE FROM counts WHERE k > 8; PRAGMA user_version = 5;")
         con.close()

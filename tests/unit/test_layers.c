@@ -109,9 +109,9 @@ static void array_init(array_source *a, sponge *sp, const sponge_record *r,
 #define T0 1795000000000000LL /* 2026-11-18 */
 
 static const sponge_record recs[] = {
-	{1, T0, SPONGE_INFO, "cron", "", "backup started", 14, 0, 0, NULL, -1},
-	{2, T0 + 1000000, SPONGE_ERR, "cron", "", "disk full on /srv", 17, 0, 0, NULL, -1},
-	{3, T0 + 2000000, SPONGE_ERR, "cron", "", "disk full on /srv", 17, 0, 0, NULL, -1},
+	{1, T0, SPONGE_INFO, "cron", "", "backup started", 14, 0, 0, NULL, -1, 0},
+	{2, T0 + 1000000, SPONGE_ERR, "cron", "", "disk full on /srv", 17, 0, 0, NULL, -1, 0},
+	{3, T0 + 2000000, SPONGE_ERR, "cron", "", "disk full on /srv", 17, 0, 0, NULL, -1, 0},
 };
 
 /* A plan for recs made by hand: no store involved. */
