@@ -143,6 +143,7 @@ static bool heartbeat_summary(sp_composer *c)
 		sp_body_printf(c, "%lld record%s below the policy's triggers wait "
 			       "in the spool.",
 			    (long long)waiting, waiting == 1 ? "" : "s");
+	sp_digest_rules_heartbeat(c);
 	return !c->out.failed && !c->scratch.failed;
 }
 

@@ -666,6 +666,27 @@ static void rules_line(sp_composer *c)
 	sp_body_line(c, o->data, o->len);
 }
 
+void sp_digest_rules_heartbeat(sp_composer *c)
+{
+	const sp_tally *n = &c->b->n;
+	int64_t dropped = 0;
+	for (int i = 0; i < n->nrule_drops; i++)
+		dropped += n->rule_drops[i].n;
+	if (!n->ignored_waiting && !dropped)
+		return;
+	spbuf *o = &c->line;
+	sb_reset(o);
+	sb_printf(o, "Noise rules: %lld ignored record%s wait in the spool",
+		  (long long)n->ignored_waiting,
+		  n->ignored_waiting == 1 ? "" : "s");
+	if (dropped) {
+		sb_printf(o, "; dropped %lld", (long long)dropped);
+		rule_names(o, n->rule_drops, n->nrule_drops, 0);
+	}
+	sb_adds(o, ".");
+	sp_body_line(c, o->data, o->len);
+}
+
 /* "ESCALATING: 250 records counted again, their rules past unless=
  * (ssh-fail 250)" */
 static void escalating_line(sp_composer *c)

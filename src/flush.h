@@ -53,6 +53,7 @@ typedef struct sp_tally {
 	 * in count or the log), by rule (past SP_RULE_SLOTS rules: others);
 	 * records dropped since the last message, by rule */
 	int64_t ignored, ignored_others;
+	int64_t ignored_waiting; /* ignored records left in the spool */
 	sp_rule_count rule_ignored[SP_RULE_SLOTS];
 	int nrule_ignored;
 	sp_rule_count rule_drops[SP_RULE_SLOTS];
@@ -261,6 +262,9 @@ SP_HIDDEN int sp_digest_end(sp_composer *c);
 SP_HIDDEN void sp_digest_free(sp_composer *c);
 /* The top of the body: attention, context, why, counts, log heading. */
 SP_HIDDEN bool sp_digest_top(sp_composer *c);
+/* A heartbeat's line on the noise rules: ignored records waiting, drops
+ * since the last message (nothing when there are none). */
+SP_HIDDEN void sp_digest_rules_heartbeat(sp_composer *c);
 /* false: r repeats one already listed (skip it); else *times (and *last
  * when > 1) for its line. */
 SP_HIDDEN bool sp_digest_fold(sp_composer *c, const sponge_record *r,

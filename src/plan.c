@@ -346,10 +346,15 @@ static int count_waiting(sponge *sp, sp_tally *n)
 {
 	sponge_stats st;
 	int rc = sp_stats_get(sp, &st);
-	for (int l = 0; rc == SPONGE_OK && l < 8; l++)
+	for (int l = 0; rc == SPONGE_OK && l < 8; l++) {
 		n->waiting[l] = st.by_level[l] > n->by_level[l]
 					? st.by_level[l] - n->by_level[l]
 					: 0;
+		n->ignored_waiting += st.ignored[l];
+	}
+	n->ignored_waiting -= n->ignored;
+	if (n->ignored_waiting < 0)
+		n->ignored_waiting = 0;
 	return rc;
 }
 
@@ -408,8 +413,10 @@ static int tally(sponge *sp, int64_t max_id, int level_cap,
 	memset(n, 0, sizeof *n);
 	n->highest = 7;
 	n->level_cap = level_cap > 0 && level_cap < 8 ? level_cap : 0;
-	if (max_id <= 0) /* a heartbeat: only what waits */
-		return count_waiting(sp, n);
+	if (max_id <= 0) { /* a heartbeat: only what waits, and drops */
+		int rc = sp_store_rule_drops(sp, add_rule_drop, n);
+		return rc ? rc : count_waiting(sp, n);
+	}
 	int rc = scan_levels(sp, max_id, max_id == INT64_MAX ? byte_limit : 0,
 			     n, each, arg);
 	if (rc == SPONGE_OK && n->partial)

@@ -136,6 +136,25 @@ class RulesAtIngestTest(SpoolTest):
         self.assertIn("Ignored by rules: 2 (ssh-ok 1, ssh-closed 1)", body)
         self.assertEqual(self.db("SELECT count(*) FROM records"), [(0,)])
 
+    def test_the_heartbeat_says_what_the_rules_did(self):
+        with open(self.cfg, "a") as f:
+            f.write("[policy]\nthreshold = 10\nheartbeat = 1h\n")
+        lines = LOG.splitlines(True)
+        self.add_log(lines[0] + lines[2] + lines[3])
+        self.assertEqual(self.run_ls("flush").returncode, 0)  # watching
+        self.assertFalse(os.path.exists(self.md))
+        con = sqlite3.connect(self.spool)
+        con.execute("UPDATE meta SET value = value - 3700000000 WHERE "
+                    "key = 'watch_since'")
+        con.commit()
+        con.close()
+        self.assertEqual(self.run_ls("flush").returncode, 0)
+        [msg] = self.mails()
+        body = msg.get_body(("plain",)).get_content()
+        self.assertIn("nothing to report since", body)
+        self.assertIn("Noise rules: 2 ignored records wait in the spool; "
+                      "dropped 1 (healthz 1).", body)
+
     def test_a_broken_rules_file_keeps_every_record(self):
         self.write_rules("ignore tag=sshd \"unterminated\n", "20-bad.rules")
         p = self.add_log()
