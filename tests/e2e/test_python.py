@@ -53,6 +53,30 @@ class PythonHandlerTest(SpoolTest):
         # the record's own time, to the microsecond
         self.assertRegex(recs[0]["time"], r"\.\d{6}Z$")
 
+    def test_the_noise_rules_judge_what_the_handler_logs(self):
+        rules = os.path.join(self.dir, "rules.d")
+        os.makedirs(rules)
+        with open(os.path.join(rules, "10.rules"), "w") as f:
+            f.write('ignore tag=feeds.* "fetched # items from *" name=fetched\n'
+                    'drop /heartbeat/ name=beat\n')
+        self.env["LOGSPONGE_CONFIG"] = self.config_file(
+            "[mail]\nfrom = a@example.org\nto = b@example.org\n")
+        self.py("""
+            import logging, os, logsponge
+            log = logging.getLogger("feeds.rss")
+            log.setLevel(1)
+            log.addHandler(logsponge.SpongeHandler(spool=os.environ["SPOOL"]))
+            log.info("fetched 12 items from https://example.org/feed")
+            log.info("heartbeat")
+            log.error("feed https://example.org/feed: 503")
+            """)
+        self.assertEqual(self.messages(),
+                         ["feed https://example.org/feed: 503"])
+        self.assertEqual([(r["message"], r["rule"]) for r in
+                          self.records("--ignored")],
+                         [("fetched 12 items from https://example.org/feed",
+                           "fetched")])
+
     def test_a_traceback_is_one_record(self):
         self.py("""
             import logging, os, logsponge
