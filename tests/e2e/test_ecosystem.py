@@ -153,7 +153,9 @@ class CompletionTest(SpoolTest):
         self.assertIn("--raw", self.complete("logsponge", "flush", "--r"))
         self.assertEqual(self.complete("logsponge", "ru"), ["run", "rules"])
         self.assertEqual(self.complete("logsponge", "rules", "s"),
-                         ["suggest"])
+                         ["stats", "suggest"])
+        self.assertEqual(self.complete("logsponge", "rules", "a"),
+                         ["apply"])
         self.assertEqual(self.complete("logsponge", "rules", "test", "--ex"),
                          ["--expect"])
         self.assertEqual(self.complete("logsponge", "run", "--stderr-l"),
