@@ -67,6 +67,12 @@ static int parse_journal(sponge *sp, const char *line, size_t len,
 		tag = keep(sp, s, n);
 	if ((s = str_field(o, "_HOSTNAME", &n)))
 		host = keep(sp, s, n);
+	/* the pid a syslog line would name (logcheck's rules read it) */
+	if ((s = str_field(o, "SYSLOG_PID", &n)) ||
+	    (s = str_field(o, "_PID", &n))) {
+		long pid = strtol(s, NULL, 10);
+		sp->parsed_pid = pid > 0 && pid < 100000000 ? (int)pid : 0;
+	}
 	if ((s = str_field(o, "PRIORITY", &n)) && n == 1 && s[0] >= '0' &&
 	    s[0] <= '7')
 		e->level = s[0] - '0';
@@ -380,7 +386,8 @@ int sponge_parse_line(sponge *sp, int format, const char *line, size_t len,
 	sp->parsed_pid = 0;
 	int ok = parse(sp, format, line, len, e);
 	if (ok && (format == SPONGE_FORMAT_SYSLOG ||
-		   format == SPONGE_FORMAT_RFC3164)) {
+		   format == SPONGE_FORMAT_RFC3164 ||
+		   format == SPONGE_FORMAT_JOURNAL_JSON)) {
 		/* for the rules that read a record as a syslog file's line */
 		sp->parsed_msg = e->msg;
 		sp->parsed_line = format == SPONGE_FORMAT_SYSLOG ? line : NULL;

@@ -280,6 +280,26 @@ class RulesAtIngestTest(SpoolTest):
         text = self.run_ls("rules", "stats").stdout.decode()
         self.assertIn("healthz  (no longer loaded)", text)
 
+    def test_logcheck_rules_read_journal_entries_with_their_pid(self):
+        lc = os.path.join(self.dir, "logcheck")
+        os.makedirs(lc)
+        with open(os.path.join(lc, "sshd"), "w") as f:
+            f.write(r"^\w{3} [ :[:digit:]]{11} [._[:alnum:]-]+ "
+                    r"sshd\[[[:digit:]]+\]: Accepted publickey for [^ ]+ "
+                    r"from [.[:digit:]]+ port [[:digit:]]+ ssh2$" "\n")
+        self.write_rules("")
+        with open(self.cfg, "a") as f:
+            f.write("[rules]\nlogcheck = %s\n" % lc)
+        entry = ('{"MESSAGE": "Accepted publickey for root from 10.0.0.1 '
+                 'port 5555 ssh2", "SYSLOG_IDENTIFIER": "sshd", %s'
+                 '"_HOSTNAME": "web1", "PRIORITY": "6"}\n')
+        self.add((entry % '"_PID": "777", ' + entry % '').encode(),
+                 "--format", "journal-json")
+        # with its pid the line is logcheck's; without one it is not
+        self.assertEqual([r["rule"] for r in self.records("--ignored")],
+                         ["logcheck/sshd:1"])
+        self.assertEqual(len(self.records()), 1)
+
     def test_an_older_spool_is_migrated(self):
         self.add(b"before\n")
         # make it the schema before the rules (version 5)
