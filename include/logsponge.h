@@ -333,7 +333,9 @@ SPONGE_API int64_t sponge_rule_until(const sponge *sp, size_t i);
  * it: its level, tag, host and message), at the time now_us (a rule
  * past its until= no longer applies).  logcheck's rules read line[0..len)
  * (the record as a syslog file has it); line NULL: the record written as
- * one, "Mmm dd hh:mm:ss HOST TAG: MESSAGE", local time. */
+ * one, "Mmm dd hh:mm:ss HOST TAG: MESSAGE", local time, or, for the entry
+ * sponge_parse_line() just made, as ingest judges it (the line it parsed,
+ * or with its pid). */
 SPONGE_API int sponge_rules_judge_sized(sponge *sp, const sponge_entry *e,
 					const char *line, size_t len,
 					int64_t now_us, sponge_judgement *out,

@@ -758,8 +758,15 @@ int sponge_rules_judge_all_sized(sponge *sp, const sponge_entry *e,
 	if (!sp_alive(sp) || !e || !out || (!e->msg && e->len) ||
 	    (!line && len))
 		return SPONGE_EINVAL;
+	int pid = 0;
+	if (!line && sp->parsed_msg && e->msg == sp->parsed_msg) {
+		/* the entry sponge_parse_line() just made: as ingest has it */
+		line = sp->parsed_line;
+		len = sp->parsed_len;
+		pid = sp->parsed_pid;
+	}
 	sponge_judgement j;
-	int rc = judge(sp, e, line, len, 0, now_us, each, arg, true, &j);
+	int rc = judge(sp, e, line, len, pid, now_us, each, arg, true, &j);
 	if (rc == SPONGE_OK)
 		memcpy(out, &j, size < sizeof j ? size : sizeof j);
 	return rc;

@@ -293,8 +293,13 @@ class RulesAtIngestTest(SpoolTest):
         entry = ('{"MESSAGE": "Accepted publickey for root from 10.0.0.1 '
                  'port 5555 ssh2", "SYSLOG_IDENTIFIER": "sshd", %s'
                  '"_HOSTNAME": "web1", "PRIORITY": "6"}\n')
-        self.add((entry % '"_PID": "777", ' + entry % '').encode(),
-                 "--format", "journal-json")
+        data = (entry % '"_PID": "777", ' + entry % '').encode()
+        self.add(data, "--format", "journal-json")
+        # rules test says what ingest did
+        p = self.run_ls("rules", "test", "--format", "journal-json",
+                        "--json", input=data, spool=False)
+        self.assertEqual([json.loads(l)["verdict"] for l in
+                          p.stdout.splitlines()], ["ignore", "none"])
         # with its pid the line is logcheck's; without one it is not
         self.assertEqual([r["rule"] for r in self.records("--ignored")],
                          ["logcheck/sshd:1"])
