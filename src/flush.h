@@ -262,6 +262,9 @@ SP_HIDDEN int sp_digest_end(sp_composer *c);
 SP_HIDDEN void sp_digest_free(sp_composer *c);
 /* The top of the body: attention, context, why, counts, log heading. */
 SP_HIDDEN bool sp_digest_top(sp_composer *c);
+/* The digest's lines on the noise rules (digest_rules.c): ignored and
+ * dropped by rule, ESCALATING, expiring rules (nothing when none). */
+SP_HIDDEN void sp_digest_rules(sp_composer *c);
 /* A heartbeat's line on the noise rules: ignored records waiting, drops
  * since the last message (nothing when there are none). */
 SP_HIDDEN void sp_digest_rules_heartbeat(sp_composer *c);

@@ -177,16 +177,20 @@ class RulesAtIngestTest(SpoolTest):
         st = self.run_ls("status").stdout.decode()
         self.assertIn("pending:  3 records", st)
 
-    def test_logcheck_rules_see_the_line_with_its_pid(self):
+    def use_logcheck(self, rule):
+        """Only a logcheck rule directory (file sshd: rule)."""
         lc = os.path.join(self.dir, "logcheck")
         os.makedirs(lc)
         with open(os.path.join(lc, "sshd"), "w") as f:
             f.write(r"^\w{3} [ :[:digit:]]{11} [._[:alnum:]-]+ "
-                    r"sshd\[[[:digit:]]+\]: Connection closed by "
-                    r"[.[:digit:]]+ port [[:digit:]]+$" "\n")
+                    r"sshd\[[[:digit:]]+\]: " + rule + "\n")
         self.write_rules("")
         with open(self.cfg, "a") as f:
             f.write("[rules]\nlogcheck = %s\n" % lc)
+
+    def test_logcheck_rules_see_the_line_with_its_pid(self):
+        self.use_logcheck(r"Connection closed by [.[:digit:]]+ port "
+                          r"[[:digit:]]+$")
         self.add_log()
         self.assertEqual([r["message"] for r in self.records("--ignored")],
                          ["Connection closed by 10.0.0.7 port 40000",
@@ -281,15 +285,8 @@ class RulesAtIngestTest(SpoolTest):
         self.assertIn("healthz  (no longer loaded)", text)
 
     def test_logcheck_rules_read_journal_entries_with_their_pid(self):
-        lc = os.path.join(self.dir, "logcheck")
-        os.makedirs(lc)
-        with open(os.path.join(lc, "sshd"), "w") as f:
-            f.write(r"^\w{3} [ :[:digit:]]{11} [._[:alnum:]-]+ "
-                    r"sshd\[[[:digit:]]+\]: Accepted publickey for [^ ]+ "
-                    r"from [.[:digit:]]+ port [[:digit:]]+ ssh2$" "\n")
-        self.write_rules("")
-        with open(self.cfg, "a") as f:
-            f.write("[rules]\nlogcheck = %s\n" % lc)
+        self.use_logcheck(r"Accepted publickey for [^ ]+ from [.[:digit:]]+ "
+                          r"port [[:digit:]]+ ssh2$")
         entry = ('{"MESSAGE": "Accepted publickey for root from 10.0.0.1 '
                  'port 5555 ssh2", "SYSLOG_IDENTIFIER": "sshd", %s'
                  '"_HOSTNAME": "web1", "PRIORITY": "6"}\n')

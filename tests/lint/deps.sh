@@ -17,7 +17,7 @@ LAYERS='
 3 store_error store store_counts store_rules store_rejudge store_batch store_query
 4 spool spool_path formats ruleset rules_apply
 5 policy
-6 plan digest
+6 plan digest_rules digest
 7 compose
 8 size
 9 transport_util
