@@ -304,8 +304,9 @@ typedef struct sponge_judgement {
 	int level;            /* the record's level after the rule */
 	long rule;            /* the rule's index (sponge_rule_name), or -1 */
 	const char *masked;   /* the record's first line in the digest's
-				 masked form (fold = masked); owned by sp,
-				 valid until the next call on sp */
+				 masked form (fold = masked) when no rule
+				 matched or a rule reads that form, else "";
+				 owned by sp, valid until the next call on sp */
 } sponge_judgement;
 
 /*

@@ -717,20 +717,23 @@ static int judge(sponge *sp, const sponge_entry *e, const char *line,
 	sp_ruleset *s = sp->rules;
 	const char *msg = e->msg ? e->msg : "";
 	spbuf *masked = s ? &s->line : &sp->parsed;
+	const char *nl = memchr(msg, '\n', e->len);
+	size_t first = nl ? (size_t)(nl - msg) : e->len;
 	sb_reset(masked);
-	if (want_masked || (s && s->masked)) {
-		const char *nl = memchr(msg, '\n', e->len);
-		if (!sp_mask(masked, msg, nl ? (size_t)(nl - msg) : e->len))
-			return sp_fail(sp, SPONGE_ENOMEM, "out of memory");
-	}
-	if (s && (s->syslog || s->nposix) &&
-	    !syslog_line(&s->rendered, e, line, len, pid))
+	bool mask_now = !s || s->masked; /* else only if no rule matches */
+	if ((mask_now && !sp_mask(masked, msg, first)) ||
+	    (s && (s->syslog || s->nposix) &&
+	     !syslog_line(&s->rendered, e, line, len, pid)))
+		return sp_fail(sp, SPONGE_ENOMEM, "out of memory");
+	if (s)
+		j.rule = each ? all_matches(s, e, masked->data ? masked->data : "",
+					    masked->len, now_us, each, arg)
+			      : first_match(s, e, masked->data ? masked->data : "",
+					    masked->len, now_us);
+	if (want_masked && !mask_now && j.rule < 0 &&
+	    !sp_mask(masked, msg, first))
 		return sp_fail(sp, SPONGE_ENOMEM, "out of memory");
 	j.masked = masked->data ? masked->data : "";
-	if (s)
-		j.rule = each ? all_matches(s, e, j.masked, masked->len, now_us,
-					    each, arg)
-			      : first_match(s, e, j.masked, masked->len, now_us);
 	if (j.rule >= 0) {
 		const sp_rule *r = &s->rules.r[j.rule];
 		j.verdict = r->verb + 1;

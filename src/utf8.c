@@ -91,12 +91,19 @@ static inline bool value_may_start(const unsigned char *s, size_t i)
  * numbers, hex ids, UUIDs whose groups are letters only
  * ("deadbeef-cafe-…-0123"), IPv4 and IPv6 addresses: hex groups joined by
  * '.', ':' or '-' count as one value when the whole holds a decimal
- * digit.  A run of hex letters alone is a word ("dead beef cafe").
+ * digit.  "0x" and the hex digits after it are one value ("0xcd12"), and
+ * so is a word of eight or more hex letters ("deadbeef"); a shorter run
+ * of hex letters alone is a word ("dead beef cafe", "decade").
  */
 static size_t value_end(const unsigned char *s, size_t i, size_t n)
 {
-	size_t j = i, end = i;
+	size_t j = i, end = i, longest = 0;
 	bool digit = false;
+	if (s[i] == '0' && i + 2 < n && (s[i + 1] | 0x20) == 'x' &&
+	    V(s[i + 2], V_HEX)) { /* "0x…" */
+		j = i + 2;
+		digit = true;
+	}
 	while (j < n) {
 		size_t k = j;
 		while (k < n && V(s[k], V_HEX))
@@ -104,6 +111,7 @@ static size_t value_end(const unsigned char *s, size_t i, size_t n)
 		if (k == j)
 			break;
 		end = k;
+		longest = k - j > longest ? k - j : longest;
 		/* a separator continues the value only before another group */
 		size_t sep = k;
 		while (sep < n && sep - k < 2 && V(s[sep], V_SEP))
@@ -112,7 +120,9 @@ static size_t value_end(const unsigned char *s, size_t i, size_t n)
 			break;
 		j = sep;
 	}
-	return digit ? end : i;
+	if (digit)
+		return end;
+	return longest >= 8 && (end == n || !V(s[end], V_ALNUM)) ? end : i;
 }
 
 bool sp_mask(spbuf *out, const char *s, size_t n)

@@ -280,8 +280,13 @@ static const struct mask_case {
 	{"uuid 123e4567-e89b-12d3-a456-426614174000 done", "uuid # done"},
 	/* a UUID whose groups are letters only (masked missed them) */
 	{"req deadbeef-cafe-babe-face-0123456789ab ok", "req # ok"},
-	{"req deadbeef-cafe-babe-face-abcdefabcdef ok",
-	 "req deadbeef-cafe-babe-face-abcdefabcdef ok"}, /* no digit at all */
+	/* no digit at all, but groups of eight hex letters: an id */
+	{"req deadbeef-cafe-babe-face-abcdefabcdef ok", "req # ok"},
+	/* one address is one value, whatever its digits ("#x#", "#xd#") */
+	{"segfault at 0x7f3a9c ip 0xd7f3 sp 0xcd12", "segfault at # ip # sp #"},
+	{"at 7f3a9c00 deadbeef cafebabe0", "at # # #"},
+	{"decade defaced deadbeefy fade", "decade defaced deadbeefy fade"},
+	{"0x 0xg 0x1", "#x #xg #"},
 	{"from 10.0.0.5:5432 and 192.168.1.20", "from # and #"},
 	{"peer fe80::1ff:fe23:4567:890a port 22", "peer # port #"},
 	{"at 2026-11-21 10:00:00.5, done.", "at # #, done."},
