@@ -39,6 +39,8 @@ static const command commands[] = {
 	 "[--expect FILE] [FILE...])",
 	 "check the noise rules, count, suggest or apply them, or judge lines "
 	 "by them"},
+	{"kinds", cmd_kinds, "[--json] [--limit N] | (resolve | mute | unmute) ID...",
+	 "the kinds of record delivered messages carried; mark them"},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 

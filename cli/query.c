@@ -37,7 +37,7 @@ int finish_output(int status)
 	return status;
 }
 
-static bool parse_count(const char *opt, const char *arg, int64_t *out)
+bool parse_count(const char *opt, const char *arg, int64_t *out)
 {
 	char *end;
 	errno = 0;

@@ -377,6 +377,36 @@ SPONGE_API int sponge_rule_stats(sponge *sp, int64_t now_us,
 SPONGE_API int sponge_rules_apply(sponge *sp, int64_t now_us,
 				  int64_t *changed);
 
+/* ---- kinds ------------------------------------------------------------ */
+
+/* A kind of record (its tag and first line, values masked) as delivered
+ * messages carried it.  Strings valid during the callback. */
+typedef struct sponge_kind {
+	int64_t id;
+	const char *tag;
+	const char *sample;   /* the first one's first line */
+	const char *masked;   /* the same, values masked as # */
+	int level;            /* the most severe seen */
+	int64_t first_seen_us, last_seen_us, last_sent_us;
+	int64_t seen;         /* records, in delivered messages */
+	int64_t sent;         /* messages that carried it */
+	int state;            /* SPONGE_KIND_ACTIVE, _RESOLVED, _MUTED */
+	int64_t resolved_us;  /* when it was resolved (0: never) */
+} sponge_kind;
+
+#define SPONGE_KIND_ACTIVE 0
+#define SPONGE_KIND_RESOLVED 2 /* seen again: REGRESSED */
+#define SPONGE_KIND_MUTED 3    /* never marked NEW, BACK or REGRESSED */
+
+/* Each kind the spool remembers, most recently seen first, to each(arg,
+ * k); at most limit (0: all). */
+SPONGE_API int sponge_kinds(sponge *sp, int64_t limit,
+			    void (*each)(void *arg, const sponge_kind *k),
+			    void *arg);
+/* Set kind id's state (SPONGE_KIND_*); SPONGE_EINVAL when there is no
+ * such kind. */
+SPONGE_API int sponge_kind_set_state(sponge *sp, int64_t id, int state);
+
 /* The longest message kept (spool.max_record); longer ones are cut.  A
  * caller streaming a long line needs to keep only this many bytes of it. */
 SPONGE_API size_t sponge_max_record(const sponge *sp);

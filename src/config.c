@@ -19,6 +19,9 @@ void sp_config_defaults(sp_config *c)
 	c->busy_timeout_us = 60 * 1000000LL;
 	c->policy.threshold = 1;
 	c->policy.count_level = SPONGE_DEBUG;
+	c->max_kinds = 100000;
+	c->new_level = SPONGE_WARNING;
+	c->quiet_after_us = 30LL * 86400 * 1000000;
 	c->policy.flush_level = -1;
 	c->tls = SP_TLS_STARTTLS;
 	c->verify = 1;
@@ -477,6 +480,12 @@ static const key_def keys[] = {
 	 NULL, 0},
 	{"spool", "max_bytes", K_SIZE, F(max_bytes), 0, 65536, 0,
 	 SIZE_WHY("64k (like 100M)"), NULL, NULL, 0},
+	{"spool", "max_kinds", K_COUNT, F(max_kinds), 0, 0, 0, NULL, NULL, NULL,
+	 0},
+	{"policy", "new_level", K_LEVEL, F(new_level), true, 0, 0, NULL, NULL,
+	 NULL, 0},
+	{"policy", "quiet_after", K_DURATION, F(quiet_after_us), false, 0, 0,
+	 NULL, NULL, NULL, 0},
 	{"policy", "threshold", K_COUNT, F(policy.threshold), 0, 0, 0, NULL,
 	 NULL, NULL, 0},
 	{"policy", "count_level", K_LEVEL, F(policy.count_level), false, 0, 0,

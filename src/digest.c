@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "digest_kinds.h"
 #include "flush.h"
 
 /* ---- the survey ----------------------------------------------------- */
@@ -37,23 +38,12 @@ typedef struct fold_slot {
 	int64_t printed; /* the rewind generation that printed it */
 } fold_slot;
 
-/* A kind of problem: the records at or above count_level with the same
- * level, tag and masked first line. */
+/* A kind of problem (digest_kinds.h): the records at or above
+ * count_level with the same level, tag and masked first line. */
 #define KINDS_MAX 4096
 #define KIND_SLOTS 8192
-#define KIND_TEXT 200
 #define TOP_KINDS 20
-typedef struct kind {
-	uint64_t key, exact;   /* masked key; exact hash of the first */
-	bool varies;           /* not all its records say the same */
-	bool hosts;            /* on more than one host */
-	bool escalating;       /* some record passed its rule's unless= */
-	int level;
-	int64_t count, first, last;
-	char tag[48];
-	char host[64];
-	char text[KIND_TEXT];  /* the first one's first line, cut */
-} kind;
+typedef sp_dkind kind;
 
 /* The records before the first of the most severe, from its tag. */
 #define CONTEXT_LINES 12
@@ -228,6 +218,8 @@ static void count_kind(sp_digest *d, const sponge_record *r, uint64_t exact)
 				 : sp_fold_hash(r->level, r->tag, r->message, n,
 						false);
 		x->level = r->level;
+		/* its kind across levels: tag and masked line */
+		x->fp = sp_fold_hash(0, r->tag, r->message, n, true);
 		x->escalating = r->escalated != 0;
 		x->count = 1;
 		x->first = x->last = r->time_us;
@@ -373,7 +365,15 @@ int sp_digest_end(sp_composer *c)
 	int64_t top = n->count ? n->first_of[n->highest] : 0;
 	if (rc == SPONGE_OK && top)
 		rc = fetch(c, top, &d->top, &d->have_top);
+	if (rc == SPONGE_OK)
+		rc = sp_kinds_classify(c, d->kinds, d->nkinds);
 	return rc;
+}
+
+int sp_digest_kinds(sp_composer *c, sp_batch *b)
+{
+	return c->dg ? sp_kinds_to_batch(c->sp, c->dg->kinds, c->dg->nkinds, b)
+		     : SPONGE_OK;
 }
 
 int sp_digest_survey(sp_composer *c)
@@ -484,6 +484,10 @@ static int kind_order(const void *pa, const void *pb)
 	const kind *a = pa, *b = pb;
 	if (a->level != b->level)
 		return a->level - b->level;
+	bool na = a->mark == SP_MARK_NEW || a->mark == SP_MARK_REGRESSED;
+	bool nb = b->mark == SP_MARK_NEW || b->mark == SP_MARK_REGRESSED;
+	if (na != nb) /* what is new first, within a level */
+		return na ? -1 : 1;
 	if (a->count != b->count)
 		return a->count > b->count ? -1 : 1;
 	return a->first < b->first ? -1 : a->first > b->first;
@@ -499,6 +503,7 @@ static void kind_line(sp_composer *c, const kind *k, int cw, int64_t end)
 	sb_printf(o, "  %-*s %s ", cw + 2 /* "×" is 2 bytes */, cnt,
 		  sp_level_column(k->level));
 	tag_column(c, o, k->tag);
+	sp_kind_mark(o, k);
 	if (k->escalating)
 		sb_adds(o, "ESCALATING ");
 	if (k->varies) {
@@ -544,6 +549,7 @@ static void attention(sp_composer *c)
 			       d->nkinds - shown,
 			       d->nkinds - shown == 1 ? "" : "s",
 			       d->kinds_lost ? " (and others not counted)" : "");
+	sp_kinds_new_line(c, d->kinds, d->nkinds);
 }
 
 /* A kept record: "  03:12:07 crit    db: …", its other lines indented. */

@@ -491,6 +491,8 @@ static int tally(flush_run *f, sp_composer *comp)
 					&f->b.n, sp_digest_each, comp);
 	if (rc == SPONGE_OK && f->b.n.count && !f->b.n.partial)
 		rc = sp_digest_end(comp);
+	if (rc == SPONGE_OK && f->b.n.count && !f->b.n.partial)
+		rc = sp_digest_kinds(comp, &f->b);
 	if (rc != SPONGE_OK || !f->b.n.count || f->b.n.partial)
 		sp_digest_free(comp);
 	return rc;
@@ -508,6 +510,9 @@ static int plan(flush_run *f, sp_composer *comp, uint64_t server_max)
 	const char *why = f->res->reason;
 	snprintf(b->env.why, sizeof b->env.why, "%s",
 		 strncmp(why, "sending: ", 9) ? why : why + 9);
+	b->env.new_kind = false;
+	for (int l = 0; l <= sp->cfg.new_level && l < 8; l++)
+		b->env.new_kind |= b->new_kinds[l] > 0;
 	int rc;
 	if ((rc = sp_plan_envelope(sp, &b->n, &b->env,
 				   f->resend ? f->pinned_mid : NULL)) ||
@@ -548,7 +553,10 @@ static int deliver(flush_run *f, sp_composer *comp, sp_send_result *sr,
 		return rc;
 	rc = f->t->send(sp, f->link, comp, sr, out, arg);
 	sp_compose_stop(comp);
-	return rc;
+	/* what the message carried, as composed (a resent or capped batch
+	 * was surveyed while composing) */
+	int krc = sp_digest_kinds(comp, &f->b);
+	return rc ? rc : krc;
 }
 
 /* Accepted: note it in the journal, then remove the batch.  Else keep

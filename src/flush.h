@@ -90,6 +90,8 @@ typedef struct sp_envelope {
 	int64_t since_us;       /* heartbeat: the last message (count 0) */
 	int64_t min_interval_us;/* waited for min_interval (0: it did not) */
 	char why[256];          /* the policy's reason ("" none) */
+	bool new_kind;          /* a new or regressed kind at or above
+				   policy.new_level is in it: "NEW: " */
 } sp_envelope;
 
 /* Past the size cap the complete log goes along, gzip-compressed, and the
@@ -109,6 +111,12 @@ typedef struct sp_batch {
 	sp_tally n;
 	sp_envelope env;
 	sp_size_plan size;
+	/* the kinds its message carries (owned; the store remembers them
+	 * when it is delivered) */
+	sp_kind_seen *kinds;
+	size_t nkinds;
+	int new_kinds[8];       /* new (or regressed) kinds among them, by
+				   level */
 } sp_batch;
 
 /* ---- the plan (plan.c) ---- */
@@ -262,6 +270,9 @@ SP_HIDDEN int sp_digest_end(sp_composer *c);
 SP_HIDDEN void sp_digest_free(sp_composer *c);
 /* The top of the body: attention, context, why, counts, log heading. */
 SP_HIDDEN bool sp_digest_top(sp_composer *c);
+/* The kinds the survey found, into b (for the subject and for the store
+ * to remember once the message is delivered). */
+SP_HIDDEN int sp_digest_kinds(sp_composer *c, sp_batch *b);
 /* The digest's lines on the noise rules (digest_rules.c): ignored and
  * dropped by rule, ESCALATING, expiring rules (nothing when none). */
 SP_HIDDEN void sp_digest_rules(sp_composer *c);

@@ -142,6 +142,29 @@ SP_HIDDEN uint64_t sp_fold_hash(int level, const char *tag, const char *msg,
 
 #define SP_MAX_RCPT 64
 
+/* The masking's version (sp_mask), kept with each kind: 2 masks "0x…"
+ * and words of eight hex letters or more. */
+#define SP_MASK_VERSION 2
+
+/* A kind of record a message carries: its tag and masked first line
+ * (fp), the most severe level, how many, when (the digest's, for the
+ * store to remember once the message is delivered). */
+typedef struct sp_kind_seen {
+	uint64_t fp;
+	int level;
+	int64_t count, first, last;
+	char tag[48];
+	char sample[200];       /* the first one's first line */
+} sp_kind_seen;
+
+/* What the spool knows of a kind (kinds table). */
+enum { SP_KIND_ACTIVE = 0, SP_KIND_RESOLVED = 2, SP_KIND_MUTED = 3 };
+typedef struct sp_kind_known {
+	bool known;
+	int state;
+	int64_t last_seen, resolved;
+} sp_kind_known;
+
 typedef struct sp_config {
 	char *path;             /* file read, or NULL */
 	char *spool_path;       /* [spool] path, or NULL */
@@ -150,7 +173,10 @@ typedef struct sp_config {
 	int64_t max_records;    /* [spool] max_records, 0 none */
 	uint64_t max_bytes;     /* [spool] max_bytes, 0 none */
 	int64_t keep_sent_us;   /* [spool] keep_sent, 0: delete when sent */
+	int64_t max_kinds;      /* [spool] max_kinds */
 	sponge_policy policy;
+	int new_level;          /* [policy] new_level: NEW: in the subject */
+	int64_t quiet_after_us; /* [policy] quiet_after: BACK after this */
 	/* [mail] */
 	char *from;             /* header form, "Name <a@b>" or "a@b" */
 	char *from_addr;        /* envelope form, "a@b" */

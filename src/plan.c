@@ -55,6 +55,8 @@ static void expand_subject(sponge *sp, const sp_tally *n, sp_envelope *e,
 					  : "[logsponge] {host}: {first}";
 	spbuf o;
 	sb_init(&o, 900);
+	if (e->new_kind && n->count) /* a kind never delivered before */
+		sb_adds(&o, "NEW: ");
 	for (const char *p = tpl; *p;) {
 		const char *close = *p == '{' ? strchr(p, '}') : NULL;
 		if (!close) {
@@ -486,4 +488,7 @@ void sp_plan_free(sp_batch *b)
 		fclose(b->size.gz);
 	b->size.gz = NULL;
 	tally_free(&b->n);
+	sp_free(b->kinds);
+	b->kinds = NULL;
+	b->nkinds = 0;
 }

@@ -83,6 +83,18 @@ static const char *const migrations[] = {
 	/* records each rule dropped that no message has reported yet */
 	"CREATE TABLE rule_dropped(rule TEXT PRIMARY KEY, n INTEGER NOT NULL)"
 	" WITHOUT ROWID;",
+	/* 6 -> 7: the kinds of record delivered messages carried, so that
+	 * a message can say which are new.  fp: tag and masked first line
+	 * (mask: the masking's version); level: the most severe seen; seen:
+	 * records, sent: messages; state 0 active, 2 resolved (at
+	 * resolved), 3 muted */
+	"CREATE TABLE kinds(id INTEGER PRIMARY KEY, fp INTEGER NOT NULL "
+	"UNIQUE, tag TEXT NOT NULL, sample TEXT NOT NULL, level INTEGER NOT "
+	"NULL, first_seen INTEGER NOT NULL, last_seen INTEGER NOT NULL, "
+	"last_sent INTEGER NOT NULL, seen INTEGER NOT NULL, sent INTEGER NOT "
+	"NULL, state INTEGER NOT NULL DEFAULT 0, resolved INTEGER, mask "
+	"INTEGER NOT NULL);"
+	"CREATE INDEX kinds_last_seen ON kinds(last_seen);",
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
 

@@ -130,6 +130,15 @@ SP_HIDDEN int sp_enforce_caps(sponge *sp, int64_t prot_id);
 /* Records dropped by the caps, per level (meta dropped_0 … dropped_7). */
 SP_HIDDEN int sp_dropped(sponge *sp, int64_t out[8]);
 
+/* ---- the kinds delivered messages carried (store_kinds.c) ---- */
+/* What the spool knows of kind fp. */
+SP_HIDDEN int sp_store_kind_get(sponge *sp, uint64_t fp, sp_kind_known *k);
+/* The kinds a delivered message carried (k[0..n), at `now`), inside the
+ * caller's write transaction; then at most [spool] max_kinds are kept,
+ * the least recently seen going first. */
+SP_HIDDEN int sp_store_kinds_commit(sponge *sp, const sp_kind_seen *k,
+				    size_t n, int64_t now);
+
 /* ---- what the noise rules did (store_rules.c) ---- */
 /* Write the handle's rule hits (sp->hits) into rule_hits (per rule and
  * hour) and drops into rule_dropped, inside the caller's transaction. */

@@ -106,7 +106,7 @@ class DigestTest(SpoolTest):
         self.config()
         self.seed()
         msg, body = self.body()
-        host = msg["Subject"].split(" ")[1].rstrip(":")
+        host = msg["X-Logsponge-Host"]
         got = body.replace(host, "<host>")
         got = re.sub(r"\(\d+[smhd]( \d+[smhd])?\)", "(<span>)", got)
         path = os.path.join(ROOT, "tests", "golden", "digest.txt")
@@ -115,8 +115,9 @@ class DigestTest(SpoolTest):
                 f.write(got)
         with open(path) as f:
             self.assertEqual(got, f.read())
+        # a first message: every kind is new
         self.assertEqual(msg["Subject"].replace(host, "<host>"),
-                         "[logsponge] <host>: 9 records, highest err: "
+                         "NEW: [logsponge] <host>: 9 records, highest err: "
                          "connection refused")
 
 
@@ -360,7 +361,7 @@ class HeadersTest(DigestTest):
                 "and a long tail of words to pass seventy-eight octets")
         head, msg = self.message(subj)
         self.assertNotIn(b"=?", head)
-        self.assertIn(b"Subject: [logsponge] ", head)
+        self.assertIn(b"Subject: NEW: [logsponge] ", head)
         self.assertFolded(head)
         self.assertTrue(msg["Subject"].endswith("seventy-eight octets"))
 
@@ -369,10 +370,10 @@ class HeadersTest(DigestTest):
                 " \U0001F419 fin")
         head, msg = self.message("[logsponge] {first}",
                                  (text + "\n").encode())
-        self.assertIn(b"Subject: [logsponge] =?UTF-8?", head)
+        self.assertIn(b"Subject: NEW: [logsponge] =?UTF-8?", head)
         self.assertFolded(head)
         first = text[:60].rstrip() if len(text) > 60 else text
-        self.assertTrue(msg["Subject"].startswith("[logsponge] " +
+        self.assertTrue(msg["Subject"].startswith("NEW: [logsponge] " +
                                                   first[:40]),
                         msg["Subject"])
         # no encoded word ends in base64 padding but the last
@@ -627,7 +628,7 @@ class HtmlTest(DigestTest):
                       digest_log(body))
         got = timeless(h.replace("\r\n", "\n"))
         got = re.sub(r"\(\d+[smhd]( \d+[smhd])?\)", "(<span>)", got)
-        host = msg["Subject"].split(" ")[1].rstrip(":")
+        host = msg["X-Logsponge-Host"]
         got = got.replace(host, "<host>")
         path = os.path.join(ROOT, "tests", "golden", "digest.html")
         if os.environ.get("LOGSPONGE_UPDATE_GOLDEN"):
@@ -761,12 +762,13 @@ class AttentionTest(SpoolTest):
         kinds = [l for l in head.split("most severe first:\n", 1)[1]
                  .split("\n\n", 1)[0].splitlines()]
         self.assertEqual(kinds, [
-            "  \u00d71 crit    db  could not extend file: No space left  "
+            "  \u00d71 crit    db  NEW could not extend file: No space left  "
             "at 11:00:00",
-            "  \u00d72 err     api upstream timeout after #ms  "
+            "  \u00d72 err     api NEW upstream timeout after #ms  "
             "10:30:00\u201310:30:01",
-            "  \u00d72 warning db  pool at #/# connections  "
-            "10:59:58\u201310:59:59"])
+            "  \u00d72 warning db  NEW pool at #/# connections  "
+            "10:59:58\u201310:59:59",
+            "New kinds: 3 (1 crit, 1 err, 1 warning)"])
         # the first crit, after what its tag logged before it
         self.assertIn("The first crit, after what db logged before it:\n"
                       "  10:59:58 warning db: pool at 61/64 connections\n"
@@ -783,9 +785,10 @@ class AttentionTest(SpoolTest):
                  "--format", "rfc5424")
         body = self.text()
         kinds = body.split("most severe first:\n", 1)[1].split("\n\n")[0]
-        self.assertEqual(len(kinds.splitlines()), 21)
-        self.assertTrue(kinds.splitlines()[-1].startswith(
+        self.assertEqual(len(kinds.splitlines()), 22)
+        self.assertTrue(kinds.splitlines()[-2].startswith(
             "  and 5 more kinds"), kinds)
+        self.assertEqual(kinds.splitlines()[-1], "New kinds: 25 (25 err)")
         self.assertIn("Needs attention: 25 kinds of record at warning", body)
 
     def test_times_in_the_configured_zone_with_day_headings(self):
@@ -837,9 +840,10 @@ class AttentionTest(SpoolTest):
             ["Host " + here, "Host web2", "Host web3"])
         # the two hosts' identical errors stay apart in the log
         self.assertEqual(log.count("upstream down"), 2)
-        self.assertIn("nginx upstream down  10:00:01\u201310:00:03 (several "
-                      "hosts)", body)
-        self.assertIn("tls   certificate expires  at 10:00:04 (web2)", body)
+        self.assertIn("nginx NEW upstream down  10:00:01\u201310:00:03 "
+                      "(several hosts)", body)
+        self.assertIn("tls   NEW certificate expires  at 10:00:04 (web2)",
+                      body)
         # the first err came from web2, and the context says so
         self.assertIn("\nThe first err (on web2):\n", body)
 

@@ -265,7 +265,7 @@ class RulesAtIngestTest(SpoolTest):
         body = self.mails()[0].get_body(("plain",)).get_content()
         self.assertIn("ESCALATING: 2 records counted again, its rule past "
                       "unless= (ssh-fail 2)", body)
-        self.assertRegex(body, r"\u00d72 err +sshd +ESCALATING Failed "
+        self.assertRegex(body, r"\u00d72 err +sshd +NEW ESCALATING Failed "
                                r"password")
 
     def test_rules_stats(self):
@@ -312,10 +312,11 @@ class RulesAtIngestTest(SpoolTest):
             "ALTER TABLE records DROP COLUMN pid;"
             "ALTER TABLE records DROP COLUMN escalated;"
             "DROP TABLE rule_hits; DROP TABLE rule_dropped; DROP TABLE rule_names;"
+            "DROP TABLE kinds;"
             "DELETE FROM counts WHERE k > 8; PRAGMA user_version = 5;")
         con.close()
         self.add_log()
-        self.assertEqual(self.db("PRAGMA user_version"), [(6,)])
+        self.assertEqual(self.db("PRAGMA user_version"), [(7,)])
         self.assertEqual(len(self.records()), 4)
         self.assertEqual(len(self.records("--ignored")), 4)
 

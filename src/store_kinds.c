@@ -1,0 +1,170 @@
+/* store_kinds.c - the kinds of record delivered messages carried: what
+ * a message looks up to say NEW, BACK or REGRESSED, what a delivery
+ * adds, and the kinds command's list and states. */
+#include <string.h>
+
+#include <sqlite3.h>
+
+#include "store.h"
+
+int sp_store_kind_get(sponge *sp, uint64_t fp, sp_kind_known *k)
+{
+	memset(k, 0, sizeof *k);
+	sqlite3_stmt *st;
+	int r = sqlite3_prepare_v2(sp->db, "SELECT state, last_seen, "
+					   "coalesce(resolved, 0) FROM kinds "
+					   "WHERE fp = ?",
+				   -1, &st, NULL);
+	if (r != SQLITE_OK)
+		return sp_dberr(sp, r, "reading kinds");
+	sqlite3_bind_int64(st, 1, (int64_t)fp);
+	if ((r = sqlite3_step(st)) == SQLITE_ROW) {
+		k->known = true;
+		k->state = sqlite3_column_int(st, 0);
+		k->last_seen = sqlite3_column_int64(st, 1);
+		k->resolved = sqlite3_column_int64(st, 2);
+		r = SQLITE_DONE;
+	}
+	sqlite3_finalize(st);
+	return r == SQLITE_DONE ? SPONGE_OK : sp_dberr(sp, r, "reading kinds");
+}
+
+/* One kind: new, or seen again (a resolved one is active again). */
+static int upsert(sponge *sp, sqlite3_stmt *st, const sp_kind_seen *k,
+		  int64_t now)
+{
+	sqlite3_reset(st);
+	sqlite3_bind_int64(st, 1, (int64_t)k->fp);
+	sqlite3_bind_text(st, 2, k->tag, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, k->sample, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 4, k->level);
+	sqlite3_bind_int64(st, 5, k->first);
+	sqlite3_bind_int64(st, 6, k->last);
+	sqlite3_bind_int64(st, 7, now);
+	sqlite3_bind_int64(st, 8, k->count);
+	sqlite3_bind_int(st, 9, SP_MASK_VERSION);
+	int r = sqlite3_step(st);
+	return r == SQLITE_DONE ? SPONGE_OK
+				: sp_dberr(sp, r, "remembering kinds");
+}
+
+/* At most max_kinds: the least recently seen go. */
+static int bound(sponge *sp)
+{
+	sqlite3_stmt *st;
+	int r = sqlite3_prepare_v2(
+		sp->db,
+		"DELETE FROM kinds WHERE id IN (SELECT id FROM kinds ORDER BY "
+		"last_seen LIMIT max(0, (SELECT count(*) FROM kinds) - ?1))",
+		-1, &st, NULL);
+	if (r == SQLITE_OK) {
+		sqlite3_bind_int64(st, 1, sp->cfg.max_kinds);
+		r = sqlite3_step(st);
+		r = r == SQLITE_DONE ? SQLITE_OK : r;
+	}
+	sqlite3_finalize(st);
+	return r == SQLITE_OK ? SPONGE_OK
+			      : sp_dberr(sp, r, "remembering kinds");
+}
+
+int sp_store_kinds_commit(sponge *sp, const sp_kind_seen *k, size_t n,
+			  int64_t now)
+{
+	if (!n)
+		return SPONGE_OK;
+	sqlite3_stmt *st;
+	int r = sqlite3_prepare_v2(
+		sp->db,
+		"INSERT INTO kinds(fp, tag, sample, level, first_seen, last_seen, "
+		"last_sent, seen, sent, mask) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, "
+		"?8, 1, ?9) ON CONFLICT(fp) DO UPDATE SET level = min(level, "
+		"excluded.level), last_seen = max(last_seen, excluded.last_seen), "
+		"last_sent = excluded.last_sent, seen = seen + excluded.seen, "
+		"sent = sent + 1, state = CASE state WHEN 3 THEN 3 ELSE 0 END",
+		-1, &st, NULL);
+	if (r != SQLITE_OK)
+		return sp_dberr(sp, r, "remembering kinds");
+	int rc = SPONGE_OK;
+	for (size_t i = 0; i < n && rc == SPONGE_OK; i++)
+		rc = upsert(sp, st, &k[i], now);
+	sqlite3_finalize(st);
+	return rc ? rc : bound(sp);
+}
+
+/* ---- the kinds command ------------------------------------------------ */
+
+static void kind_row(sqlite3_stmt *st, spbuf *masked, sponge_kind *k)
+{
+	const char *s = (const char *)sqlite3_column_text(st, 2);
+	s = s ? s : "";
+	sb_reset(masked);
+	sp_mask(masked, s, strlen(s));
+	const char *tag = (const char *)sqlite3_column_text(st, 1);
+	*k = (sponge_kind){sqlite3_column_int64(st, 0),
+			   tag ? tag : "",
+			   s,
+			   masked->data ? masked->data : "",
+			   sqlite3_column_int(st, 3),
+			   sqlite3_column_int64(st, 4),
+			   sqlite3_column_int64(st, 5),
+			   sqlite3_column_int64(st, 6),
+			   sqlite3_column_int64(st, 7),
+			   sqlite3_column_int64(st, 8),
+			   sqlite3_column_int(st, 9),
+			   sqlite3_column_int64(st, 10)};
+}
+
+int sponge_kinds(sponge *sp, int64_t limit,
+		 void (*each)(void *arg, const sponge_kind *k), void *arg)
+{
+	SP_GUARD;
+	if (!sp_usable(sp) || !each)
+		return SPONGE_EINVAL;
+	sqlite3_stmt *st;
+	int r = sqlite3_prepare_v2(
+		sp->db,
+		"SELECT id, tag, sample, level, first_seen, last_seen, "
+		"last_sent, seen, sent, state, coalesce(resolved, 0) FROM kinds "
+		"ORDER BY last_seen DESC, id DESC LIMIT ?",
+		-1, &st, NULL);
+	if (r != SQLITE_OK)
+		return sp_dberr(sp, r, "reading kinds");
+	sqlite3_bind_int64(st, 1, limit > 0 ? limit : -1);
+	spbuf masked;
+	sb_init(&masked, 0);
+	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+		sponge_kind k;
+		kind_row(st, &masked, &k);
+		each(arg, &k);
+	}
+	sqlite3_finalize(st);
+	sb_free(&masked);
+	return r == SQLITE_DONE ? SPONGE_OK : sp_dberr(sp, r, "reading kinds");
+}
+
+int sponge_kind_set_state(sponge *sp, int64_t id, int state)
+{
+	SP_GUARD;
+	if (!sp_usable(sp) || (state != SPONGE_KIND_ACTIVE &&
+			       state != SPONGE_KIND_RESOLVED &&
+			       state != SPONGE_KIND_MUTED))
+		return SPONGE_EINVAL;
+	sqlite3_stmt *st;
+	int r = sqlite3_prepare_v2(sp->db, "UPDATE kinds SET state = ?2, "
+					   "resolved = CASE WHEN ?2 = 2 THEN ?3 "
+					   "ELSE resolved END WHERE id = ?1",
+				   -1, &st, NULL);
+	if (r == SQLITE_OK) {
+		sqlite3_bind_int64(st, 1, id);
+		sqlite3_bind_int(st, 2, state);
+		sqlite3_bind_int64(st, 3, sponge_now());
+		r = sqlite3_step(st);
+		r = r == SQLITE_DONE ? SQLITE_OK : r;
+	}
+	sqlite3_finalize(st);
+	if (r != SQLITE_OK)
+		return sp_dberr(sp, r, "changing a kind");
+	return sqlite3_changes(sp->db)
+		       ? SPONGE_OK
+		       : sp_fail(sp, SPONGE_EINVAL, "no kind %lld", (long long)id);
+}

@@ -1,0 +1,141 @@
+"""Kinds with a memory: a kind no delivered message carried is NEW; one
+unseen for quiet_after is BACK; one resolved and seen again REGRESSED."""
+import email
+import email.policy
+import json
+import mailbox
+import os
+import sqlite3
+import unittest
+
+from common import SpoolTest
+
+SEGFAULTS = b"".join(b"app[%d]: segfault at %s ip 0x400\n" % (i, a)
+                     for i, a in enumerate((b"0x7f3a9c", b"0xd7f3a1",
+                                            b"0xcd1200", b"0x11aa")))
+
+
+class KindsTest(SpoolTest):
+    def setUp(self):
+        super().setUp()
+        self.md = os.path.join(self.dir, "Mail")
+        self.write_config()
+
+    def write_config(self, transport="transport = maildir\n", extra=""):
+        self.env["LOGSPONGE_CONFIG"] = self.config_file(
+            "[mail]\nfrom = a@example.org\nto = b@example.org\n%s"
+            "[maildir]\npath = %s\n%s" % (transport, self.md, extra))
+
+    def mails(self):
+        if not os.path.exists(self.md):
+            return []
+        box = mailbox.Maildir(self.md, factory=None, create=False)
+        return [email.message_from_bytes(box.get_bytes(k),
+                                         policy=email.policy.default)
+                for k in sorted(box.keys(), key=lambda k: box.get_file(k).
+                                _file.name)]
+
+    def flush_one(self):
+        before = len(self.mails())
+        p = self.run_ls("flush")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        msgs = self.mails()
+        self.assertEqual(len(msgs), before + 1)
+        new = [m for m in msgs][-1]
+        return new["Subject"], new.get_body(("plain",)).get_content()
+
+    def attention(self, body):
+        return [l for l in body.splitlines() if l.startswith("  \u00d7")]
+
+    def kinds(self):
+        return [json.loads(l) for l in
+                self.run_ls("kinds", "--json").stdout.splitlines()]
+
+    def test_one_crash_is_one_kind_and_new_only_once(self):
+        self.add(SEGFAULTS, "-l", "err", "-t", "kernel")
+        subject, body = self.flush_one()
+        self.assertTrue(subject.startswith("NEW: "), subject)
+        [line] = self.attention(body)
+        self.assertRegex(line, r"\u00d74 err +kernel NEW app\[#\]: segfault "
+                               r"at # ip #")
+        self.assertIn("New kinds: 1 (1 err)", body)
+        [k] = self.kinds()
+        self.assertEqual((k["seen"], k["sent"], k["level"]), (4, 1, "err"))
+        # other values, same mask: known now; at crit too (no level in it)
+        self.add(b"app[9]: segfault at 0xdeadbeef ip 0x999\n", "-l", "crit",
+                 "-t", "kernel")
+        self.add(b"disk full on /srv\n", "-l", "warning", "-t", "app")
+        subject, body = self.flush_one()
+        self.assertTrue(subject.startswith("NEW: "), subject)
+        lines = self.attention(body)
+        self.assertNotIn("NEW", lines[0])
+        self.assertIn("NEW disk full on /srv", lines[1])
+        self.assertEqual([(k["tag"], k["seen"], k["sent"], k["level"])
+                          for k in self.kinds()],
+                         [("app", 1, 1, "warning"), ("kernel", 5, 2, "crit")])
+
+    def test_below_new_level_no_new_in_the_subject(self):
+        self.add(b"fetched 12 items\n", "-l", "info", "-t", "feeds")
+        subject, body = self.flush_one()
+        self.assertFalse(subject.startswith("NEW"), subject)
+        self.assertIn("NEW fetched # items", body.replace("12", "#"))
+        self.write_config(extra="[policy]\nnew_level = info\n")
+        self.add(b"fetched nothing\n", "-l", "info", "-t", "feeds")
+        subject, _ = self.flush_one()
+        self.assertTrue(subject.startswith("NEW: "), subject)
+
+    def test_a_kind_first_seen_while_mail_failed_is_still_new(self):
+        self.write_config(transport="transport = sendmail\n[sendmail]\n"
+                          "command = exit 75\n")
+        self.add(b"disk sda failed\n", "-l", "err", "-t", "kernel")
+        p = self.run_ls("flush", check=False)
+        self.assertEqual(p.returncode, 75, p.stderr)
+        self.assertEqual(self.kinds(), [])
+        self.write_config()
+        subject, body = self.flush_one()
+        self.assertIn("NEW disk sda failed", body)
+        self.assertEqual(len(self.kinds()), 1)
+
+    def test_resolved_then_seen_again_is_regressed_muted_is_never_marked(self):
+        self.add(b"disk sda failed\n", "-l", "err", "-t", "kernel")
+        self.add(b"fan 2 slow\n", "-l", "warning", "-t", "hw")
+        self.flush_one()
+        ids = {k["tag"]: k["id"] for k in self.kinds()}
+        self.run_ls("kinds", "resolve", str(ids["kernel"]))
+        self.run_ls("kinds", "mute", str(ids["hw"]))
+        self.assertEqual(self.run_ls("kinds", "resolve", "999",
+                                     check=False).returncode, 65)
+        self.add(b"disk sda failed\n", "-l", "err", "-t", "kernel")
+        self.add(b"fan 3 slow\n", "-l", "warning", "-t", "hw")
+        subject, body = self.flush_one()
+        self.assertTrue(subject.startswith("NEW: "), subject)
+        lines = self.attention(body)
+        self.assertRegex(lines[0], r"kernel REGRESSED \(resolved "
+                                   r"\d{4}-\d\d-\d\d\) disk sda failed")
+        self.assertRegex(lines[1], r"hw +fan 3 slow")
+        states = {k["tag"]: k["state"] for k in self.kinds()}
+        self.assertEqual(states, {"kernel": "active", "hw": "muted"})
+
+    def test_unseen_for_quiet_after_is_back(self):
+        self.add(b"backup: disk nearly full\n", "-l", "warning", "-t", "bk")
+        self.flush_one()
+        con = sqlite3.connect(self.spool)
+        con.execute("UPDATE kinds SET last_seen = last_seen - "
+                    "41 * 86400 * 1000000")
+        con.commit()
+        con.close()
+        self.add(b"backup: disk nearly full\n", "-l", "warning", "-t", "bk")
+        subject, body = self.flush_one()
+        self.assertIn("bk BACK after 41d backup: disk nearly full", body)
+        self.assertFalse(subject.startswith("NEW"), subject)
+
+    def test_kinds_are_bounded(self):
+        self.write_config(extra="[spool]\nmax_kinds = 2\n")
+        for i, word in enumerate((b"alpha", b"beta", b"gamma")):
+            self.add(b"%s failed\n" % word, "-l", "err", "-t", "t%d" % i)
+            self.flush_one()
+        self.assertEqual([k["tag"] for k in self.kinds()], ["t2", "t1"])
+
+
+if __name__ == "__main__":
+    unittest.main()
