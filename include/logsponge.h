@@ -642,6 +642,11 @@ typedef struct sponge_policy {
 	int64_t expire_us;    /* pending older than this is dropped; 0 none */
 	int64_t min_interval_us; /* at most one message per interval; 0 none */
 	int64_t heartbeat_us; /* "nothing to report" after this long; 0 none */
+	int flush_on_new;     /* a record of a new kind at/above sends at
+				 once; -1 none */
+	int64_t new_min_count;/*   once this many such records wait */
+	int64_t learn_us;     /* flush_on_new waits this long after the spool
+				 began remembering kinds; 0 none */
 } sponge_policy;
 
 /* What the policy says (sponge_decide); zero is never a verdict. */

@@ -19,6 +19,8 @@ void sp_config_defaults(sp_config *c)
 	c->busy_timeout_us = 60 * 1000000LL;
 	c->policy.threshold = 1;
 	c->policy.count_level = SPONGE_DEBUG;
+	c->policy.flush_on_new = -1;
+	c->policy.new_min_count = 1;
 	c->max_kinds = 100000;
 	c->new_level = SPONGE_WARNING;
 	c->quiet_after_us = 30LL * 86400 * 1000000;
@@ -484,6 +486,12 @@ static const key_def keys[] = {
 	 0},
 	{"policy", "new_level", K_LEVEL, F(new_level), true, 0, 0, NULL, NULL,
 	 NULL, 0},
+	{"policy", "flush_on_new", K_LEVEL, F(policy.flush_on_new), true, 0, 0,
+	 NULL, NULL, NULL, 0},
+	{"policy", "new_min_count", K_COUNT, F(policy.new_min_count), 0, 0, 0,
+	 NULL, NULL, NULL, 0},
+	{"policy", "learn", K_DURATION, F(policy.learn_us), true, 0, 0, NULL,
+	 NULL, NULL, 0},
 	{"policy", "quiet_after", K_DURATION, F(quiet_after_us), false, 0, 0,
 	 NULL, NULL, NULL, 0},
 	{"policy", "threshold", K_COUNT, F(policy.threshold), 0, 0, 0, NULL,

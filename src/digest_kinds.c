@@ -71,18 +71,23 @@ void sp_kinds_new_line(sp_composer *c, const sp_dkind *k, int n)
 			by[k[i].level & 7]++;
 			total++;
 		}
-	if (!total)
+	const sp_envelope *e = &c->b->env;
+	if (!total && !e->learn_days)
 		return;
 	spbuf *o = &c->line;
 	sb_reset(o);
-	sb_printf(o, "New kinds: %d (", total);
-	const char *sep = "";
+	sb_printf(o, "New kinds: %d", total);
+	const char *sep = " (";
 	for (int l = 0; l < 8; l++)
 		if (by[l]) {
 			sb_printf(o, "%s%d %s", sep, by[l], sponge_level_name(l));
 			sep = ", ";
 		}
-	sb_adds(o, ")");
+	if (total)
+		sb_adds(o, ")");
+	if (e->learn_days) /* flush_on_new waits until it has learnt */
+		sb_printf(o, "; learning, day %d of %d", e->learn_day,
+			  e->learn_days);
 	c->say(c, o->data, o->len);
 }
 

@@ -302,6 +302,27 @@ static int mark_inflight(sponge *sp, const sp_batch *b)
 	return sp_meta_commit(sp, "inflight", v, "marking the batch");
 }
 
+/* When the spool began remembering kinds (0: unknown). */
+static int64_t kinds_since(sponge *sp)
+{
+	spbuf v;
+	sb_init(&v, 0);
+	int64_t t = 0;
+	if (sp_meta_get(sp, "kinds_since", &v) == SPONGE_OK && v.len)
+		t = strtoll(v.data, NULL, 10);
+	sb_free(&v);
+	return t;
+}
+
+/* flush_on_new's inputs: pending records of new kinds, the learn time. */
+static int new_kinds_in(sponge *sp, const sponge_policy *pol, int64_t now,
+			sp_policy_in *in)
+{
+	in->learning = pol->learn_us &&
+		       sp_sub(now, kinds_since(sp)) < pol->learn_us;
+	return sp_store_new_pending(sp, pol->flush_on_new, &in->new_pending);
+}
+
 /* The policy's verdict now, from the kept counts (*st) and the last
  * message (in->last_us); dry: change nothing (no "watching since" note). */
 static int verdict_now(sponge *sp, unsigned flags, bool dry, int64_t now,
@@ -320,6 +341,9 @@ static int verdict_now(sponge *sp, unsigned flags, bool dry, int64_t now,
 	in->force = flags & SPONGE_FLUSH_FORCE;
 	if (pol->min_interval_us || pol->heartbeat_us)
 		in->last_us = last_message(sp, now, dry);
+	if (pol->flush_on_new >= 0 &&
+	    (rc = new_kinds_in(sp, pol, now, in)) != SPONGE_OK)
+		return rc;
 	*verdict = sp_policy(pol, in, why, n);
 	return SPONGE_OK;
 }
@@ -513,6 +537,11 @@ static int plan(flush_run *f, sp_composer *comp, uint64_t server_max)
 	b->env.new_kind = false;
 	for (int l = 0; l <= sp->cfg.new_level && l < 8; l++)
 		b->env.new_kind |= b->new_kinds[l] > 0;
+	int64_t learn = sp->cfg.policy.learn_us, day = 86400000000LL;
+	int64_t in = sp_sub(f->now, kinds_since(sp));
+	b->env.learn_days = learn && in < learn ? (int)((learn + day - 1) / day)
+						: 0;
+	b->env.learn_day = b->env.learn_days ? (int)(in / day) + 1 : 0;
 	int rc;
 	if ((rc = sp_plan_envelope(sp, &b->n, &b->env,
 				   f->resend ? f->pinned_mid : NULL)) ||

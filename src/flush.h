@@ -92,6 +92,7 @@ typedef struct sp_envelope {
 	char why[256];          /* the policy's reason ("" none) */
 	bool new_kind;          /* a new or regressed kind at or above
 				   policy.new_level is in it: "NEW: " */
+	int learn_day, learn_days; /* within policy.learn: day d of n */
 } sp_envelope;
 
 /* Past the size cap the complete log goes along, gzip-compressed, and the

@@ -288,6 +288,8 @@ typedef struct sp_policy_in {
 	int64_t now;
 	int64_t last_us;   /* the last message went then (0: none yet) */
 	bool force;
+	int64_t new_pending; /* records of new kinds at/above flush_on_new */
+	bool learning;       /* within policy.learn */
 } sp_policy_in;
 /* The verdict (a sponge_verdict) of the [policy] rules, and the one-line
  * reason in why[0..n).  Pure: no I/O, no clock. */
@@ -332,6 +334,8 @@ typedef struct sp_queued {
 	int orig_level; /* its level before a rule changed it, or -1 */
 	int pid;        /* the pid its syslog line named, or 0 */
 	bool escalated; /* its rule's unless= threshold was passed */
+	bool new_kind;  /* of a kind no delivered message carried (set when
+			   written, for policy.flush_on_new) */
 } sp_queued;
 
 /* How often a loaded rule matched since the handle last wrote (the store

@@ -48,6 +48,15 @@ static bool due(const sponge_policy *p, const sp_policy_in *in, char *why,
 			 (long long)in->pending);
 		return true;
 	}
+	if (p->flush_on_new >= 0 && !in->learning &&
+	    in->new_pending >= (p->new_min_count > 0 ? p->new_min_count : 1)) {
+		snprintf(why, n, "sending: flush_on_new: %lld record%s of a new "
+				 "kind at %s or above",
+			 (long long)in->new_pending,
+			 in->new_pending == 1 ? "" : "s",
+			 sponge_level_name(p->flush_on_new));
+		return true;
+	}
 	if (d.flush_level.met) {
 		snprintf(why, n, "sending: flush_level: %lld record%s at %s or "
 				 "above",

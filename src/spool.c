@@ -318,7 +318,7 @@ static int enqueue(sponge *sp, int64_t t, int64_t received, const verdict *v,
 	sp->q[sp->qn++] = (sp_queued){
 		t,	   received,	      v->level, before, tlen,
 		before + tlen, hlen, before + tlen + hlen, mlen,
-		v->rule, v->orig_level, v->pid, v->escalated};
+		v->rule, v->orig_level, v->pid, v->escalated, false};
 	return SPONGE_OK;
 }
 

@@ -94,7 +94,16 @@ static const char *const migrations[] = {
 	"last_sent INTEGER NOT NULL, seen INTEGER NOT NULL, sent INTEGER NOT "
 	"NULL, state INTEGER NOT NULL DEFAULT 0, resolved INTEGER, mask "
 	"INTEGER NOT NULL);"
-	"CREATE INDEX kinds_last_seen ON kinds(last_seen);",
+	"CREATE INDEX kinds_last_seen ON kinds(last_seen);"
+	/* a pending record of a kind no delivered message carried, at or
+	 * above policy.flush_on_new when it came (1; NULL otherwise): the
+	 * few the decision counts, by a partial index */
+	"ALTER TABLE records ADD COLUMN new_kind INTEGER;"
+	"CREATE INDEX records_new_kind ON records(level) WHERE new_kind IS NOT "
+	"NULL AND sent IS NULL;"
+	/* when the spool began remembering kinds (policy.learn) */
+	"INSERT OR IGNORE INTO meta VALUES('kinds_since', "
+	"CAST(strftime('%s', 'now') AS INTEGER) * 1000000);",
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -258,14 +267,15 @@ int sp_store_open(sponge *sp)
 		sb_init(&sql, 0);
 		sb_adds(&sql, r ? "INSERT INTO records(id,time,level,tag,host,"
 				  "message,received,rule,orig_level,pid,"
-				  "escalated) VALUES(?,?,?,?,?,?,?,?,?,?,?)"
+				  "escalated,new_kind) "
+				  "VALUES(?,?,?,?,?,?,?,?,?,?,?,?)"
 				: "INSERT INTO records(id,time,level,tag,host,"
 				  "message) VALUES(?,?,?,?,?,?)");
 		rc = sqlite3_prepare_v3(sp->db, sql.data, -1,
 					SQLITE_PREPARE_PERSISTENT, &sp->ins[r],
 					NULL);
 		for (int i = 1; i < SP_MULTI_ROWS; i++)
-			sb_adds(&sql, r ? ",(?,?,?,?,?,?,?,?,?,?,?)"
+			sb_adds(&sql, r ? ",(?,?,?,?,?,?,?,?,?,?,?,?)"
 					: ",(?,?,?,?,?,?)");
 		if (rc == SQLITE_OK)
 			rc = sql.failed ? SQLITE_NOMEM
@@ -304,7 +314,7 @@ static void bind_or_null(sqlite3_stmt *st, int k, bool has, int64_t v)
 		sqlite3_bind_null(st, k);
 }
 
-/* received, rule, orig_level, pid, escalated from parameter k on; the rule's id in
+/* received, rule, orig_level, pid, escalated, new_kind from parameter k on; the rule's id in
  * rule_names is looked up (or made) once per write, in ids[] */
 static int bind_extras(sponge *sp, sqlite3_stmt *st, int k,
 		       const sp_queued *q, int64_t *ids)
@@ -321,6 +331,7 @@ static int bind_extras(sponge *sp, sqlite3_stmt *st, int k,
 	bind_or_null(st, k + 2, q->orig_level >= 0, q->orig_level);
 	bind_or_null(st, k + 3, q->pid != 0, q->pid);
 	bind_or_null(st, k + 4, q->escalated, 1);
+	bind_or_null(st, k + 5, q->new_kind, 1);
 	return SPONGE_OK;
 }
 
@@ -332,9 +343,10 @@ static int insert_rows(sponge *sp, int n, int64_t id, const sp_queued *q,
 	const char *d = sp->qdata.data;
 	int rcv = 0;
 	for (int i = 0; i < n && !rcv; i++)
-		rcv = q[i].received_us != 0 || q[i].rule >= 0 || q[i].pid;
+		rcv = q[i].received_us != 0 || q[i].rule >= 0 || q[i].pid ||
+		      q[i].new_kind;
 	sqlite3_stmt *st = n == 1 ? sp->ins[rcv] : sp->ins_multi[rcv];
-	for (int i = 0, k = 1; i < n; i++, q++, k += rcv ? 11 : 6) {
+	for (int i = 0, k = 1; i < n; i++, q++, k += rcv ? 12 : 6) {
 		/* Only the first id of a batch is given (it may have to skip
 		 * over deleted ids); SQLite gives the rest max(id)+1 without
 		 * the uniqueness lookup an explicit id costs. */
@@ -387,6 +399,8 @@ int sp_store_write(sponge *sp, bool durable)
 		rc = sp_fail(sp, SPONGE_ENOMEM, "out of memory");
 	else if (ids)
 		memset(ids, 0, sp->nhits * sizeof *ids);
+	if (rc == SPONGE_OK && sp->cfg.policy.flush_on_new >= 0)
+		rc = sp_store_mark_new_kinds(sp, sp->q, sp->qn);
 	if (rc == SPONGE_OK &&
 	    (rc = sp_store_int(sp, NEXT_ID_SQL, &next)) == SPONGE_OK) {
 		size_t i = 0;

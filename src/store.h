@@ -139,6 +139,17 @@ SP_HIDDEN int sp_store_kind_get(sponge *sp, uint64_t fp, sp_kind_known *k);
 SP_HIDDEN int sp_store_kinds_commit(sponge *sp, const sp_kind_seen *k,
 				    size_t n, int64_t now);
 
+/* Mark the queued records q[0..n) of kinds no delivered message carried
+ * (or resolved ones), at or above policy.flush_on_new, inside the
+ * caller's write transaction. */
+SP_HIDDEN int sp_store_mark_new_kinds(sponge *sp, sp_queued *q, size_t n);
+/* Pending records so marked at `level` or above (the decision's count:
+ * a partial index, as many rows as there are such records). */
+SP_HIDDEN int sp_store_new_pending(sponge *sp, int level, int64_t *n);
+/* After a delivery: pending records still marked whose kind is now
+ * known are marked no more (inside the caller's transaction). */
+SP_HIDDEN int sp_store_kinds_recheck(sponge *sp);
+
 /* ---- what the noise rules did (store_rules.c) ---- */
 /* Write the handle's rule hits (sp->hits) into rule_hits (per rule and
  * hour) and drops into rule_dropped, inside the caller's transaction. */

@@ -88,7 +88,9 @@ int sp_store_kinds_commit(sponge *sp, const sp_kind_seen *k, size_t n,
 	for (size_t i = 0; i < n && rc == SPONGE_OK; i++)
 		rc = upsert(sp, st, &k[i], now);
 	sqlite3_finalize(st);
-	return rc ? rc : bound(sp);
+	if (rc == SPONGE_OK)
+		rc = bound(sp);
+	return rc ? rc : sp_store_kinds_recheck(sp);
 }
 
 /* ---- the kinds command ------------------------------------------------ */
@@ -167,4 +169,110 @@ int sponge_kind_set_state(sponge *sp, int64_t id, int state)
 	return sqlite3_changes(sp->db)
 		       ? SPONGE_OK
 		       : sp_fail(sp, SPONGE_EINVAL, "no kind %lld", (long long)id);
+}
+
+/* ---- records of new kinds, for policy.flush_on_new ----------------- */
+
+/* Is the kind of (tag, message) new: unknown, or resolved? */
+static int is_new(sponge *sp, sqlite3_stmt *st, const char *tag,
+		  const char *msg, size_t len, bool *yes)
+{
+	const char *nl = memchr(msg, '\n', len);
+	uint64_t fp = sp_fold_hash(0, tag, msg, nl ? (size_t)(nl - msg) : len,
+				   true);
+	sqlite3_reset(st);
+	sqlite3_bind_int64(st, 1, (int64_t)fp);
+	int r = sqlite3_step(st);
+	if (r == SQLITE_ROW) {
+		*yes = sqlite3_column_int(st, 0) == SP_KIND_RESOLVED;
+		return SPONGE_OK;
+	}
+	*yes = true;
+	return r == SQLITE_DONE ? SPONGE_OK : sp_dberr(sp, r, "reading kinds");
+}
+
+int sp_store_mark_new_kinds(sponge *sp, sp_queued *q, size_t n)
+{
+	int top = sp->cfg.policy.flush_on_new;
+	if (top > sp->cfg.policy.count_level)
+		top = sp->cfg.policy.count_level; /* kinds are counted there */
+	sqlite3_stmt *st = NULL;
+	int rc = SPONGE_OK;
+	const char *d = sp->qdata.data;
+	for (size_t i = 0; i < n && rc == SPONGE_OK; i++) {
+		q[i].new_kind = false;
+		if (q[i].level > top) /* less severe, or ignored (8…15) */
+			continue;
+		if (!st) {
+			int r = sqlite3_prepare_v2(sp->db, "SELECT state FROM "
+							   "kinds WHERE fp = ?",
+						   -1, &st, NULL);
+			if (r != SQLITE_OK)
+				return sp_dberr(sp, r, "reading kinds");
+		}
+		char tag[80];
+		size_t tl = q[i].tag_len < sizeof tag ? q[i].tag_len
+						      : sizeof tag - 1;
+		memcpy(tag, d + q[i].tag_off, tl);
+		tag[tl] = '\0';
+		rc = is_new(sp, st, tag, d + q[i].msg_off, q[i].msg_len,
+			    &q[i].new_kind);
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int sp_store_new_pending(sponge *sp, int level, int64_t *n)
+{
+	sqlite3_stmt *st;
+	*n = 0;
+	int r = sqlite3_prepare_v2(sp->db, "SELECT count(*) FROM records "
+					   "WHERE new_kind IS NOT NULL AND sent "
+					   "IS NULL AND level <= ?",
+				   -1, &st, NULL);
+	if (r == SQLITE_OK) {
+		sqlite3_bind_int(st, 1, level);
+		if ((r = sqlite3_step(st)) == SQLITE_ROW) {
+			*n = sqlite3_column_int64(st, 0);
+			r = SQLITE_OK;
+		}
+	}
+	sqlite3_finalize(st);
+	return r == SQLITE_OK ? SPONGE_OK : sp_dberr(sp, r, "reading kinds");
+}
+
+int sp_store_kinds_recheck(sponge *sp)
+{
+	sqlite3_stmt *sel, *kst = NULL, *clr = NULL;
+	int r = sqlite3_prepare_v2(sp->db, "SELECT id, tag, message FROM "
+					   "records WHERE new_kind IS NOT NULL "
+					   "AND sent IS NULL AND level < 8",
+				   -1, &sel, NULL);
+	if (r == SQLITE_OK)
+		r = sqlite3_prepare_v2(sp->db, "SELECT state FROM kinds WHERE "
+					       "fp = ?", -1, &kst, NULL);
+	if (r == SQLITE_OK)
+		r = sqlite3_prepare_v2(sp->db, "UPDATE records SET new_kind = "
+					       "NULL WHERE id = ?", -1, &clr, NULL);
+	int rc = r == SQLITE_OK ? SPONGE_OK : sp_dberr(sp, r, "reading kinds");
+	while (rc == SPONGE_OK && (r = sqlite3_step(sel)) == SQLITE_ROW) {
+		const char *tag = (const char *)sqlite3_column_text(sel, 1);
+		const char *m = (const char *)sqlite3_column_text(sel, 2);
+		bool yes = true;
+		rc = is_new(sp, kst, tag ? tag : "", m ? m : "",
+			    (size_t)sqlite3_column_bytes(sel, 2), &yes);
+		if (rc == SPONGE_OK && !yes) {
+			sqlite3_reset(clr);
+			sqlite3_bind_int64(clr, 1, sqlite3_column_int64(sel, 0));
+			if (sqlite3_step(clr) != SQLITE_DONE)
+				rc = sp_dberr(sp, sqlite3_errcode(sp->db),
+					      "remembering kinds");
+		}
+	}
+	if (rc == SPONGE_OK && r != SQLITE_DONE)
+		rc = sp_dberr(sp, r, "reading kinds");
+	sqlite3_finalize(sel);
+	sqlite3_finalize(kst);
+	sqlite3_finalize(clr);
+	return rc;
 }

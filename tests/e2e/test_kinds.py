@@ -129,6 +129,54 @@ class KindsTest(SpoolTest):
         self.assertIn("bk BACK after 41d backup: disk nearly full", body)
         self.assertFalse(subject.startswith("NEW"), subject)
 
+    def test_flush_on_new_sends_at_once_for_a_new_kind_only(self):
+        self.write_config(extra="[policy]\nthreshold = 100\n"
+                          "flush_on_new = err\n")
+        self.add(b"disk sda failed\n", "-l", "err", "-t", "kernel")
+        self.add(b"fan slow\n", "-l", "warning", "-t", "hw")
+        st = self.run_ls("status").stdout.decode()
+        self.assertIn("next flush: sending: flush_on_new: 1 record of a new "
+                      "kind at err or above", st)
+        subject, body = self.flush_one()
+        self.assertTrue(subject.startswith("NEW: "), subject)
+        self.assertIn("Sent because: flush_on_new: 1 record of a new kind",
+                      body)
+        # known now: the same error waits for the threshold
+        self.add(b"disk sda failed\n", "-l", "err", "-t", "kernel")
+        p = self.run_ls("-v", "flush")
+        self.assertIn(b"not sending", p.stderr + p.stdout)
+        # a new one sends; one that arrived meanwhile of a kind the
+        # message made known is no longer counted
+        self.add(b"disk sdb failed\n", "-l", "err", "-t", "kernel")
+        self.flush_one()
+        self.add(b"disk sdb failed\n", "-l", "err", "-t", "kernel")
+        p = self.run_ls("-v", "flush")
+        self.assertIn(b"not sending", p.stderr + p.stdout)
+
+    def test_learning_holds_flush_on_new_back(self):
+        self.write_config(extra="[policy]\nthreshold = 100\n"
+                          "flush_on_new = err\nlearn = 7d\n")
+        self.add(b"disk sda failed\n", "-l", "err", "-t", "kernel")
+        p = self.run_ls("-v", "flush")
+        self.assertIn(b"not sending", p.stderr + p.stdout)
+        _, body = self.flush_one_forced()
+        self.assertIn("New kinds: 1 (1 err); learning, day 1 of 7", body)
+        # a week later the spool has learnt
+        con = sqlite3.connect(self.spool)
+        con.execute("UPDATE meta SET value = value - 8 * 86400 * 1000000 "
+                    "WHERE key = 'kinds_since'")
+        con.commit()
+        con.close()
+        self.add(b"disk sdc failed\n", "-l", "err", "-t", "kernel")
+        subject, body = self.flush_one()
+        self.assertNotIn("learning", body)
+
+    def flush_one_forced(self):
+        p = self.run_ls("flush", "--force")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        m = self.mails()[-1]
+        return m["Subject"], m.get_body(("plain",)).get_content()
+
     def test_kinds_are_bounded(self):
         self.write_config(extra="[spool]\nmax_kinds = 2\n")
         for i, word in enumerate((b"alpha", b"beta", b"gamma")):

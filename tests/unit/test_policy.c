@@ -73,11 +73,41 @@ static const struct policy_case {
 	 SPONGE_VERDICT_SEND, "max_age"},
 };
 
+/* flush_on_new sends for records of a new kind below the threshold,
+ * once new_min_count wait, and not while learning. */
+START_TEST(flush_on_new)
+{
+	sponge_policy p = {100, 7, -1, 0, 0, 0, 0, SPONGE_ERR, 2, 0};
+	sp_policy_in in;
+	memset(&in, 0, sizeof in);
+	in.pending = in.by_level[SPONGE_ERR] = 3;
+	in.now = NOW;
+	char why[256];
+	in.new_pending = 1; /* under the floor */
+	ck_assert_int_eq(sp_policy(&p, &in, why, sizeof why),
+			 SPONGE_VERDICT_NONE);
+	in.new_pending = 2;
+	ck_assert_int_eq(sp_policy(&p, &in, why, sizeof why),
+			 SPONGE_VERDICT_SEND);
+	ck_assert_str_eq(why, "sending: flush_on_new: 2 records of a new kind "
+			      "at err or above");
+	in.learning = true;
+	ck_assert_int_eq(sp_policy(&p, &in, why, sizeof why),
+			 SPONGE_VERDICT_NONE);
+	in.learning = false;
+	p.flush_on_new = -1;
+	ck_assert_int_eq(sp_policy(&p, &in, why, sizeof why),
+			 SPONGE_VERDICT_NONE);
+}
+END_TEST
+
 START_TEST(policy_table)
 {
 	const struct policy_case *c = &cases[_i];
 	sponge_policy p = {c->threshold, c->count_level, c->flush_level,
-			   c->max_age, 0, c->min_interval, c->heartbeat};
+			   c->max_age,	 0,	 c->min_interval,
+			   c->heartbeat, -1,	 1,
+			   0};
 	sp_policy_in in;
 	memset(&in, 0, sizeof in);
 	for (int l = 0; l < 8; l++) {
@@ -120,6 +150,7 @@ Suite *policy_suite(void)
 {
 	Suite *s = suite_create("policy");
 	TCase *t = tcase_create("core");
+	tcase_add_test(t, flush_on_new);
 	tcase_add_loop_test(t, policy_table, 0,
 			    (int)(sizeof cases / sizeof cases[0]));
 	suite_add_tcase(s, t);
