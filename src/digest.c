@@ -140,9 +140,9 @@ static uint64_t keyed(sp_digest *d, const sponge_record *r, uint64_t h)
 
 static uint64_t record_key(sp_digest *d, const sponge_record *r, bool masked)
 {
-	const char *nl = memchr(r->message, '\n', r->message_len);
-	size_t n = nl ? (size_t)(nl - r->message) : r->message_len;
-	return keyed(d, r, sp_fold_hash(r->level, r->tag, r->message, n, masked));
+	size_t off, n = sp_summary(r->message, r->message_len, &off);
+	return keyed(d, r, sp_fold_hash(r->level, r->tag, r->message + off, n,
+					masked));
 }
 
 static fold_slot *fold_find(sp_digest *d, int level, uint64_t key,
@@ -183,11 +183,12 @@ static size_t first_line(const sponge_record *r)
 	return nl ? (size_t)(nl - r->message) : r->message_len;
 }
 
-/* (exact: the exact hash of its first line, when the caller has it) */
+/* (exact: the exact hash of its summary line, when the caller has it) */
 static void count_kind(sp_digest *d, const sponge_record *r, uint64_t exact)
 {
-	size_t n = first_line(r);
-	uint64_t key = sp_fold_hash(r->level, r->tag, r->message, n, true);
+	size_t off, n = sp_summary(r->message, r->message_len, &off);
+	const char *m = r->message + off;
+	uint64_t key = sp_fold_hash(r->level, r->tag, m, n, true);
 	key = key ? key : 1;
 	for (size_t i = key % KIND_SLOTS, k = 0; k < KIND_SLOTS;
 	     k++, i = (i + 1) % KIND_SLOTS) {
@@ -202,8 +203,7 @@ static void count_kind(sp_digest *d, const sponge_record *r, uint64_t exact)
 				x->varies = x->exact !=
 					    (exact ? exact
 						   : sp_fold_hash(r->level, r->tag,
-								  r->message, n,
-								  false));
+								  m, n, false));
 			x->hosts |= strcmp(x->host, r->host) != 0;
 			x->escalating |= r->escalated != 0;
 			return;
@@ -215,23 +215,47 @@ static void count_kind(sp_digest *d, const sponge_record *r, uint64_t exact)
 		memset(x, 0, sizeof *x);
 		x->key = key;
 		x->exact = exact ? exact
-				 : sp_fold_hash(r->level, r->tag, r->message, n,
-						false);
+				 : sp_fold_hash(r->level, r->tag, m, n, false);
 		x->level = r->level;
 		/* its kind across levels: tag and masked line */
-		x->fp = sp_fold_hash(0, r->tag, r->message, n, true);
+		x->fp = sp_fold_hash(0, r->tag, m, n, true);
 		x->escalating = r->escalated != 0;
 		x->count = 1;
 		x->first = x->last = r->time_us;
 		copy_cut(x->tag, sizeof x->tag, r->tag, strlen(r->tag));
 		copy_cut(x->host, sizeof x->host, r->host, strlen(r->host));
-		copy_cut(x->text, sizeof x->text, r->message, n);
+		copy_cut(x->text, sizeof x->text, m, n);
 		return;
 	}
 	d->kinds_lost++;
 }
 
-/* A copy of r: its first CONTEXT_LINES lines, each cut to 300 bytes. */
+/* Lines [from, to) of m[0..len) into out, each cut to 300 bytes. */
+static void copy_lines(spbuf *out, const char *m, size_t len, size_t from,
+		       size_t to)
+{
+	const char *end = m + len;
+	for (size_t line = 0; m <= end && line < to; line++) {
+		const char *nl = memchr(m, '\n', (size_t)(end - m));
+		size_t n = (size_t)((nl ? nl : end) - m);
+		if (line >= from) {
+			char cut[304];
+			copy_cut(cut, 301, m, n);
+			if (line > from || out->len)
+				sb_addc(out, '\n');
+			sb_adds(out, cut);
+			if (strlen(cut) < n)
+				sb_adds(out, "\xE2\x80\xA6");
+		}
+		if (!nl)
+			break;
+		m = nl + 1;
+	}
+}
+
+/* A copy of r: its lines, each cut to 300 bytes; past CONTEXT_LINES its
+ * head and its tail with "… N lines …" between (a Python traceback's
+ * exception is on its last line). */
 static void keep_record(ctx_rec *k, const sponge_record *r)
 {
 	k->time = r->time_us;
@@ -239,23 +263,18 @@ static void keep_record(ctx_rec *k, const sponge_record *r)
 	copy_cut(k->tag, sizeof k->tag, r->tag, strlen(r->tag));
 	copy_cut(k->host, sizeof k->host, r->host, strlen(r->host));
 	sb_reset(&k->msg);
-	const char *m = r->message, *end = m + r->message_len;
-	for (int line = 0; m <= end && line < CONTEXT_LINES; line++) {
-		const char *nl = memchr(m, '\n', (size_t)(end - m));
-		size_t n = (size_t)((nl ? nl : end) - m);
-		char cut[304];
-		copy_cut(cut, 301, m, n);
-		if (line)
-			sb_addc(&k->msg, '\n');
-		sb_adds(&k->msg, cut);
-		if (strlen(cut) < n)
-			sb_adds(&k->msg, "\xE2\x80\xA6");
-		if (!nl)
-			break;
-		m = nl + 1;
-		if (line + 1 == CONTEXT_LINES)
-			sb_adds(&k->msg, "\n\xE2\x80\xA6");
+	size_t lines = 1;
+	for (size_t i = 0; i < r->message_len; i++)
+		lines += r->message[i] == '\n';
+	if (lines <= CONTEXT_LINES) {
+		copy_lines(&k->msg, r->message, r->message_len, 0, lines);
+		return;
 	}
+	size_t head = CONTEXT_LINES / 2, tail = CONTEXT_LINES - head - 1;
+	copy_lines(&k->msg, r->message, r->message_len, 0, head);
+	sb_printf(&k->msg, "\n\xE2\x80\xA6 %zu lines \xE2\x80\xA6",
+		  lines - head - tail);
+	copy_lines(&k->msg, r->message, r->message_len, lines - tail, lines);
 }
 
 static void digest_free(sp_digest *d)
@@ -312,10 +331,11 @@ void sp_digest_add(sp_composer *c, const sponge_record *r)
 	int w = (int)columns(*r->tag ? r->tag : "-");
 	if (w > d->tagw && w <= 16)
 		d->tagw = w;
-	/* fold = exact hashes each first line once, for both */
+	/* fold = exact hashes each summary line once, for both */
+	size_t off, n = sp_summary(r->message, r->message_len, &off);
 	uint64_t exact = d->fold && !d->masked
-				 ? sp_fold_hash(r->level, r->tag, r->message,
-						first_line(r), false)
+				 ? sp_fold_hash(r->level, r->tag,
+						r->message + off, n, false)
 				 : 0;
 	if (r->level <= d->count_level)
 		count_kind(d, r, exact);

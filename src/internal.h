@@ -142,6 +142,11 @@ SP_HIDDEN uint64_t sp_fold_hash(int level, const char *tag, const char *msg,
 
 #define SP_MAX_RCPT 64
 
+/* The line that names message m[0..len) (summary.c): its first, but a
+ * Python traceback's last (the exception); its length, *off where it
+ * starts. */
+SP_HIDDEN size_t sp_summary(const char *m, size_t len, size_t *off);
+
 /* The masking's version (sp_mask), kept with each kind: 2 masks "0x…"
  * and words of eight hex letters or more. */
 #define SP_MASK_VERSION 2

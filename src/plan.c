@@ -447,9 +447,12 @@ int sp_plan_envelope(sponge *sp, const sp_tally *n, sp_envelope *e,
 		return rc;
 	message_id_domain(sp, host);
 	if (n->count) {
-		if (n->top_msg) /* its first line */
-			snprintf(first, sizeof first - 4, "%.*s",
-				 (int)strcspn(n->top_msg, "\n"), n->top_msg);
+		if (n->top_msg) { /* the line that names it */
+			size_t off, len = sp_summary(n->top_msg,
+						     strlen(n->top_msg), &off);
+			snprintf(first, sizeof first - 4, "%.*s", (int)len,
+				 n->top_msg + off);
+		}
 		cut_utf8(first, 60);
 		/* same batch, same Message-ID: a retry after a crash between
 		 * the server's 250 and our commit is recognisable */

@@ -177,9 +177,8 @@ int sponge_kind_set_state(sponge *sp, int64_t id, int state)
 static int is_new(sponge *sp, sqlite3_stmt *st, const char *tag,
 		  const char *msg, size_t len, bool *yes)
 {
-	const char *nl = memchr(msg, '\n', len);
-	uint64_t fp = sp_fold_hash(0, tag, msg, nl ? (size_t)(nl - msg) : len,
-				   true);
+	size_t off, n = sp_summary(msg, len, &off);
+	uint64_t fp = sp_fold_hash(0, tag, msg + off, n, true);
 	sqlite3_reset(st);
 	sqlite3_bind_int64(st, 1, (int64_t)fp);
 	int r = sqlite3_step(st);

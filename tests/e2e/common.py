@@ -44,12 +44,17 @@ def foreign_env(env):
     (Debian's python3 with ctypes): under the sanitizers the ASan runtime
     must come first, so it is preloaded, and the interpreter's own
     allocations at exit are not our leaks (ASan still checks every
-    access the library makes)."""
+    access the library makes).  The C++ runtime comes with it: Vectorscan
+    (C++) throws inside its compiler, and ASan's interceptor of
+    __cxa_throw finds the real one only if libstdc++ was there when ASan
+    started."""
     e = dict(env)
     if "sanitize=" in os.environ.get("LOGSPONGE_CFLAGS", ""):
-        asan = subprocess.run(["cc", "-print-file-name=libasan.so"],
-                              capture_output=True, text=True).stdout.strip()
-        e["LD_PRELOAD"] = asan
+        def lib(name):
+            return subprocess.run(["cc", "-print-file-name=" + name],
+                                  capture_output=True,
+                                  text=True).stdout.strip()
+        e["LD_PRELOAD"] = lib("libasan.so") + ":" + lib("libstdc++.so.6")
         e["ASAN_OPTIONS"] = "detect_leaks=0"
     return e
 

@@ -213,7 +213,7 @@ class PythonHandlerTest(SpoolTest):
             self.assertEqual(self.run_ls("flush").stdout, b"")  # not yet
         self.py(code, env=dict(self.env, FEED="f4"))
         mail = self.run_ls("flush").stdout
-        self.assertIn(b"Subject: [logsponge] ", mail)
+        self.assertIn(b"Subject: NEW: [logsponge] ", mail)
         self.assertIn(b"5 records", mail)
         for k in range(5):
             self.assertIn(b"feed f%d timed out" % k, mail)

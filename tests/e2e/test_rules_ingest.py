@@ -312,7 +312,9 @@ class RulesAtIngestTest(SpoolTest):
             "ALTER TABLE records DROP COLUMN pid;"
             "ALTER TABLE records DROP COLUMN escalated;"
             "DROP TABLE rule_hits; DROP TABLE rule_dropped; DROP TABLE rule_names;"
-            "DROP TABLE kinds;"
+            "DROP TABLE kinds; DROP INDEX records_new_kind;"
+            "ALTER TABLE records DROP COLUMN new_kind;"
+            "DELETE FROM meta WHERE key = 'kinds_since';"
             "DELETE FROM counts WHERE k > 8; PRAGMA user_version = 5;")
         con.close()
         self.add_log()

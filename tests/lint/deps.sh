@@ -11,7 +11,7 @@ build=${1:-build}
 
 # layer rank per object, lowest first
 LAYERS='
-0 buf error host utf8 level timeutil tzif zone guard command
+0 buf error host utf8 summary level timeutil tzif zone guard command
 1 mime match rules
 2 config
 3 store_error store store_counts store_rules store_rejudge store_kinds store_batch store_query

@@ -168,7 +168,8 @@ START_TEST(composer_reads_only_its_source)
 	const char *first = strstr(log, "=C3=972 disk full on /srv");
 	ck_assert_ptr_nonnull(first);
 	ck_assert_ptr_null(strstr(first + 10, "disk full on /srv"));
-	const char *kind = strstr(out.data, "=C3=972 err     cron disk full on /srv");
+	const char *kind = strstr(out.data, "=C3=972 err     cron NEW disk full "
+					    "on /srv");
 	ck_assert_ptr_nonnull(kind);
 	ck_assert(kind < log);
 	ck_assert_int_eq(src.order, SP_OLDEST_FIRST);
