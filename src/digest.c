@@ -46,7 +46,7 @@ typedef struct fold_slot {
 typedef sp_dkind kind;
 
 /* The records before the first of the most severe, from its tag. */
-#define CONTEXT_LINES 12
+#define CONTEXT_LINES 8
 typedef struct ctx_rec {
 	int64_t time;
 	int level;

@@ -77,6 +77,44 @@ class PythonHandlerTest(SpoolTest):
                          [("fetched 12 items from https://example.org/feed",
                            "fetched")])
 
+    def test_the_exception_line_is_near_the_top_of_the_mail(self):
+        md = os.path.join(self.dir, "Mail")
+        self.env["LOGSPONGE_CONFIG"] = self.config_file(
+            "[mail]\nfrom = a@example.org\nto = b@example.org\n"
+            "transport = maildir\n[maildir]\npath = %s\n" % md)
+        # a deep traceback, as a program's stderr gives it to `add`, and
+        # the same through the handler (its message line names it)
+        self.py("""
+            import logging, os, sys, logsponge, urllib.error
+            def fetch(n):
+                if n == 0:
+                    raise urllib.error.URLError("[Errno 111] Connection "
+                                                "refused")
+                return fetch(n - 1) if n % 2 else [fetch(n - 1)][0]
+            log = logging.getLogger("feeds")
+            log.addHandler(logsponge.SpongeHandler(spool=os.environ["SPOOL"]))
+            sys.setrecursionlimit(200)
+            try:
+                fetch(40)
+            except Exception:
+                log.exception("fetching https://example.org/feed failed")
+            """)
+        p = subprocess.run([os.environ.get("LOGSPONGE_BIN"), "-s",
+                            self.spool, "flush"], env=self.env,
+                           capture_output=True)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        import email, email.policy, mailbox
+        box = mailbox.Maildir(md, factory=None, create=False)
+        [key] = box.keys()
+        body = email.message_from_bytes(
+            box.get_bytes(key), policy=email.policy.default).get_body(
+                ("plain",)).get_content().splitlines()
+        exc = "URLError: <urlopen error [Errno 111] Connection refused>"
+        self.assertTrue(any(exc in l for l in body[:15]), body[:15])
+        self.assertIn("NEW fetching https://example.org/feed failed",
+                      body[3])
+        self.assertIn(" lines \u2026", "\n".join(body[:15]))
+
     def test_a_traceback_is_one_record(self):
         self.py("""
             import logging, os, logsponge
