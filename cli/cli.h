@@ -111,6 +111,8 @@ void adder_sync(adder *a);
 bool write_all(int fd, const char *p, size_t n);
 void adder_feed(adder *a, const char *p, size_t n);
 void adder_finish(adder *a);
+/* Every line of fd to a (rules.c); false on a read error (errno). */
+bool feed_fd(adder *a, int fd);
 void adder_free(adder *a);
 void adder_split(adder *a, const char *p, size_t n, bool *cr_pending);
 void adder_end_line(adder *a, const char *p, size_t n);

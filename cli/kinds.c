@@ -1,9 +1,14 @@
 /* kinds.c - the kinds command: the kinds of record delivered messages
  * carried, most recently seen first, and their states (resolve, mute,
  * unmute). */
+#define _GNU_SOURCE /* O_CLOEXEC */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
@@ -86,6 +91,115 @@ static int kinds_set(globals *g, int state, int argc, char **argv)
 	return status;
 }
 
+/* kinds learn: each line of the files (else of standard input) read as
+ * add reads it, its kind learnt; nothing stored as a record. */
+typedef struct learner {
+	sponge *sp;
+	int rc;
+} learner;
+
+static void learn_one(void *arg, const sponge_entry *e, const char *line,
+		      size_t len)
+{
+	(void)line;
+	(void)len;
+	learner *l = arg;
+	if (l->rc == SPONGE_OK)
+		l->rc = sponge_kind_learn(l->sp, e);
+}
+
+typedef struct learn_opts {
+	int level, format;
+	const char *tag;
+	bool detect, join;
+} learn_opts;
+
+static int learn_options(globals *g, int argc, char **argv, learn_opts *o)
+{
+	static const struct option opts[] = {
+		{"level", required_argument, NULL, 'l'},
+		{"tag", required_argument, NULL, 't'},
+		{"detect-level", no_argument, NULL, 'd'},
+		{"format", required_argument, NULL, 'f'},
+		{"join", required_argument, NULL, 'J'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	*o = (learn_opts){SPONGE_INFO, SPONGE_FORMAT_TEXT, NULL, false, true};
+	int c;
+	while ((c = cmd_getopt(g, argc, argv, "+l:t:df:h", opts)) != -1) {
+		bool ok = true;
+		switch (c) {
+		case 'l': ok = parse_level_opt("kinds learn: --level", optarg,
+					       &o->level); break;
+		case 't': o->tag = optarg; break;
+		case 'd': o->detect = true; break;
+		case 'f': ok = parse_format_opt(optarg, &o->format); break;
+		case 'J': ok = parse_join_opt("kinds learn", optarg, &o->join);
+			break;
+		case 'h': usage(stdout, "kinds"); return 0;
+		default: return option_error("kinds learn", "+l:t:df:h", argv);
+		}
+		if (!ok)
+			return EXIT_USAGE;
+	}
+	return -1;
+}
+
+/* Each file (else standard input) through a, learning; an exit status. */
+static int learn_files(adder *a, int argc, char **argv)
+{
+	for (int i = optind; i < argc; i++) {
+		int fd = open(argv[i], O_RDONLY | O_CLOEXEC);
+		bool ok = fd >= 0 && feed_fd(a, fd);
+		int e = errno;
+		if (fd >= 0)
+			close(fd);
+		if (!ok) {
+			errorf("kinds learn: %s: %s", argv[i], strerror(e));
+			return EXIT_NOINPUT;
+		}
+	}
+	if (optind >= argc && !feed_fd(a, STDIN_FILENO)) {
+		errorf("kinds learn: standard input: %s", strerror(errno));
+		return EXIT_IOERR;
+	}
+	adder_finish(a);
+	return 0;
+}
+
+static int kinds_learn(globals *g, int argc, char **argv)
+{
+	learn_opts o;
+	int status = learn_options(g, argc, argv, &o);
+	if (status >= 0)
+		return status;
+	status = 0;
+	sponge *sp = open_spool(g, USE_INGEST, &status, NULL);
+	if (!sp)
+		return status;
+	learner l = {sp, SPONGE_OK};
+	adder a;
+	adder_init(&a, sp, o.tag, o.level, o.detect, o.format, STDERR_FILENO,
+		   "kinds learn");
+	a.join = a.join && o.join;
+	a.judge = learn_one;
+	a.judge_arg = &l;
+	status = learn_files(&a, argc, argv);
+	int64_t n = 0;
+	int rc = l.rc;
+	if (rc == SPONGE_OK && !status)
+		rc = sponge_kinds_learn_end(sp, &n);
+	if (rc != SPONGE_OK && !status)
+		status = fail(sp, rc);
+	if (!status)
+		printf("kinds learn: %lld kind%s known now\n", (long long)n,
+		       n == 1 ? "" : "s");
+	adder_free(&a);
+	sponge_close(sp);
+	return finish_output(status);
+}
+
 int cmd_kinds(globals *g, int argc, char **argv)
 {
 	if (argc >= 2 && !strcmp(argv[1], "resolve"))
@@ -94,6 +208,8 @@ int cmd_kinds(globals *g, int argc, char **argv)
 		return kinds_set(g, SPONGE_KIND_MUTED, argc - 1, argv + 1);
 	if (argc >= 2 && !strcmp(argv[1], "unmute"))
 		return kinds_set(g, SPONGE_KIND_ACTIVE, argc - 1, argv + 1);
+	if (argc >= 2 && !strcmp(argv[1], "learn"))
+		return kinds_learn(g, argc - 1, argv + 1);
 	bool json = false;
 	int64_t limit = 0;
 	for (int i = 1; i < argc; i++) {
@@ -108,7 +224,7 @@ int cmd_kinds(globals *g, int argc, char **argv)
 			return 0;
 		} else {
 			errorf("kinds: %s: unexpected argument (resolve, mute, "
-			       "unmute, --json, --limit N)", argv[i]);
+			       "unmute, learn, --json, --limit N)", argv[i]);
 			return EXIT_USAGE;
 		}
 	}

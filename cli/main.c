@@ -39,8 +39,12 @@ static const command commands[] = {
 	 "[--expect FILE] [FILE...])",
 	 "check the noise rules, count, suggest or apply them, or judge lines "
 	 "by them"},
-	{"kinds", cmd_kinds, "[--json] [--limit N] | (resolve | mute | unmute) ID...",
-	 "the kinds of record delivered messages carried; mark them"},
+	{"kinds", cmd_kinds,
+	 "[--json] [--limit N] | (resolve | mute | unmute) ID... | learn "
+	 "[-l LEVEL] [-t TAG] [--detect-level] [--format FMT] [--join MODE] "
+	 "[FILE...]",
+	 "the kinds of record delivered messages carried; mark them, or learn "
+	 "them from past logs"},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 

@@ -260,7 +260,7 @@ static int test_options(globals *g, int argc, char **argv, test_opts *o)
 	return -1;
 }
 
-static bool feed_fd(adder *a, int fd)
+bool feed_fd(adder *a, int fd)
 {
 	char buf[65536];
 	ssize_t k;

@@ -403,6 +403,14 @@ typedef struct sponge_kind {
 SPONGE_API int sponge_kinds(sponge *sp, int64_t limit,
 			    void (*each)(void *arg, const sponge_kind *k),
 			    void *arg);
+/* Learn the kind of entry e from a past log, as if a delivered message
+ * had carried it: judged by the noise rules first (an ignored or dropped
+ * record teaches nothing), counted at policy.count_level or above.  Kept
+ * in the handle (at most spool.max_kinds kinds) until
+ * sponge_kinds_learn_end() writes them in one transaction; *kinds (may
+ * be NULL): how many it wrote. */
+SPONGE_API int sponge_kind_learn(sponge *sp, const sponge_entry *e);
+SPONGE_API int sponge_kinds_learn_end(sponge *sp, int64_t *kinds);
 /* Set kind id's state (SPONGE_KIND_*); SPONGE_EINVAL when there is no
  * such kind. */
 SPONGE_API int sponge_kind_set_state(sponge *sp, int64_t id, int state);

@@ -402,6 +402,10 @@ struct sponge {
 	const char *parsed_line, *parsed_msg;
 	size_t parsed_len;
 	int parsed_pid;
+	/* kinds learnt from past logs, until sponge_kinds_learn_end()
+	 * (kinds_learn.c): a table by fp, open addressing */
+	sp_kind_seen *learn;
+	size_t nlearn, learn_cap;
 	sqlite3 *db;
 	char *path;
 	sp_config cfg;

@@ -135,9 +135,10 @@ SP_HIDDEN int sp_dropped(sponge *sp, int64_t out[8]);
 SP_HIDDEN int sp_store_kind_get(sponge *sp, uint64_t fp, sp_kind_known *k);
 /* The kinds a delivered message carried (k[0..n), at `now`), inside the
  * caller's write transaction; then at most [spool] max_kinds are kept,
- * the least recently seen going first. */
+ * the least recently seen going first.  Not delivered: kinds learnt from
+ * past logs (no message counted, a resolved one stays resolved). */
 SP_HIDDEN int sp_store_kinds_commit(sponge *sp, const sp_kind_seen *k,
-				    size_t n, int64_t now);
+				    size_t n, int64_t now, bool delivered);
 
 /* Mark the queued records q[0..n) of kinds no delivered message carried
  * (or resolved ones), at or above policy.flush_on_new, inside the

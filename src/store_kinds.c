@@ -31,7 +31,7 @@ int sp_store_kind_get(sponge *sp, uint64_t fp, sp_kind_known *k)
 
 /* One kind: new, or seen again (a resolved one is active again). */
 static int upsert(sponge *sp, sqlite3_stmt *st, const sp_kind_seen *k,
-		  int64_t now)
+		  int64_t now, bool delivered)
 {
 	sqlite3_reset(st);
 	sqlite3_bind_int64(st, 1, (int64_t)k->fp);
@@ -43,6 +43,7 @@ static int upsert(sponge *sp, sqlite3_stmt *st, const sp_kind_seen *k,
 	sqlite3_bind_int64(st, 7, now);
 	sqlite3_bind_int64(st, 8, k->count);
 	sqlite3_bind_int(st, 9, SP_MASK_VERSION);
+	sqlite3_bind_int(st, 10, delivered);
 	int r = sqlite3_step(st);
 	return r == SQLITE_DONE ? SPONGE_OK
 				: sp_dberr(sp, r, "remembering kinds");
@@ -68,7 +69,7 @@ static int bound(sponge *sp)
 }
 
 int sp_store_kinds_commit(sponge *sp, const sp_kind_seen *k, size_t n,
-			  int64_t now)
+			  int64_t now, bool delivered)
 {
 	if (!n)
 		return SPONGE_OK;
@@ -76,17 +77,19 @@ int sp_store_kinds_commit(sponge *sp, const sp_kind_seen *k, size_t n,
 	int r = sqlite3_prepare_v2(
 		sp->db,
 		"INSERT INTO kinds(fp, tag, sample, level, first_seen, last_seen, "
-		"last_sent, seen, sent, mask) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, "
-		"?8, 1, ?9) ON CONFLICT(fp) DO UPDATE SET level = min(level, "
-		"excluded.level), last_seen = max(last_seen, excluded.last_seen), "
-		"last_sent = excluded.last_sent, seen = seen + excluded.seen, "
-		"sent = sent + 1, state = CASE state WHEN 3 THEN 3 ELSE 0 END",
+		"last_sent, seen, sent, mask) VALUES(?1, ?2, ?3, ?4, ?5, ?6, "
+		"?7 * ?10, ?8, ?10, ?9) ON CONFLICT(fp) DO UPDATE SET level = "
+		"min(level, excluded.level), first_seen = min(first_seen, "
+		"excluded.first_seen), last_seen = max(last_seen, "
+		"excluded.last_seen), last_sent = max(last_sent, "
+		"excluded.last_sent), seen = seen + excluded.seen, sent = sent + "
+		"?10, state = CASE WHEN state = 3 OR ?10 = 0 THEN state ELSE 0 END",
 		-1, &st, NULL);
 	if (r != SQLITE_OK)
 		return sp_dberr(sp, r, "remembering kinds");
 	int rc = SPONGE_OK;
 	for (size_t i = 0; i < n && rc == SPONGE_OK; i++)
-		rc = upsert(sp, st, &k[i], now);
+		rc = upsert(sp, st, &k[i], now, delivered);
 	sqlite3_finalize(st);
 	if (rc == SPONGE_OK)
 		rc = bound(sp);

@@ -177,6 +177,32 @@ class KindsTest(SpoolTest):
         m = self.mails()[-1]
         return m["Subject"], m.get_body(("plain",)).get_content()
 
+    def test_kinds_learnt_from_past_logs_are_not_new(self):
+        rules = os.path.join(self.dir, "rules.d")
+        os.makedirs(rules)
+        with open(os.path.join(rules, "10.rules"), "w") as f:
+            f.write('ignore tag=cron "*"\n')
+        past = os.path.join(self.dir, "past.log")
+        with open(past, "w") as f:
+            f.write("Dec  1 03:00:01 web1 kernel: disk sda failed\n"
+                    "Dec  1 03:00:02 web1 app[4]: fetch 12 failed\n"
+                    "Dec  2 03:00:02 web1 app[5]: fetch 13 failed\n"
+                    "Dec  2 03:00:03 web1 cron[6]: job 7 failed\n")
+        p = self.run_ls("kinds", "learn", "--format", "syslog", "-l", "err",
+                        past)
+        self.assertEqual(p.stdout, b"kinds learn: 2 kinds known now\n")
+        self.assertEqual(self.records("--ignored"), [])  # nothing stored
+        self.assertEqual(self.records(), [])
+        self.assertEqual([(k["tag"], k["seen"], k["sent"])
+                          for k in self.kinds()],
+                         [("app", 2, 0), ("kernel", 1, 0)])
+        # (the cron line the rules ignore taught nothing)
+        self.add(b"fetch 99 failed\n", "-l", "err", "-t", "app")
+        subject, body = self.flush_one()
+        self.assertFalse(subject.startswith("NEW"), subject)
+        [line] = self.attention(body)
+        self.assertRegex(line, r"err +app +fetch 99 failed")
+
     def test_kinds_are_bounded(self):
         self.write_config(extra="[spool]\nmax_kinds = 2\n")
         for i, word in enumerate((b"alpha", b"beta", b"gamma")):
