@@ -509,7 +509,10 @@ static int tally(flush_run *f, sp_composer *comp)
 		return SPONGE_OK;
 	if (f->since) /* a heartbeat: nothing in it */
 		return sp_plan_tally(f->sp, 0, 0, &f->b.n);
-	int rc = sp_digest_begin(comp);
+	/* kinds from before a change of the masking, made again first */
+	int rc = f->dry ? SPONGE_OK : sp_store_kinds_remask(f->sp);
+	if (rc == SPONGE_OK)
+		rc = sp_digest_begin(comp);
 	if (rc == SPONGE_OK)
 		rc = sp_plan_tally_each(f->sp, INT64_MAX, f->sp->cfg.max_size,
 					&f->b.n, sp_digest_each, comp);

@@ -95,6 +95,7 @@ static const char *const migrations[] = {
 	"NULL, state INTEGER NOT NULL DEFAULT 0, resolved INTEGER, mask "
 	"INTEGER NOT NULL);"
 	"CREATE INDEX kinds_last_seen ON kinds(last_seen);"
+	"CREATE INDEX kinds_mask ON kinds(mask);"
 	/* a pending record of a kind no delivered message carried, at or
 	 * above policy.flush_on_new when it came (1; NULL otherwise): the
 	 * few the decision counts, by a partial index */

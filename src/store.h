@@ -151,6 +151,11 @@ SP_HIDDEN int sp_store_new_pending(sponge *sp, int level, int64_t *n);
  * known are marked no more (inside the caller's transaction). */
 SP_HIDDEN int sp_store_kinds_recheck(sponge *sp);
 
+/* Kinds made under an older masking get their fingerprints made again
+ * from their samples (merged where two become one), in a transaction of
+ * its own; nothing to do costs one query. */
+SP_HIDDEN int sp_store_kinds_remask(sponge *sp);
+
 /* ---- what the noise rules did (store_rules.c) ---- */
 /* Write the handle's rule hits (sp->hits) into rule_hits (per rule and
  * hour) and drops into rule_dropped, inside the caller's transaction. */

@@ -1,6 +1,7 @@
 /* store_kinds.c - the kinds of record delivered messages carried: what
  * a message looks up to say NEW, BACK or REGRESSED, what a delivery
  * adds, and the kinds command's list and states. */
+#include <stdio.h>
 #include <string.h>
 
 #include <sqlite3.h>
@@ -276,5 +277,98 @@ int sp_store_kinds_recheck(sponge *sp)
 	sqlite3_finalize(sel);
 	sqlite3_finalize(kst);
 	sqlite3_finalize(clr);
+	return rc;
+}
+
+/* ---- a new masking: the kinds' fingerprints made again ------------- */
+
+/* (store.c's sp_store_exec would make a cycle: store.c calls here) */
+static int exec(sponge *sp, const char *sql)
+{
+	int r = sqlite3_exec(sp->db, sql, NULL, NULL, NULL);
+	return r == SQLITE_OK ? SPONGE_OK : sp_dberr(sp, r, "remasking kinds");
+}
+
+/* Kind id (tag, sample) under the current masking: its fingerprint and
+ * version updated, or, when another kind has that fingerprint already,
+ * merged into it. */
+static int remask_one(sponge *sp, int64_t id, const char *tag,
+		      const char *sample)
+{
+	size_t off, n = sp_summary(sample, strlen(sample), &off);
+	uint64_t fp = sp_fold_hash(0, tag, sample + off, n, true);
+	fp = fp ? fp : 1;
+	char sql[512];
+	snprintf(sql, sizeof sql,
+		 "UPDATE kinds SET seen = seen + (SELECT seen FROM kinds WHERE "
+		 "id = %lld), sent = sent + (SELECT sent FROM kinds WHERE id = "
+		 "%lld) WHERE fp = %lld AND id != %lld",
+		 (long long)id, (long long)id, (long long)fp, (long long)id);
+	int rc = exec(sp, sql);
+	if (rc)
+		return rc;
+	snprintf(sql, sizeof sql,
+		 sqlite3_changes(sp->db)
+			 ? "DELETE FROM kinds WHERE id = %lld"
+			 : "UPDATE kinds SET fp = %lld, mask = %d WHERE id = %lld",
+		 (long long)(sqlite3_changes(sp->db) ? id : (int64_t)fp),
+		 SP_MASK_VERSION, (long long)id);
+	return exec(sp, sql);
+}
+
+static int remask_id(sponge *sp, int64_t id)
+{
+	sqlite3_stmt *st;
+	int r = sqlite3_prepare_v2(sp->db, "SELECT tag, sample FROM kinds "
+					   "WHERE id = ?",
+				   -1, &st, NULL);
+	if (r != SQLITE_OK)
+		return sp_dberr(sp, r, "remasking kinds");
+	sqlite3_bind_int64(st, 1, id);
+	int rc = SPONGE_OK;
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		const char *tag = (const char *)sqlite3_column_text(st, 0);
+		const char *sample = (const char *)sqlite3_column_text(st, 1);
+		char t[80], m[256];
+		snprintf(t, sizeof t, "%s", tag ? tag : "");
+		snprintf(m, sizeof m, "%s", sample ? sample : "");
+		sqlite3_finalize(st);
+		return remask_one(sp, id, t, m);
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int sp_store_kinds_remask(sponge *sp)
+{
+	sqlite3_stmt *st;
+	int r = sqlite3_prepare_v2(sp->db, "SELECT id, tag, sample FROM kinds "
+					   "WHERE mask < ? ORDER BY id",
+				   -1, &st, NULL);
+	if (r != SQLITE_OK)
+		return sp_dberr(sp, r, "remasking kinds");
+	sqlite3_bind_int(st, 1, SP_MASK_VERSION);
+	/* one pass over a snapshot of the old ones: ids first */
+	int64_t *ids = NULL;
+	size_t n = 0, cap = 0;
+	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+		if (n == cap) {
+			cap = cap ? cap * 2 : 64;
+			int64_t *g = sp_realloc(ids, cap * sizeof *g);
+			if (!g)
+				break;
+			ids = g;
+		}
+		ids[n++] = sqlite3_column_int64(st, 0);
+	}
+	sqlite3_finalize(st);
+	int rc = n ? exec(sp, "BEGIN IMMEDIATE") : SPONGE_OK;
+	for (size_t i = 0; i < n && rc == SPONGE_OK; i++)
+		rc = remask_id(sp, ids[i]);
+	if (n && rc == SPONGE_OK)
+		rc = exec(sp, "COMMIT");
+	if (n && rc != SPONGE_OK)
+		sqlite3_exec(sp->db, "ROLLBACK", NULL, NULL, NULL);
+	sp_free(ids);
 	return rc;
 }

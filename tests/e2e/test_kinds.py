@@ -203,6 +203,33 @@ class KindsTest(SpoolTest):
         [line] = self.attention(body)
         self.assertRegex(line, r"err +app +fetch 99 failed")
 
+    def test_kinds_of_an_older_masking_are_made_again_not_new(self):
+        self.add(b"app[1]: segfault at 0x7f3a9c ip 0x400\n", "-l", "err",
+                 "-t", "kernel")
+        self.flush_one()
+        # as an older masking left them: two kinds (#x# and #xd#) of
+        # what is one now, their fingerprints of then
+        con = sqlite3.connect(self.spool)
+        con.execute("UPDATE kinds SET fp = 11, mask = 1")
+        con.execute("INSERT INTO kinds(fp, tag, sample, level, first_seen, "
+                    "last_seen, last_sent, seen, sent, mask) SELECT 12, tag, "
+                    "'app[2]: segfault at 0xd7f3a1 ip 0x400', level, "
+                    "first_seen, last_seen, last_sent, 3, 1, 1 FROM kinds")
+        con.commit()
+        con.close()
+        self.add(b"app[3]: segfault at 0xcd1200 ip 0x400\n", "-l", "err",
+                 "-t", "kernel")
+        subject, body = self.flush_one()
+        self.assertNotIn("NEW", body)
+        self.assertFalse(subject.startswith("NEW"), subject)
+        [k] = self.kinds()
+        self.assertEqual((k["seen"], k["sent"]), (5, 3))
+        self.assertEqual(self.run_ls("kinds").returncode, 0)
+        con = sqlite3.connect(self.spool)
+        self.assertEqual(con.execute("SELECT mask FROM kinds").fetchall(),
+                         [(2,)])
+        con.close()
+
     def test_kinds_are_bounded(self):
         self.write_config(extra="[spool]\nmax_kinds = 2\n")
         for i, word in enumerate((b"alpha", b"beta", b"gamma")):
