@@ -114,6 +114,7 @@ static json_t *status_json(sponge *sp, const sponge_stats *st,
 		json_object_set_new(ig, sponge_level_name(l),
 				    json_integer(st->ignored[l]));
 	json_object_set_new(o, "ignored", ig);
+	json_object_set_new(o, "new_kinds", json_integer(st->new_kinds));
 
 	const sponge_rule *t = &d->threshold, *f = &d->flush_level;
 	json_object_set_new(p, "threshold",
@@ -188,6 +189,10 @@ static void status_spool(sponge *sp, const sponge_stats *st, int64_t now)
 		sponge_format_span(now - st->oldest_us, age, sizeof age);
 		printf("oldest:   %s (%s ago)\nnewest:   %s\n", b1, age, b2);
 	}
+	if (st->new_kinds)
+		printf("new:      %lld record%s of kinds no message carried "
+		       "yet (kinds)\n",
+		       (long long)st->new_kinds, st->new_kinds == 1 ? "" : "s");
 	int64_t ignored = 0;
 	for (int l = 0; l < 8; l++)
 		ignored += st->ignored[l];

@@ -532,6 +532,9 @@ typedef struct sponge_stats {
 				 max_bytes since the last message, by level */
 	int64_t ignored[8];   /* pending records noise rules ignore, by
 				 level (not in pending or by_level) */
+	int64_t new_kinds;    /* pending records of kinds no delivered
+				 message carried, at policy.new_level or
+				 flush_on_new or above (as they came) */
 } sponge_stats;
 
 SPONGE_API int sponge_stats_get_sized(sponge *sp, sponge_stats *out,

@@ -400,7 +400,7 @@ int sp_store_write(sponge *sp, bool durable)
 		rc = sp_fail(sp, SPONGE_ENOMEM, "out of memory");
 	else if (ids)
 		memset(ids, 0, sp->nhits * sizeof *ids);
-	if (rc == SPONGE_OK && sp->cfg.policy.flush_on_new >= 0)
+	if (rc == SPONGE_OK && sp_new_kind_level(sp) >= 0)
 		rc = sp_store_mark_new_kinds(sp, sp->q, sp->qn);
 	if (rc == SPONGE_OK &&
 	    (rc = sp_store_int(sp, NEXT_ID_SQL, &next)) == SPONGE_OK) {

@@ -140,8 +140,12 @@ SP_HIDDEN int sp_store_kind_get(sponge *sp, uint64_t fp, sp_kind_known *k);
 SP_HIDDEN int sp_store_kinds_commit(sponge *sp, const sp_kind_seen *k,
 				    size_t n, int64_t now, bool delivered);
 
+/* The least severe level whose records are marked when of a new kind:
+ * policy.flush_on_new or new_level, whichever is less severe, within
+ * count_level; -1 none. */
+SP_HIDDEN int sp_new_kind_level(const sponge *sp);
 /* Mark the queued records q[0..n) of kinds no delivered message carried
- * (or resolved ones), at or above policy.flush_on_new, inside the
+ * (or resolved ones), at sp_new_kind_level() or above, inside the
  * caller's write transaction. */
 SP_HIDDEN int sp_store_mark_new_kinds(sponge *sp, sp_queued *q, size_t n);
 /* Pending records so marked at `level` or above (the decision's count:

@@ -194,11 +194,19 @@ static int is_new(sponge *sp, sqlite3_stmt *st, const char *tag,
 	return r == SQLITE_DONE ? SPONGE_OK : sp_dberr(sp, r, "reading kinds");
 }
 
+int sp_new_kind_level(const sponge *sp)
+{
+	int top = sp->cfg.policy.flush_on_new > sp->cfg.new_level
+			  ? sp->cfg.policy.flush_on_new
+			  : sp->cfg.new_level;
+	/* kinds are counted at count_level and above */
+	return top > sp->cfg.policy.count_level ? sp->cfg.policy.count_level
+						: top;
+}
+
 int sp_store_mark_new_kinds(sponge *sp, sp_queued *q, size_t n)
 {
-	int top = sp->cfg.policy.flush_on_new;
-	if (top > sp->cfg.policy.count_level)
-		top = sp->cfg.policy.count_level; /* kinds are counted there */
+	int top = sp_new_kind_level(sp);
 	sqlite3_stmt *st = NULL;
 	int rc = SPONGE_OK;
 	const char *d = sp->qdata.data;

@@ -254,6 +254,9 @@ int sp_stats_get(sponge *sp, sponge_stats *out)
 		rc = edge(sp, true, 0, &out->newest_us, &out->max_id);
 	if (rc == SPONGE_OK)
 		rc = sp_dropped(sp, out->dropped);
+	if (rc == SPONGE_OK && sp_new_kind_level(sp) >= 0)
+		rc = sp_store_new_pending(sp, sp_new_kind_level(sp),
+					  &out->new_kinds);
 	sqlite3_exec(sp->db, "COMMIT", NULL, NULL, NULL);
 	out->spool_bytes = file_size(sp->path, "") + file_size(sp->path, "-wal");
 	return rc;

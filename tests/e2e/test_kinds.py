@@ -230,6 +230,17 @@ class KindsTest(SpoolTest):
                          [(2,)])
         con.close()
 
+    def test_status_counts_records_of_new_kinds(self):
+        self.add(b"disk sda failed\n", "-l", "err", "-t", "kernel")
+        self.add(b"fetched 3 items\n", "-l", "info", "-t", "feeds")
+        st = self.run_ls("status").stdout.decode()
+        self.assertIn("new:      1 record of kinds no message carried yet",
+                      st)
+        self.flush_one()
+        self.add(b"disk sda failed\n", "-l", "err", "-t", "kernel")
+        st = json.loads(self.run_ls("status", "--json").stdout)
+        self.assertEqual((st["pending"], st["new_kinds"]), (1, 0))
+
     def test_kinds_are_bounded(self):
         self.write_config(extra="[spool]\nmax_kinds = 2\n")
         for i, word in enumerate((b"alpha", b"beta", b"gamma")):
