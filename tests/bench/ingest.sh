@@ -33,6 +33,7 @@ BASELINE=${BASELINE:-}
 for r in 1 2 3; do
 	if [ -n "$BASELINE" ]; then
 		one base $r sh -c "LOGSPONGE_CONFIG=/dev/null '$BASELINE' -s '$DIR/base.db' add -t bench < '$DIR/lines.txt'"
+		one basedetect $r sh -c "LOGSPONGE_CONFIG=/dev/null '$BASELINE' -s '$DIR/basedetect.db' add -t bench --detect-level < '$DIR/lines.txt'"
 	fi
 	# (a) logsponge add: batched commits in WAL mode (synchronous=NORMAL
 	# for the batches, FULL for the last commit before it exits)
@@ -46,7 +47,7 @@ for r in 1 2 3; do
 		"$IMPORT_SQL" ".mode csv" ".import '$DIR/lines.csv' records" >/dev/null
 done
 median add; median detect; median import
-[ -z "$BASELINE" ] || median base
+[ -z "$BASELINE" ] || { median base; median basedetect; }
 
 got=$(sqlite3 "$DIR/add.db" "SELECT count(*) FROM records")
 imp=$(sqlite3 "$DIR/import.db" "SELECT count(*) FROM records")
@@ -67,8 +68,10 @@ awk -v n="$N" -v b="$BYTES" -v at="$at" -v am="$am" -v dt="$dt" -v dm="$dm" \
 }'
 if [ -n "$BASELINE" ]; then
 	read -r bt bm < "$DIR/base.time"
-	awk -v at="$at" -v bt="$bt" -v bm="$bm" -v n="$N" 'BEGIN {
+	read -r bdt bdm < "$DIR/basedetect.time"
+	awk -v at="$at" -v bt="$bt" -v bm="$bm" -v dt="$dt" -v bdt="$bdt" -v n="$N" 'BEGIN {
 		printf "  baseline add (%s)         %6.2f s  %9.0f lines/s  peak RSS %5.1f MiB\n", "older", bt, n / bt, bm / 1024
 		printf "  add / baseline: %.3f (%+.1f%% time)\n", at / bt, (at / bt - 1) * 100
+		printf "  add --detect-level / baseline: %.3f (%+.1f%% time; its warnings and errors have their kinds looked up)\n", dt / bdt, (dt / bdt - 1) * 100
 	}'
 fi
