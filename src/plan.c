@@ -50,13 +50,11 @@ static void expand_subject(sponge *sp, const sp_tally *n, sp_envelope *e,
 	/* a heartbeat (no records) reads well with the default; a template
 	 * of the user's applies to it too, {first} saying what it is */
 	const char *tpl = sp->cfg.subject ? sp->cfg.subject
-			  : n->count	  ? "[logsponge] {host}: {count} "
+			  : n->count	  ? "{new}[logsponge] {host}: {count} "
 					    "{records}, highest {level}: {first}"
 					  : "[logsponge] {host}: {first}";
 	spbuf o;
 	sb_init(&o, 900);
-	if (e->new_kind && n->count) /* a kind never delivered before */
-		sb_adds(&o, "NEW: ");
 	for (const char *p = tpl; *p;) {
 		const char *close = *p == '{' ? strchr(p, '}') : NULL;
 		if (!close) {
@@ -70,6 +68,8 @@ static void expand_subject(sponge *sp, const sp_tally *n, sp_envelope *e,
 		int lv = sponge_level_from_name(name);
 		if (!strcmp(name, "host"))
 			sb_adds(&o, sp->host);
+		else if (!strcmp(name, "new")) /* a kind never delivered */
+			sb_adds(&o, e->new_kind && n->count ? "NEW: " : "");
 		else if (!strcmp(name, "count"))
 			sb_printf(&o, "%lld", (long long)n->count);
 		else if (!strcmp(name, "records"))

@@ -361,7 +361,7 @@ class HeadersTest(DigestTest):
                 "and a long tail of words to pass seventy-eight octets")
         head, msg = self.message(subj)
         self.assertNotIn(b"=?", head)
-        self.assertIn(b"Subject: NEW: [logsponge] ", head)
+        self.assertIn(b"Subject: [logsponge] ", head)
         self.assertFolded(head)
         self.assertTrue(msg["Subject"].endswith("seventy-eight octets"))
 
@@ -370,10 +370,10 @@ class HeadersTest(DigestTest):
                 " \U0001F419 fin")
         head, msg = self.message("[logsponge] {first}",
                                  (text + "\n").encode())
-        self.assertIn(b"Subject: NEW: [logsponge] =?UTF-8?", head)
+        self.assertIn(b"Subject: [logsponge] =?UTF-8?", head)
         self.assertFolded(head)
         first = text[:60].rstrip() if len(text) > 60 else text
-        self.assertTrue(msg["Subject"].startswith("NEW: [logsponge] " +
+        self.assertTrue(msg["Subject"].startswith("[logsponge] " +
                                                   first[:40]),
                         msg["Subject"])
         # no encoded word ends in base64 padding but the last

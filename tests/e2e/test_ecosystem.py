@@ -238,7 +238,7 @@ class SharpEdgesTest(SpoolTest):
                  "qui d\u00e9passe septante-six octets sans aucun "
                  "doute\n".encode(), "-l", "err")
         tty = self.read_pty([BIN, "-s", self.spool, "flush", "--dry-run"])
-        self.assertIn("Subject: NEW: [logsponge] \u00e9chec: caf\u00e9".encode(),
+        self.assertIn("Subject: [logsponge] \u00e9chec: caf\u00e9".encode(),
                       tty)
         self.assertIn("caf\u00e9 = ferm\u00e9 \u2014 un tr\u00e8s long "
                       "message qui d\u00e9passe septante-six octets sans "

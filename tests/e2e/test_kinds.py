@@ -74,6 +74,18 @@ class KindsTest(SpoolTest):
                           for k in self.kinds()],
                          [("app", 1, 1, "warning"), ("kernel", 5, 2, "crit")])
 
+    def test_a_template_of_ones_own_says_new_with_its_token(self):
+        self.env["LOGSPONGE_CONFIG"] = self.config_file(
+            "[mail]\nfrom = a@example.org\nto = b@example.org\n"
+            "subject = [web1] {new}{count} {level}\ntransport = maildir\n"
+            "[maildir]\npath = %s\n" % self.md)
+        self.add(b"disk sda failed\n", "-l", "err", "-t", "kernel")
+        subject, _ = self.flush_one()
+        self.assertEqual(subject, "[web1] NEW: 1 err")
+        self.add(b"disk sda failed\n", "-l", "err", "-t", "kernel")
+        subject, _ = self.flush_one()
+        self.assertEqual(subject, "[web1] 1 err")
+
     def test_below_new_level_no_new_in_the_subject(self):
         self.add(b"fetched 12 items\n", "-l", "info", "-t", "feeds")
         subject, body = self.flush_one()
