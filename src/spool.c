@@ -435,6 +435,9 @@ int sponge_append(sponge *sp, int level, const char *tag, int64_t time_us,
 int sponge_vlog(sponge *sp, int level, const char *tag, const char *fmt,
 		va_list ap)
 {
+	/* (the formatting allocates: a fork waits for it too, or a child
+	 * could find an allocator's lock held, under ASan's allocator) */
+	SP_GUARD;
 	if (!sp || !sp->db)
 		return SPONGE_EINVAL;
 	if (!fmt)
