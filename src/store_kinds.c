@@ -177,12 +177,9 @@ int sponge_kind_set_state(sponge *sp, int64_t id, int state)
 
 /* ---- records of new kinds, for policy.flush_on_new ----------------- */
 
-/* Is the kind of (tag, message) new: unknown, or resolved? */
-static int is_new(sponge *sp, sqlite3_stmt *st, const char *tag,
-		  const char *msg, size_t len, bool *yes)
+/* Is kind fp new: unknown, or resolved? */
+static int lookup(sponge *sp, sqlite3_stmt *st, uint64_t fp, bool *yes)
 {
-	size_t off, n = sp_summary(msg, len, &off);
-	uint64_t fp = sp_fold_hash(0, tag, msg + off, n, true);
 	sqlite3_reset(st);
 	sqlite3_bind_int64(st, 1, (int64_t)fp);
 	int r = sqlite3_step(st);
@@ -192,6 +189,31 @@ static int is_new(sponge *sp, sqlite3_stmt *st, const char *tag,
 	}
 	*yes = true;
 	return r == SQLITE_DONE ? SPONGE_OK : sp_dberr(sp, r, "reading kinds");
+}
+
+/* Is the kind of (tag, message) new: unknown, or resolved? */
+/* The answers of one write's lookups, by fingerprint: a log repeats its
+ * kinds, and a lookup costs more than the hash. */
+#define SEEN_SLOTS 256
+typedef struct seen_fp {
+	uint64_t fp; /* 0: empty */
+	bool yes;
+} seen_fp;
+
+static int is_new(sponge *sp, sqlite3_stmt *st, const char *tag,
+		  const char *msg, size_t len, bool *yes, seen_fp *seen)
+{
+	size_t off, n = sp_summary(msg, len, &off);
+	uint64_t fp = sp_fold_hash(0, tag, msg + off, n, true);
+	seen_fp *s = seen ? &seen[fp % SEEN_SLOTS] : NULL;
+	if (s && s->fp == fp && fp) {
+		*yes = s->yes;
+		return SPONGE_OK;
+	}
+	int rc = lookup(sp, st, fp, yes);
+	if (s && rc == SPONGE_OK)
+		*s = (seen_fp){fp, *yes};
+	return rc;
 }
 
 int sp_new_kind_level(const sponge *sp)
@@ -209,6 +231,7 @@ int sp_store_mark_new_kinds(sponge *sp, sp_queued *q, size_t n)
 	int top = sp_new_kind_level(sp);
 	sqlite3_stmt *st = NULL;
 	int rc = SPONGE_OK;
+	seen_fp seen[SEEN_SLOTS]; /* zeroed with the statement's prepare */
 	const char *d = sp->qdata.data;
 	for (size_t i = 0; i < n && rc == SPONGE_OK; i++) {
 		q[i].new_kind = false;
@@ -220,6 +243,7 @@ int sp_store_mark_new_kinds(sponge *sp, sp_queued *q, size_t n)
 						   -1, &st, NULL);
 			if (r != SQLITE_OK)
 				return sp_dberr(sp, r, "reading kinds");
+			memset(seen, 0, sizeof seen);
 		}
 		char tag[80];
 		size_t tl = q[i].tag_len < sizeof tag ? q[i].tag_len
@@ -227,7 +251,7 @@ int sp_store_mark_new_kinds(sponge *sp, sp_queued *q, size_t n)
 		memcpy(tag, d + q[i].tag_off, tl);
 		tag[tl] = '\0';
 		rc = is_new(sp, st, tag, d + q[i].msg_off, q[i].msg_len,
-			    &q[i].new_kind);
+			    &q[i].new_kind, seen);
 	}
 	sqlite3_finalize(st);
 	return rc;
@@ -271,7 +295,7 @@ int sp_store_kinds_recheck(sponge *sp)
 		const char *m = (const char *)sqlite3_column_text(sel, 2);
 		bool yes = true;
 		rc = is_new(sp, kst, tag ? tag : "", m ? m : "",
-			    (size_t)sqlite3_column_bytes(sel, 2), &yes);
+			    (size_t)sqlite3_column_bytes(sel, 2), &yes, NULL);
 		if (rc == SPONGE_OK && !yes) {
 			sqlite3_reset(clr);
 			sqlite3_bind_int64(clr, 1, sqlite3_column_int64(sel, 0));
