@@ -28,6 +28,11 @@ SP_HIDDEN unsigned sp_fork_generation(void);
 /* A handle this process may use: open, and not inherited over a fork. */
 #define sp_usable(sp) \
 	((sp) && (sp)->db && (sp)->generation == sp_fork_generation())
+/* The handles open in this process (handles.c): added before a handle
+ * opens its connection (a forked child first lets go of the ones it
+ * inherited), removed when it closes (an inherited one let go of). */
+SP_HIDDEN void sp_handles_add(sponge *sp);
+SP_HIDDEN void sp_handles_remove(sponge *sp);
 /* The same for calls that need no spool (SPONGE_OPEN_NOSPOOL). */
 #define sp_alive(sp) ((sp) && (sp)->generation == sp_fork_generation())
 #define SP_GUARD \
@@ -432,6 +437,7 @@ struct sponge {
 	unsigned rcv_reads;
 	int64_t busy_since;       /* when the current wait for a lock began */
 	unsigned generation; /* sp_fork_generation() when it was opened */
+	sponge *open_prev, *open_next; /* the process's open handles (handles.c) */
 };
 
 /* ---- the MIME encoders (mime.c), pure ---- */

@@ -182,8 +182,10 @@ int sponge_open(sponge **out, const char *spool_path, const char *config_path,
 		rc = pick_spool(sp, spool_path);
 	if (rc == SPONGE_OK)
 		rc = sp_spool_resolve(sp, flags);
-	if (rc == SPONGE_OK)
+	if (rc == SPONGE_OK) {
+		sp_handles_add(sp);
 		rc = sp_store_open(sp);
+	}
 	if (rc != SPONGE_OK)
 		return rc;
 	if (gethostname(sp->host, sizeof sp->host - 1) != 0 || !sp->host[0])
@@ -198,13 +200,14 @@ int sponge_close(sponge *sp)
 		return SPONGE_OK;
 	SP_GUARD;
 	int rc = SPONGE_OK;
-	/* a parent's handle in a forked child: its connection and its queued
-	 * records are the parent's; only our memory is freed */
+	/* a parent's handle in a forked child: its queued records are the
+	 * parent's; the child lets go of its copy of the connection */
 	if (sp->generation == sp_fork_generation()) {
 		if (sp->db && (sp->qn || sp->hits_pending))
 			rc = sp_store_write(sp, true);
 		sp_store_close(sp);
 	}
+	sp_handles_remove(sp);
 	sp_ruleset_free(sp);
 	sp_config_free(&sp->cfg);
 	sp_free(sp->path);

@@ -7,13 +7,15 @@
  * followed only when it belongs to the caller or to root and what it
  * points to does too; the spool file reached through a symlink must also
  * be the caller's and mode 0600.  Missing directories are made 0700, the
- * spool file 0600 with O_EXCL.  The result is the canonical path (no
- * symlink, no "." or ".."), which SQLite then opens with
- * SQLITE_OPEN_NOFOLLOW: one spool file, one name, one WAL and one lock. */
+ * spool file 0600 (renamed into place, replacing nothing).  The result
+ * is the canonical path (no symlink, no "." or ".."), which SQLite then
+ * opens with SQLITE_OPEN_NOFOLLOW: one spool file, one name, one WAL and
+ * one lock. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -146,6 +148,42 @@ static int follow(walk *w, const char *name, const struct stat *lst,
 	return SPONGE_OK;
 }
 
+/* Make the spool file, mode 0600 whatever the umask, without ever closing
+ * a descriptor of it.  POSIX locks belong to the process, and closing any
+ * descriptor of a file drops every lock the process holds on it: those of
+ * a connection that another thread opened on the new file a moment
+ * before.  SQLite would then believe it holds locks it does not, another
+ * process would remove the write-ahead log under it, and records would be
+ * lost.  So a file of another name is made and closed first, then renamed
+ * into place unless the name exists by then (where the file system cannot
+ * rename so, linked and unlinked: a spool opened in between has two names
+ * for a moment and is refused).  0, EEXIST or an errno. */
+static int make_file(int dir, const char *name)
+{
+	static atomic_uint seq;
+	char tmp[NAME_MAX + 1];
+	snprintf(tmp, sizeof tmp, ".%.200s.new-%ld-%u", name, (long)getpid(),
+		 atomic_fetch_add(&seq, 1));
+	int fd = openat(dir, tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW |
+				   O_CLOEXEC, 0600);
+	if (fd < 0)
+		return errno;
+	int e = fchmod(fd, 0600) == 0 ? 0 : errno;
+	sp_test_delay("spool-made");
+	close(fd);
+	bool linked = false;
+	if (!e && renameat2(dir, tmp, dir, name, RENAME_NOREPLACE) != 0) {
+		e = errno;
+		if (e == EINVAL || e == ENOSYS) {
+			e = linkat(dir, tmp, dir, name, 0) == 0 ? 0 : errno;
+			linked = true;
+		}
+	}
+	if (e || linked)
+		unlinkat(dir, tmp, 0);
+	return e;
+}
+
 /* The spool file itself: made 0600 when missing (unless NOCREATE). */
 static int leaf(walk *w, const char *name, const struct stat *lst, int serr)
 {
@@ -169,16 +207,12 @@ static int leaf(walk *w, const char *name, const struct stat *lst, int serr)
 		return sp_fail(w->sp, SPONGE_ENOENT,
 			       "%s: no such spool (nothing recorded yet?)",
 			       w->sp->path);
-	int fd = openat(w->dir, name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW |
-					    O_CLOEXEC, 0600);
-	if (fd < 0 && errno != EEXIST)
-		return fail_at(w, name, strerror(errno));
-	if (fd >= 0) {
-		int e = fchmod(fd, 0600) == 0 ? 0 : errno; /* whatever umask */
-		close(fd);
-		if (e)
-			return fail_at(w, name, strerror(e));
-	} else { /* another process made it first: look again */
+	int e = make_file(w->dir, name);
+	if (e && e != EEXIST) {
+		errno = e;
+		return fail_at(w, name, strerror(e));
+	}
+	if (e == EEXIST) { /* another process made it first: look again */
 		struct stat st;
 		if (fstatat(w->dir, name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
 		    !S_ISREG(st.st_mode))

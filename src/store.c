@@ -473,6 +473,19 @@ void sp_store_close(sponge *sp)
 	sp->db = NULL;
 }
 
+void sp_store_let_go(sponge *sp)
+{
+	sqlite3_stmt *st;
+	if (!sp->db)
+		return;
+	while ((st = sqlite3_next_stmt(sp->db, NULL)))
+		sqlite3_finalize(st);
+	sqlite3_close_v2(sp->db);
+	sp->db = NULL;
+	for (int r = 0; r < 2; r++)
+		sp->ins[r] = sp->ins_multi[r] = NULL;
+}
+
 int sp_store_sync(sponge *sp)
 {
 	/* Nothing queued: what earlier NORMAL commits left in the WAL is

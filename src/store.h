@@ -16,6 +16,10 @@ struct sp_send_result;
 SP_HIDDEN int sp_store_open(sponge *sp);
 /* Checkpoint what this handle wrote (passive), finalize, close. */
 SP_HIDDEN void sp_store_close(sponge *sp);
+/* A forked child lets go of a connection it inherited: every statement
+ * finalized and the connection closed, nothing written (its records and
+ * its locks are the parent's). */
+SP_HIDDEN void sp_store_let_go(sponge *sp);
 /* Write every queued record in one transaction (durable: synced). */
 SP_HIDDEN int sp_store_write(sponge *sp, bool durable);
 /* Make what earlier commits left in the WAL durable. */

@@ -72,7 +72,8 @@ int main(int argc, char **argv)
 		pid_t pid = fork();
 		if (pid == 0) {
 			/* the parent's handle is not ours: closing it here
-			 * frees it and leaves the parent's connection alone */
+			 * writes nothing and lets go of our copy of its
+			 * connection */
 			sponge_close(mine);
 			sponge *sp;
 			int rc = sponge_open(&sp, spool, NULL,

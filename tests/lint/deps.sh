@@ -15,7 +15,7 @@ LAYERS='
 1 mime match rules
 2 config
 3 store_error store store_counts store_rules store_rejudge store_kinds store_batch store_query
-4 spool spool_path formats ruleset rules_apply kinds_learn
+4 spool handles spool_path formats ruleset rules_apply kinds_learn
 5 policy
 6 plan digest_rules digest_kinds digest
 7 compose

@@ -7,7 +7,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "logsponge.h"
@@ -462,6 +465,149 @@ START_TEST(config_file_applies)
 }
 END_TEST
 
+static void *open_new_spool(void *arg)
+{
+	return (void *)(intptr_t)sponge_open(arg, path, NULL,
+					      SPONGE_OPEN_NOCONFIG);
+}
+
+static void log_n(sponge *sp, const char *who, int n)
+{
+	for (int i = 0; i < n; i++)
+		ck_assert_int_eq(sponge_log(sp, 6, who, "%s %d", who, i), 0);
+}
+
+static int64_t records_in(const char *file)
+{
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	ck_assert_int_eq(sqlite3_open(file, &db), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_prepare_v2(db, "SELECT count(*) FROM records",
+					    -1, &st, NULL), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
+	int64_t n = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return n;
+}
+
+/* A process of its own, forked before anything is open: on a byte from
+ * `go` it opens the spool, logs n records as `who`, closes, and writes a
+ * byte to `done`. */
+typedef struct peer {
+	pid_t pid;
+	int go[2], done[2];
+} peer;
+
+static void peer_start(peer *p, const char *who, int n)
+{
+	ck_assert_int_eq(pipe(p->go), 0);
+	ck_assert_int_eq(pipe(p->done), 0);
+	p->pid = fork();
+	ck_assert_int_ge(p->pid, 0);
+	if (p->pid > 0)
+		return;
+	char x;
+	if (read(p->go[0], &x, 1) != 1)
+		_exit(2);
+	sponge *c = open_ok();
+	log_n(c, who, n);
+	int rc = sponge_close(c);
+	_exit(write(p->done[1], &x, 1) == 1 && rc == SPONGE_OK ? 0 : 1);
+}
+
+static void peer_run(peer *p)
+{
+	char x = 0;
+	ck_assert_int_eq(write(p->go[1], &x, 1), 1);
+	ck_assert_int_eq(read(p->done[0], &x, 1), 1);
+	int status;
+	ck_assert_int_eq(waitpid(p->pid, &status, 0), p->pid);
+	ck_assert_int_eq(status, 0);
+	for (int i = 0; i < 2; i++) {
+		close(p->go[i]);
+		close(p->done[i]);
+	}
+}
+
+/* One thread makes the spool file while another thread of the process
+ * opens it.  POSIX locks belong to the process: had the maker closed a
+ * descriptor of the spool after the other connection locked it, the
+ * process would hold no lock while SQLite believes it does; another
+ * process closing would remove the write-ahead log under it, and the
+ * next would start a new one: two logs, and records lost without an
+ * error (as a forked child's were, now and then, beside four threads). */
+START_TEST(making_the_spool_keeps_the_locks_of_others)
+{
+	peer c, d;
+	peer_start(&c, "second", 100);
+	peer_start(&d, "fourth", 100);
+	sponge *maker = NULL, *sp;
+	pthread_t t;
+	struct stat st;
+	setenv("LOGSPONGE_TEST_DELAY", "spool-made", 1);
+	ck_assert_int_eq(pthread_create(&t, NULL, open_new_spool, &maker), 0);
+	while (stat(path, &st) != 0)
+		usleep(500);
+	sp = open_ok(); /* while the maker pauses after making the file */
+	log_n(sp, "first", 100);
+	void *rc;
+	ck_assert_int_eq(pthread_join(t, &rc), 0);
+	unsetenv("LOGSPONGE_TEST_DELAY");
+	ck_assert_int_eq((intptr_t)rc, SPONGE_OK);
+
+	peer_run(&c);
+	log_n(sp, "third", 100);
+	peer_run(&d);
+	log_n(maker, "fifth", 100);
+	ck_assert_int_eq(sponge_close(sp), SPONGE_OK);
+	ck_assert_int_eq(sponge_close(maker), SPONGE_OK);
+	ck_assert_int_eq(records_in(path), 500);
+}
+END_TEST
+
+/* A child forked while its parent has the spool open opens its own
+ * handle.  SQLite's table of the locks its process holds came with the
+ * fork, but the locks did not (POSIX locks are not inherited): had the
+ * child trusted that table, it would hold no lock on the spool, its
+ * parent closing last would remove the write-ahead log under it, a third
+ * process would start a new one, and what the child wrote into the old
+ * one would be lost without an error. */
+START_TEST(child_opens_its_own_beside_its_parent)
+{
+	peer d;
+	peer_start(&d, "third", 100);
+	sponge *sp = open_ok();
+	log_n(sp, "parent", 100);
+	int go[2], ready[2];
+	ck_assert_int_eq(pipe(go), 0);
+	ck_assert_int_eq(pipe(ready), 0);
+	pid_t pid = fork();
+	if (pid == 0) {
+		sponge *c = open_ok();
+		log_n(c, "child", 100);
+		char x = 0;
+		if (write(ready[1], &x, 1) != 1 || read(go[0], &x, 1) != 1)
+			_exit(2);
+		log_n(c, "child later", 100);
+		_exit(sponge_close(c) == SPONGE_OK ? 0 : 1);
+	}
+	char x = 0;
+	ck_assert_int_eq(read(ready[0], &x, 1), 1);
+	ck_assert_int_eq(sponge_close(sp), SPONGE_OK);
+	peer_run(&d);
+	ck_assert_int_eq(write(go[1], &x, 1), 1);
+	int status;
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_int_eq(status, 0);
+	for (int i = 0; i < 2; i++) {
+		close(go[i]);
+		close(ready[i]);
+	}
+	ck_assert_int_eq(records_in(path), 400);
+}
+END_TEST
+
 Suite *spool_suite(void)
 {
 	Suite *s = suite_create("spool");
@@ -478,6 +624,8 @@ Suite *spool_suite(void)
 	tcase_add_test(t, not_a_spool);
 	tcase_add_test(t, migrates_v1_and_refuses_newer);
 	tcase_add_test(t, config_file_applies);
+	tcase_add_test(t, making_the_spool_keeps_the_locks_of_others);
+	tcase_add_test(t, child_opens_its_own_beside_its_parent);
 	suite_add_tcase(s, t);
 	return s;
 }
