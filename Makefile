@@ -47,9 +47,9 @@ ALL_CFLAGS = -std=c11 $(OPT) $(WARN) $(SANFLAGS) $(PKG_CFLAGS) $(CFLAGS)
 LIB_CFLAGS = $(ALL_CFLAGS) -fPIC -fvisibility=hidden
 LDFLAGS   += $(SANFLAGS)
 
-LIB_SRC = src/buf.c src/error.c src/host.c src/mime.c src/utf8.c src/summary.c src/level.c src/timeutil.c \
+LIB_SRC = src/buf.c src/error.c src/host.c src/mime.c src/utf8.c src/summary.c src/kind_table.c src/level.c src/timeutil.c \
           src/match.c src/rules.c src/config.c \
-          src/spool.c src/handles.c src/store_error.c src/store.c src/store_batch.c src/store_counts.c src/store_rules.c src/store_rejudge.c src/store_kinds.c \
+          src/spool.c src/handles.c src/store_error.c src/store.c src/store_batch.c src/store_counts.c src/store_rules.c src/store_rejudge.c src/store_kinds.c src/store_newkinds.c \
           src/store_query.c src/plan.c src/digest.c src/digest_rules.c src/digest_kinds.c src/compose.c src/size.c src/flush.c src/smtp.c \
           src/smtp_conn.c src/smtp_relay.c \
           src/transport_util.c src/transports.c src/transport_local.c src/transport_sendmail.c \

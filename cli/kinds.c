@@ -14,21 +14,25 @@
 
 #include "cli.h"
 
-static const char *state_name(int s)
+/* kinds --new says "regressed" where kinds says "resolved" */
+static const char *state_name(const sponge_kind *k, bool waiting)
 {
-	return s == SPONGE_KIND_RESOLVED ? "resolved"
-	       : s == SPONGE_KIND_MUTED  ? "muted"
-					 : "active";
+	int s = k->state;
+	return s == SPONGE_KIND_NEW ? "new"
+	       : s == SPONGE_KIND_RESOLVED ? (waiting ? "regressed"
+						       : "resolved")
+	       : s == SPONGE_KIND_MUTED ? "muted"
+					: "active";
 }
 
 static void kind_json(void *arg, const sponge_kind *k)
 {
-	(void)arg;
+	const bool *waiting = arg;
 	char f[32], l[32];
 	sponge_format_time(k->first_seen_us, f);
 	sponge_format_time(k->last_seen_us, l);
 	json_line(json_pack("{s:I,s:s,s:s,s:s,s:I,s:I,s:s,s:s,s:s,s:s}", "id",
-			    (json_int_t)k->id, "state", state_name(k->state),
+			    (json_int_t)k->id, "state", state_name(k, *waiting),
 			    "level", sponge_level_name(k->level), "tag", k->tag,
 			    "seen", (json_int_t)k->seen, "sent",
 			    (json_int_t)k->sent, "first_seen", f, "last_seen", l,
@@ -37,27 +41,34 @@ static void kind_json(void *arg, const sponge_kind *k)
 
 static void kind_text(void *arg, const sponge_kind *k)
 {
-	(void)arg;
-	char f[32], l[32];
+	const bool *waiting = arg;
+	char f[32], l[32], id[24] = "-";
 	sponge_format_time(k->first_seen_us, f);
 	sponge_format_time(k->last_seen_us, l);
-	printf("%5lld  %-8s %-7s %7lld %5lld  %.10s  %.10s  %s: %s\n",
-	       (long long)k->id, state_name(k->state),
+	if (k->id)
+		snprintf(id, sizeof id, "%lld", (long long)k->id);
+	printf("%5s  %-9s %-7s %7lld %5lld  %.10s  %.10s  %s: %s\n",
+	       id, state_name(k, *waiting),
 	       sponge_level_name(k->level), (long long)k->seen,
 	       (long long)k->sent, f, l, *k->tag ? k->tag : "-", k->masked);
 }
 
-static int kinds_list(globals *g, bool json, int64_t limit)
+/* kinds, or (waiting) kinds --new: the kinds of the pending records the
+ * next message marks NEW or REGRESSED, "seen" counting those records */
+static int kinds_list(globals *g, bool json, bool waiting, int64_t limit)
 {
 	int status = 0;
 	sponge *sp = open_spool(g, USE_QUERY, &status, NULL);
 	if (!sp)
 		return status;
 	if (!json)
-		printf("%5s  %-8s %-7s %7s %5s  %-10s  %-10s  %s\n", "id",
-		       "state", "level", "seen", "sent", "first seen",
-		       "last seen", "kind");
-	int rc = sponge_kinds(sp, limit, json ? kind_json : kind_text, NULL);
+		printf("%5s  %-9s %-7s %7s %5s  %-10s  %-10s  %s\n", "id",
+		       "state", "level", waiting ? "pending" : "seen", "sent",
+		       "first seen", "last seen", "kind");
+	void (*each)(void *, const sponge_kind *) = json ? kind_json
+							 : kind_text;
+	int rc = waiting ? sponge_kinds_new(sp, limit, each, &waiting)
+			 : sponge_kinds(sp, limit, each, &waiting);
 	if (rc != SPONGE_OK)
 		status = fail(sp, rc);
 	sponge_close(sp);
@@ -210,11 +221,13 @@ int cmd_kinds(globals *g, int argc, char **argv)
 		return kinds_set(g, SPONGE_KIND_ACTIVE, argc - 1, argv + 1);
 	if (argc >= 2 && !strcmp(argv[1], "learn"))
 		return kinds_learn(g, argc - 1, argv + 1);
-	bool json = false;
+	bool json = false, waiting = false;
 	int64_t limit = 0;
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--json")) {
 			json = true;
+		} else if (!strcmp(argv[i], "--new")) {
+			waiting = true;
 		} else if ((!strcmp(argv[i], "-n") || !strcmp(argv[i], "--limit")) &&
 			   i + 1 < argc) {
 			if (!parse_count("kinds: --limit", argv[++i], &limit))
@@ -224,9 +237,10 @@ int cmd_kinds(globals *g, int argc, char **argv)
 			return 0;
 		} else {
 			errorf("kinds: %s: unexpected argument (resolve, mute, "
-			       "unmute, learn, --json, --limit N)", argv[i]);
+			       "unmute, learn, --new, --json, --limit N)",
+			       argv[i]);
 			return EXIT_USAGE;
 		}
 	}
-	return kinds_list(g, json, limit);
+	return kinds_list(g, json, waiting, limit);
 }

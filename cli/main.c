@@ -40,7 +40,7 @@ static const command commands[] = {
 	 "check the noise rules, count, suggest or apply them, or judge lines "
 	 "by them"},
 	{"kinds", cmd_kinds,
-	 "[--json] [--limit N] | (resolve | mute | unmute) ID... | learn "
+	 "[--new] [--json] [--limit N] | (resolve | mute | unmute) ID... | learn "
 	 "[-l LEVEL] [-t TAG] [--detect-level] [--format FMT] [--join MODE] "
 	 "[FILE...]",
 	 "the kinds of record delivered messages carried; mark them, or learn "

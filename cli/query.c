@@ -191,7 +191,7 @@ static void status_spool(sponge *sp, const sponge_stats *st, int64_t now)
 	}
 	if (st->new_kinds)
 		printf("new:      %lld record%s of kinds no message carried "
-		       "yet (kinds)\n",
+		       "yet (kinds --new)\n",
 		       (long long)st->new_kinds, st->new_kinds == 1 ? "" : "s");
 	int64_t ignored = 0;
 	for (int l = 0; l < 8; l++)

@@ -397,12 +397,21 @@ typedef struct sponge_kind {
 #define SPONGE_KIND_ACTIVE 0
 #define SPONGE_KIND_RESOLVED 2 /* seen again: REGRESSED */
 #define SPONGE_KIND_MUTED 3    /* never marked NEW, BACK or REGRESSED */
+#define SPONGE_KIND_NEW 4      /* no delivered message carried it */
 
 /* Each kind the spool remembers, most recently seen first, to each(arg,
  * k); at most limit (0: all). */
 SPONGE_API int sponge_kinds(sponge *sp, int64_t limit,
 			    void (*each)(void *arg, const sponge_kind *k),
 			    void *arg);
+/* The kinds of the pending records that the next message will mark NEW
+ * (state SPONGE_KIND_NEW, id 0) or REGRESSED (SPONGE_KIND_RESOLVED, with
+ * its id): those at policy.new_level or policy.flush_on_new or above,
+ * most recently seen first, to each(arg, k); at most limit (0: all).
+ * seen: their pending records; first and last seen: theirs. */
+SPONGE_API int sponge_kinds_new(sponge *sp, int64_t limit,
+				void (*each)(void *arg, const sponge_kind *k),
+				void *arg);
 /* Learn the kind of entry e from a past log, as if a delivered message
  * had carried it: judged by the noise rules first (an ignored or dropped
  * record teaches nothing), counted at policy.count_level or above.  Kept

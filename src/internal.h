@@ -167,12 +167,27 @@ typedef struct sp_kind_seen {
 	char sample[200];       /* the first one's first line */
 } sp_kind_seen;
 
+/* Kinds gathered in memory by fingerprint (kind_table.c). */
+typedef struct sp_kind_table {
+	sp_kind_seen *t; /* cap slots, empty ones fp 0 */
+	size_t n, cap;
+} sp_kind_table;
+/* Count one record of kind (tag, summary line[0..len)) at level and
+ * time; false when memory ran out.  Once the table holds max kinds, only
+ * those are counted. */
+SP_HIDDEN bool sp_kind_table_add(sp_kind_table *t, size_t max,
+				 const char *tag, const char *line, size_t len,
+				 int level, int64_t time);
+/* The kinds moved to the front of t->t, in no order; how many. */
+SP_HIDDEN size_t sp_kind_table_pack(sp_kind_table *t);
+SP_HIDDEN void sp_kind_table_free(sp_kind_table *t);
+
 /* What the spool knows of a kind (kinds table). */
 enum { SP_KIND_ACTIVE = 0, SP_KIND_RESOLVED = 2, SP_KIND_MUTED = 3 };
 typedef struct sp_kind_known {
 	bool known;
 	int state;
-	int64_t last_seen, resolved;
+	int64_t last_seen, resolved, id;
 } sp_kind_known;
 
 typedef struct sp_config {
@@ -408,9 +423,8 @@ struct sponge {
 	size_t parsed_len;
 	int parsed_pid;
 	/* kinds learnt from past logs, until sponge_kinds_learn_end()
-	 * (kinds_learn.c): a table by fp, open addressing */
-	sp_kind_seen *learn;
-	size_t nlearn, learn_cap;
+	 * (kinds_learn.c) */
+	sp_kind_table learn;
 	sqlite3 *db;
 	char *path;
 	sp_config cfg;

@@ -216,7 +216,7 @@ int sponge_close(sponge *sp)
 	sb_free(&sp->clean);
 	sb_free(&sp->parsed);
 	sb_free(&sp->rules_error);
-	sp_free(sp->learn);
+	sp_kind_table_free(&sp->learn);
 	sb_free(&sp->err);
 	sb_free(&sp->warnings);
 	sb_free(&sp->info);

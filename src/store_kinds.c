@@ -13,8 +13,8 @@ int sp_store_kind_get(sponge *sp, uint64_t fp, sp_kind_known *k)
 	memset(k, 0, sizeof *k);
 	sqlite3_stmt *st;
 	int r = sqlite3_prepare_v2(sp->db, "SELECT state, last_seen, "
-					   "coalesce(resolved, 0) FROM kinds "
-					   "WHERE fp = ?",
+					   "coalesce(resolved, 0), id FROM "
+					   "kinds WHERE fp = ?",
 				   -1, &st, NULL);
 	if (r != SQLITE_OK)
 		return sp_dberr(sp, r, "reading kinds");
@@ -24,6 +24,7 @@ int sp_store_kind_get(sponge *sp, uint64_t fp, sp_kind_known *k)
 		k->state = sqlite3_column_int(st, 0);
 		k->last_seen = sqlite3_column_int64(st, 1);
 		k->resolved = sqlite3_column_int64(st, 2);
+		k->id = sqlite3_column_int64(st, 3);
 		r = SQLITE_DONE;
 	}
 	sqlite3_finalize(st);

@@ -253,6 +253,35 @@ class KindsTest(SpoolTest):
         st = json.loads(self.run_ls("status", "--json").stdout)
         self.assertEqual((st["pending"], st["new_kinds"]), (1, 0))
 
+    def test_kinds_new_lists_the_kinds_waiting(self):
+        self.add(b"disk sda failed\n", "-l", "err", "-t", "kernel")
+        self.add(b"fan 2 slow\n", "-l", "warning", "-t", "hw")
+        self.flush_one()
+        ids = {k["tag"]: k["id"] for k in self.kinds()}
+        self.run_ls("kinds", "resolve", str(ids["kernel"]))
+        self.assertEqual(self.run_ls("kinds", "--new").stdout.decode()
+                         .splitlines()[1:], [])
+        self.add(b"disk sda failed\n", "-l", "err", "-t", "kernel")  # back
+        self.add(b"fan 7 slow\n", "-l", "warning", "-t", "hw")      # known
+        self.add(SEGFAULTS, "-l", "crit", "-t", "kernel")            # new
+        self.add(b"fetched 3 items\n", "-l", "info", "-t", "feeds")  # below
+        got = [json.loads(l) for l in
+               self.run_ls("kinds", "--new", "--json").stdout.splitlines()]
+        self.assertEqual([(k["state"], k["tag"], k["level"], k["seen"],
+                           k["kind"]) for k in got],
+                         [("new", "kernel", "crit", 4,
+                           "app[#]: segfault at # ip #"),
+                          ("regressed", "kernel", "err", 1,
+                           "disk sda failed")])
+        self.assertEqual((got[0]["id"], got[1]["id"]), (0, ids["kernel"]))
+        text = self.run_ls("kinds", "--new", "--limit", "1").stdout.decode()
+        head, row = text.splitlines()
+        self.assertIn("pending", head)
+        self.assertRegex(row, r"^ +- +new +crit +4 +0 .*kernel: app\[#\]: "
+                              r"segfault at # ip #$")
+        self.flush_one()
+        self.assertEqual(self.run_ls("kinds", "--new", "--json").stdout, b"")
+
     def test_kinds_are_bounded(self):
         self.write_config(extra="[spool]\nmax_kinds = 2\n")
         for i, word in enumerate((b"alpha", b"beta", b"gamma")):
