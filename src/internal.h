@@ -434,9 +434,9 @@ struct sponge {
 	spbuf info;        /* what the last sponge_check_smtp() found */
 	spbuf cfg_error;   /* a config problem outside [spool] ("" none):
 			      ingestion goes on, flush refuses */
-	sqlite3_stmt *ins[2];       /* insert one record ([1]: with the
-				       received column) */
-	sqlite3_stmt *ins_multi[2]; /* insert SP_MULTI_ROWS records */
+	sqlite3_stmt *ins[3];       /* insert one record (in three shapes:
+				       store.c) */
+	sqlite3_stmt *ins_multi[3]; /* insert SP_MULTI_ROWS records */
 	spbuf clean;       /* scratch for cleaning one message */
 	spbuf parsed;      /* storage for sponge_parse_line() results */
 	/* batching */
@@ -451,6 +451,14 @@ struct sponge {
 	unsigned rcv_reads;
 	int64_t busy_since;       /* when the current wait for a lock began */
 	unsigned generation; /* sp_fork_generation() when it was opened */
+	/* kinds looked up at ingest, by fingerprint: new or not (a log
+	 * repeats its kinds); forgotten each minute, as other processes
+	 * deliver and resolve (store_kinds.c) */
+	struct sp_seen_fp {
+		uint64_t fp; /* 0: empty */
+		bool yes;
+	} kind_seen[256];
+	int64_t kind_seen_at;
 	sponge *open_prev, *open_next; /* the process's open handles (handles.c) */
 };
 

@@ -98,13 +98,21 @@ static const char *const migrations[] = {
 	"CREATE INDEX kinds_mask ON kinds(mask);"
 	/* a pending record of a kind no delivered message carried, at or
 	 * above policy.flush_on_new when it came (1; NULL otherwise): the
-	 * few the decision counts, by a partial index */
+	 * few the decision counts (by a partial index until v8) */
 	"ALTER TABLE records ADD COLUMN new_kind INTEGER;"
 	"CREATE INDEX records_new_kind ON records(level) WHERE new_kind IS NOT "
 	"NULL AND sent IS NULL;"
 	/* when the spool began remembering kinds (policy.learn) */
 	"INSERT OR IGNORE INTO meta VALUES('kinds_since', "
 	"CAST(strftime('%s', 'now') AS INTEGER) * 1000000);",
+	/* 7 -> 8: the pending records of new kinds are counted like the
+	 * others (counts 17..24, by level) instead of by a partial index,
+	 * which cost ingest a tenth */
+	"DROP INDEX records_new_kind;"
+	"INSERT OR IGNORE INTO counts(k) VALUES(17),(18),(19),(20),(21),(22),"
+	"(23),(24);"
+	"UPDATE counts SET n = (SELECT count(*) FROM records WHERE new_kind IS "
+	"NOT NULL AND sent IS NULL AND level = counts.k - 17) WHERE k >= 17;",
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -260,24 +268,25 @@ int sp_store_open(sponge *sp)
 		return code;
 	/* One statement for a single row and one for SP_MULTI_ROWS rows at a
 	 * time: per-statement overhead is a large part of ingest cost.  Each
-	 * without and with the extra columns (received, rule, orig_level,
-	 * pid: rarely needed without rules; a column more in every row costs
-	 * ingest about a tenth). */
-	for (int r = 0; r < 2 && rc == SQLITE_OK; r++) {
+	 * in three shapes: the six columns, all the extra ones (received,
+	 * rule, orig_level, pid, escalated: rarely needed without rules; a
+	 * column more in every row costs ingest about a tenth), and new_kind
+	 * alone (the warnings of a spool that knows few kinds yet). */
+	static const char *const cols[3] = {
+		"", ",received,rule,orig_level,pid,escalated,new_kind",
+		",new_kind"};
+	static const char *const row[3] = {
+		"(?,?,?,?,?,?)", "(?,?,?,?,?,?,?,?,?,?,?,?)", "(?,?,?,?,?,?,?)"};
+	for (int r = 0; r < 3 && rc == SQLITE_OK; r++) {
 		spbuf sql;
 		sb_init(&sql, 0);
-		sb_adds(&sql, r ? "INSERT INTO records(id,time,level,tag,host,"
-				  "message,received,rule,orig_level,pid,"
-				  "escalated,new_kind) "
-				  "VALUES(?,?,?,?,?,?,?,?,?,?,?,?)"
-				: "INSERT INTO records(id,time,level,tag,host,"
-				  "message) VALUES(?,?,?,?,?,?)");
+		sb_printf(&sql, "INSERT INTO records(id,time,level,tag,host,"
+				"message%s) VALUES%s", cols[r], row[r]);
 		rc = sqlite3_prepare_v3(sp->db, sql.data, -1,
 					SQLITE_PREPARE_PERSISTENT, &sp->ins[r],
 					NULL);
 		for (int i = 1; i < SP_MULTI_ROWS; i++)
-			sb_adds(&sql, r ? ",(?,?,?,?,?,?,?,?,?,?,?,?)"
-					: ",(?,?,?,?,?,?)");
+			sb_printf(&sql, ",%s", row[r]);
 		if (rc == SQLITE_OK)
 			rc = sql.failed ? SQLITE_NOMEM
 					: sqlite3_prepare_v3(
@@ -336,18 +345,30 @@ static int bind_extras(sponge *sp, sqlite3_stmt *st, int k,
 	return SPONGE_OK;
 }
 
+/* The statement shape rows q[0..n) need: 0 the six columns, 1 all,
+ * 2 the six and new_kind. */
+static int shape(const sp_queued *q, int n)
+{
+	int s = 0;
+	for (int i = 0; i < n; i++) {
+		if (q[i].received_us != 0 || q[i].rule >= 0 || q[i].pid)
+			return 1;
+		if (q[i].new_kind)
+			s = 2;
+	}
+	return s;
+}
+
 /* Insert n queued records (1 or SP_MULTI_ROWS); the first gets id `id` when
  * id > 0, the others the next ids. */
 static int insert_rows(sponge *sp, int n, int64_t id, const sp_queued *q,
 		       int64_t *ids)
 {
+	static const int stride[3] = {6, 12, 7};
 	const char *d = sp->qdata.data;
-	int rcv = 0;
-	for (int i = 0; i < n && !rcv; i++)
-		rcv = q[i].received_us != 0 || q[i].rule >= 0 || q[i].pid ||
-		      q[i].new_kind;
+	int rcv = shape(q, n);
 	sqlite3_stmt *st = n == 1 ? sp->ins[rcv] : sp->ins_multi[rcv];
-	for (int i = 0, k = 1; i < n; i++, q++, k += rcv ? 12 : 6) {
+	for (int i = 0, k = 1; i < n; i++, q++, k += stride[rcv]) {
 		/* Only the first id of a batch is given (it may have to skip
 		 * over deleted ids); SQLite gives the rest max(id)+1 without
 		 * the uniqueness lookup an explicit id costs. */
@@ -363,7 +384,11 @@ static int insert_rows(sponge *sp, int n, int64_t id, const sp_queued *q,
 				  SQLITE_STATIC);
 		sqlite3_bind_text(st, k + 5, d + q->msg_off, (int)q->msg_len,
 				  SQLITE_STATIC);
-		int rc = rcv ? bind_extras(sp, st, k + 6, q, ids) : SPONGE_OK;
+		int rc = SPONGE_OK;
+		if (rcv == 1)
+			rc = bind_extras(sp, st, k + 6, q, ids);
+		else if (rcv == 2)
+			bind_or_null(st, k + 6, q->new_kind, 1);
 		if (rc) {
 			sqlite3_reset(st);
 			return rc;
@@ -422,6 +447,8 @@ int sp_store_write(sponge *sp, bool durable)
 	for (size_t i = 0; i < sp->qn; i++) {
 		int l = sp->q[i].level;
 		add[sp_count_key(l, false)]++;
+		if (sp->q[i].new_kind && l < 8)
+			add[SP_COUNT_NEW + l]++;
 		if (l < SP_IGNORED && l <= top) {
 			top = l;
 			prot = next + (int64_t)i;
@@ -465,7 +492,7 @@ void sp_store_close(sponge *sp)
 	if (sp->db)
 		sqlite3_wal_checkpoint_v2(sp->db, NULL,
 					  SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
-	for (int r = 0; r < 2; r++) {
+	for (int r = 0; r < 3; r++) {
 		sqlite3_finalize(sp->ins[r]);
 		sqlite3_finalize(sp->ins_multi[r]);
 	}
@@ -482,7 +509,7 @@ void sp_store_let_go(sponge *sp)
 		sqlite3_finalize(st);
 	sqlite3_close_v2(sp->db);
 	sp->db = NULL;
-	for (int r = 0; r < 2; r++)
+	for (int r = 0; r < 3; r++)
 		sp->ins[r] = sp->ins_multi[r] = NULL;
 }
 

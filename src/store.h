@@ -98,10 +98,13 @@ SP_HIDDEN int sp_store_record_failure(sponge *sp, const struct sp_batch *b,
 
 /* ---- counts and caps (store_counts.c) ---- */
 /* counts.k: 0..7 pending records per level, 8 sent records kept, 9..16
- * pending ignored records per level */
-#define SP_COUNTS 17
+ * pending ignored records per level; 17..24 (v8) pending records of new
+ * kinds per level (new_kind set, level < 8), a part of 0..7 */
+#define SP_COUNTS 25
 #define SP_COUNT_SENT 8
 #define SP_COUNT_IGNORED 9
+#define SP_COUNT_NEW 17
+#define SP_COUNT_RECORDS 17 /* the keys that count each record once */
 /* The counts' key of a stored record (its level column, sent or not). */
 static inline int sp_count_key(int stored_level, bool sent)
 {
@@ -115,12 +118,18 @@ SP_HIDDEN int sp_counts_add(sponge *sp, const int64_t d[SP_COUNTS]);
 /* The counts (and, when cur is not NULL, the per-level id cursors). */
 SP_HIDDEN int sp_counts_get(sponge *sp, int64_t n[SP_COUNTS],
 			    int64_t cur[SP_COUNTS]);
-/* Step a prepared "DELETE ... RETURNING level, sent" (or, with to_sent,
- * "UPDATE ... SET sent = ... RETURNING level": pending records become
- * kept sent ones) to its end and update the counts; *changed (may be
- * NULL) gets how many rows; *max_id (may be NULL), when the statement
- * returns an id third ("RETURNING level, sent, id"), the highest of
- * them and its own value.  The caller finalizes st. */
+/* Step a prepared "DELETE ... RETURNING level, sent, id, new_kind" (or,
+ * with to_sent, an UPDATE that makes pending records kept sent ones) to
+ * its end and update the counts; *changed (may be NULL) gets how many
+ * rows; *max_id (may be NULL) the highest id and its own value.  The
+ * caller finalizes st. */
+#define SP_COUNTS_RETURNING " RETURNING level, sent, id, new_kind"
+/* The counts' key of a removed record of a new kind, or -1. */
+static inline int sp_count_new_key(int stored_level, bool sent, bool new_kind)
+{
+	return new_kind && !sent && stored_level < 8 ? SP_COUNT_NEW + stored_level
+						     : -1;
+}
 SP_HIDDEN int sp_counts_step(sponge *sp, sqlite3_stmt *st, bool to_sent,
 			     int64_t *changed, int64_t *max_id,
 			     const char *what);
@@ -152,11 +161,12 @@ SP_HIDDEN int sp_new_kind_level(const sponge *sp);
  * (or resolved ones), at sp_new_kind_level() or above, inside the
  * caller's write transaction. */
 SP_HIDDEN int sp_store_mark_new_kinds(sponge *sp, sp_queued *q, size_t n);
-/* Pending records so marked at `level` or above (the decision's count:
- * a partial index, as many rows as there are such records). */
+/* Pending records so marked at `level` or above (the decision's count,
+ * from the counts: one query whatever the spool holds). */
 SP_HIDDEN int sp_store_new_pending(sponge *sp, int level, int64_t *n);
 /* After a delivery: pending records still marked whose kind is now
- * known are marked no more (inside the caller's transaction). */
+ * known are marked no more (inside the caller's transaction; a walk
+ * through the pending records when any is marked). */
 SP_HIDDEN int sp_store_kinds_recheck(sponge *sp);
 
 /* Kinds made under an older masking get their fingerprints made again

@@ -151,8 +151,8 @@ int sp_store_expire(sponge *sp, int64_t now, int64_t *dropped)
 	if (r == SQLITE_OK)
 		r = sqlite3_prepare_v2(sp->db,
 				       "DELETE FROM records WHERE "
-				       SP_RECEIVED_SQL " < ? AND sent IS NULL "
-				       "RETURNING level, sent",
+				       SP_RECEIVED_SQL " < ? AND sent IS NULL"
+				       SP_COUNTS_RETURNING,
 				       -1,
 				       &st, NULL);
 	if (r != SQLITE_OK) {
@@ -193,8 +193,8 @@ static int forget_sent_in(sponge *sp, int64_t now)
 	sqlite3_stmt *st;
 	int r = sqlite3_prepare_v2(sp->db,
 				   "DELETE FROM records WHERE sent IN (SELECT id "
-				   "FROM history WHERE time < ?) RETURNING level, "
-				   "sent", -1, &st, NULL);
+				   "FROM history WHERE time < ?)"
+				   SP_COUNTS_RETURNING, -1, &st, NULL);
 	if (r != SQLITE_OK)
 		return sp_dberr(sp, r, "forgetting sent records");
 	sqlite3_bind_int64(st, 1, sp_sub(now, sp->cfg.keep_sent_us));
@@ -212,9 +212,9 @@ static int next_piece(sponge *sp, const sp_batch *b, bool to_sent,
 {
 	sqlite3_stmt *st;
 	int r = sqlite3_prepare_v2(sp->db,
-				   "SELECT id, level FROM records WHERE id <= ?1 "
-				   "AND (level & 7) <= ?2 AND sent IS NULL "
-				   "ORDER BY id LIMIT ?3",
+				   "SELECT id, level, new_kind FROM records WHERE "
+				   "id <= ?1 AND (level & 7) <= ?2 AND sent IS "
+				   "NULL ORDER BY id LIMIT ?3",
 				   -1, &st, NULL);
 	if (r != SQLITE_OK)
 		return sp_dberr(sp, r, "committing the flush");
@@ -224,7 +224,13 @@ static int next_piece(sponge *sp, const sp_batch *b, bool to_sent,
 	int64_t n = 0, last = 0;
 	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
 		last = sqlite3_column_int64(st, 0);
-		d[sp_count_key(sqlite3_column_int(st, 1), false)]--;
+		int level = sqlite3_column_int(st, 1);
+		d[sp_count_key(level, false)]--;
+		int nk = sp_count_new_key(level, false,
+					  sqlite3_column_type(st, 2) !=
+						  SQLITE_NULL);
+		if (nk >= 0)
+			d[nk]--;
 		n++;
 	}
 	sqlite3_finalize(st);

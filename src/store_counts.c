@@ -9,7 +9,8 @@
 
 /* The counts table (schema v5): k 0..7 = pending records at that level,
  * k 8 = sent records kept by spool.keep_sent, k 9..16 (v6) = pending
- * records a noise rule ignores, at level k - 9.  cursor: no pending record
+ * records a noise rule ignores, at level k - 9, k 17..24 (v8) = those of
+ * 0..7 whose kind no delivered message carried.  cursor: no pending record
  * of level k has a smaller id (so that looking for the oldest ones never
  * scans the same rows twice). */
 
@@ -83,11 +84,16 @@ int sp_counts_step(sponge *sp, sqlite3_stmt *st, bool to_sent,
 	int64_t d[SP_COUNTS] = {0}, total = 0;
 	int r;
 	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-		bool was_sent = sqlite3_column_count(st) > 1 &&
-				sqlite3_column_type(st, 1) != SQLITE_NULL;
+		int level = sqlite3_column_int(st, 0);
+		bool was_sent = sqlite3_column_type(st, 1) != SQLITE_NULL;
 		if (max_id && sqlite3_column_int64(st, 2) > *max_id)
 			*max_id = sqlite3_column_int64(st, 2);
-		d[sp_count_key(sqlite3_column_int(st, 0), was_sent)]--;
+		d[sp_count_key(level, was_sent)]--;
+		int nk = sp_count_new_key(level, was_sent,
+					  sqlite3_column_type(st, 3) !=
+						  SQLITE_NULL);
+		if (nk >= 0)
+			d[nk]--;
 		if (to_sent)
 			d[SP_COUNT_SENT]++;
 		total++;
@@ -163,8 +169,8 @@ static int64_t drop_sent(sponge *sp, cap_state *cs, int64_t want,
 	int r = sqlite3_prepare_v2(
 		sp->db,
 		"DELETE FROM records WHERE id IN (SELECT id FROM records WHERE "
-		"sent IS NOT NULL ORDER BY sent, id LIMIT ?1) RETURNING level, "
-		"sent",
+		"sent IS NOT NULL ORDER BY sent, id LIMIT ?1)"
+		SP_COUNTS_RETURNING,
 		-1, &st, NULL);
 	if (r != SQLITE_OK) {
 		*rc = sp_dberr(sp, r, "keeping the spool within its caps");
@@ -232,30 +238,29 @@ static int64_t drop_level(sponge *sp, cap_state *cs, int level, int64_t want,
 	}
 	r = sqlite3_prepare_v2(sp->db,
 			       "DELETE FROM records WHERE id >= ?1 AND id <= ?2 "
-			       "AND level = ?3 AND sent IS NULL AND id != ?4",
+			       "AND level = ?3 AND sent IS NULL AND id != ?4"
+			       SP_COUNTS_RETURNING,
 			       -1, &st, NULL);
 	if (r == SQLITE_OK) {
 		sqlite3_bind_int64(st, 1, cs->cur[k]);
 		sqlite3_bind_int64(st, 2, last);
 		sqlite3_bind_int(st, 3, level);
 		sqlite3_bind_int64(st, 4, cs->prot_id);
-		r = sqlite3_step(st);
-		r = r == SQLITE_DONE ? SQLITE_OK : r;
 	}
+	int64_t gone = 0;
+	*rc = r == SQLITE_OK ? sp_counts_step(sp, st, false, &gone, NULL,
+					      "keeping the spool within its "
+					      "caps")
+			     : sp_dberr(sp, r, "keeping the spool within its "
+						"caps");
 	sqlite3_finalize(st);
-	if (r != SQLITE_OK) {
-		*rc = sp_dberr(sp, r, "keeping the spool within its caps");
+	if (*rc)
 		return 0;
-	}
-	int64_t gone = sqlite3_changes64(sp->db);
-	int64_t d[SP_COUNTS] = {0};
-	d[k] = -gone;
-	cs->n[k] -= gone;
+	cs->n[k] -= gone; /* (the step counted them out) */
 	/* the protected record, if passed, keeps the cursor at itself */
 	int64_t next = prot_seen && cs->prot_id < last ? cs->prot_id : last + 1;
 	cs->cur[k] = next;
-	if ((*rc = sp_counts_add(sp, d)) == SPONGE_OK &&
-	    (*rc = set_cursor(sp, k, next)) == SPONGE_OK)
+	if ((*rc = set_cursor(sp, k, next)) == SPONGE_OK)
 		*rc = count_dropped(sp, level & 7, gone);
 	return gone;
 }
@@ -291,7 +296,7 @@ int sp_enforce_caps(sponge *sp, int64_t prot_id)
 		return rc;
 	if (sp->cfg.max_records) {
 		int64_t total = 0;
-		for (int k = 0; k < SP_COUNTS; k++)
+		for (int k = 0; k < SP_COUNT_RECORDS; k++)
 			total += cs.n[k];
 		if (total > sp->cfg.max_records)
 			drop(sp, &cs, total - sp->cfg.max_records, 0, &rc);

@@ -75,6 +75,7 @@ int sp_store_kinds_commit(sponge *sp, const sp_kind_seen *k, size_t n,
 {
 	if (!n)
 		return SPONGE_OK;
+	sp->kind_seen_at = 0; /* ingest's answers are out of date */
 	sqlite3_stmt *st;
 	int r = sqlite3_prepare_v2(
 		sp->db,
@@ -171,6 +172,7 @@ int sponge_kind_set_state(sponge *sp, int64_t id, int state)
 	sqlite3_finalize(st);
 	if (r != SQLITE_OK)
 		return sp_dberr(sp, r, "changing a kind");
+	sp->kind_seen_at = 0;
 	return sqlite3_changes(sp->db)
 		       ? SPONGE_OK
 		       : sp_fail(sp, SPONGE_EINVAL, "no kind %lld", (long long)id);
@@ -192,14 +194,11 @@ static int lookup(sponge *sp, sqlite3_stmt *st, uint64_t fp, bool *yes)
 	return r == SQLITE_DONE ? SPONGE_OK : sp_dberr(sp, r, "reading kinds");
 }
 
-/* Is the kind of (tag, message) new: unknown, or resolved? */
-/* The answers of one write's lookups, by fingerprint: a log repeats its
- * kinds, and a lookup costs more than the hash. */
-#define SEEN_SLOTS 256
-typedef struct seen_fp {
-	uint64_t fp; /* 0: empty */
-	bool yes;
-} seen_fp;
+/* Is the kind of (tag, message) new: unknown, or resolved?  With seen:
+ * the answers remembered by fingerprint. */
+#define SEEN_SLOTS (sizeof ((sponge *)0)->kind_seen / \
+		    sizeof ((sponge *)0)->kind_seen[0])
+typedef struct sp_seen_fp seen_fp;
 
 static int is_new(sponge *sp, sqlite3_stmt *st, const char *tag,
 		  const char *msg, size_t len, bool *yes, seen_fp *seen)
@@ -232,7 +231,6 @@ int sp_store_mark_new_kinds(sponge *sp, sp_queued *q, size_t n)
 	int top = sp_new_kind_level(sp);
 	sqlite3_stmt *st = NULL;
 	int rc = SPONGE_OK;
-	seen_fp seen[SEEN_SLOTS]; /* zeroed with the statement's prepare */
 	const char *d = sp->qdata.data;
 	for (size_t i = 0; i < n && rc == SPONGE_OK; i++) {
 		q[i].new_kind = false;
@@ -244,7 +242,12 @@ int sp_store_mark_new_kinds(sponge *sp, sp_queued *q, size_t n)
 						   -1, &st, NULL);
 			if (r != SQLITE_OK)
 				return sp_dberr(sp, r, "reading kinds");
-			memset(seen, 0, sizeof seen);
+			int64_t now = sponge_now();
+			if (now - sp->kind_seen_at > 60 * 1000000LL ||
+			    now < sp->kind_seen_at) {
+				memset(sp->kind_seen, 0, sizeof sp->kind_seen);
+				sp->kind_seen_at = now;
+			}
 		}
 		char tag[80];
 		size_t tl = q[i].tag_len < sizeof tag ? q[i].tag_len
@@ -252,7 +255,7 @@ int sp_store_mark_new_kinds(sponge *sp, sp_queued *q, size_t n)
 		memcpy(tag, d + q[i].tag_off, tl);
 		tag[tl] = '\0';
 		rc = is_new(sp, st, tag, d + q[i].msg_off, q[i].msg_len,
-			    &q[i].new_kind, seen);
+			    &q[i].new_kind, sp->kind_seen);
 	}
 	sqlite3_finalize(st);
 	return rc;
@@ -262,12 +265,12 @@ int sp_store_new_pending(sponge *sp, int level, int64_t *n)
 {
 	sqlite3_stmt *st;
 	*n = 0;
-	int r = sqlite3_prepare_v2(sp->db, "SELECT count(*) FROM records "
-					   "WHERE new_kind IS NOT NULL AND sent "
-					   "IS NULL AND level <= ?",
+	int r = sqlite3_prepare_v2(sp->db, "SELECT coalesce(sum(n), 0) FROM "
+					   "counts WHERE k >= ?1 AND k <= ?2",
 				   -1, &st, NULL);
 	if (r == SQLITE_OK) {
-		sqlite3_bind_int(st, 1, level);
+		sqlite3_bind_int(st, 1, SP_COUNT_NEW);
+		sqlite3_bind_int(st, 2, SP_COUNT_NEW + level);
 		if ((r = sqlite3_step(st)) == SQLITE_ROW) {
 			*n = sqlite3_column_int64(st, 0);
 			r = SQLITE_OK;
@@ -279,10 +282,14 @@ int sp_store_new_pending(sponge *sp, int level, int64_t *n)
 
 int sp_store_kinds_recheck(sponge *sp)
 {
+	int64_t waiting = 0;
+	int rc = sp_store_new_pending(sp, 7, &waiting);
+	if (rc || !waiting) /* (else a walk through the pending records) */
+		return rc;
 	sqlite3_stmt *sel, *kst = NULL, *clr = NULL;
-	int r = sqlite3_prepare_v2(sp->db, "SELECT id, tag, message FROM "
-					   "records WHERE new_kind IS NOT NULL "
-					   "AND sent IS NULL AND level < 8",
+	int r = sqlite3_prepare_v2(sp->db, "SELECT id, tag, message, level "
+					   "FROM records WHERE new_kind IS NOT "
+					   "NULL AND sent IS NULL AND level < 8",
 				   -1, &sel, NULL);
 	if (r == SQLITE_OK)
 		r = sqlite3_prepare_v2(sp->db, "SELECT state FROM kinds WHERE "
@@ -290,7 +297,8 @@ int sp_store_kinds_recheck(sponge *sp)
 	if (r == SQLITE_OK)
 		r = sqlite3_prepare_v2(sp->db, "UPDATE records SET new_kind = "
 					       "NULL WHERE id = ?", -1, &clr, NULL);
-	int rc = r == SQLITE_OK ? SPONGE_OK : sp_dberr(sp, r, "reading kinds");
+	rc = r == SQLITE_OK ? SPONGE_OK : sp_dberr(sp, r, "reading kinds");
+	int64_t d[SP_COUNTS] = {0};
 	while (rc == SPONGE_OK && (r = sqlite3_step(sel)) == SQLITE_ROW) {
 		const char *tag = (const char *)sqlite3_column_text(sel, 1);
 		const char *m = (const char *)sqlite3_column_text(sel, 2);
@@ -303,10 +311,13 @@ int sp_store_kinds_recheck(sponge *sp)
 			if (sqlite3_step(clr) != SQLITE_DONE)
 				rc = sp_dberr(sp, sqlite3_errcode(sp->db),
 					      "remembering kinds");
+			d[SP_COUNT_NEW + (sqlite3_column_int(sel, 3) & 7)]--;
 		}
 	}
 	if (rc == SPONGE_OK && r != SQLITE_DONE)
 		rc = sp_dberr(sp, r, "reading kinds");
+	if (rc == SPONGE_OK)
+		rc = sp_counts_add(sp, d);
 	sqlite3_finalize(sel);
 	sqlite3_finalize(kst);
 	sqlite3_finalize(clr);
@@ -374,6 +385,7 @@ static int remask_id(sponge *sp, int64_t id)
 
 int sp_store_kinds_remask(sponge *sp)
 {
+	sp->kind_seen_at = 0;
 	sqlite3_stmt *st;
 	int r = sqlite3_prepare_v2(sp->db, "SELECT id, tag, sample FROM kinds "
 					   "WHERE mask < ? ORDER BY id",

@@ -79,8 +79,11 @@ int sponge_kinds_new(sponge *sp, int64_t limit,
 	if (!sp_usable(sp) || !each)
 		return SPONGE_EINVAL;
 	sp_kind_table t = {NULL, 0, 0};
+	int64_t waiting = 0;
 	int rc = sp_store_exec(sp, "BEGIN", "reading kinds");
 	if (rc == SPONGE_OK)
+		rc = sp_store_new_pending(sp, 7, &waiting);
+	if (rc == SPONGE_OK && waiting) /* a walk through the pending */
 		rc = gather(sp, &t);
 	size_t n = sp_kind_table_pack(&t);
 	if (n)

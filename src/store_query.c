@@ -278,7 +278,7 @@ static int purge_piece(sponge *sp, int64_t before_us, int64_t *after,
 			sp->db,
 			"DELETE FROM records WHERE id IN (SELECT id FROM records "
 			"WHERE id > ?1 AND (?2 <= 0 OR " SP_RECEIVED_SQL
-			" < ?2) ORDER BY id LIMIT ?3) RETURNING level, sent, id",
+			" < ?2) ORDER BY id LIMIT ?3)" SP_COUNTS_RETURNING,
 			-1, &st, NULL);
 		if (r != SQLITE_OK)
 			rc = sp_dberr(sp, r, "purging");

@@ -11,6 +11,8 @@
 typedef struct change {
 	int64_t id;
 	int old_key;
+	int old_new_key; /* its counts' key as of a new kind, or -1 */
+	bool new_kind;
 	sp_rejudged now;
 } change;
 
@@ -48,8 +50,8 @@ static int judge_piece(sponge *sp, int64_t after, sp_rejudge_fn fn,
 		sp->db,
 		"SELECT id, time, level, orig_level, tag, host, message, pid, "
 		"rule, (SELECT name FROM rule_names WHERE rule_names.id = rule), "
-		"escalated FROM records WHERE id > ?1 AND sent IS NULL ORDER BY "
-		"id LIMIT ?2",
+		"escalated, new_kind FROM records WHERE id > ?1 AND sent IS NULL "
+		"ORDER BY id LIMIT ?2",
 		-1, &st, NULL);
 	if (r != SQLITE_OK)
 		return sp_dberr(sp, r, "judging records again");
@@ -72,7 +74,10 @@ static int judge_piece(sponge *sp, int64_t after, sp_rejudge_fn fn,
 		/* an escalated record keeps what its rule's count said */
 		if (sqlite3_column_int(st, 10) || same(sp, st, &j))
 			continue;
-		p->c[p->n++] = (change){p->last, sp_count_key(stored, false), j};
+		bool nk = sqlite3_column_type(st, 11) != SQLITE_NULL;
+		p->c[p->n++] = (change){p->last, sp_count_key(stored, false),
+					sp_count_new_key(stored, false, nk),
+					nk, j};
 	}
 	sqlite3_finalize(st);
 	return r == SQLITE_DONE ? SPONGE_OK
@@ -108,6 +113,8 @@ static int store_change(sponge *sp, const change *c, int64_t *ids,
 	if (rc)
 		return rc;
 	d[c->old_key]--;
+	if (c->old_new_key >= 0)
+		d[c->old_new_key]--;
 	if (j->drop) { /* gone, and counted for the next message */
 		rc = exec_id(sp, "DELETE FROM records WHERE id = ?1", c->id, -1,
 			     -1, -1);
@@ -116,6 +123,9 @@ static int store_change(sponge *sp, const change *c, int64_t *ids,
 	}
 	int k = sp_count_key(j->stored, false);
 	d[k]++;
+	int nk = sp_count_new_key(j->stored, false, c->new_kind);
+	if (nk >= 0)
+		d[nk]++;
 	rc = exec_id(sp, "UPDATE records SET level = ?2, rule = ?3, "
 			 "orig_level = ?4 WHERE id = ?1",
 		     c->id, j->stored, j->rule >= 0 ? ids[j->rule] : -1,

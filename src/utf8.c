@@ -125,6 +125,18 @@ static size_t value_end(const unsigned char *s, size_t i, size_t n)
 	return longest >= 8 && (end == n || !V(s[end], V_ALNUM)) ? end : i;
 }
 
+/* The end of the value at s[i], or i.  A hex letter followed by a byte
+ * that neither continues its run nor joins another group ("connection",
+ * "a b") starts a word: decided without the walk. */
+static inline size_t value_at(const unsigned char *s, size_t i, size_t n)
+{
+	if (!value_may_start(s, i))
+		return i;
+	if (!V(s[i], V_DIGIT) && (i + 1 >= n || !V(s[i + 1], V_HEX | V_SEP)))
+		return i;
+	return value_end(s, i, n);
+}
+
 bool sp_mask(spbuf *out, const char *s, size_t n)
 {
 	/* a value becomes one '#': never longer than what it masks */
@@ -133,7 +145,7 @@ bool sp_mask(spbuf *out, const char *s, size_t n)
 	const unsigned char *u = (const unsigned char *)s;
 	char *o = out->data + out->len;
 	for (size_t i = 0; i < n;) {
-		size_t j = value_may_start(u, i) ? value_end(u, i, n) : i;
+		size_t j = value_at(u, i, n);
 		if (j > i) {
 			*o++ = '#';
 			i = j;
@@ -161,13 +173,11 @@ uint64_t sp_fold_hash(int level, const char *tag, const char *msg, size_t n,
 		return (h ^ (uint64_t)n) * SP_FNV_PRIME;
 	}
 	for (size_t i = 0; i < n;) {
-		if (value_may_start(s, i)) {
-			size_t j = value_end(s, i, n);
-			if (j > i) { /* as sp_mask writes it: "#" */
-				h = sp_fnv_byte(h, '#');
-				i = j;
-				continue;
-			}
+		size_t j = value_at(s, i, n);
+		if (j > i) { /* as sp_mask writes it: "#" */
+			h = sp_fnv_byte(h, '#');
+			i = j;
+			continue;
 		}
 		h = sp_fnv_byte(h, s[i++]);
 	}

@@ -282,6 +282,57 @@ class KindsTest(SpoolTest):
         self.flush_one()
         self.assertEqual(self.run_ls("kinds", "--new", "--json").stdout, b"")
 
+    def new_counted(self):
+        """status's count of pending records of new kinds, and the same
+        counted from the records."""
+        st = json.loads(self.run_ls("status", "--json").stdout)
+        con = sqlite3.connect(self.spool)
+        n = con.execute("SELECT count(*) FROM records WHERE new_kind IS NOT "
+                        "NULL AND sent IS NULL AND level < 8").fetchone()[0]
+        con.close()
+        return st["new_kinds"], n
+
+    def test_new_kinds_stay_counted_through_every_way_out(self):
+        rules = os.path.join(self.dir, "rules.d")
+        os.makedirs(rules)
+        self.write_config(extra="[spool]\nmax_records = 40\n")
+        lines = b"".join(b"job %d failed: disk %d\n" % (i, i)
+                         for i in range(30))
+        self.add(lines, "-l", "err", "-t", "a")
+        self.add(b"fan slow\n" * 5, "-l", "err", "-t", "hw")
+        self.add(b"fine\n" * 20, "-t", "b")  # caps drop infos first
+        self.assertEqual(self.new_counted(), (35, 35))
+        self.add(b"x\n" * 30, "-l", "warning", "-t", "c")  # caps take 25
+        got, want = self.new_counted()
+        self.assertEqual((got, want), (40, 40))
+        # rules apply: ignored ones leave the count, re-levelled ones move
+        with open(os.path.join(rules, "10.rules"), "w") as f:
+            f.write('ignore tag=hw "*"\nlevel tag=c "*" to=err\n')
+        self.run_ls("rules", "apply")
+        self.assertEqual(self.new_counted(), (got - 5, got - 5))
+        self.run_ls("purge", "--all")
+        self.assertEqual(self.new_counted(), (0, 0))
+        self.add(b"job 99 failed: disk 1\n", "-l", "err", "-t", "a")
+        self.assertEqual(self.new_counted(), (1, 1))
+        self.flush_one_forced()
+        self.assertEqual(self.new_counted(), (0, 0))
+
+    def test_a_spool_counting_by_index_is_migrated(self):
+        self.add(b"disk sda failed\n", "-l", "err", "-t", "kernel")
+        self.add(b"fan slow\n", "-l", "warning", "-t", "hw")
+        con = sqlite3.connect(self.spool)
+        con.executescript(
+            "CREATE INDEX records_new_kind ON records(level) WHERE new_kind "
+            "IS NOT NULL AND sent IS NULL; DELETE FROM counts WHERE k >= 17;"
+            "PRAGMA user_version = 7;")
+        con.close()
+        self.assertEqual(self.new_counted(), (2, 2))
+        con = sqlite3.connect(self.spool)
+        self.assertEqual(con.execute(
+            "SELECT name FROM sqlite_master WHERE name = 'records_new_kind'"
+        ).fetchall(), [])
+        con.close()
+
     def test_kinds_are_bounded(self):
         self.write_config(extra="[spool]\nmax_kinds = 2\n")
         for i, word in enumerate((b"alpha", b"beta", b"gamma")):

@@ -546,6 +546,17 @@ static void assert_counts_match(sponge *sp)
 	while (sqlite3_step(st) == SQLITE_ROW)
 		real[sqlite3_column_int(st, 0)] = sqlite3_column_int64(st, 1);
 	sqlite3_finalize(st);
+	/* of those, the records of new kinds */
+	ck_assert_int_eq(sqlite3_prepare_v2(db,
+					    "SELECT level, count(*) FROM records "
+					    "WHERE new_kind IS NOT NULL AND sent "
+					    "IS NULL AND level < 8 GROUP BY 1",
+					    -1, &st, NULL),
+			 SQLITE_OK);
+	while (sqlite3_step(st) == SQLITE_ROW)
+		real[SP_COUNT_NEW + sqlite3_column_int(st, 0)] =
+			sqlite3_column_int64(st, 1);
+	sqlite3_finalize(st);
 	sqlite3_close(db);
 	for (int k = 0; k < SP_COUNTS; k++)
 		ck_assert_msg(kept[k] == real[k], "k=%d kept %lld real %lld", k,
