@@ -100,6 +100,29 @@ static void print_stats(sponge *sp, const stat_list *l, bool json)
 	}
 }
 
+/* A muted kind is a rule of its own: the messages never mark it (its
+ * records are counted as ever, so no window of matches: how many records
+ * delivered messages carried, and when last). */
+static void muted_row(void *arg, const sponge_kind *k)
+{
+	const bool *json = arg;
+	if (k->state != SPONGE_KIND_MUTED)
+		return;
+	char last[32], name[48];
+	sponge_format_time(k->last_seen_us, last);
+	snprintf(name, sizeof name, "kind %lld", (long long)k->id);
+	if (*json) {
+		json_line(json_pack("{s:s,s:s,s:s,s:s,s:I,s:s,s:b}", "rule", name,
+				    "verdict", "mute", "tag", k->tag, "kind",
+				    k->masked, "seen", (json_int_t)k->seen,
+				    "last", last, "loaded", 1));
+		return;
+	}
+	printf("%8s %8s %8s  %-6s  %s (%s: %s), %lld seen, last %.10s\n", "-",
+	       "-", "-", "mute", name, *k->tag ? k->tag : "-", k->masked,
+	       (long long)k->seen, last);
+}
+
 static bool help_or_json(int argc, char **argv, const char *what, bool *json,
 			 int *status)
 {
@@ -140,7 +163,9 @@ int rules_stats(globals *g, int argc, char **argv)
 		rc = SPONGE_ENOMEM;
 	if (rc == SPONGE_OK)
 		print_stats(sp, &l, json);
-	else
+	if (rc == SPONGE_OK)
+		rc = sponge_kinds(sp, 0, muted_row, &json);
+	if (rc != SPONGE_OK)
 		status = fail(sp, rc);
 	for (size_t i = 0; i < l.n; i++)
 		free(l.names[i]);

@@ -127,6 +127,14 @@ class KindsTest(SpoolTest):
         self.assertRegex(lines[1], r"hw +fan 3 slow")
         states = {k["tag"]: k["state"] for k in self.kinds()}
         self.assertEqual(states, {"kernel": "active", "hw": "muted"})
+        # a muted kind shows in rules stats as a rule of its own
+        stats = self.run_ls("rules", "stats").stdout.decode().splitlines()
+        self.assertRegex(stats[-1], r"^ +- +- +- +mute +kind %d \(hw: fan # "
+                                    r"slow\), 2 seen, last \d{4}-" % ids["hw"])
+        [row] = [json.loads(l) for l in self.run_ls(
+            "rules", "stats", "--json").stdout.splitlines()]
+        self.assertEqual((row["verdict"], row["kind"], row["seen"]),
+                         ("mute", "fan # slow", 2))
 
     def test_unseen_for_quiet_after_is_back(self):
         self.add(b"backup: disk nearly full\n", "-l", "warning", "-t", "bk")
