@@ -2,8 +2,10 @@
 # The cost of a decision at any spool size: `status`, `flush` below its
 # threshold and `list --level emerg --limit 20` (no such records) on a
 # spool of 1,000 pending records and on one of N (default 10,000,000),
-# median of 3 each, side by side in one run.
-# Usage: tests/bench/scale.sh [path/to/logsponge] [N]
+# median of 3 each, side by side in one run.  LEVEL=warning stores the
+# records at warning: each is then of a kind no message carried, marked
+# and counted as such.
+# Usage: [LEVEL=...] tests/bench/scale.sh [path/to/logsponge] [N]
 set -eu
 BIN=${1:-build/logsponge}
 N=${2:-10000000}
@@ -15,7 +17,7 @@ for n in 1000 "$N"; do
 	awk -v n="$n" 'BEGIN { for (i = 0; i < n; i++)
 		printf "request %08x GET /api/v1/items/%d took %dms status=200\n",
 			i * 2654435761 % 4294967296, i % 999, i % 997 }' |
-		"$BIN" -s "$DIR/s$n.db" add -t app
+		"$BIN" -s "$DIR/s$n.db" add -t app -l "${LEVEL:-info}"
 done
 t() { # median wall seconds of 3 runs of: logsponge -s SPOOL ARGS...
 	spool=$1; shift
