@@ -73,6 +73,7 @@ typedef struct adder {
 	int level;       /* default level */
 	bool detect;     /* --detect-level */
 	int format;      /* sponge_format */
+	const char *host;/* for lines that name none (NULL: this host) */
 	int rc;          /* first library error (see spool_rc) */
 	int *spool_rc;   /* the error shared by the adders of one spool:
 			    once set, lines go to out_fd, not the spool */
@@ -154,6 +155,7 @@ int cmd_history(globals *g, int argc, char **argv);
 int cmd_purge(globals *g, int argc, char **argv);
 int cmd_rules(globals *g, int argc, char **argv);
 int cmd_kinds(globals *g, int argc, char **argv);
+int cmd_tail(globals *g, int argc, char **argv);
 /* A whole number >= 1 for option opt, else false (said in one line). */
 bool parse_count(const char *opt, const char *arg, int64_t *out);
 /* rules stats and rules apply (rules_spool.c) */

@@ -72,7 +72,7 @@ void adder_record(adder *a, const char *line, size_t len, uint64_t cut)
 		pass_line(a, line, len, cut);
 		return;
 	}
-	sponge_entry e = {a->level, a->tag, a->now, NULL, line, len, cut};
+	sponge_entry e = {a->level, a->tag, a->now, a->host, line, len, cut};
 	/* a structured line sets its own fields; one that does not parse is
 	 * kept as plain text */
 	bool parsed = a->format != SPONGE_FORMAT_TEXT && !cut &&

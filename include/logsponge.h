@@ -467,6 +467,47 @@ SPONGE_API size_t sponge_discard_queue(sponge *sp, sponge_writer out,
  */
 SPONGE_API int sponge_sync(sponge *sp);
 
+/*
+ * Where a source has been read to, kept in the spool beside the records
+ * that came from it.  The position set with sponge_position_set() is
+ * written with the handle's next write of its queue, in the same
+ * transaction as the records queued before it (sponge_sync() writes it
+ * even with no record queued): records and position are stored together
+ * or not at all, so a reader that starts again from the stored position
+ * reads each line exactly once.  A reader that sets positions should
+ * batch (sponge_set_batch) so that no write happens between a record
+ * and the position that covers it.
+ */
+typedef struct sponge_position {
+	uint64_t dev, ino;  /* the file's identity */
+	int64_t offset;     /* bytes read and stored */
+	uint64_t head;      /* a hash of its first min(offset, 4096) bytes */
+	uint64_t before;    /* a hash of the 4096 bytes (or fewer) before
+			       offset */
+	int64_t time_us;    /* when it was stored (from the spool) */
+} sponge_position;
+/* The stored position of source name; *found 0 when there is none
+ * (pos zeroed). */
+SPONGE_API int sponge_position_get(sponge *sp, const char *name,
+				   sponge_position *pos, int *found);
+SPONGE_API int sponge_position_set(sponge *sp, const char *name,
+				   const sponge_position *pos);
+
+/* A [source NAME] section of the config: a log file to read.  Strings
+ * owned by the handle. */
+typedef struct sponge_source {
+	const char *name, *path;
+	const char *tag;        /* NULL: none */
+	const char *host;       /* NULL: as the line says, else this host */
+	int format;             /* SPONGE_FORMAT_* */
+	int level;              /* for lines that name none */
+	int detect_level, join; /* 0 or 1 */
+} sponge_source;
+/* How many sources the config names; the i-th (in the config's order). */
+SPONGE_API size_t sponge_sources(const sponge *sp);
+SPONGE_API int sponge_source_get(const sponge *sp, size_t i,
+				 sponge_source *out);
+
 /* ---------------------------------------------------------------------- */
 /* Reading records                                                        */
 

@@ -49,6 +49,16 @@ void sp_config_free(sp_config *c)
 		sp_free(c->to_show[i]);
 	}
 	c->nto = 0;
+	for (size_t i = 0; i < c->nsources; i++) {
+		sp_source_cfg *s = &c->sources[i];
+		sp_free(s->name);
+		sp_free(s->path);
+		sp_free(s->tag);
+		sp_free(s->host);
+	}
+	sp_free(c->sources);
+	c->sources = NULL;
+	c->nsources = 0;
 }
 
 typedef struct parse_ctx {
@@ -552,6 +562,84 @@ static const key_def keys[] = {
 #undef SIZE_WHY
 #define NKEYS (sizeof keys / sizeof keys[0])
 
+static int set_key(parse_ctx *pc, const key_def *k, const char *v, void *base);
+
+/* The keys of a [source NAME] section, into its sp_source_cfg. */
+#define S(field) offsetof(sp_source_cfg, field)
+static const choice format_choices[] = {
+	{"text", SPONGE_FORMAT_TEXT}, {"syslog", SPONGE_FORMAT_SYSLOG},
+	{"rfc5424", SPONGE_FORMAT_RFC5424}, {"rfc3164", SPONGE_FORMAT_RFC3164},
+	{"journal-json", SPONGE_FORMAT_JOURNAL_JSON}, {NULL, 0}};
+static const choice join_choices[] = {
+	{"auto", 1}, {"none", 0}, {NULL, 0}};
+static const key_def source_keys[] = {
+	{"source", "path", K_ABSPATH, S(path), 0, 0, 0, "not an absolute path",
+	 NULL, NULL, 0},
+	{"source", "format", K_CHOICE, S(format), 0, 0, 0,
+	 "not a format (text, syslog, rfc5424, rfc3164, journal-json)",
+	 format_choices, NULL, 0},
+	{"source", "tag", K_TEXT, S(tag), 0, 0, 0, NULL, NULL, NULL, 0},
+	{"source", "host", K_TEXT, S(host), 0, 0, 0, NULL, NULL, NULL, 0},
+	{"source", "level", K_LEVEL, S(level), false, 0, 0, NULL, NULL, NULL, 0},
+	{"source", "detect_level", K_BOOL, S(detect_level), 0, 0, 0, NULL, NULL,
+	 NULL, 0},
+	{"source", "join", K_CHOICE, S(join), 0, 0, 0, "not auto or none",
+	 join_choices, NULL, 0},
+};
+#undef S
+
+/* The source of section "source NAME", made at its first key. */
+static sp_source_cfg *source_named(parse_ctx *pc, const char *name)
+{
+	sp_config *c = pc->cfg;
+	for (size_t i = 0; i < c->nsources; i++)
+		if (!strcmp(c->sources[i].name, name))
+			return &c->sources[i];
+	sp_source_cfg *n = sp_realloc(c->sources,
+				      (c->nsources + 1) * sizeof *n);
+	if (!n) {
+		pc->oom = 1;
+		return NULL;
+	}
+	c->sources = n;
+	sp_source_cfg *s = &n[c->nsources];
+	*s = (sp_source_cfg){sp_strdup(name), NULL, NULL, NULL,
+			     SPONGE_FORMAT_TEXT, SPONGE_INFO, 0, 1, pc->line};
+	if (!s->name) {
+		pc->oom = 1;
+		return NULL;
+	}
+	c->nsources++;
+	return s;
+}
+
+static int source_key(parse_ctx *pc, const char *name, const char *key,
+		      const char *v)
+{
+	bool ok = *name;
+	for (const char *p = name; *p && ok; p++)
+		ok = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		     (*p >= '0' && *p <= '9') || strchr("._-", *p);
+	if (!ok) {
+		if (pc->err->len == 0)
+			sb_printf(pc->err, "[source %s]: a source's name is "
+					   "letters, digits, '.', '_' and '-'",
+				  name);
+		return 0;
+	}
+	sp_source_cfg *s = source_named(pc, name);
+	if (!s)
+		return 0;
+	for (size_t i = 0; i < sizeof source_keys / sizeof source_keys[0]; i++)
+		if (!strcmp(key, source_keys[i].key))
+			return set_key(pc, &source_keys[i], v, s);
+	if (pc->err->len == 0)
+		sb_printf(pc->err, "unknown key \"%s\" in [source %s] (path, "
+				   "format, tag, host, level, detect_level, "
+				   "join)", key, name);
+	return 0;
+}
+
 static int set_choice(parse_ctx *pc, const key_def *k, const char *v,
 		      int *out)
 {
@@ -592,9 +680,10 @@ static int set_size(parse_ctx *pc, const key_def *k, const char *v,
 }
 
 /* One key by its kind, into its field. */
-static int set_key(parse_ctx *pc, const key_def *k, const char *v)
+/* Key k's value v into the field at k->off of base. */
+static int set_key(parse_ctx *pc, const key_def *k, const char *v, void *base)
 {
-	char *f = (char *)pc->cfg + k->off;
+	char *f = (char *)base + k->off;
 	int rc;
 	switch (k->kind) {
 	case K_STR:
@@ -637,13 +726,15 @@ static int handler(void *user, const char *sec, const char *key,
 		   const char *v)
 {
 	parse_ctx *pc = user;
+	if (!strncmp(sec, "source ", 7))
+		return source_key(pc, sec + 7, key, v);
 	for (size_t i = 0; i < NKEYS; i++) {
 		const key_def *k = &keys[i];
 		if (strcmp(sec, k->sec) != 0 || strcmp(key, k->key) != 0)
 			continue;
 		if (k->line)
 			*(int *)(void *)((char *)pc + k->line) = pc->line;
-		return set_key(pc, k, v);
+		return set_key(pc, k, v, pc->cfg);
 	}
 	if (pc->err->len == 0) {
 		if (section_known(sec))
@@ -685,6 +776,12 @@ static char *reader(char *str, int num, void *stream)
 static int cross_checks(parse_ctx *pc)
 {
 	sp_config *c = pc->cfg;
+	for (size_t i = 0; i < c->nsources; i++)
+		if (!c->sources[i].path) {
+			sb_printf(pc->err, "[source %s] has no path",
+				  c->sources[i].name);
+			return c->sources[i].line;
+		}
 	if (c->user && c->tls == SP_TLS_NONE) {
 		sb_printf(pc->err, "smtp.tls = none with smtp.user: AUTH "
 				   "would send the password in clear text");

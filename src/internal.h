@@ -190,6 +190,15 @@ typedef struct sp_kind_known {
 	int64_t last_seen, resolved, id;
 } sp_kind_known;
 
+/* A [source NAME] section: a log file logsponge tail reads. */
+typedef struct sp_source_cfg {
+	char *name, *path, *tag, *host;
+	int format;             /* SPONGE_FORMAT_* */
+	int level;              /* lines without one */
+	int detect_level, join; /* 0 or 1 */
+	int line;               /* where its section starts */
+} sp_source_cfg;
+
 typedef struct sp_config {
 	char *path;             /* file read, or NULL */
 	char *spool_path;       /* [spool] path, or NULL */
@@ -238,6 +247,8 @@ typedef struct sp_config {
 	char *rules_path;       /* the rules directory; NULL: rules.d beside
 				   the config file */
 	char *rules_logcheck;   /* logcheck rule directories, blank-separated */
+	sp_source_cfg *sources; /* [source NAME] sections, in order */
+	size_t nsources;
 } sp_config;
 
 SP_HIDDEN void sp_config_defaults(sp_config *c);
@@ -451,6 +462,9 @@ struct sponge {
 	unsigned rcv_reads;
 	int64_t busy_since;       /* when the current wait for a lock began */
 	unsigned generation; /* sp_fork_generation() when it was opened */
+	/* a source's position, written with the next write (sources.c) */
+	char *pos_name;
+	sponge_position pos;
 	/* kinds looked up at ingest, by fingerprint: new or not (a log
 	 * repeats its kinds); forgotten each minute, as other processes
 	 * deliver and resolve (store_kinds.c) */

@@ -203,7 +203,7 @@ int sponge_close(sponge *sp)
 	/* a parent's handle in a forked child: its queued records are the
 	 * parent's; the child lets go of its copy of the connection */
 	if (sp->generation == sp_fork_generation()) {
-		if (sp->db && (sp->qn || sp->hits_pending))
+		if (sp->db && (sp->qn || sp->hits_pending || sp->pos_name))
 			rc = sp_store_write(sp, true);
 		sp_store_close(sp);
 	}
@@ -217,6 +217,7 @@ int sponge_close(sponge *sp)
 	sb_free(&sp->parsed);
 	sb_free(&sp->rules_error);
 	sp_kind_table_free(&sp->learn);
+	sp_free(sp->pos_name);
 	sb_free(&sp->err);
 	sb_free(&sp->warnings);
 	sb_free(&sp->info);
@@ -486,7 +487,7 @@ int sponge_sync(sponge *sp)
 	SP_GUARD;
 	if (!sp_usable(sp))
 		return SPONGE_EINVAL;
-	if (sp->qn || sp->hits_pending)
+	if (sp->qn || sp->hits_pending || sp->pos_name)
 		return sp_store_write(sp, true);
 	return sp_store_sync(sp);
 }

@@ -113,6 +113,12 @@ static const char *const migrations[] = {
 	"(23),(24);"
 	"UPDATE counts SET n = (SELECT count(*) FROM records WHERE new_kind IS "
 	"NOT NULL AND sent IS NULL AND level = counts.k - 17) WHERE k >= 17;",
+	/* 8 -> 9: where each source was read to (its file's identity, the
+	 * offset, hashes of the head and of the bytes before the offset),
+	 * written in the transaction of the records it covers */
+	"CREATE TABLE positions(name TEXT PRIMARY KEY, dev INTEGER NOT NULL, "
+	"ino INTEGER NOT NULL, offset INTEGER NOT NULL, head INTEGER NOT NULL, "
+	"before INTEGER NOT NULL, time INTEGER NOT NULL) WITHOUT ROWID;",
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -461,6 +467,8 @@ int sp_store_write(sponge *sp, bool durable)
 		rc = sp_counts_add(sp, add);
 	if (rc == SPONGE_OK && sp->hits_pending)
 		rc = sp_store_hits(sp, sponge_now());
+	if (rc == SPONGE_OK && sp->pos_name)
+		rc = sp_store_position(sp, sp->pos_name, &sp->pos);
 	if (rc == SPONGE_OK && caps)
 		rc = sp_enforce_caps(sp, top < present ? prot : 0);
 	if (rc == SPONGE_OK)
@@ -476,6 +484,8 @@ int sp_store_write(sponge *sp, bool durable)
 		sp->hits[i].n = 0;
 	}
 	sp->hits_pending = false;
+	sp_free(sp->pos_name);
+	sp->pos_name = NULL;
 out:
 	if (durable)
 		sqlite3_exec(sp->db, "PRAGMA synchronous=NORMAL", NULL, NULL,

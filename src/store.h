@@ -16,6 +16,12 @@ struct sp_send_result;
 SP_HIDDEN int sp_store_open(sponge *sp);
 /* Checkpoint what this handle wrote (passive), finalize, close. */
 SP_HIDDEN void sp_store_close(sponge *sp);
+/* A source's position (store_positions.c): written inside the caller's
+ * write transaction; read (*found 0 when none). */
+SP_HIDDEN int sp_store_position(sponge *sp, const char *name,
+				const sponge_position *pos);
+SP_HIDDEN int sp_store_position_get(sponge *sp, const char *name,
+				    sponge_position *pos, int *found);
 /* A forked child lets go of a connection it inherited: every statement
  * finalized and the connection closed, nothing written (its records and
  * its locks are the parent's). */

@@ -312,13 +312,13 @@ class RulesAtIngestTest(SpoolTest):
             "ALTER TABLE records DROP COLUMN pid;"
             "ALTER TABLE records DROP COLUMN escalated;"
             "DROP TABLE rule_hits; DROP TABLE rule_dropped; DROP TABLE rule_names;"
-            "DROP TABLE kinds;"
+            "DROP TABLE kinds; DROP TABLE positions;"
             "ALTER TABLE records DROP COLUMN new_kind;"
             "DELETE FROM meta WHERE key = 'kinds_since';"
             "DELETE FROM counts WHERE k > 8; PRAGMA user_version = 5;")
         con.close()
         self.add_log()
-        self.assertEqual(self.db("PRAGMA user_version"), [(8,)])
+        self.assertEqual(self.db("PRAGMA user_version"), [(9,)])
         self.assertEqual(len(self.records()), 4)
         self.assertEqual(len(self.records("--ignored")), 4)
 

@@ -66,6 +66,20 @@ static const struct cfg_case {
 	 "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
 	 "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\n",
 	 SPONGE_ECONFIG, "t.conf:3: line too long"},
+	/* log files for tail */
+	{"[source app]\npath = /var/log/app.log\nformat = syslog\n"
+	 "tag = app\nhost = web1\nlevel = notice\ndetect_level = yes\n"
+	 "join = none\n[source b.2-x]\npath = /b\n", SPONGE_OK, NULL},
+	{"[source app]\ntag = a\n", SPONGE_ECONFIG,
+	 "t.conf:2: [source app] has no path"},
+	{"[source app]\npath = relative.log\n", SPONGE_ECONFIG,
+	 "t.conf:2: source.path = \"relative.log\": not an absolute path"},
+	{"[source app]\npath = /a\nformat = xml\n", SPONGE_ECONFIG,
+	 "t.conf:3: source.format"},
+	{"[source app]\npath = /a\nfollow = yes\n", SPONGE_ECONFIG,
+	 "t.conf:3: unknown key \"follow\" in [source app]"},
+	{"[source a b]\npath = /a\n", SPONGE_ECONFIG,
+	 "t.conf:2: [source a b]: a source's name is letters"},
 	/* the first error is the one reported */
 	{"[policy]\nthreshold = 2\nexpire = x\nbad = 1\n", SPONGE_ECONFIG,
 	 "t.conf:3:"},

@@ -1,0 +1,164 @@
+"""logsponge tail: log files read where they are, each line exactly once,
+through real rotations by Debian's logrotate and kills at random points."""
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import threading
+import time
+import unittest
+
+from common import BIN, SpoolTest
+
+LOGROTATE = "/usr/sbin/logrotate"
+
+
+class Writer(threading.Thread):
+    """Appends numbered lines to a log file, opening it for each batch as
+    a program that reopens its log after a rotation does; pause() holds
+    it (copytruncate loses what is written between its copy and its
+    truncate: logrotate's documented race)."""
+
+    def __init__(self, path):
+        super().__init__(daemon=True)
+        self.path, self.n = path, 0
+        self.stop = threading.Event()
+        self.hold = threading.Lock()
+
+    def run(self):
+        while not self.stop.is_set():
+            with self.hold:
+                with open(self.path, "a") as f:
+                    for _ in range(random.randint(1, 40)):
+                        f.write("line %d of the writer\n" % self.n)
+                        self.n += 1
+            time.sleep(0.002)
+
+
+class TailTest(SpoolTest):
+    def setUp(self):
+        super().setUp()
+        self.log = os.path.join(self.dir, "app.log")
+        self.conf = self.config_file(
+            "[source app]\npath = %s\ntag = app\n" % self.log)
+        self.env["LOGSPONGE_CONFIG"] = self.conf
+
+    def tail(self, *args, check=True):
+        return self.run_ls("tail", *args, check=check)
+
+    def messages(self, tag="app"):
+        con = sqlite3.connect(self.spool)
+        rows = con.execute("SELECT message FROM records WHERE tag = ? "
+                           "ORDER BY id", (tag,)).fetchall()
+        con.close()
+        return [r[0] for r in rows]
+
+    def rotate(self, how):
+        state = os.path.join(self.dir, "logrotate.state")
+        conf = os.path.join(self.dir, "logrotate.conf")
+        with open(conf, "w") as f:
+            f.write("%s {\n  rotate 3\n  missingok\n  %s\n}\n" % (self.log, how))
+        subprocess.run([LOGROTATE, "-f", "-s", state, conf], check=True,
+                       capture_output=True)
+
+    def test_a_new_source_starts_at_the_end_and_holds_a_partial_line(self):
+        with open(self.log, "w") as f:
+            f.write("last year\n")
+        self.tail()
+        self.assertEqual(self.messages(), [])
+        with open(self.log, "a") as f:
+            f.write("one\ntwo\nthr")
+        p = self.tail("--dry-run")
+        self.assertIn("app: %s: 2 lines (8 bytes) to read" % self.log,
+                      p.stdout.decode())
+        self.assertEqual(self.messages(), [])
+        self.tail()
+        self.assertEqual(self.messages(), ["one", "two"])
+        with open(self.log, "a") as f:
+            f.write("ee\n")
+        self.tail()
+        self.tail()
+        self.assertEqual(self.messages(), ["one", "two", "three"])
+
+    def test_from_start_and_unknown_names(self):
+        with open(self.log, "w") as f:
+            f.write("old\n")
+        self.tail("--from-start", "app")
+        self.assertEqual(self.messages(), ["old"])
+        p = self.tail("nope", check=False)
+        self.assertEqual(p.returncode, 64)
+        self.assertIn(b"tail: nope: no such source", p.stderr)
+        self.env["LOGSPONGE_CONFIG"] = self.config_file("[policy]\n",
+                                                        "other.conf")
+        self.assertEqual(self.tail(check=False).returncode, 78)
+
+    def test_a_gap_becomes_a_warning(self):
+        with open(self.log, "w") as f:
+            f.write("a\n")
+        self.tail("--from-start")
+        with open(self.log, "a") as f:
+            f.write("b\n")
+        os.rename(self.log, self.log + ".1")
+        subprocess.run(["gzip", self.log + ".1"], check=True)
+        with open(self.log, "w") as f:
+            f.write("c\n")
+        self.tail()
+        self.assertEqual(self.messages(), ["a", "c"])
+        # (the new file may have the old one's inode again: then it looks
+        # truncated; either way a warning says lines may be missing)
+        [w] = self.messages("logsponge")
+        self.assertIn("may be missing", w)
+        os.unlink(self.log)
+        self.tail()
+        self.tail()
+        self.assertEqual(len(self.messages("logsponge")), 2)
+        with open(self.log, "w") as f:
+            f.write("d\n")
+        self.tail()
+        self.assertEqual(self.messages(), ["a", "c", "d"])
+
+    def test_every_line_once_through_rotations_and_kills(self):
+        with open(self.log, "w") as f:
+            pass
+        self.tail()
+        w = Writer(self.log)
+        w.start()
+        kills = rotations = 0
+        hows = ["create", "copytruncate", "compress\n  delaycompress\n  "
+                "create"]
+        deadline = time.monotonic() + 240
+        while (rotations < 21 or kills < 200) and time.monotonic() < deadline:
+            p = subprocess.Popen([BIN, "-s", self.spool, "tail"], env=self.env,
+                                 stderr=subprocess.PIPE)
+            if random.random() < 0.6:
+                time.sleep(random.uniform(0, 0.03))
+                p.send_signal(signal.SIGKILL)
+                kills += 1
+            _, err = p.communicate(timeout=60)
+            self.assertIn(p.returncode, (0, -9), err)
+            if random.random() < 0.3:
+                how = hows[rotations % 3]
+                if "compress" in how:
+                    # a compressed file is not read again: its lines
+                    # must have been read (a pass ran since the last
+                    # rotations, as a timer's would)
+                    self.tail()
+                with w.hold:
+                    self.rotate(how)
+                rotations += 1
+        w.stop.set()
+        w.join()
+        self.tail()
+        got = self.messages()
+        want = ["line %d of the writer" % i for i in range(w.n)]
+        self.assertEqual(len(got), len(want), (rotations, kills,
+                                               self.messages("logsponge")))
+        self.assertEqual(got, want)
+        self.assertEqual(self.messages("logsponge"), [])
+        self.assertGreaterEqual(rotations, 21)
+        self.assertGreaterEqual(kills, 200)
+
+
+if __name__ == "__main__":
+    unittest.main()
