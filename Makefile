@@ -171,6 +171,7 @@ bench: deps
 	@sh tests/bench/rules_ingest.sh $(BIN)
 	@sh tests/bench/caps.sh $(BUILD)
 	@sh tests/bench/scale.sh $(BIN)
+	@sh tests/bench/tail.sh $(BIN)
 
 $(BUILD)/logsponge.pc: logsponge.pc.in Makefile
 	@mkdir -p $(BUILD)
