@@ -196,10 +196,12 @@ install: all $(BUILD)/logsponge.pc
 	  $(DESTDIR)$(COMPLETIONDIR) $(DESTDIR)$(DOCDIR)
 	install -m 644 python/logsponge/__init__.py \
 	  $(DESTDIR)$(PYTHONDIR)/logsponge/__init__.py
-	for u in logsponge-flush.service logsponge-journal.service; do \
+	for u in logsponge-flush.service logsponge-journal.service \
+	  logsponge-tail.service; do \
 	  sed 's|@BINDIR@|$(BINDIR)|g' dist/systemd/$$u.in > $(BUILD)/$$u && \
 	  install -m 644 $(BUILD)/$$u $(DESTDIR)$(UNITDIR)/$$u || exit 1; done
-	install -m 644 dist/systemd/logsponge-flush.timer $(DESTDIR)$(UNITDIR)/
+	install -m 644 dist/systemd/logsponge-flush.timer \
+	  dist/systemd/logsponge-tail.timer $(DESTDIR)$(UNITDIR)/
 	install -m 644 dist/completion/logsponge $(DESTDIR)$(COMPLETIONDIR)/logsponge
 	install -m 644 dist/logsponge.conf.example \
 	  $(DESTDIR)$(DOCDIR)/logsponge.conf.example

@@ -31,6 +31,8 @@ class InstallTest(SpoolTest):
                   "usr/lib/systemd/system/logsponge-flush.service",
                   "usr/lib/systemd/system/logsponge-flush.timer",
                   "usr/lib/systemd/system/logsponge-journal.service",
+                  "usr/lib/systemd/system/logsponge-tail.service",
+                  "usr/lib/systemd/system/logsponge-tail.timer",
                   "usr/share/bash-completion/completions/logsponge",
                   "usr/share/doc/logsponge/logsponge.conf.example",
                   "usr/share/man/man1/logsponge.1"]:
@@ -70,7 +72,8 @@ class UnitsTest(SpoolTest):
         out = []
         src = os.path.join(ROOT, "dist", "systemd")
         for name in ["logsponge-flush.service", "logsponge-flush.timer",
-                     "logsponge-journal.service"]:
+                     "logsponge-journal.service", "logsponge-tail.service",
+                     "logsponge-tail.timer"]:
             path = os.path.join(src, name + (".in" if name.endswith(
                 ".service") else ""))
             with open(path) as f:
@@ -93,7 +96,9 @@ class UnitsTest(SpoolTest):
         self.assertIn("OnCalendar=*:0/15", timer)
         self.assertIn("Persistent=true", timer)
         self.assertIn("RandomizedDelaySec=", timer)
-        for u in (units[0], units[2]):
+        with open(units[4]) as f:
+            self.assertIn("Persistent=true", f.read())
+        for u in (units[0], units[2], units[3]):
             with open(u) as f:
                 text = f.read()
             for key in ("NoNewPrivileges=yes", "ProtectSystem=strict",
