@@ -35,6 +35,8 @@ PKGS       = sqlite3 jansson inih libesmtp-1.0 openssl zlib libhs
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lsqlite3 -ljansson -linih -lesmtp -lssl -lcrypto -lz -lhs) -lpthread -ldl
 CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null || echo -lcheck)
+# the CLI reads the journal (tail); the library does not link it
+CLI_LIBS   = $(shell pkg-config --libs libsystemd 2>/dev/null || echo -lsystemd)
 
 # The library sees its private headers; the command only the public one.
 # The test build of the library (-DSPONGE_TESTING) adds the fault hooks.
@@ -55,7 +57,7 @@ LIB_SRC = src/buf.c src/error.c src/host.c src/mime.c src/utf8.c src/summary.c s
           src/transport_util.c src/transports.c src/transport_local.c src/transport_sendmail.c \
           src/transport_maildir.c src/formats.c src/ruleset.c src/rules_apply.c src/kinds_learn.c src/command.c src/policy.c src/abi.c \
           src/zone.c src/guard.c src/spool_path.c src/tzif.c
-CLI_SRC = cli/main.c cli/add.c cli/lines.c cli/join.c cli/run.c cli/tail.c cli/query.c cli/flush.c \
+CLI_SRC = cli/main.c cli/add.c cli/lines.c cli/join.c cli/run.c cli/tail.c cli/tail_journal.c cli/query.c cli/flush.c \
           cli/rules.c cli/rules_spool.c cli/kinds.c
 UNIT_SRC = $(wildcard tests/unit/*.c)
 
@@ -111,11 +113,11 @@ $(SHARED): $(LIB_OBJ)
 	ln -sf liblogsponge.so.$(VERSION) $(BUILD)/liblogsponge.so
 
 $(BIN): $(CLI_OBJ) $(STATIC)
-	$(CC) -o $@ $(CLI_OBJ) $(STATIC) $(LDFLAGS) $(PKG_LIBS)
+	$(CC) -o $@ $(CLI_OBJ) $(STATIC) $(LDFLAGS) $(PKG_LIBS) $(CLI_LIBS)
 
 # the command with the test hooks (crash points), for the crash tests
 $(TBIN): $(CLI_OBJ) $(TSTATIC)
-	$(CC) -o $@ $(CLI_OBJ) $(TSTATIC) $(LDFLAGS) $(PKG_LIBS)
+	$(CC) -o $@ $(CLI_OBJ) $(TSTATIC) $(LDFLAGS) $(PKG_LIBS) $(CLI_LIBS)
 
 $(UNIT): $(UNIT_OBJ) $(TSTATIC)
 	$(CC) -o $@ $(UNIT_OBJ) $(TSTATIC) $(LDFLAGS) $(PKG_LIBS) $(CHECK_LIBS)

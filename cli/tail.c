@@ -20,14 +20,7 @@
 #define COMMIT_BYTES (8 << 20)   /* a transaction, at least */
 #define HASH_SPAN 4096
 
-typedef struct tailer {
-	sponge *sp;
-	const sponge_source *src;
-	adder a;
-	bool dry_run, from_start;
-	char *buf;
-	int64_t lines, bytes; /* read this pass (for --dry-run) */
-} tailer;
+#include "tail.h"
 
 /* FNV-1a of the bytes [from, to) of fd; 0 on a read error. */
 static uint64_t hash_range(int fd, int64_t from, int64_t to)
@@ -50,6 +43,7 @@ static uint64_t hash_range(int fd, int64_t from, int64_t to)
 static void position_of(int fd, const struct stat *st, int64_t offset,
 			sponge_position *p)
 {
+	memset(p, 0, sizeof *p);
 	p->dev = (uint64_t)st->st_dev;
 	p->ino = (uint64_t)st->st_ino;
 	p->offset = offset;
@@ -70,7 +64,7 @@ static bool still_same(int fd, const struct stat *st, const sponge_position *p)
 }
 
 /* A record at warning about the source, stored with the position. */
-static void anomaly(tailer *t, const char *what)
+void anomaly(tailer *t, const char *what)
 {
 	if (t->dry_run) {
 		printf("%s: %s\n", t->src->name, what);
@@ -387,6 +381,8 @@ static bool resume(tailer *t, int fd, const struct stat *st,
 /* One pass over the source; an exit status. */
 static int pass(tailer *t)
 {
+	if (t->src->type == SPONGE_SOURCE_JOURNAL)
+		return journal_pass(t);
 	sponge_position pos;
 	int found = 0;
 	if (sponge_position_get(t->sp, t->src->name, &pos, &found) != SPONGE_OK)
@@ -477,7 +473,9 @@ static int tail_one(tailer *t, const sponge_source *s)
 	t->src = s;
 	t->lines = t->bytes = 0;
 	adder_init(&t->a, t->sp, s->tag, s->level, s->detect_level != 0,
-		   s->format, STDERR_FILENO, "tail");
+		   s->type == SPONGE_SOURCE_JOURNAL ? SPONGE_FORMAT_JOURNAL_JSON
+						    : s->format,
+		   STDERR_FILENO, "tail");
 	t->a.join = t->a.join && s->join;
 	t->a.host = s->host;
 	int status = pass(t);

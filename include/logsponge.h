@@ -485,6 +485,9 @@ typedef struct sponge_position {
 	uint64_t before;    /* a hash of the 4096 bytes (or fewer) before
 			       offset */
 	int64_t time_us;    /* when it was stored (from the spool) */
+	const char *cursor; /* a journal's cursor instead (NULL: none; from
+			       sponge_position_get, valid until its next call
+			       or sponge_close) */
 } sponge_position;
 /* The stored position of source name; *found 0 when there is none
  * (pos zeroed). */
@@ -493,8 +496,10 @@ SPONGE_API int sponge_position_get(sponge *sp, const char *name,
 SPONGE_API int sponge_position_set(sponge *sp, const char *name,
 				   const sponge_position *pos);
 
-/* A [source NAME] section of the config: a log file to read.  Strings
- * owned by the handle. */
+/* A [source NAME] section of the config: a log file (or the journal) to
+ * read.  Strings owned by the handle. */
+#define SPONGE_SOURCE_FILE 0
+#define SPONGE_SOURCE_JOURNAL 1
 typedef struct sponge_source {
 	const char *name, *path;
 	const char *tag;        /* NULL: none */
@@ -502,6 +507,11 @@ typedef struct sponge_source {
 	int format;             /* SPONGE_FORMAT_* */
 	int level;              /* for lines that name none */
 	int detect_level, join; /* 0 or 1 */
+	int type;               /* SPONGE_SOURCE_* */
+	const char *directory;  /* journal files' directory (NULL: the
+				   system's journal) */
+	const char *match;      /* journal matches, FIELD=value, by spaces */
+	int priority;           /* the journal's least severe (-1: all) */
 } sponge_source;
 /* How many sources the config names; the i-th (in the config's order). */
 SPONGE_API size_t sponge_sources(const sponge *sp);

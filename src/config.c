@@ -55,6 +55,8 @@ void sp_config_free(sp_config *c)
 		sp_free(s->path);
 		sp_free(s->tag);
 		sp_free(s->host);
+		sp_free(s->directory);
+		sp_free(s->match);
 	}
 	sp_free(c->sources);
 	c->sources = NULL;
@@ -572,7 +574,17 @@ static const choice format_choices[] = {
 	{"journal-json", SPONGE_FORMAT_JOURNAL_JSON}, {NULL, 0}};
 static const choice join_choices[] = {
 	{"auto", 1}, {"none", 0}, {NULL, 0}};
+static const choice type_choices[] = {
+	{"file", SPONGE_SOURCE_FILE}, {"journal", SPONGE_SOURCE_JOURNAL},
+	{NULL, 0}};
 static const key_def source_keys[] = {
+	{"source", "type", K_CHOICE, S(type), 0, 0, 0, "not file or journal",
+	 type_choices, NULL, 0},
+	{"source", "directory", K_ABSPATH, S(directory), 0, 0, 0,
+	 "not an absolute path", NULL, NULL, 0},
+	{"source", "match", K_TEXT, S(match), 0, 0, 0, NULL, NULL, NULL, 0},
+	{"source", "priority", K_LEVEL, S(priority), true, 0, 0, NULL, NULL,
+	 NULL, 0},
 	{"source", "path", K_ABSPATH, S(path), 0, 0, 0, "not an absolute path",
 	 NULL, NULL, 0},
 	{"source", "format", K_CHOICE, S(format), 0, 0, 0,
@@ -604,7 +616,8 @@ static sp_source_cfg *source_named(parse_ctx *pc, const char *name)
 	c->sources = n;
 	sp_source_cfg *s = &n[c->nsources];
 	*s = (sp_source_cfg){sp_strdup(name), NULL, NULL, NULL,
-			     SPONGE_FORMAT_TEXT, SPONGE_INFO, 0, 1, pc->line};
+			     SPONGE_FORMAT_TEXT, SPONGE_INFO, 0, 1, pc->line,
+			     SPONGE_SOURCE_FILE, NULL, NULL, -1};
 	if (!s->name) {
 		pc->oom = 1;
 		return NULL;
@@ -634,9 +647,10 @@ static int source_key(parse_ctx *pc, const char *name, const char *key,
 		if (!strcmp(key, source_keys[i].key))
 			return set_key(pc, &source_keys[i], v, s);
 	if (pc->err->len == 0)
-		sb_printf(pc->err, "unknown key \"%s\" in [source %s] (path, "
-				   "format, tag, host, level, detect_level, "
-				   "join)", key, name);
+		sb_printf(pc->err, "unknown key \"%s\" in [source %s] (type, "
+				   "path, format, tag, host, level, "
+				   "detect_level, join, directory, match, "
+				   "priority)", key, name);
 	return 0;
 }
 
@@ -777,9 +791,10 @@ static int cross_checks(parse_ctx *pc)
 {
 	sp_config *c = pc->cfg;
 	for (size_t i = 0; i < c->nsources; i++)
-		if (!c->sources[i].path) {
-			sb_printf(pc->err, "[source %s] has no path",
-				  c->sources[i].name);
+		if (!c->sources[i].path &&
+		    c->sources[i].type == SPONGE_SOURCE_FILE) {
+			sb_printf(pc->err, "[source %s] has no path (or type = "
+					   "journal)", c->sources[i].name);
 			return c->sources[i].line;
 		}
 	if (c->user && c->tls == SP_TLS_NONE) {

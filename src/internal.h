@@ -197,6 +197,9 @@ typedef struct sp_source_cfg {
 	int level;              /* lines without one */
 	int detect_level, join; /* 0 or 1 */
 	int line;               /* where its section starts */
+	int type;               /* SPONGE_SOURCE_* */
+	char *directory, *match;
+	int priority;           /* -1: all */
 } sp_source_cfg;
 
 typedef struct sp_config {
@@ -463,7 +466,7 @@ struct sponge {
 	int64_t busy_since;       /* when the current wait for a lock began */
 	unsigned generation; /* sp_fork_generation() when it was opened */
 	/* a source's position, written with the next write (sources.c) */
-	char *pos_name;
+	char *pos_name, *pos_cursor, *pos_read;
 	sponge_position pos;
 	/* kinds looked up at ingest, by fingerprint: new or not (a log
 	 * repeats its kinds); forgotten each minute, as other processes

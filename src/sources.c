@@ -13,11 +13,17 @@ int sponge_position_set(sponge *sp, const char *name,
 	if (!sp_usable(sp) || !name || !*name || !pos)
 		return SPONGE_EINVAL;
 	char *n = sp_strdup(name);
-	if (!n)
+	char *c = pos->cursor ? sp_strdup(pos->cursor) : NULL;
+	if (!n || (pos->cursor && !c)) {
+		sp_free(n);
 		return sp_fail(sp, SPONGE_ENOMEM, "out of memory");
+	}
 	sp_free(sp->pos_name);
+	sp_free(sp->pos_cursor);
 	sp->pos_name = n;
+	sp->pos_cursor = c;
 	sp->pos = *pos;
+	sp->pos.cursor = c;
 	return SPONGE_OK;
 }
 
@@ -40,7 +46,9 @@ int sponge_source_get(const sponge *sp, size_t i, sponge_source *out)
 	if (!sp || !out || i >= sp->cfg.nsources)
 		return SPONGE_EINVAL;
 	const sp_source_cfg *s = &sp->cfg.sources[i];
-	*out = (sponge_source){s->name, s->path, s->tag, s->host, s->format,
-			       s->level, s->detect_level, s->join};
+	*out = (sponge_source){s->name,	   s->path,	    s->tag,
+			       s->host,	   s->format,	    s->level,
+			       s->detect_level, s->join,    s->type,
+			       s->directory, s->match,	    s->priority};
 	return SPONGE_OK;
 }

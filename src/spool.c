@@ -218,6 +218,8 @@ int sponge_close(sponge *sp)
 	sb_free(&sp->rules_error);
 	sp_kind_table_free(&sp->learn);
 	sp_free(sp->pos_name);
+	sp_free(sp->pos_cursor);
+	sp_free(sp->pos_read);
 	sb_free(&sp->err);
 	sb_free(&sp->warnings);
 	sb_free(&sp->info);

@@ -118,7 +118,8 @@ static const char *const migrations[] = {
 	 * written in the transaction of the records it covers */
 	"CREATE TABLE positions(name TEXT PRIMARY KEY, dev INTEGER NOT NULL, "
 	"ino INTEGER NOT NULL, offset INTEGER NOT NULL, head INTEGER NOT NULL, "
-	"before INTEGER NOT NULL, time INTEGER NOT NULL) WITHOUT ROWID;",
+	"before INTEGER NOT NULL, time INTEGER NOT NULL, cursor TEXT) "
+	"WITHOUT ROWID;",
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -485,7 +486,8 @@ int sp_store_write(sponge *sp, bool durable)
 	}
 	sp->hits_pending = false;
 	sp_free(sp->pos_name);
-	sp->pos_name = NULL;
+	sp_free(sp->pos_cursor);
+	sp->pos_name = sp->pos_cursor = NULL;
 out:
 	if (durable)
 		sqlite3_exec(sp->db, "PRAGMA synchronous=NORMAL", NULL, NULL,

@@ -8,7 +8,8 @@ libssl-dev openssl check libsubunit-dev libinih-dev libjansson-dev
 zlib1g-dev python3 python3-aiosmtpd time man-db groff-base msmtp
 rsyslog rsyslog-relp clang libclang-rt-14-dev valgrind postfix dovecot-core
 maildrop mpack libemail-mime-perl chromium libglib2.0-0
-libvectorscan-dev logcheck-database logrotate"
+libvectorscan-dev logcheck-database logrotate libsystemd-dev
+systemd-journal-remote"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||

@@ -160,5 +160,84 @@ class TailTest(SpoolTest):
         self.assertGreaterEqual(kills, 200)
 
 
+JOURNAL_REMOTE = "/lib/systemd/systemd-journal-remote"
+BOOT = "0123456789abcdef0123456789abcdef"
+
+
+@unittest.skipUnless(os.path.exists(JOURNAL_REMOTE),
+                     "systemd-journal-remote (package systemd-journal-remote)")
+class JournalTest(SpoolTest):
+    """Real journal files, written by systemd-journal-remote from export
+    format the test makes (no journald needed)."""
+
+    def setUp(self):
+        super().setUp()
+        self.jdir = os.path.join(self.dir, "journal")
+        os.makedirs(self.jdir)
+        self.n = 0
+
+    def configure(self, extra=""):
+        self.env["LOGSPONGE_CONFIG"] = self.config_file(
+            "[source j]\ntype = journal\ndirectory = %s\n%s"
+            % (self.jdir, extra))
+
+    def write_journal(self, count, name, tag="app"):
+        """count entries (every third at err) into a new journal file."""
+        out = []
+        for _ in range(count):
+            i = self.n
+            out.append("__REALTIME_TIMESTAMP=%d\n__MONOTONIC_TIMESTAMP=%d\n"
+                       "_BOOT_ID=%s\n_HOSTNAME=web1\nSYSLOG_IDENTIFIER=%s\n"
+                       "_PID=42\nPRIORITY=%d\nMESSAGE=entry %d\n\n"
+                       % (1796600000000000 + i * 1000, 1000000 + i, BOOT, tag,
+                          3 if i % 3 == 0 else 6, i))
+            self.n += 1
+        subprocess.run([JOURNAL_REMOTE, "-o",
+                        os.path.join(self.jdir, name + ".journal"), "-"],
+                       input="".join(out).encode(), check=True,
+                       capture_output=True)
+
+    def messages(self):
+        con = sqlite3.connect(self.spool)
+        rows = con.execute("SELECT message FROM records ORDER BY id"
+                           ).fetchall()
+        con.close()
+        return [r[0] for r in rows]
+
+    def test_each_entry_once_across_kills_and_new_files(self):
+        self.configure()
+        kills = 0
+        for k in range(8):
+            self.write_journal(2000, "f%d" % k)
+            for _ in range(6):
+                p = subprocess.Popen([BIN, "-s", self.spool, "tail",
+                                      "--from-start"], env=self.env,
+                                     stderr=subprocess.PIPE)
+                time.sleep(random.uniform(0, 0.02))
+                p.send_signal(signal.SIGKILL)
+                _, err = p.communicate(timeout=60)
+                self.assertIn(p.returncode, (0, -9), err)
+                kills += p.returncode == -9
+            if k % 2:
+                self.run_ls("tail", "--from-start")
+        self.run_ls("tail", "--from-start")
+        self.assertGreaterEqual(kills, 20)
+        self.assertEqual(self.messages(),
+                         ["entry %d" % i for i in range(self.n)])
+        self.run_ls("tail")
+        self.assertEqual(len(self.messages()), self.n)
+
+    def test_a_new_source_starts_at_the_end_and_matches_filter(self):
+        self.configure("match = SYSLOG_IDENTIFIER=app\npriority = warning\n")
+        self.write_journal(30, "a")
+        self.run_ls("tail")
+        self.assertFalse(os.path.exists(self.spool) and self.messages())
+        self.write_journal(30, "b")
+        self.write_journal(30, "c", tag="other")
+        self.run_ls("tail")
+        self.assertEqual(self.messages(),
+                         ["entry %d" % i for i in range(30, 60, 3)])
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -70,6 +70,11 @@ static const struct cfg_case {
 	{"[source app]\npath = /var/log/app.log\nformat = syslog\n"
 	 "tag = app\nhost = web1\nlevel = notice\ndetect_level = yes\n"
 	 "join = none\n[source b.2-x]\npath = /b\n", SPONGE_OK, NULL},
+	{"[source j]\ntype = journal\ndirectory = /var/log/journal\n"
+	 "match = _SYSTEMD_UNIT=ssh.service\npriority = warning\n", SPONGE_OK,
+	 NULL},
+	{"[source j]\ntype = pipe\n", SPONGE_ECONFIG,
+	 "t.conf:2: source.type = \"pipe\": not file or journal"},
 	{"[source app]\ntag = a\n", SPONGE_ECONFIG,
 	 "t.conf:2: [source app] has no path"},
 	{"[source app]\npath = relative.log\n", SPONGE_ECONFIG,

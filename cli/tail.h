@@ -1,0 +1,22 @@
+/* tail.h - what the tail command's readers share (tail.c: files,
+ * tail_journal.c: the journal). */
+#ifndef LOGSPONGE_TAIL_H
+#define LOGSPONGE_TAIL_H
+
+#include "cli.h"
+
+typedef struct tailer {
+	sponge *sp;
+	const sponge_source *src;
+	adder a;
+	bool dry_run, from_start;
+	char *buf;
+	int64_t lines, bytes; /* read this pass (for --dry-run) */
+} tailer;
+
+/* A record at warning about the source, stored with the position. */
+void anomaly(tailer *t, const char *what);
+/* One pass over a journal source; an exit status. */
+int journal_pass(tailer *t);
+
+#endif
