@@ -19,7 +19,8 @@ static const command commands[] = {
 	 "[-t TAG] [--detect-level] [--tee] [--join MODE] "
 	 "[--stderr-level LEVEL] -- COMMAND [ARG...]",
 	 "run a command, record its output and exit status"},
-	{"tail", cmd_tail, "[--dry-run] [--from-start | --from-end] [NAME...]",
+	{"tail", cmd_tail,
+	 "[--follow] [--dry-run] [--from-start | --from-end] [NAME...]",
 	 "read the config's log files from where the spool says to their end"},
 	{"status", cmd_status, "[--json]",
 	 "pending records by level, policy progress, spool size"},

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -104,6 +105,16 @@ static void take(tailer *t, const char *p, size_t n)
 	adder_feed(&t->a, p, n);
 }
 
+/* A last line without its newline, in a file not written for
+ * PARTIAL_WAIT seconds while following: it will not end, it is a line. */
+#define PARTIAL_WAIT 5
+static bool line_is_done(const tailer *t, const struct stat *st)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	return t->follow && now.tv_sec - st->st_mtim.tv_sec >= PARTIAL_WAIT;
+}
+
 /* fd from offset to its last complete line, committed every
  * COMMIT_BYTES where no record is half read, and at the end.  A last
  * line without its newline waits for the next pass. */
@@ -122,8 +133,14 @@ static bool read_rest(tailer *t, int fd, int64_t offset)
 		size_t keep = (size_t)n;
 		while (keep && t->buf[keep - 1] != '\n')
 			keep--;
-		if (!keep && n < READ_BYTES)
+		if (!keep && n < READ_BYTES && !line_is_done(t, &st))
 			break; /* a line still being written */
+		if (!keep && n < READ_BYTES) { /* ... and left so: a line */
+			take(t, t->buf, (size_t)n);
+			adder_finish(&t->a);
+			offset += n;
+			continue;
+		}
 		if (!keep)
 			keep = (size_t)n; /* a huge line: the ingest cuts it */
 		take(t, t->buf, keep);
@@ -424,6 +441,7 @@ static int tail_options(globals *g, int argc, char **argv, tailer *t)
 		{"dry-run", no_argument, NULL, 'n'},
 		{"from-start", no_argument, NULL, 'S'},
 		{"from-end", no_argument, NULL, 'E'},
+		{"follow", no_argument, NULL, 'f'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -433,6 +451,7 @@ static int tail_options(globals *g, int argc, char **argv, tailer *t)
 		case 'n': t->dry_run = true; break;
 		case 'S': t->from_start = true; break;
 		case 'E': t->from_start = false; break;
+		case 'f': t->follow = true; break;
 		case 'h': usage(stdout, "tail"); return 0;
 		default: return option_error("tail", "+h", argv);
 		}
@@ -504,10 +523,15 @@ int cmd_tail(globals *g, int argc, char **argv)
 	}
 	/* nothing is written but with the position that covers it */
 	sponge_set_batch(t.sp, ~0u, 0, 0);
-	for (size_t i = 0; i < n && !status; i++) {
-		sponge_source s;
-		if (want[i] && sponge_source_get(t.sp, i, &s) == SPONGE_OK)
-			status = tail_one(&t, &s);
+	if (!status && t.follow) {
+		status = tail_follow(&t, want, tail_one);
+	} else {
+		for (size_t i = 0; i < n && !status; i++) {
+			sponge_source s;
+			if (want[i] &&
+			    sponge_source_get(t.sp, i, &s) == SPONGE_OK)
+				status = tail_one(&t, &s);
+		}
 	}
 	free(want);
 	free(t.buf);

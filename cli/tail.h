@@ -9,7 +9,7 @@ typedef struct tailer {
 	sponge *sp;
 	const sponge_source *src;
 	adder a;
-	bool dry_run, from_start;
+	bool dry_run, from_start, follow;
 	char *buf;
 	int64_t lines, bytes; /* read this pass (for --dry-run) */
 } tailer;
@@ -18,5 +18,10 @@ typedef struct tailer {
 void anomaly(tailer *t, const char *what);
 /* One pass over a journal source; an exit status. */
 int journal_pass(tailer *t);
+/* --follow: one(t, source) for each source wanted, again whenever their
+ * directories change (or each second), until a stop signal; an exit
+ * status. */
+int tail_follow(tailer *t, const bool *want,
+		int (*one)(tailer *, const sponge_source *));
 
 #endif

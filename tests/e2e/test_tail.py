@@ -159,6 +159,47 @@ class TailTest(SpoolTest):
         self.assertGreaterEqual(rotations, 21)
         self.assertGreaterEqual(kills, 200)
 
+    def test_follow_stores_as_lines_come_and_stops_after_a_commit(self):
+        with open(self.log, "w") as f:
+            pass
+        p = subprocess.Popen([BIN, "-s", self.spool, "tail", "--follow"],
+                             env=self.env, stderr=subprocess.PIPE)
+        try:
+            deadline = time.monotonic() + 20
+            while not os.path.exists(self.spool) or not self.positioned():
+                self.assertLess(time.monotonic(), deadline)
+                time.sleep(0.05)
+            with open(self.log, "a") as f:
+                f.write("one\ntwo\nthree without its newline")
+            while len(self.messages()) < 2:
+                self.assertLess(time.monotonic(), deadline)
+                time.sleep(0.05)
+            self.assertEqual(self.messages(), ["one", "two"])
+            # left unfinished for 5 s, the last line is a line
+            while len(self.messages()) < 3:
+                self.assertLess(time.monotonic(), deadline)
+                time.sleep(0.1)
+            self.assertEqual(self.messages()[2], "three without its newline")
+        finally:
+            p.send_signal(signal.SIGTERM)
+            _, err = p.communicate(timeout=30)
+        self.assertEqual(p.returncode, 0, err)
+        with open(self.log, "a") as f:
+            f.write("four\n")
+        self.tail()
+        self.assertEqual(self.messages(), ["one", "two",
+                                           "three without its newline",
+                                           "four"])
+
+    def positioned(self):
+        con = sqlite3.connect(self.spool)
+        try:
+            return con.execute("SELECT count(*) FROM positions").fetchone()[0]
+        except sqlite3.OperationalError:
+            return 0
+        finally:
+            con.close()
+
 
 JOURNAL_REMOTE = "/lib/systemd/systemd-journal-remote"
 BOOT = "0123456789abcdef0123456789abcdef"
