@@ -199,7 +199,7 @@ install: all $(BUILD)/logsponge.pc
 	install -m 644 python/logsponge/__init__.py \
 	  $(DESTDIR)$(PYTHONDIR)/logsponge/__init__.py
 	for u in logsponge-flush.service logsponge-journal.service \
-	  logsponge-tail.service; do \
+	  logsponge-tail.service logsponge-tail-follow.service; do \
 	  sed 's|@BINDIR@|$(BINDIR)|g' dist/systemd/$$u.in > $(BUILD)/$$u && \
 	  install -m 644 $(BUILD)/$$u $(DESTDIR)$(UNITDIR)/$$u || exit 1; done
 	install -m 644 dist/systemd/logsponge-flush.timer \

@@ -33,6 +33,7 @@ class InstallTest(SpoolTest):
                   "usr/lib/systemd/system/logsponge-journal.service",
                   "usr/lib/systemd/system/logsponge-tail.service",
                   "usr/lib/systemd/system/logsponge-tail.timer",
+                  "usr/lib/systemd/system/logsponge-tail-follow.service",
                   "usr/share/bash-completion/completions/logsponge",
                   "usr/share/doc/logsponge/logsponge.conf.example",
                   "usr/share/man/man1/logsponge.1"]:
@@ -73,7 +74,7 @@ class UnitsTest(SpoolTest):
         src = os.path.join(ROOT, "dist", "systemd")
         for name in ["logsponge-flush.service", "logsponge-flush.timer",
                      "logsponge-journal.service", "logsponge-tail.service",
-                     "logsponge-tail.timer"]:
+                     "logsponge-tail.timer", "logsponge-tail-follow.service"]:
             path = os.path.join(src, name + (".in" if name.endswith(
                 ".service") else ""))
             with open(path) as f:
@@ -98,7 +99,7 @@ class UnitsTest(SpoolTest):
         self.assertIn("RandomizedDelaySec=", timer)
         with open(units[4]) as f:
             self.assertIn("Persistent=true", f.read())
-        for u in (units[0], units[2], units[3]):
+        for u in (units[0], units[2], units[3], units[5]):
             with open(u) as f:
                 text = f.read()
             for key in ("NoNewPrivileges=yes", "ProtectSystem=strict",
