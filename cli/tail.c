@@ -487,7 +487,7 @@ static int pick_sources(sponge *sp, int argc, char **argv, bool *want)
 	return 0;
 }
 
-static int tail_one(tailer *t, const sponge_source *s)
+static int tail_source(tailer *t, const sponge_source *s)
 {
 	t->src = s;
 	t->lines = t->bytes = 0;
@@ -500,6 +500,68 @@ static int tail_one(tailer *t, const sponge_source *s)
 	int status = pass(t);
 	adder_free(&t->a);
 	return status;
+}
+
+/* A file a rotation made (name.1, name-20261206) or compressed: a glob
+ * that matches it does not make it a source of its own. */
+static bool rotated_name(const char *p)
+{
+	size_t n = strlen(p), d = 0;
+	while (d < n && p[n - 1 - d] >= '0' && p[n - 1 - d] <= '9')
+		d++;
+	return compressed(p) ||
+	       (d && d < n && (p[n - 1 - d] == '.' || (d >= 8 &&
+						     p[n - 1 - d] == '-')));
+}
+
+/* A source whose path is a glob: each file it matches is a source of
+ * its own, its position kept as NAME:PATH. */
+static int tail_glob(tailer *t, const sponge_source *s)
+{
+	glob_t g;
+	int r = glob(s->path, 0, NULL, &g);
+	if (r == GLOB_NOMATCH)
+		g.gl_pathc = 0;
+	else if (r != 0) {
+		errorf("tail: %s: %s: cannot list the files", s->name, s->path);
+		return EXIT_NOINPUT;
+	}
+	/* once the source has begun (a position under its own name marks
+	 * it), a file that comes later is read from its start */
+	sponge_position mark;
+	int begun = 0, status = 0;
+	bool from_start = t->from_start;
+	if (sponge_position_get(t->sp, s->name, &mark, &begun) != SPONGE_OK)
+		status = fail(t->sp, SPONGE_EIO);
+	t->from_start = from_start || begun;
+	for (size_t i = 0; i < g.gl_pathc && !status; i++) {
+		struct stat st;
+		if (rotated_name(g.gl_pathv[i]) || stat(g.gl_pathv[i], &st) ||
+		    !S_ISREG(st.st_mode))
+			continue;
+		char name[4200];
+		snprintf(name, sizeof name, "%s:%s", s->name, g.gl_pathv[i]);
+		sponge_source one = *s;
+		one.name = name;
+		one.path = g.gl_pathv[i];
+		status = tail_source(t, &one);
+	}
+	t->from_start = from_start;
+	globfree(&g);
+	if (!status && !begun && !t->dry_run) {
+		memset(&mark, 0, sizeof mark);
+		if (sponge_position_set(t->sp, s->name, &mark) != SPONGE_OK ||
+		    sponge_sync(t->sp) != SPONGE_OK)
+			status = fail(t->sp, SPONGE_EIO);
+	}
+	return status;
+}
+
+static int tail_one(tailer *t, const sponge_source *s)
+{
+	if (s->type == SPONGE_SOURCE_FILE && strpbrk(s->path, "*?["))
+		return tail_glob(t, s);
+	return tail_source(t, s);
 }
 
 int cmd_tail(globals *g, int argc, char **argv)

@@ -191,6 +191,49 @@ class TailTest(SpoolTest):
                                            "three without its newline",
                                            "four"])
 
+    def test_a_glob_makes_each_file_a_source(self):
+        logs = os.path.join(self.dir, "logs")
+        os.makedirs(logs)
+        for name, text in (("a.log", "a1\n"), ("b.log", "b1\n"),
+                           ("a.log.1", "rotated\n"),
+                           ("b.log-20261205", "rotated too\n")):
+            with open(os.path.join(logs, name), "w") as f:
+                f.write(text)
+        self.env["LOGSPONGE_CONFIG"] = self.config_file(
+            "[source web]\npath = %s/*.log*\ntag = web\n" % logs)
+        self.tail("--from-start")
+        self.assertEqual(sorted(self.messages("web")), ["a1", "b1"])
+        with open(os.path.join(logs, "b.log"), "a") as f:
+            f.write("b2\n")
+        with open(os.path.join(logs, "c.log"), "w") as f:
+            f.write("c1\n")
+        self.tail()  # a file that came later: from its start
+        self.assertEqual(sorted(self.messages("web")),
+                         ["a1", "b1", "b2", "c1"])
+        con = sqlite3.connect(self.spool)
+        names = sorted(r[0] for r in con.execute("SELECT name FROM positions"))
+        con.close()
+        self.assertEqual(names, ["web"] + ["web:%s/%s" % (logs, n)
+                                           for n in ("a.log", "b.log",
+                                                     "c.log")])
+
+    def test_binary_junk_and_a_huge_line(self):
+        with open(self.log, "wb") as f:
+            pass
+        self.tail()
+        with open(self.log, "ab") as f:
+            f.write(b"\x00\xff\xfe junk \x1b[31m\n")
+            f.write(b"x" * (3 << 20) + b"\n")
+            f.write(b"after\n")
+        self.tail()
+        got = self.messages()
+        self.assertEqual(len(got), 3)
+        self.assertIn("junk", got[0])
+        self.assertIn("[logsponge: cut", got[1])
+        self.assertEqual(got[2], "after")
+        self.tail()
+        self.assertEqual(len(self.messages()), 3)
+
     def positioned(self):
         con = sqlite3.connect(self.spool)
         try:
