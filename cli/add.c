@@ -240,9 +240,9 @@ static void add_arguments(adder *a, int argc, char **argv)
 }
 
 /* SIGINT, SIGTERM and SIGHUP end the reading (after a commit); a signal
- * ignored by whoever started us stays ignored (the journal unit's
- * `trap "" TERM`: read on to the end of input, so nothing journalctl
- * printed is lost). */
+ * ignored by whoever started us stays ignored (a pipeline's `trap ""
+ * TERM`: read on to the end of input, so nothing its writer printed is
+ * lost). */
 static void catch_stop_signals(void)
 {
 	struct sigaction sa, old;

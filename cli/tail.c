@@ -460,10 +460,27 @@ static int tail_options(globals *g, int argc, char **argv, tailer *t)
 }
 
 /* The sources named (all when none is): their indexes into want[]. */
+/* The system journal, at info and more severe: the source `journal`
+ * names when the config has no [source journal] (the journal unit's). */
+static const sponge_source builtin_journal = {
+	"journal", NULL, NULL, NULL, SPONGE_FORMAT_JOURNAL_JSON, SPONGE_INFO,
+	0, 0, SPONGE_SOURCE_JOURNAL, NULL, NULL, SPONGE_INFO};
+
+/* Source i: the config's, or past them the built-in journal. */
+static bool source_at(tailer *t, size_t i, sponge_source *s)
+{
+	if (i < sponge_sources(t->sp))
+		return sponge_source_get(t->sp, i, s) == SPONGE_OK;
+	*s = builtin_journal;
+	return true;
+}
+
+/* The sources named (all the config's when none is) into want[0..n]
+ * (want[n]: the built-in journal). */
 static int pick_sources(sponge *sp, int argc, char **argv, bool *want)
 {
 	size_t n = sponge_sources(sp);
-	if (!n) {
+	if (!n && optind >= argc) {
 		errorf("tail: the config names no source ([source NAME] with a "
 		       "path)");
 		return EXIT_CONFIG;
@@ -478,6 +495,8 @@ static int pick_sources(sponge *sp, int argc, char **argv, bool *want)
 			if (!strcmp(s.name, argv[k]))
 				known = want[i] = true;
 		}
+		if (!known && !strcmp(argv[k], builtin_journal.name))
+			known = want[n] = true;
 		if (!known) {
 			errorf("tail: %s: no such source in the config",
 			       argv[k]);
@@ -564,6 +583,12 @@ static int tail_one(tailer *t, const sponge_source *s)
 	return tail_source(t, s);
 }
 
+static int tail_nth(tailer *t, size_t i)
+{
+	sponge_source s;
+	return source_at(t, i, &s) ? tail_one(t, &s) : 0;
+}
+
 int cmd_tail(globals *g, int argc, char **argv)
 {
 	tailer t;
@@ -575,7 +600,7 @@ int cmd_tail(globals *g, int argc, char **argv)
 	if (!t.sp)
 		return status;
 	size_t n = sponge_sources(t.sp);
-	bool *want = calloc(n ? n : 1, sizeof *want);
+	bool *want = calloc(n + 1, sizeof *want);
 	t.buf = malloc(READ_BYTES);
 	if (!want || !t.buf) {
 		errorf("tail: out of memory");
@@ -586,14 +611,11 @@ int cmd_tail(globals *g, int argc, char **argv)
 	/* nothing is written but with the position that covers it */
 	sponge_set_batch(t.sp, ~0u, 0, 0);
 	if (!status && t.follow) {
-		status = tail_follow(&t, want, tail_one);
+		status = tail_follow(&t, want, n + 1, tail_nth);
 	} else {
-		for (size_t i = 0; i < n && !status; i++) {
-			sponge_source s;
-			if (want[i] &&
-			    sponge_source_get(t.sp, i, &s) == SPONGE_OK)
-				status = tail_one(&t, &s);
-		}
+		for (size_t i = 0; i <= n && !status; i++)
+			if (want[i])
+				status = tail_nth(&t, i);
 	}
 	free(want);
 	free(t.buf);

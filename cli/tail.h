@@ -21,7 +21,7 @@ int journal_pass(tailer *t);
 /* --follow: one(t, source) for each source wanted, again whenever their
  * directories change (or each second), until a stop signal; an exit
  * status. */
-int tail_follow(tailer *t, const bool *want,
-		int (*one)(tailer *, const sponge_source *));
+int tail_follow(tailer *t, const bool *want, size_t n,
+		int (*one)(tailer *, size_t i));
 
 #endif

@@ -65,8 +65,8 @@ static void wait_change(int fd)
 		;
 }
 
-int tail_follow(tailer *t, const bool *want,
-		int (*one)(tailer *, const sponge_source *))
+int tail_follow(tailer *t, const bool *want, size_t n,
+		int (*one)(tailer *, size_t i))
 {
 	catch_stop();
 	t->follow = true;
@@ -75,12 +75,9 @@ int tail_follow(tailer *t, const bool *want,
 		return 0;
 	int status = 0;
 	while (!stop && !status) {
-		for (size_t i = 0; i < sponge_sources(t->sp) && !status; i++) {
-			sponge_source s;
-			if (want[i] &&
-			    sponge_source_get(t->sp, i, &s) == SPONGE_OK)
-				status = one(t, &s);
-		}
+		for (size_t i = 0; i < n && !status; i++)
+			if (want[i])
+				status = one(t, i);
 		if (!stop && !status) {
 			if (fd < 0)
 				poll(NULL, 0, WAIT_MS);

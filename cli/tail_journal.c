@@ -88,19 +88,47 @@ static int add_matches(sd_journal *j, const sponge_source *s)
 	return r;
 }
 
-/* Where to start: after the stored cursor, at the head (--from-start),
- * or (a new source) past the last entry, storing nothing. */
-static int seek(tailer *t, sd_journal *j, bool *skip_first, bool *done)
+/* The cursor the journal unit's journalctl kept beside the spool
+ * (--cursor-file, before the unit read the journal with tail): where the
+ * built-in source `journal` starts when the spool has none; NULL. */
+static char *old_cursor(tailer *t)
+{
+	const char *spool = sponge_path(t->sp);
+	const char *slash = spool ? strrchr(spool, '/') : NULL;
+	if (!slash || strcmp(t->src->name, "journal"))
+		return NULL;
+	char path[4200], *c = NULL;
+	snprintf(path, sizeof path, "%.*s/journal.cursor",
+		 (int)(slash - spool), spool);
+	FILE *f = fopen(path, "re");
+	size_t cap = 0;
+	ssize_t n = f ? getline(&c, &cap, f) : -1;
+	if (f)
+		fclose(f);
+	while (n > 0 && (c[n - 1] == '\n' || c[n - 1] == '\r'))
+		c[--n] = '\0';
+	if (n <= 0) {
+		free(c);
+		return NULL;
+	}
+	return c;
+}
+
+/* Where to start: after the stored cursor (*after, to skip the entry it
+ * names), at the head (--from-start), or (a new source) past the last
+ * entry, storing nothing. */
+static int seek(tailer *t, sd_journal *j, char **after, bool *done)
 {
 	sponge_position pos;
 	int found = 0;
-	*skip_first = *done = false;
+	*after = NULL;
+	*done = false;
 	if (sponge_position_get(t->sp, t->src->name, &pos, &found) != SPONGE_OK)
 		return -1;
-	if (found && pos.cursor) {
-		*skip_first = true;
-		return sd_journal_seek_cursor(j, pos.cursor);
-	}
+	*after = found && pos.cursor ? strdup(pos.cursor)
+				     : found ? NULL : old_cursor(t);
+	if (*after)
+		return sd_journal_seek_cursor(j, *after);
 	if (t->from_start)
 		return sd_journal_seek_head(j);
 	int r = sd_journal_seek_tail(j);
@@ -126,15 +154,17 @@ static sd_journal *open_journal(const sponge_source *s, int *r)
 int journal_pass(tailer *t)
 {
 	int r;
-	bool skip, done;
+	bool done = false;
+	char *after = NULL;
 	sd_journal *j = open_journal(t->src, &r);
 	if (r >= 0)
-		r = seek(t, j, &skip, &done);
+		r = seek(t, j, &after, &done);
 	if (r < 0) {
 		errorf("tail: %s: the journal%s%s: %s", t->src->name,
 		       t->src->directory ? " in " : "",
 		       t->src->directory ? t->src->directory : "", strerror(-r));
 		sd_journal_close(j);
+		free(after);
 		return EXIT_NOINPUT;
 	}
 	char *cursor = NULL;
@@ -146,7 +176,10 @@ int journal_pass(tailer *t)
 			continue;
 		free(cursor);
 		cursor = c;
-		if (skip && (skip = false, sd_journal_test_cursor(j, c) > 0))
+		bool stored = after && sd_journal_test_cursor(j, after) > 0;
+		free(after);
+		after = NULL;
+		if (stored)
 			continue; /* the entry the cursor names: stored */
 		take_entry(t, j);
 		if (++since >= COMMIT_ENTRIES) {
@@ -157,6 +190,7 @@ int journal_pass(tailer *t)
 	if (!done && ok && since)
 		ok = commit_cursor(t, cursor);
 	free(cursor);
+	free(after);
 	sd_journal_close(j);
 	if (t->dry_run)
 		printf("%s: the journal: %lld entr%s to read\n", t->src->name,

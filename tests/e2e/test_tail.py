@@ -9,7 +9,7 @@ import threading
 import time
 import unittest
 
-from common import BIN, SpoolTest
+from common import BIN, ROOT, SpoolTest
 
 LOGROTATE = "/usr/sbin/logrotate"
 
@@ -310,6 +310,47 @@ class JournalTest(SpoolTest):
                          ["entry %d" % i for i in range(self.n)])
         self.run_ls("tail")
         self.assertEqual(len(self.messages()), self.n)
+
+    def unit_command(self):
+        """The journal unit's ExecStart, for this build and spool."""
+        with open(os.path.join(ROOT, "dist", "systemd",
+                               "logsponge-journal.service.in")) as f:
+            [line] = [l for l in f if l.startswith("ExecStart=")]
+        argv = line.split("=", 1)[1].split()
+        self.assertEqual(argv[0], "@BINDIR@/logsponge")
+        return [BIN, "-s", self.spool] + argv[1:]
+
+    def test_the_journal_unit_stops_after_a_commit_and_resumes(self):
+        self.env["LOGSPONGE_CONFIG"] = self.config_file(
+            "[source journal]\ntype = journal\ndirectory = %s\n"
+            % self.jdir)
+        self.write_journal(500, "a")
+        # where journalctl --cursor-file left the earlier unit: entry 99
+        os.makedirs(os.path.dirname(self.spool), exist_ok=True)
+        cursors = subprocess.run(
+            ["journalctl", "-D", self.jdir, "-o", "json", "--no-pager"],
+            capture_output=True, text=True, check=True).stdout.splitlines()
+        import json
+        with open(os.path.join(os.path.dirname(self.spool),
+                               "journal.cursor"), "w") as f:
+            f.write(json.loads(cursors[99])["__CURSOR"] + "\n")
+        p = subprocess.Popen(self.unit_command(), env=self.env,
+                             stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 30
+        while not os.path.exists(self.spool) or len(self.messages()) < 400:
+            self.assertLess(time.monotonic(), deadline)
+            time.sleep(0.05)
+        self.write_journal(300, "b")
+        while len(self.messages()) < 700:
+            self.assertLess(time.monotonic(), deadline)
+            time.sleep(0.05)
+        p.send_signal(signal.SIGTERM)
+        _, err = p.communicate(timeout=30)
+        self.assertEqual(p.returncode, 0, err)
+        self.write_journal(100, "c")
+        self.run_ls("tail", "journal")
+        self.assertEqual(self.messages(),
+                         ["entry %d" % i for i in range(100, self.n)])
 
     def test_a_new_source_starts_at_the_end_and_matches_filter(self):
         self.configure("match = SYSLOG_IDENTIFIER=app\npriority = warning\n")
