@@ -412,6 +412,22 @@ static int insert_rows(sponge *sp, int n, int64_t id, const sp_queued *q,
 	"SELECT max(coalesce((SELECT max(id) FROM records), 0),"              \
 	" coalesce((SELECT value FROM meta WHERE key = 'id_floor'), 0)) + 1"
 
+/* What goes with a write's records, in its transaction: the rules'
+ * hits, a source's position. */
+static int write_extras(sponge *sp)
+{
+	int rc = SPONGE_OK;
+	if (sp->hits_pending)
+		rc = sp_store_hits(sp, sponge_now());
+	if (rc == SPONGE_OK && sp->pos_name) {
+		sp_crash_point("before-position"); /* the records written */
+		rc = sp_store_position(sp, sp->pos_name, &sp->pos);
+		if (rc == SPONGE_OK)
+			sp_crash_point("after-position"); /* not committed */
+	}
+	return rc;
+}
+
 /* Write every queued record in one transaction.  On failure the queue is
  * kept so nothing acknowledged-as-queued is silently dropped. */
 int sp_store_write(sponge *sp, bool durable)
@@ -466,10 +482,8 @@ int sp_store_write(sponge *sp, bool durable)
 			present = l;
 	if (rc == SPONGE_OK)
 		rc = sp_counts_add(sp, add);
-	if (rc == SPONGE_OK && sp->hits_pending)
-		rc = sp_store_hits(sp, sponge_now());
-	if (rc == SPONGE_OK && sp->pos_name)
-		rc = sp_store_position(sp, sp->pos_name, &sp->pos);
+	if (rc == SPONGE_OK)
+		rc = write_extras(sp);
 	if (rc == SPONGE_OK && caps)
 		rc = sp_enforce_caps(sp, top < present ? prot : 0);
 	if (rc == SPONGE_OK)

@@ -217,6 +217,22 @@ class TailTest(SpoolTest):
                                            for n in ("a.log", "b.log",
                                                      "c.log")])
 
+    def test_killed_inside_the_commit_stores_nothing_twice(self):
+        from common import TEST_BIN
+        with open(self.log, "w") as f:
+            pass
+        self.tail()
+        for point in ("before-position", "after-position"):
+            with open(self.log, "a") as f:
+                f.write("at %s\n" % point)
+            env = dict(self.env, LOGSPONGE_TEST_CRASH=point)
+            p = subprocess.run([TEST_BIN, "-s", self.spool, "tail"], env=env,
+                               capture_output=True)
+            self.assertEqual(p.returncode, -9, (point, p.stderr))
+        self.tail()
+        self.assertEqual(self.messages(), ["at before-position",
+                                           "at after-position"])
+
     def test_binary_junk_and_a_huge_line(self):
         with open(self.log, "wb") as f:
             pass
