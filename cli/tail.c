@@ -106,13 +106,13 @@ static void take(tailer *t, const char *p, size_t n)
 }
 
 /* A last line without its newline, in a file not written for
- * PARTIAL_WAIT seconds while following: it will not end, it is a line. */
+ * PARTIAL_WAIT seconds: it will not end, it is a line. */
 #define PARTIAL_WAIT 5
-static bool line_is_done(const tailer *t, const struct stat *st)
+static bool line_is_done(const struct stat *st)
 {
 	struct timespec now;
 	clock_gettime(CLOCK_REALTIME, &now);
-	return t->follow && now.tv_sec - st->st_mtim.tv_sec >= PARTIAL_WAIT;
+	return now.tv_sec - st->st_mtim.tv_sec >= PARTIAL_WAIT;
 }
 
 /* fd from offset to its last complete line, committed every
@@ -133,7 +133,7 @@ static bool read_rest(tailer *t, int fd, int64_t offset)
 		size_t keep = (size_t)n;
 		while (keep && t->buf[keep - 1] != '\n')
 			keep--;
-		if (!keep && n < READ_BYTES && !line_is_done(t, &st))
+		if (!keep && n < READ_BYTES && !line_is_done(&st))
 			break; /* a line still being written */
 		if (!keep && n < READ_BYTES) { /* ... and left so: a line */
 			take(t, t->buf, (size_t)n);

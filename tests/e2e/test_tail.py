@@ -80,6 +80,13 @@ class TailTest(SpoolTest):
         self.tail()
         self.tail()
         self.assertEqual(self.messages(), ["one", "two", "three"])
+        # a last line left without its newline for 5 s is a line
+        with open(self.log, "a") as f:
+            f.write("four")
+        old = time.time() - 6
+        os.utime(self.log, (old, old))
+        self.tail()
+        self.assertEqual(self.messages(), ["one", "two", "three", "four"])
 
     def test_from_start_and_unknown_names(self):
         with open(self.log, "w") as f:
