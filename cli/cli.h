@@ -99,6 +99,28 @@ typedef struct adder {
 	void *judge_arg;
 } adder;
 
+/* How lines are read (add's -l, -t, -d, -f, --join), for the commands
+ * that read lines as add does (rules test, kinds learn). */
+typedef struct input_opts {
+	int level, format;
+	const char *tag;
+	bool detect, join;
+} input_opts;
+#define INPUT_OPTS_DEFAULT {SPONGE_INFO, SPONGE_FORMAT_TEXT, NULL, false, true}
+/* their long options, for a command's table ("l:t:df:" the short ones) */
+#define INPUT_LONGOPTS                                                        \
+	{"level", required_argument, NULL, 'l'},                              \
+	{"tag", required_argument, NULL, 't'},                                \
+	{"detect-level", no_argument, NULL, 'd'},                             \
+	{"format", required_argument, NULL, 'f'},                             \
+	{"join", required_argument, NULL, 'J'}
+/* Option c of those (getopt's value 'l', 't', 'd', 'f' or 'J') into o:
+ * 1 taken, 0 not one of them, -1 a bad value (said, as who). */
+int input_option(const char *who, int c, const char *arg, input_opts *o);
+/* An adder that reads as o says. */
+void adder_init_input(adder *a, sponge *sp, const input_opts *o,
+		      const char *who);
+
 /* out_fd: where lines go when the spool fails (the lines queued and not
  * stored go to stderr, with one line saying why, first). */
 void adder_init(adder *a, sponge *sp, const char *tag, int level, bool detect,
@@ -112,8 +134,11 @@ void adder_sync(adder *a);
 bool write_all(int fd, const char *p, size_t n);
 void adder_feed(adder *a, const char *p, size_t n);
 void adder_finish(adder *a);
-/* Every line of fd to a (rules.c); false on a read error (errno). */
+/* Every line of fd to a; false on a read error (errno). */
 bool feed_fd(adder *a, int fd);
+/* Each file named from optind on (else standard input) through a, then
+ * its end; an exit status (66 a file, 74 standard input; said as who). */
+int feed_files(adder *a, int argc, char **argv, const char *who);
 void adder_free(adder *a);
 void adder_split(adder *a, const char *p, size_t n, bool *cr_pending);
 void adder_end_line(adder *a, const char *p, size_t n);

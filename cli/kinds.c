@@ -119,69 +119,33 @@ static void learn_one(void *arg, const sponge_entry *e, const char *line,
 		l->rc = sponge_kind_learn(l->sp, e);
 }
 
-typedef struct learn_opts {
-	int level, format;
-	const char *tag;
-	bool detect, join;
-} learn_opts;
-
-static int learn_options(globals *g, int argc, char **argv, learn_opts *o)
+static int learn_options(globals *g, int argc, char **argv, input_opts *o)
 {
 	static const struct option opts[] = {
-		{"level", required_argument, NULL, 'l'},
-		{"tag", required_argument, NULL, 't'},
-		{"detect-level", no_argument, NULL, 'd'},
-		{"format", required_argument, NULL, 'f'},
-		{"join", required_argument, NULL, 'J'},
+		INPUT_LONGOPTS,
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
-	*o = (learn_opts){SPONGE_INFO, SPONGE_FORMAT_TEXT, NULL, false, true};
+	*o = (input_opts)INPUT_OPTS_DEFAULT;
 	int c;
 	while ((c = cmd_getopt(g, argc, argv, "+l:t:df:h", opts)) != -1) {
-		bool ok = true;
-		switch (c) {
-		case 'l': ok = parse_level_opt("kinds learn: --level", optarg,
-					       &o->level); break;
-		case 't': o->tag = optarg; break;
-		case 'd': o->detect = true; break;
-		case 'f': ok = parse_format_opt(optarg, &o->format); break;
-		case 'J': ok = parse_join_opt("kinds learn", optarg, &o->join);
-			break;
-		case 'h': usage(stdout, "kinds"); return 0;
-		default: return option_error("kinds learn", "+l:t:df:h", argv);
-		}
-		if (!ok)
+		int took = input_option("kinds learn", c, optarg, o);
+		if (took < 0)
 			return EXIT_USAGE;
+		if (took)
+			continue;
+		if (c == 'h') {
+			usage(stdout, "kinds");
+			return 0;
+		}
+		return option_error("kinds learn", "+l:t:df:h", argv);
 	}
 	return -1;
 }
 
-/* Each file (else standard input) through a, learning; an exit status. */
-static int learn_files(adder *a, int argc, char **argv)
-{
-	for (int i = optind; i < argc; i++) {
-		int fd = open(argv[i], O_RDONLY | O_CLOEXEC);
-		bool ok = fd >= 0 && feed_fd(a, fd);
-		int e = errno;
-		if (fd >= 0)
-			close(fd);
-		if (!ok) {
-			errorf("kinds learn: %s: %s", argv[i], strerror(e));
-			return EXIT_NOINPUT;
-		}
-	}
-	if (optind >= argc && !feed_fd(a, STDIN_FILENO)) {
-		errorf("kinds learn: standard input: %s", strerror(errno));
-		return EXIT_IOERR;
-	}
-	adder_finish(a);
-	return 0;
-}
-
 static int kinds_learn(globals *g, int argc, char **argv)
 {
-	learn_opts o;
+	input_opts o;
 	int status = learn_options(g, argc, argv, &o);
 	if (status >= 0)
 		return status;
@@ -191,12 +155,10 @@ static int kinds_learn(globals *g, int argc, char **argv)
 		return status;
 	learner l = {sp, SPONGE_OK};
 	adder a;
-	adder_init(&a, sp, o.tag, o.level, o.detect, o.format, STDERR_FILENO,
-		   "kinds learn");
-	a.join = a.join && o.join;
+	adder_init_input(&a, sp, &o, "kinds learn");
 	a.judge = learn_one;
 	a.judge_arg = &l;
-	status = learn_files(&a, argc, argv);
+	status = feed_files(&a, argc, argv, "kinds learn");
 	int64_t n = 0;
 	int rc = l.rc;
 	if (rc == SPONGE_OK && !status)

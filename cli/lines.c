@@ -1,6 +1,9 @@
 /* lines.c - turning a byte stream into records, one per line. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -219,4 +222,59 @@ void adder_free(adder *a)
 	a->carry = NULL;
 	free(a->jbuf);
 	a->jbuf = NULL;
+}
+
+int input_option(const char *who, int c, const char *arg, input_opts *o)
+{
+	char what[64];
+	bool ok = true;
+	switch (c) {
+	case 'l':
+		snprintf(what, sizeof what, "%s: --level", who);
+		ok = parse_level_opt(what, arg, &o->level);
+		break;
+	case 't': o->tag = arg; break;
+	case 'd': o->detect = true; break;
+	case 'f': ok = parse_format_opt(arg, &o->format); break;
+	case 'J': ok = parse_join_opt(who, arg, &o->join); break;
+	default: return 0;
+	}
+	return ok ? 1 : -1;
+}
+
+void adder_init_input(adder *a, sponge *sp, const input_opts *o,
+		      const char *who)
+{
+	adder_init(a, sp, o->tag, o->level, o->detect, o->format,
+		   STDERR_FILENO, who);
+	a->join = a->join && o->join;
+}
+
+bool feed_fd(adder *a, int fd)
+{
+	char buf[65536];
+	ssize_t k;
+	while ((k = read(fd, buf, sizeof buf)) > 0)
+		adder_feed(a, buf, (size_t)k);
+	return k == 0;
+}
+
+int feed_files(adder *a, int argc, char **argv, const char *who)
+{
+	int status = 0;
+	for (int i = optind; i < argc && !status; i++) {
+		int fd = open(argv[i], O_RDONLY | O_CLOEXEC);
+		if (fd < 0 || !feed_fd(a, fd)) {
+			errorf("%s: %s: %s", who, argv[i], strerror(errno));
+			status = EXIT_NOINPUT;
+		}
+		if (fd >= 0)
+			close(fd);
+	}
+	if (optind >= argc && !feed_fd(a, STDIN_FILENO)) {
+		errorf("%s: standard input: %s", who, strerror(errno));
+		status = EXIT_IOERR;
+	}
+	adder_finish(a);
+	return status;
 }

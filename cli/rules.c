@@ -220,53 +220,36 @@ static void rules_usage(FILE *f)
 }
 
 typedef struct test_opts {
-	int level, format;
-	const char *tag, *expect;
-	bool detect, join, json;
+	input_opts in;
+	const char *expect;
+	bool json;
 } test_opts;
 
 static int test_options(globals *g, int argc, char **argv, test_opts *o)
 {
 	static const struct option opts[] = {
-		{"level", required_argument, NULL, 'l'},
-		{"tag", required_argument, NULL, 't'},
-		{"detect-level", no_argument, NULL, 'd'},
-		{"format", required_argument, NULL, 'f'},
-		{"join", required_argument, NULL, 'J'},
+		INPUT_LONGOPTS,
 		{"json", no_argument, NULL, 'j'},
 		{"expect", required_argument, NULL, 'E'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
-	*o = (test_opts){SPONGE_INFO, SPONGE_FORMAT_TEXT, NULL, NULL, false,
-			 true, false};
+	*o = (test_opts){INPUT_OPTS_DEFAULT, NULL, false};
 	int c;
 	while ((c = cmd_getopt(g, argc, argv, "+l:t:df:h", opts)) != -1) {
-		bool ok = true;
+		int took = input_option("rules test", c, optarg, &o->in);
+		if (took < 0)
+			return EXIT_USAGE;
+		if (took)
+			continue;
 		switch (c) {
-		case 'l': ok = parse_level_opt("rules test: --level", optarg, &o->level); break;
-		case 't': o->tag = optarg; break;
-		case 'd': o->detect = true; break;
-		case 'f': ok = parse_format_opt(optarg, &o->format); break;
-		case 'J': ok = parse_join_opt("rules test", optarg, &o->join); break;
 		case 'j': o->json = true; break;
 		case 'E': o->expect = optarg; break;
 		case 'h': rules_usage(stdout); return 0;
 		default: return option_error("rules test", "+l:t:df:h", argv);
 		}
-		if (!ok)
-			return EXIT_USAGE;
 	}
 	return -1;
-}
-
-bool feed_fd(adder *a, int fd)
-{
-	char buf[65536];
-	ssize_t k;
-	while ((k = read(fd, buf, sizeof buf)) > 0)
-		adder_feed(a, buf, (size_t)k);
-	return k == 0;
 }
 
 /* --expect FILE: each line VERDICT<TAB>LINE, judged as a record alone. */
@@ -320,34 +303,18 @@ static int rules_test(globals *g, int argc, char **argv)
 	memset(&t, 0, sizeof t);
 	t.sp = sp;
 	t.json = o.json;
-	t.format = o.format;
+	t.format = o.in.format;
 	t.now = sponge_now();
 	t.hits = calloc(sponge_rules_count(sp) + 1, sizeof *t.hits);
 	t.would = calloc(sponge_rules_count(sp) + 1, sizeof *t.would);
 	adder a;
-	adder_init(&a, sp, o.tag, o.level, o.detect, o.format, STDERR_FILENO,
-		   "rules test");
-	a.join = a.join && o.join;
+	adder_init_input(&a, sp, &o.in, "rules test");
 	a.judge = judge;
 	a.judge_arg = &t;
-	if (o.expect) {
+	if (o.expect)
 		status = run_expect(&t, &a, o.expect);
-	} else {
-		for (int i = optind; i < argc && !status; i++) {
-			int fd = open(argv[i], O_RDONLY | O_CLOEXEC);
-			if (fd < 0 || !feed_fd(&a, fd)) {
-				errorf("rules test: %s: %s", argv[i], strerror(errno));
-				status = EXIT_NOINPUT;
-			}
-			if (fd >= 0)
-				close(fd);
-		}
-		if (optind >= argc && !feed_fd(&a, STDIN_FILENO)) {
-			errorf("rules test: standard input: %s", strerror(errno));
-			status = EXIT_IOERR;
-		}
-		adder_finish(&a);
-	}
+	else
+		status = feed_files(&a, argc, argv, "rules test");
 	if (!status && !o.json && !o.expect)
 		print_summary(&t);
 	if (t.failed && !status) {
