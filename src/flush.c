@@ -272,13 +272,20 @@ static int64_t not_in_future(sponge *sp, int64_t t, int64_t now, bool dry)
 	return seen;
 }
 
-static int64_t last_message(sponge *sp, int64_t now, bool dry)
+/* When the last message went (*sent; 0: none yet), or else when the
+ * spool was first watched (the heartbeat counts from then). */
+static int64_t last_message(sponge *sp, int64_t now, bool dry, int64_t *sent)
 {
 	int rc = SPONGE_OK;
 	int64_t t = 0;
+	*sent = 0;
 	rc = sp_store_last_sent(sp, &t);
-	if (t || rc)
-		return rc ? t : not_in_future(sp, t, now, dry);
+	if (t && !rc)
+		t = not_in_future(sp, t, now, dry);
+	if (t || rc) {
+		*sent = t;
+		return t;
+	}
 	spbuf v;
 	sb_init(&v, 0);
 	if (sp_meta_get(sp, "watch_since", &v) == SPONGE_OK && v.len)
@@ -340,7 +347,7 @@ static int verdict_now(sponge *sp, unsigned flags, bool dry, int64_t now,
 	in->now = now;
 	in->force = flags & SPONGE_FLUSH_FORCE;
 	if (pol->min_interval_us || pol->heartbeat_us)
-		in->last_us = last_message(sp, now, dry);
+		in->last_us = last_message(sp, now, dry, &in->sent_us);
 	if (pol->flush_on_new >= 0 &&
 	    (rc = new_kinds_in(sp, pol, now, in)) != SPONGE_OK)
 		return rc;
@@ -494,7 +501,7 @@ static int select_batch(flush_run *f, bool *go)
 	*go = true;
 	if (verdict == SPONGE_VERDICT_HEARTBEAT) /* nothing for that long */
 		f->since = in.last_us;
-	else if (sp->cfg.policy.min_interval_us && in.last_us)
+	else if (sp->cfg.policy.min_interval_us && in.sent_us)
 		f->waited = sp->cfg.policy.min_interval_us;
 	return SPONGE_OK;
 }

@@ -325,7 +325,11 @@ typedef struct sp_policy_in {
 	int64_t by_level[8];
 	int64_t oldest_us; /* received time of the oldest pending record */
 	int64_t now;
-	int64_t last_us;   /* the last message went then (0: none yet) */
+	int64_t last_us;   /* the last message went then, or (none yet)
+			      the spool was first watched: the heartbeat's
+			      start (0: neither) */
+	int64_t sent_us;   /* the last message went then (0: none yet):
+			      min_interval's start */
 	bool force;
 	int64_t new_pending; /* records of new kinds at/above flush_on_new */
 	bool learning;       /* within policy.learn */

@@ -85,13 +85,14 @@ int sp_policy(const sponge_policy *p, const sp_policy_in *in, char *why,
 {
 	bool go = due(p, in, why, n);
 	int64_t since = sp_sub(in->now, in->last_us);
-	if (go && !in->force && p->min_interval_us && in->last_us &&
-	    since < p->min_interval_us) {
+	int64_t sent = sp_sub(in->now, in->sent_us);
+	if (go && !in->force && p->min_interval_us && in->sent_us &&
+	    sent < p->min_interval_us) {
 		/* due, but held back: these records triggered a send, so
 		 * they are not expired either */
 		char ago[32], left[32];
-		sponge_format_span(since, ago, sizeof ago);
-		sponge_format_span(p->min_interval_us - since, left,
+		sponge_format_span(sent, ago, sizeof ago);
+		sponge_format_span(p->min_interval_us - sent, left,
 				   sizeof left);
 		snprintf(why, n,
 			 "not sending: min_interval: the last message went %s "

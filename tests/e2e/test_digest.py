@@ -144,6 +144,20 @@ class IntervalTest(SpoolTest):
         con.commit()
         con.close()
 
+    def test_no_message_yet_no_min_interval(self):
+        # a first flush below the threshold starts the heartbeat's watch;
+        # it is not a message, so min_interval holds nothing back
+        self.config("threshold = 2\nmin_interval = 15m")
+        self.add(b"first\n")
+        msg, err = self.flush()
+        self.assertIsNone(msg)
+        self.add(b"second\n")
+        msg, err = self.flush()
+        self.assertIsNotNone(msg, err)
+        body = msg.get_content()
+        self.assertNotIn("min_interval", body)
+        self.assertIn("second", body)
+
     def test_min_interval_holds_records_back_never_drops_them(self):
         self.config("min_interval = 1h\nexpire = 1s")
         self.add(b"first\n")

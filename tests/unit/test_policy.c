@@ -119,6 +119,7 @@ START_TEST(policy_table)
 			       ? INT64_MIN
 			       : NOW - c->oldest_ago * S;
 	in.last_us = c->last_ago == -1 ? 0 : NOW - c->last_ago * S;
+	in.sent_us = in.last_us; /* (a message went then) */
 	in.force = c->force;
 	char why[256];
 	int v = sp_policy(&p, &in, why, sizeof why);
