@@ -12,7 +12,7 @@
  * only when every byte was written. */
 static int write_stdout(void *arg, const char *buf, size_t len)
 {
-	(void)arg;
+	*(bool *)arg = true; /* a message was printed */
 	fflush(stdout);
 	return write_all(STDOUT_FILENO, buf, len) ? 0 : -1;
 }
@@ -69,13 +69,17 @@ int cmd_flush(globals *g, int argc, char **argv)
 	if (!sp)
 		return status;
 	sponge_flush_result res;
-	int rc = sponge_flush(sp, flags, write_stdout, NULL, &res);
+	bool printed = false;
+	int rc = sponge_flush(sp, flags, write_stdout, &printed, &res);
 	if (res.insecure && g->verbosity >= 0)
 		errorf("warning: smtp.verify = no: the server's certificate "
 		       "is not checked");
 	if (res.warning[0] && g->verbosity >= 0)
 		errorf("warning: %s", res.warning);
-	if (g->verbosity > 0 && res.reason[0])
+	/* (a dry run that prints no message says why, unless -q) */
+	bool dry_says = (flags & SPONGE_FLUSH_DRY_RUN) && !printed &&
+			 g->verbosity >= 0;
+	if ((g->verbosity > 0 || dry_says) && res.reason[0])
 		fprintf(stderr, "logsponge: %s\n", res.reason);
 	if (res.expired && g->verbosity > 0)
 		fprintf(stderr, "logsponge: expired %lld records older than "

@@ -158,6 +158,16 @@ class IntervalTest(SpoolTest):
         self.assertNotIn("min_interval", body)
         self.assertIn("second", body)
 
+    def test_a_dry_run_that_sends_nothing_says_why(self):
+        self.config("threshold = 2")
+        self.add(b"first\n")
+        p = self.run_ls("flush", "--dry-run")
+        self.assertEqual(p.stdout, b"")
+        self.assertIn(b"not sending: 1 of 2 records at debug or above",
+                      p.stderr)
+        p = self.run_ls("-q", "flush", "--dry-run")
+        self.assertEqual((p.stdout, p.stderr), (b"", b""))
+
     def test_min_interval_holds_records_back_never_drops_them(self):
         self.config("min_interval = 1h\nexpire = 1s")
         self.add(b"first\n")
