@@ -746,7 +746,7 @@ int sponge_decide(sponge *sp, unsigned flags, int *verdict, char *reason,
 int sponge_check_config(sponge *sp)
 {
 	SP_GUARD;
-	if (!sp_usable(sp))
+	if (!sp_alive(sp)) /* (the config alone: no spool needed) */
 		return SPONGE_EINVAL;
 	sb_reset(&sp->err);
 	if (sp->cfg_error.len)
@@ -770,7 +770,7 @@ int sponge_check_config(sponge *sp)
 int sponge_check_smtp(sponge *sp)
 {
 	SP_GUARD;
-	if (!sp_usable(sp))
+	if (!sp_alive(sp))
 		return SPONGE_EINVAL;
 	sb_reset(&sp->err);
 	sb_reset(&sp->info);

@@ -62,9 +62,17 @@ class ErrorsTest(SpoolTest):
     def test_missing_spool_for_flush_and_check(self):
         cfg = self.write_config("[mail]\nfrom = a@b.c\nto = d@e.f\n"
                                 "transport = null\n")
-        for args in (["flush"], ["flush", "--force"], ["check"]):
+        for args in (["flush"], ["flush", "--force"]):
             p = self.run_ls("-c", cfg, *args, check=False)
             self.assertOneLineError(p, 66, "no such spool")
+        # before the first record, check checks the config and says so
+        p = self.run_ls("-c", cfg, "check", check=False)
+        self.assertEqual((p.returncode, p.stderr), (0, b""))
+        self.assertIn(b"no such spool (nothing recorded yet?); the first "
+                      b"record makes it: ok", p.stdout)
+        bad = self.write_config("[mail]\nfrom = a@b.c\n")
+        p = self.run_ls("-c", bad, "check", check=False)
+        self.assertOneLineError(p, 78, "mail.to is not set")
         self.assertFalse(os.path.exists(self.spool))
 
     def test_missing_spool_for_queries(self):
