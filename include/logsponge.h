@@ -157,8 +157,9 @@ typedef struct sponge sponge;
 #define SPONGE_OPEN_NOCREATE 0x1u  /* fail with SPONGE_ENOENT if missing */
 #define SPONGE_OPEN_NOCONFIG 0x2u  /* read no config file at all */
 #define SPONGE_OPEN_NOSPOOL 0x4u   /* read the config only, open no spool:
-				      for sponge_rules_* and the config's
-				      accessors; other calls give
+				      for sponge_rules_*, the config's
+				      accessors, sponge_check_config and
+				      sponge_check_smtp; other calls give
 				      SPONGE_EINVAL */
 
 /*
