@@ -65,12 +65,16 @@ static bool due(const sponge_policy *p, const sp_policy_in *in, char *why,
 			 sponge_level_name(p->flush_level));
 		return true;
 	}
-	snprintf(why, n, "%s: %lld of %lld record%s at %s or above",
-		 t->met ? "sending: threshold" : "not sending",
+	if (t->met) { /* ("6 of 5 records" read oddly) */
+		snprintf(why, n, "sending: threshold: %lld record%s at %s or "
+				 "above (threshold %lld)",
+			 (long long)t->have, t->have == 1 ? "" : "s",
+			 sponge_level_name(t->level), (long long)t->need);
+		return true;
+	}
+	snprintf(why, n, "not sending: %lld of %lld record%s at %s or above",
 		 (long long)t->have, (long long)t->need,
 		 t->need == 1 ? "" : "s", sponge_level_name(t->level));
-	if (t->met)
-		return true;
 	if (d.max_age.met) {
 		snprintf(why, n, "sending: max_age: the oldest record came "
 				 "%llds ago",

@@ -799,8 +799,8 @@ class AttentionTest(SpoolTest):
                       "  10:59:59 warning db: pool at 64/64 connections\n"
                       "* 11:00:00 crit    db: could not extend file: No "
                       "space left\n", head)
-        self.assertIn("Sent because: threshold: 5 of 1 record at warning "
-                      "or above", head)
+        self.assertIn("Sent because: threshold: 5 records at warning or "
+                      "above (threshold 1)", head)
 
     def test_at_most_20_kinds_then_how_many_more(self):
         self.config()

@@ -292,7 +292,8 @@ class PolicyTest(FlushTest):
         self.add(b"c\n", "-l", "warning")
         p = self.run_ls("-v", "flush", check=False)
         self.assertEqual(p.returncode, 0, p.stderr)
-        self.assertIn(b"sending: threshold: 3 of 3", p.stderr)
+        self.assertIn(b"sending: threshold: 3 records at warning or above "
+                      b"(threshold 3)", p.stderr)
         self.assertEqual(len(srv.messages), 1)
 
     def test_flush_level_force_and_max_age(self):
