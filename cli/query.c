@@ -82,10 +82,14 @@ static const sponge_attempt *last_attempt(sponge *sp, sponge_hiter **it)
 	return NULL;
 }
 
+#define VERDICT_REFUSED (-2) /* the config cannot send: flush refuses */
+
 static const char *verdict_name(int v)
 {
 	static const char *const names[] = {"unknown", "none", "send", "hold",
 					    "heartbeat"};
+	if (v == VERDICT_REFUSED)
+		return "refused";
 	return v >= 0 && v <= SPONGE_VERDICT_HEARTBEAT ? names[v] : "unknown";
 }
 
@@ -315,6 +319,12 @@ int cmd_status(globals *g, int argc, char **argv)
 		snprintf(d.reason, sizeof d.reason, "unknown: %s",
 			 sponge_errmsg(sp));
 		d.now = sponge_now();
+	}
+	/* a config that cannot send: flush refuses, whatever the policy */
+	if (sponge_check_config(sp) != SPONGE_OK) {
+		snprintf(d.reason, sizeof d.reason, "refused: %s",
+			 sponge_errmsg(sp));
+		d.verdict = VERDICT_REFUSED;
 	}
 	if (json)
 		json_line(status_json(sp, &st, &pol, last, &d));

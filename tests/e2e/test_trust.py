@@ -472,6 +472,21 @@ class StatusAgreesWithFlushTest(SpoolTest):
             self.assertIn(st["next_flush"]["reason"], p.stderr.decode())
         self.assertEqual(st["next_flush"]["verdict"], "send")
 
+    def test_a_config_flush_refuses_is_refused_in_status_too(self):
+        cfg = os.path.join(self.dir, "c.conf")
+        with open(cfg, "w") as f:
+            f.write("[mail]\nfrom = a@b.c\n")
+        self.env["LOGSPONGE_CONFIG"] = cfg
+        self.run_ls("add", "x")
+        st = json_lines(self.run_ls("status", "--json"))[0]
+        self.assertEqual(st["next_flush"]["verdict"], "refused")
+        self.assertIn("mail.to is not set", st["next_flush"]["reason"])
+        self.assertIn("next flush: refused: %s: mail.to is not set" % cfg,
+                      self.run_ls("status").stdout.decode())
+        p = self.run_ls("flush", check=False)
+        self.assertEqual(p.returncode, 78)
+        self.assertIn(b"mail.to is not set", p.stderr)
+
 
 class ShrunkBatchTest(SpoolTest):
     """Issue 10, while there: a capped batch that had to shrink said "may
