@@ -114,21 +114,16 @@ static sponge *check_open(globals *g, int *status, char *none, size_t n)
 {
 	sponge *sp = NULL;
 	int rc = sponge_open(&sp, g->spool, g->config, SPONGE_OPEN_NOCREATE);
-	bool missing = rc == SPONGE_ENOENT;
-	if (missing)
-		snprintf(none, n, "%s", sponge_errmsg(sp));
-	sponge_close(sp);
-	if (!missing)
+	if (rc != SPONGE_ENOENT) {
+		sponge_close(sp);
 		return open_spool(g, USE_SEND, status, NULL);
-	sp = NULL;
-	rc = sponge_open(&sp, NULL, g->config, SPONGE_OPEN_NOSPOOL);
-	if (rc == SPONGE_OK && *sponge_config_error(sp)) {
+	}
+	/* (the handle read the config before it found no spool: once, so
+	 * that a config read from a pipe is read whole) */
+	snprintf(none, n, "%s", sponge_errmsg(sp));
+	if (*sponge_config_error(sp)) {
 		errorf("%s", sponge_config_error(sp));
 		*status = EXIT_CONFIG;
-	} else if (rc != SPONGE_OK) {
-		*status = fail(sp, rc);
-	}
-	if (*status) {
 		sponge_close(sp);
 		return NULL;
 	}

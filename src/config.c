@@ -736,6 +736,44 @@ static bool section_known(const char *sec)
 	return false;
 }
 
+/* The edit distance of a and b (each up to 31 bytes; longer: far). */
+static size_t distance(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b), row[32];
+	if (la > 31 || lb > 31)
+		return 99;
+	for (size_t j = 0; j <= lb; j++)
+		row[j] = j;
+	for (size_t i = 1; i <= la; i++) {
+		size_t diag = row[0];
+		row[0] = i;
+		for (size_t j = 1; j <= lb; j++) {
+			size_t up = row[j], best = diag + (a[i - 1] != b[j - 1]);
+			best = up + 1 < best ? up + 1 : best;
+			best = row[j - 1] + 1 < best ? row[j - 1] + 1 : best;
+			diag = up;
+			row[j] = best;
+		}
+	}
+	return row[lb];
+}
+
+/* The key of [sec] nearest to key, when a typo away (2 edits), or NULL. */
+static const char *nearest_key(const char *sec, const char *key)
+{
+	const char *best = NULL;
+	size_t d = 3;
+	for (size_t i = 0; i < NKEYS; i++) {
+		size_t k = strcmp(sec, keys[i].sec) ? 99
+						   : distance(key, keys[i].key);
+		if (k < d) {
+			d = k;
+			best = keys[i].key;
+		}
+	}
+	return best;
+}
+
 static int handler(void *user, const char *sec, const char *key,
 		   const char *v)
 {
@@ -751,8 +789,11 @@ static int handler(void *user, const char *sec, const char *key,
 		return set_key(pc, k, v, pc->cfg);
 	}
 	if (pc->err->len == 0) {
+		const char *near = nearest_key(sec, key);
 		if (section_known(sec))
-			sb_printf(pc->err, "unknown key \"%s\" in [%s]", key, sec);
+			sb_printf(pc->err, "unknown key \"%s\" in [%s]%s%s%s", key,
+				  sec, near ? " (did you mean \"" : "",
+				  near ? near : "", near ? "\"?)" : "");
 		else
 			sb_printf(pc->err, "unknown section [%s]",
 				  *sec ? sec : "(none: key before any section)");

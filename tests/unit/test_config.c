@@ -66,6 +66,12 @@ static const struct cfg_case {
 	 "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
 	 "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\n",
 	 SPONGE_ECONFIG, "t.conf:3: line too long"},
+	/* a typo is named with what was meant */
+	{"[policy]\ntreshold = 5\n", SPONGE_ECONFIG,
+	 "t.conf:2: unknown key \"treshold\" in [policy] (did you mean "
+	 "\"threshold\"?)"},
+	{"[policy]\nfrobnicate = 5\n", SPONGE_ECONFIG,
+	 "unknown key \"frobnicate\" in [policy]"},
 	/* log files for tail */
 	{"[source app]\npath = /var/log/app.log\nformat = syslog\n"
 	 "tag = app\nhost = web1\nlevel = notice\ndetect_level = yes\n"
