@@ -8,7 +8,8 @@ libssl-dev openssl check libsubunit-dev libinih-dev libjansson-dev
 zlib1g-dev python3 python3-aiosmtpd time man-db groff-base msmtp
 rsyslog rsyslog-relp clang libclang-rt-14-dev valgrind postfix dovecot-core
 maildrop mpack libemail-mime-perl chromium libglib2.0-0
-libvectorscan-dev logcheck-database logrotate libsystemd-dev
+libvectorscan-dev logcheck-database logrotate libsystemd-dev python3-venv
+python3-wheel-whl python3-setuptools-whl
 systemd-journal-remote"
 missing=""
 for p in $PKGS; do

@@ -3,8 +3,10 @@ handler over liblogsponge.so.0 with ctypes, used from the build tree by
 Debian's /usr/bin/python3."""
 import json
 import os
+import shutil
 import subprocess
 import textwrap
+import unittest
 
 from common import BUILD, ROOT, SpoolTest, foreign_env
 
@@ -256,3 +258,39 @@ class PythonHandlerTest(SpoolTest):
         for k in range(5):
             self.assertIn(b"feed f%d timed out" % k, mail)
         self.assertEqual(self.records(), [])
+
+
+WHEELS = "/usr/share/python-wheels"
+
+
+@unittest.skipUnless(os.path.isdir(WHEELS) and any(
+    w.startswith("wheel-") for w in os.listdir(WHEELS)),
+    "Debian's wheels (python3-wheel-whl, python3-setuptools-whl)")
+class PipInstallTest(SpoolTest):
+    def test_pip_installs_the_package_into_a_venv(self):
+        """An interpreter other than Debian's (a venv here): pip installs
+        the package from the source tree (a copy: nothing is built in
+        it), offline, and the handler logs."""
+        src = os.path.join(self.dir, "src")
+        shutil.copytree(PYDIR, src, ignore=shutil.ignore_patterns(
+            "build", "*.egg-info", "__pycache__"))
+        venv = os.path.join(self.dir, "venv")
+        subprocess.run(["/usr/bin/python3", "-m", "venv", venv], check=True)
+        pip = subprocess.run(
+            [os.path.join(venv, "bin", "pip"), "install", "--no-index",
+             "--find-links", WHEELS, src], capture_output=True, text=True)
+        self.assertEqual(pip.returncode, 0, pip.stdout + pip.stderr)
+        e = foreign_env(self.env)
+        e["LD_LIBRARY_PATH"] = os.path.abspath(BUILD)
+        e["SPOOL"] = self.spool
+        e.pop("PYTHONPATH", None)
+        code = ("import logging, os, logsponge\n"
+                "assert logsponge.__file__.startswith(%r)\n"
+                "log = logging.getLogger('v')\n"
+                "log.addHandler(logsponge.SpongeHandler("
+                "spool=os.environ['SPOOL']))\n"
+                "log.error('from a venv')\n" % venv)
+        p = subprocess.run([os.path.join(venv, "bin", "python"), "-c", code],
+                           capture_output=True, env=e, timeout=120)
+        self.assertEqual(p.returncode, 0, p.stderr.decode())
+        self.assertEqual(self.db_messages(), ["from a venv"])
