@@ -54,14 +54,22 @@ static void position_of(int fd, const struct stat *st, int64_t offset,
 }
 
 /* Is fd the file p was read from, unchanged up to p's offset? */
-static bool still_same(int fd, const struct stat *st, const sponge_position *p)
+/* Is fd p's file or a copy of it (copytruncate): the same bytes where p
+ * hashed them? */
+static bool same_bytes(int fd, const sponge_position *p)
 {
-	if ((uint64_t)st->st_dev != p->dev || (uint64_t)st->st_ino != p->ino ||
-	    st->st_size < p->offset)
+	struct stat st;
+	if (fstat(fd, &st) != 0 || st.st_size < p->offset)
 		return false;
 	sponge_position now;
-	position_of(fd, st, p->offset, &now);
+	position_of(fd, &st, p->offset, &now);
 	return now.head == p->head && now.before == p->before;
+}
+
+static bool still_same(int fd, const struct stat *st, const sponge_position *p)
+{
+	return (uint64_t)st->st_dev == p->dev &&
+	       (uint64_t)st->st_ino == p->ino && same_bytes(fd, p);
 }
 
 /* A record at warning about the source, stored with the position. */
@@ -77,20 +85,26 @@ void anomaly(tailer *t, const char *what)
 
 /* Commit what was read up to offset: the records and the position in
  * one transaction.  False when the spool failed (said on stderr). */
+bool store_position(tailer *t, const char *name, const sponge_position *p)
+{
+	if (t->dry_run)
+		return true;
+	int rc = sponge_position_set(t->sp, name, p);
+	if (rc == SPONGE_OK)
+		rc = sponge_sync(t->sp);
+	if (rc != SPONGE_OK)
+		errorf("tail: %s: %s", name, sponge_errmsg(t->sp));
+	return rc == SPONGE_OK;
+}
+
 static bool commit(tailer *t, int fd, const struct stat *st, int64_t offset)
 {
 	if (t->dry_run)
 		return true;
 	sponge_position p;
 	position_of(fd, st, offset, &p);
-	int rc = sponge_position_set(t->sp, t->src->name, &p);
-	if (rc == SPONGE_OK) {
-		join_flush(&t->a);
-		rc = sponge_sync(t->sp);
-	}
-	if (rc != SPONGE_OK)
-		errorf("tail: %s: %s", t->src->name, sponge_errmsg(t->sp));
-	return rc == SPONGE_OK;
+	join_flush(&t->a); /* a record read whole is stored with it */
+	return store_position(t, t->src->name, &p);
 }
 
 /* The lines of p[0..n) counted or fed to the ingest. */
@@ -170,46 +184,31 @@ static bool compressed(const char *name)
 	return false;
 }
 
-/* Is fd p's file or a copy of it (copytruncate): the same bytes where p
- * hashed them? */
-static bool same_bytes(int fd, const sponge_position *p)
-{
-	struct stat st;
-	if (fstat(fd, &st) != 0 || st.st_size < p->offset)
-		return false;
-	sponge_position now;
-	position_of(fd, &st, p->offset, &now);
-	return now.head == p->head && now.before == p->before;
-}
-
 /* The file p was read from, under the name a rotation gave it beside
  * path (path.1, path-20261206, …; not a compressed one), or with copy,
  * a copy of it that a copytruncate left there: open, or -1. */
 static int find_rotated(const char *path, const sponge_position *p, bool copy)
 {
-	char pat[2][4096];
-	snprintf(pat[0], sizeof pat[0], "%s.*", path);
-	snprintf(pat[1], sizeof pat[1], "%s-*", path);
+	char pat[4200];
+	snprintf(pat, sizeof pat, "%s[.-]*", path);
+	glob_t g;
+	if (glob(pat, 0, NULL, &g) != 0)
+		return -1;
 	int found = -1;
-	for (int k = 0; k < 2 && found < 0; k++) {
-		glob_t g;
-		if (glob(pat[k], 0, NULL, &g) != 0)
+	for (size_t i = 0; i < g.gl_pathc && found < 0; i++) {
+		struct stat st;
+		if (compressed(g.gl_pathv[i]) || stat(g.gl_pathv[i], &st) != 0 ||
+		    !S_ISREG(st.st_mode) ||
+		    (!copy && ((uint64_t)st.st_dev != p->dev ||
+			       (uint64_t)st.st_ino != p->ino)))
 			continue;
-		for (size_t i = 0; i < g.gl_pathc && found < 0; i++) {
-			struct stat st;
-			if (compressed(g.gl_pathv[i]) ||
-			    stat(g.gl_pathv[i], &st) != 0 || !S_ISREG(st.st_mode) ||
-			    (!copy && ((uint64_t)st.st_dev != p->dev ||
-				       (uint64_t)st.st_ino != p->ino)))
-				continue;
-			found = open(g.gl_pathv[i], O_RDONLY | O_CLOEXEC);
-			if (found >= 0 && copy && !same_bytes(found, p)) {
-				close(found);
-				found = -1;
-			}
+		found = open(g.gl_pathv[i], O_RDONLY | O_CLOEXEC);
+		if (found >= 0 && copy && !same_bytes(found, p)) {
+			close(found);
+			found = -1;
 		}
-		globfree(&g);
 	}
+	globfree(&g);
 	return found;
 }
 
@@ -251,13 +250,7 @@ static bool vanished(tailer *t, const sponge_position *pos)
 				 "missing)");
 	anomaly(t, w);
 	static const sponge_position none;
-	if (t->dry_run)
-		return true;
-	bool ok = sponge_position_set(t->sp, t->src->name, &none) == SPONGE_OK &&
-		  sponge_sync(t->sp) == SPONGE_OK;
-	if (!ok)
-		errorf("tail: %s: %s", t->src->name, sponge_errmsg(t->sp));
-	return ok;
+	return store_position(t, t->src->name, &none);
 }
 
 typedef struct later {
@@ -567,11 +560,11 @@ static int tail_glob(tailer *t, const sponge_source *s)
 	}
 	t->from_start = from_start;
 	globfree(&g);
-	if (!status && !begun && !t->dry_run) {
+	t->src = s; /* (no longer the last file's) */
+	if (!status && !begun) {
 		memset(&mark, 0, sizeof mark);
-		if (sponge_position_set(t->sp, s->name, &mark) != SPONGE_OK ||
-		    sponge_sync(t->sp) != SPONGE_OK)
-			status = fail(t->sp, SPONGE_EIO);
+		if (!store_position(t, s->name, &mark))
+			status = EXIT_IOERR;
 	}
 	return status;
 }

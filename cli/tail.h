@@ -16,6 +16,10 @@ typedef struct tailer {
 
 /* A record at warning about the source, stored with the position. */
 void anomaly(tailer *t, const char *what);
+/* Position p of source name, stored with the records queued since the
+ * last one, in one transaction (nothing with --dry-run); false when the
+ * spool failed (said on stderr). */
+bool store_position(tailer *t, const char *name, const sponge_position *p);
 /* One pass over a journal source; an exit status. */
 int journal_pass(tailer *t);
 /* --follow: one(t, source) for each source wanted, again whenever their

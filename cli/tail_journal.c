@@ -58,14 +58,8 @@ static bool commit_cursor(tailer *t, const char *cursor)
 	sponge_position p;
 	memset(&p, 0, sizeof p);
 	p.cursor = cursor;
-	int rc = sponge_position_set(t->sp, t->src->name, &p);
-	if (rc == SPONGE_OK) {
-		join_flush(&t->a);
-		rc = sponge_sync(t->sp);
-	}
-	if (rc != SPONGE_OK)
-		errorf("tail: %s: %s", t->src->name, sponge_errmsg(t->sp));
-	return rc == SPONGE_OK;
+	join_flush(&t->a);
+	return store_position(t, t->src->name, &p);
 }
 
 /* The source's matches (FIELD=value, by spaces: fields ANDed, values of
