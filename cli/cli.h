@@ -181,6 +181,7 @@ int cmd_purge(globals *g, int argc, char **argv);
 int cmd_rules(globals *g, int argc, char **argv);
 int cmd_kinds(globals *g, int argc, char **argv);
 int cmd_tail(globals *g, int argc, char **argv);
+int cmd_jobs(globals *g, int argc, char **argv);
 /* A whole number >= 1 for option opt, else false (said in one line). */
 bool parse_count(const char *opt, const char *arg, int64_t *out);
 /* rules stats and rules apply (rules_spool.c) */

@@ -16,9 +16,11 @@ static const command commands[] = {
 	 "[MESSAGE...]",
 	 "record each MESSAGE, or every line of standard input"},
 	{"run", cmd_run,
-	 "[-t TAG] [--detect-level] [--tee] [--join MODE] "
+	 "[-j NAME] [-t TAG] [--detect-level] [--tee] [--join MODE] "
 	 "[--stderr-level LEVEL] -- COMMAND [ARG...]",
 	 "run a command, record its output and exit status"},
+	{"jobs", cmd_jobs, "[--json] [--limit N] [NAME]",
+	 "each job's last run and the next expected; or one job's runs"},
 	{"tail", cmd_tail,
 	 "[--follow] [--dry-run] [--from-start | --from-end] [NAME...]",
 	 "read the config's log files from where the spool says to their end"},

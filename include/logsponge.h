@@ -210,6 +210,8 @@ SPONGE_API const char *sponge_errmsg(const sponge *sp);
  * Owned by sp. */
 SPONGE_API const char *sponge_path(const sponge *sp);
 SPONGE_API const char *sponge_config_path(const sponge *sp);
+/* The host name this handle's records carry. */
+SPONGE_API const char *sponge_host(const sponge *sp);
 
 /* ---------------------------------------------------------------------- */
 /* Writing records                                                        */
@@ -518,6 +520,78 @@ typedef struct sponge_source {
 SPONGE_API size_t sponge_sources(const sponge *sp);
 SPONGE_API int sponge_source_get(const sponge *sp, size_t i,
 				 sponge_source *out);
+
+/* ---- runs of jobs ------------------------------------------------------- */
+
+/*
+ * A run: one execution of a job's command (logsponge run -j NAME), its
+ * output's records, and how it ended.  After sponge_run_begin() every
+ * record this handle appends belongs to the run; sponge_run_end() says
+ * how it ended, written with the handle's next write (sponge_sync()
+ * writes it) in the transaction of the records queued before it and
+ * after it (its closing line); records appended after that write belong
+ * to no run.  A record of a run can be found by it: a digest shows a
+ * line per run and a failed run's output whole.
+ */
+typedef struct sponge_run {
+	int64_t id;
+	const char *job, *host;
+	int64_t pid;
+	int64_t start_us;
+	int64_t end_us;       /* 0: not ended (running, or its recorder died) */
+	int status;           /* exit status; -1 killed by a signal, or not
+				 ended */
+	int signal;           /* the signal that ended it, or 0 */
+	int timed_out;        /* it ran past its job's timeout */
+	int64_t lines;        /* lines of output */
+	int64_t first_id, last_id; /* its records lie in this range (0: none) */
+	int64_t runs;         /* sponge_jobs(): the job's runs kept */
+} sponge_run;
+/* Ended, and not well: a status other than 0, a signal, or a timeout. */
+#define SPONGE_RUN_FAILED(r)                                                  \
+	((r)->end_us && ((r)->status != 0 || (r)->signal || (r)->timed_out))
+
+/* Begin a run of job (its name: letters, digits and ._-@+:, at most 64
+ * bytes) in this handle, begun now by process pid; *run_id (may be NULL)
+ * its id.  The queue is written first.  SPONGE_EINVAL when a run is
+ * under way in the handle or the name is not one. */
+SPONGE_API int sponge_run_begin(sponge *sp, const char *job, int64_t pid,
+				int64_t *run_id);
+/* How the handle's run ended: exit status (signal 0), or the signal that
+ * killed it; timed_out when it ran past its timeout. */
+SPONGE_API int sponge_run_end(sponge *sp, int status, int signal,
+			      int timed_out);
+
+/* When a job's run mails at once (a [job NAME] section's mail). */
+#define SPONGE_JOB_MAIL_NEVER 0   /* its records wait for the policy */
+#define SPONGE_JOB_MAIL_FAILURE 1 /* when a run fails */
+#define SPONGE_JOB_MAIL_ALWAYS 2  /* when a run ends */
+/* The [job NAME] section that applies to job: the first whose NAME (or
+ * glob) matches it; *found 0 and the defaults when none does.  Strings
+ * owned by the handle. */
+typedef struct sponge_job {
+	const char *name;     /* the section's NAME (NULL: none) */
+	int mail;             /* SPONGE_JOB_MAIL_* */
+	int stderr_level;     /* -1: not set */
+	int64_t every_us;     /* a run is expected this often (0: no check) */
+	int64_t grace_us;     /* and may be this late */
+	int64_t timeout_us;   /* 0: none */
+	int kill;             /* a run past its timeout is killed */
+} sponge_job;
+SPONGE_API int sponge_job_get(const sponge *sp, const char *job,
+			      sponge_job *out, int *found);
+/* Each job's last run, by name (runs: how many the spool keeps), to
+ * each(arg, r); or with job, that job's runs, newest first; at most limit
+ * (0: all). */
+SPONGE_API int sponge_jobs(sponge *sp, const char *job, int64_t limit,
+			   void (*each)(void *arg, const sponge_run *r),
+			   void *arg);
+/* The dead man's switch: each [job NAME] with every whose last run
+ * began more than every + grace ago (or, never run, whose watch began
+ * that long ago) gets a record at err, tag NAME, "NAME has not run
+ * since …", once per every.  *late (may be NULL): how many such jobs.
+ * sponge_flush() does this first. */
+SPONGE_API int sponge_jobs_check(sponge *sp, int64_t now_us, int64_t *late);
 
 /* ---------------------------------------------------------------------- */
 /* Reading records                                                        */

@@ -151,6 +151,9 @@ static bool summary(sp_composer *c)
 {
 	if (c->b->n.count == 0)
 		return heartbeat_summary(c);
+	if (!sp_digest_title(c))
+		return false;
+	sp_digest_runs(c);
 	return sp_digest_top(c);
 }
 

@@ -61,6 +61,11 @@ void sp_config_free(sp_config *c)
 	sp_free(c->sources);
 	c->sources = NULL;
 	c->nsources = 0;
+	for (size_t i = 0; i < c->njobs; i++)
+		sp_free(c->jobs[i].name);
+	sp_free(c->jobs);
+	c->jobs = NULL;
+	c->njobs = 0;
 }
 
 typedef struct parse_ctx {
@@ -626,20 +631,27 @@ static sp_source_cfg *source_named(parse_ctx *pc, const char *name)
 	return s;
 }
 
+/* Is a [what NAME] section's name letters, digits and `more`?  Else
+ * said. */
+static bool section_name_ok(parse_ctx *pc, const char *what,
+			    const char *name, const char *more)
+{
+	bool ok = *name && strlen(name) <= 64;
+	for (const char *p = name; *p && ok; p++)
+		ok = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		     (*p >= '0' && *p <= '9') || strchr(more, *p);
+	if (!ok && pc->err->len == 0)
+		sb_printf(pc->err, "[%s %s]: a %s's name is letters, digits "
+				   "and \"%s\" (at most 64)",
+			  what, name, what, more);
+	return ok;
+}
+
 static int source_key(parse_ctx *pc, const char *name, const char *key,
 		      const char *v)
 {
-	bool ok = *name;
-	for (const char *p = name; *p && ok; p++)
-		ok = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-		     (*p >= '0' && *p <= '9') || strchr("._-", *p);
-	if (!ok) {
-		if (pc->err->len == 0)
-			sb_printf(pc->err, "[source %s]: a source's name is "
-					   "letters, digits, '.', '_' and '-'",
-				  name);
+	if (!section_name_ok(pc, "source", name, "._-"))
 		return 0;
-	}
 	sp_source_cfg *s = source_named(pc, name);
 	if (!s)
 		return 0;
@@ -651,6 +663,68 @@ static int source_key(parse_ctx *pc, const char *name, const char *key,
 				   "path, format, tag, host, level, "
 				   "detect_level, join, directory, match, "
 				   "priority)", key, name);
+	return 0;
+}
+
+/* The keys of a [job NAME] section, into its sp_job_cfg. */
+#define J(field) offsetof(sp_job_cfg, field)
+static const choice mail_choices[] = {
+	{"never", SPONGE_JOB_MAIL_NEVER}, {"failure", SPONGE_JOB_MAIL_FAILURE},
+	{"always", SPONGE_JOB_MAIL_ALWAYS}, {NULL, 0}};
+static const key_def job_keys[] = {
+	{"job", "mail", K_CHOICE, J(mail), 0, 0, 0,
+	 "not failure, always or never", mail_choices, NULL, 0},
+	{"job", "stderr_level", K_LEVEL, J(stderr_level), false, 0, 0, NULL,
+	 NULL, NULL, 0},
+	{"job", "every", K_DURATION, J(every_us), true, 1000000, 0,
+	 "not a duration of at least 1s (or none)", NULL, NULL, 0},
+	{"job", "grace", K_DURATION, J(grace_us), false, 0, 0, NULL, NULL,
+	 NULL, 0},
+	{"job", "timeout", K_DURATION, J(timeout_us), true, 1000000, 0,
+	 "not a duration of at least 1s (or none)", NULL, NULL, 0},
+	{"job", "kill", K_BOOL, J(kill), 0, 0, 0, NULL, NULL, NULL, 0},
+};
+#undef J
+
+/* The job of section "job NAME", made at its first key. */
+static sp_job_cfg *job_named(parse_ctx *pc, const char *name)
+{
+	sp_config *c = pc->cfg;
+	for (size_t i = 0; i < c->njobs; i++)
+		if (!strcmp(c->jobs[i].name, name))
+			return &c->jobs[i];
+	sp_job_cfg *n = sp_realloc(c->jobs, (c->njobs + 1) * sizeof *n);
+	if (!n) {
+		pc->oom = 1;
+		return NULL;
+	}
+	c->jobs = n;
+	sp_job_cfg *j = &n[c->njobs];
+	*j = (sp_job_cfg){sp_strdup(name), SPONGE_JOB_MAIL_NEVER, -1, 0, -1,
+			  0, 0, pc->line};
+	if (!j->name) {
+		pc->oom = 1;
+		return NULL;
+	}
+	c->njobs++;
+	return j;
+}
+
+static int job_key(parse_ctx *pc, const char *name, const char *key,
+		   const char *v)
+{
+	if (!section_name_ok(pc, "job", name, "._-@+:*?[]"))
+		return 0;
+	sp_job_cfg *j = job_named(pc, name);
+	if (!j)
+		return 0;
+	for (size_t i = 0; i < sizeof job_keys / sizeof job_keys[0]; i++)
+		if (!strcmp(key, job_keys[i].key))
+			return set_key(pc, &job_keys[i], v, j);
+	if (pc->err->len == 0)
+		sb_printf(pc->err, "unknown key \"%s\" in [job %s] (mail, "
+				   "stderr_level, every, grace, timeout, kill)",
+			  key, name);
 	return 0;
 }
 
@@ -780,6 +854,8 @@ static int handler(void *user, const char *sec, const char *key,
 	parse_ctx *pc = user;
 	if (!strncmp(sec, "source ", 7))
 		return source_key(pc, sec + 7, key, v);
+	if (!strncmp(sec, "job ", 4))
+		return job_key(pc, sec + 4, key, v);
 	for (size_t i = 0; i < NKEYS; i++) {
 		const key_def *k = &keys[i];
 		if (strcmp(sec, k->sec) != 0 || strcmp(key, k->key) != 0)
@@ -838,6 +914,14 @@ static int cross_checks(parse_ctx *pc)
 					   "journal)", c->sources[i].name);
 			return c->sources[i].line;
 		}
+	for (size_t i = 0; i < c->njobs; i++) { /* grace: an hour, or half
+						   of every when less */
+		sp_job_cfg *j = &c->jobs[i];
+		if (j->grace_us < 0)
+			j->grace_us = j->every_us / 2 < 3600000000LL
+					      ? j->every_us / 2
+					      : 3600000000LL;
+	}
 	if (c->user && c->tls == SP_TLS_NONE) {
 		sb_printf(pc->err, "smtp.tls = none with smtp.user: AUTH "
 				   "would send the password in clear text");

@@ -428,8 +428,8 @@ static void civil(sp_composer *c, int64_t t, sp_civil *v)
 }
 
 /* "03:12:07" or, another day than the log's last, "12-01 23:58:01". */
-static void clock_time(sp_composer *c, int64_t t, char *buf, size_t n,
-		       bool with_date)
+void sp_digest_clock(sp_composer *c, int64_t t, char *buf, size_t n,
+		     bool with_date)
 {
 	sp_civil v;
 	civil(c, t, &v);
@@ -453,7 +453,7 @@ void sp_digest_hms(sp_composer *c, int64_t t, char buf[32])
 	/* once a second, not once a record */
 	int64_t sec = t / 1000000 - (t % 1000000 < 0);
 	if (!c->hms_ok || sec != c->hms_sec) {
-		clock_time(c, t, c->hms, sizeof c->hms, c->b->size.gz != NULL);
+		sp_digest_clock(c, t, c->hms, sizeof c->hms, c->b->size.gz != NULL);
 		c->hms_sec = sec;
 		c->hms_ok = true;
 	}
@@ -532,8 +532,8 @@ static void kind_line(sp_composer *c, const kind *k, int cw, int64_t end)
 		sb_adds(o, k->text);
 	}
 	char t1[32], t2[32];
-	clock_time(c, k->first, t1, sizeof t1, !same_day(c, k->first, end));
-	clock_time(c, k->last, t2, sizeof t2, !same_day(c, k->last, end));
+	sp_digest_clock(c, k->first, t1, sizeof t1, !same_day(c, k->first, end));
+	sp_digest_clock(c, k->last, t2, sizeof t2, !same_day(c, k->last, end));
 	if (strcmp(t1, t2) != 0) {
 		sb_printf(o, "  %s\xE2\x80\x93%s", t1, t2);
 	} else {
@@ -576,7 +576,7 @@ static void attention(sp_composer *c)
 static void context_record(sp_composer *c, const ctx_rec *k, const char *mark)
 {
 	char t[32];
-	clock_time(c, k->time, t, sizeof t, !same_day(c, k->time, c->b->n.t_last));
+	sp_digest_clock(c, k->time, t, sizeof t, !same_day(c, k->time, c->b->n.t_last));
 	const char *m = k->msg.data ? k->msg.data : "";
 	size_t n = strcspn(m, "\n");
 	/* several hosts: the tag's records may come from more than one */
@@ -659,8 +659,8 @@ static void counts(sp_composer *c)
 	sp_civil v;
 	civil(c, n->t_last, &v);
 	sp_zone_label(&v, zone, sizeof zone);
-	clock_time(c, n->t_first, t1, sizeof t1, true);
-	clock_time(c, n->t_last, t2, sizeof t2, !same_day(c, n->t_first, n->t_last));
+	sp_digest_clock(c, n->t_first, t1, sizeof t1, true);
+	sp_digest_clock(c, n->t_last, t2, sizeof t2, !same_day(c, n->t_first, n->t_last));
 	sponge_format_span(sp_sub(n->t_last, n->t_first), span, sizeof span);
 	sp_body_printf(c, "From %s to %s %s (%s)", t1, t2, zone, span);
 	level_counts_line(c, "Levels:", n->by_level);
@@ -716,13 +716,18 @@ static void size_note(sp_composer *c)
 		       (unsigned long long)z->gz_bytes);
 }
 
-bool sp_digest_top(sp_composer *c)
+bool sp_digest_title(sp_composer *c)
 {
 	const sp_tally *n = &c->b->n;
 	sp_body_printf(c, "logsponge on %s: %lld record%s, highest level %s",
 		       c->sp->host, (long long)n->count,
 		       n->count == 1 ? "" : "s", sponge_level_name(n->highest));
-	sp_body_line(c, "", 0);
+	return sp_body_line(c, "", 0);
+}
+
+bool sp_digest_top(sp_composer *c)
+{
+	const sp_tally *n = &c->b->n;
 	attention(c);
 	context(c);
 	why_and_waiting(c);
@@ -784,7 +789,7 @@ bool sp_digest_line(sp_composer *c, spbuf *o, const sponge_record *r,
 	sb_add(o, r->message, n);
 	if (times > 1) {
 		char lt[32];
-		clock_time(c, last, lt, sizeof lt,
+		sp_digest_clock(c, last, lt, sizeof lt,
 			   c->b->size.gz || !same_day(c, r->time_us, last));
 		sb_printf(o, "  (last %s)", lt);
 	}

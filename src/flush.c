@@ -330,6 +330,30 @@ static int new_kinds_in(sponge *sp, const sponge_policy *pol, int64_t now,
 	return sp_store_new_pending(sp, pol->flush_on_new, &in->new_pending);
 }
 
+/* An ended run whose last record waits: does its job mail now? */
+typedef struct runs_due_arg {
+	sponge *sp;
+	sp_policy_in *in;
+} runs_due_arg;
+
+static bool run_due(void *arg, const sponge_run *r)
+{
+	runs_due_arg *a = arg;
+	sp_policy_in *in = a->in;
+	sponge_job j;
+	sponge_job_get(a->sp, r->job, &j, NULL);
+	if (j.mail == SPONGE_JOB_MAIL_ALWAYS ||
+	    (j.mail == SPONGE_JOB_MAIL_FAILURE && SPONGE_RUN_FAILED(r))) {
+		if (!in->runs_due++) {
+			char how[64];
+			sp_run_outcome(r, how, sizeof how);
+			snprintf(in->run_why, sizeof in->run_why, "%.64s %s",
+				 r->job, how);
+		}
+	}
+	return true;
+}
+
 /* The policy's verdict now, from the kept counts (*st) and the last
  * message (in->last_us); dry: change nothing (no "watching since" note). */
 static int verdict_now(sponge *sp, unsigned flags, bool dry, int64_t now,
@@ -350,6 +374,10 @@ static int verdict_now(sponge *sp, unsigned flags, bool dry, int64_t now,
 		in->last_us = last_message(sp, now, dry, &in->sent_us);
 	if (pol->flush_on_new >= 0 &&
 	    (rc = new_kinds_in(sp, pol, now, in)) != SPONGE_OK)
+		return rc;
+	runs_due_arg ra = {sp, in};
+	if (sp->cfg.njobs && st->pending &&
+	    (rc = sp_store_runs_ended_pending(sp, run_due, &ra)) != SPONGE_OK)
 		return rc;
 	*verdict = sp_policy(pol, in, why, n);
 	return SPONGE_OK;
@@ -396,6 +424,10 @@ static int flush_start(flush_run *f)
 	 * memory the same for 10,000 records and for 10,000,000. */
 	sp_store_cache(sp, 512);
 	f->now = sponge_now();
+	/* a job that did not run becomes a record first (the dead man's
+	 * switch); a failure to look loses nothing and sends on */
+	if (!f->dry && sp->cfg.njobs)
+		sponge_jobs_check(sp, f->now, NULL);
 	return SPONGE_OK;
 }
 

@@ -29,6 +29,13 @@ typedef struct sp_rule_count {
 	int64_t n;
 } sp_rule_count;
 
+/* A run of a job with records in the batch (the digest's line). */
+#define SP_RUNS_SHOWN 16
+typedef struct sp_run_seen {
+	sponge_run r;           /* job, host: NULL (here below) */
+	char job[65], host[64];
+} sp_run_seen;
+
 typedef struct sp_tally {
 	int64_t max_id, first_id;  /* the batch: pending records <= max_id */
 	int level_cap;          /* 0: at every level; else only the levels
@@ -80,6 +87,11 @@ typedef struct sp_tally {
 	 * what was read; times, tags, hosts and the top record are not
 	 * known.  The size plan shrinks it to an exact tally. */
 	bool partial;
+	/* the runs of jobs with records in it, by start (past
+	 * SP_RUNS_SHOWN: counted in runs_more); how many failed */
+	sp_run_seen runs[SP_RUNS_SHOWN];
+	int nruns;
+	int64_t runs_more, runs_failed;
 } sp_tally;
 
 typedef struct sp_envelope {
@@ -269,7 +281,10 @@ SP_HIDDEN void sp_digest_add(sp_composer *c, const sponge_record *r);
 SP_HIDDEN void sp_digest_each(void *composer, const sponge_record *r);
 SP_HIDDEN int sp_digest_end(sp_composer *c);
 SP_HIDDEN void sp_digest_free(sp_composer *c);
-/* The top of the body: attention, context, why, counts, log heading. */
+/* The body's first line ("logsponge on web1: 75 records, …"). */
+SP_HIDDEN bool sp_digest_title(sp_composer *c);
+/* The top of the body after it (and the runs): attention, context, why,
+ * counts, log heading. */
 SP_HIDDEN bool sp_digest_top(sp_composer *c);
 /* The kinds the survey found, into b (for the subject and for the store
  * to remember once the message is delivered). */
@@ -284,6 +299,12 @@ SP_HIDDEN void sp_digest_rules_heartbeat(sp_composer *c);
  * when > 1) for its line. */
 SP_HIDDEN bool sp_digest_fold(sp_composer *c, const sponge_record *r,
 			      int64_t *times, int64_t *last);
+/* The runs of jobs in the batch: a line each, and a failed one's
+ * output (digest_runs.c; nothing when there are none). */
+SP_HIDDEN void sp_digest_runs(sp_composer *c);
+/* t as "2026-11-21 03:12:07" in the digest's zone, or without the date. */
+SP_HIDDEN void sp_digest_clock(sp_composer *c, int64_t t, char *buf, size_t n,
+			       bool with_date);
 /* "03:12:07 err     db  ×3 message  (last 03:12:09)" into o, the
  * record's other lines after "\n    ". */
 SP_HIDDEN bool sp_digest_line(sp_composer *c, spbuf *o,

@@ -202,6 +202,19 @@ typedef struct sp_source_cfg {
 	int priority;           /* -1: all */
 } sp_source_cfg;
 
+/* A [job NAME] section (NAME may be a glob): what a run of a job that
+ * logsponge run records does. */
+typedef struct sp_job_cfg {
+	char *name;
+	int mail;               /* SPONGE_JOB_MAIL_* */
+	int stderr_level;       /* -1: run's --stderr-level, else err */
+	int64_t every_us;       /* a run expected this often (0: no check) */
+	int64_t grace_us;       /* and late by at most this */
+	int64_t timeout_us;     /* a run longer than this is said (0: none) */
+	int kill;               /* and killed */
+	int line;               /* where its section starts */
+} sp_job_cfg;
+
 typedef struct sp_config {
 	char *path;             /* file read, or NULL */
 	char *spool_path;       /* [spool] path, or NULL */
@@ -252,6 +265,8 @@ typedef struct sp_config {
 	char *rules_logcheck;   /* logcheck rule directories, blank-separated */
 	sp_source_cfg *sources; /* [source NAME] sections, in order */
 	size_t nsources;
+	sp_job_cfg *jobs;       /* [job NAME] sections, in order */
+	size_t njobs;
 } sp_config;
 
 SP_HIDDEN void sp_config_defaults(sp_config *c);
@@ -333,6 +348,8 @@ typedef struct sp_policy_in {
 	bool force;
 	int64_t new_pending; /* records of new kinds at/above flush_on_new */
 	bool learning;       /* within policy.learn */
+	int64_t runs_due;    /* ended runs whose job mails at once */
+	char run_why[160];   /* the first: "backup failed (exit 23)" */
 } sp_policy_in;
 /* The verdict (a sponge_verdict) of the [policy] rules, and the one-line
  * reason in why[0..n).  Pure: no I/O, no clock. */
@@ -379,6 +396,7 @@ typedef struct sp_queued {
 	bool escalated; /* its rule's unless= threshold was passed */
 	bool new_kind;  /* of a kind no delivered message carried (set when
 			   written, for policy.flush_on_new) */
+	int64_t run;    /* the run (runs.id) that printed it, or 0 */
 } sp_queued;
 
 /* How often a loaded rule matched since the handle last wrote (the store
@@ -480,8 +498,25 @@ struct sponge {
 		bool yes;
 	} kind_seen[256];
 	int64_t kind_seen_at;
+	/* the run records appended now belong to (runs.c): written with
+	 * the records, in their transaction, its end once it is set */
+	struct sp_run_state {
+		int64_t id;         /* 0: none */
+		int64_t first, last; /* ids of its records this write (0) */
+		int64_t lines;      /* output lines queued, not yet written */
+		bool ended;
+		int64_t end_us;
+		int status, signal, timed_out;
+	} run;
 	sponge *open_prev, *open_next; /* the process's open handles (handles.c) */
 };
+
+/* After a write committed (store_runs.c): the run's range and lines are
+ * written; an ended run is over (records appended later belong to none). */
+SP_HIDDEN void sp_run_written(sponge *sp);
+/* How a run ended, in a few words: "failed (exit 23)", "ended (exit 0)",
+ * "was killed by signal 9", "timed out", "did not end". */
+SP_HIDDEN void sp_run_outcome(const sponge_run *r, char *buf, size_t n);
 
 /* ---- the MIME encoders (mime.c), pure ---- */
 /* A display name as an RFC 5322 phrase: as written when it is atoms, a

@@ -42,17 +42,42 @@ static void message_id_domain(const sponge *sp, char host[256])
 		snprintf(host, 256, "localhost");
 }
 
+/* "backup failed (exit 23)", the first failed run's (and ", 2 more
+ * runs failed"); "" when none did. */
+static void run_words(const sp_tally *n, char *buf, size_t size)
+{
+	buf[0] = '\0';
+	for (int i = 0; i < n->nruns; i++) {
+		sponge_run r = n->runs[i].r;
+		if (!SPONGE_RUN_FAILED(&r))
+			continue;
+		char how[64];
+		sp_run_outcome(&r, how, sizeof how);
+		int64_t more = n->runs_failed - 1;
+		int k = snprintf(buf, size, "%s %s", n->runs[i].job, how);
+		if (more && k > 0 && (size_t)k < size)
+			snprintf(buf + k, size - (size_t)k,
+				 ", %lld more run%s failed", (long long)more,
+				 more == 1 ? "" : "s");
+		return;
+	}
+}
+
 /* Expand the subject template: {host} {count} {records} {level} {tag}
- * {first} and the level names ({err} = count of err records). */
+ * {first} {run} and the level names ({err} = count of err records). */
 static void expand_subject(sponge *sp, const sp_tally *n, sp_envelope *e,
 			   const char *first)
 {
 	/* a heartbeat (no records) reads well with the default; a template
-	 * of the user's applies to it too, {first} saying what it is */
+	 * of the user's applies to it too, {first} saying what it is; a
+	 * failed run names itself */
+	char run[160];
+	run_words(n, run, sizeof run);
 	const char *tpl = sp->cfg.subject ? sp->cfg.subject
-			  : n->count	  ? "{new}[logsponge] {host}: {count} "
-					    "{records}, highest {level}: {first}"
-					  : "[logsponge] {host}: {first}";
+			  : run[0] ? "{new}[logsponge] {run} on {host}"
+			  : n->count ? "{new}[logsponge] {host}: {count} "
+				       "{records}, highest {level}: {first}"
+				     : "[logsponge] {host}: {first}";
 	spbuf o;
 	sb_init(&o, 900);
 	for (const char *p = tpl; *p;) {
@@ -80,6 +105,8 @@ static void expand_subject(sponge *sp, const sp_tally *n, sp_envelope *e,
 			sb_adds(&o, n->first_tag[0] ? n->first_tag : "-");
 		else if (!strcmp(name, "first"))
 			sb_adds(&o, first);
+		else if (!strcmp(name, "run"))
+			sb_adds(&o, run);
 		else if (lv >= 0 && !strcmp(name, sponge_level_name(lv)))
 			sb_printf(&o, "%lld", (long long)n->by_level[lv]);
 		else {
@@ -313,6 +340,24 @@ static int load_top(sponge *sp, sp_tally *n)
 	return rc;
 }
 
+/* A run with records in the batch, into the tally. */
+static bool add_run(void *arg, const sponge_run *r)
+{
+	sp_tally *n = arg;
+	if (SPONGE_RUN_FAILED(r))
+		n->runs_failed++;
+	if (n->nruns == SP_RUNS_SHOWN) {
+		n->runs_more++;
+		return true;
+	}
+	sp_run_seen *s = &n->runs[n->nruns++];
+	s->r = *r;
+	s->r.job = s->r.host = NULL;
+	snprintf(s->job, sizeof s->job, "%s", r->job);
+	snprintf(s->host, sizeof s->host, "%s", r->host);
+	return true;
+}
+
 /* A partial tally stands for every pending record within its level cap:
  * the kept counts, and bytes by level in the proportion of what was read
  * (a level not met yet: the average record).  The size plan only needs
@@ -435,6 +480,8 @@ static int tally(sponge *sp, int64_t max_id, int level_cap,
 	if (rc == SPONGE_OK && n->count && !n->partial &&
 	    n->first_of[n->highest])
 		rc = load_top(sp, n);
+	if (rc == SPONGE_OK && n->count && !n->partial)
+		rc = sp_store_runs_in(sp, n->first_id, n->max_id, add_run, n);
 	return rc;
 }
 

@@ -57,6 +57,11 @@ static bool due(const sponge_policy *p, const sp_policy_in *in, char *why,
 			 sponge_level_name(p->flush_on_new));
 		return true;
 	}
+	if (in->runs_due) {
+		snprintf(why, n, "sending: job %s%s", in->run_why,
+			 in->runs_due > 1 ? " (and other runs)" : "");
+		return true;
+	}
 	if (d.flush_level.met) {
 		snprintf(why, n, "sending: flush_level: %lld record%s at %s or "
 				 "above",
@@ -90,7 +95,9 @@ int sp_policy(const sponge_policy *p, const sp_policy_in *in, char *why,
 	bool go = due(p, in, why, n);
 	int64_t since = sp_sub(in->now, in->last_us);
 	int64_t sent = sp_sub(in->now, in->sent_us);
-	if (go && !in->force && p->min_interval_us && in->sent_us &&
+	/* a job's failed run mails at once, as --force would */
+	if (go && !in->force && !in->runs_due && p->min_interval_us &&
+	    in->sent_us &&
 	    sent < p->min_interval_us) {
 		/* due, but held back: these records triggered a send, so
 		 * they are not expired either */

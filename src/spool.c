@@ -15,6 +15,7 @@
 #include "store.h"
 
 const char *sponge_path(const sponge *sp) { return sp ? sp->path : NULL; }
+const char *sponge_host(const sponge *sp) { return sp ? sp->host : NULL; }
 const char *sponge_config_path(const sponge *sp)
 {
 	return sp ? sp->cfg.path : NULL;
@@ -322,10 +323,16 @@ static int enqueue(sponge *sp, int64_t t, int64_t received, const verdict *v,
 	}
 	if (sp->qn == 0)
 		sp->q_first_us = coarse_now();
+	if (sp->run.id && !sp->run.ended) { /* its output's lines */
+		sp->run.lines++;
+		for (const char *m = msg, *e = msg + mlen;
+		     (m = memchr(m, '\n', (size_t)(e - m))); m++)
+			sp->run.lines++;
+	}
 	sp->q[sp->qn++] = (sp_queued){
 		t,	   received,	      v->level, before, tlen,
 		before + tlen, hlen, before + tlen + hlen, mlen,
-		v->rule, v->orig_level, v->pid, v->escalated, false};
+		v->rule, v->orig_level, v->pid, v->escalated, false, sp->run.id};
 	return SPONGE_OK;
 }
 

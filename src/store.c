@@ -120,6 +120,18 @@ static const char *const migrations[] = {
 	"ino INTEGER NOT NULL, offset INTEGER NOT NULL, head INTEGER NOT NULL, "
 	"before INTEGER NOT NULL, time INTEGER NOT NULL, cursor TEXT) "
 	"WITHOUT ROWID;",
+	/* 9 -> 10: the runs of jobs (logsponge run): one row each, begun
+	 * when the command starts and updated with each write of its
+	 * records (first_id, last_id: the range they lie in; lines: its
+	 * output's), ended in the transaction of its last record (end, and
+	 * status, or signal, or timed_out); records.run names it */
+	"CREATE TABLE runs(id INTEGER PRIMARY KEY, job TEXT NOT NULL, "
+	"host TEXT NOT NULL, pid INTEGER NOT NULL, start INTEGER NOT NULL, "
+	"end INTEGER, status INTEGER, signal INTEGER, timed_out INTEGER, "
+	"first_id INTEGER, last_id INTEGER, lines INTEGER NOT NULL DEFAULT 0);"
+	"CREATE INDEX runs_job ON runs(job, start);"
+	"CREATE INDEX runs_last ON runs(last_id);"
+	"ALTER TABLE records ADD COLUMN run INTEGER;",
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -276,14 +288,14 @@ int sp_store_open(sponge *sp)
 	/* One statement for a single row and one for SP_MULTI_ROWS rows at a
 	 * time: per-statement overhead is a large part of ingest cost.  Each
 	 * in three shapes: the six columns, all the extra ones (received,
-	 * rule, orig_level, pid, escalated: rarely needed without rules; a
+	 * rule, orig_level, pid, escalated, run: rarely needed without rules; a
 	 * column more in every row costs ingest about a tenth), and new_kind
 	 * alone (the warnings of a spool that knows few kinds yet). */
 	static const char *const cols[3] = {
-		"", ",received,rule,orig_level,pid,escalated,new_kind",
+		"", ",received,rule,orig_level,pid,escalated,new_kind,run",
 		",new_kind"};
 	static const char *const row[3] = {
-		"(?,?,?,?,?,?)", "(?,?,?,?,?,?,?,?,?,?,?,?)", "(?,?,?,?,?,?,?)"};
+		"(?,?,?,?,?,?)", "(?,?,?,?,?,?,?,?,?,?,?,?,?)", "(?,?,?,?,?,?,?)"};
 	for (int r = 0; r < 3 && rc == SQLITE_OK; r++) {
 		spbuf sql;
 		sb_init(&sql, 0);
@@ -331,7 +343,8 @@ static void bind_or_null(sqlite3_stmt *st, int k, bool has, int64_t v)
 		sqlite3_bind_null(st, k);
 }
 
-/* received, rule, orig_level, pid, escalated, new_kind from parameter k on; the rule's id in
+/* received, rule, orig_level, pid, escalated, new_kind, run from parameter
+ * k on; the rule's id in
  * rule_names is looked up (or made) once per write, in ids[] */
 static int bind_extras(sponge *sp, sqlite3_stmt *st, int k,
 		       const sp_queued *q, int64_t *ids)
@@ -349,6 +362,7 @@ static int bind_extras(sponge *sp, sqlite3_stmt *st, int k,
 	bind_or_null(st, k + 3, q->pid != 0, q->pid);
 	bind_or_null(st, k + 4, q->escalated, 1);
 	bind_or_null(st, k + 5, q->new_kind, 1);
+	bind_or_null(st, k + 6, q->run != 0, q->run);
 	return SPONGE_OK;
 }
 
@@ -358,7 +372,8 @@ static int shape(const sp_queued *q, int n)
 {
 	int s = 0;
 	for (int i = 0; i < n; i++) {
-		if (q[i].received_us != 0 || q[i].rule >= 0 || q[i].pid)
+		if (q[i].received_us != 0 || q[i].rule >= 0 || q[i].pid ||
+		    q[i].run)
 			return 1;
 		if (q[i].new_kind)
 			s = 2;
@@ -371,7 +386,7 @@ static int shape(const sp_queued *q, int n)
 static int insert_rows(sponge *sp, int n, int64_t id, const sp_queued *q,
 		       int64_t *ids)
 {
-	static const int stride[3] = {6, 12, 7};
+	static const int stride[3] = {6, 13, 7};
 	const char *d = sp->qdata.data;
 	int rcv = shape(q, n);
 	sqlite3_stmt *st = n == 1 ? sp->ins[rcv] : sp->ins_multi[rcv];
@@ -419,6 +434,8 @@ static int write_extras(sponge *sp)
 	int rc = SPONGE_OK;
 	if (sp->hits_pending)
 		rc = sp_store_hits(sp, sponge_now());
+	if (rc == SPONGE_OK && sp->run.id)
+		rc = sp_store_run_write(sp);
 	if (rc == SPONGE_OK && sp->pos_name) {
 		sp_crash_point("before-position"); /* the records written */
 		rc = sp_store_position(sp, sp->pos_name, &sp->pos);
@@ -426,6 +443,33 @@ static int write_extras(sponge *sp)
 			sp_crash_point("after-position"); /* not committed */
 	}
 	return rc;
+}
+
+/* The queue's records by counts key into add[]; the run's range of
+ * them; for the caps the one record they must keep (*prot): the newest
+ * of the batch's most severe level, returned (ids follow the queue from
+ * next: one writer, SQLite's max(id)+1 after the first). */
+static int queue_counts(sponge *sp, int64_t next, int64_t add[SP_COUNTS],
+			int64_t *prot)
+{
+	int top = 8;
+	for (size_t i = 0; i < sp->qn; i++) {
+		int l = sp->q[i].level;
+		int64_t id = next + (int64_t)i;
+		add[sp_count_key(l, false)]++;
+		if (sp->q[i].new_kind && l < 8)
+			add[SP_COUNT_NEW + l]++;
+		if (l < SP_IGNORED && l <= top) {
+			top = l;
+			*prot = id;
+		}
+		if (sp->q[i].run && sp->q[i].run == sp->run.id) {
+			if (!sp->run.first)
+				sp->run.first = id;
+			sp->run.last = id;
+		}
+	}
+	return top;
 }
 
 /* Write every queued record in one transaction.  On failure the queue is
@@ -461,22 +505,8 @@ int sp_store_write(sponge *sp, bool durable)
 			rc = insert_rows(sp, 1, i ? 0 : next, &sp->q[i], ids);
 	}
 	sp_free(ids);
-	/* the counts, and for the caps the one record they must keep: the
-	 * newest of the batch's most severe level, when that level is more
-	 * severe than every pending record before the batch (ids follow the
-	 * queue: one writer, SQLite's max(id)+1 after the first) */
 	int64_t add[SP_COUNTS] = {0}, prot = 0;
-	int top = 8, present = 8;
-	for (size_t i = 0; i < sp->qn; i++) {
-		int l = sp->q[i].level;
-		add[sp_count_key(l, false)]++;
-		if (sp->q[i].new_kind && l < 8)
-			add[SP_COUNT_NEW + l]++;
-		if (l < SP_IGNORED && l <= top) {
-			top = l;
-			prot = next + (int64_t)i;
-		}
-	}
+	int top = queue_counts(sp, next, add, &prot), present = 8;
 	for (int l = 7; l >= 0; l--)
 		if (before[l])
 			present = l;
@@ -490,10 +520,12 @@ int sp_store_write(sponge *sp, bool durable)
 		rc = sp_store_exec(sp, "COMMIT", "writing records");
 	if (rc != SPONGE_OK) {
 		sqlite3_exec(sp->db, "ROLLBACK", NULL, NULL, NULL);
+		sp->run.first = sp->run.last = 0;
 		goto out;
 	}
 	sp->qn = 0;
 	sb_reset(&sp->qdata);
+	sp_run_written(sp);
 	for (size_t i = 0; sp->hits_pending && i < sp->nhits; i++) {
 		sp->hits[i].since_base += sp->hits[i].n;
 		sp->hits[i].n = 0;

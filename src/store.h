@@ -82,6 +82,34 @@ SP_HIDDEN int sp_store_scan_batch(sponge *sp, int64_t max_id, int max_level,
 /* One record's time, tag and message (empty when it is gone). */
 SP_HIDDEN int sp_store_record(sponge *sp, int64_t id, int64_t *time_us,
 			      spbuf *tag, spbuf *message);
+/* ---- the runs of jobs (store_runs.c) ---- */
+/* false: stop reading */
+typedef bool (*sp_run_fn)(void *arg, const sponge_run *run);
+/* A new run of job, begun at start_us by process pid: its id. */
+SP_HIDDEN int sp_store_run_begin(sponge *sp, const char *job, int64_t pid,
+				 int64_t start_us, int64_t *id);
+/* Inside a write's transaction: sp->run's range of records written now,
+ * its lines, and its end once set. */
+SP_HIDDEN int sp_store_run_write(sponge *sp);
+/* The runs with records in ids lo..hi, by start. */
+SP_HIDDEN int sp_store_runs_in(sponge *sp, int64_t lo, int64_t hi,
+			       sp_run_fn fn, void *arg);
+/* The ended runs whose last record is pending, oldest first. */
+SP_HIDDEN int sp_store_runs_ended_pending(sponge *sp, sp_run_fn fn,
+					  void *arg);
+/* job NULL: each job's last run (runs: its runs kept), by name; else
+ * job's runs, newest first; at most limit (0: all). */
+SP_HIDDEN int sp_store_jobs(sponge *sp, const char *job, int64_t limit,
+			    sp_run_fn fn, void *arg);
+/* The records of a run, oldest first (messages included). */
+SP_HIDDEN int sp_store_run_records(sponge *sp, const sponge_run *run,
+				   sp_scan_fn fn, void *arg);
+/* Inside a transaction: forget runs begun before before_us whose records
+ * are gone, but each job's last (a delivery forgets those older than
+ * SP_RUNS_KEPT_US). */
+#define SP_RUNS_KEPT_US (90 * 86400 * 1000000LL)
+SP_HIDDEN int sp_store_runs_prune(sponge *sp, int64_t before_us);
+
 /* When the last message went (0: none). */
 SP_HIDDEN int sp_store_last_sent(sponge *sp, int64_t *t);
 /* After the server's final 250: remove (or, with keep_sent, mark) exactly

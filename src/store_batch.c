@@ -347,6 +347,8 @@ static int commit_first(sponge *sp, const sp_batch *b, const char *reply,
 	    (rc = sp_store_kinds_commit(sp, b->kinds, b->nkinds,
 					sponge_now(), true)) == SPONGE_OK &&
 	    (rc = forget_sent_in(sp, sponge_now())) == SPONGE_OK &&
+	    (rc = sp_store_runs_prune(sp, sponge_now() - SP_RUNS_KEPT_US)) ==
+		    SPONGE_OK &&
 	    (rc = sp_counts_moved_past(sp, b->n.max_id,
 				       sp_batch_max_level(&b->n))) == SPONGE_OK)
 		rc = sp_meta_set(sp, "inflight", NULL);

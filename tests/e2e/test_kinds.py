@@ -332,7 +332,8 @@ class KindsTest(SpoolTest):
         con.executescript(
             "CREATE INDEX records_new_kind ON records(level) WHERE new_kind "
             "IS NOT NULL AND sent IS NULL; DELETE FROM counts WHERE k >= 17;"
-            "DROP TABLE positions;"
+            "DROP TABLE positions; DROP TABLE runs;"
+            "ALTER TABLE records DROP COLUMN run;"
             "PRAGMA user_version = 7;")
         con.close()
         self.assertEqual(self.new_counted(), (2, 2))

@@ -312,13 +312,14 @@ class RulesAtIngestTest(SpoolTest):
             "ALTER TABLE records DROP COLUMN pid;"
             "ALTER TABLE records DROP COLUMN escalated;"
             "DROP TABLE rule_hits; DROP TABLE rule_dropped; DROP TABLE rule_names;"
-            "DROP TABLE kinds; DROP TABLE positions;"
+            "DROP TABLE kinds; DROP TABLE positions; DROP TABLE runs;"
+            "ALTER TABLE records DROP COLUMN run;"
             "ALTER TABLE records DROP COLUMN new_kind;"
             "DELETE FROM meta WHERE key = 'kinds_since';"
             "DELETE FROM counts WHERE k > 8; PRAGMA user_version = 5;")
         con.close()
         self.add_log()
-        self.assertEqual(self.db("PRAGMA user_version"), [(9,)])
+        self.assertEqual(self.db("PRAGMA user_version"), [(10,)])
         self.assertEqual(len(self.records()), 4)
         self.assertEqual(len(self.records("--ignored")), 4)
 

@@ -14,10 +14,10 @@ LAYERS='
 0 buf error host utf8 summary kind_table level timeutil tzif zone guard command
 1 mime match rules
 2 config
-3 store_error store store_counts store_rules store_rejudge store_kinds store_newkinds store_positions store_batch store_query
-4 spool sources handles spool_path formats ruleset rules_apply kinds_learn
+3 store_error store store_counts store_rules store_rejudge store_kinds store_newkinds store_positions store_runs store_batch store_query
+4 spool sources handles spool_path formats ruleset rules_apply kinds_learn runs
 5 policy
-6 plan digest_rules digest_kinds digest
+6 plan digest_rules digest_kinds digest_runs digest
 7 compose
 8 size
 9 transport_util
