@@ -118,6 +118,9 @@ static int pick_config(sponge *sp, const char *explicit_path, unsigned flags)
 	return rc;
 }
 
+/* The spool root's cron jobs and the systemd units use. */
+#define SP_ROOT_SPOOL "/var/lib/logsponge/spool.db"
+
 static int pick_spool(sponge *sp, const char *explicit_path)
 {
 	spbuf p;
@@ -139,6 +142,10 @@ static int pick_spool(sponge *sp, const char *explicit_path)
 		} else {
 			sb_adds(&p, c);
 		}
+	} else if (geteuid() == 0 && !(getenv("XDG_STATE_HOME") &&
+				      getenv("XDG_STATE_HOME")[0] == '/')) {
+		/* root's cron jobs, shell and the units share one spool */
+		sb_adds(&p, SP_ROOT_SPOOL);
 	} else if (!xdg_path(&p, "XDG_STATE_HOME", ".local/state",
 			     "logsponge/spool.db")) {
 		return sp_fail(sp, SPONGE_ECANTOPEN,

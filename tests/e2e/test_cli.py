@@ -187,6 +187,22 @@ class ErrorsTest(SpoolTest):
         st = json.loads(self.run_ls("status", "--json", spool=False).stdout)
         self.assertEqual(st["policy"]["threshold"]["need"], 7)
 
+    def test_roots_default_spool_is_the_units_one(self):
+        # cron's environment: HOME, no XDG_STATE_HOME
+        env = dict(self.env)
+        env.pop("XDG_STATE_HOME")
+        p = self.run_ls("status", spool=False, env=env, check=False)
+        out = (p.stdout + p.stderr).decode()
+        if os.geteuid() == 0:
+            self.assertIn("/var/lib/logsponge/spool.db", out)
+        else:
+            self.assertIn(os.path.join(self.dir, ".local", "state",
+                                       "logsponge", "spool.db"), out)
+        # a user who sets XDG_STATE_HOME keeps it, root too
+        p = self.run_ls("status", spool=False, check=False)
+        self.assertIn(os.path.join(self.env["XDG_STATE_HOME"], "logsponge",
+                                   "spool.db"), p.stderr.decode())
+
     def test_relative_spool_path_in_config_is_an_error(self):
         cfg = self.write_config("[spool]\npath = spool.db\n")
         p = self.run_ls("-c", cfg, "add", "x", spool=False, check=False)
