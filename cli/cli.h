@@ -194,6 +194,10 @@ bool json_line(struct json_t *o);
 /* Flush stdout; a reader that went away (EPIPE) is not worth a message. */
 int finish_output(int status);
 int cmd_flush(globals *g, int argc, char **argv);
+/* Records have waited and no message was delivered for policy.alarm_after
+ * (flush.c): true, and the line that says so. */
+bool silent_since(const sponge_stats *st, const sponge_policy *p,
+		  int64_t now, char *line, size_t n);
 int cmd_check(globals *g, int argc, char **argv);
 
 #endif

@@ -17,6 +17,40 @@ static int write_stdout(void *arg, const char *buf, size_t len)
 	return write_all(STDOUT_FILENO, buf, len) ? 0 : -1;
 }
 
+bool silent_since(const sponge_stats *st, const sponge_policy *p,
+		  int64_t now, char *line, size_t n)
+{
+	int64_t a = p->alarm_after_us;
+	if (!a || !st->pending || now - st->oldest_us < a ||
+	    (st->last_sent_us && now - st->last_sent_us < a))
+		return false;
+	char t[32], span[32];
+	int64_t since = st->last_sent_us ? st->last_sent_us : st->oldest_us;
+	sponge_format_time(since, t);
+	sponge_format_span(now - since, span, sizeof span);
+	snprintf(line, n, "no message delivered since %.16sZ (%s ago%s); %lld "
+			  "record%s wait (policy.alarm_after)",
+		 t, span, st->last_sent_us ? "" : ": none ever, the oldest "
+						  "record came then",
+		 (long long)st->pending, st->pending == 1 ? "" : "s");
+	return true;
+}
+
+/* A flush that failed while nothing has gone out for alarm_after: 69,
+ * not 75, so that a timer's unit fails and cron mails it. */
+static int loud_failure(sponge *sp, int status)
+{
+	sponge_stats st;
+	sponge_policy p;
+	char line[256];
+	if (status != EXIT_TEMPFAIL || sponge_stats_get(sp, &st) ||
+	    sponge_get_policy(sp, &p) ||
+	    !silent_since(&st, &p, sponge_now(), line, sizeof line))
+		return status;
+	errorf("flush: %s", line);
+	return EXIT_UNAVAILABLE;
+}
+
 static void flush_usage(FILE *f)
 {
 	usage(f, "flush");
@@ -87,7 +121,7 @@ int cmd_flush(globals *g, int argc, char **argv)
 	if (rc != SPONGE_OK) {
 		errorf("flush: %s", *sponge_errmsg(sp) ? sponge_errmsg(sp)
 						      : sponge_strerror(rc));
-		status = exit_code(rc);
+		status = loud_failure(sp, exit_code(rc));
 	} else if (res.sent && g->verbosity > 0) {
 		fprintf(stderr, "logsponge: sent %lld record%s as <%s>\n",
 			(long long)res.records, res.records == 1 ? "" : "s",

@@ -168,6 +168,14 @@ static json_t *status_json(sponge *sp, const sponge_stats *st,
 				  (json_int_t)last->records));
 	else
 		json_object_set_new(o, "last_attempt", json_null());
+	json_object_set_new(o, "last_sent", st->last_sent_us
+						    ? json_time(st->last_sent_us)
+						    : json_null());
+	char quiet[256];
+	json_object_set_new(o, "alarm", silent_since(st, pol, d->now, quiet,
+						     sizeof quiet)
+						? json_string(quiet)
+						: json_null());
 	return o;
 }
 
@@ -275,6 +283,9 @@ static void status_text(sponge *sp, const sponge_stats *st,
 	} else {
 		printf("last flush: never\n");
 	}
+	char quiet[256];
+	if (silent_since(st, pol, d->now, quiet, sizeof quiet))
+		printf("warning:  %s\n", quiet);
 	printf("next flush: %s\n", d->reason);
 }
 

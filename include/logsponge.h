@@ -670,6 +670,8 @@ typedef struct sponge_stats {
 	int64_t new_kinds;    /* pending records of kinds no delivered
 				 message carried, at policy.new_level or
 				 flush_on_new or above (as they came) */
+	int64_t last_sent_us; /* when the last message was delivered (0:
+				 never) */
 } sponge_stats;
 
 SPONGE_API int sponge_stats_get_sized(sponge *sp, sponge_stats *out,
@@ -793,6 +795,8 @@ typedef struct sponge_policy {
 	int64_t new_min_count;/*   once this many such records wait */
 	int64_t learn_us;     /* flush_on_new waits this long after the spool
 				 began remembering kinds; 0 none */
+	int64_t alarm_after_us; /* records waited and nothing was delivered
+				 for this long: flush fails loudly; 0 none */
 } sponge_policy;
 
 /* What the policy says (sponge_decide); zero is never a verdict. */

@@ -21,6 +21,7 @@ void sp_config_defaults(sp_config *c)
 	c->policy.count_level = SPONGE_DEBUG;
 	c->policy.flush_on_new = -1;
 	c->policy.new_min_count = 1;
+	c->policy.alarm_after_us = 86400 * 1000000LL;
 	c->max_kinds = 100000;
 	c->new_level = SPONGE_WARNING;
 	c->quiet_after_us = 30LL * 86400 * 1000000;
@@ -523,6 +524,8 @@ static const key_def keys[] = {
 	 NULL, NULL, 0},
 	{"policy", "min_interval", K_DURATION, F(policy.min_interval_us), true,
 	 0, 0, NULL, NULL, NULL, 0},
+	{"policy", "alarm_after", K_DURATION, F(policy.alarm_after_us), true, 0,
+	 0, NULL, NULL, NULL, 0},
 	{"policy", "heartbeat", K_DURATION, F(policy.heartbeat_us), true, 0, 0,
 	 NULL, NULL, NULL, 0},
 	{"mail", "from", K_FN, 0, 0, 0, 0, NULL, NULL, set_from, 0},

@@ -257,6 +257,8 @@ int sp_stats_get(sponge *sp, sponge_stats *out)
 	if (rc == SPONGE_OK && sp_new_kind_level(sp) >= 0)
 		rc = sp_store_new_pending(sp, sp_new_kind_level(sp),
 					  &out->new_kinds);
+	if (rc == SPONGE_OK)
+		rc = sp_store_last_sent(sp, &out->last_sent_us);
 	sqlite3_exec(sp->db, "COMMIT", NULL, NULL, NULL);
 	out->spool_bytes = file_size(sp->path, "") + file_size(sp->path, "-wal");
 	return rc;

@@ -1,0 +1,69 @@
+"""The first day and the days after: a mail server down for long fails
+the flush loudly (policy.alarm_after), check works before the first
+record and sends a test message, config errors come all at once."""
+import json
+import os
+import time
+import unittest
+
+from common import SpoolTest
+from smtpserver import PASSWORD, USER, Certs, Server, free_port
+
+EX_TEMPFAIL, EX_UNAVAILABLE = 75, 69
+
+
+class SilenceTest(SpoolTest):
+    def config(self, port, policy="alarm_after = 2s\n"):
+        pw = os.path.join(self.dir, "pw")
+        with open(pw, "w") as f:
+            f.write(PASSWORD + "\n")
+        os.chmod(pw, 0o600)
+        self.env["LOGSPONGE_CONFIG"] = self.config_file(
+            "[policy]\n%s[mail]\nfrom = ls@example.org\nto = "
+            "ops@example.org\n[smtp]\nhost = localhost\nport = %d\n"
+            "ca_file = %s\nuser = %s\npassword_file = %s\ntimeout = 5s\n"
+            % (policy, port, Certs.get().ca, USER, pw))
+
+    def test_a_server_down_past_alarm_after_fails_the_flush_loudly(self):
+        port = free_port()  # nothing listens there
+        self.config(port)
+        self.add(b"disk almost full\n", "-l", "warning")
+        p = self.run_ls("flush", check=False)
+        self.assertEqual(p.returncode, EX_TEMPFAIL, p.stderr)
+        st = json.loads(self.run_ls("status", "--json").stdout)
+        self.assertIsNone(st["alarm"])
+        time.sleep(2.3)
+        p = self.run_ls("flush", check=False)
+        self.assertEqual(p.returncode, EX_UNAVAILABLE, p.stderr)
+        err = p.stderr.decode()
+        self.assertIn("logsponge: flush: no message delivered since ", err)
+        self.assertIn("none ever, the oldest record came then); 1 record "
+                      "wait (policy.alarm_after)", err)
+        text = self.run_ls("status").stdout.decode()
+        self.assertIn("warning:  no message delivered since", text)
+        st = json.loads(self.run_ls("status", "--json").stdout)
+        self.assertIn("no message delivered", st["alarm"])
+        self.assertIsNone(st["last_sent"])
+        # the server back: delivered, and quiet again
+        srv = Server().start()
+        try:
+            self.config(srv.port)
+            self.run_ls("flush")
+            self.assertEqual(len(srv.messages), 1)
+        finally:
+            srv.stop()
+        self.add(b"another\n", "-l", "warning")
+        self.config(port)
+        time.sleep(2.3)
+        p = self.run_ls("flush", check=False)
+        self.assertEqual(p.returncode, EX_UNAVAILABLE, p.stderr)
+        self.assertRegex(p.stderr.decode(), r"since \d{4}-\d\d-\d\dT\d\d:"
+                                            r"\d\dZ \(\d+s ago\); 1 record")
+        # alarm_after = none: a temporary failure stays temporary
+        self.config(port, policy="alarm_after = none\n")
+        p = self.run_ls("flush", check=False)
+        self.assertEqual(p.returncode, EX_TEMPFAIL, p.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main()
