@@ -93,33 +93,10 @@ static const char *verdict_name(int v)
 	return v >= 0 && v <= SPONGE_VERDICT_HEARTBEAT ? names[v] : "unknown";
 }
 
-static json_t *status_json(sponge *sp, const sponge_stats *st,
-			   const sponge_policy *pol, const sponge_attempt *last,
-			   const sponge_decision *d)
+/* The policy's part of status --json: each rule's state. */
+static json_t *policy_json(const sponge_policy *pol, const sponge_decision *d)
 {
-	json_t *o = json_object(), *lv = json_object(), *p = json_object();
-	json_object_set_new(o, "spool", json_string(sponge_path(sp)));
-	json_object_set_new(o, "pending", json_integer(st->pending));
-	for (int l = 0; l < 8; l++)
-		json_object_set_new(lv, sponge_level_name(l),
-				    json_integer(st->by_level[l]));
-	json_object_set_new(o, "levels", lv);
-	json_object_set_new(o, "oldest", json_time(st->oldest_us));
-	json_object_set_new(o, "newest", json_time(st->newest_us));
-	json_object_set_new(o, "spool_bytes",
-			    json_integer((json_int_t)st->spool_bytes));
-	json_t *dr = json_object();
-	for (int l = 0; l < 8; l++)
-		json_object_set_new(dr, sponge_level_name(l),
-				    json_integer(st->dropped[l]));
-	json_object_set_new(o, "dropped", dr);
-	json_t *ig = json_object();
-	for (int l = 0; l < 8; l++)
-		json_object_set_new(ig, sponge_level_name(l),
-				    json_integer(st->ignored[l]));
-	json_object_set_new(o, "ignored", ig);
-	json_object_set_new(o, "new_kinds", json_integer(st->new_kinds));
-
+	json_t *p = json_object();
 	const sponge_rule *t = &d->threshold, *f = &d->flush_level;
 	json_object_set_new(p, "threshold",
 			    json_pack("{s:I,s:I,s:s,s:b}", "have",
@@ -153,7 +130,37 @@ static json_t *status_json(sponge *sp, const sponge_stats *st,
 			    pol->heartbeat_us
 				    ? json_integer(pol->heartbeat_us / 1000000)
 				    : json_null());
-	json_object_set_new(o, "policy", p);
+	return p;
+}
+
+static json_t *status_json(sponge *sp, const sponge_stats *st,
+			   const sponge_policy *pol, const sponge_attempt *last,
+			   const sponge_decision *d)
+{
+	json_t *o = json_object(), *lv = json_object();
+	json_object_set_new(o, "spool", json_string(sponge_path(sp)));
+	json_object_set_new(o, "pending", json_integer(st->pending));
+	for (int l = 0; l < 8; l++)
+		json_object_set_new(lv, sponge_level_name(l),
+				    json_integer(st->by_level[l]));
+	json_object_set_new(o, "levels", lv);
+	json_object_set_new(o, "oldest", json_time(st->oldest_us));
+	json_object_set_new(o, "newest", json_time(st->newest_us));
+	json_object_set_new(o, "spool_bytes",
+			    json_integer((json_int_t)st->spool_bytes));
+	json_t *dr = json_object();
+	for (int l = 0; l < 8; l++)
+		json_object_set_new(dr, sponge_level_name(l),
+				    json_integer(st->dropped[l]));
+	json_object_set_new(o, "dropped", dr);
+	json_t *ig = json_object();
+	for (int l = 0; l < 8; l++)
+		json_object_set_new(ig, sponge_level_name(l),
+				    json_integer(st->ignored[l]));
+	json_object_set_new(o, "ignored", ig);
+	json_object_set_new(o, "new_kinds", json_integer(st->new_kinds));
+
+	json_object_set_new(o, "policy", policy_json(pol, d));
 	json_object_set_new(o, "next_flush",
 			    json_pack("{s:s,s:s}", "verdict",
 				      verdict_name(d->verdict), "reason",
