@@ -52,7 +52,7 @@ LDFLAGS   += $(SANFLAGS)
 LIB_SRC = src/buf.c src/error.c src/host.c src/mime.c src/utf8.c src/summary.c src/kind_table.c src/level.c src/timeutil.c \
           src/match.c src/rules.c src/config.c \
           src/spool.c src/sources.c src/handles.c src/store_error.c src/store.c src/store_batch.c src/store_counts.c src/store_rules.c src/store_rejudge.c src/store_kinds.c src/store_newkinds.c src/store_positions.c src/store_runs.c src/runs.c \
-          src/store_query.c src/plan.c src/digest.c src/digest_rules.c src/digest_kinds.c src/digest_runs.c src/compose.c src/size.c src/flush.c src/smtp.c \
+          src/store_query.c src/plan.c src/digest.c src/digest_rules.c src/digest_kinds.c src/digest_runs.c src/compose.c src/size.c src/flush.c src/check.c src/smtp.c \
           src/smtp_conn.c src/smtp_relay.c \
           src/transport_util.c src/transports.c src/transport_local.c src/transport_sendmail.c \
           src/transport_maildir.c src/formats.c src/ruleset.c src/rules_apply.c src/kinds_learn.c src/command.c src/policy.c src/abi.c \

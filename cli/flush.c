@@ -164,18 +164,46 @@ static sponge *check_open(globals *g, int *status, char *none, size_t n)
 	return sp;
 }
 
+/* What a check step found ("smtp: connected: …: ok"), or why it failed:
+ * the exit status. */
+static int check_step(globals *g, sponge *sp, int rc, const char *what)
+{
+	if (rc != SPONGE_OK) {
+		errorf("check: %s", sponge_errmsg(sp));
+		return exit_code(rc);
+	}
+	if (g->verbosity >= 0)
+		printf("%s: %s: ok\n", what, sponge_check_report(sp));
+	return 0;
+}
+
+/* Records waited and nothing was delivered for policy.alarm_after: said
+ * (a warning; the config may be right and the server down). */
+static void check_silence(sponge *sp)
+{
+	sponge_stats st;
+	sponge_policy p;
+	char line[256];
+	if (sponge_stats_get(sp, &st) == SPONGE_OK &&
+	    sponge_get_policy(sp, &p) == SPONGE_OK &&
+	    silent_since(&st, &p, sponge_now(), line, sizeof line))
+		errorf("warning: %s", line);
+}
+
 int cmd_check(globals *g, int argc, char **argv)
 {
 	static const struct option opts[] = {
+		{"send", no_argument, NULL, 'S'},
 		{"smtp", no_argument, NULL, 'M'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
-	bool smtp = false;
+	bool smtp = false, send = false;
 	int c, status = 0;
 	while ((c = cmd_getopt(g, argc, argv, "+h", opts)) != -1) {
 		switch (c) {
 		case 'M': smtp = true; break;
+		case 'S': send = true; break;
 		case 'h': usage(stdout, "check"); return 0;
 		default: return option_error("check", "+h", argv);
 		}
@@ -214,15 +242,17 @@ int cmd_check(globals *g, int argc, char **argv)
 	const char *w = sponge_config_warnings(sp);
 	for (const char *nl; *w && (nl = strchr(w, '\n')); w = nl + 1)
 		errorf("warning: %.*s", (int)(nl - w), w);
-	if (smtp) {
-		int rc = sponge_check_smtp(sp);
-		if (rc != SPONGE_OK) {
-			errorf("check: %s", sponge_errmsg(sp));
-			status = exit_code(rc);
-		} else if (g->verbosity >= 0) {
-			printf("smtp: connected: %s: ok\n",
-			       sponge_check_report(sp));
-		}
+	if (!*none)
+		check_silence(sp);
+	if (smtp)
+		status = check_step(g, sp, sponge_check_smtp(sp),
+				    "smtp: connected");
+	if (send && !status) {
+		bool printed = false;
+		fflush(stdout);
+		status = check_step(g, sp, sponge_check_send(sp, write_stdout,
+							      &printed),
+				    "mail: test message");
 	}
 	sponge_close(sp);
 	return status;

@@ -36,8 +36,9 @@ static const command commands[] = {
 	 "delete pending records on purpose"},
 	{"flush", cmd_flush, "[--force] [--dry-run [--raw]]",
 	 "if the policy says so, send pending records as one email"},
-	{"check", cmd_check, "[--smtp]",
-	 "validate the config; with --smtp, also connect, TLS, AUTH, QUIT"},
+	{"check", cmd_check, "[--smtp] [--send]",
+	 "validate the config; --smtp: connect, TLS, AUTH, QUIT; --send: mail "
+	 "a test message"},
 	{"rules", cmd_rules,
 	 "(check | stats [--json] | suggest | apply | test [-l LEVEL] [-t TAG] "
 	 "[--detect-level] [--format FMT] [--join MODE] [--json] "

@@ -778,6 +778,13 @@ SPONGE_API int sponge_check_config(sponge *sp);
  * port 587, TLSv1.3, EHLO name, AUTH PLAIN as user, SIZE n" ("" before).
  * Owned by sp, valid until the next call on sp. */
 SPONGE_API const char *sponge_check_report(const sponge *sp);
+/* Send a short test message (no records: its subject and body say what
+ * it is) through the configured transport, as sponge_flush() would
+ * (transport = stdout: to out); nothing in the spool changes and no
+ * spool is needed.  On success sponge_check_report() says what the
+ * server replied ("sent <id> to a@b: 250 2.0.0 Ok: queued as …"); on
+ * failure sponge_errmsg() says why. */
+SPONGE_API int sponge_check_send(sponge *sp, sponge_writer out, void *arg);
 
 /* ---------------------------------------------------------------------- */
 /* Configuration, as read at sponge_open()                                */

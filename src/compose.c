@@ -132,6 +132,13 @@ static bool body_line(sp_composer *c, const char *s, size_t n)
 static bool heartbeat_summary(sp_composer *c)
 {
 	const sp_batch *b = c->b;
+	if (b->env.test) {
+		sp_body_printf(c, "logsponge on %s: a test message, sent by "
+				  "logsponge check --send through the configured "
+				  "transport. Mail from this host reaches you.",
+			       c->sp->host);
+		return !c->out.failed;
+	}
 	char t1[32], span[32];
 	sponge_format_time(b->env.since_us, t1);
 	sponge_format_span(sp_sub(b->env.date_us, b->env.since_us), span,
@@ -531,6 +538,8 @@ static int open_records(sp_composer *c)
 	c->generation++;
 	c->cur_host[0] = '\0';
 	c->cur_day = 0;
+	if (!c->src) /* a message without records (check --send's) */
+		return SPONGE_OK;
 	return c->src->open(c->src, c->b->size.gz    ? SP_SEVERE_FIRST
 				    : c->b->n.nhosts > 1 ? SP_BY_HOST
 							 : SP_OLDEST_FIRST);

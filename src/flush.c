@@ -219,27 +219,6 @@ static bool journal_pending(int fd, sp_batch *b, spbuf *reply)
 	return b->n.max_id > 0;
 }
 
-static int check_mail_config(sponge *sp, const sp_transport *t)
-{
-	const sp_config *c = &sp->cfg;
-	const char *where = c->path ? c->path : "(no config file)";
-	if (!t)
-		return sp_fail(sp, SPONGE_ECONFIG, "%s: unknown transport",
-			       where);
-	if (!c->from)
-		return sp_fail(sp, SPONGE_ECONFIG,
-			       "%s: mail.from is not set", where);
-	if (!c->nto)
-		return sp_fail(sp, SPONGE_ECONFIG, "%s: mail.to is not set",
-			       where);
-	spbuf why;
-	sb_init(&why, 256);
-	int rc = SPONGE_OK;
-	if (t->config_ok && !t->config_ok(c, &why))
-		rc = sp_fail(sp, SPONGE_ECONFIG, "%s: %s", where, why.data);
-	sb_free(&why);
-	return rc;
-}
 
 /* ---- flush -------------------------------------------------------- */
 
@@ -411,7 +390,7 @@ static int flush_start(flush_run *f)
 		return sp_fail(sp, SPONGE_ECONFIG, "%s", sp->cfg_error.data);
 	f->t = sp_transport_find(sp->cfg.transport ? sp->cfg.transport
 						   : "smtp");
-	int rc = check_mail_config(sp, f->t);
+	int rc = sp_check_mail_config(sp, f->t);
 	if (rc)
 		return rc;
 	f->res->insecure = !sp->cfg.verify && f->t == &sp_transport_smtp;
@@ -773,65 +752,4 @@ int sponge_decide(sponge *sp, unsigned flags, int *verdict, char *reason,
 	if (rc == SPONGE_OK && reason && n)
 		snprintf(reason, n, "%s", d.reason);
 	return rc;
-}
-
-int sponge_check_config(sponge *sp)
-{
-	SP_GUARD;
-	if (!sp_alive(sp)) /* (the config alone: no spool needed) */
-		return SPONGE_EINVAL;
-	sb_reset(&sp->err);
-	if (sp->cfg_error.len)
-		return sp_fail(sp, SPONGE_ECONFIG, "%s", sp->cfg_error.data);
-	const sp_transport *t = sp_transport_find(sp->cfg.transport
-							  ? sp->cfg.transport
-							  : "smtp");
-	int rc = check_mail_config(sp, t);
-	if (rc || !t->ready)
-		return rc;
-	spbuf why;
-	sb_init(&why, 256);
-	if (!t->ready(&sp->cfg, &why))
-		rc = sp_fail(sp, SPONGE_ECONFIG, "%s: %s",
-			     sp->cfg.path ? sp->cfg.path : "(no config file)",
-			     why.data);
-	sb_free(&why);
-	return rc;
-}
-
-int sponge_check_smtp(sponge *sp)
-{
-	SP_GUARD;
-	if (!sp_alive(sp))
-		return SPONGE_EINVAL;
-	sb_reset(&sp->err);
-	sb_reset(&sp->info);
-	if (sp->cfg_error.len)
-		return sp_fail(sp, SPONGE_ECONFIG, "%s", sp->cfg_error.data);
-	const char *where = sp->cfg.path ? sp->cfg.path : "(no config file)";
-	if (sp->cfg.transport && strcmp(sp->cfg.transport, "smtp") != 0)
-		return sp_fail(sp, SPONGE_ECONFIG,
-			       "%s: mail.transport is %s: checking an SMTP "
-			       "server applies to transport = smtp only",
-			       where, sp->cfg.transport);
-	if (!sp->cfg.host)
-		return sp_fail(sp, SPONGE_ECONFIG, "%s: smtp.host is not set",
-			       where);
-	const sp_transport *t = &sp_transport_smtp;
-	sp_send_result sr;
-	memset(&sr, 0, sizeof sr);
-	sb_init(&sr.reply, 2048);
-	void *link = NULL;
-	uint64_t max = 0;
-	int rc = t->open(sp, &sr, &link, &max);
-	if (rc == SPONGE_OK)
-		t->describe(link, &sp->info);
-	t->close(link);
-	sb_free(&sr.reply);
-	return rc;
-}
-
-const char *sponge_check_report(const sponge *sp)
-{
-	return sp && sp->info.data ? sp->info.data : "";
 }

@@ -105,6 +105,7 @@ typedef struct sp_envelope {
 	bool new_kind;          /* a new or regressed kind at or above
 				   policy.new_level is in it: "NEW: " */
 	int learn_day, learn_days; /* within policy.learn: day d of n */
+	bool test;              /* check --send's test message */
 } sp_envelope;
 
 /* Past the size cap the complete log goes along, gzip-compressed, and the
@@ -341,5 +342,12 @@ SP_HIDDEN bool sp_compose_done(const sp_composer *c);
 /* Stream the whole message to out (CRLF, or LF when lf is set). */
 SP_HIDDEN int sp_send_stream(sp_composer *c, bool lf, sponge_writer out,
 			     void *arg);
+
+/* ---- checks (check.c) ---- */
+/* mail.from, mail.to and the transport's own keys: SPONGE_OK, or
+ * SPONGE_ECONFIG naming the config file. */
+SP_HIDDEN int sp_check_mail_config(sponge *sp, const struct sp_transport *t);
+/* The envelope of check --send's test message (plan.c). */
+SP_HIDDEN void sp_plan_test_envelope(sponge *sp, sp_envelope *e);
 
 #endif

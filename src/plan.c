@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 
 #include "flush.h"
@@ -522,6 +523,21 @@ int sp_plan_envelope(sponge *sp, const sp_tally *n, sp_envelope *e,
 	snprintf(e->boundary, sizeof e->boundary, "=_logsponge_%lld_%lld",
 		 (long long)n->first_id, (long long)(e->date_us % 1000000007));
 	return SPONGE_OK;
+}
+
+void sp_plan_test_envelope(sponge *sp, sp_envelope *e)
+{
+	char host[256];
+	message_id_domain(sp, host);
+	e->test = true;
+	snprintf(e->subject, sizeof e->subject,
+		 "[logsponge] %s: a test message (logsponge check --send)",
+		 sp->host);
+	snprintf(e->message_id, sizeof e->message_id,
+		 "logsponge.test.%lld.%d@%s", (long long)e->date_us,
+		 (int)getpid(), host);
+	snprintf(e->boundary, sizeof e->boundary, "=_logsponge_test_%lld",
+		 (long long)(e->date_us % 1000000007));
 }
 
 int64_t sp_waiting(const sp_tally *n)

@@ -183,6 +183,8 @@ int sponge_open(sponge **out, const char *spool_path, const char *config_path,
 	sb_init(&sp->qdata, 0);
 	sp_config_defaults(&sp->cfg);
 
+	if (gethostname(sp->host, sizeof sp->host - 1) != 0 || !sp->host[0])
+		snprintf(sp->host, sizeof sp->host, "localhost");
 	int rc = pick_config(sp, config_path, flags);
 	if (rc == SPONGE_OK && (flags & SPONGE_OPEN_NOSPOOL))
 		return SPONGE_OK; /* the config alone */
@@ -196,8 +198,6 @@ int sponge_open(sponge **out, const char *spool_path, const char *config_path,
 	}
 	if (rc != SPONGE_OK)
 		return rc;
-	if (gethostname(sp->host, sizeof sp->host - 1) != 0 || !sp->host[0])
-		snprintf(sp->host, sizeof sp->host, "localhost");
 	sb_reset(&sp->err);
 	return SPONGE_OK;
 }

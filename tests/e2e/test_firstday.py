@@ -65,5 +65,39 @@ class SilenceTest(SpoolTest):
         self.assertEqual(p.returncode, EX_TEMPFAIL, p.stderr)
 
 
+class CheckTest(SilenceTest):
+    def test_check_send_before_the_first_record_mails_a_test_message(self):
+        srv = Server(keep_all=True).start()
+        try:
+            self.config(srv.port)
+            p = self.run_ls("check", "--send")
+            out = p.stdout.decode()
+            self.assertIn("the first record makes it: ok", out)
+            self.assertRegex(out, r"mail: test message: sent <logsponge\.test"
+                                  r"\.[^>]+> to ops@example\.org: 250 .*: ok")
+            self.assertEqual(len(srv.messages), 1)
+            msg = srv.messages[0][1].decode()
+            self.assertIn("Subject: [logsponge] %s: a test message "
+                          "(logsponge check --send)" % os.uname().nodename,
+                          msg)
+            self.assertIn("a test message, sent by logsponge check --send",
+                          msg.replace("=\r\n", ""))
+        finally:
+            srv.stop()
+        self.assertFalse(os.path.exists(self.spool))  # nothing made
+        # the server gone: one line, the flush's exit code for it
+        p = self.run_ls("check", "--send", check=False)
+        self.assertEqual(p.returncode, EX_TEMPFAIL)
+        self.assertOneLineError(p, EX_TEMPFAIL, "check: ")
+
+    def test_check_warns_of_silence(self):
+        self.config(free_port())
+        self.add(b"x\n", "-l", "err")
+        time.sleep(2.3)
+        p = self.run_ls("check")
+        self.assertIn("logsponge: warning: no message delivered since",
+                      p.stderr.decode())
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -24,7 +24,7 @@ LAYERS='
 10 transport_local transport_sendmail transport_maildir
 10 smtp smtp_conn smtp_relay
 11 transports
-12 flush
+12 check flush
 13 abi
 '
 # upward edges not yet untied: "caller callee"

@@ -1,5 +1,6 @@
 /* Unit tests: the [policy] rules, one table row per case (sp_policy is
  * pure: counts, config, now and the last message in, verdict out). */
+#include <stdio.h>
 #include <check.h>
 #include <string.h>
 
@@ -77,7 +78,7 @@ static const struct policy_case {
  * once new_min_count wait, and not while learning. */
 START_TEST(flush_on_new)
 {
-	sponge_policy p = {100, 7, -1, 0, 0, 0, 0, SPONGE_ERR, 2, 0};
+	sponge_policy p = {100, 7, -1, 0, 0, 0, 0, SPONGE_ERR, 2, 0, 0};
 	sp_policy_in in;
 	memset(&in, 0, sizeof in);
 	in.pending = in.by_level[SPONGE_ERR] = 3;
@@ -101,13 +102,37 @@ START_TEST(flush_on_new)
 }
 END_TEST
 
+/* A job's failed run sends below the threshold, min_interval aside. */
+START_TEST(failed_run_sends_at_once)
+{
+	sponge_policy p = {100, 7, -1, 0, 0, 3600 * S, 0, -1, 1, 0, 0};
+	sp_policy_in in;
+	memset(&in, 0, sizeof in);
+	in.pending = in.by_level[SPONGE_INFO] = 4;
+	in.now = NOW;
+	in.sent_us = in.last_us = NOW - 60 * S; /* a message a minute ago */
+	char why[256];
+	ck_assert_int_eq(sp_policy(&p, &in, why, sizeof why),
+			 SPONGE_VERDICT_NONE);
+	in.runs_due = 2;
+	snprintf(in.run_why, sizeof in.run_why, "backup failed (exit 23)");
+	ck_assert_int_eq(sp_policy(&p, &in, why, sizeof why),
+			 SPONGE_VERDICT_SEND);
+	ck_assert_str_eq(why, "sending: job backup failed (exit 23) (and "
+			      "other runs)");
+	in.pending = in.by_level[SPONGE_INFO] = 0; /* its records gone */
+	ck_assert_int_eq(sp_policy(&p, &in, why, sizeof why),
+			 SPONGE_VERDICT_NONE);
+}
+END_TEST
+
 START_TEST(policy_table)
 {
 	const struct policy_case *c = &cases[_i];
 	sponge_policy p = {c->threshold, c->count_level, c->flush_level,
 			   c->max_age,	 0,	 c->min_interval,
 			   c->heartbeat, -1,	 1,
-			   0};
+			   0,		 0};
 	sp_policy_in in;
 	memset(&in, 0, sizeof in);
 	for (int l = 0; l < 8; l++) {
@@ -152,6 +177,7 @@ Suite *policy_suite(void)
 	Suite *s = suite_create("policy");
 	TCase *t = tcase_create("core");
 	tcase_add_test(t, flush_on_new);
+	tcase_add_test(t, failed_run_sends_at_once);
 	tcase_add_loop_test(t, policy_table, 0,
 			    (int)(sizeof cases / sizeof cases[0]));
 	suite_add_tcase(s, t);
