@@ -38,6 +38,8 @@ typedef struct command {
 
 /* "logsponge: <what>: <why>" on stderr. */
 void errorf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Each line of text as "logsponge: warning: LINE", tail after the last. */
+void warn_lines(const char *text, const char *tail);
 /* Map a library code to a sysexits exit status. */
 int exit_code(int code);
 /* What a command needs of the config (see open_spool). */

@@ -57,11 +57,39 @@ static const command commands[] = {
 void errorf(const char *fmt, ...)
 {
 	va_list ap;
-	fputs("logsponge: ", stderr);
+	char *msg = NULL;
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	int n = vasprintf(&msg, fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
+	if (n < 0) { /* (no memory: the format at least) */
+		fprintf(stderr, "logsponge: %s\n", fmt);
+		return;
+	}
+	/* a message of several lines (every error of a config file): each
+	 * its own "logsponge: " line */
+	for (const char *p = msg;;) {
+		const char *nl = strchr(p, '\n');
+		fprintf(stderr, "logsponge: %.*s\n",
+			(int)(nl ? nl - p : (ptrdiff_t)strlen(p)), p);
+		if (!nl)
+			break;
+		p = nl + 1;
+	}
+	free(msg);
+}
+
+void warn_lines(const char *text, const char *tail)
+{
+	for (const char *p = text;;) {
+		const char *nl = strchr(p, '\n');
+		if (nl)
+			errorf("warning: %.*s", (int)(nl - p), p);
+		else
+			errorf("warning: %s%s", p, tail);
+		if (!nl)
+			return;
+		p = nl + 1;
+	}
 }
 
 int exit_code(int code)
@@ -128,9 +156,8 @@ sponge *open_spool(const globals *g, enum spool_use use, int *status,
 		return NULL;
 	}
 	if (g->verbosity >= 0 || use == USE_INGEST)
-		errorf("warning: %s; %s", ce,
-		       use == USE_INGEST ? "records are still kept"
-					 : "flush refuses this config");
+		warn_lines(ce, use == USE_INGEST ? "; records are still kept"
+						 : "; flush refuses this config");
 	return sp;
 }
 

@@ -71,7 +71,9 @@ void sp_config_free(sp_config *c)
 
 typedef struct parse_ctx {
 	sp_config *cfg;
-	spbuf *err;    /* first error, without the "file:line: " part */
+	spbuf *err;    /* the line's error, without the "file:line: " part */
+	spbuf all;     /* every error so far, "file:line: why" a line each */
+	const char *name;
 	int oom;
 	/* the reader counts lines so that checks across keys can name one */
 	const char *text;
@@ -851,10 +853,9 @@ static const char *nearest_key(const char *sec, const char *key)
 	return best;
 }
 
-static int handler(void *user, const char *sec, const char *key,
-		   const char *v)
+static int handle_key(parse_ctx *pc, const char *sec, const char *key,
+		      const char *v)
 {
-	parse_ctx *pc = user;
 	if (!strncmp(sec, "source ", 7))
 		return source_key(pc, sec + 7, key, v);
 	if (!strncmp(sec, "job ", 4))
@@ -880,6 +881,38 @@ static int handler(void *user, const char *sec, const char *key,
 	return 0;
 }
 
+/* The error of line `line` (in pc->err) into the list of all errors. */
+static void note_error(parse_ctx *pc, int line, const char *why)
+{
+	sb_printf(&pc->all, "%s%s:%d: %s", pc->all.len ? "\n" : "", pc->name,
+		  line, why);
+	sb_reset(pc->err);
+}
+
+/* A key's error is noted and the file read on, so that every error of
+ * the file is said at once. */
+static int handler(void *user, const char *sec, const char *key,
+		   const char *v)
+{
+	parse_ctx *pc = user;
+	if (handle_key(pc, sec, key, v) || pc->oom)
+		return !pc->oom;
+	note_error(pc, pc->line, pc->err->len ? pc->err->data : "bad value");
+	return 1;
+}
+
+/* A line inih cannot read: not blank, a comment, a [section], key = value
+ * or an indented continuation. */
+static bool bad_syntax(const char *s, size_t n)
+{
+	if (!n || *s == ' ' || *s == '\t' || *s == ';' || *s == '#' ||
+	    *s == '\n' || *s == '\r')
+		return false;
+	if (*s == '[')
+		return !memchr(s, ']', n);
+	return !memchr(s, '=', n) && !memchr(s, ':', n);
+}
+
 /* inih reader over a string that counts lines. */
 static char *reader(char *str, int num, void *stream)
 {
@@ -903,6 +936,9 @@ static char *reader(char *str, int num, void *stream)
 		pc->line++;
 	else if (!*pc->text)
 		pc->line++; /* last line without a newline */
+	if (bad_syntax(str, (size_t)i))
+		note_error(pc, pc->line, "syntax error (expected [section] or "
+					 "key = value)");
 	return str;
 }
 
@@ -970,29 +1006,31 @@ static int parse_text(sp_config *c, const char *text, const char *name,
 	pc.cfg = c;
 	pc.err = &detail;
 	pc.text = text;
+	pc.name = name;
+	sb_init(&pc.all, 1 << 16);
 	int rc = ini_parse_stream(reader, &pc, handler, &pc);
-	if (pc.long_line && (rc == 0 || rc > pc.long_line)) {
-		rc = pc.long_line;
-		sb_reset(&detail);
-		sb_printf(&detail, "line too long (the limit is %d characters; "
-				   "split a long \"to\" over several lines)",
-			  INI_MAX_LINE - 2);
+	if (rc > 0 && !pc.all.len) /* (one the reader did not see) */
+		note_error(&pc, rc, "syntax error (expected [section] or key = "
+				    "value)");
+	if (pc.long_line) {
+		char why[128];
+		snprintf(why, sizeof why, "line too long (the limit is %d "
+					  "characters; split a long \"to\" over "
+					  "several lines)", INI_MAX_LINE - 2);
+		note_error(&pc, pc.long_line, why);
 	}
-	if (rc == 0 && !pc.oom)
-		rc = cross_checks(&pc);
+	if (!pc.all.len && !pc.oom && rc >= 0 && (rc = cross_checks(&pc)))
+		note_error(&pc, rc, detail.data);
 	int code = SPONGE_OK;
 	sb_reset(err);
-	if (pc.oom || rc == -2) {
+	if (pc.oom || rc == -2 || pc.all.failed) {
 		code = SPONGE_ENOMEM;
 		sb_adds(err, "out of memory");
-	} else if (rc != 0) {
+	} else if (pc.all.len) {
 		code = SPONGE_ECONFIG;
-		if (detail.len)
-			sb_printf(err, "%s:%d: %s", name, rc, detail.data);
-		else
-			sb_printf(err, "%s:%d: syntax error (expected "
-				       "[section] or key = value)", name, rc);
+		sb_adds(err, pc.all.data);
 	}
+	sb_free(&pc.all);
 	sb_free(&detail);
 	return code;
 }

@@ -99,5 +99,32 @@ class CheckTest(SilenceTest):
                       p.stderr.decode())
 
 
+class ConfigErrorsTest(SpoolTest):
+    def test_every_error_of_the_file_is_said_at_once(self):
+        cfg = self.config_file(
+            "[policy]\ntreshold = 5\ncount_level = warnin\n"
+            "this is not a line\n[mail]\nfrom = a@example.org\n"
+            "to = b@example.org\n[smtp]\nport = 99999\n")
+        p = self.run_ls("-c", cfg, "check", check=False)
+        self.assertEqual(p.returncode, 78)
+        self.assertEqual(p.stderr.decode().splitlines(), [
+            'logsponge: %s:2: unknown key "treshold" in [policy] (did you '
+            'mean "threshold"?)' % cfg,
+            'logsponge: %s:3: policy.count_level = "warnin": not a level '
+            '(emerg \u2026 debug)' % cfg,
+            "logsponge: %s:4: syntax error (expected [section] or key = "
+            "value)" % cfg,
+            'logsponge: %s:9: smtp.port = "99999": not a port (1-65535)'
+            % cfg])
+        # ingest keeps the records and warns of each, the last line saying so
+        p = self.run_ls("-c", cfg, "add", "hello")
+        err = p.stderr.decode().splitlines()
+        self.assertEqual(len(err), 4)
+        self.assertTrue(all(l.startswith("logsponge: warning: %s:" % cfg)
+                            for l in err), err)
+        self.assertTrue(err[-1].endswith("; records are still kept"))
+        self.assertEqual(self.messages(), ["hello"])
+
+
 if __name__ == "__main__":
     unittest.main()
