@@ -56,18 +56,23 @@ _lib = None
 
 
 def _load():
-    """liblogsponge.so.0, found as the dynamic linker finds libraries
-    (LD_LIBRARY_PATH, the ldconfig cache).  No lock: loading twice (two
+    """liblogsponge.so.0: $LOGSPONGE_LIBRARY (a path) when set, else as
+    the dynamic linker finds libraries (LD_LIBRARY_PATH, the ldconfig
+    cache).  No lock: loading twice (two
     threads, or a signal handler while the first load runs) loads the
     same library twice, which the dynamic linker counts; a lock here
     would deadlock a signal handler that logs."""
     global _lib
     if _lib is not None:
         return _lib
+    name = os.environ.get("LOGSPONGE_LIBRARY") or "liblogsponge.so.0"
     try:
-        lib = ctypes.CDLL("liblogsponge.so.0")
+        lib = ctypes.CDLL(name)
     except OSError as e:
-        raise LogspongeError("cannot load liblogsponge.so.0: %s" % e)
+        raise LogspongeError(
+            "cannot load %s (%s): install logsponge's library (make "
+            "install; ldconfig) or set LOGSPONGE_LIBRARY to its path"
+            % (name, e))
     vp = ctypes.c_void_p
     lib.sponge_open.argtypes = [ctypes.POINTER(vp), ctypes.c_char_p,
                                 ctypes.c_char_p, ctypes.c_uint]

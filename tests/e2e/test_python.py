@@ -294,3 +294,18 @@ class PipInstallTest(SpoolTest):
                            capture_output=True, env=e, timeout=120)
         self.assertEqual(p.returncode, 0, p.stderr.decode())
         self.assertEqual(self.db_messages(), ["from a venv"])
+        # the library from LOGSPONGE_LIBRARY, not from the linker's path
+        del e["LD_LIBRARY_PATH"]
+        e["LOGSPONGE_LIBRARY"] = os.path.join(os.path.abspath(BUILD),
+                                              "liblogsponge.so.0")
+        p = subprocess.run([os.path.join(venv, "bin", "python"), "-c", code],
+                           capture_output=True, env=e, timeout=120)
+        self.assertEqual(p.returncode, 0, p.stderr.decode())
+        self.assertEqual(self.db_messages(), ["from a venv"] * 2)
+        # none found: one line saying how
+        e["LOGSPONGE_LIBRARY"] = os.path.join(self.dir, "nowhere.so")
+        p = subprocess.run([os.path.join(venv, "bin", "python"), "-c", code],
+                           capture_output=True, env=e, timeout=120)
+        self.assertRegex(p.stderr.decode(), r"cannot load .*nowhere\.so "
+                         r"\(.*\): install logsponge's library \(make "
+                         r"install; ldconfig\) or set LOGSPONGE_LIBRARY")
