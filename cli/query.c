@@ -99,11 +99,12 @@ static json_t *policy_json(const sponge_policy *pol, const sponge_decision *d)
 	json_t *p = json_object();
 	const sponge_rule *t = &d->threshold, *f = &d->flush_level;
 	json_object_set_new(p, "threshold",
-			    json_pack("{s:I,s:I,s:s,s:b}", "have",
-				      (json_int_t)t->have, "need",
-				      (json_int_t)t->need, "level",
-				      sponge_level_name(t->level), "met",
-				      t->met));
+			    t->set ? json_pack("{s:I,s:I,s:s,s:b}", "have",
+					       (json_int_t)t->have, "need",
+					       (json_int_t)t->need, "level",
+					       sponge_level_name(t->level),
+					       "met", t->met)
+				   : json_null());
 	json_object_set_new(p, "flush_level",
 			    f->set ? json_pack("{s:s,s:I,s:b}", "level",
 					       sponge_level_name(f->level),
@@ -241,10 +242,13 @@ static void status_policy(const sponge_policy *pol, const sponge_decision *d,
 	const sponge_rule *t = &d->threshold, *f = &d->flush_level,
 			  *a = &d->max_age;
 	printf("policy:\n");
-	printf("  threshold:   %lld of %lld record%s at %s or above%s\n",
-	       (long long)(t->have < t->need ? t->have : t->need),
-	       (long long)t->need, t->need == 1 ? "" : "s",
-	       sponge_level_name(t->level), t->met ? " (met)" : "");
+	if (t->set)
+		printf("  threshold:   %lld of %lld record%s at %s or above%s\n",
+		       (long long)(t->have < t->need ? t->have : t->need),
+		       (long long)t->need, t->need == 1 ? "" : "s",
+		       sponge_level_name(t->level), t->met ? " (met)" : "");
+	else
+		printf("  threshold:   none\n");
 	if (f->set)
 		printf("  flush_level: %lld record%s at %s or above%s\n",
 		       (long long)f->have, f->have == 1 ? "" : "s",

@@ -79,6 +79,7 @@ typedef struct parse_ctx {
 	const char *text;
 	int line;
 	int line_tls, line_user, line_pwfile, line_pwcmd, line_token, line_auth;
+	int line_threshold, line_count_level; /* set in the file */
 	int long_line;  /* a line too long for inih's buffer */
 	bool to_seen;   /* later "to" lines add recipients */
 } parse_ctx;
@@ -395,6 +396,21 @@ static int set_port(parse_ctx *pc, const char *sec, const char *key,
 	return 1;
 }
 
+/* A whole number >= 1, or none (0: the threshold decides nothing). */
+static int set_threshold(parse_ctx *pc, const char *sec, const char *key,
+			 const char *v)
+{
+	char *end;
+	errno = 0;
+	long long n = strtoll(v, &end, 10);
+	if (!strcmp(v, "none"))
+		n = 0;
+	else if (errno || end == v || *end || n < 1)
+		return bad(pc, sec, key, v, "not a whole number >= 1 (or none)");
+	pc->cfg->policy.threshold = n;
+	return 1;
+}
+
 static int set_ca_file(parse_ctx *pc, const char *sec, const char *key,
 		       const char *v)
 {
@@ -514,10 +530,10 @@ static const key_def keys[] = {
 	 NULL, NULL, 0},
 	{"policy", "quiet_after", K_DURATION, F(quiet_after_us), false, 0, 0,
 	 NULL, NULL, NULL, 0},
-	{"policy", "threshold", K_COUNT, F(policy.threshold), 0, 0, 0, NULL,
-	 NULL, NULL, 0},
+	{"policy", "threshold", K_FN, 0, 0, 0, 0, NULL, NULL, set_threshold,
+	 L(line_threshold)},
 	{"policy", "count_level", K_LEVEL, F(policy.count_level), false, 0, 0,
-	 NULL, NULL, NULL, 0},
+	 NULL, NULL, NULL, L(line_count_level)},
 	{"policy", "flush_level", K_LEVEL, F(policy.flush_level), true, 0, 0,
 	 NULL, NULL, NULL, 0},
 	{"policy", "max_age", K_DURATION, F(policy.max_age_us), true, 0, 0,
@@ -953,6 +969,11 @@ static int cross_checks(parse_ctx *pc)
 					   "journal)", c->sources[i].name);
 			return c->sources[i].line;
 		}
+	/* flush_level alone: it decides, not the default threshold (one
+	 * record of any level) */
+	if (c->policy.flush_level >= 0 && !pc->line_threshold &&
+	    !pc->line_count_level)
+		c->policy.threshold = 0;
 	for (size_t i = 0; i < c->njobs; i++) { /* grace: an hour, or half
 						   of every when less */
 		sp_job_cfg *j = &c->jobs[i];

@@ -18,10 +18,10 @@ void sp_policy_rules(const sponge_policy *p, const sp_policy_in *in,
 		     sponge_decision *d)
 {
 	sponge_rule *t = &d->threshold, *f = &d->flush_level, *a = &d->max_age;
-	*t = (sponge_rule){1, 0, p->count_level,
+	*t = (sponge_rule){p->threshold > 0, 0, p->count_level,
 			   at_or_above(in->by_level, p->count_level),
 			   p->threshold};
-	t->met = in->pending && t->have >= t->need;
+	t->met = t->set && in->pending && t->have >= t->need;
 	*f = (sponge_rule){p->flush_level >= 0, 0, p->flush_level, 0, 1};
 	if (f->set)
 		f->have = at_or_above(in->by_level, p->flush_level);
@@ -77,9 +77,17 @@ static bool due(const sponge_policy *p, const sp_policy_in *in, char *why,
 			 sponge_level_name(t->level), (long long)t->need);
 		return true;
 	}
-	snprintf(why, n, "not sending: %lld of %lld record%s at %s or above",
-		 (long long)t->have, (long long)t->need,
-		 t->need == 1 ? "" : "s", sponge_level_name(t->level));
+	if (t->set)
+		snprintf(why, n, "not sending: %lld of %lld record%s at %s or "
+				 "above",
+			 (long long)t->have, (long long)t->need,
+			 t->need == 1 ? "" : "s", sponge_level_name(t->level));
+	else /* flush_level (or max_age) alone decides */
+		snprintf(why, n, "not sending: %lld record%s wait, none at "
+				 "flush_level %s or above",
+			 (long long)in->pending, in->pending == 1 ? "" : "s",
+			 p->flush_level >= 0 ? sponge_level_name(p->flush_level)
+					     : "(none)");
 	if (d.max_age.met) {
 		snprintf(why, n, "sending: max_age: the oldest record came "
 				 "%llds ago",

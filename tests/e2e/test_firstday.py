@@ -126,5 +126,26 @@ class ConfigErrorsTest(SpoolTest):
         self.assertEqual(self.messages(), ["hello"])
 
 
+class DefaultsTest(SpoolTest):
+    def test_flush_level_alone_does_not_mail_info_records(self):
+        md = os.path.join(self.dir, "Mail")
+        self.env["LOGSPONGE_CONFIG"] = self.config_file(
+            "[policy]\nflush_level = err\n[mail]\nfrom = a@example.org\n"
+            "to = b@example.org\ntransport = maildir\n[maildir]\n"
+            "path = %s\n" % md)
+        self.add(b"backup started\nbackup done\n", "-l", "info")
+        p = self.run_ls("-v", "flush")
+        self.assertIn("not sending: 2 records wait, none at flush_level err "
+                      "or above", p.stderr.decode())
+        self.assertFalse(os.path.exists(os.path.join(md, "new")))
+        self.assertIn("threshold:   none",
+                      self.run_ls("status").stdout.decode())
+        st = json.loads(self.run_ls("status", "--json").stdout)
+        self.assertIsNone(st["policy"]["threshold"])
+        self.add(b"backup failed\n", "-l", "err")
+        self.run_ls("flush")
+        self.assertEqual(len(os.listdir(os.path.join(md, "new"))), 1)
+
+
 if __name__ == "__main__":
     unittest.main()
