@@ -1,4 +1,4 @@
-"""The README's rsyslog recipe, tested with a real rsyslogd from Debian:
+"""The guide's rsyslog recipe (docs/guide.md), tested with a real rsyslogd from Debian:
 an unprivileged-style instance listening on UDP 127.0.0.1, feeding
 `logsponge add --format rfc5424` through omprog."""
 import os
@@ -14,7 +14,7 @@ from smtpserver import free_port
 
 RSYSLOGD = shutil.which("rsyslogd") or "/usr/sbin/rsyslogd"
 
-# The README recipe's template: RFC 5424 with exactly one space before MSG
+# The guide's recipe's template: RFC 5424 with exactly one space before MSG
 # (RFC 3164 input keeps the space after "tag:" in %msg%)
 TEMPLATE = ('template(name="logsponge" type="string" string="<%PRI%>1 '
             '%TIMESTAMP:::date-rfc3339% %HOSTNAME% %APP-NAME% '
@@ -51,7 +51,7 @@ class RsyslogTest(SpoolTest):
 global(workDirectory="%%(work)s")
 module(load="imudp")
 input(type="imudp" address="127.0.0.1" port="%(port)d")
-# --- the README recipe ---
+# --- the guide's recipe ---
 module(load="omprog")
 %(template)s
 # warnings and worse go to the spool
@@ -103,7 +103,7 @@ RELP = os.path.exists("/usr/lib/x86_64-linux-gnu/rsyslog/omrelp.so") or \
 
 @unittest.skipUnless(os.path.exists(RSYSLOGD), "rsyslogd is not installed")
 class FleetTest(SpoolTest):
-    """One digest for many hosts (issue 13), the README recipe: each host's
+    """One digest for many hosts, the guide's recipe: each host's
     rsyslog forwards over RELP (TCP without rsyslog-relp) to a central
     rsyslog that feeds logsponge through omprog.  Two rsyslogd on
     127.0.0.1, each with its own port and work directory; the central one
