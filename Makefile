@@ -57,7 +57,7 @@ LIB_SRC = src/buf.c src/error.c src/host.c src/mime.c src/utf8.c src/summary.c s
           src/transport_util.c src/transports.c src/transport_local.c src/transport_sendmail.c \
           src/transport_maildir.c src/formats.c src/ruleset.c src/rules_apply.c src/kinds_learn.c src/command.c src/policy.c src/abi.c \
           src/zone.c src/guard.c src/spool_path.c src/tzif.c
-CLI_SRC = cli/main.c cli/add.c cli/lines.c cli/join.c cli/run.c cli/jobs.c cli/tail.c cli/tail_journal.c cli/tail_follow.c cli/query.c cli/flush.c \
+CLI_SRC = cli/main.c cli/add.c cli/lines.c cli/join.c cli/run.c cli/jobs.c cli/spools.c cli/tail.c cli/tail_journal.c cli/tail_follow.c cli/query.c cli/flush.c \
           cli/rules.c cli/rules_spool.c cli/kinds.c
 UNIT_SRC = $(wildcard tests/unit/*.c)
 

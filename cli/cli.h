@@ -184,6 +184,9 @@ int cmd_rules(globals *g, int argc, char **argv);
 int cmd_kinds(globals *g, int argc, char **argv);
 int cmd_tail(globals *g, int argc, char **argv);
 int cmd_jobs(globals *g, int argc, char **argv);
+/* A spool at the other default path (root's XDG one, or the units') with
+ * pending records: a warning (spools.c); nothing with -s. */
+void warn_other_spool(const globals *g, sponge *sp);
 /* A whole number >= 1 for option opt, else false (said in one line). */
 bool parse_count(const char *opt, const char *arg, int64_t *out);
 /* rules stats and rules apply (rules_spool.c) */

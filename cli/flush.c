@@ -244,6 +244,7 @@ int cmd_check(globals *g, int argc, char **argv)
 		errorf("warning: %.*s", (int)(nl - w), w);
 	if (!*none)
 		check_silence(sp);
+	warn_other_spool(g, sp);
 	if (smtp)
 		status = check_step(g, sp, sponge_check_smtp(sp),
 				    "smtp: connected");

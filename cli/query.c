@@ -352,6 +352,7 @@ int cmd_status(globals *g, int argc, char **argv)
 		json_line(status_json(sp, &st, &pol, last, &d));
 	else
 		status_text(sp, &st, &pol, last, &d);
+	warn_other_spool(g, sp);
 	sponge_history_close(hit);
 	sponge_close(sp);
 	return finish_output(0);

@@ -147,5 +147,33 @@ class DefaultsTest(SpoolTest):
         self.assertEqual(len(os.listdir(os.path.join(md, "new"))), 1)
 
 
+@unittest.skipUnless(os.geteuid() == 0, "root's default spool")
+class OtherSpoolTest(SpoolTest):
+    def test_roots_old_default_spool_with_pending_records_is_said(self):
+        old = os.path.join(self.dir, ".local", "state", "logsponge",
+                           "spool.db")
+        self.run_ls("-s", old, "add", "from an old root crontab",
+                    spool=False)
+        env = dict(self.env, LOGSPONGE_SPOOL=self.spool,
+                   LOGSPONGE_CONFIG=self.config_file(
+                       "[mail]\nfrom = a@b.c\nto = d@e.f\n"
+                       "transport = null\n"))
+        env.pop("XDG_STATE_HOME")
+        self.run_ls("add", "x", spool=False, env=env)
+        p = self.run_ls("status", spool=False, env=env)
+        self.assertIn("logsponge: warning: %s also holds 1 pending record, "
+                      "which a flush of %s does not send (logsponge -s %s "
+                      "flush --force sends them)" % (old, self.spool, old),
+                      p.stderr.decode())
+        p = self.run_ls("check", spool=False, env=env, check=False)
+        self.assertIn("also holds 1 pending record", p.stderr.decode())
+        # -s names the spool on purpose: nothing said; nor once it is sent
+        p = self.run_ls("status", env=env)
+        self.assertNotIn("also holds", p.stderr.decode())
+        self.run_ls("-s", old, "purge", "--all", spool=False)
+        p = self.run_ls("status", spool=False, env=env)
+        self.assertNotIn("also holds", p.stderr.decode())
+
+
 if __name__ == "__main__":
     unittest.main()
