@@ -284,12 +284,20 @@ class PipInstallTest(SpoolTest):
         e["LD_LIBRARY_PATH"] = os.path.abspath(BUILD)
         e["SPOOL"] = self.spool
         e.pop("PYTHONPATH", None)
-        code = ("import logging, os, logsponge\n"
+        # the guide's dictConfig, as a program in the venv would say it
+        code = ("import logging, logging.config, os, logsponge\n"
                 "assert logsponge.__file__.startswith(%r)\n"
-                "log = logging.getLogger('v')\n"
-                "log.addHandler(logsponge.SpongeHandler("
-                "spool=os.environ['SPOOL']))\n"
-                "log.error('from a venv')\n" % venv)
+                "logging.config.dictConfig({\n"
+                "    'version': 1,\n"
+                "    'handlers': {'sponge': {'class': "
+                "'logsponge.SpongeHandler',\n"
+                "                            'level': 'WARNING', 'tag': "
+                "'feeds',\n"
+                "                            'spool': os.environ['SPOOL']}},\n"
+                "    'root': {'handlers': ['sponge'], 'level': 'INFO'},\n"
+                "})\n"
+                "logging.getLogger('v').info('not kept: below WARNING')\n"
+                "logging.getLogger('v').error('from a venv')\n" % venv)
         p = subprocess.run([os.path.join(venv, "bin", "python"), "-c", code],
                            capture_output=True, env=e, timeout=120)
         self.assertEqual(p.returncode, 0, p.stderr.decode())
