@@ -446,6 +446,8 @@ static inline int sp_verdict_level(const sponge_judgement *j, int level,
 	return level;
 }
 
+#define SP_INSERT_SHAPES 4
+
 struct sponge {
 	sp_ruleset *rules;      /* loaded by sponge_rules_load (ruleset.c) */
 	sp_rule_hit *hits;      /* per loaded rule (NULL: no rules) */
@@ -470,9 +472,9 @@ struct sponge {
 	spbuf info;        /* what the last sponge_check_smtp() found */
 	spbuf cfg_error;   /* a config problem outside [spool] ("" none):
 			      ingestion goes on, flush refuses */
-	sqlite3_stmt *ins[3];       /* insert one record (in three shapes:
-				       store.c) */
-	sqlite3_stmt *ins_multi[3]; /* insert SP_MULTI_ROWS records */
+	sqlite3_stmt *ins[SP_INSERT_SHAPES]; /* insert one record (in
+						shapes: store.c) */
+	sqlite3_stmt *ins_multi[SP_INSERT_SHAPES]; /* SP_MULTI_ROWS records */
 	spbuf clean;       /* scratch for cleaning one message */
 	spbuf parsed;      /* storage for sponge_parse_line() results */
 	/* batching */

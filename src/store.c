@@ -287,16 +287,18 @@ int sp_store_open(sponge *sp)
 		return code;
 	/* One statement for a single row and one for SP_MULTI_ROWS rows at a
 	 * time: per-statement overhead is a large part of ingest cost.  Each
-	 * in three shapes: the six columns, all the extra ones (received,
+	 * in four shapes: the six columns, all the extra ones (received,
 	 * rule, orig_level, pid, escalated, run: rarely needed without rules; a
-	 * column more in every row costs ingest about a tenth), and new_kind
-	 * alone (the warnings of a spool that knows few kinds yet). */
-	static const char *const cols[3] = {
+	 * column more in every row costs ingest about a tenth), new_kind
+	 * alone (the warnings of a spool that knows few kinds yet), and run
+	 * with new_kind (a job's output: the full shape cost it a quarter). */
+	static const char *const cols[SP_INSERT_SHAPES] = {
 		"", ",received,rule,orig_level,pid,escalated,new_kind,run",
-		",new_kind"};
-	static const char *const row[3] = {
-		"(?,?,?,?,?,?)", "(?,?,?,?,?,?,?,?,?,?,?,?,?)", "(?,?,?,?,?,?,?)"};
-	for (int r = 0; r < 3 && rc == SQLITE_OK; r++) {
+		",new_kind", ",new_kind,run"};
+	static const char *const row[SP_INSERT_SHAPES] = {
+		"(?,?,?,?,?,?)", "(?,?,?,?,?,?,?,?,?,?,?,?,?)", "(?,?,?,?,?,?,?)",
+		"(?,?,?,?,?,?,?,?)"};
+	for (int r = 0; r < SP_INSERT_SHAPES && rc == SQLITE_OK; r++) {
 		spbuf sql;
 		sb_init(&sql, 0);
 		sb_printf(&sql, "INSERT INTO records(id,time,level,tag,host,"
@@ -367,18 +369,17 @@ static int bind_extras(sponge *sp, sqlite3_stmt *st, int k,
 }
 
 /* The statement shape rows q[0..n) need: 0 the six columns, 1 all,
- * 2 the six and new_kind. */
+ * 2 the six and new_kind, 3 the six, new_kind and run. */
 static int shape(const sp_queued *q, int n)
 {
-	int s = 0;
+	bool new_kind = false, run = false;
 	for (int i = 0; i < n; i++) {
-		if (q[i].received_us != 0 || q[i].rule >= 0 || q[i].pid ||
-		    q[i].run)
+		if (q[i].received_us != 0 || q[i].rule >= 0 || q[i].pid)
 			return 1;
-		if (q[i].new_kind)
-			s = 2;
+		new_kind |= q[i].new_kind;
+		run |= q[i].run != 0;
 	}
-	return s;
+	return run ? 3 : new_kind ? 2 : 0;
 }
 
 /* Insert n queued records (1 or SP_MULTI_ROWS); the first gets id `id` when
@@ -386,7 +387,7 @@ static int shape(const sp_queued *q, int n)
 static int insert_rows(sponge *sp, int n, int64_t id, const sp_queued *q,
 		       int64_t *ids)
 {
-	static const int stride[3] = {6, 13, 7};
+	static const int stride[SP_INSERT_SHAPES] = {6, 13, 7, 8};
 	const char *d = sp->qdata.data;
 	int rcv = shape(q, n);
 	sqlite3_stmt *st = n == 1 ? sp->ins[rcv] : sp->ins_multi[rcv];
@@ -409,8 +410,10 @@ static int insert_rows(sponge *sp, int n, int64_t id, const sp_queued *q,
 		int rc = SPONGE_OK;
 		if (rcv == 1)
 			rc = bind_extras(sp, st, k + 6, q, ids);
-		else if (rcv == 2)
+		if (rcv >= 2)
 			bind_or_null(st, k + 6, q->new_kind, 1);
+		if (rcv == 3)
+			bind_or_null(st, k + 7, q->run != 0, q->run);
 		if (rc) {
 			sqlite3_reset(st);
 			return rc;
@@ -550,7 +553,7 @@ void sp_store_close(sponge *sp)
 	if (sp->db)
 		sqlite3_wal_checkpoint_v2(sp->db, NULL,
 					  SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
-	for (int r = 0; r < 3; r++) {
+	for (int r = 0; r < SP_INSERT_SHAPES; r++) {
 		sqlite3_finalize(sp->ins[r]);
 		sqlite3_finalize(sp->ins_multi[r]);
 	}
@@ -567,7 +570,7 @@ void sp_store_let_go(sponge *sp)
 		sqlite3_finalize(st);
 	sqlite3_close_v2(sp->db);
 	sp->db = NULL;
-	for (int r = 0; r < 3; r++)
+	for (int r = 0; r < SP_INSERT_SHAPES; r++)
 		sp->ins[r] = sp->ins_multi[r] = NULL;
 }
 
