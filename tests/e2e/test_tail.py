@@ -306,8 +306,11 @@ class JournalTest(SpoolTest):
 
     def messages(self):
         con = sqlite3.connect(self.spool)
-        rows = con.execute("SELECT message FROM records ORDER BY id"
-                           ).fetchall()
+        try:
+            rows = con.execute("SELECT message FROM records ORDER BY id"
+                               ).fetchall()
+        except sqlite3.OperationalError:  # made, its schema not yet
+            rows = []
         con.close()
         return [r[0] for r in rows]
 
