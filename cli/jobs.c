@@ -31,8 +31,10 @@ static const char *run_state(const jobs_out *o, const sponge_run *r)
 			    : "ok";
 }
 
-/* When the next run is due ([job] every), and whether it is late. */
-static int64_t next_due(const jobs_out *o, const sponge_run *r, bool *late)
+/* When the next run is due ([job] every), and when it is late after
+ * (*late_at: due + grace) and whether it is now. */
+static int64_t next_due(const jobs_out *o, const sponge_run *r, bool *late,
+			int64_t *late_at)
 {
 	sponge_job j;
 	sponge_job_get(o->sp, r->job, &j, NULL);
@@ -40,7 +42,8 @@ static int64_t next_due(const jobs_out *o, const sponge_run *r, bool *late)
 	if (!j.every_us || strpbrk(j.name, "*?["))
 		return 0;
 	int64_t due = r->start_us + j.every_us;
-	*late = o->now > due + j.grace_us;
+	*late_at = due + j.grace_us;
+	*late = o->now > *late_at;
 	return due;
 }
 
@@ -49,7 +52,7 @@ static void run_json(void *arg, const sponge_run *r)
 	jobs_out *o = arg;
 	char s[32], e[32] = "", n[32] = "";
 	bool late;
-	int64_t due = r->runs ? next_due(o, r, &late) : 0;
+	int64_t late_at, due = r->runs ? next_due(o, r, &late, &late_at) : 0;
 	sponge_format_time(r->start_us, s);
 	if (r->end_us)
 		sponge_format_time(r->end_us, e);
@@ -88,10 +91,10 @@ static void run_text(void *arg, const sponge_run *r)
 	else
 		snprintf(how, sizeof how, "%s", st);
 	bool late;
-	int64_t due = r->runs ? next_due(o, r, &late) : 0;
+	int64_t late_at, due = r->runs ? next_due(o, r, &late, &late_at) : 0;
 	if (due) {
 		char d[32];
-		sponge_format_time(due, d);
+		sponge_format_time(late ? late_at : due, d);
 		snprintf(next, sizeof next, "  %s %.16sZ", late ? "LATE since"
 								: "next by",
 			 d);

@@ -102,7 +102,7 @@ static int failed_output(sp_composer *c, const sp_run_seen *s)
 	sp_run_outcome(&r, how, sizeof how);
 	sp_digest_clock(c, r.start_us, t, sizeof t, true);
 	sp_body_line(c, "", 0);
-	sp_body_printf(c, "%s %s, the run begun %s; what it printed:", s->job,
+	sp_body_printf(c, "%s %s; its run of %s printed:", s->job,
 		       how, t);
 	output o = {c, 0, 0, {{0}}};
 	for (int i = 0; i < TAIL_RECORDS; i++)

@@ -97,7 +97,7 @@ class JobsTest(SpoolTest):
         self.assertRegex(runs[0], r"ended \(exit 0\)  5 lines$")
         self.assertRegex(runs[1], r"ended \(exit 0\)  5 lines$")
         self.assertRegex(runs[2], r"failed \(exit 23\)  62 lines$")
-        out = body.split("backup failed (exit 23), the run begun", 1)[1]
+        out = body.split("backup failed (exit 23); its run of", 1)[1]
         out = out.splitlines()[1:]
         out = out[:out.index("")]
         # its head and tail whole, what is between counted
@@ -109,7 +109,8 @@ class JobsTest(SpoolTest):
         self.assertIn('exited with status 23', out[-1])
         self.assertEqual(len(out), 41)
         # the good nights' output is not shown as a run's
-        self.assertEqual(body.count("what it printed:"), 1)
+        self.assertEqual(sum(l.endswith(" printed:")
+                             for l in body.splitlines()), 1)
 
     def test_mail_failure_sends_at_once_with_the_runs_output_not_on_success(self):
         self.smtp_config(policy="threshold = 100000\nmin_interval = 1h",

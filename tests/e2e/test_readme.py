@@ -108,7 +108,7 @@ class CronRecipeTest(SpoolTest):
         self.assertEqual(m["Subject"], "NEW: [logsponge] backup failed "
                          "(exit 23) on %s" % socket.gethostname())
         body = m.get_body(("plain",)).get_content()
-        self.assertIn("what it printed:", body)
+        self.assertIn("backup failed (exit 23); its run of", body)
         self.assertIn("warning rsync: some files vanished", body)
         p = self.logsponge(" ".join(flush.split()[5:]))
         self.assertEqual(p.returncode, 0, p.stderr)
