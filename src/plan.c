@@ -74,6 +74,8 @@ static void expand_subject(sponge *sp, const sp_tally *n, sp_envelope *e,
 	 * failed run names itself */
 	char run[160];
 	run_words(n, run, sizeof run);
+	if (!run[0] && n->count && !strncmp(e->why, "job ", 4)) /* always */
+		snprintf(run, sizeof run, "%s", e->why + 4);
 	const char *tpl = sp->cfg.subject ? sp->cfg.subject
 			  : run[0] ? "{new}[logsponge] {run} on {host}"
 			  : n->count ? "{new}[logsponge] {host}: {count} "

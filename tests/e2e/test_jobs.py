@@ -141,10 +141,9 @@ class JobsTest(SpoolTest):
         self.backup()
         subjects = [m["Subject"] for m in self.mails()]
         self.assertEqual(len(subjects), 2)
-        for s in subjects:
-            self.assertTrue(s.endswith("%s: 6 records, highest err: rsync "
-                                       "warning: some files vanished"
-                                       % socket.gethostname()), s)
+        for s in subjects:  # what sent it: the run
+            self.assertTrue(s.endswith("[logsponge] backup ended (exit 0) "
+                                       "on %s" % socket.gethostname()), s)
 
     def test_a_job_that_did_not_run_is_reported(self):
         self.maildir_config(policy="count_level = err",
