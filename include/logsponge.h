@@ -566,9 +566,9 @@ SPONGE_API int sponge_run_end(sponge *sp, int status, int signal,
 #define SPONGE_JOB_MAIL_NEVER 0   /* its records wait for the policy */
 #define SPONGE_JOB_MAIL_FAILURE 1 /* when a run fails */
 #define SPONGE_JOB_MAIL_ALWAYS 2  /* when a run ends */
-/* The [job NAME] section that applies to job: the first whose NAME (or
- * glob) matches it; *found 0 and the defaults when none does.  Strings
- * owned by the handle. */
+/* The [job NAME] section that applies to job: its own (NAME is job),
+ * else the first whose glob matches it; *found 0 and the defaults when
+ * none does.  Strings owned by the handle. */
 typedef struct sponge_job {
 	const char *name;     /* the section's NAME (NULL: none) */
 	int mail;             /* SPONGE_JOB_MAIL_* */

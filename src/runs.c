@@ -72,16 +72,20 @@ int sponge_job_get(const sponge *sp, const char *job, sponge_job *out,
 	*out = (sponge_job){NULL, SPONGE_JOB_MAIL_NEVER, -1, 0, 0, 0, 0};
 	if (found)
 		*found = 0;
-	for (size_t i = 0; i < sp->cfg.njobs; i++) {
-		const sp_job_cfg *j = &sp->cfg.jobs[i];
-		if (fnmatch(j->name, job, 0) != 0)
-			continue;
+	/* its own section first, else the first glob that matches */
+	const sp_job_cfg *j = NULL;
+	for (size_t i = 0; i < sp->cfg.njobs && !j; i++)
+		if (!strcmp(sp->cfg.jobs[i].name, job))
+			j = &sp->cfg.jobs[i];
+	for (size_t i = 0; i < sp->cfg.njobs && !j; i++)
+		if (fnmatch(sp->cfg.jobs[i].name, job, 0) == 0)
+			j = &sp->cfg.jobs[i];
+	if (j) {
 		*out = (sponge_job){j->name,	   j->mail,	 j->stderr_level,
 				    j->every_us, j->grace_us, j->timeout_us,
 				    j->kill};
 		if (found)
 			*found = 1;
-		break;
 	}
 	return SPONGE_OK;
 }

@@ -146,8 +146,10 @@ class JobsTest(SpoolTest):
                                        "on %s" % socket.gethostname()), s)
 
     def test_a_job_that_did_not_run_is_reported(self):
+        # (a glob before them: a job's own section wins all the same)
         self.maildir_config(policy="count_level = err",
-                            jobs="[job nightly]\nevery = 2s\ngrace = 1s\n"
+                            jobs="[job *]\nmail = failure\n"
+                                 "[job nightly]\nevery = 2s\ngrace = 1s\n"
                                  "[job ghost]\nevery = 2s\ngrace = 1s\n")
         self.run_ls("run", "-j", "nightly", "--", "true")
         self.run_ls("flush")  # info only: nothing goes; ghost watched now
