@@ -184,6 +184,8 @@ int cmd_rules(globals *g, int argc, char **argv);
 int cmd_kinds(globals *g, int argc, char **argv);
 int cmd_tail(globals *g, int argc, char **argv);
 int cmd_jobs(globals *g, int argc, char **argv);
+/* status's line on jobs (jobs.c): how many; those failed or late. */
+void jobs_status(sponge *sp, int64_t now);
 /* A spool at the other default path (root's XDG one, or the units') with
  * pending records: a warning (spools.c); nothing with -s. */
 void warn_other_spool(const globals *g, sponge *sp);

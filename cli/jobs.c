@@ -31,6 +31,19 @@ static const char *run_state(const jobs_out *o, const sponge_run *r)
 			    : "ok";
 }
 
+/* "failed (exit 23)", "killed (signal 9)", "timed out", "running" */
+static void ended_how(const jobs_out *o, const sponge_run *r, char *how,
+		      size_t n)
+{
+	const char *st = run_state(o, r);
+	if (r->end_us && !r->signal && !r->timed_out)
+		snprintf(how, n, "%s (exit %d)", st, r->status);
+	else if (r->signal)
+		snprintf(how, n, "%s (signal %d)", st, r->signal);
+	else
+		snprintf(how, n, "%s", st);
+}
+
 /* When the next run is due ([job] every), and when it is late after
  * (*late_at: due + grace) and whether it is now. */
 static int64_t next_due(const jobs_out *o, const sponge_run *r, bool *late,
@@ -83,13 +96,7 @@ static void run_text(void *arg, const sponge_run *r)
 	sponge_format_time(r->start_us, s);
 	if (r->end_us)
 		sponge_format_span(r->end_us - r->start_us, took, sizeof took);
-	const char *st = run_state(o, r);
-	if (r->end_us && !r->signal && !r->timed_out)
-		snprintf(how, sizeof how, "%s (exit %d)", st, r->status);
-	else if (r->signal)
-		snprintf(how, sizeof how, "%s (signal %d)", st, r->signal);
-	else
-		snprintf(how, sizeof how, "%s", st);
+	ended_how(o, r, how, sizeof how);
 	bool late;
 	int64_t late_at, due = r->runs ? next_due(o, r, &late, &late_at) : 0;
 	if (due) {
@@ -105,6 +112,48 @@ static void run_text(void *arg, const sponge_run *r)
 	else
 		printf("%6lld  %.19sZ %7s  %-18s %6lld\n", (long long)r->id, s,
 		       took, how, (long long)r->lines);
+}
+
+/* status's line on jobs: how many, and those whose last run failed or
+ * that are late ("jobs:     3; backup failed (exit 23) at …"). */
+typedef struct jobs_line {
+	jobs_out o;
+	int64_t n;
+	char text[512];
+	size_t len;
+} jobs_line;
+
+static void status_job(void *arg, const sponge_run *r)
+{
+	jobs_line *j = arg;
+	char t[32], how[48], what[96] = "";
+	bool late;
+	int64_t late_at, due = next_due(&j->o, r, &late, &late_at);
+	j->n++;
+	if (due && late) {
+		sponge_format_time(late_at, t);
+		snprintf(what, sizeof what, "late since %.16sZ", t);
+	} else if (SPONGE_RUN_FAILED(r)) {
+		sponge_format_time(r->start_us, t);
+		ended_how(&j->o, r, how, sizeof how);
+		snprintf(what, sizeof what, "%s at %.16sZ", how, t);
+	}
+	int k = what[0] ? snprintf(j->text + j->len, sizeof j->text - j->len,
+				   "; %s %s", r->job, what)
+			: 0;
+	if (k > 0 && (size_t)k < sizeof j->text - j->len)
+		j->len += (size_t)k;
+	else
+		j->text[j->len] = '\0'; /* (no room: the others are cut) */
+}
+
+void jobs_status(sponge *sp, int64_t now)
+{
+	jobs_line j = {{sp, false, now}, 0, "", 0};
+	if (sponge_jobs(sp, NULL, 0, status_job, &j) != SPONGE_OK || !j.n)
+		return;
+	printf("jobs:     %lld%s\n", (long long)j.n,
+	       j.len ? j.text : ", their last runs ok");
 }
 
 static void jobs_usage(FILE *f)

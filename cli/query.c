@@ -294,6 +294,7 @@ static void status_text(sponge *sp, const sponge_stats *st,
 	} else {
 		printf("last flush: never\n");
 	}
+	jobs_status(sp, d->now);
 	char quiet[256];
 	if (silent_since(st, pol, d->now, quiet, sizeof quiet))
 		printf("warning:  %s\n", quiet);

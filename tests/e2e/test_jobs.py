@@ -158,6 +158,9 @@ class JobsTest(SpoolTest):
         self.assertFalse(j["late"])
         time.sleep(3.5)
         self.assertTrue(self.jobs()[0]["late"])
+        self.assertRegex(self.run_ls("status").stdout.decode(),
+                         r"\njobs:     1; nightly late since \d{4}-\d\d-"
+                         r"\d\dT\d\d:\d\dZ\n")
         self.run_ls("flush")
         [m] = self.mails()
         body = m.get_body(("plain",)).get_content()
@@ -220,6 +223,9 @@ class JobsTest(SpoolTest):
         self.assertEqual((b["job"], b["state"], b["status"], b["runs"]),
                          ("backup", "failed", 1, 2))
         self.assertEqual(h["state"], "running")
+        self.assertRegex(self.run_ls("status").stdout.decode(),
+                         r"\njobs:     2; backup failed \(exit 1\) at "
+                         r"\d{4}-\d\d-\d\dT\d\d:\d\dZ\n")
         p.kill()  # the recorder dies; the run never ends
         p.wait()
         self.assertEqual(self.jobs()[1]["state"], "did not end")
