@@ -39,9 +39,7 @@ int sponge_check_config(sponge *sp)
 	sb_reset(&sp->err);
 	if (sp->cfg_error.len)
 		return sp_fail(sp, SPONGE_ECONFIG, "%s", sp->cfg_error.data);
-	const sp_transport *t = sp_transport_find(sp->cfg.transport
-							  ? sp->cfg.transport
-							  : "smtp");
+	const sp_transport *t = sp_transport_of(&sp->cfg);
 	int rc = sp_check_mail_config(sp, t);
 	if (rc || !t->ready)
 		return rc;
@@ -128,9 +126,7 @@ int sponge_check_send(sponge *sp, sponge_writer out, void *arg)
 	int rc = sponge_check_config(sp);
 	if (rc)
 		return rc;
-	const sp_transport *t = sp_transport_find(sp->cfg.transport
-							  ? sp->cfg.transport
-							  : "smtp");
+	const sp_transport *t = sp_transport_of(&sp->cfg);
 	sp_send_result sr;
 	memset(&sr, 0, sizeof sr);
 	sb_init(&sr.reply, 2048);

@@ -265,16 +265,9 @@ static int64_t last_message(sponge *sp, int64_t now, bool dry, int64_t *sent)
 		*sent = t;
 		return t;
 	}
-	spbuf v;
-	sb_init(&v, 0);
-	if (sp_meta_get(sp, "watch_since", &v) == SPONGE_OK && v.len)
-		t = strtoll(v.data, NULL, 10);
-	sb_free(&v);
-	if (!t && !dry) {
-		char s[32];
-		snprintf(s, sizeof s, "%lld", (long long)now);
-		sp_meta_commit(sp, "watch_since", s, "writing meta");
-	}
+	t = sp_meta_int(sp, "watch_since");
+	if (!t && !dry)
+		sp_meta_int_commit(sp, "watch_since", now);
 	return t > now ? now : t;
 }
 
@@ -291,13 +284,7 @@ static int mark_inflight(sponge *sp, const sp_batch *b)
 /* When the spool began remembering kinds (0: unknown). */
 static int64_t kinds_since(sponge *sp)
 {
-	spbuf v;
-	sb_init(&v, 0);
-	int64_t t = 0;
-	if (sp_meta_get(sp, "kinds_since", &v) == SPONGE_OK && v.len)
-		t = strtoll(v.data, NULL, 10);
-	sb_free(&v);
-	return t;
+	return sp_meta_int(sp, "kinds_since");
 }
 
 /* flush_on_new's inputs: pending records of new kinds, the learn time. */
@@ -388,8 +375,7 @@ static int flush_start(flush_run *f)
 	sb_reset(&sp->err);
 	if (sp->cfg_error.len)
 		return sp_fail(sp, SPONGE_ECONFIG, "%s", sp->cfg_error.data);
-	f->t = sp_transport_find(sp->cfg.transport ? sp->cfg.transport
-						   : "smtp");
+	f->t = sp_transport_of(&sp->cfg);
 	int rc = sp_check_mail_config(sp, f->t);
 	if (rc)
 		return rc;

@@ -118,25 +118,6 @@ static bool last_start(void *arg, const sponge_run *r)
 	return false;
 }
 
-/* meta[key] as a number (0: none). */
-static int64_t meta_number(sponge *sp, const char *key)
-{
-	spbuf v;
-	sb_init(&v, 0);
-	int64_t t = 0;
-	if (sp_meta_get(sp, key, &v) == SPONGE_OK && v.len)
-		t = strtoll(v.data, NULL, 10);
-	sb_free(&v);
-	return t;
-}
-
-static int meta_number_set(sponge *sp, const char *key, int64_t t)
-{
-	char s[32];
-	snprintf(s, sizeof s, "%lld", (long long)t);
-	return sp_meta_commit(sp, key, s, "writing meta");
-}
-
 /* The record that says job j is late: its last run began at `since`
  * (watched: no run yet, watched from then). */
 static int say_late(sponge *sp, const sp_job_cfg *j, int64_t since,
@@ -162,17 +143,17 @@ static int check_job(sponge *sp, const sp_job_cfg *j, int64_t now, bool *late)
 	int rc = sp_store_jobs(sp, j->name, 1, last_start, &start);
 	bool watched = !start;
 	snprintf(key, sizeof key, "job_watch:%s", j->name);
-	if (rc == SPONGE_OK && watched && !(start = meta_number(sp, key)))
-		return meta_number_set(sp, key, now);
+	if (rc == SPONGE_OK && watched && !(start = sp_meta_int(sp, key)))
+		return sp_meta_int_commit(sp, key, now);
 	*late = rc == SPONGE_OK && now - start > j->every_us + j->grace_us;
 	if (!*late)
 		return rc;
 	snprintf(key, sizeof key, "job_late:%s", j->name);
-	int64_t said = meta_number(sp, key);
+	int64_t said = sp_meta_int(sp, key);
 	if (said > start && now - said < j->every_us)
 		return SPONGE_OK;
 	if ((rc = say_late(sp, j, start, watched)) == SPONGE_OK)
-		rc = meta_number_set(sp, key, now);
+		rc = sp_meta_int_commit(sp, key, now);
 	return rc;
 }
 

@@ -50,6 +50,10 @@ SP_HIDDEN int sp_meta_get(sponge *sp, const char *key, spbuf *out);
 /* Set (value NULL: delete), inside the caller's transaction. */
 SP_HIDDEN int sp_meta_set(sponge *sp, const char *key, const char *value);
 /* sp_meta_set in a transaction of its own. */
+/* meta[key] as a number (0: absent, or unreadable); set in a
+ * transaction of its own. */
+SP_HIDDEN int64_t sp_meta_int(sponge *sp, const char *key);
+SP_HIDDEN int sp_meta_int_commit(sponge *sp, const char *key, int64_t value);
 SP_HIDDEN int sp_meta_commit(sponge *sp, const char *key, const char *value,
 			     const char *what);
 /* The random token naming this spool in Message-IDs. */

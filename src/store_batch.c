@@ -85,6 +85,24 @@ int sp_meta_commit(sponge *sp, const char *key, const char *value,
 	return rc;
 }
 
+int64_t sp_meta_int(sponge *sp, const char *key)
+{
+	spbuf v;
+	sb_init(&v, 0);
+	int64_t t = 0;
+	if (sp_meta_get(sp, key, &v) == SPONGE_OK && v.len)
+		t = strtoll(v.data, NULL, 10);
+	sb_free(&v);
+	return t;
+}
+
+int sp_meta_int_commit(sponge *sp, const char *key, int64_t value)
+{
+	char s[32];
+	snprintf(s, sizeof s, "%lld", (long long)value);
+	return sp_meta_commit(sp, key, s, "writing meta");
+}
+
 /* A random token naming this spool in Message-IDs (made with the schema;
  * made here for spools from before that). */
 int sp_store_token(sponge *sp, char tok[33])

@@ -73,6 +73,8 @@ SP_HIDDEN int sp_send_failed(sponge *sp, sp_send_result *r, const char *what);
 
 /* The transport named so, or NULL. */
 SP_HIDDEN const sp_transport *sp_transport_find(const char *name);
+/* The transport mail.transport names (smtp when it names none). */
+SP_HIDDEN const sp_transport *sp_transport_of(const sp_config *c);
 /* "smtp, sendmail, maildir, stdout, null" (static). */
 SP_HIDDEN const char *sp_transport_names(void);
 

@@ -24,6 +24,11 @@ const sp_transport *sp_transport_find(const char *name)
 	return NULL;
 }
 
+const sp_transport *sp_transport_of(const sp_config *c)
+{
+	return sp_transport_find(c->transport ? c->transport : "smtp");
+}
+
 static char names[128];
 
 static void make_names(void)

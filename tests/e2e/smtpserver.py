@@ -225,6 +225,18 @@ class TestController(Controller):
         return self.cls(self.handler, **self.smtp_kw)
 
 
+def smtp_section(directory, port, timeout="10s"):
+    """A client's [smtp] section for a Server on port: STARTTLS verified
+    by the test CA, AUTH with a password file made in directory."""
+    pw = os.path.join(directory, "pw")
+    with open(pw, "w") as f:
+        f.write(PASSWORD + "\n")
+    os.chmod(pw, 0o600)
+    return ("[smtp]\nhost = localhost\nport = %d\nca_file = %s\nuser = %s\n"
+            "password_file = %s\ntimeout = %s\n"
+            % (port, Certs.get().ca, USER, pw, timeout))
+
+
 class Server:
     """start(): a listening server; .port, .handler.messages."""
 

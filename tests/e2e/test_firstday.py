@@ -7,22 +7,17 @@ import time
 import unittest
 
 from common import SpoolTest
-from smtpserver import PASSWORD, USER, Certs, Server, free_port
+from smtpserver import Server, free_port, smtp_section
 
 EX_TEMPFAIL, EX_UNAVAILABLE = 75, 69
 
 
 class SilenceTest(SpoolTest):
     def config(self, port, policy="alarm_after = 2s\n"):
-        pw = os.path.join(self.dir, "pw")
-        with open(pw, "w") as f:
-            f.write(PASSWORD + "\n")
-        os.chmod(pw, 0o600)
         self.env["LOGSPONGE_CONFIG"] = self.config_file(
             "[policy]\n%s[mail]\nfrom = ls@example.org\nto = "
-            "ops@example.org\n[smtp]\nhost = localhost\nport = %d\n"
-            "ca_file = %s\nuser = %s\npassword_file = %s\ntimeout = 5s\n"
-            % (policy, port, Certs.get().ca, USER, pw))
+            "ops@example.org\n%s"
+            % (policy, smtp_section(self.dir, port, timeout="5s")))
 
     def test_a_server_down_past_alarm_after_fails_the_flush_loudly(self):
         port = free_port()  # nothing listens there

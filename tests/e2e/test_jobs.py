@@ -13,7 +13,7 @@ import time
 import unittest
 
 from common import BIN, SpoolTest
-from smtpserver import PASSWORD, USER, Certs, Server
+from smtpserver import Server, smtp_section
 
 SCRIPT = """#!/bin/sh
 echo "starting nightly backup"
@@ -42,15 +42,10 @@ class JobsTest(SpoolTest):
     def smtp_config(self, policy="", jobs=""):
         """A config for the real server (STARTTLS, AUTH)."""
         self.server = Server(keep_all=True).start()
-        pw = os.path.join(self.dir, "pw")
-        with open(pw, "w") as f:
-            f.write(PASSWORD + "\n")
-        os.chmod(pw, 0o600)
         self.env["LOGSPONGE_CONFIG"] = self.config_file(
             "[policy]\n%s\n[mail]\nfrom = ls@example.org\nto = "
-            "ops@example.org\n[smtp]\nhost = localhost\nport = %d\n"
-            "ca_file = %s\nuser = %s\npassword_file = %s\ntimeout = 10s\n%s"
-            % (policy, self.server.port, Certs.get().ca, USER, pw, jobs))
+            "ops@example.org\n%s%s"
+            % (policy, smtp_section(self.dir, self.server.port), jobs))
 
     def maildir_config(self, policy="", jobs=""):
         self.md = os.path.join(self.dir, "Mail")
