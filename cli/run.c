@@ -122,8 +122,10 @@ static void check_timeout(run_ctx *r)
 			 span, r->job.name, r->job.kill ? "; stopping it" : "");
 		join_flush(&r->ad[0]);
 		join_flush(&r->ad[1]);
+		int level = r->ad[1].level; /* (the stream's own after it) */
 		r->ad[1].level = SPONGE_ERR;
 		adder_record(&r->ad[1], msg, strlen(msg), 0);
+		r->ad[1].level = level;
 		adder_sync(&r->ad[1]);
 		if (r->job.kill) {
 			kill(-r->pid, SIGTERM);

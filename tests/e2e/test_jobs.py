@@ -188,6 +188,20 @@ class JobsTest(SpoolTest):
         [j] = self.jobs()
         self.assertEqual((j["state"], j["signal"]), ("timed out", 15))
 
+    def test_a_run_past_its_timeout_not_killed_keeps_its_levels(self):
+        self.maildir_config(policy="threshold = 100000",
+                            jobs="[job slow]\ntimeout = 1s\n"
+                                 "stderr_level = warning\n")
+        p = self.run_ls("run", "-j", "slow", "--", "sh", "-c",
+                        "sleep 1.6; echo late >&2", check=False)
+        self.assertEqual(p.returncode, 0)
+        got = [(r["level"], r["message"]) for r in self.records()]
+        self.assertEqual(got[0][0], "err")
+        self.assertIn("still running after 1s", got[0][1])
+        self.assertEqual(got[1], ("warning", "late"))
+        self.assertEqual(got[2][0], "err")  # timed out: a failed run
+        self.assertEqual(self.jobs()[0]["state"], "timed out")
+
     def test_runs_at_once_keep_their_own_records(self):
         self.maildir_config()
         procs = [subprocess.Popen(
